@@ -1,0 +1,1 @@
+//! Data stage: dataset readers (IMDB archive, fastText, CSV/TSV, JSONL, folders, plain lines) and splits.

@@ -1,0 +1,1 @@
+//! Architectures built from config structs on top of the `nn` layers.

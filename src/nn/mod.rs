@@ -1,0 +1,1 @@
+//! Compute core: layers with hand-written forward and backward passes, and optimizers.

@@ -1,0 +1,1 @@
+//! Text stage: tokenizer, vocabulary and encoding of token sequences into ids.
