@@ -13,6 +13,7 @@
 //! No module reaches "up" the pipeline: `nn` knows nothing of files, labels or the CLI.
 
 pub mod data;
+pub mod eval;
 pub mod model;
 pub mod nn;
 pub mod text;

@@ -1,0 +1,282 @@
+//! Accuracy, per-class precision/recall/F1, macro and weighted averages and the confusion matrix,
+//! with the same definitions and zero-division convention (0.0) as scikit-learn's
+//! `classification_report` and `confusion_matrix`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Counts of (true class, predicted class) pairs. `counts[t][p]` = number of examples whose true
+/// class index is `t` and predicted class index is `p` (rows: truth, columns: prediction, as in
+/// scikit-learn).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfusionMatrix {
+    /// Class names; index `i` names row and column `i`.
+    pub labels: Vec<String>,
+    /// `[num_classes][num_classes]` counts.
+    pub counts: Vec<Vec<usize>>,
+}
+
+impl ConfusionMatrix {
+    /// An all-zero matrix over `labels`.
+    pub fn new(labels: Vec<String>) -> ConfusionMatrix {
+        let n = labels.len();
+        ConfusionMatrix {
+            labels,
+            counts: vec![vec![0; n]; n],
+        }
+    }
+
+    /// Builds the matrix from parallel slices of true and predicted class indices.
+    ///
+    /// # Panics
+    /// If the slices differ in length or an index is `>= labels.len()` (a programming error: the
+    /// callers map labels to indices first and report unknown labels themselves).
+    pub fn from_indices(
+        labels: Vec<String>,
+        truth: &[usize],
+        predicted: &[usize],
+    ) -> ConfusionMatrix {
+        assert_eq!(
+            truth.len(),
+            predicted.len(),
+            "truth and predictions differ in length"
+        );
+        let mut m = ConfusionMatrix::new(labels);
+        for (&t, &p) in truth.iter().zip(predicted) {
+            m.add(t, p);
+        }
+        m
+    }
+
+    /// Records one example.
+    pub fn add(&mut self, truth: usize, predicted: usize) {
+        self.counts[truth][predicted] += 1;
+    }
+
+    /// Total number of examples.
+    pub fn total(&self) -> usize {
+        self.counts.iter().flatten().sum()
+    }
+
+    /// Fraction of examples on the diagonal (0.0 for an empty matrix).
+    pub fn accuracy(&self) -> f64 {
+        let correct: usize = (0..self.labels.len()).map(|i| self.counts[i][i]).sum();
+        ratio(correct, self.total())
+    }
+
+    /// Per-class precision, recall, F1 and support, then accuracy and the macro and
+    /// support-weighted averages.
+    pub fn report(&self) -> ClassificationReport {
+        let n = self.labels.len();
+        let per_class: Vec<ClassMetrics> = (0..n)
+            .map(|c| {
+                let tp = self.counts[c][c];
+                let predicted: usize = (0..n).map(|t| self.counts[t][c]).sum();
+                let support: usize = self.counts[c].iter().sum();
+                let precision = ratio(tp, predicted);
+                let recall = ratio(tp, support);
+                let f1 = if precision + recall > 0.0 {
+                    2.0 * precision * recall / (precision + recall)
+                } else {
+                    0.0
+                };
+                ClassMetrics {
+                    label: self.labels[c].clone(),
+                    precision,
+                    recall,
+                    f1,
+                    support,
+                }
+            })
+            .collect();
+        let total = self.total();
+        let average = |weight: &dyn Fn(&ClassMetrics) -> f64, label: &str| {
+            let wsum: f64 = per_class.iter().map(weight).sum();
+            let avg = |f: &dyn Fn(&ClassMetrics) -> f64| {
+                if wsum == 0.0 {
+                    0.0
+                } else {
+                    per_class.iter().map(|m| weight(m) * f(m)).sum::<f64>() / wsum
+                }
+            };
+            ClassMetrics {
+                label: label.to_string(),
+                precision: avg(&|m| m.precision),
+                recall: avg(&|m| m.recall),
+                f1: avg(&|m| m.f1),
+                support: total,
+            }
+        };
+        let macro_avg = average(&|_| 1.0, "macro avg");
+        let weighted_avg = average(&|m| m.support as f64, "weighted avg");
+        ClassificationReport {
+            accuracy: self.accuracy(),
+            per_class,
+            macro_avg,
+            weighted_avg,
+            confusion: self.clone(),
+        }
+    }
+}
+
+fn ratio(num: usize, den: usize) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
+}
+
+/// Precision, recall, F1 (all in [0, 1]) and support (number of true examples) of one class or
+/// of an average.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    pub label: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+/// Everything `textcnn eval` prints; `Display` gives the layout of scikit-learn's
+/// `classification_report` followed by the confusion matrix.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassificationReport {
+    pub accuracy: f64,
+    pub per_class: Vec<ClassMetrics>,
+    pub macro_avg: ClassMetrics,
+    pub weighted_avg: ClassMetrics,
+    pub confusion: ConfusionMatrix,
+}
+
+impl fmt::Display for ClassificationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self
+            .per_class
+            .iter()
+            .map(|m| m.label.chars().count())
+            .chain(["weighted avg".len()])
+            .max()
+            .unwrap_or(12);
+        writeln!(
+            f,
+            "{:>width$} {:>9} {:>9} {:>9} {:>9}",
+            "", "precision", "recall", "f1-score", "support"
+        )?;
+        writeln!(f)?;
+        let row = |f: &mut fmt::Formatter<'_>, m: &ClassMetrics| {
+            writeln!(
+                f,
+                "{:>width$} {:>9.4} {:>9.4} {:>9.4} {:>9}",
+                m.label, m.precision, m.recall, m.f1, m.support
+            )
+        };
+        for m in &self.per_class {
+            row(f, m)?;
+        }
+        writeln!(f)?;
+        let total = self.confusion.total();
+        writeln!(
+            f,
+            "{:>width$} {:>9} {:>9} {:>9.4} {:>9}",
+            "accuracy", "", "", self.accuracy, total
+        )?;
+        row(f, &self.macro_avg)?;
+        row(f, &self.weighted_avg)?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "confusion matrix (rows: true label, columns: predicted label)"
+        )?;
+        let cell = self
+            .confusion
+            .counts
+            .iter()
+            .flatten()
+            .map(|c| c.to_string().len())
+            .chain(self.confusion.labels.iter().map(|l| l.chars().count()))
+            .max()
+            .unwrap_or(1);
+        write!(f, "{:>width$}", "")?;
+        for l in &self.confusion.labels {
+            write!(f, " {l:>cell$}")?;
+        }
+        writeln!(f)?;
+        for (l, row) in self.confusion.labels.iter().zip(&self.confusion.counts) {
+            write!(f, "{l:>width$}")?;
+            for c in row {
+                write!(f, " {c:>cell$}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The example of scikit-learn's `classification_report` documentation:
+    /// y_true = [0, 1, 2, 2, 2], y_pred = [0, 0, 2, 2, 1].
+    #[test]
+    fn matches_scikit_learn_documentation_example() {
+        let m = ConfusionMatrix::from_indices(
+            labels(&["class 0", "class 1", "class 2"]),
+            &[0, 1, 2, 2, 2],
+            &[0, 0, 2, 2, 1],
+        );
+        assert_eq!(m.counts, vec![vec![1, 0, 0], vec![1, 0, 0], vec![0, 1, 2]]);
+        let r = m.report();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(r.accuracy, 0.6));
+        assert!(close(r.per_class[0].precision, 0.5) && close(r.per_class[0].recall, 1.0));
+        assert!(close(r.per_class[0].f1, 2.0 / 3.0));
+        assert!(close(r.per_class[1].precision, 0.0) && close(r.per_class[1].f1, 0.0));
+        assert!(close(r.per_class[2].precision, 1.0) && close(r.per_class[2].recall, 2.0 / 3.0));
+        assert!(close(r.per_class[2].f1, 0.8));
+        assert_eq!(
+            r.per_class.iter().map(|c| c.support).collect::<Vec<_>>(),
+            vec![1, 1, 3]
+        );
+        assert!(close(r.macro_avg.precision, 0.5));
+        assert!(close(r.macro_avg.recall, (1.0 + 0.0 + 2.0 / 3.0) / 3.0));
+        assert!(close(r.macro_avg.f1, (2.0 / 3.0 + 0.0 + 0.8) / 3.0));
+        assert!(close(r.weighted_avg.precision, (0.5 + 0.0 + 3.0) / 5.0));
+        assert!(close(r.weighted_avg.recall, 0.6));
+        assert!(close(r.weighted_avg.f1, (2.0 / 3.0 + 3.0 * 0.8) / 5.0));
+        let text = r.to_string();
+        assert!(
+            text.contains("     class 2    1.0000    0.6667    0.8000         3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    accuracy                        0.6000         5"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn empty_and_never_predicted_classes_score_zero_not_nan() {
+        let m = ConfusionMatrix::from_indices(labels(&["a", "b"]), &[0, 0], &[0, 0]);
+        let r = m.report();
+        assert_eq!(r.per_class[1].precision, 0.0);
+        assert_eq!(r.per_class[1].recall, 0.0);
+        assert_eq!(r.accuracy, 1.0);
+        assert_eq!(ConfusionMatrix::new(labels(&["a"])).report().accuracy, 0.0);
+    }
+
+    #[test]
+    fn report_round_trips_through_json() {
+        let r =
+            ConfusionMatrix::from_indices(labels(&["neg", "pos"]), &[0, 1, 1], &[0, 1, 0]).report();
+        let back: ClassificationReport =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+}

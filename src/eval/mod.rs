@@ -1,0 +1,5 @@
+//! Evaluation stage: classification metrics and reports.
+
+mod metrics;
+
+pub use metrics::{ClassMetrics, ClassificationReport, ConfusionMatrix};
