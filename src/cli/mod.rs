@@ -1,8 +1,13 @@
 //! Argument parsing and printing only; the work happens in the library.
 
+mod common;
+mod eval;
+mod predict;
+mod train;
+
 use clap::{Parser, Subcommand};
 
-/// Train, evaluate, explain and serve convolutional text classifiers.
+/// Train, evaluate and apply convolutional text classifiers (Kim 2014).
 #[derive(Parser, Debug)]
 #[command(name = "textcnn", version, about)]
 pub struct Cli {
@@ -11,8 +16,16 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    Train(train::TrainArgs),
+    Eval(eval::EvalArgs),
+    Predict(predict::PredictArgs),
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
+    }
 }

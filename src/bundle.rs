@@ -1,0 +1,180 @@
+//! The model bundle: a directory holding everything needed to classify text exactly as at
+//! training time.
+//!
+//! | file | content |
+//! |---|---|
+//! | `model.safetensors` | parameters, f32, names and shapes from the architecture (e.g. `embedding.weight` `[vocab_size, emb_dim]`) |
+//! | `config.json` | [`BundleConfig`]: format version, architecture, tokenizer and encoding settings, labels, training arguments, dataset summary |
+//! | `vocab.txt` | one `token<TAB>count` per line, line `i` is id `i` |
+//! | `metrics.jsonl` | one line per epoch (written by the training loop) |
+//! | `report.json` | test-set classification report, when a test set was given |
+//!
+//! Every file is written to a temporary name and renamed. Loading checks the format version,
+//! the vocabulary size and every tensor name and shape against the config.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
+use crate::model::{KimCnn, KimConfig};
+use crate::text::{EncodeConfig, TextPipeline, Tokenizer, TokenizerConfig, Vocab};
+
+/// Version of the bundle layout; bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+pub const MODEL_FILE: &str = "model.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+pub const VOCAB_FILE: &str = "vocab.txt";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const REPORT_FILE: &str = "report.json";
+
+/// Named f32 tensors: name -> (shape, row-major data).
+pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// The network architecture and its hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Architecture {
+    /// Kim (2014): region sizes × feature maps, max-over-time pooling, dropout, dense.
+    Kim(KimConfig),
+}
+
+/// Contents of `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BundleConfig {
+    pub format_version: u32,
+    /// Version of textcnn that wrote the bundle.
+    pub textcnn_version: String,
+    pub architecture: Architecture,
+    pub tokenizer: TokenizerConfig,
+    pub encode: EncodeConfig,
+    /// Class names; output unit `i` of the model is `labels[i]`.
+    pub labels: Vec<String>,
+    /// The training arguments as given (after defaults and config file).
+    #[serde(default)]
+    pub training: serde_json::Value,
+    /// Summary of the data the model was trained on (sizes, class counts, OOV rate).
+    #[serde(default)]
+    pub dataset: serde_json::Value,
+    /// Epoch and validation metrics of the saved (best) parameters.
+    #[serde(default)]
+    pub best: serde_json::Value,
+}
+
+/// A trained model with its text pipeline and label list.
+pub struct Bundle {
+    pub config: BundleConfig,
+    pub model: KimCnn,
+    pub vocab: Vocab,
+}
+
+impl Bundle {
+    /// Writes `model.safetensors`, `vocab.txt` and `config.json` into `dir` (created if
+    /// missing), each atomically; `config.json` goes last so a bundle with a config is complete.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        save_tensors(&dir.join(MODEL_FILE), &self.model.named_params())?;
+        self.vocab.save(&dir.join(VOCAB_FILE))?;
+        let json = serde_json::to_vec_pretty(&self.config)?;
+        write_atomic(&dir.join(CONFIG_FILE), &json)
+    }
+
+    /// Loads and validates a bundle directory.
+    ///
+    /// # Errors
+    /// Missing files, unparsable JSON, an unsupported format version, a vocabulary whose size
+    /// differs from the architecture's, a label count that differs from the output size, and a
+    /// missing, extra or mis-shaped tensor each give a message naming the file.
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        if !dir.is_dir() {
+            bail!("model directory {} does not exist (train one with `textcnn train --output DIR`)", dir.display());
+        }
+        let config_path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("cannot read {} (is {} a model bundle?)", config_path.display(), dir.display()))?;
+        let version: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+        match version.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == FORMAT_VERSION as u64 => {}
+            Some(v) => bail!(
+                "{}: bundle format version {v} is not supported by this textcnn (it reads version {FORMAT_VERSION})",
+                config_path.display()
+            ),
+            None => bail!("{}: missing \"format_version\"", config_path.display()),
+        }
+        let config: BundleConfig =
+            serde_json::from_value(version).with_context(|| format!("{}: invalid bundle config", config_path.display()))?;
+        let Architecture::Kim(kim) = &config.architecture;
+        if kim.num_classes != config.labels.len() {
+            bail!(
+                "{}: the architecture has {} output classes but {} labels are listed",
+                config_path.display(),
+                kim.num_classes,
+                config.labels.len()
+            );
+        }
+        let vocab_path = dir.join(VOCAB_FILE);
+        let vocab = Vocab::load(&vocab_path)?;
+        if vocab.len() != kim.vocab_size {
+            bail!(
+                "{}: {} entries, but {} says vocab_size = {}",
+                vocab_path.display(),
+                vocab.len(),
+                config_path.display(),
+                kim.vocab_size
+            );
+        }
+        let model_path = dir.join(MODEL_FILE);
+        let tensors = load_tensors(&model_path)?;
+        let model = KimCnn::from_named_params(kim.clone(), &tensors)
+            .with_context(|| format!("{} does not match {}", model_path.display(), config_path.display()))?;
+        Ok(Bundle { config, model, vocab })
+    }
+
+    /// The tokenizer + vocabulary + encoding settings of this bundle.
+    pub fn pipeline(&self) -> TextPipeline {
+        TextPipeline {
+            tokenizer: Tokenizer::new(self.config.tokenizer.clone()),
+            vocab: self.vocab.clone(),
+            encode: self.config.encode.clone(),
+        }
+    }
+}
+
+/// Writes named f32 tensors as a safetensors file, atomically.
+pub fn save_tensors<D: AsRef<[f32]>>(path: &Path, tensors: &[(String, Vec<usize>, D)]) -> Result<()> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, shape, data)| {
+            let raw = data.as_ref().iter().flat_map(|v| v.to_le_bytes()).collect();
+            (name.clone(), shape.clone(), raw)
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, shape, raw)| Ok((name.clone(), safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), raw)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let out = safetensors::serialize(views, None).with_context(|| format!("cannot serialize {}", path.display()))?;
+    write_atomic(path, &out)
+}
+
+/// Reads every tensor of a safetensors file; all must be f32.
+///
+/// # Errors
+/// A missing, truncated or corrupt file, or a tensor of another dtype, with the path in the message.
+pub fn load_tensors(path: &Path) -> Result<TensorMap> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is truncated or not a safetensors file ({e})", path.display()))?;
+    let mut out = TensorMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            bail!("{}: tensor {name} has dtype {:?}, expected F32", path.display(), view.dtype());
+        }
+        let data = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        out.insert(name, (view.shape().to_vec(), data));
+    }
+    Ok(out)
+}

@@ -1,0 +1,77 @@
+//! Arguments shared by several subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+use textcnn::data::{Encoding, Format, ReadOptions};
+
+/// Character encoding of input files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum EncodingArg {
+    Utf8,
+    Latin1,
+}
+
+/// How to read a dataset (`imdb:train`, `imdb:test`, a file or a folder).
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
+pub struct ReadArgs {
+    /// Input format; by default from the file extension (.csv .tsv .jsonl .txt/.ft) or folder layout.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// CSV/TSV/JSONL field holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// CSV/TSV/JSONL field holding the label.
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+    /// Label prefix of fastText-format lines.
+    #[arg(long, default_value = "__label__")]
+    pub label_prefix: String,
+    /// Character encoding of the input files.
+    #[arg(long, value_enum, default_value = "utf8")]
+    pub encoding: EncodingArg,
+    /// Where to look for the IMDB archive (`aclImdb_v1.tar.gz`, `aclImdb_v1_labeled.tar.gz` or
+    /// an extracted `aclImdb/`); default: $TEXTCNN_DATA_DIR, then the user cache directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ReadArgs {
+    pub fn options(&self) -> ReadOptions {
+        ReadOptions {
+            format: self.format,
+            text_column: self.text_column.clone(),
+            label_column: self.label_column.clone(),
+            label_prefix: self.label_prefix.clone(),
+            encoding: match self.encoding {
+                EncodingArg::Utf8 => Encoding::Utf8,
+                EncodingArg::Latin1 => Encoding::Latin1,
+            },
+            data_dir: self.data_dir.clone(),
+        }
+    }
+}
+
+/// Loads a dataset and reports skipped rows and warnings on standard error.
+pub fn load_dataset(spec: &str, read: &ReadArgs) -> anyhow::Result<textcnn::data::Dataset> {
+    let ds = textcnn::data::load_dataset(spec, &read.options())?;
+    report_dataset_issues(&ds);
+    Ok(ds)
+}
+
+/// Prints the skipped rows (first few, with file and line) and reader warnings of a dataset.
+pub fn report_dataset_issues(ds: &textcnn::data::Dataset) {
+    for w in &ds.warnings {
+        eprintln!("warning: {}: {w}", ds.name);
+    }
+    if !ds.skipped.is_empty() {
+        eprintln!("warning: {}: skipped {} row(s):", ds.name, ds.skipped.len());
+        for s in ds.skipped.iter().take(5) {
+            eprintln!("  {}:{}: {}", s.file, s.line, s.reason);
+        }
+        if ds.skipped.len() > 5 {
+            eprintln!("  ... and {} more", ds.skipped.len() - 5);
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! `textcnn predict`.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use textcnn::predict::Classifier;
+
+use super::common::ReadArgs;
+
+/// Texts classified per call of the model; bounds memory on large inputs.
+const CHUNK: usize = 4096;
+
+/// Classify text, one input line per output line, in order.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// Model bundle directory (the --output of `textcnn train`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Input file with one text per line, or `-` for standard input.
+    #[arg(long, default_value = "-")]
+    pub input: String,
+    /// Print the K most probable labels.
+    #[arg(long, default_value_t = 1)]
+    pub top_k: usize,
+    /// Only report labels whose probability is at least this.
+    #[arg(long, default_value_t = 0.0)]
+    pub threshold: f32,
+    /// JSON Lines output: {"label", "probability", "top_k": [{"label", "probability"}], ...}.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads, 0 = all cores.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+pub fn run(args: PredictArgs) -> Result<()> {
+    if args.top_k == 0 {
+        bail!("--top-k must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.threshold) {
+        bail!("--threshold must be in [0, 1], got {}", args.threshold);
+    }
+    let classifier = Classifier::load(&args.model)?;
+    let lines = textcnn::data::read_lines(&args.input, &args.read.options())?;
+    let labels = classifier.labels();
+    let pool = textcnn::nn::thread_pool(args.threads);
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for (chunk_no, chunk) in lines.chunks(CHUNK).enumerate() {
+        let texts: Vec<&str> = chunk.iter().map(|s| s.as_str()).collect();
+        let predictions = pool.install(|| classifier.predict(&texts));
+        for (i, (text, p)) in texts.iter().zip(&predictions).enumerate() {
+            let line_no = chunk_no * CHUNK + i + 1;
+            if text.trim().is_empty() {
+                if args.json {
+                    writeln!(out, "{}", serde_json::json!({ "line": line_no, "error": "empty text" }))?;
+                } else {
+                    writeln!(out, "error\tempty text (line {line_no})")?;
+                }
+                continue;
+            }
+            let top: Vec<(&str, f32)> =
+                p.top_k(labels, args.top_k).into_iter().filter(|(_, prob)| *prob >= args.threshold).collect();
+            if args.json {
+                let top_json: Vec<_> =
+                    top.iter().map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob })).collect();
+                let json = serde_json::json!({
+                    "line": line_no,
+                    "label": top.first().map(|t| t.0),
+                    "probability": top.first().map(|t| t.1),
+                    "top_k": top_json,
+                    "truncated": p.truncated,
+                });
+                writeln!(out, "{json}")?;
+            } else if top.is_empty() {
+                writeln!(out, "none\t(no label with probability >= {})", args.threshold)?;
+            } else {
+                let fields: Vec<String> = top.iter().map(|(l, prob)| format!("{l}\t{prob:.6}")).collect();
+                writeln!(out, "{}", fields.join("\t"))?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

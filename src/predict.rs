@@ -1,0 +1,182 @@
+//! Classifying raw text with a trained bundle: the one code path shared by `textcnn predict`,
+//! `textcnn eval`, the library API and the HTTP service, so all give the same probabilities.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::batch::{PaddedBatch, bucketed_batches, real_length};
+use crate::bundle::Bundle;
+use crate::model::KimCnn;
+use crate::text::{Encoded, TextPipeline};
+
+/// Texts per forward pass at inference time.
+pub const INFERENCE_BATCH: usize = 256;
+
+/// The classification of one text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Most probable label.
+    pub label: String,
+    /// Its softmax probability, in [0, 1].
+    pub probability: f32,
+    /// Softmax probability of every label, in the bundle's label order.
+    pub probabilities: Vec<f32>,
+    /// Tokens in the text after tokenization.
+    pub n_tokens: usize,
+    /// Tokens not in the vocabulary (mapped to `<unk>`).
+    pub n_oov: usize,
+    /// Whether the text was longer than the model's `max_len` and was cut.
+    pub truncated: bool,
+}
+
+/// A loaded model bundle ready to classify text. `Send + Sync`: one instance can serve many
+/// threads.
+pub struct Classifier {
+    bundle: Bundle,
+    pipeline: TextPipeline,
+}
+
+impl Classifier {
+    /// Loads and validates the bundle in `dir` (see [`Bundle::load`] for the errors).
+    pub fn load(dir: &Path) -> Result<Classifier> {
+        Ok(Classifier::from_bundle(Bundle::load(dir)?))
+    }
+
+    /// Wraps an already loaded bundle.
+    pub fn from_bundle(bundle: Bundle) -> Classifier {
+        let pipeline = bundle.pipeline();
+        Classifier { bundle, pipeline }
+    }
+
+    /// Class names in output order.
+    pub fn labels(&self) -> &[String] {
+        &self.bundle.config.labels
+    }
+
+    /// The underlying bundle (config, model, vocabulary).
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// The tokenizer, vocabulary and encoding settings of the bundle.
+    pub fn pipeline(&self) -> &TextPipeline {
+        &self.pipeline
+    }
+
+    /// Classifies `texts`, returning one prediction per text in input order. Texts are encoded
+    /// in parallel and run through the model in batches of texts of similar length.
+    pub fn predict(&self, texts: &[&str]) -> Vec<Prediction> {
+        let encoded = self.pipeline.encode_batch(texts);
+        let probs = probabilities(&self.bundle.model, &encoded, self.pipeline.encode.min_len);
+        let k = self.labels().len();
+        encoded
+            .iter()
+            .zip(probs.chunks(k))
+            .map(|(e, p)| {
+                let best = argmax(p);
+                Prediction {
+                    label: self.labels()[best].clone(),
+                    probability: p[best],
+                    probabilities: p.to_vec(),
+                    n_tokens: e.n_tokens,
+                    n_oov: e.n_oov,
+                    truncated: e.truncated,
+                }
+            })
+            .collect()
+    }
+}
+
+impl Prediction {
+    /// The `k` most probable `(label, probability)` pairs, most probable first (ties by label
+    /// order).
+    pub fn top_k<'a>(&self, labels: &'a [String], k: usize) -> Vec<(&'a str, f32)> {
+        let mut idx: Vec<usize> = (0..self.probabilities.len()).collect();
+        idx.sort_by(|&a, &b| self.probabilities[b].total_cmp(&self.probabilities[a]).then(a.cmp(&b)));
+        idx.into_iter().take(k).map(|i| (labels[i].as_str(), self.probabilities[i])).collect()
+    }
+}
+
+/// Logits `[n, num_classes]` (row-major, input order) of encoded texts, computed in batches of
+/// [`INFERENCE_BATCH`] texts sorted by length. Padding does not change a text's logits (the
+/// model ignores windows past each row's length), so the grouping does not matter.
+pub fn logits(model: &KimCnn, encoded: &[Encoded], min_len: usize) -> Vec<f32> {
+    let k = model.config().num_classes;
+    let lengths: Vec<usize> = encoded.iter().map(real_length).collect();
+    let mut order: Vec<usize> = (0..encoded.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    let mut out = vec![0.0; encoded.len() * k];
+    for batch in bucketed_batches(&order, &lengths, INFERENCE_BATCH, 1) {
+        let rows: Vec<&Encoded> = batch.iter().map(|&i| &encoded[i]).collect();
+        let padded = PaddedBatch::new(&rows, min_len);
+        let z = model.logits(&padded.view());
+        for (r, &i) in batch.iter().enumerate() {
+            out[i * k..(i + 1) * k].copy_from_slice(&z[r * k..(r + 1) * k]);
+        }
+    }
+    out
+}
+
+/// Softmax probabilities `[n, num_classes]` of encoded texts (see [`logits`]).
+pub fn probabilities(model: &KimCnn, encoded: &[Encoded], min_len: usize) -> Vec<f32> {
+    let k = model.config().num_classes;
+    let mut z = logits(model, encoded, min_len);
+    for row in z.chunks_mut(k) {
+        softmax_in_place(row);
+    }
+    z
+}
+
+/// Numerically stable softmax of one row of logits.
+pub fn softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in row.iter_mut() {
+        *v /= sum;
+    }
+}
+
+/// Index of the largest value (first one on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_is_stable_for_large_logits() {
+        let mut row = [1000.0, 1000.0 + 2f32.ln()];
+        softmax_in_place(&mut row);
+        assert!((row[0] - 1.0 / 3.0).abs() < 1e-6 && (row[1] - 2.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn top_k_orders_by_probability_then_label_order() {
+        let p = Prediction {
+            label: "b".into(),
+            probability: 0.5,
+            probabilities: vec![0.25, 0.5, 0.25],
+            n_tokens: 1,
+            n_oov: 0,
+            truncated: false,
+        };
+        let labels: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(p.top_k(&labels, 2), vec![("b", 0.5), ("a", 0.25)]);
+        assert_eq!(p.top_k(&labels, 9).len(), 3);
+        assert_eq!(argmax(&[0.1, 0.7, 0.7]), 1);
+    }
+}

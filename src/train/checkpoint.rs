@@ -1,0 +1,128 @@
+//! Resumable training state in `<output>/checkpoint/`: parameters and optimizer state in a
+//! safetensors file, position in the run (epoch, batch, running sums, history, best epoch) in
+//! `state.json`, which is written last and names the tensor file, so a crash at any point leaves
+//! a consistent pair.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+use super::fit::EpochMetrics;
+use crate::bundle::{TensorMap, load_tensors, save_tensors};
+use crate::fsutil::write_atomic;
+use crate::model::{KimCnn, KimConfig, KimTrainer};
+
+const DIR: &str = "checkpoint";
+const STATE_FILE: &str = "state.json";
+const MODEL_PREFIX: &str = "model/";
+const OPTIM_PREFIX: &str = "optim/";
+
+/// Where a run stands: the next batch to train and the running sums of the current epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochProgress {
+    /// Current epoch, 1-based.
+    pub epoch: usize,
+    /// Batches of the current epoch already trained.
+    pub step: usize,
+    /// Sum of per-example training loss over the batches done this epoch.
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub seen: usize,
+    pub history: Vec<EpochMetrics>,
+    /// Metrics of the best epoch so far (its parameters are in the bundle).
+    pub best: Option<EpochMetrics>,
+    /// Epochs since the validation metric last improved.
+    pub bad_epochs: usize,
+}
+
+impl EpochProgress {
+    /// The state before the first batch.
+    pub fn start() -> EpochProgress {
+        EpochProgress {
+            epoch: 1,
+            step: 0,
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            history: Vec::new(),
+            best: None,
+            bad_epochs: 0,
+        }
+    }
+
+    /// Moves to the first batch of the next epoch.
+    pub fn next_epoch(&mut self) {
+        self.epoch += 1;
+        self.step = 0;
+        self.loss_sum = 0.0;
+        self.correct = 0;
+        self.seen = 0;
+    }
+}
+
+/// Contents of `checkpoint/state.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub config: TrainConfig,
+    /// The run description given at the start (data specs, reader options), for `--resume`.
+    pub run: serde_json::Value,
+    pub progress: EpochProgress,
+    /// Name of the tensor file in the checkpoint directory.
+    pub tensors: String,
+}
+
+impl Checkpoint {
+    /// Saves parameters, optimizer state and progress. The previous tensor file is removed only
+    /// after the new `state.json` points to the new one.
+    pub fn save(
+        output: &Path,
+        config: &TrainConfig,
+        run: &serde_json::Value,
+        trainer: &KimTrainer,
+        progress: &EpochProgress,
+    ) -> Result<()> {
+        let dir = output.join(DIR);
+        let old = Checkpoint::load(output).ok().map(|c| c.tensors);
+        let name = format!("state-e{}-b{}.safetensors", progress.epoch, progress.step);
+        let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = trainer
+            .model
+            .named_params()
+            .into_iter()
+            .map(|(n, shape, data)| (format!("{MODEL_PREFIX}{n}"), shape, data.to_vec()))
+            .collect();
+        tensors.extend(trainer.optimizer_state().into_iter().map(|(n, s, d)| (format!("{OPTIM_PREFIX}{n}"), s, d)));
+        save_tensors(&dir.join(&name), &tensors)?;
+        let state = Checkpoint { config: config.clone(), run: run.clone(), progress: progress.clone(), tensors: name.clone() };
+        write_atomic(&dir.join(STATE_FILE), &serde_json::to_vec_pretty(&state)?)?;
+        if let Some(old) = old.filter(|o| *o != name) {
+            let _ = std::fs::remove_file(dir.join(old));
+        }
+        Ok(())
+    }
+
+    /// Reads `checkpoint/state.json` of a run directory.
+    pub fn load(output: &Path) -> Result<Checkpoint> {
+        let path = output.join(DIR).join(STATE_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("no checkpoint to resume: cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not a valid checkpoint", path.display()))
+    }
+
+    /// Loads parameters and optimizer state into `trainer`.
+    pub fn restore(&self, output: &Path, trainer: &mut KimTrainer, config: KimConfig) -> Result<()> {
+        let all = load_tensors(&output.join(DIR).join(&self.tensors))?;
+        let (mut model, mut optim) = (TensorMap::new(), TensorMap::new());
+        for (name, t) in all {
+            if let Some(n) = name.strip_prefix(MODEL_PREFIX) {
+                model.insert(n.to_string(), t);
+            } else if let Some(n) = name.strip_prefix(OPTIM_PREFIX) {
+                optim.insert(n.to_string(), t);
+            }
+        }
+        trainer.model = KimCnn::from_named_params(config, &model).context("checkpoint parameters")?;
+        trainer.load_optimizer_state(&optim).context("checkpoint optimizer state")?;
+        Ok(())
+    }
+}

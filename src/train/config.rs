@@ -1,0 +1,195 @@
+//! Training hyperparameters: defaults, TOML config files and their validation.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::nn::{OptimizerConfig, OptimizerKind};
+use crate::text::{EncodeConfig, TokenizerConfig, Truncation};
+
+/// Validation metric that selects the best epoch and drives early stopping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Validation accuracy (higher is better).
+    Acc,
+    /// Validation cross-entropy loss (lower is better).
+    Loss,
+}
+
+/// Every training setting. A TOML file given with `--config` holds any subset of these keys
+/// (plus a `[tokenizer]` table); command-line flags override it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Maximum number of passes over the training data.
+    pub epochs: usize,
+    /// Examples per mini-batch.
+    pub batch_size: usize,
+    /// Learning rate (step size of the optimizer).
+    pub lr: f32,
+    pub optimizer: OptimizerKind,
+    /// L2 penalty (decoupled for AdamW).
+    pub weight_decay: f32,
+    /// Momentum of SGD.
+    pub momentum: f32,
+    /// Dropout rate on the pooled features (Kim 2014: 0.5).
+    pub dropout: f32,
+    /// Max-norm constraint on each class's weight vector of the output layer (Kim 2014: 3).
+    pub max_norm: Option<f32>,
+    /// Clip gradients to this global L2 norm.
+    pub clip_grad_norm: Option<f32>,
+    /// Epochs without improvement of `metric` on the validation set before training stops.
+    pub patience: usize,
+    pub metric: Metric,
+    /// Embedding dimension.
+    pub emb_dim: usize,
+    /// Convolution region sizes (kernel heights, in tokens).
+    pub region_sizes: Vec<usize>,
+    /// Feature maps per region size.
+    pub feature_maps: usize,
+    /// Maximum tokens per text; longer texts are truncated.
+    pub max_len: usize,
+    pub truncation: Truncation,
+    /// Maximum vocabulary size, not counting `<pad>` and `<unk>`.
+    pub vocab_size: usize,
+    /// Minimum count of a token in the training data to enter the vocabulary.
+    pub min_count: usize,
+    /// Fraction of the training data held out for validation when no `--valid` set is given.
+    pub valid_fraction: f64,
+    /// Seed of initialisation, shuffling, dropout and the validation split.
+    pub seed: u64,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+    /// Group texts of similar length into batches (less padding, faster epochs).
+    pub bucket: bool,
+    /// Multiply the learning rate by this factor after every epoch.
+    pub lr_decay: f32,
+    pub tokenizer: TokenizerConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> TrainConfig {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 64,
+            lr: 1e-3,
+            optimizer: OptimizerKind::Adam,
+            weight_decay: 0.0,
+            momentum: 0.9,
+            dropout: 0.5,
+            max_norm: None,
+            clip_grad_norm: None,
+            patience: 2,
+            metric: Metric::Acc,
+            emb_dim: 128,
+            region_sizes: vec![3, 4, 5],
+            feature_maps: 100,
+            max_len: 400,
+            truncation: Truncation::Head,
+            vocab_size: 30_000,
+            min_count: 1,
+            valid_fraction: 0.1,
+            seed: 42,
+            threads: 0,
+            bucket: true,
+            lr_decay: 1.0,
+            tokenizer: TokenizerConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML config file; unknown keys are errors (a typo must not silently fall back to
+    /// a default).
+    pub fn from_toml_file(path: &Path) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
+    }
+
+    /// Checks ranges; the message names the offending setting.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("epochs", self.epochs),
+            ("batch-size", self.batch_size),
+            ("emb-dim", self.emb_dim),
+            ("feature-maps", self.feature_maps),
+            ("max-len", self.max_len),
+            ("vocab-size", self.vocab_size),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                bail!("--{name} must be at least 1");
+            }
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("--lr must be a positive number, got {}", self.lr);
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            bail!("--dropout must be in [0, 1), got {}", self.dropout);
+        }
+        if !(0.0..1.0).contains(&self.valid_fraction) {
+            bail!("--valid-fraction must be in [0, 1), got {}", self.valid_fraction);
+        }
+        if self.weight_decay < 0.0 {
+            bail!("--weight-decay must not be negative");
+        }
+        if self.region_sizes.is_empty() || self.region_sizes.contains(&0) {
+            bail!("--region-sizes must list one or more sizes >= 1, got {:?}", self.region_sizes);
+        }
+        if let Some(m) = self.max_norm.filter(|m| *m <= 0.0) {
+            bail!("--max-norm must be positive, got {m}");
+        }
+        if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            bail!("lr_decay must be in (0, 1], got {}", self.lr_decay);
+        }
+        Ok(())
+    }
+
+    /// Encoding settings: texts are padded to at least the widest region size so that every
+    /// text, even one emptied by cleaning, has one convolution window.
+    pub fn encode(&self) -> EncodeConfig {
+        let widest = self.region_sizes.iter().copied().max().unwrap_or(1);
+        EncodeConfig { max_len: self.max_len, truncation: self.truncation, min_len: widest }
+    }
+
+    /// Optimizer settings.
+    pub fn optimizer(&self) -> OptimizerConfig {
+        OptimizerConfig {
+            kind: self.optimizer,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            momentum: self.momentum,
+            max_norm: self.max_norm,
+            clip_grad_norm: self.clip_grad_norm,
+            ..OptimizerConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_only_given_keys_and_rejects_unknown_ones() {
+        let c: TrainConfig = toml::from_str("epochs = 3\nregion_sizes = [2, 3]\n[tokenizer]\nlowercase = false\n").unwrap();
+        assert_eq!(c.epochs, 3);
+        assert_eq!(c.region_sizes, vec![2, 3]);
+        assert!(!c.tokenizer.lowercase);
+        assert_eq!(c.batch_size, TrainConfig::default().batch_size);
+        assert_eq!(c.encode().min_len, 3);
+        let err = toml::from_str::<TrainConfig>("epochz = 3").unwrap_err().to_string();
+        assert!(err.contains("epochz"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let c = TrainConfig { dropout: 1.0, ..TrainConfig::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("--dropout"));
+        let c = TrainConfig { region_sizes: vec![], ..TrainConfig::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("--region-sizes"));
+        TrainConfig::default().validate().unwrap();
+    }
+}

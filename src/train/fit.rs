@@ -1,0 +1,445 @@
+//! The training loop: seeded shuffling, (bucketed) mini-batches, validation after every epoch,
+//! early stopping, best-checkpoint saving, resumable state and a final test evaluation.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{Checkpoint, EpochProgress};
+use super::config::{Metric, TrainConfig};
+use crate::batch::{PaddedBatch, bucketed_batches, real_length};
+use crate::bundle::{self, Architecture, Bundle, BundleConfig, FORMAT_VERSION};
+use crate::data::Dataset;
+use crate::eval::{ClassificationReport, ConfusionMatrix};
+use crate::fsutil::write_atomic;
+use crate::model::{KimCnn, KimConfig, KimTrainer};
+use crate::predict;
+use crate::text::{Encoded, TextPipeline, Tokenizer, Vocab, encode, tokenize_all};
+
+/// Batches sorted together by length when bucketing: large enough to cut padding, small enough
+/// to keep batches random.
+const BUCKET_POOL: usize = 50;
+
+/// The datasets of one run. Labels of `valid` and `test` must all occur in `train`.
+pub struct TrainData<'a> {
+    pub train: &'a Dataset,
+    pub valid: &'a Dataset,
+    pub test: Option<&'a Dataset>,
+}
+
+/// Options that are not hyperparameters.
+#[derive(Default)]
+pub struct TrainOptions {
+    /// Continue from the checkpoint in the output directory.
+    pub resume: bool,
+    /// Draw a progress bar per epoch on standard error.
+    pub progress: bool,
+    /// Set (e.g. by Ctrl-C) to stop after the current batch, leaving a resumable checkpoint.
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// Free-form description of the run (data specs, command line), stored in the bundle and the
+    /// checkpoint.
+    pub run_info: serde_json::Value,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    /// Mean cross-entropy over the epoch's training batches (with dropout).
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub valid_loss: f64,
+    pub valid_acc: f64,
+    pub lr: f32,
+    /// Wall-clock seconds of the epoch, validation included.
+    pub seconds: f64,
+    /// Training examples per second.
+    pub examples_per_s: f64,
+}
+
+/// How the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum StopReason {
+    /// All epochs ran.
+    Completed,
+    /// The validation metric did not improve for `patience` epochs.
+    EarlyStopped,
+    /// Interrupted; the checkpoint allows `--resume`.
+    Interrupted,
+}
+
+/// Result of [`train`].
+pub struct TrainOutcome {
+    pub stop: StopReason,
+    pub history: Vec<EpochMetrics>,
+    /// Metrics of the epoch whose parameters are saved in the bundle.
+    pub best: Option<EpochMetrics>,
+    /// Test-set report of the best parameters, when a test set was given.
+    pub test: Option<ClassificationReport>,
+    pub seconds: f64,
+}
+
+/// Trains a Kim CNN on `data` and writes the bundle of the best epoch (by validation `metric`)
+/// to `output`, with `metrics.jsonl`, `report.json` (when a test set is given) and a
+/// `checkpoint/` directory for `--resume`.
+///
+/// # Errors
+/// Invalid settings, fewer than two classes, a validation/test label unseen in training, a
+/// non-finite loss (names epoch and step), or a file that cannot be written.
+pub fn train(config: &TrainConfig, data: &TrainData, output: &Path, options: &TrainOptions) -> Result<TrainOutcome> {
+    config.validate()?;
+    let pool = crate::nn::thread_pool(config.threads);
+    pool.install(|| train_in_pool(config, data, output, options))
+}
+
+fn train_in_pool(config: &TrainConfig, data: &TrainData, output: &Path, options: &TrainOptions) -> Result<TrainOutcome> {
+    let started = Instant::now();
+    let labels = data.train.labels();
+    if labels.len() < 2 {
+        bail!("the training data {} has {} class(es); a classifier needs at least 2", data.train.name, labels.len());
+    }
+    let train_y = label_ids(data.train, &labels)?;
+    let valid_y = label_ids(data.valid, &labels)?;
+    let test_y = data.test.map(|t| label_ids(t, &labels)).transpose()?;
+
+    // Vocabulary from the training split only.
+    let tokenizer = Tokenizer::new(config.tokenizer.clone());
+    let texts: Vec<&str> = data.train.examples.iter().map(|e| e.text.as_str()).collect();
+    let train_tokens = tokenize_all(&tokenizer, &texts);
+    let vocab = Vocab::build(train_tokens.iter().map(|t| t.as_slice()), config.min_count, Some(config.vocab_size));
+    let encode_config = config.encode();
+    let train_enc: Vec<Encoded> = train_tokens.iter().map(|t| encode(t, &vocab, &encode_config)).collect();
+    drop(train_tokens);
+    let pipeline = TextPipeline { tokenizer, vocab, encode: encode_config };
+    let valid_enc = encode_dataset(&pipeline, data.valid);
+    let test_enc = data.test.map(|t| encode_dataset(&pipeline, t));
+    let summary = dataset_summary(data, &train_enc, &valid_enc, test_enc.as_deref());
+    if options.progress {
+        eprintln!(
+            "data: {} train / {} valid{} examples, {} classes, vocabulary {} (prep {:.1} s)",
+            data.train.len(),
+            data.valid.len(),
+            data.test.map(|t| format!(" / {} test", t.len())).unwrap_or_default(),
+            labels.len(),
+            pipeline.vocab.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    let kim = KimConfig {
+        vocab_size: pipeline.vocab.len(),
+        emb_dim: config.emb_dim,
+        region_sizes: config.region_sizes.clone(),
+        feature_maps: config.feature_maps,
+        num_classes: labels.len(),
+        dropout: config.dropout,
+    };
+    let mut bundle_config = BundleConfig {
+        format_version: FORMAT_VERSION,
+        textcnn_version: env!("CARGO_PKG_VERSION").to_string(),
+        architecture: Architecture::Kim(kim.clone()),
+        tokenizer: pipeline.tokenizer.config().clone(),
+        encode: pipeline.encode.clone(),
+        labels: labels.clone(),
+        training: serde_json::json!({ "config": config, "run": options.run_info }),
+        dataset: summary,
+        best: serde_json::Value::Null,
+    };
+
+    let mut trainer = KimTrainer::new(KimCnn::new(kim.clone(), config.seed), config.optimizer());
+    let mut progress = EpochProgress::start();
+    if options.resume {
+        let ckpt = Checkpoint::load(output)?;
+        if ckpt.config != *config {
+            bail!("{}: the checkpoint was made with other settings; resume without changing them", output.display());
+        }
+        ckpt.restore(output, &mut trainer, kim)?;
+        progress = ckpt.progress;
+        if options.progress {
+            eprintln!("resuming at epoch {}, batch {}", progress.epoch, progress.step);
+        }
+    }
+
+    let train_lengths: Vec<usize> = train_enc.iter().map(real_length).collect();
+    let interrupted = || options.interrupt.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+    let mut stop = StopReason::Completed;
+    while progress.epoch <= config.epochs {
+        let epoch = progress.epoch;
+        let epoch_started = Instant::now();
+        let lr = config.lr * config.lr_decay.powi(epoch as i32 - 1);
+        trainer.set_lr(lr);
+        let batches = epoch_batches(config, epoch, &train_lengths);
+        let bar = progress_bar(options.progress, epoch, config.epochs, batches.len(), progress.step);
+        let mut seen_this_run = 0usize;
+        for (step, rows) in batches.iter().enumerate().skip(progress.step) {
+            let refs: Vec<&Encoded> = rows.iter().map(|&i| &train_enc[i]).collect();
+            let padded = PaddedBatch::new(&refs, pipeline.encode.min_len);
+            let y: Vec<u32> = rows.iter().map(|&i| train_y[i] as u32).collect();
+            let stats = trainer.train_step(&padded.view(), &y, step_seed(config.seed, epoch, step));
+            if !stats.loss.is_finite() {
+                bail!(
+                    "the training loss became {} at epoch {epoch}, batch {} of {}: lower the learning rate \
+                     (--lr, now {lr}) or clip gradients (--clip-grad-norm)",
+                    stats.loss,
+                    step + 1,
+                    batches.len()
+                );
+            }
+            progress.loss_sum += stats.loss as f64 * rows.len() as f64;
+            progress.correct += stats.correct;
+            progress.seen += rows.len();
+            progress.step = step + 1;
+            seen_this_run += rows.len();
+            if let Some(bar) = &bar {
+                bar.inc(1);
+                let rate = seen_this_run as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!(
+                    "loss {:.4} acc {:.4} {:.0} ex/s",
+                    progress.loss_sum / progress.seen as f64,
+                    progress.correct as f64 / progress.seen as f64,
+                    rate
+                ));
+            }
+            if interrupted() {
+                if let Some(bar) = &bar {
+                    bar.abandon();
+                }
+                Checkpoint::save(output, config, &options.run_info, &trainer, &progress)?;
+                eprintln!(
+                    "interrupted at epoch {epoch}, batch {}: the best model in {} is intact; continue with \
+                     `textcnn train --resume {}`",
+                    step + 1,
+                    output.display(),
+                    output.display()
+                );
+                return Ok(TrainOutcome {
+                    stop: StopReason::Interrupted,
+                    best: progress.best.clone(),
+                    history: progress.history,
+                    test: None,
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+            }
+        }
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        let train_seconds = epoch_started.elapsed().as_secs_f64();
+        let (valid_loss, valid_acc, _) = evaluate(&trainer.model, &valid_enc, &valid_y, pipeline.encode.min_len);
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: progress.loss_sum / progress.seen.max(1) as f64,
+            train_acc: progress.correct as f64 / progress.seen.max(1) as f64,
+            valid_loss,
+            valid_acc,
+            lr,
+            seconds: epoch_started.elapsed().as_secs_f64(),
+            examples_per_s: progress.seen as f64 / train_seconds.max(1e-9),
+        };
+        let improved = progress.best.as_ref().is_none_or(|b| match config.metric {
+            Metric::Acc => metrics.valid_acc > b.valid_acc,
+            Metric::Loss => metrics.valid_loss < b.valid_loss,
+        });
+        if options.progress {
+            eprintln!(
+                "epoch {epoch:>2}/{}: train loss {:.4} acc {:.4} | valid loss {:.4} acc {:.4} | {:.1} s, {:.0} ex/s{}",
+                config.epochs,
+                metrics.train_loss,
+                metrics.train_acc,
+                metrics.valid_loss,
+                metrics.valid_acc,
+                metrics.seconds,
+                metrics.examples_per_s,
+                if improved { " *" } else { "" }
+            );
+        }
+        progress.history.push(metrics.clone());
+        write_metrics(output, &progress.history)?;
+        if improved {
+            bundle_config.best = serde_json::to_value(&metrics)?;
+            let bundle = Bundle { config: bundle_config.clone(), model: trainer.model.clone(), vocab: pipeline.vocab.clone() };
+            bundle.save(output)?;
+            progress.best = Some(metrics);
+            progress.bad_epochs = 0;
+        } else {
+            progress.bad_epochs += 1;
+        }
+        progress.next_epoch();
+        Checkpoint::save(output, config, &options.run_info, &trainer, &progress)?;
+        if progress.bad_epochs >= config.patience.max(1) && progress.epoch <= config.epochs {
+            stop = StopReason::EarlyStopped;
+            if options.progress {
+                eprintln!("early stopping: no improvement of valid {:?} for {} epoch(s)", config.metric, progress.bad_epochs);
+            }
+            break;
+        }
+        if interrupted() {
+            stop = StopReason::Interrupted;
+            break;
+        }
+    }
+
+    let mut test = None;
+    if let (Some(test_enc), Some(test_y), Some(test_ds)) = (&test_enc, &test_y, data.test) {
+        let best = Bundle::load(output).context("cannot reload the best checkpoint for the test evaluation")?;
+        let (_, _, predicted) = evaluate(&best.model, test_enc, test_y, pipeline.encode.min_len);
+        let report = ConfusionMatrix::from_indices(labels.clone(), test_y, &predicted).report();
+        let json = serde_json::json!({ "data": test_ds.name, "report": report });
+        write_atomic(&output.join(bundle::REPORT_FILE), &serde_json::to_vec_pretty(&json)?)?;
+        test = Some(report);
+    }
+    Ok(TrainOutcome {
+        stop,
+        best: progress.best.clone(),
+        history: progress.history,
+        test,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Maps each example's label to its index in `labels`.
+///
+/// # Errors
+/// Names the first label not in `labels` and the dataset it occurs in.
+pub fn label_ids(ds: &Dataset, labels: &[String]) -> Result<Vec<usize>> {
+    ds.examples
+        .iter()
+        .map(|e| {
+            labels.binary_search(&e.label).map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: label {:?} does not occur in the training data (known labels: {})",
+                    ds.name,
+                    e.label,
+                    labels.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+fn encode_dataset(pipeline: &TextPipeline, ds: &Dataset) -> Vec<Encoded> {
+    let texts: Vec<&str> = ds.examples.iter().map(|e| e.text.as_str()).collect();
+    pipeline.encode_batch(&texts)
+}
+
+/// Mean cross-entropy, accuracy and the predicted class of every example.
+pub fn evaluate(model: &KimCnn, encoded: &[Encoded], y: &[usize], min_len: usize) -> (f64, f64, Vec<usize>) {
+    let k = model.config().num_classes;
+    let probs = predict::probabilities(model, encoded, min_len);
+    let mut loss = 0.0;
+    let mut correct = 0;
+    let mut predicted = Vec::with_capacity(y.len());
+    for (row, &t) in probs.chunks(k).zip(y) {
+        loss -= (row[t] as f64).max(1e-30).ln();
+        let p = predict::argmax(row);
+        correct += usize::from(p == t);
+        predicted.push(p);
+    }
+    let n = y.len().max(1) as f64;
+    (loss / n, correct as f64 / n, predicted)
+}
+
+/// The batches of one epoch: a seeded shuffle, then (when bucketing) length-sorted pools whose
+/// batches are shuffled again so that batch lengths do not rise through the epoch.
+fn epoch_batches(config: &TrainConfig, epoch: usize, lengths: &[usize]) -> Vec<Vec<usize>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.shuffle(&mut rng);
+    let pool = if config.bucket { BUCKET_POOL } else { 1 };
+    let mut batches = bucketed_batches(&order, lengths, config.batch_size, pool);
+    if config.bucket {
+        batches.shuffle(&mut rng);
+    }
+    batches
+}
+
+/// Dropout seed of one step, a function of (run seed, epoch, step) only so that a resumed run
+/// draws the same masks.
+fn step_seed(seed: u64, epoch: usize, step: usize) -> u64 {
+    let mut z = seed ^ ((epoch as u64) << 32) ^ step as u64;
+    // splitmix64 finaliser
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn progress_bar(enabled: bool, epoch: usize, epochs: usize, len: usize, done: usize) -> Option<ProgressBar> {
+    if !enabled {
+        return None;
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar.set_position(done as u64);
+    Some(bar)
+}
+
+fn write_metrics(output: &Path, history: &[EpochMetrics]) -> Result<()> {
+    let mut text = String::new();
+    for m in history {
+        text.push_str(&serde_json::to_string(m)?);
+        text.push('\n');
+    }
+    write_atomic(&output.join(bundle::METRICS_FILE), text.as_bytes())
+}
+
+fn dataset_summary(data: &TrainData, train: &[Encoded], valid: &[Encoded], test: Option<&[Encoded]>) -> serde_json::Value {
+    let part = |ds: &Dataset, enc: &[Encoded]| {
+        let tokens: usize = enc.iter().map(|e| e.n_tokens).sum();
+        let oov: usize = enc.iter().map(|e| e.n_oov).sum();
+        serde_json::json!({
+            "name": ds.name,
+            "examples": ds.len(),
+            "classes": ds.class_counts(),
+            "skipped_rows": ds.skipped.len(),
+            "tokens": tokens,
+            "oov_rate": if tokens == 0 { 0.0 } else { oov as f64 / tokens as f64 },
+            "truncated": enc.iter().filter(|e| e.truncated).count(),
+        })
+    };
+    serde_json::json!({
+        "train": part(data.train, train),
+        "valid": part(data.valid, valid),
+        "test": data.test.zip(test).map(|(ds, enc)| part(ds, enc)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_seeds_differ_across_steps_and_epochs_and_repeat() {
+        assert_eq!(step_seed(1, 2, 3), step_seed(1, 2, 3));
+        assert_ne!(step_seed(1, 2, 3), step_seed(1, 2, 4));
+        assert_ne!(step_seed(1, 2, 3), step_seed(1, 3, 3));
+        assert_ne!(step_seed(1, 2, 3), step_seed(2, 2, 3));
+    }
+
+    #[test]
+    fn epoch_batches_are_a_seeded_permutation() {
+        let lengths: Vec<usize> = (0..1000).map(|i| (i * 7919) % 500).collect();
+        let config = TrainConfig { batch_size: 16, ..TrainConfig::default() };
+        let a = epoch_batches(&config, 1, &lengths);
+        assert_eq!(a, epoch_batches(&config, 1, &lengths));
+        assert_ne!(a, epoch_batches(&config, 2, &lengths));
+        let mut all: Vec<usize> = a.iter().flatten().copied().collect();
+        all.sort();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+        // Bucketing: within a batch, lengths are close (one pool spans 800 of the 1000 texts).
+        let spread: usize = a.iter().map(|b| b.iter().map(|&i| lengths[i]).max().unwrap() - b.iter().map(|&i| lengths[i]).min().unwrap()).sum();
+        assert!(spread / a.len() < 40, "mean spread {}", spread / a.len());
+    }
+}

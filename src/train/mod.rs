@@ -1,0 +1,10 @@
+//! Training stage: hyperparameters, the training loop with early stopping, and resumable
+//! checkpoints.
+
+mod checkpoint;
+mod config;
+mod fit;
+
+pub use checkpoint::{Checkpoint, EpochProgress};
+pub use config::{Metric, TrainConfig};
+pub use fit::{EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, evaluate, label_ids, train};
