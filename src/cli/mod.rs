@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod data;
+
 /// Train, evaluate, explain and serve convolutional text classifiers.
 #[derive(Parser, Debug)]
 #[command(name = "textcnn", version, about)]
@@ -11,8 +13,13 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Inspect datasets: statistics, reader benchmark.
+    Data(data::DataArgs),
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Data(args) => data::run(args),
+    }
 }

@@ -60,7 +60,7 @@ pub fn is_split_dir(dir: &Path) -> bool {
     if !(dir.join("pos").is_dir() && dir.join("neg").is_dir()) {
         return false;
     }
-    std::fs::read_dir(dir).map_or(false, |rd| {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
         rd.flatten().all(|e| {
             let n = e.file_name();
             !e.path().is_dir() || n == "pos" || n == "neg" || n == "unsup"

@@ -11,7 +11,7 @@ use super::Dataset;
 /// Number of examples of a class of size `n` that go to validation: `round(fraction * n)`, at
 /// least 1 and at most `n - 1` when `n >= 2` and `fraction > 0`; 0 for a class with one example.
 pub fn valid_count(n: usize, fraction: f64) -> usize {
-    if n < 2 || !(fraction > 0.0) {
+    if n < 2 || fraction.is_nan() || fraction <= 0.0 {
         return 0;
     }
     ((fraction * n as f64).round() as usize).clamp(1, n - 1)

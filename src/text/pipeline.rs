@@ -61,7 +61,7 @@ mod tests {
         let batch = p.encode_batch(&refs);
         assert_eq!(batch.len(), 200);
         for (i, e) in batch.iter().enumerate() {
-            assert_eq!(*e, p.encode_text(&refs[i]));
+            assert_eq!(*e, p.encode_text(refs[i]));
             assert_eq!(p.vocab.token(e.ids[0]).unwrap(), format!("word{i}"));
         }
         assert_eq!(

@@ -1,0 +1,169 @@
+//! `textcnn data …`: dataset statistics and the text-pipeline benchmark.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use rayon::prelude::*;
+use textcnn::data::{DatasetStats, Encoding, Format, ReadOptions, load_dataset, resolve_imdb};
+use textcnn::text::{
+    EncodeConfig, Tokenizer, TokenizerConfig, Truncation, Vocab, encode, tokenize_all,
+};
+
+/// Inspect datasets.
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Rows per class, token-length percentiles, vocabulary size, OOV rate, skipped rows.
+    Stats(StatsArgs),
+    /// Time reading, tokenizing and encoding imdb:train from the archive.
+    Bench(BenchArgs),
+}
+
+/// How to read a dataset (shared by the commands that read one).
+#[derive(Args, Debug, Clone)]
+pub struct ReadArgs {
+    /// File format (default: from the extension / content).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// CSV/TSV column or JSONL key holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// CSV/TSV column or JSONL key holding the label.
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+    /// fastText label prefix.
+    #[arg(long, default_value = "__label__")]
+    pub label_prefix: String,
+    /// Input encoding.
+    #[arg(long, value_enum, default_value = "utf8")]
+    pub encoding: Encoding,
+    /// Folder holding aclImdb_v1.tar.gz / aclImdb_v1_labeled.tar.gz / aclImdb/ (else
+    /// $TEXTCNN_DATA_DIR, then the user cache, then download).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ReadArgs {
+    pub fn options(&self) -> ReadOptions {
+        ReadOptions {
+            format: self.format,
+            text_column: self.text_column.clone(),
+            label_column: self.label_column.clone(),
+            label_prefix: self.label_prefix.clone(),
+            encoding: self.encoding,
+            data_dir: self.data_dir.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// imdb:train, imdb:test, or a file / folder.
+    pub data: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Vocabulary file to measure the OOV rate against.
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
+    /// Minimum token count for the vocabulary built here.
+    #[arg(long, default_value_t = 1)]
+    pub min_count: usize,
+    /// Maximum vocabulary size (real tokens, excluding <pad>/<unk>).
+    #[arg(long)]
+    pub max_size: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Folder holding the IMDB archive (else $TEXTCNN_DATA_DIR, then the user cache).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Maximum encoded length, in tokens.
+    #[arg(long, default_value_t = 400)]
+    pub max_len: usize,
+}
+
+pub fn run(args: DataArgs) -> anyhow::Result<()> {
+    match args.command {
+        DataCommand::Stats(a) => stats(a),
+        DataCommand::Bench(a) => bench(a),
+    }
+}
+
+fn stats(a: StatsArgs) -> anyhow::Result<()> {
+    let ds = load_dataset(&a.data, &a.read.options())?;
+    let given = match &a.vocab {
+        Some(p) => Some((p.display().to_string(), Vocab::load(p)?)),
+        None => None,
+    };
+    let tokenizer = Tokenizer::new(TokenizerConfig::default());
+    let s = DatasetStats::compute(
+        &ds,
+        &tokenizer,
+        a.min_count,
+        a.max_size,
+        given.as_ref().map(|(n, v)| (n.as_str(), v)),
+    );
+    print!("{s}");
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    let source = resolve_imdb(a.data_dir.as_deref())?;
+    let opts = ReadOptions {
+        data_dir: a.data_dir.clone(),
+        ..Default::default()
+    };
+    let t0 = Instant::now();
+    let ds = load_dataset("imdb:train", &opts).context("reading imdb:train")?;
+    let t_read = t0.elapsed().as_secs_f64();
+
+    let t1 = Instant::now();
+    let tokenizer = Tokenizer::new(TokenizerConfig::default());
+    let docs = tokenize_all(&tokenizer, &ds.texts());
+    let t_tok = t1.elapsed().as_secs_f64();
+
+    let t2 = Instant::now();
+    let vocab = Vocab::build(docs.iter().map(Vec::as_slice), 1, None);
+    let t_vocab = t2.elapsed().as_secs_f64();
+
+    let t3 = Instant::now();
+    let cfg = EncodeConfig {
+        max_len: a.max_len,
+        truncation: Truncation::Head,
+        min_len: 5,
+    };
+    let encoded: Vec<_> = docs.par_iter().map(|d| encode(d, &vocab, &cfg)).collect();
+    let t_enc = t3.elapsed().as_secs_f64();
+
+    let total = t0.elapsed().as_secs_f64();
+    let n = ds.len() as f64;
+    let tokens: usize = encoded.iter().map(|e| e.n_tokens).sum();
+    println!("source:  {}", source.display());
+    println!(
+        "reviews: {}   tokens: {}   vocabulary: {}   threads: {}",
+        ds.len(),
+        tokens,
+        vocab.len(),
+        rayon::current_num_threads()
+    );
+    println!();
+    println!("{:<28} {:>9} {:>12}", "stage", "seconds", "reviews/s");
+    for (stage, t) in [
+        ("read (.tar.gz → text)", t_read),
+        ("tokenize (rayon)", t_tok),
+        ("build vocabulary", t_vocab),
+        (&*format!("encode (max_len {})", a.max_len), t_enc),
+        ("total", total),
+    ] {
+        println!("{stage:<28} {t:>9.3} {:>12.0}", n / t);
+    }
+    Ok(())
+}
