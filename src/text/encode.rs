@@ -104,7 +104,14 @@ pub fn encode(tokens: &[String], vocab: &Vocab, config: &EncodeConfig) -> Encode
     let kept = n.min(max_len);
     let mut ids = Vec::with_capacity(kept.max(config.min_len));
     let mut n_oov = 0;
-    let mut lookup = |t: &String| {
+    // Input positions kept: [0, head) and [n - tail, n).
+    let (head, tail) = match (truncated, config.truncation) {
+        (false, _) => (n, 0),
+        (true, Truncation::Head) => (kept, 0),
+        (true, Truncation::Tail) => (0, kept),
+        (true, Truncation::HeadTail) => (kept / 2, kept - kept / 2),
+    };
+    for (i, t) in tokens.iter().enumerate() {
         // A real token never maps to PAD_ID (a literal "<pad>" token counts as unknown), so
         // padding is only ever the trailing run of PAD_ID.
         let id = match vocab.id(t) {
@@ -114,21 +121,9 @@ pub fn encode(tokens: &[String], vocab: &Vocab, config: &EncodeConfig) -> Encode
         if id == UNK_ID {
             n_oov += 1;
         }
-        id
-    };
-    let all: Vec<u32> = tokens.iter().map(&mut lookup).collect();
-    if truncated {
-        match config.truncation {
-            Truncation::Head => ids.extend_from_slice(&all[..kept]),
-            Truncation::Tail => ids.extend_from_slice(&all[n - kept..]),
-            Truncation::HeadTail => {
-                let head = kept / 2;
-                ids.extend_from_slice(&all[..head]);
-                ids.extend_from_slice(&all[n - (kept - head)..]);
-            }
+        if i < head || i >= n - tail {
+            ids.push(id);
         }
-    } else {
-        ids.extend_from_slice(&all);
     }
     if ids.len() < config.min_len {
         ids.resize(config.min_len, PAD_ID);
