@@ -157,7 +157,14 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
     println!();
     println!("{:<28} {:>9} {:>12}", "stage", "seconds", "reviews/s");
     for (stage, t) in [
-        ("read (.tar.gz → text)", t_read),
+        (
+            if source.is_file() {
+                "read (.tar.gz → text)"
+            } else {
+                "read (folder → text)"
+            },
+            t_read,
+        ),
         ("tokenize (rayon)", t_tok),
         ("build vocabulary", t_vocab),
         (&*format!("encode (max_len {})", a.max_len), t_enc),

@@ -409,6 +409,61 @@ mod tests {
         );
     }
 
+    /// Serves `body` once over HTTP on a loopback port; returns the URL.
+    fn serve_once(body: &'static [u8]) -> String {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((stream, _)) = listener.accept() {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let mut stream = stream;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body);
+            }
+        });
+        format!("http://{addr}/archive.tar.gz")
+    }
+
+    #[test]
+    fn download_verifies_checksum_and_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("sub").join("a.tar.gz");
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        download_verified(&serve_once(b"abc"), &dest, abc, Some(3)).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"abc");
+        assert_eq!(
+            std::fs::read_dir(dest.parent().unwrap()).unwrap().count(),
+            1
+        );
+
+        let bad = dir.path().join("bad.tar.gz");
+        let e = format!(
+            "{:#}",
+            download_verified(&serve_once(b"abd"), &bad, abc, Some(3)).unwrap_err()
+        );
+        assert!(
+            e.contains("has SHA-256 a52d159f") && e.contains(&format!("expected {abc}")),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            download_verified(&serve_once(b"abcd"), &bad, abc, Some(3)).unwrap_err()
+        );
+        assert!(e.contains("is 4 bytes, expected 3"), "{e}");
+        // Nothing left behind: no destination, no temporary file.
+        assert!(!bad.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
     #[test]
     fn split_names() {
         assert_eq!(Split::parse("train").unwrap(), Split::Train);

@@ -326,16 +326,21 @@ impl Tokenizer {
 pub fn strip_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
+    // Once no '>' is left, no later '<' can open a tag: stop searching (keeps this linear).
+    let mut closable = true;
     while let Some(pos) = rest.find(['<', '&']) {
         out.push_str(&rest[..pos]);
         rest = &rest[pos..];
         if rest.starts_with('<') {
             let next = rest[1..].chars().next();
             let is_tag = matches!(next, Some(c) if c.is_ascii_alphabetic() || c == '/' || c == '!');
-            if is_tag && let Some(end) = rest.find('>') {
-                out.push(' ');
-                rest = &rest[end + 1..];
-                continue;
+            if is_tag && closable {
+                if let Some(end) = rest.find('>') {
+                    out.push(' ');
+                    rest = &rest[end + 1..];
+                    continue;
+                }
+                closable = false;
             }
             out.push('<');
             rest = &rest[1..];
