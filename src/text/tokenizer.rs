@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use unicode_segmentation::UnicodeSegmentation;
@@ -200,7 +200,7 @@ pub fn load_stopwords(path: &Path) -> anyhow::Result<Vec<String>> {
 #[derive(Clone, Debug)]
 pub struct Tokenizer {
     config: TokenizerConfig,
-    stopwords: HashSet<String>,
+    stopwords: Arc<HashSet<String>>,
 }
 
 fn jieba() -> &'static jieba_rs::Jieba {
@@ -229,7 +229,7 @@ fn is_punctuation(c: char) -> bool {
 impl Tokenizer {
     /// Builds a tokenizer. Stop words are lowercased when `config.lowercase` is on.
     pub fn new(config: TokenizerConfig) -> Tokenizer {
-        let stopwords = config
+        let stopwords: HashSet<String> = config
             .stopwords
             .iter()
             .map(|w| {
@@ -240,7 +240,7 @@ impl Tokenizer {
                 }
             })
             .collect();
-        Tokenizer { config, stopwords }
+        Tokenizer { config, stopwords: Arc::new(stopwords) }
     }
 
     /// The settings this tokenizer was built with.
