@@ -240,7 +240,10 @@ impl Tokenizer {
                 }
             })
             .collect();
-        Tokenizer { config, stopwords: Arc::new(stopwords) }
+        Tokenizer {
+            config,
+            stopwords: Arc::new(stopwords),
+        }
     }
 
     /// The settings this tokenizer was built with.
