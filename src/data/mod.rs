@@ -427,13 +427,10 @@ pub fn read_lines(spec: &str, opts: &ReadOptions) -> anyhow::Result<Vec<String>>
 
 /// Splits on `\n`, removing a trailing `\r` from each line; a final terminator adds no line.
 pub(crate) fn split_lines(text: &str) -> Vec<String> {
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    if body.is_empty() && !text.is_empty() {
-        return vec![String::new()];
-    }
     if text.is_empty() {
         return Vec::new();
     }
+    let body = text.strip_suffix('\n').unwrap_or(text);
     body.split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
         .collect()
