@@ -2,16 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::{Deserialize, Serialize};
 use textcnn::data::{Encoding, Format, ReadOptions};
-
-/// Character encoding of input files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-pub enum EncodingArg {
-    Utf8,
-    Latin1,
-}
 
 /// How to read a dataset (`imdb:train`, `imdb:test`, a file or a folder).
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
@@ -30,7 +23,7 @@ pub struct ReadArgs {
     pub label_prefix: String,
     /// Character encoding of the input files.
     #[arg(long, value_enum, default_value = "utf8")]
-    pub encoding: EncodingArg,
+    pub encoding: Encoding,
     /// Where to look for the IMDB archive (`aclImdb_v1.tar.gz`, `aclImdb_v1_labeled.tar.gz` or
     /// an extracted `aclImdb/`); default: $TEXTCNN_DATA_DIR, then the user cache directory.
     #[arg(long)]
@@ -44,10 +37,7 @@ impl ReadArgs {
             text_column: self.text_column.clone(),
             label_column: self.label_column.clone(),
             label_prefix: self.label_prefix.clone(),
-            encoding: match self.encoding {
-                EncodingArg::Utf8 => Encoding::Utf8,
-                EncodingArg::Latin1 => Encoding::Latin1,
-            },
+            encoding: self.encoding,
             data_dir: self.data_dir.clone(),
         }
     }

@@ -1,6 +1,7 @@
 //! Argument parsing and printing only; the work happens in the library.
 
 mod common;
+mod data;
 mod eval;
 mod predict;
 mod train;
@@ -20,6 +21,7 @@ pub enum Command {
     Train(train::TrainArgs),
     Eval(eval::EvalArgs),
     Predict(predict::PredictArgs),
+    Data(data::DataArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -27,5 +29,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Data(args) => data::run(args),
     }
 }

@@ -1,1 +1,437 @@
 //! Data stage: dataset readers (IMDB archive, fastText, CSV/TSV, JSONL, folders, plain lines) and splits.
+//!
+//! Every reader returns a [`Dataset`]: the examples read, plus every row that was skipped (with
+//! file, line and reason) and warnings about suspicious data. Rows are never dropped silently.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+pub mod imdb;
+mod readers;
+pub mod split;
+pub mod stats;
+
+pub use imdb::resolve_imdb;
+pub use split::stratified_split;
+pub use stats::DatasetStats;
+
+/// One labelled text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    /// The raw text (HTML and all; cleaning is the tokenizer's job).
+    pub text: String,
+    /// Class label, surrounding whitespace trimmed. Empty for [`Format::Lines`].
+    pub label: String,
+    /// Extra information: the IMDB star rating (`"7"`), or the file name for folder datasets.
+    pub meta: Option<String>,
+}
+
+/// A row a reader left out, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedRow {
+    /// File (or `archive!member`) the row came from.
+    pub file: String,
+    /// 1-based line number of the row's first line (0 for whole-file entries such as an empty
+    /// review file).
+    pub line: usize,
+    /// Short reason, one of a small set (`"blank line"`, `"no text"`, `"no label"`, ...), so rows
+    /// can be grouped by it.
+    pub reason: String,
+}
+
+/// The result of reading a data source.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    /// Where the data came from (the spec given to [`load_dataset`]).
+    pub name: String,
+    /// Examples in a deterministic order (file order; IMDB: sorted by path).
+    pub examples: Vec<Example>,
+    /// Rows left out, with file, line and reason.
+    pub skipped: Vec<SkippedRow>,
+    /// Things worth a look (near-duplicate labels, several labels on a line, ...).
+    pub warnings: Vec<String>,
+}
+
+impl Dataset {
+    /// Sorted unique labels.
+    pub fn labels(&self) -> Vec<String> {
+        self.class_counts().into_keys().collect()
+    }
+
+    /// Number of examples per label, sorted by label.
+    pub fn class_counts(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for e in &self.examples {
+            *m.entry(e.label.clone()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.examples.len()
+    }
+
+    /// Whether there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.examples.is_empty()
+    }
+
+    /// Number of skipped rows per reason, sorted by reason.
+    pub fn skipped_by_reason(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for s in &self.skipped {
+            *m.entry(s.reason.clone()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// The texts, borrowed, in example order.
+    pub fn texts(&self) -> Vec<&str> {
+        self.examples.iter().map(|e| e.text.as_str()).collect()
+    }
+}
+
+/// Input file formats.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// aclImdb layout (`{train,test}/{pos,neg}/<id>_<rating>.txt`), extracted or `.tar.gz`.
+    Imdb,
+    /// `__label__pos some text` lines (prefix configurable).
+    #[value(name = "fasttext", alias = "fast-text")]
+    FastText,
+    /// Comma-separated with a header row (RFC 4180 quoting, newlines inside quotes).
+    Csv,
+    /// Tab-separated with a header row; no quoting (a `"` is an ordinary character).
+    Tsv,
+    /// One JSON object per line.
+    Jsonl,
+    /// One sub-folder per class, one file per example.
+    Folder,
+    /// Plain text, one example per line, no labels.
+    Lines,
+}
+
+/// Character encoding of input files.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// UTF-8 (a leading BOM is stripped). Invalid bytes are an error.
+    #[default]
+    Utf8,
+    /// ISO-8859-1 / Windows-1252 (decoded as Windows-1252, its superset, per the WHATWG
+    /// Encoding Standard as implemented by `encoding_rs`). Never fails.
+    Latin1,
+}
+
+/// How to read a data source.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Format; `None` = from the extension / content (see [`load_dataset`]).
+    pub format: Option<Format>,
+    /// CSV/TSV column or JSONL key holding the text. Default `"text"`.
+    pub text_column: String,
+    /// CSV/TSV column or JSONL key holding the label. Default `"label"`.
+    pub label_column: String,
+    /// fastText label prefix. Default `"__label__"`.
+    pub label_prefix: String,
+    /// Input encoding. Default UTF-8.
+    pub encoding: Encoding,
+    /// Where to look for the IMDB archive first (see [`resolve_imdb`]).
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            format: None,
+            text_column: "text".into(),
+            label_column: "label".into(),
+            label_prefix: "__label__".into(),
+            encoding: Encoding::Utf8,
+            data_dir: None,
+        }
+    }
+}
+
+/// Decodes file contents to a `String`, stripping a UTF-8 BOM.
+///
+/// # Errors
+/// With [`Encoding::Utf8`], invalid UTF-8 is an error naming `name`, the 1-based line and the
+/// offending byte, and suggesting `--encoding latin1`.
+pub fn decode_bytes(bytes: &[u8], name: &str, encoding: Encoding) -> anyhow::Result<String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match encoding {
+        Encoding::Utf8 => match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s.to_string()),
+            Err(e) => {
+                let at = e.valid_up_to();
+                let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+                bail!(
+                    "{name}:{line}: invalid UTF-8 (byte 0x{:02X} at offset {at}); if the file is \
+                     Latin-1 / Windows-1252, pass `--encoding latin1`",
+                    bytes[at]
+                )
+            }
+        },
+        Encoding::Latin1 => Ok(encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned()),
+    }
+}
+
+fn read_file(path: &Path, encoding: Encoding) -> anyhow::Result<String> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).with_context(|| format!("reading {name}"))?;
+    decode_bytes(&bytes, &name, encoding)
+}
+
+/// Reads a labelled dataset.
+///
+/// `spec` is one of:
+/// - `imdb:train` / `imdb:test`: the built-in IMDB dataset, found by [`resolve_imdb`] from
+///   `opts.data_dir`;
+/// - `<path>:train` / `<path>:test` where `<path>` is an aclImdb directory or archive;
+/// - a path to a file or folder. The format is `opts.format`, else: `.csv` → CSV, `.tsv`/`.tab` →
+///   TSV, `.jsonl`/`.ndjson`/`.json` → JSONL, `.txt`/`.ft` and other files → fastText when the first
+///   non-blank line starts with the label prefix (else `.txt` → plain lines, `.ft` → fastText, an
+///   unknown extension → error), a directory → IMDB split if it holds `pos/` and `neg/` (and maybe
+///   `unsup/`) only, else one sub-folder per class; `.tar.gz`/`.tgz` → IMDB archive (needs `:train`
+///   or `:test`).
+///
+/// # Errors
+/// Missing or unreadable paths, an empty file, undecodable text, a missing column or key (listing
+/// those found), a file that is not in the expected format (fastText: naming the first bad line), or
+/// a source from which no example could be read. Bad rows that can be skipped are skipped and
+/// recorded in [`Dataset::skipped`] instead.
+pub fn load_dataset(spec: &str, opts: &ReadOptions) -> anyhow::Result<Dataset> {
+    let mut ds = Dataset {
+        name: spec.to_string(),
+        ..Default::default()
+    };
+    if let Some(split) = spec.strip_prefix("imdb:") {
+        let split = imdb::Split::parse(split)?;
+        let root = resolve_imdb(opts.data_dir.as_deref())?;
+        imdb::read_imdb(&root, split, opts.encoding, &mut ds)?;
+        return finish(ds);
+    }
+    if spec == "imdb" {
+        bail!("the built-in IMDB dataset needs a split: use imdb:train or imdb:test");
+    }
+    let (path, split) = split_suffix(spec);
+    if let Some(split) = split {
+        imdb::read_imdb(path, split, opts.encoding, &mut ds)?;
+        return finish(ds);
+    }
+    if !path.exists() {
+        bail!(
+            "{}: no such file or directory (a dataset is a file, a folder, imdb:train or imdb:test)",
+            path.display()
+        );
+    }
+    let format = match opts.format {
+        Some(f) => f,
+        None => detect_format(path, opts)?,
+    };
+    match format {
+        Format::Imdb => {
+            if imdb::is_split_dir(path) {
+                imdb::read_split_dir(path, opts.encoding, &mut ds)?;
+            } else {
+                bail!(
+                    "{}: an IMDB archive or aclImdb folder needs a split: write {spec}:train or {spec}:test",
+                    path.display()
+                );
+            }
+        }
+        Format::Folder => readers::read_folder(path, opts.encoding, &mut ds)?,
+        Format::FastText | Format::Csv | Format::Tsv | Format::Jsonl | Format::Lines => {
+            if path.is_dir() {
+                bail!(
+                    "{}: is a folder, but the format {format:?} needs a file",
+                    path.display()
+                );
+            }
+            let name = path.display().to_string();
+            let text = read_file(path, opts.encoding)?;
+            if text.trim().is_empty() {
+                bail!("{name}: file is empty");
+            }
+            match format {
+                Format::FastText => {
+                    readers::parse_fasttext(&text, &name, &opts.label_prefix, &mut ds)?
+                }
+                Format::Csv => readers::parse_delimited(&text, &name, b',', opts, &mut ds)?,
+                Format::Tsv => readers::parse_delimited(&text, &name, b'\t', opts, &mut ds)?,
+                Format::Jsonl => readers::parse_jsonl(&text, &name, opts, &mut ds)?,
+                _ => readers::parse_lines(&text, &name, &mut ds),
+            }
+        }
+    }
+    finish(ds)
+}
+
+/// `path:train` / `path:test` when `path` exists and the full spec does not.
+fn split_suffix(spec: &str) -> (&Path, Option<imdb::Split>) {
+    if !Path::new(spec).exists()
+        && let Some((p, s)) = spec.rsplit_once(':')
+        && let Ok(split) = imdb::Split::parse(s)
+        && Path::new(p).exists()
+    {
+        return (Path::new(p), Some(split));
+    }
+    (Path::new(spec), None)
+}
+
+/// Guesses the format of `path` from its extension and, for `.txt` and unknown extensions, its
+/// first non-blank line.
+///
+/// # Errors
+/// When the file cannot be read, or its format cannot be told.
+pub fn detect_format(path: &Path, opts: &ReadOptions) -> anyhow::Result<Format> {
+    if path.is_dir() {
+        if path.join("train").is_dir() && path.join("test").is_dir() {
+            return Ok(Format::Imdb);
+        }
+        return Ok(if imdb::is_split_dir(path) {
+            Format::Imdb
+        } else {
+            Format::Folder
+        });
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        return Ok(Format::Imdb);
+    }
+    let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    Ok(match ext {
+        "csv" => Format::Csv,
+        "tsv" | "tab" => Format::Tsv,
+        "jsonl" | "ndjson" | "json" => Format::Jsonl,
+        _ => {
+            let text = read_file(path, opts.encoding)?;
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("");
+            if first.starts_with(opts.label_prefix.as_str()) || ext == "ft" || ext == "fasttext" {
+                Format::FastText
+            } else if ext == "txt" {
+                Format::Lines
+            } else {
+                bail!(
+                    "{}: cannot tell the format from the extension or the first line; pass \
+                     --format (imdb, fasttext, csv, tsv, jsonl, folder, lines)",
+                    path.display()
+                )
+            }
+        }
+    })
+}
+
+/// Final checks shared by all readers: at least one example, near-duplicate label warnings.
+fn finish(mut ds: Dataset) -> anyhow::Result<Dataset> {
+    if ds.examples.is_empty() {
+        let reasons: Vec<String> = ds
+            .skipped_by_reason()
+            .into_iter()
+            .map(|(r, n)| format!("{n} × {r}"))
+            .collect();
+        bail!(
+            "{}: no examples could be read{}",
+            ds.name,
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" (skipped: {})", reasons.join(", "))
+            }
+        );
+    }
+    ds.warnings.extend(near_duplicate_labels(&ds.labels()));
+    Ok(ds)
+}
+
+/// Warnings for labels that differ only in case, whitespace or punctuation (`pos` / `pos,`).
+pub fn near_duplicate_labels(labels: &[String]) -> Vec<String> {
+    let mut groups: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for l in labels {
+        let key: String = l
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        groups.entry(key).or_default().push(l);
+    }
+    groups
+        .values()
+        .filter(|g| g.len() > 1)
+        .map(|g| {
+            let quoted: Vec<String> = g.iter().map(|l| format!("{l:?}")).collect();
+            format!(
+                "labels {} differ only in case, spaces or punctuation; they are treated as \
+                 different classes — check the data",
+                quoted.join(" and ")
+            )
+        })
+        .collect()
+}
+
+/// Reads plain lines for prediction from a file, or from stdin when `spec` is `-`.
+///
+/// Every line is kept, empty ones included (as empty strings), so outputs stay aligned with
+/// inputs; a final line terminator does not add an empty line. CRLF and a BOM are handled.
+///
+/// # Errors
+/// Unreadable input, invalid UTF-8 (see [`decode_bytes`]), or an empty file (stdin may be empty).
+pub fn read_lines(spec: &str, opts: &ReadOptions) -> anyhow::Result<Vec<String>> {
+    let (bytes, name) = if spec == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading stdin")?;
+        (buf, "<stdin>".to_string())
+    } else {
+        let p = Path::new(spec);
+        (
+            std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+            p.display().to_string(),
+        )
+    };
+    let text = decode_bytes(&bytes, &name, opts.encoding)?;
+    if text.is_empty() && spec != "-" {
+        bail!("{name}: file is empty");
+    }
+    Ok(split_lines(&text))
+}
+
+/// Splits on `\n`, removing a trailing `\r` from each line; a final terminator adds no line.
+pub(crate) fn split_lines(text: &str) -> Vec<String> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    body.split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+        .collect()
+}
