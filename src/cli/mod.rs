@@ -1,5 +1,7 @@
 //! Argument parsing and printing only; the work happens in the library.
 
+mod bench;
+
 use clap::{Parser, Subcommand};
 
 /// Train, evaluate, explain and serve convolutional text classifiers.
@@ -11,8 +13,13 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Measure training and inference speed and peak memory on the Kim workload.
+    Bench(bench::BenchArgs),
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Bench(args) => bench::run(args),
+    }
 }
