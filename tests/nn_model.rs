@@ -1,6 +1,9 @@
 //! Whole-model checks of the Kim CNN: gradient check, padding invariance, determinism,
 //! optimizer options, parameter and optimizer-state round trips.
 
+// Finite-difference loops perturb element k of a buffer while reading element k of another.
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::HashMap;
 
 use textcnn::model::{Batch, KimCnn, KimConfig, KimTrainer};

@@ -58,7 +58,7 @@ pub struct KimTrainer {
     optim: OptimizerConfig,
     step: u64,
     /// Optimizer state per parameter, in `named_params` order: `[s1, s2]` (see
-    /// [`OptimizerKind::state_names`]); empty for the frozen embedding.
+    /// [`crate::nn::optim::OptimizerKind::state_names`]); empty for the frozen embedding.
     state: Vec<[Vec<f32>; 2]>,
     grads: Grads,
     scratch: Scratch,
@@ -353,7 +353,7 @@ impl KimTrainer {
 
     /// Optimizer state as named tensors, for `--resume`: `step` (`[1]`, the step count as f32 —
     /// exact below 2^24 steps) and `{param}.{state}` for each state tensor of
-    /// [`OptimizerKind::state_names`] (PyTorch's names), shaped like the parameter. The frozen
+    /// [`crate::nn::optim::OptimizerKind::state_names`] (PyTorch's names), shaped like the parameter. The frozen
     /// embedding has no state.
     pub fn optimizer_state(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         let mut out = vec![("step".to_string(), vec![1], vec![self.step as f32])];

@@ -14,7 +14,7 @@ pub fn embedding_forward(
     length: usize,
     out: &mut [f32],
 ) {
-    debug_assert!(out.len() % emb_dim == 0 && out.len() / emb_dim >= length);
+    debug_assert!(out.len().is_multiple_of(emb_dim) && out.len() / emb_dim >= length);
     let (real, pad) = out.split_at_mut(length * emb_dim);
     for (row, &id) in real.chunks_exact_mut(emb_dim).zip(&ids[..length]) {
         let id = id as usize;
