@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use rayon::prelude::*;
-use textcnn::data::{DatasetStats, load_dataset, resolve_imdb};
+use textcnn::data::{DatasetStats, ReadOptions, load_dataset, resolve_imdb};
 
 use super::common::ReadArgs;
 use textcnn::text::{

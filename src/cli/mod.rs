@@ -1,5 +1,6 @@
 //! Argument parsing and printing only; the work happens in the library.
 
+mod bench;
 mod common;
 mod data;
 mod eval;
@@ -22,6 +23,7 @@ pub enum Command {
     Eval(eval::EvalArgs),
     Predict(predict::PredictArgs),
     Data(data::DataArgs),
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -30,5 +32,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Data(args) => data::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

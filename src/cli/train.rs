@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use textcnn::data::stratified_split;
-use textcnn::nn::OptimizerKind;
+use textcnn::nn::optim::OptimizerKind;
 use textcnn::text::Truncation;
 use textcnn::train::{Checkpoint, Metric, StopReason, TrainConfig, TrainData, TrainOptions, train};
 

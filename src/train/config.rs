@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::nn::{OptimizerConfig, OptimizerKind};
+use crate::nn::optim::{OptimizerConfig, OptimizerKind};
 use crate::text::{EncodeConfig, TokenizerConfig, Truncation};
 
 /// Validation metric that selects the best epoch and drives early stopping.

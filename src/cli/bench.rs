@@ -1,0 +1,150 @@
+//! `textcnn bench`: speed and memory of the compute core on the Kim workload (vocab 30,000,
+//! emb 128, seq_len 400, batch 64, region sizes 3/4/5 × 100 maps, dropout 0.5, 2 classes,
+//! Adam lr 1e-3), on random full-length inputs like `shared/bench/torch_kim.py`.
+
+use std::time::Instant;
+
+use clap::Args;
+use textcnn::model::{Batch, KimCnn, KimConfig, KimTrainer};
+use textcnn::nn::dropout::mix64;
+use textcnn::nn::optim::OptimizerConfig;
+use textcnn::nn::thread_pool;
+
+/// Arguments of `textcnn bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Thread counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub threads: Vec<usize>,
+    /// Timed training steps (and inference batches) per thread count, after 3 warm-up ones.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+}
+
+const VOCAB: usize = 30_000;
+const SEQ_LEN: usize = 400;
+const TRAIN_BATCH: usize = 64;
+const INFER_BATCH: usize = 256;
+const WARMUP: usize = 3;
+
+fn random_batches(n: usize, batch: usize, salt: u64) -> Vec<(Vec<u32>, Vec<u32>)> {
+    (0..n)
+        .map(|k| {
+            let ids = (0..batch * SEQ_LEN)
+                .map(|i| {
+                    1 + (mix64(salt ^ ((k as u64) << 40) ^ i as u64) % (VOCAB as u64 - 1)) as u32
+                })
+                .collect();
+            let labels = (0..batch)
+                .map(|i| (mix64(salt ^ 0xABCD ^ ((k * batch + i) as u64)) % 2) as u32)
+                .collect();
+            (ids, labels)
+        })
+        .collect()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Peak resident set size of this process in MiB (`VmHWM` of /proc/self/status), if available.
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.steps >= 1, "--steps must be >= 1");
+    let config = KimConfig {
+        vocab_size: VOCAB,
+        emb_dim: 128,
+        region_sizes: vec![3, 4, 5],
+        feature_maps: 100,
+        num_classes: 2,
+        dropout: 0.5,
+    };
+    let train_data = random_batches(4, TRAIN_BATCH, 1);
+    let lengths = vec![SEQ_LEN; INFER_BATCH];
+    let mut train_rows = Vec::new();
+    for &threads in &args.threads {
+        let pool = thread_pool(threads);
+        let n = pool.current_num_threads();
+        let (ms, first, last) = pool.install(|| {
+            let mut tr =
+                KimTrainer::new(KimCnn::new(config.clone(), 42), OptimizerConfig::default());
+            let mut times = Vec::new();
+            let (mut first, mut last) = (0.0, 0.0);
+            for i in 0..WARMUP + args.steps {
+                let (ids, labels) = &train_data[i % 4];
+                let batch = Batch {
+                    ids,
+                    lengths: &lengths[..TRAIN_BATCH],
+                    batch: TRAIN_BATCH,
+                    seq_len: SEQ_LEN,
+                };
+                let t0 = Instant::now();
+                let st = tr.train_step(&batch, labels, i as u64);
+                let dt = t0.elapsed().as_secs_f64() * 1e3;
+                if i == 0 {
+                    first = st.loss;
+                }
+                last = st.loss;
+                if i >= WARMUP {
+                    times.push(dt);
+                }
+            }
+            (median(&mut times), first, last)
+        });
+        eprintln!("train threads={n}: {ms:.1} ms/step (loss {first:.4} -> {last:.4})");
+        train_rows.push((n, ms));
+    }
+    let train_peak = peak_rss_mib();
+
+    let infer_data = random_batches(4, INFER_BATCH, 2);
+    let model = KimCnn::new(config.clone(), 42);
+    let mut infer_rows = Vec::new();
+    for &threads in &args.threads {
+        let pool = thread_pool(threads);
+        let rps = pool.install(|| {
+            let mut times = Vec::new();
+            for i in 0..WARMUP + args.steps {
+                let (ids, _) = &infer_data[i % 4];
+                let batch = Batch {
+                    ids,
+                    lengths: &lengths,
+                    batch: INFER_BATCH,
+                    seq_len: SEQ_LEN,
+                };
+                let t0 = Instant::now();
+                let logits = model.logits(&batch);
+                std::hint::black_box(&logits);
+                if i >= WARMUP {
+                    times.push(t0.elapsed().as_secs_f64());
+                }
+            }
+            INFER_BATCH as f64 / median(&mut times)
+        });
+        infer_rows.push(rps);
+    }
+    let fmt_mib = |v: Option<f64>| v.map_or("n/a".to_string(), |m| format!("{m:.0} MiB"));
+    println!(
+        "workload Kim: vocab 30000, emb 128, seq_len 400, regions 3/4/5 x 100, dropout 0.5, 2 classes, Adam lr 1e-3"
+    );
+    println!(
+        "| threads | train ms/step (batch 64, median of {}) | inference reviews/s (batch 256) |",
+        args.steps
+    );
+    println!("|---|---|---|");
+    for ((n, ms), rps) in train_rows.iter().zip(&infer_rows) {
+        println!("| {n} | {ms:.1} | {rps:.0} |");
+    }
+    println!(
+        "peak memory (VmHWM) after training: {}; at exit: {}",
+        fmt_mib(train_peak),
+        fmt_mib(peak_rss_mib())
+    );
+    Ok(())
+}

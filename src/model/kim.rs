@@ -1,0 +1,436 @@
+//! The CNN of Kim (2014), "Convolutional Neural Networks for Sentence Classification":
+//! embedding → for each region size `h`: convolution over time (`feature_maps` filters of
+//! `h × emb_dim`) → bias + ReLU → max-over-time pooling → concatenate → dropout → dense → softmax.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, ensure};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::nn::conv::conv_forward;
+use crate::nn::dense::dense_forward;
+use crate::nn::embedding::embedding_forward;
+use crate::nn::pool::bias_relu_max_pool_forward;
+
+/// Hyper-parameters of the Kim CNN.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KimConfig {
+    /// Rows of the embedding table; id 0 is `<pad>`.
+    pub vocab_size: usize,
+    /// Embedding width (the convolution kernels span all of it).
+    pub emb_dim: usize,
+    /// Region sizes `h` (filter heights in tokens), e.g. `[3, 4, 5]`.
+    pub region_sizes: Vec<usize>,
+    /// Feature maps (filters) per region size.
+    pub feature_maps: usize,
+    /// Output classes.
+    pub num_classes: usize,
+    /// Dropout probability on the pooled features during training.
+    pub dropout: f32,
+}
+
+impl KimConfig {
+    /// Width of the pooled feature vector: `feature_maps × region_sizes.len()`.
+    pub fn num_features(&self) -> usize {
+        self.feature_maps * self.region_sizes.len()
+    }
+
+    /// Largest region size (the shortest admissible `seq_len`).
+    pub fn max_region_size(&self) -> usize {
+        self.region_sizes.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Check that every size is positive and dropout is in `[0, 1)`.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        ensure!(self.vocab_size >= 1, "vocab_size must be >= 1");
+        ensure!(self.emb_dim >= 1, "emb_dim must be >= 1");
+        ensure!(
+            !self.region_sizes.is_empty(),
+            "region_sizes must not be empty"
+        );
+        ensure!(
+            self.region_sizes.iter().all(|&h| h >= 1),
+            "region sizes must be >= 1"
+        );
+        ensure!(self.feature_maps >= 1, "feature_maps must be >= 1");
+        ensure!(self.num_classes >= 1, "num_classes must be >= 1");
+        ensure!(
+            (0.0..1.0).contains(&self.dropout),
+            "dropout must be in [0, 1)"
+        );
+        Ok(())
+    }
+
+    /// Parameter name prefix of region `i`: `conv{h}`, or `conv{h}_{k}` for the `k`-th repeat of
+    /// the same size (`k >= 1`).
+    pub fn conv_name(&self, i: usize) -> String {
+        let h = self.region_sizes[i];
+        let k = self.region_sizes[..i].iter().filter(|&&x| x == h).count();
+        if k == 0 {
+            format!("conv{h}")
+        } else {
+            format!("conv{h}_{k}")
+        }
+    }
+
+    /// Names and shapes of all parameters, in [`KimCnn::named_params`] order.
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut v = vec![(
+            "embedding.weight".to_string(),
+            vec![self.vocab_size, self.emb_dim],
+        )];
+        for (i, &h) in self.region_sizes.iter().enumerate() {
+            let name = self.conv_name(i);
+            v.push((
+                format!("{name}.weight"),
+                vec![self.feature_maps, h, self.emb_dim],
+            ));
+            v.push((format!("{name}.bias"), vec![self.feature_maps]));
+        }
+        v.push((
+            "fc.weight".to_string(),
+            vec![self.num_classes, self.num_features()],
+        ));
+        v.push(("fc.bias".to_string(), vec![self.num_classes]));
+        v
+    }
+}
+
+/// Input batch.
+///
+/// `ids`: `[batch, seq_len]` row-major token ids, padded with id 0 after each row's real tokens;
+/// `lengths`: `[batch]`, the number of real tokens of each row (may be 0). Positions
+/// `>= lengths[b]` are padding whatever id they hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    /// Token ids, `[batch, seq_len]`.
+    pub ids: &'a [u32],
+    /// Real tokens per row, `[batch]`.
+    pub lengths: &'a [usize],
+    /// Rows.
+    pub batch: usize,
+    /// Positions per row (>= the largest region size).
+    pub seq_len: usize,
+}
+
+/// Parameters of one region size: `weight` `[maps, h, emb_dim]`, `bias` `[maps]`.
+#[derive(Clone, Debug)]
+pub(crate) struct ConvParams {
+    pub(crate) h: usize,
+    pub(crate) weight: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
+}
+
+/// The Kim CNN's parameters. Holds no scratch: `&self` inference can run from many threads.
+///
+/// Parameters (see [`KimConfig::param_shapes`]): `embedding.weight` `[vocab_size, emb_dim]` (row
+/// 0 is `<pad>`, zero and never updated); per region size `h`: `conv{h}.weight`
+/// `[feature_maps, h, emb_dim]` and `conv{h}.bias` `[feature_maps]`; `fc.weight`
+/// `[num_classes, feature_maps × region_sizes.len()]`, `fc.bias` `[num_classes]`.
+#[derive(Clone, Debug)]
+pub struct KimCnn {
+    pub(crate) config: KimConfig,
+    pub(crate) embedding: Vec<f32>,
+    pub(crate) convs: Vec<ConvParams>,
+    pub(crate) fc_weight: Vec<f32>,
+    pub(crate) fc_bias: Vec<f32>,
+}
+
+/// Per-thread buffers of the per-example forward pass.
+pub(crate) struct ExampleScratch {
+    /// Embedded sequence, `[max(seq_len, max h), emb_dim]`.
+    pub(crate) x: Vec<f32>,
+    /// Convolution output of one region, `[n_windows, maps]`.
+    pub(crate) conv: Vec<f32>,
+}
+
+/// Number of valid windows of region size `h` over `length` real tokens: `length - h + 1`, or 1
+/// when the text is shorter than the region (that window covers the text and zero padding).
+#[inline]
+pub fn valid_windows(length: usize, h: usize) -> usize {
+    if length >= h { length - h + 1 } else { 1 }
+}
+
+fn uniform(rng: &mut ChaCha8Rng, bound: f32, out: &mut [f32]) {
+    for v in out {
+        let u = (rng.next_u32() >> 8) as f32 * (1.0 / 16_777_216.0);
+        *v = (2.0 * u - 1.0) * bound;
+    }
+}
+
+impl KimCnn {
+    /// Deterministic initialization from `seed` (ChaCha8):
+    /// * embedding rows `1..` ~ U(−0.25, 0.25), Kim's initialization of words without a pretrained
+    ///   vector (variance ≈ that of word2vec vectors); PyTorch's N(0, 1) default makes the
+    ///   embedding dominate Adam's early steps. Row 0 (`<pad>`) is zero.
+    /// * conv and fc weights and biases ~ U(−1/√fan_in, 1/√fan_in), PyTorch's `nn.Conv1d` /
+    ///   `nn.Linear` default (kaiming-uniform with a = √5); fan_in = `h × emb_dim` or the feature count.
+    ///
+    /// Panics if the config is invalid ([`KimConfig::validate`]).
+    pub fn new(config: KimConfig, seed: u64) -> KimCnn {
+        if let Err(e) = config.validate() {
+            panic!("invalid KimConfig: {e}");
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (v, e, maps) = (config.vocab_size, config.emb_dim, config.feature_maps);
+        let mut embedding = vec![0.0; v * e];
+        uniform(&mut rng, 0.25, &mut embedding[e..]);
+        let convs = config
+            .region_sizes
+            .iter()
+            .map(|&h| {
+                let bound = 1.0 / ((h * e) as f32).sqrt();
+                let mut weight = vec![0.0; maps * h * e];
+                let mut bias = vec![0.0; maps];
+                uniform(&mut rng, bound, &mut weight);
+                uniform(&mut rng, bound, &mut bias);
+                ConvParams { h, weight, bias }
+            })
+            .collect();
+        let nf = config.num_features();
+        let bound = 1.0 / (nf as f32).sqrt();
+        let mut fc_weight = vec![0.0; config.num_classes * nf];
+        let mut fc_bias = vec![0.0; config.num_classes];
+        uniform(&mut rng, bound, &mut fc_weight);
+        uniform(&mut rng, bound, &mut fc_bias);
+        KimCnn {
+            config,
+            embedding,
+            convs,
+            fc_weight,
+            fc_bias,
+        }
+    }
+
+    /// The configuration this model was built from.
+    pub fn config(&self) -> &KimConfig {
+        &self.config
+    }
+
+    /// Panics with a clear message if `batch` does not fit this model.
+    pub(crate) fn check_batch(&self, batch: &Batch) {
+        assert_eq!(
+            batch.ids.len(),
+            batch.batch * batch.seq_len,
+            "Batch: ids.len() != batch * seq_len"
+        );
+        assert_eq!(
+            batch.lengths.len(),
+            batch.batch,
+            "Batch: lengths.len() != batch"
+        );
+        assert!(
+            batch.seq_len >= self.config.max_region_size(),
+            "Batch: seq_len {} is shorter than the largest region size {}",
+            batch.seq_len,
+            self.config.max_region_size()
+        );
+        for (b, &len) in batch.lengths.iter().enumerate() {
+            assert!(
+                len <= batch.seq_len,
+                "Batch: lengths[{b}] = {len} > seq_len {}",
+                batch.seq_len
+            );
+            let row = &batch.ids[b * batch.seq_len..b * batch.seq_len + len];
+            if let Some(&id) = row
+                .iter()
+                .find(|&&id| id as usize >= self.config.vocab_size)
+            {
+                panic!(
+                    "Batch: token id {id} in row {b} is out of range (vocab_size {})",
+                    self.config.vocab_size
+                );
+            }
+        }
+    }
+
+    pub(crate) fn new_scratch(&self, seq_len: usize) -> ExampleScratch {
+        let rows = seq_len.max(self.config.max_region_size());
+        ExampleScratch {
+            x: vec![0.0; rows * self.config.emb_dim],
+            conv: vec![0.0; rows * self.config.feature_maps],
+        }
+    }
+
+    /// Forward pass of one example up to the pooled features.
+    ///
+    /// * `ids`: `[seq_len]`, `length` real tokens
+    /// * `pooled`, `argmax`: `[num_features]` (region `r` in columns `r*maps..(r+1)*maps`)
+    pub(crate) fn forward_example(
+        &self,
+        ids: &[u32],
+        length: usize,
+        s: &mut ExampleScratch,
+        pooled: &mut [f32],
+        argmax: &mut [u32],
+    ) {
+        let (e, maps) = (self.config.emb_dim, self.config.feature_maps);
+        let rows = length.max(self.config.max_region_size());
+        let x = &mut s.x[..rows * e];
+        embedding_forward(&self.embedding, e, ids, length, x);
+        for (r, conv) in self.convs.iter().enumerate() {
+            let nw = valid_windows(length, conv.h);
+            conv_forward(x, e, conv.h, nw, &conv.weight, maps, &mut s.conv);
+            bias_relu_max_pool_forward(
+                &s.conv,
+                maps,
+                nw,
+                &conv.bias,
+                &mut pooled[r * maps..(r + 1) * maps],
+                &mut argmax[r * maps..(r + 1) * maps],
+            );
+        }
+    }
+
+    /// Pooled features of a batch, `[batch, num_features]`, and their argmax windows (same shape).
+    /// Parallel over examples in the current rayon pool; each example is independent, so the
+    /// result does not depend on the thread count.
+    pub(crate) fn features(&self, batch: &Batch, pooled: &mut [f32], argmax: &mut [u32]) {
+        let nf = self.config.num_features();
+        let s = batch.seq_len;
+        pooled
+            .par_chunks_mut(nf)
+            .zip(argmax.par_chunks_mut(nf))
+            .enumerate()
+            .for_each_init(
+                || self.new_scratch(s),
+                |scratch, (b, (p, a))| {
+                    self.forward_example(
+                        &batch.ids[b * s..(b + 1) * s],
+                        batch.lengths[b],
+                        scratch,
+                        p,
+                        a,
+                    )
+                },
+            );
+    }
+
+    /// Logits `[batch, num_classes]`, row-major; no dropout. Runs in the current rayon pool.
+    pub fn logits(&self, batch: &Batch) -> Vec<f32> {
+        self.check_batch(batch);
+        let nf = self.config.num_features();
+        let mut pooled = vec![0.0; batch.batch * nf];
+        let mut argmax = vec![0u32; batch.batch * nf];
+        self.features(batch, &mut pooled, &mut argmax);
+        let mut logits = vec![0.0; batch.batch * self.config.num_classes];
+        dense_forward(
+            &pooled,
+            &self.fc_weight,
+            &self.fc_bias,
+            nf,
+            self.config.num_classes,
+            &mut logits,
+        );
+        logits
+    }
+
+    /// Named parameters `(name, shape, data)` in [`KimConfig::param_shapes`] order, for the
+    /// safetensors bundle.
+    pub fn named_params(&self) -> Vec<(String, Vec<usize>, &[f32])> {
+        self.config
+            .param_shapes()
+            .into_iter()
+            .zip(self.param_slices())
+            .map(|((n, s), d)| (n, s, d))
+            .collect()
+    }
+
+    /// Mutable named parameters `(name, shape, data)`, same order as [`KimCnn::named_params`]
+    /// (for tests and tools; keep embedding row 0 zero).
+    pub fn named_params_mut(&mut self) -> Vec<(String, Vec<usize>, &mut [f32])> {
+        let shapes = self.config.param_shapes();
+        let mut slices: Vec<&mut [f32]> = vec![&mut self.embedding];
+        for c in &mut self.convs {
+            slices.push(&mut c.weight);
+            slices.push(&mut c.bias);
+        }
+        slices.push(&mut self.fc_weight);
+        slices.push(&mut self.fc_bias);
+        shapes
+            .into_iter()
+            .zip(slices)
+            .map(|((n, s), d)| (n, s, d))
+            .collect()
+    }
+
+    fn param_slices(&self) -> Vec<&[f32]> {
+        let mut v: Vec<&[f32]> = vec![&self.embedding];
+        for c in &self.convs {
+            v.push(&c.weight);
+            v.push(&c.bias);
+        }
+        v.push(&self.fc_weight);
+        v.push(&self.fc_bias);
+        v
+    }
+
+    /// Rebuild from named tensors `name → (shape, data)`. Every expected name must be present with
+    /// the expected shape, no other name may be present, and embedding row 0 must be zero; the
+    /// error names the tensor and gives expected vs found.
+    pub fn from_named_params(
+        config: KimConfig,
+        tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>,
+    ) -> anyhow::Result<KimCnn> {
+        config.validate()?;
+        let shapes = config.param_shapes();
+        for name in tensors.keys() {
+            if !shapes.iter().any(|(n, _)| n == name) {
+                bail!(
+                    "unexpected tensor {name:?}: expected only {:?}",
+                    shapes.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()
+                );
+            }
+        }
+        let mut data = Vec::with_capacity(shapes.len());
+        for (name, shape) in &shapes {
+            let Some((found, values)) = tensors.get(name) else {
+                bail!("missing tensor {name:?} (expected shape {shape:?})");
+            };
+            ensure!(
+                found == shape,
+                "tensor {name:?}: expected shape {shape:?}, found {found:?}"
+            );
+            let n: usize = shape.iter().product();
+            ensure!(
+                values.len() == n,
+                "tensor {name:?}: shape {shape:?} needs {n} values, found {}",
+                values.len()
+            );
+            data.push(values.clone());
+        }
+        let mut it = data.into_iter();
+        let embedding = it.next().unwrap();
+        ensure!(
+            embedding[..config.emb_dim].iter().all(|&v| v == 0.0),
+            "tensor \"embedding.weight\": row 0 (<pad>) must be zero"
+        );
+        let convs = config
+            .region_sizes
+            .iter()
+            .map(|&h| ConvParams {
+                h,
+                weight: it.next().unwrap(),
+                bias: it.next().unwrap(),
+            })
+            .collect();
+        let fc_weight = it.next().unwrap();
+        let fc_bias = it.next().unwrap();
+        Ok(KimCnn {
+            config,
+            embedding,
+            convs,
+            fc_weight,
+            fc_bias,
+        })
+    }
+
+    /// Embedding table `[vocab_size, emb_dim]`, for pretrained-vector initialization. Keep row 0
+    /// (`<pad>`) zero.
+    pub fn embedding_mut(&mut self) -> &mut [f32] {
+        &mut self.embedding
+    }
+}
