@@ -18,32 +18,54 @@ impl PaddedBatch {
     /// Pads `rows` to a common `seq_len` = max(longest row, `min_len`). Each encoded row already
     /// holds at least the encoder's minimum length (the widest region size).
     pub fn new(rows: &[&Encoded], min_len: usize) -> PaddedBatch {
-        let seq_len = rows.iter().map(|e| e.ids.len()).max().unwrap_or(0).max(min_len);
+        let seq_len = rows
+            .iter()
+            .map(|e| e.ids.len())
+            .max()
+            .unwrap_or(0)
+            .max(min_len);
         let mut ids = vec![PAD_ID; rows.len() * seq_len];
         let mut lengths = Vec::with_capacity(rows.len());
         for (b, e) in rows.iter().enumerate() {
             ids[b * seq_len..b * seq_len + e.ids.len()].copy_from_slice(&e.ids);
             lengths.push(real_length(e));
         }
-        PaddedBatch { ids, lengths, seq_len }
+        PaddedBatch {
+            ids,
+            lengths,
+            seq_len,
+        }
     }
 
     /// Borrowed view for the model.
     pub fn view(&self) -> Batch<'_> {
-        Batch { ids: &self.ids, lengths: &self.lengths, batch: self.lengths.len(), seq_len: self.seq_len }
+        Batch {
+            ids: &self.ids,
+            lengths: &self.lengths,
+            batch: self.lengths.len(),
+            seq_len: self.seq_len,
+        }
     }
 }
 
 /// Number of real (non-padding) ids of an encoded text.
 pub fn real_length(e: &Encoded) -> usize {
-    e.ids.iter().rposition(|&id| id != PAD_ID).map_or(0, |p| p + 1)
+    e.ids
+        .iter()
+        .rposition(|&id| id != PAD_ID)
+        .map_or(0, |p| p + 1)
 }
 
 /// Splits `order` (indices into `lengths`) into batches of at most `batch_size`, where each run of
 /// `batch_size * pool` consecutive indices is sorted by length first. With `pool = 1` this is
 /// plain sequential batching. Sorting inside a pool keeps the shuffle's randomness across pools
 /// while making rows of one batch similar in length (the "bucket iterator" of torchtext).
-pub fn bucketed_batches(order: &[usize], lengths: &[usize], batch_size: usize, pool: usize) -> Vec<Vec<usize>> {
+pub fn bucketed_batches(
+    order: &[usize],
+    lengths: &[usize],
+    batch_size: usize,
+    pool: usize,
+) -> Vec<Vec<usize>> {
     let batch_size = batch_size.max(1);
     let mut out = Vec::with_capacity(order.len().div_ceil(batch_size));
     for chunk in order.chunks(batch_size * pool.max(1)) {
@@ -61,7 +83,12 @@ mod tests {
     use super::*;
 
     fn enc(ids: &[u32]) -> Encoded {
-        Encoded { ids: ids.to_vec(), n_tokens: ids.len(), n_oov: 0, truncated: false }
+        Encoded {
+            ids: ids.to_vec(),
+            n_tokens: ids.len(),
+            n_oov: 0,
+            truncated: false,
+        }
     }
 
     #[test]

@@ -89,13 +89,21 @@ impl Bundle {
     /// missing, extra or mis-shaped tensor each give a message naming the file.
     pub fn load(dir: &Path) -> Result<Bundle> {
         if !dir.is_dir() {
-            bail!("model directory {} does not exist (train one with `textcnn train --output DIR`)", dir.display());
+            bail!(
+                "model directory {} does not exist (train one with `textcnn train --output DIR`)",
+                dir.display()
+            );
         }
         let config_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&config_path)
-            .with_context(|| format!("cannot read {} (is {} a model bundle?)", config_path.display(), dir.display()))?;
-        let version: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+        let text = std::fs::read_to_string(&config_path).with_context(|| {
+            format!(
+                "cannot read {} (is {} a model bundle?)",
+                config_path.display(),
+                dir.display()
+            )
+        })?;
+        let version: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
         match version.get("format_version").and_then(|v| v.as_u64()) {
             Some(v) if v == FORMAT_VERSION as u64 => {}
             Some(v) => bail!(
@@ -104,8 +112,8 @@ impl Bundle {
             ),
             None => bail!("{}: missing \"format_version\"", config_path.display()),
         }
-        let config: BundleConfig =
-            serde_json::from_value(version).with_context(|| format!("{}: invalid bundle config", config_path.display()))?;
+        let config: BundleConfig = serde_json::from_value(version)
+            .with_context(|| format!("{}: invalid bundle config", config_path.display()))?;
         let Architecture::Kim(kim) = &config.architecture;
         if kim.num_classes != config.labels.len() {
             bail!(
@@ -128,9 +136,18 @@ impl Bundle {
         }
         let model_path = dir.join(MODEL_FILE);
         let tensors = load_tensors(&model_path)?;
-        let model = KimCnn::from_named_params(kim.clone(), &tensors)
-            .with_context(|| format!("{} does not match {}", model_path.display(), config_path.display()))?;
-        Ok(Bundle { config, model, vocab })
+        let model = KimCnn::from_named_params(kim.clone(), &tensors).with_context(|| {
+            format!(
+                "{} does not match {}",
+                model_path.display(),
+                config_path.display()
+            )
+        })?;
+        Ok(Bundle {
+            config,
+            model,
+            vocab,
+        })
     }
 
     /// The tokenizer + vocabulary + encoding settings of this bundle.
@@ -144,7 +161,10 @@ impl Bundle {
 }
 
 /// Writes named f32 tensors as a safetensors file, atomically.
-pub fn save_tensors<D: AsRef<[f32]>>(path: &Path, tensors: &[(String, Vec<usize>, D)]) -> Result<()> {
+pub fn save_tensors<D: AsRef<[f32]>>(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, D)],
+) -> Result<()> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, shape, data)| {
@@ -154,9 +174,15 @@ pub fn save_tensors<D: AsRef<[f32]>>(path: &Path, tensors: &[(String, Vec<usize>
         .collect();
     let views = bytes
         .iter()
-        .map(|(name, shape, raw)| Ok((name.clone(), safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), raw)?)))
+        .map(|(name, shape, raw)| {
+            Ok((
+                name.clone(),
+                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), raw)?,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
-    let out = safetensors::serialize(views, None).with_context(|| format!("cannot serialize {}", path.display()))?;
+    let out = safetensors::serialize(views, None)
+        .with_context(|| format!("cannot serialize {}", path.display()))?;
     write_atomic(path, &out)
 }
 
@@ -166,14 +192,26 @@ pub fn save_tensors<D: AsRef<[f32]>>(path: &Path, tensors: &[(String, Vec<usize>
 /// A missing, truncated or corrupt file, or a tensor of another dtype, with the path in the message.
 pub fn load_tensors(path: &Path) -> Result<TensorMap> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| anyhow::anyhow!("{} is truncated or not a safetensors file ({e})", path.display()))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is truncated or not a safetensors file ({e})",
+            path.display()
+        )
+    })?;
     let mut out = TensorMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
-            bail!("{}: tensor {name} has dtype {:?}, expected F32", path.display(), view.dtype());
+            bail!(
+                "{}: tensor {name} has dtype {:?}, expected F32",
+                path.display(),
+                view.dtype()
+            );
         }
-        let data = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let data = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         out.insert(name, (view.shape().to_vec(), data));
     }
     Ok(out)

@@ -94,8 +94,15 @@ impl Prediction {
     /// order).
     pub fn top_k<'a>(&self, labels: &'a [String], k: usize) -> Vec<(&'a str, f32)> {
         let mut idx: Vec<usize> = (0..self.probabilities.len()).collect();
-        idx.sort_by(|&a, &b| self.probabilities[b].total_cmp(&self.probabilities[a]).then(a.cmp(&b)));
-        idx.into_iter().take(k).map(|i| (labels[i].as_str(), self.probabilities[i])).collect()
+        idx.sort_by(|&a, &b| {
+            self.probabilities[b]
+                .total_cmp(&self.probabilities[a])
+                .then(a.cmp(&b))
+        });
+        idx.into_iter()
+            .take(k)
+            .map(|i| (labels[i].as_str(), self.probabilities[i]))
+            .collect()
     }
 }
 

@@ -32,7 +32,10 @@ fn stderr(o: &Output) -> String {
 
 /// A stratified sample of `fraction` of an IMDB split, written as JSONL.
 fn write_sample(split: &str, fraction: f64, path: &Path) -> Dataset {
-    let opts = ReadOptions { data_dir: Some(data_dir()), ..ReadOptions::default() };
+    let opts = ReadOptions {
+        data_dir: Some(data_dir()),
+        ..ReadOptions::default()
+    };
     let full = load_dataset(split, &opts).unwrap();
     let (_, sample) = stratified_split(&full, fraction, 7);
     let mut text = String::new();
@@ -69,31 +72,66 @@ fn trains_on_an_imdb_subset_and_predicts_identically_after_reload() {
         "--quiet",
     ]);
     assert!(o.status.success(), "train failed:\n{}", stderr(&o));
-    for f in ["model.safetensors", "config.json", "vocab.txt", "metrics.jsonl", "report.json"] {
+    for f in [
+        "model.safetensors",
+        "config.json",
+        "vocab.txt",
+        "metrics.jsonl",
+        "report.json",
+    ] {
         assert!(model.join(f).is_file(), "missing {f}");
     }
     let metrics = std::fs::read_to_string(model.join("metrics.jsonl")).unwrap();
     assert!(!metrics.lines().collect::<Vec<_>>().is_empty());
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("report.json")).unwrap()).unwrap();
     let acc = report["report"]["accuracy"].as_f64().unwrap();
     assert!(acc > 0.70, "test accuracy {acc} is not well above chance");
 
     // eval in a fresh process reports the same accuracy as training did.
-    let o = textcnn(&["eval", "--model", model.to_str().unwrap(), "--data", test.to_str().unwrap(), "--json"]);
+    let o = textcnn(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let eval: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(eval["report"]["accuracy"].as_f64().unwrap(), acc);
     assert_eq!(eval["examples"].as_u64().unwrap(), test_ds.len() as u64);
 
     // predict in a fresh process == library in this process, line by line, empty line kept.
-    let texts: Vec<&str> = test_ds.examples.iter().take(50).map(|e| e.text.as_str()).collect();
-    let mut input = texts.iter().map(|t| t.replace('\n', " ")).collect::<Vec<_>>().join("\n");
+    let texts: Vec<&str> = test_ds
+        .examples
+        .iter()
+        .take(50)
+        .map(|e| e.text.as_str())
+        .collect();
+    let mut input = texts
+        .iter()
+        .map(|t| t.replace('\n', " "))
+        .collect::<Vec<_>>()
+        .join("\n");
     input.push_str("\n\n");
     let input_path = dir.path().join("input.txt");
     std::fs::write(&input_path, &input).unwrap();
-    let o = textcnn(&["predict", "--model", model.to_str().unwrap(), "--input", input_path.to_str().unwrap(), "--json", "--top-k", "2"]);
+    let o = textcnn(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input_path.to_str().unwrap(),
+        "--json",
+        "--top-k",
+        "2",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 51);
     assert_eq!(lines[50]["error"], "empty text");
     let classifier = Classifier::load(&model).unwrap();
@@ -103,7 +141,11 @@ fn trains_on_an_imdb_subset_and_predicts_identically_after_reload() {
     for (line, p) in lines.iter().zip(&preds) {
         assert_eq!(line["label"], p.label.as_str());
         let prob = line["probability"].as_f64().unwrap();
-        assert!((prob - p.probability as f64).abs() <= 1e-6, "{prob} vs {}", p.probability);
+        assert!(
+            (prob - p.probability as f64).abs() <= 1e-6,
+            "{prob} vs {}",
+            p.probability
+        );
         assert_eq!(line["top_k"].as_array().unwrap().len(), 2);
     }
 }
@@ -112,18 +154,43 @@ fn trains_on_an_imdb_subset_and_predicts_identically_after_reload() {
 fn commands_fail_with_clear_errors_on_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    let o = textcnn(&["eval", "--model", missing.to_str().unwrap(), "--data", "imdb:test"]);
+    let o = textcnn(&[
+        "eval",
+        "--model",
+        missing.to_str().unwrap(),
+        "--data",
+        "imdb:test",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
 
     let one_class = dir.path().join("one.jsonl");
-    std::fs::write(&one_class, "{\"text\": \"good\", \"label\": \"pos\"}\n{\"text\": \"fine\", \"label\": \"pos\"}\n").unwrap();
+    std::fs::write(
+        &one_class,
+        "{\"text\": \"good\", \"label\": \"pos\"}\n{\"text\": \"fine\", \"label\": \"pos\"}\n",
+    )
+    .unwrap();
     let out = dir.path().join("m");
-    let o = textcnn(&["train", "--train", one_class.to_str().unwrap(), "--output", out.to_str().unwrap(), "--quiet"]);
+    let o = textcnn(&[
+        "train",
+        "--train",
+        one_class.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("at least 2"), "{}", stderr(&o));
 
-    let o = textcnn(&["train", "--train", "x.csv", "--output", "y", "--dropout", "1.5"]);
+    let o = textcnn(&[
+        "train",
+        "--train",
+        "x.csv",
+        "--output",
+        "y",
+        "--dropout",
+        "1.5",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--dropout"), "{}", stderr(&o));
 
@@ -131,7 +198,13 @@ fn commands_fail_with_clear_errors_on_bad_input() {
     let bundle = dir.path().join("b");
     std::fs::create_dir_all(&bundle).unwrap();
     std::fs::write(bundle.join("config.json"), "{\"format_version\": 99}").unwrap();
-    let o = textcnn(&["predict", "--model", bundle.to_str().unwrap(), "--input", "-"]);
+    let o = textcnn(&[
+        "predict",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--input",
+        "-",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("format version 99"), "{}", stderr(&o));
 }

@@ -39,7 +39,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let pool = textcnn::nn::thread_pool(args.threads);
     let (loss, _, predicted) = pool.install(|| {
         let encoded = classifier.pipeline().encode_batch(&texts);
-        evaluate(&classifier.bundle().model, &encoded, &y, classifier.pipeline().encode.min_len)
+        evaluate(
+            &classifier.bundle().model,
+            &encoded,
+            &y,
+            classifier.pipeline().encode.min_len,
+        )
     });
     let report = ConfusionMatrix::from_indices(labels, &y, &predicted).report();
     if args.json {
@@ -53,7 +58,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
         });
         println!("{}", serde_json::to_string(&json)?);
     } else {
-        println!("model {} on {} ({} examples, mean loss {loss:.4})\n", args.model.display(), ds.name, ds.len());
+        println!(
+            "model {} on {} ({} examples, mean loss {loss:.4})\n",
+            args.model.display(),
+            ds.name,
+            ds.len()
+        );
         print!("{report}");
     }
     Ok(())

@@ -57,17 +57,26 @@ pub fn run(args: PredictArgs) -> Result<()> {
             let line_no = chunk_no * CHUNK + i + 1;
             if text.trim().is_empty() {
                 if args.json {
-                    writeln!(out, "{}", serde_json::json!({ "line": line_no, "error": "empty text" }))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({ "line": line_no, "error": "empty text" })
+                    )?;
                 } else {
                     writeln!(out, "error\tempty text (line {line_no})")?;
                 }
                 continue;
             }
-            let top: Vec<(&str, f32)> =
-                p.top_k(labels, args.top_k).into_iter().filter(|(_, prob)| *prob >= args.threshold).collect();
+            let top: Vec<(&str, f32)> = p
+                .top_k(labels, args.top_k)
+                .into_iter()
+                .filter(|(_, prob)| *prob >= args.threshold)
+                .collect();
             if args.json {
-                let top_json: Vec<_> =
-                    top.iter().map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob })).collect();
+                let top_json: Vec<_> = top
+                    .iter()
+                    .map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob }))
+                    .collect();
                 let json = serde_json::json!({
                     "line": line_no,
                     "label": top.first().map(|t| t.0),
@@ -77,9 +86,16 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 });
                 writeln!(out, "{json}")?;
             } else if top.is_empty() {
-                writeln!(out, "none\t(no label with probability >= {})", args.threshold)?;
+                writeln!(
+                    out,
+                    "none\t(no label with probability >= {})",
+                    args.threshold
+                )?;
             } else {
-                let fields: Vec<String> = top.iter().map(|(l, prob)| format!("{l}\t{prob:.6}")).collect();
+                let fields: Vec<String> = top
+                    .iter()
+                    .map(|(l, prob)| format!("{l}\t{prob:.6}"))
+                    .collect();
                 writeln!(out, "{}", fields.join("\t"))?;
             }
         }

@@ -115,8 +115,24 @@ impl HyperArgs {
             ($($field:ident),*) => { $( if let Some(v) = &self.$field { c.$field = v.clone(); } )* };
         }
         set!(
-            epochs, batch_size, lr, optimizer, weight_decay, dropout, patience, metric, emb_dim, region_sizes,
-            feature_maps, max_len, truncation, vocab_size, min_count, valid_fraction, seed, threads
+            epochs,
+            batch_size,
+            lr,
+            optimizer,
+            weight_decay,
+            dropout,
+            patience,
+            metric,
+            emb_dim,
+            region_sizes,
+            feature_maps,
+            max_len,
+            truncation,
+            vocab_size,
+            min_count,
+            valid_fraction,
+            seed,
+            threads
         );
         if self.max_norm.is_some() {
             c.max_norm = self.max_norm;
@@ -139,8 +155,12 @@ struct RunInfo {
 pub fn run(args: TrainArgs) -> Result<()> {
     let (config, info, output, resume) = if let Some(dir) = &args.resume {
         let ckpt = Checkpoint::load(dir)?;
-        let info: RunInfo = serde_json::from_value(ckpt.run.clone())
-            .with_context(|| format!("{}: checkpoint has no usable run description", dir.display()))?;
+        let info: RunInfo = serde_json::from_value(ckpt.run.clone()).with_context(|| {
+            format!(
+                "{}: checkpoint has no usable run description",
+                dir.display()
+            )
+        })?;
         (ckpt.config, info, dir.clone(), true)
     } else {
         let mut config = match &args.config {
@@ -154,7 +174,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             test: args.test.clone(),
             read: args.read.clone(),
         };
-        (config, info, args.output.clone().expect("clap requires --output"), false)
+        (
+            config,
+            info,
+            args.output.clone().expect("clap requires --output"),
+            false,
+        )
     };
     config.validate()?;
     if !resume && output.join(textcnn::bundle::CONFIG_FILE).exists() {
@@ -174,7 +199,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
             stratified_split(&full_train, config.valid_fraction, config.seed)
         }
     };
-    let test_ds = info.test.as_deref().map(|spec| load_dataset(spec, &info.read)).transpose()?;
+    let test_ds = info
+        .test
+        .as_deref()
+        .map(|spec| load_dataset(spec, &info.read))
+        .transpose()?;
 
     let interrupt = Arc::new(AtomicBool::new(false));
     {
@@ -184,7 +213,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             if flag.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            eprintln!("\nCtrl-C: finishing the current batch and saving a checkpoint (Ctrl-C again to quit now)");
+            eprintln!(
+                "\nCtrl-C: finishing the current batch and saving a checkpoint (Ctrl-C again to quit now)"
+            );
         });
     }
     let options = TrainOptions {
@@ -193,7 +224,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         interrupt: Some(interrupt),
         run_info: serde_json::to_value(&info)?,
     };
-    let data = TrainData { train: &train_ds, valid: &valid_ds, test: test_ds.as_ref() };
+    let data = TrainData {
+        train: &train_ds,
+        valid: &valid_ds,
+        test: test_ds.as_ref(),
+    };
     let outcome = train(&config, &data, &output, &options)?;
 
     if let Some(best) = &outcome.best {
@@ -203,10 +238,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     if let Some(report) = &outcome.test {
-        println!("test ({}):\n{report}", info.test.as_deref().unwrap_or("test"));
+        println!(
+            "test ({}):\n{report}",
+            info.test.as_deref().unwrap_or("test")
+        );
         println!("test accuracy {:.4}", report.accuracy);
     }
-    println!("model saved in {} ({:.1} s in all)", output.display(), outcome.seconds);
+    println!(
+        "model saved in {} ({:.1} s in all)",
+        output.display(),
+        outcome.seconds
+    );
     if outcome.stop == StopReason::Interrupted {
         std::process::exit(130);
     }

@@ -92,9 +92,19 @@ impl Checkpoint {
             .into_iter()
             .map(|(n, shape, data)| (format!("{MODEL_PREFIX}{n}"), shape, data.to_vec()))
             .collect();
-        tensors.extend(trainer.optimizer_state().into_iter().map(|(n, s, d)| (format!("{OPTIM_PREFIX}{n}"), s, d)));
+        tensors.extend(
+            trainer
+                .optimizer_state()
+                .into_iter()
+                .map(|(n, s, d)| (format!("{OPTIM_PREFIX}{n}"), s, d)),
+        );
         save_tensors(&dir.join(&name), &tensors)?;
-        let state = Checkpoint { config: config.clone(), run: run.clone(), progress: progress.clone(), tensors: name.clone() };
+        let state = Checkpoint {
+            config: config.clone(),
+            run: run.clone(),
+            progress: progress.clone(),
+            tensors: name.clone(),
+        };
         write_atomic(&dir.join(STATE_FILE), &serde_json::to_vec_pretty(&state)?)?;
         if let Some(old) = old.filter(|o| *o != name) {
             let _ = std::fs::remove_file(dir.join(old));
@@ -107,11 +117,17 @@ impl Checkpoint {
         let path = output.join(DIR).join(STATE_FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("no checkpoint to resume: cannot read {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a valid checkpoint", path.display()))
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid checkpoint", path.display()))
     }
 
     /// Loads parameters and optimizer state into `trainer`.
-    pub fn restore(&self, output: &Path, trainer: &mut KimTrainer, config: KimConfig) -> Result<()> {
+    pub fn restore(
+        &self,
+        output: &Path,
+        trainer: &mut KimTrainer,
+        config: KimConfig,
+    ) -> Result<()> {
         let all = load_tensors(&output.join(DIR).join(&self.tensors))?;
         let (mut model, mut optim) = (TensorMap::new(), TensorMap::new());
         for (name, t) in all {
@@ -121,8 +137,11 @@ impl Checkpoint {
                 optim.insert(n.to_string(), t);
             }
         }
-        trainer.model = KimCnn::from_named_params(config, &model).context("checkpoint parameters")?;
-        trainer.load_optimizer_state(&optim).context("checkpoint optimizer state")?;
+        trainer.model =
+            KimCnn::from_named_params(config, &model).context("checkpoint parameters")?;
+        trainer
+            .load_optimizer_state(&optim)
+            .context("checkpoint optimizer state")?;
         Ok(())
     }
 }

@@ -104,7 +104,8 @@ impl TrainConfig {
     /// Reads a TOML config file; unknown keys are errors (a typo must not silently fall back to
     /// a default).
     pub fn from_toml_file(path: &Path) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
     }
 
@@ -130,13 +131,19 @@ impl TrainConfig {
             bail!("--dropout must be in [0, 1), got {}", self.dropout);
         }
         if !(0.0..1.0).contains(&self.valid_fraction) {
-            bail!("--valid-fraction must be in [0, 1), got {}", self.valid_fraction);
+            bail!(
+                "--valid-fraction must be in [0, 1), got {}",
+                self.valid_fraction
+            );
         }
         if self.weight_decay < 0.0 {
             bail!("--weight-decay must not be negative");
         }
         if self.region_sizes.is_empty() || self.region_sizes.contains(&0) {
-            bail!("--region-sizes must list one or more sizes >= 1, got {:?}", self.region_sizes);
+            bail!(
+                "--region-sizes must list one or more sizes >= 1, got {:?}",
+                self.region_sizes
+            );
         }
         if let Some(m) = self.max_norm.filter(|m| *m <= 0.0) {
             bail!("--max-norm must be positive, got {m}");
@@ -151,7 +158,11 @@ impl TrainConfig {
     /// text, even one emptied by cleaning, has one convolution window.
     pub fn encode(&self) -> EncodeConfig {
         let widest = self.region_sizes.iter().copied().max().unwrap_or(1);
-        EncodeConfig { max_len: self.max_len, truncation: self.truncation, min_len: widest }
+        EncodeConfig {
+            max_len: self.max_len,
+            truncation: self.truncation,
+            min_len: widest,
+        }
     }
 
     /// Optimizer settings.
@@ -174,22 +185,37 @@ mod tests {
 
     #[test]
     fn toml_overrides_only_given_keys_and_rejects_unknown_ones() {
-        let c: TrainConfig = toml::from_str("epochs = 3\nregion_sizes = [2, 3]\n[tokenizer]\nlowercase = false\n").unwrap();
+        let c: TrainConfig =
+            toml::from_str("epochs = 3\nregion_sizes = [2, 3]\n[tokenizer]\nlowercase = false\n")
+                .unwrap();
         assert_eq!(c.epochs, 3);
         assert_eq!(c.region_sizes, vec![2, 3]);
         assert!(!c.tokenizer.lowercase);
         assert_eq!(c.batch_size, TrainConfig::default().batch_size);
         assert_eq!(c.encode().min_len, 3);
-        let err = toml::from_str::<TrainConfig>("epochz = 3").unwrap_err().to_string();
+        let err = toml::from_str::<TrainConfig>("epochz = 3")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("epochz"), "{err}");
     }
 
     #[test]
     fn validation_names_the_setting() {
-        let c = TrainConfig { dropout: 1.0, ..TrainConfig::default() };
+        let c = TrainConfig {
+            dropout: 1.0,
+            ..TrainConfig::default()
+        };
         assert!(c.validate().unwrap_err().to_string().contains("--dropout"));
-        let c = TrainConfig { region_sizes: vec![], ..TrainConfig::default() };
-        assert!(c.validate().unwrap_err().to_string().contains("--region-sizes"));
+        let c = TrainConfig {
+            region_sizes: vec![],
+            ..TrainConfig::default()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--region-sizes")
+        );
         TrainConfig::default().validate().unwrap();
     }
 }

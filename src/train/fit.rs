@@ -94,17 +94,31 @@ pub struct TrainOutcome {
 /// # Errors
 /// Invalid settings, fewer than two classes, a validation/test label unseen in training, a
 /// non-finite loss (names epoch and step), or a file that cannot be written.
-pub fn train(config: &TrainConfig, data: &TrainData, output: &Path, options: &TrainOptions) -> Result<TrainOutcome> {
+pub fn train(
+    config: &TrainConfig,
+    data: &TrainData,
+    output: &Path,
+    options: &TrainOptions,
+) -> Result<TrainOutcome> {
     config.validate()?;
     let pool = crate::nn::thread_pool(config.threads);
     pool.install(|| train_in_pool(config, data, output, options))
 }
 
-fn train_in_pool(config: &TrainConfig, data: &TrainData, output: &Path, options: &TrainOptions) -> Result<TrainOutcome> {
+fn train_in_pool(
+    config: &TrainConfig,
+    data: &TrainData,
+    output: &Path,
+    options: &TrainOptions,
+) -> Result<TrainOutcome> {
     let started = Instant::now();
     let labels = data.train.labels();
     if labels.len() < 2 {
-        bail!("the training data {} has {} class(es); a classifier needs at least 2", data.train.name, labels.len());
+        bail!(
+            "the training data {} has {} class(es); a classifier needs at least 2",
+            data.train.name,
+            labels.len()
+        );
     }
     let train_y = label_ids(data.train, &labels)?;
     let valid_y = label_ids(data.valid, &labels)?;
@@ -112,13 +126,29 @@ fn train_in_pool(config: &TrainConfig, data: &TrainData, output: &Path, options:
 
     // Vocabulary from the training split only.
     let tokenizer = Tokenizer::new(config.tokenizer.clone());
-    let texts: Vec<&str> = data.train.examples.iter().map(|e| e.text.as_str()).collect();
+    let texts: Vec<&str> = data
+        .train
+        .examples
+        .iter()
+        .map(|e| e.text.as_str())
+        .collect();
     let train_tokens = tokenize_all(&tokenizer, &texts);
-    let vocab = Vocab::build(train_tokens.iter().map(|t| t.as_slice()), config.min_count, Some(config.vocab_size));
+    let vocab = Vocab::build(
+        train_tokens.iter().map(|t| t.as_slice()),
+        config.min_count,
+        Some(config.vocab_size),
+    );
     let encode_config = config.encode();
-    let train_enc: Vec<Encoded> = train_tokens.iter().map(|t| encode(t, &vocab, &encode_config)).collect();
+    let train_enc: Vec<Encoded> = train_tokens
+        .iter()
+        .map(|t| encode(t, &vocab, &encode_config))
+        .collect();
     drop(train_tokens);
-    let pipeline = TextPipeline { tokenizer, vocab, encode: encode_config };
+    let pipeline = TextPipeline {
+        tokenizer,
+        vocab,
+        encode: encode_config,
+    };
     let valid_enc = encode_dataset(&pipeline, data.valid);
     let test_enc = data.test.map(|t| encode_dataset(&pipeline, t));
     let summary = dataset_summary(data, &train_enc, &valid_enc, test_enc.as_deref());
@@ -127,7 +157,9 @@ fn train_in_pool(config: &TrainConfig, data: &TrainData, output: &Path, options:
             "data: {} train / {} valid{} examples, {} classes, vocabulary {} (prep {:.1} s)",
             data.train.len(),
             data.valid.len(),
-            data.test.map(|t| format!(" / {} test", t.len())).unwrap_or_default(),
+            data.test
+                .map(|t| format!(" / {} test", t.len()))
+                .unwrap_or_default(),
             labels.len(),
             pipeline.vocab.len(),
             started.elapsed().as_secs_f64()
@@ -159,17 +191,28 @@ fn train_in_pool(config: &TrainConfig, data: &TrainData, output: &Path, options:
     if options.resume {
         let ckpt = Checkpoint::load(output)?;
         if ckpt.config != *config {
-            bail!("{}: the checkpoint was made with other settings; resume without changing them", output.display());
+            bail!(
+                "{}: the checkpoint was made with other settings; resume without changing them",
+                output.display()
+            );
         }
         ckpt.restore(output, &mut trainer, kim)?;
         progress = ckpt.progress;
         if options.progress {
-            eprintln!("resuming at epoch {}, batch {}", progress.epoch, progress.step);
+            eprintln!(
+                "resuming at epoch {}, batch {}",
+                progress.epoch, progress.step
+            );
         }
     }
 
     let train_lengths: Vec<usize> = train_enc.iter().map(real_length).collect();
-    let interrupted = || options.interrupt.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+    let interrupted = || {
+        options
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+    };
     let mut stop = StopReason::Completed;
     while progress.epoch <= config.epochs {
         let epoch = progress.epoch;
@@ -177,7 +220,13 @@ fn train_in_pool(config: &TrainConfig, data: &TrainData, output: &Path, options:
         let lr = config.lr * config.lr_decay.powi(epoch as i32 - 1);
         trainer.set_lr(lr);
         let batches = epoch_batches(config, epoch, &train_lengths);
-        let bar = progress_bar(options.progress, epoch, config.epochs, batches.len(), progress.step);
+        let bar = progress_bar(
+            options.progress,
+            epoch,
+            config.epochs,
+            batches.len(),
+            progress.step,
+        );
         let mut seen_this_run = 0usize;
         for (step, rows) in batches.iter().enumerate().skip(progress.step) {
             let refs: Vec<&Encoded> = rows.iter().map(|&i| &train_enc[i]).collect();
@@ -233,7 +282,12 @@ fn train_in_pool(config: &TrainConfig, data: &TrainData, output: &Path, options:
             bar.finish_and_clear();
         }
         let train_seconds = epoch_started.elapsed().as_secs_f64();
-        let (valid_loss, valid_acc, _) = evaluate(&trainer.model, &valid_enc, &valid_y, pipeline.encode.min_len);
+        let (valid_loss, valid_acc, _) = evaluate(
+            &trainer.model,
+            &valid_enc,
+            &valid_y,
+            pipeline.encode.min_len,
+        );
         let metrics = EpochMetrics {
             epoch,
             train_loss: progress.loss_sum / progress.seen.max(1) as f64,
@@ -265,7 +319,11 @@ fn train_in_pool(config: &TrainConfig, data: &TrainData, output: &Path, options:
         write_metrics(output, &progress.history)?;
         if improved {
             bundle_config.best = serde_json::to_value(&metrics)?;
-            let bundle = Bundle { config: bundle_config.clone(), model: trainer.model.clone(), vocab: pipeline.vocab.clone() };
+            let bundle = Bundle {
+                config: bundle_config.clone(),
+                model: trainer.model.clone(),
+                vocab: pipeline.vocab.clone(),
+            };
             bundle.save(output)?;
             progress.best = Some(metrics);
             progress.bad_epochs = 0;
@@ -277,7 +335,10 @@ fn train_in_pool(config: &TrainConfig, data: &TrainData, output: &Path, options:
         if progress.bad_epochs >= config.patience.max(1) && progress.epoch <= config.epochs {
             stop = StopReason::EarlyStopped;
             if options.progress {
-                eprintln!("early stopping: no improvement of valid {:?} for {} epoch(s)", config.metric, progress.bad_epochs);
+                eprintln!(
+                    "early stopping: no improvement of valid {:?} for {} epoch(s)",
+                    config.metric, progress.bad_epochs
+                );
             }
             break;
         }
@@ -289,11 +350,15 @@ fn train_in_pool(config: &TrainConfig, data: &TrainData, output: &Path, options:
 
     let mut test = None;
     if let (Some(test_enc), Some(test_y), Some(test_ds)) = (&test_enc, &test_y, data.test) {
-        let best = Bundle::load(output).context("cannot reload the best checkpoint for the test evaluation")?;
+        let best = Bundle::load(output)
+            .context("cannot reload the best checkpoint for the test evaluation")?;
         let (_, _, predicted) = evaluate(&best.model, test_enc, test_y, pipeline.encode.min_len);
         let report = ConfusionMatrix::from_indices(labels.clone(), test_y, &predicted).report();
         let json = serde_json::json!({ "data": test_ds.name, "report": report });
-        write_atomic(&output.join(bundle::REPORT_FILE), &serde_json::to_vec_pretty(&json)?)?;
+        write_atomic(
+            &output.join(bundle::REPORT_FILE),
+            &serde_json::to_vec_pretty(&json)?,
+        )?;
         test = Some(report);
     }
     Ok(TrainOutcome {
@@ -331,7 +396,12 @@ fn encode_dataset(pipeline: &TextPipeline, ds: &Dataset) -> Vec<Encoded> {
 }
 
 /// Mean cross-entropy, accuracy and the predicted class of every example.
-pub fn evaluate(model: &KimCnn, encoded: &[Encoded], y: &[usize], min_len: usize) -> (f64, f64, Vec<usize>) {
+pub fn evaluate(
+    model: &KimCnn,
+    encoded: &[Encoded],
+    y: &[usize],
+    min_len: usize,
+) -> (f64, f64, Vec<usize>) {
     let k = model.config().num_classes;
     let probs = predict::probabilities(model, encoded, min_len);
     let mut loss = 0.0;
@@ -350,7 +420,8 @@ pub fn evaluate(model: &KimCnn, encoded: &[Encoded], y: &[usize], min_len: usize
 /// The batches of one epoch: a seeded shuffle, then (when bucketing) length-sorted pools whose
 /// batches are shuffled again so that batch lengths do not rise through the epoch.
 fn epoch_batches(config: &TrainConfig, epoch: usize, lengths: &[usize]) -> Vec<Vec<usize>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     order.shuffle(&mut rng);
     let pool = if config.bucket { BUCKET_POOL } else { 1 };
@@ -371,7 +442,13 @@ fn step_seed(seed: u64, epoch: usize, step: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-fn progress_bar(enabled: bool, epoch: usize, epochs: usize, len: usize, done: usize) -> Option<ProgressBar> {
+fn progress_bar(
+    enabled: bool,
+    epoch: usize,
+    epochs: usize,
+    len: usize,
+    done: usize,
+) -> Option<ProgressBar> {
     if !enabled {
         return None;
     }
@@ -395,7 +472,12 @@ fn write_metrics(output: &Path, history: &[EpochMetrics]) -> Result<()> {
     write_atomic(&output.join(bundle::METRICS_FILE), text.as_bytes())
 }
 
-fn dataset_summary(data: &TrainData, train: &[Encoded], valid: &[Encoded], test: Option<&[Encoded]>) -> serde_json::Value {
+fn dataset_summary(
+    data: &TrainData,
+    train: &[Encoded],
+    valid: &[Encoded],
+    test: Option<&[Encoded]>,
+) -> serde_json::Value {
     let part = |ds: &Dataset, enc: &[Encoded]| {
         let tokens: usize = enc.iter().map(|e| e.n_tokens).sum();
         let oov: usize = enc.iter().map(|e| e.n_oov).sum();
@@ -431,7 +513,10 @@ mod tests {
     #[test]
     fn epoch_batches_are_a_seeded_permutation() {
         let lengths: Vec<usize> = (0..1000).map(|i| (i * 7919) % 500).collect();
-        let config = TrainConfig { batch_size: 16, ..TrainConfig::default() };
+        let config = TrainConfig {
+            batch_size: 16,
+            ..TrainConfig::default()
+        };
         let a = epoch_batches(&config, 1, &lengths);
         assert_eq!(a, epoch_batches(&config, 1, &lengths));
         assert_ne!(a, epoch_batches(&config, 2, &lengths));
@@ -439,7 +524,13 @@ mod tests {
         all.sort();
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
         // Bucketing: within a batch, lengths are close (one pool spans 800 of the 1000 texts).
-        let spread: usize = a.iter().map(|b| b.iter().map(|&i| lengths[i]).max().unwrap() - b.iter().map(|&i| lengths[i]).min().unwrap()).sum();
+        let spread: usize = a
+            .iter()
+            .map(|b| {
+                b.iter().map(|&i| lengths[i]).max().unwrap()
+                    - b.iter().map(|&i| lengths[i]).min().unwrap()
+            })
+            .sum();
         assert!(spread / a.len() < 40, "mean spread {}", spread / a.len());
     }
 }

@@ -7,4 +7,6 @@ mod fit;
 
 pub use checkpoint::{Checkpoint, EpochProgress};
 pub use config::{Metric, TrainConfig};
-pub use fit::{EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, evaluate, label_ids, train};
+pub use fit::{
+    EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, evaluate, label_ids, train,
+};

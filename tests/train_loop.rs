@@ -1,0 +1,236 @@
+//! The training loop through the library API on a small synthetic task: learning, determinism,
+//! interrupt + resume giving the very same model as an uninterrupted run, the NaN guard, and
+//! the bundle's load-time validation.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use textcnn::bundle::{self, Bundle, load_tensors, save_tensors};
+use textcnn::data::{Dataset, Example};
+use textcnn::predict::Classifier;
+use textcnn::train::{StopReason, TrainConfig, TrainData, TrainOptions, train};
+
+/// Texts made of filler words plus one sentiment word; the label follows the sentiment word.
+fn synthetic(n: usize, seed: usize) -> Dataset {
+    let filler = [
+        "the", "film", "was", "a", "story", "of", "and", "it", "plot", "actor",
+    ];
+    let pos = ["great", "wonderful", "superb"];
+    let neg = ["awful", "boring", "terrible"];
+    let mut examples = Vec::new();
+    for i in 0..n {
+        let k = i * 7 + seed * 13;
+        let label = if i % 2 == 0 { "pos" } else { "neg" };
+        let cue = if i % 2 == 0 { pos[k % 3] } else { neg[k % 3] };
+        let len = 6 + k % 9;
+        let mut words: Vec<&str> = (0..len)
+            .map(|j| filler[(k + j * 3) % filler.len()])
+            .collect();
+        words.insert(k % len, cue);
+        examples.push(Example {
+            text: words.join(" "),
+            label: label.to_string(),
+            meta: None,
+        });
+    }
+    Dataset {
+        name: format!("synthetic-{seed}"),
+        examples,
+        ..Dataset::default()
+    }
+}
+
+fn small_config() -> TrainConfig {
+    TrainConfig {
+        epochs: 4,
+        batch_size: 16,
+        emb_dim: 16,
+        feature_maps: 8,
+        region_sizes: vec![2, 3],
+        patience: 10,
+        threads: 2,
+        lr: 3e-3,
+        ..TrainConfig::default()
+    }
+}
+
+fn params(dir: &Path) -> Vec<(String, Vec<f32>)> {
+    let mut t: Vec<_> = load_tensors(&dir.join(bundle::MODEL_FILE))
+        .unwrap()
+        .into_iter()
+        .map(|(k, (_, v))| (k, v))
+        .collect();
+    t.sort_by(|a, b| a.0.cmp(&b.0));
+    t
+}
+
+#[test]
+fn learns_the_task_and_is_deterministic() {
+    let (tr, va, te) = (synthetic(400, 1), synthetic(100, 2), synthetic(100, 3));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: Some(&te),
+    };
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let out = train(&small_config(), &data, a.path(), &TrainOptions::default()).unwrap();
+    assert_eq!(out.stop, StopReason::Completed);
+    assert_eq!(out.history.len(), 4);
+    assert!(
+        out.test.as_ref().unwrap().accuracy > 0.95,
+        "{:?}",
+        out.test.as_ref().unwrap().accuracy
+    );
+    train(&small_config(), &data, b.path(), &TrainOptions::default()).unwrap();
+    assert_eq!(
+        params(a.path()),
+        params(b.path()),
+        "same seed and threads must give identical parameters"
+    );
+    // The best epoch's metrics are in config.json and metrics.jsonl has one line per epoch.
+    let metrics = std::fs::read_to_string(a.path().join(bundle::METRICS_FILE)).unwrap();
+    assert_eq!(metrics.lines().count(), 4);
+    // The library's predictions agree with the test evaluation done at the end of training.
+    let c = Classifier::load(a.path()).unwrap();
+    let texts: Vec<&str> = te.examples.iter().map(|e| e.text.as_str()).collect();
+    let correct = c
+        .predict(&texts)
+        .iter()
+        .zip(&te.examples)
+        .filter(|(p, e)| p.label == e.label)
+        .count();
+    assert_eq!(
+        correct as f64 / te.len() as f64,
+        out.test.as_ref().unwrap().accuracy
+    );
+}
+
+#[test]
+fn interrupted_then_resumed_run_equals_an_uninterrupted_one() {
+    let (tr, va) = (synthetic(300, 4), synthetic(60, 5));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    let config = TrainConfig {
+        patience: 10,
+        ..small_config()
+    };
+    let straight = tempfile::tempdir().unwrap();
+    train(&config, &data, straight.path(), &TrainOptions::default()).unwrap();
+
+    let resumed = tempfile::tempdir().unwrap();
+    // The flag is already set: training stops after the first batch and writes a checkpoint.
+    let stop_now = TrainOptions {
+        interrupt: Some(Arc::new(AtomicBool::new(true))),
+        ..TrainOptions::default()
+    };
+    let first = train(&config, &data, resumed.path(), &stop_now).unwrap();
+    assert_eq!(first.stop, StopReason::Interrupted);
+    assert!(first.history.is_empty());
+    let rest = train(
+        &config,
+        &data,
+        resumed.path(),
+        &TrainOptions {
+            resume: true,
+            ..TrainOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(rest.history.len(), 4);
+    assert_eq!(params(straight.path()), params(resumed.path()));
+
+    let changed = TrainConfig { lr: 0.5, ..config };
+    let err = train(
+        &changed,
+        &data,
+        resumed.path(),
+        &TrainOptions {
+            resume: true,
+            ..TrainOptions::default()
+        },
+    );
+    assert!(err.err().unwrap().to_string().contains("other settings"));
+}
+
+#[test]
+fn a_diverging_loss_stops_with_epoch_step_and_advice() {
+    let (tr, va) = (synthetic(64, 6), synthetic(20, 7));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    let config = TrainConfig {
+        lr: 1e30,
+        optimizer: textcnn::nn::optim::OptimizerKind::Sgd,
+        ..small_config()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let err = train(&config, &data, dir.path(), &TrainOptions::default())
+        .err()
+        .expect("must fail")
+        .to_string();
+    assert!(err.contains("epoch 1, batch"), "{err}");
+    assert!(err.contains("lower the learning rate"), "{err}");
+}
+
+#[test]
+fn bundle_loading_rejects_edited_and_truncated_files() {
+    let (tr, va) = (synthetic(64, 8), synthetic(20, 9));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    train(
+        &TrainConfig {
+            epochs: 1,
+            ..small_config()
+        },
+        &data,
+        dir.path(),
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    Bundle::load(dir.path()).unwrap();
+    let model = dir.path().join(bundle::MODEL_FILE);
+    let original = std::fs::read(&model).unwrap();
+
+    // Truncated tensor file.
+    std::fs::write(&model, &original[..original.len() / 2]).unwrap();
+    let err = format!("{:#}", Bundle::load(dir.path()).err().unwrap());
+    assert!(err.contains("truncated"), "{err}");
+
+    // A tensor with the wrong shape.
+    let mut tensors: Vec<_> = {
+        std::fs::write(&model, &original).unwrap();
+        load_tensors(&model)
+            .unwrap()
+            .into_iter()
+            .map(|(k, (s, v))| (k, s, v))
+            .collect()
+    };
+    let fc = tensors.iter_mut().find(|t| t.0 == "fc.bias").unwrap();
+    fc.1 = vec![1, 2];
+    save_tensors(&model, &tensors).unwrap();
+    let err = format!("{:#}", Bundle::load(dir.path()).err().unwrap());
+    assert!(err.contains("fc.bias"), "{err}");
+
+    // A vocabulary that no longer matches the config.
+    std::fs::write(&model, &original).unwrap();
+    let vocab = dir.path().join(bundle::VOCAB_FILE);
+    let text = std::fs::read_to_string(&vocab).unwrap();
+    std::fs::write(
+        &vocab,
+        text.lines().take(5).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let err = format!("{:#}", Bundle::load(dir.path()).err().unwrap());
+    assert!(err.contains("vocab_size"), "{err}");
+}
