@@ -194,7 +194,63 @@ fn commands_fail_with_clear_errors_on_bad_input() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--dropout"), "{}", stderr(&o));
 
-    // A truncated model file is reported as such.
+    // eval on data with a label the model does not know names that label.
+    let train_file = dir.path().join("tiny.jsonl");
+    let rows: Vec<String> = (0..40)
+        .map(|i| {
+            let (text, label) = if i % 2 == 0 {
+                ("a great fine film", "pos")
+            } else {
+                ("an awful dull film", "neg")
+            };
+            serde_json::json!({ "text": text, "label": label }).to_string()
+        })
+        .collect();
+    std::fs::write(&train_file, rows.join("\n") + "\n").unwrap();
+    let tiny = dir.path().join("tiny");
+    let o = textcnn(&[
+        "train",
+        "--train",
+        train_file.to_str().unwrap(),
+        "--output",
+        tiny.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let unknown = dir.path().join("unknown.jsonl");
+    std::fs::write(&unknown, "{\"text\": \"so so\", \"label\": \"neutral\"}\n").unwrap();
+    let o = textcnn(&[
+        "eval",
+        "--model",
+        tiny.to_str().unwrap(),
+        "--data",
+        unknown.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("\"neutral\""), "{}", stderr(&o));
+    // Training again into a directory that holds a model is refused (nothing the user had is lost).
+    let o = textcnn(&[
+        "train",
+        "--train",
+        train_file.to_str().unwrap(),
+        "--output",
+        tiny.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("already holds a model"),
+        "{}",
+        stderr(&o)
+    );
+    // predict reads standard input by default and checks its flags.
+    let o = textcnn(&["predict", "--model", tiny.to_str().unwrap(), "--top-k", "0"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--top-k"), "{}", stderr(&o));
+
+    // A bundle of an unknown format version is reported as such.
     let bundle = dir.path().join("b");
     std::fs::create_dir_all(&bundle).unwrap();
     std::fs::write(bundle.join("config.json"), "{\"format_version\": 99}").unwrap();
