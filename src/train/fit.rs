@@ -113,6 +113,13 @@ fn train_in_pool(
 ) -> Result<TrainOutcome> {
     let started = Instant::now();
     let labels = data.train.labels();
+    if labels.iter().any(|l| l.is_empty()) {
+        bail!(
+            "the training data {} has examples without a label (plain lines?); give labelled data \
+             (fastText, CSV/TSV, JSONL, folder per class or imdb:train)",
+            data.train.name
+        );
+    }
     if labels.len() < 2 {
         bail!(
             "the training data {} has {} class(es); a classifier needs at least 2",
