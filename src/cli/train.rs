@@ -86,13 +86,13 @@ pub struct HyperArgs {
     /// Feature maps per region size [default: 100]
     #[arg(long)]
     pub feature_maps: Option<usize>,
-    /// Maximum tokens per text [default: 400]
+    /// Maximum tokens per text [default: 800]
     #[arg(long)]
     pub max_len: Option<usize>,
-    /// Which part of a long text to keep [default: head]
+    /// Which part of a long text to keep [default: head+tail]
     #[arg(long, value_enum)]
     pub truncation: Option<Truncation>,
-    /// Maximum vocabulary size, without <pad> and <unk> [default: 30000]
+    /// Maximum vocabulary size, without <pad> and <unk> [default: 80000]
     #[arg(long)]
     pub vocab_size: Option<usize>,
     /// Minimum token count in the training data to enter the vocabulary [default: 1]

@@ -69,6 +69,11 @@ pub struct TrainConfig {
     pub tokenizer: TokenizerConfig,
 }
 
+/// Kim (2014)'s architecture and dropout with Adam. Input length, truncation and vocabulary size
+/// were chosen on the IMDB validation split (10 % of train, seed 42; never the test set): best
+/// valid accuracy 0.892 with 400 tokens head / 30k words, 0.901 with 800 tokens, 0.903 with
+/// 800 head+tail, 0.906 with 800 head+tail and 80k words; 1,200 tokens or 200 feature maps did
+/// not help. Length bucketing makes the longer limit cheap: short texts are not padded to it.
 impl Default for TrainConfig {
     fn default() -> TrainConfig {
         TrainConfig {
@@ -86,9 +91,9 @@ impl Default for TrainConfig {
             emb_dim: 128,
             region_sizes: vec![3, 4, 5],
             feature_maps: 100,
-            max_len: 400,
-            truncation: Truncation::Head,
-            vocab_size: 30_000,
+            max_len: 800,
+            truncation: Truncation::HeadTail,
+            vocab_size: 80_000,
             min_count: 1,
             valid_fraction: 0.1,
             seed: 42,
