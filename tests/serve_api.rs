@@ -439,3 +439,32 @@ fn graceful_shutdown_finishes_the_request_in_flight() {
     assert_eq!(json(&answer)["predictions"].as_array().unwrap().len(), 2);
     server.stop().unwrap();
 }
+
+#[test]
+fn requests_beyond_max_concurrent_wait_for_a_slot() {
+    let server = TestServer::start(ServeConfig {
+        max_concurrent: 1,
+        timeout: Duration::from_secs(20),
+        ..ServeConfig::default()
+    });
+    // A holds the only slot while its body is incomplete.
+    let a_request = post_bytes("/v1/predict", br#"{"texts": ["a great film"]}"#);
+    let (a_head, a_rest) = a_request.split_at(a_request.len() - 4);
+    let mut a = TcpStream::connect(server.addr).unwrap();
+    a.write_all(a_head).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // B is complete but gets no answer until A is done.
+    let mut b = TcpStream::connect(server.addr).unwrap();
+    b.write_all(&post_bytes("/v1/predict", br#"{"texts": ["awful"]}"#))
+        .unwrap();
+    b.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = std::io::Read::read(&mut b, &mut byte);
+    assert!(early.is_err(), "B was answered while A held the only slot");
+    a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    a.write_all(a_rest).unwrap();
+    assert_eq!(read_response(&mut a).0, 200);
+    assert_eq!(read_response(&mut b).0, 200);
+}
