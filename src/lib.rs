@@ -28,5 +28,6 @@ pub mod fsutil;
 pub mod model;
 pub mod nn;
 pub mod predict;
+pub mod serve;
 pub mod text;
 pub mod train;

@@ -5,6 +5,7 @@ mod common;
 mod data;
 mod eval;
 mod predict;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,7 @@ pub enum Command {
     Predict(predict::PredictArgs),
     Data(data::DataArgs),
     Bench(bench::BenchArgs),
+    Serve(serve::ServeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -33,5 +35,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(args) => predict::run(args),
         Command::Data(args) => data::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

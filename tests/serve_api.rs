@@ -1,0 +1,470 @@
+//! The HTTP service in-process on an ephemeral port: every endpoint, every kind of bad request,
+//! limits, the timeout, batching of concurrent requests and the graceful shutdown.
+
+mod serve_util;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serve_util::*;
+use textcnn::predict::Classifier;
+use textcnn::serve::ServeConfig;
+
+fn texts() -> Vec<String> {
+    synthetic(20, 7)
+        .examples
+        .into_iter()
+        .map(|e| e.text)
+        .collect()
+}
+
+#[test]
+fn predict_gives_the_library_probabilities_in_input_order() {
+    let server = TestServer::start(ServeConfig::default());
+    let classifier = Classifier::load(model_dir()).unwrap();
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+    let expected = classifier.predict(&refs);
+    let body = serde_json::json!({ "texts": texts, "top_k": 2 }).to_string();
+    let (status, answer) = post(&server.url("/v1/predict"), &body);
+    assert_eq!(status, 200, "{answer}");
+    let v = json(&answer);
+    let preds = v["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), texts.len());
+    let labels = classifier.labels();
+    for (p, e) in preds.iter().zip(&expected) {
+        assert_eq!(p["label"], e.label.as_str());
+        // Bit-identical: the f32 written by the server parses back to the library's f32.
+        assert_eq!(p["probability"].as_f64().unwrap() as f32, e.probability);
+        let top = p["top_k"].as_array().unwrap();
+        assert_eq!(top.len(), 2);
+        for (t, (label, prob)) in top.iter().zip(e.top_k(labels, 2)) {
+            assert_eq!(t["label"], label);
+            assert_eq!(t["probability"].as_f64().unwrap() as f32, prob);
+        }
+        assert_eq!(p["truncated"], false);
+        assert_eq!(p["n_tokens"].as_u64().unwrap() as usize, e.n_tokens);
+    }
+    let info = textcnn::serve::ModelInfo::from_dir(model_dir()).unwrap();
+    assert_eq!(v["model"]["name"], info.name.as_str());
+    assert!(info.version.starts_with("sha256:"));
+    assert_eq!(v["model"]["version"], info.version.as_str());
+
+    // TF-Serving style: strings or objects with "text"; default top_k is 1; a top_k above the
+    // label count gives every label.
+    let instances: Vec<serde_json::Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if i % 2 == 0 {
+                serde_json::json!(t)
+            } else {
+                serde_json::json!({ "text": t, "id": i })
+            }
+        })
+        .collect();
+    let (status, answer) = post(
+        &server.url("/v1/predict"),
+        &serde_json::json!({ "instances": instances }).to_string(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let v2 = json(&answer);
+    for (p, q) in v2["predictions"].as_array().unwrap().iter().zip(preds) {
+        assert_eq!(p["probability"], q["probability"]);
+        assert_eq!(p["top_k"].as_array().unwrap().len(), 1);
+    }
+    let (_, answer) = post(
+        &server.url("/v1/predict"),
+        r#"{"texts": ["great film"], "top_k": 50}"#,
+    );
+    let v3 = json(&answer);
+    let top = v3["predictions"][0]["top_k"].as_array().unwrap();
+    assert_eq!(top.len(), labels.len());
+    let sum: f64 = top.iter().map(|t| t["probability"].as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn long_texts_are_truncated_and_flagged() {
+    let server = TestServer::start(ServeConfig::default());
+    let long = vec!["great"; MAX_LEN * 3].join(" ");
+    let (status, answer) = post(
+        &server.url("/v1/predict"),
+        &serde_json::json!({ "texts": [long, "great film"] }).to_string(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let v = json(&answer);
+    assert_eq!(v["predictions"][0]["truncated"], true);
+    assert_eq!(v["predictions"][1]["truncated"], false);
+    let classifier = Classifier::load(model_dir()).unwrap();
+    let e = &classifier.predict(&[long.as_str()])[0];
+    assert!(e.truncated);
+    assert_eq!(
+        v["predictions"][0]["probability"].as_f64().unwrap() as f32,
+        e.probability
+    );
+}
+
+#[test]
+fn healthz_model_metrics_and_page() {
+    let server = TestServer::start(ServeConfig {
+        max_texts: 17,
+        ..ServeConfig::default()
+    });
+    let (status, ct, body) = get(&server.url("/healthz"));
+    assert_eq!((status, ct.as_str()), (200, "application/json"));
+    assert_eq!(json(&body)["status"], "ok");
+
+    let (status, _, body) = get(&server.url("/v1/model"));
+    assert_eq!(status, 200);
+    let m = json(&body);
+    assert_eq!(m["labels"], serde_json::json!(["neg", "pos"]));
+    assert_eq!(m["architecture"]["type"], "kim");
+    assert_eq!(m["architecture"]["region_sizes"], serde_json::json!([2, 3]));
+    assert_eq!(m["encode"]["max_len"], MAX_LEN);
+    assert!(m["training"]["config"].is_object(), "{m}");
+    assert!(m["best"]["epoch"].is_u64(), "{m}");
+    assert!(m["best"]["valid_acc"].is_f64(), "{m}");
+    assert!(m["dataset"]["train"]["examples"].is_u64(), "{m}");
+    assert_eq!(m["limits"]["max_texts"], 17);
+    assert!(m["parameters"].as_u64().unwrap() > 0);
+
+    let (status, ct, page) = get(&server.url("/"));
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/html"));
+    assert!(page.contains("<textarea") && page.contains("/v1/predict"));
+    // Self-contained: no external scripts, styles or fonts.
+    for needle in [
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "@import",
+        "//cdn",
+        "fonts.",
+    ] {
+        assert!(!page.contains(needle), "page refers to {needle}");
+    }
+
+    post(
+        &server.url("/v1/predict"),
+        r#"{"texts": ["great", "awful"]}"#,
+    );
+    post(&server.url("/v1/predict"), r#"{"texts": []}"#);
+    get(&server.url("/nowhere"));
+    let (status, ct, metrics) = get(&server.url("/metrics"));
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/plain; version=0.0.4"));
+    for line in [
+        "textcnn_http_requests_total{endpoint=\"/v1/predict\",status=\"200\"} 1\n",
+        "textcnn_http_requests_total{endpoint=\"/v1/predict\",status=\"422\"} 1\n",
+        "textcnn_http_requests_total{endpoint=\"/healthz\",status=\"200\"} 1\n",
+        "textcnn_http_requests_total{endpoint=\"other\",status=\"404\"} 1\n",
+        "textcnn_http_errors_total{endpoint=\"/v1/predict\"} 1\n",
+        "textcnn_http_request_duration_seconds_count{endpoint=\"/v1/predict\"} 2\n",
+        "textcnn_http_request_duration_seconds_bucket{endpoint=\"/v1/predict\",le=\"+Inf\"} 2\n",
+        "textcnn_texts_classified_total 2\n",
+        "# TYPE textcnn_http_request_duration_seconds histogram\n",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
+    }
+    server.stop().unwrap();
+}
+
+/// Every bad request: a 4xx with `{"error": message}` naming the problem; never a 5xx.
+#[test]
+fn bad_requests_get_a_json_4xx_saying_what_is_wrong() {
+    let server = TestServer::start(ServeConfig {
+        max_body_bytes: 4096,
+        max_texts: 3,
+        max_chars: 100,
+        ..ServeConfig::default()
+    });
+    let long_text = format!("{{\"texts\": [\"{}\"]}}", "é".repeat(101));
+    let big_body = format!("{{\"texts\": [\"{}\"]}}", "a".repeat(5000));
+    let chunked_big = {
+        let chunk = "a".repeat(3000);
+        format!(
+            "POST /v1/predict HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+            chunk.len(),
+            chunk.len()
+        )
+    };
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "invalid JSON",
+            post_bytes("/v1/predict", b"{\"texts\": [\"a\""),
+            400,
+            "invalid JSON",
+        ),
+        (
+            "not JSON at all",
+            post_bytes("/v1/predict", b"texts=a"),
+            400,
+            "invalid JSON",
+        ),
+        ("empty body", post_bytes("/v1/predict", b""), 400, "empty"),
+        (
+            "non-UTF-8",
+            post_bytes("/v1/predict", b"{\"texts\": [\"caf\xe9\"]}"),
+            400,
+            "UTF-8",
+        ),
+        (
+            "not an object",
+            post_bytes("/v1/predict", b"[\"a\"]"),
+            422,
+            "JSON object",
+        ),
+        (
+            "missing field",
+            post_bytes("/v1/predict", b"{\"text\": [\"a\"]}"),
+            422,
+            "missing field \"texts\"",
+        ),
+        (
+            "texts not a list",
+            post_bytes("/v1/predict", b"{\"texts\": \"a\"}"),
+            422,
+            "\"texts\" must be a list",
+        ),
+        (
+            "text not a string",
+            post_bytes("/v1/predict", b"{\"texts\": [\"a\", 1]}"),
+            422,
+            "texts[1] must be a string",
+        ),
+        (
+            "null text",
+            post_bytes("/v1/predict", b"{\"texts\": [null]}"),
+            422,
+            "texts[0] must be a string, not null",
+        ),
+        (
+            "instance without text",
+            post_bytes("/v1/predict", b"{\"instances\": [{\"body\": \"a\"}]}"),
+            422,
+            "instances[0] has no \"text\" field",
+        ),
+        (
+            "instance text not a string",
+            post_bytes("/v1/predict", b"{\"instances\": [{\"text\": []}]}"),
+            422,
+            "instances[0].text must be a string",
+        ),
+        (
+            "both fields",
+            post_bytes(
+                "/v1/predict",
+                b"{\"texts\": [\"a\"], \"instances\": [\"a\"]}",
+            ),
+            422,
+            "not both",
+        ),
+        (
+            "empty list",
+            post_bytes("/v1/predict", b"{\"texts\": []}"),
+            422,
+            "empty list",
+        ),
+        (
+            "empty string",
+            post_bytes("/v1/predict", b"{\"texts\": [\"a\", \"\"]}"),
+            422,
+            "texts[1] is an empty string",
+        ),
+        (
+            "blank string",
+            post_bytes("/v1/predict", b"{\"instances\": [\"  \\n\"]}"),
+            422,
+            "instances[0] is an empty string",
+        ),
+        (
+            "bad top_k",
+            post_bytes("/v1/predict", b"{\"texts\": [\"a\"], \"top_k\": -1}"),
+            422,
+            "\"top_k\" must be an integer >= 1",
+        ),
+        (
+            "too many texts",
+            post_bytes("/v1/predict", b"{\"texts\": [\"a\", \"b\", \"c\", \"d\"]}"),
+            413,
+            "4 texts in one request, more than the limit of 3 (--max-texts)",
+        ),
+        (
+            "too long text",
+            post_bytes("/v1/predict", long_text.as_bytes()),
+            413,
+            "texts[0] has 101 characters, more than the limit of 100 (--max-chars)",
+        ),
+        (
+            "too large body",
+            post_bytes("/v1/predict", big_body.as_bytes()),
+            413,
+            "larger than the limit of 4096 bytes (--max-body-bytes)",
+        ),
+        (
+            "too large chunked body",
+            chunked_big.into_bytes(),
+            413,
+            "larger than the limit of 4096 bytes",
+        ),
+        (
+            "GET on predict",
+            b"GET /v1/predict HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_vec(),
+            405,
+            "method GET is not allowed for /v1/predict (use POST)",
+        ),
+        (
+            "POST on healthz",
+            post_bytes("/healthz", b"{}"),
+            405,
+            "method POST is not allowed for /healthz",
+        ),
+        (
+            "DELETE on model",
+            b"DELETE /v1/model HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_vec(),
+            405,
+            "not allowed",
+        ),
+        (
+            "unknown path",
+            b"GET /v2/predict HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_vec(),
+            404,
+            "no endpoint GET /v2/predict",
+        ),
+        (
+            "unknown path POST",
+            post_bytes("/predict", b"{\"texts\": [\"a\"]}"),
+            404,
+            "no endpoint POST /predict",
+        ),
+    ];
+    let n_cases = cases.len();
+    for (what, request, status, needle) in cases {
+        let (got, body) = raw(server.addr, &request);
+        assert_eq!(got, status, "{what}: {body}");
+        let v = json(&body);
+        let message = v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no \"error\" string in {body}"));
+        assert!(
+            message.contains(needle),
+            "{what}: {message:?} lacks {needle:?}"
+        );
+    }
+    // The service is fine afterwards and counted every error, none as a 5xx.
+    let (status, _) = post(&server.url("/v1/predict"), r#"{"texts": ["great"]}"#);
+    assert_eq!(status, 200);
+    let (_, _, metrics) = get(&server.url("/metrics"));
+    let errors: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("textcnn_http_errors_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(errors as usize, n_cases, "{metrics}");
+    assert!(!metrics.contains("status=\"5"), "{metrics}");
+}
+
+#[test]
+fn a_request_past_the_timeout_gets_a_json_503() {
+    let server = TestServer::start(ServeConfig {
+        timeout: Duration::from_millis(300),
+        ..ServeConfig::default()
+    });
+    // Announce a body and never finish it.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"POST /v1/predict HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{\"texts\"")
+        .unwrap();
+    let (status, body) = read_response(&mut s);
+    assert_eq!(status, 503, "{body}");
+    assert!(json(&body)["error"].as_str().unwrap().contains("300 ms"));
+}
+
+#[test]
+fn concurrent_requests_each_get_their_own_answers() {
+    let server = TestServer::start(ServeConfig::default());
+    let classifier = Classifier::load(model_dir()).unwrap();
+    let texts = texts();
+    let url = server.url("/v1/predict");
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|t| {
+                let url = url.clone();
+                let mine: Vec<String> = texts.iter().skip(t % 5).take(1 + t % 4).cloned().collect();
+                scope.spawn(move || {
+                    let mut got = Vec::new();
+                    for _ in 0..10 {
+                        let (status, body) =
+                            post(&url, &serde_json::json!({ "texts": mine }).to_string());
+                        assert_eq!(status, 200, "{body}");
+                        got.push(json(&body));
+                    }
+                    (mine, got)
+                })
+            })
+            .collect();
+        for h in handles {
+            let (mine, answers) = h.join().unwrap();
+            let refs: Vec<&str> = mine.iter().map(|s| s.as_str()).collect();
+            let expected = classifier.predict(&refs);
+            for v in answers {
+                let preds = v["predictions"].as_array().unwrap();
+                assert_eq!(preds.len(), expected.len());
+                for (p, e) in preds.iter().zip(&expected) {
+                    assert_eq!(p["probability"].as_f64().unwrap() as f32, e.probability);
+                    assert_eq!(p["label"], e.label.as_str());
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn graceful_shutdown_finishes_the_request_in_flight() {
+    let mut server = TestServer::start(ServeConfig::default());
+    let body = br#"{"texts": ["a great film", "an awful film"]}"#;
+    let request = post_bytes("/v1/predict", body);
+    let (head, rest) = request.split_at(request.len() - 10);
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(head).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    server.begin_shutdown();
+    std::thread::sleep(Duration::from_millis(200));
+    s.write_all(rest).unwrap();
+    let (status, answer) = read_response(&mut s);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(json(&answer)["predictions"].as_array().unwrap().len(), 2);
+    server.stop().unwrap();
+}
+
+#[test]
+fn requests_beyond_max_concurrent_wait_for_a_slot() {
+    let server = TestServer::start(ServeConfig {
+        max_concurrent: 1,
+        timeout: Duration::from_secs(20),
+        ..ServeConfig::default()
+    });
+    // A holds the only slot while its body is incomplete.
+    let a_request = post_bytes("/v1/predict", br#"{"texts": ["a great film"]}"#);
+    let (a_head, a_rest) = a_request.split_at(a_request.len() - 4);
+    let mut a = TcpStream::connect(server.addr).unwrap();
+    a.write_all(a_head).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // B is complete but gets no answer until A is done.
+    let mut b = TcpStream::connect(server.addr).unwrap();
+    b.write_all(&post_bytes("/v1/predict", br#"{"texts": ["awful"]}"#))
+        .unwrap();
+    b.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = std::io::Read::read(&mut b, &mut byte);
+    assert!(early.is_err(), "B was answered while A held the only slot");
+    a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    a.write_all(a_rest).unwrap();
+    assert_eq!(read_response(&mut a).0, 200);
+    assert_eq!(read_response(&mut b).0, 200);
+}
