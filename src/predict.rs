@@ -170,7 +170,10 @@ mod tests {
         let mut row = [1000.0, 1000.5];
         softmax_in_place(&mut row);
         let p1 = 1.0 / (1.0 + (-0.5f32).exp());
-        assert!((row[1] - p1).abs() < 1e-6 && (row[0] - (1.0 - p1)).abs() < 1e-6, "{row:?}");
+        assert!(
+            (row[1] - p1).abs() < 1e-6 && (row[0] - (1.0 - p1)).abs() < 1e-6,
+            "{row:?}"
+        );
     }
 
     #[test]

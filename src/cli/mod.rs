@@ -20,7 +20,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     Eval(eval::EvalArgs),
     Predict(predict::PredictArgs),
     Data(data::DataArgs),
@@ -30,7 +30,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Data(args) => data::run(args),
