@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+
+use crate::fsutil::write_atomic;
 
 /// Id of the padding token `<pad>`.
 pub const PAD_ID: u32 = 0;
@@ -321,31 +322,6 @@ fn unescape(tok: &str) -> Option<String> {
         }
     }
     Some(out)
-}
-
-/// Writes `bytes` to a temporary file in the same directory as `path`, flushes it, then renames
-/// it over `path`.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
