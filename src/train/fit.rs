@@ -356,7 +356,9 @@ fn train_in_pool(
     }
 
     let mut test = None;
-    if let (Some(test_enc), Some(test_y), Some(test_ds)) = (&test_enc, &test_y, data.test) {
+    // An interrupted run is resumed later; the test set is evaluated once, at its real end.
+    let finished = stop != StopReason::Interrupted;
+    if let (true, Some(test_enc), Some(test_y), Some(test_ds)) = (finished, &test_enc, &test_y, data.test) {
         let best = Bundle::load(output)
             .context("cannot reload the best checkpoint for the test evaluation")?;
         let (_, _, predicted) = evaluate(&best.model, test_enc, test_y, pipeline.encode.min_len);
