@@ -147,7 +147,7 @@ fn padding_never_matters() {
         vocab_size: 50,
         emb_dim: 8,
         region_sizes: vec![3, 4, 5],
-        feature_maps: 6,
+        feature_maps: 20,
         num_classes: 2,
         dropout: 0.5,
     };
