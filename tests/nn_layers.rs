@@ -125,7 +125,7 @@ fn conv_forward_matches_naive_convolution() {
     let w = g.vec(maps * h * e);
     let nw = rows - h + 1;
     let mut out = vec![0.0; nw * maps];
-    conv_forward(&x, e, h, nw, &w, maps, &mut out);
+    conv_forward(&x, e, h, nw, &w, maps, &mut out, gemm::Parallelism::None);
     for t in 0..nw {
         for f in 0..maps {
             let mut s = 0.0f64;
@@ -155,7 +155,7 @@ fn conv_gradient_at_selected_windows_matches_finite_differences() {
     let dout = [0.7f32, -1.3, 0.0, 0.4, 2.0];
     let loss = |x: &[f32], w: &[f32]| {
         let mut out = vec![0.0; nw * maps];
-        conv_forward(x, e, h, nw, w, maps, &mut out);
+        conv_forward(x, e, h, nw, w, maps, &mut out, gemm::Parallelism::None);
         (0..maps)
             .map(|f| dout[f] as f64 * out[sel[f] as usize * maps + f] as f64)
             .sum::<f64>()
