@@ -42,8 +42,10 @@ pub struct OptimizerConfig {
     /// Clip the gradient by its global L2 norm (all parameters together) before the update.
     pub clip_grad_norm: Option<f32>,
     /// Update only the embedding rows present in the batch, with their optimizer state only
-    /// (lazy, like `torch.optim.SparseAdam`). `false`: dense update of every row (absent rows
-    /// still move through their momentum / moments), as `torch.optim.Adam` on a dense gradient.
+    /// (lazy, like `torch.optim.SparseAdam`; weight decay then also reaches only those rows, and
+    /// Adam's bias correction uses the global step count). `false`: dense update of every row
+    /// (absent rows still move through their momentum / moments and weight decay), as
+    /// `torch.optim.Adam` on a dense gradient.
     pub sparse_embedding: bool,
     /// Never update the embedding table (static vectors, Kim's "CNN-static").
     pub freeze_embedding: bool,
