@@ -125,7 +125,7 @@ fn conv_forward_matches_naive_convolution() {
     let w = g.vec(maps * h * e);
     let nw = rows - h + 1;
     let mut out = vec![0.0; nw * maps];
-    conv_forward(&x, e, h, nw, &w, maps, &mut out);
+    conv_forward(&x, e, h, nw, &w, maps, &mut out, gemm::Parallelism::None);
     for t in 0..nw {
         for f in 0..maps {
             let mut s = 0.0f64;
@@ -155,7 +155,7 @@ fn conv_gradient_at_selected_windows_matches_finite_differences() {
     let dout = [0.7f32, -1.3, 0.0, 0.4, 2.0];
     let loss = |x: &[f32], w: &[f32]| {
         let mut out = vec![0.0; nw * maps];
-        conv_forward(x, e, h, nw, w, maps, &mut out);
+        conv_forward(x, e, h, nw, w, maps, &mut out, gemm::Parallelism::None);
         (0..maps)
             .map(|f| dout[f] as f64 * out[sel[f] as usize * maps + f] as f64)
             .sum::<f64>()
@@ -398,4 +398,27 @@ fn max_norm_rescales_long_rows_only() {
     apply_max_norm(&mut w, 2, 3.0);
     assert!((w[0] - 1.8).abs() < 1e-6 && (w[1] - 2.4).abs() < 1e-6);
     assert_eq!(&w[2..], &[0.3, 0.4]);
+}
+
+#[test]
+fn pool_wide_blocks_match_naive_max_with_first_argmax() {
+    // 37 maps: two full 16-map blocks (the vectorized path) and a remainder of 5.
+    let (nw, maps, n_valid) = (23, 37, 19);
+    let mut g = Gen(9);
+    // Coarse values so that ties happen; the first window holding the max must win.
+    let conv: Vec<f32> = g.vec(nw * maps).iter().map(|v| (v * 4.0).round()).collect();
+    let bias = g.vec(maps);
+    let mut pooled = vec![0.0; maps];
+    let mut argmax = vec![0u32; maps];
+    bias_relu_max_pool_forward(&conv, maps, n_valid, &bias, &mut pooled, &mut argmax);
+    let mut ties = 0;
+    for f in 0..maps {
+        let col: Vec<f32> = (0..n_valid).map(|t| conv[t * maps + f]).collect();
+        let m = col.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let first = col.iter().position(|&v| v == m).unwrap();
+        ties += (col.iter().filter(|&&v| v == m).count() > 1) as usize;
+        assert_eq!(argmax[f] as usize, first, "map {f}");
+        assert_eq!(pooled[f], (m + bias[f]).max(0.0), "map {f}");
+    }
+    assert!(ties > 5, "the data exercises ties ({ties})");
 }

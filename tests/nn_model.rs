@@ -147,7 +147,7 @@ fn padding_never_matters() {
         vocab_size: 50,
         emb_dim: 8,
         region_sizes: vec![3, 4, 5],
-        feature_maps: 6,
+        feature_maps: 20,
         num_classes: 2,
         dropout: 0.5,
     };
@@ -200,6 +200,39 @@ fn padding_never_matters() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn logits_do_not_depend_on_the_thread_count() {
+    let config = KimConfig {
+        vocab_size: 300,
+        emb_dim: 32,
+        region_sizes: vec![3, 4, 5],
+        feature_maps: 40,
+        num_classes: 2,
+        dropout: 0.5,
+    };
+    let model = KimCnn::new(config, 3);
+    // Batch 1 (GEMM split over threads when there are more threads than examples) and batch 5.
+    for n in [1usize, 5] {
+        let rows: Vec<Vec<u32>> = (0..n)
+            .map(|b| ids_for(200 - 30 * b, 300, b as u64))
+            .collect();
+        let (ids, lengths) = pad(&rows, 200);
+        let batch = Batch {
+            ids: &ids,
+            lengths: &lengths,
+            batch: n,
+            seq_len: 200,
+        };
+        let one = thread_pool(1).install(|| model.logits(&batch));
+        let two = thread_pool(2).install(|| model.logits(&batch));
+        let three = thread_pool(3).install(|| model.logits(&batch));
+        assert!(
+            one == two && one == three,
+            "batch {n}: {one:?} {two:?} {three:?}"
+        );
     }
 }
 

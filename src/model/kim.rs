@@ -259,6 +259,7 @@ impl KimCnn {
     ///
     /// * `ids`: `[seq_len]`, `length` real tokens
     /// * `pooled`, `argmax`: `[num_features]` (region `r` in columns `r*maps..(r+1)*maps`)
+    /// * `parallelism`: threads for the convolution GEMMs of this example
     pub(crate) fn forward_example(
         &self,
         ids: &[u32],
@@ -266,6 +267,7 @@ impl KimCnn {
         s: &mut ExampleScratch,
         pooled: &mut [f32],
         argmax: &mut [u32],
+        parallelism: gemm::Parallelism,
     ) {
         let (e, maps) = (self.config.emb_dim, self.config.feature_maps);
         let rows = length.max(self.config.max_region_size());
@@ -273,7 +275,16 @@ impl KimCnn {
         embedding_forward(&self.embedding, e, ids, length, x);
         for (r, conv) in self.convs.iter().enumerate() {
             let nw = valid_windows(length, conv.h);
-            conv_forward(x, e, conv.h, nw, &conv.weight, maps, &mut s.conv);
+            conv_forward(
+                x,
+                e,
+                conv.h,
+                nw,
+                &conv.weight,
+                maps,
+                &mut s.conv,
+                parallelism,
+            );
             bias_relu_max_pool_forward(
                 &s.conv,
                 maps,
@@ -286,11 +297,18 @@ impl KimCnn {
     }
 
     /// Pooled features of a batch, `[batch, num_features]`, and their argmax windows (same shape).
-    /// Parallel over examples in the current rayon pool; each example is independent, so the
+    /// Parallel over examples in the current rayon pool (and inside each example's GEMMs when the
+    /// batch has fewer examples than the pool has threads); each example is independent, so the
     /// result does not depend on the thread count.
     pub(crate) fn features(&self, batch: &Batch, pooled: &mut [f32], argmax: &mut [u32]) {
         let nf = self.config.num_features();
         let s = batch.seq_len;
+        let threads = rayon::current_num_threads();
+        let parallelism = if batch.batch < threads {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
         pooled
             .par_chunks_mut(nf)
             .zip(argmax.par_chunks_mut(nf))
@@ -304,6 +322,7 @@ impl KimCnn {
                         scratch,
                         p,
                         a,
+                        parallelism,
                     )
                 },
             );

@@ -131,6 +131,7 @@ impl KimTrainer {
         let model = &self.model;
         model.check_batch(batch);
         assert_eq!(labels.len(), batch.batch, "labels.len() != batch");
+        assert!(batch.batch > 0, "empty batch");
         let cfg = &model.config;
         let (bs, nf, nc, e, maps, sl) = (
             batch.batch,

@@ -23,7 +23,10 @@ use rayon::prelude::*;
 /// * `weight`: `[maps, h, emb_dim]`
 /// * `out`: `[n_windows, maps]` (overwritten)
 ///
-/// Uses `gemm` single-threaded: parallelism comes from running examples on different threads.
+/// `parallelism`: `gemm::Parallelism::None` when examples already run on different threads,
+/// `Rayon(n)` to split one example's GEMM over `n` threads (small batches). gemm splits the
+/// output into tiles, never the inner dimension, so both give bit-identical results.
+#[allow(clippy::too_many_arguments)]
 pub fn conv_forward(
     x: &[f32],
     emb_dim: usize,
@@ -32,6 +35,7 @@ pub fn conv_forward(
     weight: &[f32],
     maps: usize,
     out: &mut [f32],
+    parallelism: gemm::Parallelism,
 ) {
     let k = h * emb_dim;
     assert!(n_windows >= 1, "conv_forward: no window");
@@ -67,7 +71,7 @@ pub fn conv_forward(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }

@@ -42,8 +42,10 @@ pub struct OptimizerConfig {
     /// Clip the gradient by its global L2 norm (all parameters together) before the update.
     pub clip_grad_norm: Option<f32>,
     /// Update only the embedding rows present in the batch, with their optimizer state only
-    /// (lazy, like `torch.optim.SparseAdam`). `false`: dense update of every row (absent rows
-    /// still move through their momentum / moments), as `torch.optim.Adam` on a dense gradient.
+    /// (lazy, like `torch.optim.SparseAdam`; weight decay then also reaches only those rows, and
+    /// Adam's bias correction uses the global step count). `false`: dense update of every row
+    /// (absent rows still move through their momentum / moments and weight decay), as
+    /// `torch.optim.Adam` on a dense gradient.
     pub sparse_embedding: bool,
     /// Never update the embedding table (static vectors, Kim's "CNN-static").
     pub freeze_embedding: bool,
@@ -122,7 +124,55 @@ impl StepConsts {
 /// * `param`, `grad`: `[n]`
 /// * `s1`, `s2`: the state tensors named by [`OptimizerKind::state_names`], `[n]` each
 ///   (`s2` is empty for SGD)
+///
+/// Runs the same code compiled for AVX-512 or AVX2 when the CPU has them (runtime check). Rust
+/// never fuses multiply and add on its own, so every path gives bit-identical results.
 pub fn update_slice(
+    c: &StepConsts,
+    param: &mut [f32],
+    grad: &[f32],
+    s1: &mut [f32],
+    s2: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { update_slice_avx512(c, param, grad, s1, s2) };
+        } else if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { update_slice_avx2(c, param, grad, s1, s2) };
+        }
+    }
+    update_slice_generic(c, param, grad, s1, s2)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn update_slice_avx512(
+    c: &StepConsts,
+    param: &mut [f32],
+    grad: &[f32],
+    s1: &mut [f32],
+    s2: &mut [f32],
+) {
+    update_slice_generic(c, param, grad, s1, s2)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn update_slice_avx2(
+    c: &StepConsts,
+    param: &mut [f32],
+    grad: &[f32],
+    s1: &mut [f32],
+    s2: &mut [f32],
+) {
+    update_slice_generic(c, param, grad, s1, s2)
+}
+
+#[inline(always)]
+fn update_slice_generic(
     c: &StepConsts,
     param: &mut [f32],
     grad: &[f32],
