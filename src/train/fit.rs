@@ -180,6 +180,7 @@ fn train_in_pool(
         feature_maps: config.feature_maps,
         num_classes: labels.len(),
         dropout: config.dropout,
+        multichannel: false,
     };
     let mut bundle_config = BundleConfig {
         format_version: FORMAT_VERSION,
