@@ -94,6 +94,54 @@ pub struct VectorsReport {
     pub warning: Option<String>,
 }
 
+impl VectorsReport {
+    /// Sets `found`, `vocab_words`, `vocab_coverage` and `token_coverage` from the `found`
+    /// flags (`[vocab.len()]`) and the vocabulary counts.
+    pub fn set_coverage(&mut self, vocab: &Vocab, found: &[bool]) {
+        self.vocab_words = vocab.len().saturating_sub(2);
+        self.found = found.iter().filter(|&&f| f).count();
+        self.vocab_coverage = self.found as f64 / self.vocab_words.max(1) as f64;
+        let total: u64 = (0..vocab.len() as u32).map(|i| vocab.count(i)).sum();
+        let covered: u64 = (0..vocab.len() as u32)
+            .filter(|&i| found[i as usize])
+            .map(|i| vocab.count(i))
+            .sum();
+        self.token_coverage = covered as f64 / total.max(1) as f64;
+    }
+
+    /// One line for the training log.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{}: dim {}, {} rows read; {} of {} vocabulary words found ({:.1} % of the vocabulary, {:.1} % of training tokens); others U(-{:.4}, {:.4})",
+            self.path,
+            self.dim,
+            self.rows_read,
+            self.found,
+            self.vocab_words,
+            100.0 * self.vocab_coverage,
+            100.0 * self.token_coverage,
+            self.init_bound,
+            self.init_bound
+        );
+        if self.added > 0 {
+            s.push_str(&format!("; {} words added to the vocabulary", self.added));
+        }
+        if self.invalid_utf8_words > 0 {
+            s.push_str(&format!(
+                "; {} words with invalid UTF-8 decoded lossily",
+                self.invalid_utf8_words
+            ));
+        }
+        if self.duplicate_words > 0 {
+            s.push_str(&format!("; {} duplicate words ignored", self.duplicate_words));
+        }
+        if let Some(w) = &self.warning {
+            s.push_str(&format!("; warning: {w}"));
+        }
+        s
+    }
+}
+
 /// Pretrained vectors for the words of a vocabulary.
 pub struct PretrainedVectors {
     /// Vector width.
@@ -440,15 +488,7 @@ pub fn read_vectors(
         ..
     } = c;
     report.dim = dim;
-    report.vocab_words = vocab.len().saturating_sub(2);
-    report.found = found.iter().filter(|&&f| f).count();
-    report.vocab_coverage = report.found as f64 / report.vocab_words.max(1) as f64;
-    let total: u64 = (0..vocab.len() as u32).map(|i| vocab.count(i)).sum();
-    let covered: u64 = (0..vocab.len() as u32)
-        .filter(|&i| found[i as usize])
-        .map(|i| vocab.count(i))
-        .sum();
-    report.token_coverage = covered as f64 / total.max(1) as f64;
+    report.set_coverage(vocab, &found);
     Ok(PretrainedVectors {
         dim,
         table,
