@@ -160,7 +160,13 @@ fn channels_are_convolved_by_the_same_filters_and_summed() {
     // of the two channels has the same logits.
     let mut summed = params.clone();
     let stat = summed.remove(STATIC_EMBEDDING).unwrap().1;
-    for (v, s) in summed.get_mut("embedding.weight").unwrap().1.iter_mut().zip(&stat) {
+    for (v, s) in summed
+        .get_mut("embedding.weight")
+        .unwrap()
+        .1
+        .iter_mut()
+        .zip(&stat)
+    {
         *v += s;
     }
     let single = KimCnn::from_named_params(config(false, 0.0), &summed).unwrap();
@@ -181,7 +187,11 @@ fn channels_are_convolved_by_the_same_filters_and_summed() {
 fn static_channel_never_moves_and_has_no_optimizer_state() {
     let m = KimCnn::new(config(true, 0.5), 3);
     let named = m.named_params();
-    assert_eq!(named[0].2, named.last().unwrap().2, "both channels start equal");
+    assert_eq!(
+        named[0].2,
+        named.last().unwrap().2,
+        "both channels start equal"
+    );
     let before = named.last().unwrap().2.to_vec();
     let emb_before = named[0].2.to_vec();
     let mut tr = KimTrainer::new(m, OptimizerConfig::default());

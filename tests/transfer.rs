@@ -157,12 +157,15 @@ fn pretrained_vectors_train_in_all_three_embedding_modes() {
         );
         if mode == EmbeddingMode::Multichannel {
             let stat = tensor(&out, STATIC_EMBEDDING);
-            assert_eq!(rows(&stat, &b.vocab, &words, 16), src_rows, "static channel");
+            assert_eq!(
+                rows(&stat, &b.vocab, &words, 16),
+                src_rows,
+                "static channel"
+            );
         }
         // The coverage report is in the bundle: the same training texts → every word found.
         let config: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join(bundle::CONFIG_FILE)).unwrap())
-                .unwrap();
+            serde_json::from_slice(&std::fs::read(out.join(bundle::CONFIG_FILE)).unwrap()).unwrap();
         let report = &config["training"]["transfer"]["pretrained"];
         assert_eq!(report["vocab_coverage"], 1.0, "{report}");
         assert_eq!(report["format"], "word2vec-text");
@@ -230,7 +233,7 @@ fn init_from_copies_shared_rows_and_optionally_the_filters() {
         ..small_config()
     };
     let tokenizer = Tokenizer::new(config.tokenizer.clone());
-    let docs = vec![
+    let docs = [
         tokenizer.tokenize("great film never seen before"),
         tokenizer.tokenize("great"),
     ];
@@ -317,7 +320,11 @@ fn finetune_continues_a_bundle_extends_its_vocab_and_leaves_it_untouched() {
         Some(StartFrom::load(&parent, false).unwrap()),
     );
     assert!(first > 0.95 && second > 0.95, "{first} {second}");
-    assert_eq!(file_hashes(&parent), before, "the parent bundle must not change");
+    assert_eq!(
+        file_hashes(&parent),
+        before,
+        "the parent bundle must not change"
+    );
     let cb = Bundle::load(&child).unwrap();
     assert_eq!(cb.config.labels, pb.config.labels);
     assert_eq!(cb.config.tokenizer, pb.config.tokenizer);
@@ -445,8 +452,13 @@ fn cli_export_vectors_round_trips_and_compare_and_finetune_guard() {
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let mut vocab = b.vocab.clone();
-        let pv = read_vectors(&file, VectorFormat::Auto, &mut vocab, &VectorFilter::default())
-            .unwrap();
+        let pv = read_vectors(
+            &file,
+            VectorFormat::Auto,
+            &mut vocab,
+            &VectorFilter::default(),
+        )
+        .unwrap();
         assert_eq!(pv.report.format, fmt);
         assert_eq!(pv.report.vocab_coverage, 1.0);
         assert_eq!(&pv.table[32..], &emb[32..], "{flag}: exact round trip");

@@ -38,8 +38,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     for dir in &args.models {
         let classifier = Classifier::load(dir)?;
         let labels = classifier.labels().to_vec();
-        let y = label_ids(&ds, &labels)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        let y = label_ids(&ds, &labels).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         let (loss, _, predicted) = pool.install(|| {
             let encoded = classifier.pipeline().encode_batch(&texts);
             evaluate(

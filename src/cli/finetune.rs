@@ -89,7 +89,9 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
     );
     config.extend_vocab = args.extend_vocab;
     let same = |a: &std::path::Path, b: &std::path::Path| {
-        std::fs::canonicalize(a).ok().is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok())
+        std::fs::canonicalize(a)
+            .ok()
+            .is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok())
     };
     if same(&args.model, &args.output) {
         bail!("--output must differ from --model: the original bundle is never modified");

@@ -494,7 +494,10 @@ impl KimCnn {
 fn add_static_channel(weight: &[f32], emb_dim: usize, ids: &[u32], length: usize, x: &mut [f32]) {
     for (row, &id) in x.chunks_exact_mut(emb_dim).zip(&ids[..length]) {
         let id = id as usize;
-        for (v, &s) in row.iter_mut().zip(&weight[id * emb_dim..(id + 1) * emb_dim]) {
+        for (v, &s) in row
+            .iter_mut()
+            .zip(&weight[id * emb_dim..(id + 1) * emb_dim])
+        {
             *v += s;
         }
     }

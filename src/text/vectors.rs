@@ -133,7 +133,10 @@ impl VectorsReport {
             ));
         }
         if self.duplicate_words > 0 {
-            s.push_str(&format!("; {} duplicate words ignored", self.duplicate_words));
+            s.push_str(&format!(
+                "; {} duplicate words ignored",
+                self.duplicate_words
+            ));
         }
         if let Some(w) = &self.warning {
             s.push_str(&format!("; warning: {w}"));
@@ -400,7 +403,11 @@ pub fn read_vectors(
                             "{name}: the header declares {count} vectors but the file ends after {k}"
                         );
                     }
-                    bail!("{name}: vector {} (word {:?}) is cut short", k + 1, String::from_utf8_lossy(&word));
+                    bail!(
+                        "{name}: vector {} (word {:?}) is cut short",
+                        k + 1,
+                        String::from_utf8_lossy(&word)
+                    );
                 }
                 match b[0] {
                     b' ' if !word.is_empty() => break,
@@ -457,7 +464,9 @@ pub fn read_vectors(
             let dim = c.dim;
             if let Some(id) = c.slot(word) {
                 for (j, v) in values.iter().enumerate() {
-                    let parsed = std::str::from_utf8(v).ok().and_then(|s| s.parse::<f32>().ok());
+                    let parsed = std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|s| s.parse::<f32>().ok());
                     let Some(x) = parsed.filter(|x| x.is_finite()) else {
                         bail!(
                             "{name}:{lineno}: value {} {:?} is not a finite number",
@@ -523,7 +532,11 @@ impl PretrainedVectors {
     /// their variance matches the pretrained values (Kim 2014; 0.25 when nothing was found);
     /// row 0 (`<pad>`) stays zero. Returns `a` (also stored in the report).
     pub fn init_embedding(&mut self, emb: &mut [f32], seed: u64) -> f32 {
-        assert_eq!(emb.len(), self.table.len(), "embedding shape differs from the vectors'");
+        assert_eq!(
+            emb.len(),
+            self.table.len(),
+            "embedding shape differs from the vectors'"
+        );
         let a = if self.report.found == 0 {
             0.25
         } else {
@@ -696,7 +709,10 @@ mod tests {
                 .err()
                 .unwrap()
         );
-        assert!(e.contains("bad.vec:3") && e.contains("2 values, expected 3"), "{e}");
+        assert!(
+            e.contains("bad.vec:3") && e.contains("2 values, expected 3"),
+            "{e}"
+        );
         let p = write(d.path(), "bad.txt", b"a 1 2 3\nb 1 2 3\nc 1 2 3 4\n");
         let e = format!(
             "{:#}",
@@ -704,13 +720,21 @@ mod tests {
                 .err()
                 .unwrap()
         );
-        assert!(e.contains("bad.txt:3") && e.contains("4 values, expected 3"), "{e}");
+        assert!(
+            e.contains("bad.txt:3") && e.contains("4 values, expected 3"),
+            "{e}"
+        );
         // Forcing word2vec-text on a headerless file is an error naming line 1.
         let e = format!(
             "{:#}",
-            read_vectors(&p, VectorFormat::Word2vecText, &mut v, &VectorFilter::default())
-                .err()
-                .unwrap()
+            read_vectors(
+                &p,
+                VectorFormat::Word2vecText,
+                &mut v,
+                &VectorFilter::default()
+            )
+            .err()
+            .unwrap()
         );
         assert!(e.contains("bad.txt:1") && e.contains("header"), "{e}");
     }
@@ -728,7 +752,11 @@ mod tests {
         assert_eq!(pv.report.found, 2);
         assert_eq!(&pv.table[3 * 2..4 * 2], &[1.0, 2.0]);
 
-        let b = bin(&[(b"\xff\xfebad", &[1.0, 2.0]), (b"ok", &[3.0, 4.0])], "2 2\n", true);
+        let b = bin(
+            &[(b"\xff\xfebad", &[1.0, 2.0]), (b"ok", &[3.0, 4.0])],
+            "2 2\n",
+            true,
+        );
         let p = write(d.path(), "bad.bin", &b);
         assert_eq!(detect_format(&p).unwrap(), VectorFormat::Word2vecBin);
         let pv = read_vectors(&p, VectorFormat::Auto, &mut v, &VectorFilter::default()).unwrap();
@@ -747,7 +775,11 @@ mod tests {
         ];
         for newline in [true, false] {
             let p = write(d.path(), "v.bin", &bin(&rows, "3 3\n", newline));
-            assert_eq!(detect_format(&p).unwrap(), VectorFormat::Word2vecBin, "{newline}");
+            assert_eq!(
+                detect_format(&p).unwrap(),
+                VectorFormat::Word2vecBin,
+                "{newline}"
+            );
             let mut v = vocab(&[("bad", 2), ("good", 1), ("none", 1)]);
             let pv =
                 read_vectors(&p, VectorFormat::Auto, &mut v, &VectorFilter::default()).unwrap();
@@ -762,9 +794,14 @@ mod tests {
         let mut v = vocab(&[]);
         let e = format!(
             "{:#}",
-            read_vectors(&p, VectorFormat::Word2vecBin, &mut v, &VectorFilter::default())
-                .err()
-                .unwrap()
+            read_vectors(
+                &p,
+                VectorFormat::Word2vecBin,
+                &mut v,
+                &VectorFilter::default()
+            )
+            .err()
+            .unwrap()
         );
         assert!(e.contains("vector 3") && e.contains("other"), "{e}");
     }

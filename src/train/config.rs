@@ -269,7 +269,14 @@ mod tests {
         assert!(s.optimizer().freeze_embedding);
         // A checkpoint's config written before these settings existed still reads.
         let mut old = serde_json::to_value(TrainConfig::default()).unwrap();
-        for k in ["pretrained", "pretrained_format", "embedding", "extend_vocab", "init_from", "init_conv"] {
+        for k in [
+            "pretrained",
+            "pretrained_format",
+            "embedding",
+            "extend_vocab",
+            "init_from",
+            "init_conv",
+        ] {
             old.as_object_mut().unwrap().remove(k).unwrap();
         }
         assert_eq!(

@@ -8,7 +8,7 @@ pub mod transfer;
 
 pub use checkpoint::{Checkpoint, EpochProgress};
 pub use config::{Metric, TrainConfig};
-pub use transfer::{StartFrom, finetune_config};
 pub use fit::{
     EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, evaluate, label_ids, train,
 };
+pub use transfer::{StartFrom, finetune_config};

@@ -75,8 +75,8 @@ impl StartFrom {
     /// metrics and its own parent record.
     pub fn record(&self) -> Result<serde_json::Value> {
         let model = self.path.join(bundle::MODEL_FILE);
-        let f =
-            std::fs::File::open(&model).with_context(|| format!("cannot read {}", model.display()))?;
+        let f = std::fs::File::open(&model)
+            .with_context(|| format!("cannot read {}", model.display()))?;
         let sha = crate::data::imdb::sha256_hex(std::io::BufReader::new(f))?;
         let path = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
         Ok(serde_json::json!({
@@ -226,8 +226,7 @@ impl EmbeddingInit {
             let v = read_vectors(path, config.pretrained_format, vocab, &filter)?;
             (v, None)
         } else if let Some(dir) = &config.init_from {
-            let b = Bundle::load(dir)
-                .with_context(|| format!("--init-from {}", dir.display()))?;
+            let b = Bundle::load(dir).with_context(|| format!("--init-from {}", dir.display()))?;
             let v = vectors_from_bundle(&b, dir, vocab, &filter);
             let src = b.model.config();
             if config.init_conv
