@@ -521,3 +521,40 @@ fn cli_export_vectors_round_trips_and_compare_and_finetune_guard() {
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--pretrained"));
 }
+
+#[test]
+fn an_interrupted_finetune_resumes_to_the_same_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parent = tmp.path().join("parent");
+    fit(&small_config(), &synthetic(200, 1, 2, &[]), &parent, None);
+    let config = TrainConfig {
+        extend_vocab: true,
+        epochs: 2,
+        ..finetune_config(&Bundle::load(&parent).unwrap())
+    };
+    let (tr, va) = (
+        synthetic(200, 3, 2, &[("marvellous", "pos")]),
+        synthetic(60, 4, 2, &[]),
+    );
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    let start = || Some(StartFrom::load(&parent, false).unwrap());
+    let straight = tmp.path().join("straight");
+    let opts = |resume: bool, stop: bool| TrainOptions {
+        resume,
+        start_from: start(),
+        interrupt: stop.then(|| std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true))),
+        ..TrainOptions::default()
+    };
+    train(&config, &data, &straight, &opts(false, false)).unwrap();
+    let resumed = tmp.path().join("resumed");
+    train(&config, &data, &resumed, &opts(false, true)).unwrap();
+    train(&config, &data, &resumed, &opts(true, false)).unwrap();
+    assert_eq!(
+        std::fs::read(straight.join(bundle::MODEL_FILE)).unwrap(),
+        std::fs::read(resumed.join(bundle::MODEL_FILE)).unwrap()
+    );
+}

@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::vocab::{PAD_ID, PAD_TOKEN, UNK_ID, UNK_TOKEN, Vocab};
+use super::vocab::{PAD_ID, PAD_TOKEN, UNK_TOKEN, Vocab};
 
 /// Longest header or text row looked at when detecting the format (bytes).
 const MAX_PROBE_LINE: usize = 1 << 20;
@@ -153,6 +153,7 @@ pub struct PretrainedVectors {
     pub table: Vec<f32>,
     /// `[vocab_len]`: whether id `i` has a pretrained vector.
     pub found: Vec<bool>,
+    /// What the reading found (coverage, counts, the uniform bound once initialised).
     pub report: VectorsReport,
 }
 
@@ -615,11 +616,6 @@ pub fn encode_vectors(
     (out, skipped)
 }
 
-/// The special ids that never receive pretrained vectors.
-pub fn is_special(id: u32) -> bool {
-    id == PAD_ID || id == UNK_ID
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -831,7 +827,7 @@ mod tests {
         assert_eq!(pv.report.duplicate_words, 1);
         assert_eq!(pv.table.len(), 5 * 2);
         assert_eq!(&pv.table[2 * 2..], &[1.0, 1.0, 3.0, 3.0, 4.0, 4.0]);
-        assert!(!pv.found[UNK_ID as usize]);
+        assert!(!pv.found[crate::text::UNK_ID as usize]);
     }
 
     #[test]
