@@ -10,8 +10,9 @@ use textcnn::train::{evaluate, label_ids};
 
 use super::common::{ReadArgs, load_dataset};
 
-/// Evaluate several model bundles on the same labelled data and print them side by side
-/// (e.g. before and after `textcnn finetune`): accuracy, loss, macro F1 and per-class F1.
+/// Evaluate several model bundles on the same data side by side (e.g. before/after finetune).
+///
+/// Prints accuracy, mean loss, macro and weighted F1 and per-class F1 of each model.
 #[derive(Args, Debug)]
 pub struct CompareArgs {
     /// Model bundle directories, comma-separated (or --models repeated).

@@ -21,8 +21,10 @@ pub enum ExportFormat {
     Word2vecBin,
 }
 
-/// Write a model bundle's word embeddings (every vocabulary word but <pad> and <unk>, in id
-/// order) as a word-vector file that `train --pretrained` and other tools read.
+/// Write a model bundle's word embeddings as a word-vector file (.vec, GloVe, word2vec binary).
+///
+/// Every vocabulary word but <pad> and <unk>, in id order; `train --pretrained` and other
+/// tools read the file.
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// Model bundle directory.

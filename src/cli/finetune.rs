@@ -10,8 +10,9 @@ use textcnn::train::finetune_config;
 use super::common::ReadArgs;
 use super::train::{RunInfo, execute};
 
-/// Continue training a model bundle on new labelled data. Tokenizer, encoding, vocabulary,
-/// labels and architecture come from the bundle, which is never modified; the new bundle
+/// Continue training a model bundle on new labelled data (fine-tuning).
+///
+/// Tokenizer, encoding, vocabulary, labels and architecture come from the bundle, which is never modified; the new bundle
 /// records it as its parent (path and SHA-256) and keeps its metric history.
 #[derive(Args, Debug)]
 pub struct FinetuneArgs {

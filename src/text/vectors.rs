@@ -34,7 +34,7 @@ const MAX_PROBE_LINE: usize = 1 << 20;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum VectorFormat {
-    /// Detect from the content (see [`detect_format`]).
+    /// Detect from the content.
     #[default]
     Auto,
     /// word2vec binary: header `count dim`, then word bytes, a space, `dim` little-endian f32.
