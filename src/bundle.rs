@@ -8,6 +8,7 @@
 //! | `vocab.txt` | one `token<TAB>count` per line, line `i` is id `i` |
 //! | `metrics.jsonl` | one line per epoch (written by the training loop) |
 //! | `report.json` | test-set classification report, when a test set was given |
+//! | `parent_metrics.jsonl` | the parent's `metrics.jsonl`, for a bundle made by `textcnn finetune` |
 //!
 //! Every file is written to a temporary name and renamed. Loading checks the format version,
 //! the vocabulary size and every tensor name and shape against the config.
@@ -30,6 +31,8 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const VOCAB_FILE: &str = "vocab.txt";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const REPORT_FILE: &str = "report.json";
+/// Metric history of the parent bundle of a fine-tuned model (its `metrics.jsonl`, copied).
+pub const PARENT_METRICS_FILE: &str = "parent_metrics.jsonl";
 
 /// Named f32 tensors: name -> (shape, row-major data).
 pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
@@ -62,6 +65,10 @@ pub struct BundleConfig {
     /// Epoch and validation metrics of the saved (best) parameters.
     #[serde(default)]
     pub best: serde_json::Value,
+    /// The bundle this one was fine-tuned from (`textcnn finetune`): `{"path", "sha256"}` (of
+    /// the parent's `model.safetensors`), its `best` metrics and its own `parent`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<serde_json::Value>,
 }
 
 /// A trained model with its text pipeline and label list.

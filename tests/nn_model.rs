@@ -18,6 +18,7 @@ fn tiny_config(dropout: f32) -> KimConfig {
         feature_maps: 3,
         num_classes: 3,
         dropout,
+        multichannel: false,
     }
 }
 
@@ -150,6 +151,7 @@ fn padding_never_matters() {
         feature_maps: 20,
         num_classes: 2,
         dropout: 0.5,
+        multichannel: false,
     };
     let model = KimCnn::new(config, 11);
     for text in [
@@ -244,6 +246,7 @@ fn train_some(threads: usize, opt: OptimizerConfig) -> KimTrainer {
         feature_maps: 10,
         num_classes: 2,
         dropout: 0.5,
+        multichannel: false,
     };
     let pool = thread_pool(threads);
     pool.install(|| {

@@ -65,6 +65,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         feature_maps: 100,
         num_classes: 2,
         dropout: 0.5,
+        multichannel: false,
     };
     let train_data = random_batches(4, TRAIN_BATCH, 1);
     let lengths = vec![SEQ_LEN; INFER_BATCH];

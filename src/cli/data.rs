@@ -26,6 +26,29 @@ pub enum DataCommand {
     Stats(StatsArgs),
     /// Time reading, tokenizing and encoding imdb:train from the archive.
     Bench(BenchArgs),
+    /// Split a dataset in two, stratified by label and seeded, written as JSONL
+    /// (`{"text", "label"}` per line), e.g. halves of imdb:train to test fine-tuning.
+    Split(SplitArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SplitArgs {
+    /// imdb:train, imdb:test, or a file / folder.
+    pub data: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Fraction of each class that goes to the second file.
+    #[arg(long, default_value_t = 0.5)]
+    pub fraction: f64,
+    /// Seed of the shuffle.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// JSONL file for the rest (1 − fraction).
+    #[arg(long)]
+    pub first: PathBuf,
+    /// JSONL file for the fraction.
+    #[arg(long)]
+    pub second: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -59,7 +82,29 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
     match args.command {
         DataCommand::Stats(a) => stats(a),
         DataCommand::Bench(a) => bench(a),
+        DataCommand::Split(a) => split(a),
     }
+}
+
+fn split(a: SplitArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.fraction > 0.0 && a.fraction < 1.0,
+        "--fraction must be in (0, 1)"
+    );
+    let ds = super::common::load_dataset(&a.data, &a.read)?;
+    let (first, second) = textcnn::data::stratified_split(&ds, a.fraction, a.seed);
+    for (part, path) in [(&first, &a.first), (&second, &a.second)] {
+        let mut out = String::new();
+        for e in &part.examples {
+            out.push_str(&serde_json::to_string(
+                &serde_json::json!({ "text": e.text, "label": e.label }),
+            )?);
+            out.push('\n');
+        }
+        textcnn::fsutil::write_atomic(path, out.as_bytes())?;
+        println!("{} examples -> {}", part.len(), path.display());
+    }
+    Ok(())
 }
 
 fn stats(a: StatsArgs) -> anyhow::Result<()> {

@@ -2,8 +2,11 @@
 
 mod bench;
 mod common;
+mod compare;
 mod data;
 mod eval;
+mod export;
+mod finetune;
 mod predict;
 mod serve;
 mod train;
@@ -26,6 +29,9 @@ pub enum Command {
     Data(data::DataArgs),
     Bench(bench::BenchArgs),
     Serve(serve::ServeArgs),
+    Finetune(Box<finetune::FinetuneArgs>),
+    ExportVectors(export::ExportArgs),
+    Compare(compare::CompareArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -36,5 +42,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => data::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Finetune(args) => finetune::run(*args),
+        Command::ExportVectors(args) => export::run(args),
+        Command::Compare(args) => compare::run(args),
     }
 }

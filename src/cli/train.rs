@@ -9,8 +9,11 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use textcnn::data::stratified_split;
 use textcnn::nn::optim::OptimizerKind;
-use textcnn::text::Truncation;
-use textcnn::train::{Checkpoint, Metric, StopReason, TrainConfig, TrainData, TrainOptions, train};
+use textcnn::text::vectors::peek_dim;
+use textcnn::text::{EmbeddingMode, Truncation, VectorFormat};
+use textcnn::train::{
+    Checkpoint, Metric, StartFrom, StopReason, TrainConfig, TrainData, TrainOptions, train,
+};
 
 use super::common::{ReadArgs, load_dataset};
 
@@ -107,6 +110,28 @@ pub struct HyperArgs {
     /// Worker threads, 0 = all cores [default: 0]
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Pretrained word vectors for the embedding: word2vec binary, word2vec text / fastText
+    /// .vec, or GloVe text. --emb-dim defaults to their dimension.
+    #[arg(long, conflicts_with = "init_from")]
+    pub pretrained: Option<PathBuf>,
+    /// Format of the --pretrained file [default: auto]
+    #[arg(long, value_enum)]
+    pub pretrained_format: Option<VectorFormat>,
+    /// static: frozen embedding; non-static: fine-tuned; multichannel: one frozen and one
+    /// fine-tuned channel (Kim 2014) [default: non-static]
+    #[arg(long, value_enum)]
+    pub embedding: Option<EmbeddingMode>,
+    /// Add words of the --pretrained file / --init-from bundle that the training data lacks
+    /// (at most --vocab-size of them, in file order).
+    #[arg(long)]
+    pub extend_vocab: bool,
+    /// Initialise the embedding rows of words shared with this model bundle's vocabulary from
+    /// its embedding (others: uniform with matching variance). --emb-dim defaults to its one.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
+    /// With --init-from: also copy its convolution filters (same region sizes and feature maps).
+    #[arg(long, requires = "init_from")]
+    pub init_conv: bool,
 }
 
 impl HyperArgs {
@@ -132,8 +157,18 @@ impl HyperArgs {
             min_count,
             valid_fraction,
             seed,
-            threads
+            threads,
+            embedding,
+            pretrained_format
         );
+        if self.pretrained.is_some() {
+            c.pretrained = self.pretrained.clone();
+        }
+        if self.init_from.is_some() {
+            c.init_from = self.init_from.clone();
+        }
+        c.extend_vocab |= self.extend_vocab;
+        c.init_conv |= self.init_conv;
         if self.max_norm.is_some() {
             c.max_norm = self.max_norm;
         }
@@ -145,11 +180,16 @@ impl HyperArgs {
 
 /// What is needed to reload the same data on `--resume`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct RunInfo {
-    train: String,
-    valid: Option<String>,
-    test: Option<String>,
-    read: ReadArgs,
+pub(super) struct RunInfo {
+    pub(super) train: String,
+    pub(super) valid: Option<String>,
+    pub(super) test: Option<String>,
+    pub(super) read: ReadArgs,
+    /// `textcnn finetune`: the bundle continued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) parent: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) allow_new_labels: bool,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -168,11 +208,32 @@ pub fn run(args: TrainArgs) -> Result<()> {
             None => TrainConfig::default(),
         };
         args.hyper.apply(&mut config);
+        if args.hyper.emb_dim.is_none() {
+            // The embedding width of pretrained vectors / a source bundle, unless given.
+            if let Some(p) = &config.pretrained {
+                config.emb_dim = peek_dim(p, config.pretrained_format)?;
+            } else if let Some(dir) = &config.init_from {
+                let b = textcnn::bundle::Bundle::load(dir)
+                    .with_context(|| format!("--init-from {}", dir.display()))?;
+                config.emb_dim = b.model.config().emb_dim;
+            }
+        }
+        if config.embedding != EmbeddingMode::NonStatic
+            && config.pretrained.is_none()
+            && config.init_from.is_none()
+        {
+            bail!(
+                "--embedding {:?} needs initial vectors: give --pretrained FILE or --init-from MODEL",
+                config.embedding
+            );
+        }
         let info = RunInfo {
             train: args.train.clone().expect("clap requires --train"),
             valid: args.valid.clone(),
             test: args.test.clone(),
             read: args.read.clone(),
+            parent: None,
+            allow_new_labels: false,
         };
         (
             config,
@@ -181,6 +242,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
             false,
         )
     };
+    execute(config, info, output, resume, args.quiet)
+}
+
+/// Loads the data of `info`, trains (continuing `info.parent` when set) and prints the outcome.
+pub(super) fn execute(
+    config: TrainConfig,
+    info: RunInfo,
+    output: PathBuf,
+    resume: bool,
+    quiet: bool,
+) -> Result<()> {
     config.validate()?;
     if !resume && output.join(textcnn::bundle::CONFIG_FILE).exists() {
         bail!(
@@ -220,9 +292,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let options = TrainOptions {
         resume,
-        progress: !args.quiet,
+        progress: !quiet,
         interrupt: Some(interrupt),
         run_info: serde_json::to_value(&info)?,
+        start_from: info
+            .parent
+            .as_deref()
+            .map(|p| StartFrom::load(p, info.allow_new_labels))
+            .transpose()?,
     };
     let data = TrainData {
         train: &train_ds,

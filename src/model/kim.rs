@@ -15,6 +15,9 @@ use crate::nn::dense::dense_forward;
 use crate::nn::embedding::embedding_forward;
 use crate::nn::pool::bias_relu_max_pool_forward;
 
+/// Parameter name of the frozen channel of a multichannel model, `[vocab_size, emb_dim]`.
+pub const STATIC_EMBEDDING: &str = "embedding_static.weight";
+
 /// Hyper-parameters of the Kim CNN.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KimConfig {
@@ -30,6 +33,11 @@ pub struct KimConfig {
     pub num_classes: usize,
     /// Dropout probability on the pooled features during training.
     pub dropout: f32,
+    /// Kim's CNN-multichannel: a second, frozen embedding table (`embedding_static.weight`)
+    /// whose rows are convolved by the same filters as the trained table's and the results
+    /// summed. Absent (false) in bundles written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multichannel: bool,
 }
 
 impl KimConfig {
@@ -95,6 +103,12 @@ impl KimConfig {
             vec![self.num_classes, self.num_features()],
         ));
         v.push(("fc.bias".to_string(), vec![self.num_classes]));
+        if self.multichannel {
+            v.push((
+                STATIC_EMBEDDING.to_string(),
+                vec![self.vocab_size, self.emb_dim],
+            ));
+        }
         v
     }
 }
@@ -129,11 +143,14 @@ pub(crate) struct ConvParams {
 /// Parameters (see [`KimConfig::param_shapes`]): `embedding.weight` `[vocab_size, emb_dim]` (row
 /// 0 is `<pad>`, zero and never updated); per region size `h`: `conv{h}.weight`
 /// `[feature_maps, h, emb_dim]` and `conv{h}.bias` `[feature_maps]`; `fc.weight`
-/// `[num_classes, feature_maps × region_sizes.len()]`, `fc.bias` `[num_classes]`.
+/// `[num_classes, feature_maps × region_sizes.len()]`, `fc.bias` `[num_classes]`; with
+/// `multichannel`, last, `embedding_static.weight` `[vocab_size, emb_dim]` (never trained).
 #[derive(Clone, Debug)]
 pub struct KimCnn {
     pub(crate) config: KimConfig,
     pub(crate) embedding: Vec<f32>,
+    /// Frozen channel, `[vocab_size, emb_dim]` when `config.multichannel`, else empty.
+    pub(crate) embedding_static: Vec<f32>,
     pub(crate) convs: Vec<ConvParams>,
     pub(crate) fc_weight: Vec<f32>,
     pub(crate) fc_bias: Vec<f32>,
@@ -196,9 +213,16 @@ impl KimCnn {
         let mut fc_bias = vec![0.0; config.num_classes];
         uniform(&mut rng, bound, &mut fc_weight);
         uniform(&mut rng, bound, &mut fc_bias);
+        // Multichannel: both channels start from the same vectors (Kim 2014 §2.1).
+        let embedding_static = if config.multichannel {
+            embedding.clone()
+        } else {
+            Vec::new()
+        };
         KimCnn {
             config,
             embedding,
+            embedding_static,
             convs,
             fc_weight,
             fc_bias,
@@ -273,6 +297,9 @@ impl KimCnn {
         let rows = length.max(self.config.max_region_size());
         let x = &mut s.x[..rows * e];
         embedding_forward(&self.embedding, e, ids, length, x);
+        if self.config.multichannel {
+            add_static_channel(&self.embedding_static, e, ids, length, x);
+        }
         for (r, conv) in self.convs.iter().enumerate() {
             let nw = valid_windows(length, conv.h);
             conv_forward(
@@ -369,6 +396,9 @@ impl KimCnn {
         }
         slices.push(&mut self.fc_weight);
         slices.push(&mut self.fc_bias);
+        if self.config.multichannel {
+            slices.push(&mut self.embedding_static);
+        }
         shapes
             .into_iter()
             .zip(slices)
@@ -384,6 +414,9 @@ impl KimCnn {
         }
         v.push(&self.fc_weight);
         v.push(&self.fc_bias);
+        if self.config.multichannel {
+            v.push(&self.embedding_static);
+        }
         v
     }
 
@@ -438,9 +471,17 @@ impl KimCnn {
             .collect();
         let fc_weight = it.next().unwrap();
         let fc_bias = it.next().unwrap();
+        let embedding_static = it.next().unwrap_or_default();
+        ensure!(
+            embedding_static[..embedding_static.len().min(config.emb_dim)]
+                .iter()
+                .all(|&v| v == 0.0),
+            "tensor {STATIC_EMBEDDING:?}: row 0 (<pad>) must be zero"
+        );
         Ok(KimCnn {
             config,
             embedding,
+            embedding_static,
             convs,
             fc_weight,
             fc_bias,
@@ -451,5 +492,32 @@ impl KimCnn {
     /// (`<pad>`) zero.
     pub fn embedding_mut(&mut self) -> &mut [f32] {
         &mut self.embedding
+    }
+
+    /// The frozen channel of a multichannel model, `[vocab_size, emb_dim]` (`None` otherwise).
+    /// Keep row 0 (`<pad>`) zero.
+    pub fn embedding_static_mut(&mut self) -> Option<&mut [f32]> {
+        self.config
+            .multichannel
+            .then_some(self.embedding_static.as_mut_slice())
+    }
+}
+
+/// Multichannel input: adds the static channel's rows to the embedded sequence `x`
+/// (`[rows, emb_dim]`, rows `< length` hold the trained channel's rows; padding rows stay zero).
+///
+/// Kim's multichannel model convolves each channel with the same filter and sums the results
+/// before bias + ReLU: `W·x₁ + W·x₂`. The convolution is linear, so this equals `W·(x₁ + x₂)`:
+/// one convolution of the summed channels gives the same feature maps at half the cost, and the
+/// gradient w.r.t. each channel's rows is the gradient w.r.t. the sum.
+fn add_static_channel(weight: &[f32], emb_dim: usize, ids: &[u32], length: usize, x: &mut [f32]) {
+    for (row, &id) in x.chunks_exact_mut(emb_dim).zip(&ids[..length]) {
+        let id = id as usize;
+        for (v, &s) in row
+            .iter_mut()
+            .zip(&weight[id * emb_dim..(id + 1) * emb_dim])
+        {
+            *v += s;
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyhow::{bail, ensure};
 use rayon::prelude::*;
 
-use super::kim::{Batch, KimCnn};
+use super::kim::{Batch, KimCnn, STATIC_EMBEDDING};
 use crate::nn::conv::{conv_backward_input, conv_backward_weight};
 use crate::nn::dense::{dense_backward, dense_forward};
 use crate::nn::dropout::{dropout_backward, dropout_forward};
@@ -72,8 +72,8 @@ impl KimTrainer {
             .named_params()
             .iter()
             .enumerate()
-            .map(|(i, (_, _, d))| {
-                let n = if i == 0 && optim.freeze_embedding {
+            .map(|(i, (name, _, d))| {
+                let n = if (i == 0 && optim.freeze_embedding) || name == STATIC_EMBEDDING {
                     0
                 } else {
                     d.len()
@@ -212,10 +212,33 @@ impl KimTrainer {
                 conv.h,
                 bs,
                 &sc.argmax[cols.clone()],
-                &sc.dconv[cols],
+                &sc.dconv[cols.clone()],
                 nf,
                 row,
             );
+            if cfg.multichannel {
+                // The same filters see the static channel: its rows add to the weight gradient.
+                let stat = &model.embedding_static;
+                let row_static = |b: usize, p: usize| -> &[f32] {
+                    if p < batch.lengths[b] {
+                        let id = batch.ids[b * sl + p] as usize;
+                        &stat[id * e..(id + 1) * e]
+                    } else {
+                        &zeros
+                    }
+                };
+                let cols = r * maps..;
+                conv_backward_weight(
+                    dw,
+                    e,
+                    conv.h,
+                    bs,
+                    &sc.argmax[cols.clone()],
+                    &sc.dconv[cols],
+                    nf,
+                    row_static,
+                );
+            }
         }
 
         // Embedding rows: per-example input gradient (parallel), then summed into the sparse
@@ -345,6 +368,9 @@ impl KimTrainer {
         }
         data.push(self.grads.fc_weight.clone());
         data.push(self.grads.fc_bias.clone());
+        if cfg.multichannel {
+            data.push(vec![0.0; cfg.vocab_size * e]); // the static channel is never trained
+        }
         cfg.param_shapes()
             .into_iter()
             .zip(data)

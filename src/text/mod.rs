@@ -3,9 +3,11 @@
 pub mod encode;
 pub mod pipeline;
 pub mod tokenizer;
+pub mod vectors;
 pub mod vocab;
 
 pub use encode::{EncodeConfig, Encoded, Truncation, encode};
 pub use pipeline::{TextPipeline, tokenize_all};
 pub use tokenizer::{Tokenizer, TokenizerConfig, english_stopwords, load_stopwords};
+pub use vectors::{EmbeddingMode, VectorFormat};
 pub use vocab::{PAD_ID, PAD_TOKEN, UNK_ID, UNK_TOKEN, Vocab};

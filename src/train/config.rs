@@ -1,12 +1,12 @@
 //! Training hyperparameters: defaults, TOML config files and their validation.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::optim::{OptimizerConfig, OptimizerKind};
-use crate::text::{EncodeConfig, TokenizerConfig, Truncation};
+use crate::text::{EmbeddingMode, EncodeConfig, TokenizerConfig, Truncation, VectorFormat};
 
 /// Validation metric that selects the best epoch and drives early stopping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -67,6 +67,22 @@ pub struct TrainConfig {
     /// Multiply the learning rate by this factor after every epoch.
     pub lr_decay: f32,
     pub tokenizer: TokenizerConfig,
+    /// Pretrained word vectors (word2vec binary/text, fastText `.vec`, GloVe) that initialise
+    /// the embedding; `emb_dim` must equal their dimension.
+    pub pretrained: Option<PathBuf>,
+    /// Format of `pretrained` (`auto` detects it).
+    pub pretrained_format: VectorFormat,
+    /// static (frozen), non-static (fine-tuned) or multichannel (one frozen and one fine-tuned
+    /// channel) embedding.
+    pub embedding: EmbeddingMode,
+    /// Add words absent from the training vocabulary: from the `pretrained` file or the
+    /// `init_from` bundle (file order), or, when fine-tuning, from the new training data; at
+    /// most `vocab_size` of them.
+    pub extend_vocab: bool,
+    /// A model bundle whose embedding rows initialise the words shared with its vocabulary.
+    pub init_from: Option<PathBuf>,
+    /// With `init_from`: also copy its convolution filters (the architectures must match).
+    pub init_conv: bool,
 }
 
 /// Kim (2014)'s architecture and dropout with Adam. Input length, truncation and vocabulary size
@@ -101,6 +117,12 @@ impl Default for TrainConfig {
             bucket: true,
             lr_decay: 1.0,
             tokenizer: TokenizerConfig::default(),
+            pretrained: None,
+            pretrained_format: VectorFormat::Auto,
+            embedding: EmbeddingMode::NonStatic,
+            extend_vocab: false,
+            init_from: None,
+            init_conv: false,
         }
     }
 }
@@ -153,6 +175,12 @@ impl TrainConfig {
         if let Some(m) = self.max_norm.filter(|m| *m <= 0.0) {
             bail!("--max-norm must be positive, got {m}");
         }
+        if self.pretrained.is_some() && self.init_from.is_some() {
+            bail!("give either --pretrained or --init-from, not both");
+        }
+        if self.init_conv && self.init_from.is_none() {
+            bail!("--init-conv needs --init-from");
+        }
         if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
             bail!("lr_decay must be in (0, 1], got {}", self.lr_decay);
         }
@@ -179,6 +207,7 @@ impl TrainConfig {
             momentum: self.momentum,
             max_norm: self.max_norm,
             clip_grad_norm: self.clip_grad_norm,
+            freeze_embedding: self.embedding == EmbeddingMode::Static,
             ..OptimizerConfig::default()
         }
     }
@@ -222,5 +251,37 @@ mod tests {
                 .contains("--region-sizes")
         );
         TrainConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn transfer_settings_default_off_and_parse_from_toml() {
+        let c: TrainConfig = toml::from_str(
+            "pretrained = \"v.bin\"\npretrained_format = \"word2vec-bin\"\nembedding = \"multichannel\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.embedding, EmbeddingMode::Multichannel);
+        assert_eq!(c.pretrained_format, VectorFormat::Word2vecBin);
+        assert!(!c.optimizer().freeze_embedding);
+        let s = TrainConfig {
+            embedding: EmbeddingMode::Static,
+            ..TrainConfig::default()
+        };
+        assert!(s.optimizer().freeze_embedding);
+        // A checkpoint's config written before these settings existed still reads.
+        let mut old = serde_json::to_value(TrainConfig::default()).unwrap();
+        for k in [
+            "pretrained",
+            "pretrained_format",
+            "embedding",
+            "extend_vocab",
+            "init_from",
+            "init_conv",
+        ] {
+            old.as_object_mut().unwrap().remove(k).unwrap();
+        }
+        assert_eq!(
+            serde_json::from_value::<TrainConfig>(old).unwrap(),
+            TrainConfig::default()
+        );
     }
 }

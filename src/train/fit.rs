@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Checkpoint, EpochProgress};
 use super::config::{Metric, TrainConfig};
+use super::transfer::{self, EmbeddingInit, StartFrom};
 use crate::batch::{PaddedBatch, bucketed_batches, real_length};
 use crate::bundle::{self, Architecture, Bundle, BundleConfig, FORMAT_VERSION};
 use crate::data::Dataset;
@@ -47,6 +48,10 @@ pub struct TrainOptions {
     /// Free-form description of the run (data specs, command line), stored in the bundle and the
     /// checkpoint.
     pub run_info: serde_json::Value,
+    /// Continue training this bundle (fine-tuning): its tokenizer, encoding, vocabulary
+    /// (extended with `extend_vocab`), labels and parameters are the starting point, and the
+    /// new bundle records it as its parent.
+    pub start_from: Option<StartFrom>,
 }
 
 /// One line of `metrics.jsonl`.
@@ -112,7 +117,11 @@ fn train_in_pool(
     options: &TrainOptions,
 ) -> Result<TrainOutcome> {
     let started = Instant::now();
-    let labels = data.train.labels();
+    let start = options.start_from.as_ref();
+    let (labels, new_labels) = match start {
+        Some(s) => s.labels(data.train)?,
+        None => (data.train.labels(), Vec::new()),
+    };
     if labels.iter().any(|l| l.is_empty()) {
         bail!(
             "the training data {} has examples without a label (plain lines?); give labelled data \
@@ -131,8 +140,11 @@ fn train_in_pool(
     let valid_y = label_ids(data.valid, &labels)?;
     let test_y = data.test.map(|t| label_ids(t, &labels)).transpose()?;
 
-    // Vocabulary from the training split only.
-    let tokenizer = Tokenizer::new(config.tokenizer.clone());
+    // Vocabulary from the training split only (or the parent's, possibly extended).
+    let tokenizer = Tokenizer::new(match start {
+        Some(s) => s.bundle.config.tokenizer.clone(),
+        None => config.tokenizer.clone(),
+    });
     let texts: Vec<&str> = data
         .train
         .examples
@@ -140,12 +152,28 @@ fn train_in_pool(
         .map(|e| e.text.as_str())
         .collect();
     let train_tokens = tokenize_all(&tokenizer, &texts);
-    let vocab = Vocab::build(
-        train_tokens.iter().map(|t| t.as_slice()),
-        config.min_count,
-        Some(config.vocab_size),
-    );
-    let encode_config = config.encode();
+    let mut vocab = match start {
+        Some(s) => s.bundle.vocab.clone(),
+        None => Vocab::build(
+            train_tokens.iter().map(|t| t.as_slice()),
+            config.min_count,
+            Some(config.vocab_size),
+        ),
+    };
+    let mut added_words = 0;
+    if start.is_some() && config.extend_vocab {
+        added_words = transfer::extend_vocab_from_tokens(
+            &mut vocab,
+            &train_tokens,
+            config.min_count,
+            config.vocab_size,
+        );
+    }
+    let mut init = EmbeddingInit::read(config, &mut vocab, &tokenizer)?;
+    let encode_config = match start {
+        Some(s) => s.bundle.config.encode.clone(),
+        None => config.encode(),
+    };
     let train_enc: Vec<Encoded> = train_tokens
         .iter()
         .map(|t| encode(t, &vocab, &encode_config))
@@ -173,13 +201,86 @@ fn train_in_pool(
         );
     }
 
-    let kim = KimConfig {
-        vocab_size: pipeline.vocab.len(),
-        emb_dim: config.emb_dim,
-        region_sizes: config.region_sizes.clone(),
-        feature_maps: config.feature_maps,
-        num_classes: labels.len(),
-        dropout: config.dropout,
+    let kim = match start {
+        Some(s) => {
+            let crate::bundle::Architecture::Kim(parent) = &s.bundle.config.architecture;
+            KimConfig {
+                vocab_size: pipeline.vocab.len(),
+                num_classes: labels.len(),
+                dropout: config.dropout,
+                ..parent.clone()
+            }
+        }
+        None => KimConfig {
+            vocab_size: pipeline.vocab.len(),
+            emb_dim: config.emb_dim,
+            region_sizes: config.region_sizes.clone(),
+            feature_maps: config.feature_maps,
+            num_classes: labels.len(),
+            dropout: config.dropout,
+            multichannel: config.embedding == crate::text::EmbeddingMode::Multichannel,
+        },
+    };
+    if kim.multichannel != (config.embedding == crate::text::EmbeddingMode::Multichannel) {
+        bail!(
+            "--embedding {:?} does not fit the model to continue, which is {}multichannel",
+            config.embedding,
+            if kim.multichannel { "" } else { "not " }
+        );
+    }
+    let mut initial = match start {
+        Some(s) => transfer::grow_model(&s.bundle.model, kim.clone(), config.seed)?,
+        None => KimCnn::new(kim.clone(), config.seed),
+    };
+    let mut transfer_info = serde_json::Map::new();
+    if let Some(init) = &mut init {
+        init.apply(&mut initial, config.seed);
+        if options.progress {
+            eprintln!(
+                "embedding from {}{}",
+                init.report().summary(),
+                if init.copies_convs() {
+                    "; convolution filters copied"
+                } else {
+                    ""
+                }
+            );
+        }
+        let key = if config.pretrained.is_some() {
+            "pretrained"
+        } else {
+            "init_from"
+        };
+        transfer_info.insert(key.into(), serde_json::to_value(init.report())?);
+    }
+    let parent = match start {
+        Some(s) => {
+            let record = s.record()?;
+            transfer_info.insert(
+                "finetune".into(),
+                serde_json::json!({ "added_words": added_words, "new_labels": new_labels }),
+            );
+            if options.progress {
+                eprintln!(
+                    "continuing {} ({} words added to its vocabulary{})",
+                    s.path.display(),
+                    added_words,
+                    if new_labels.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", new labels {}", new_labels.join(", "))
+                    }
+                );
+            }
+            let metrics = s.path.join(bundle::METRICS_FILE);
+            if metrics.exists() {
+                let text = std::fs::read(&metrics)
+                    .with_context(|| format!("cannot read {}", metrics.display()))?;
+                write_atomic(&output.join(bundle::PARENT_METRICS_FILE), &text)?;
+            }
+            Some(record)
+        }
+        None => None,
     };
     let mut bundle_config = BundleConfig {
         format_version: FORMAT_VERSION,
@@ -188,12 +289,17 @@ fn train_in_pool(
         tokenizer: pipeline.tokenizer.config().clone(),
         encode: pipeline.encode.clone(),
         labels: labels.clone(),
-        training: serde_json::json!({ "config": config, "run": options.run_info }),
+        training: serde_json::json!({
+            "config": config,
+            "run": options.run_info,
+            "transfer": transfer_info,
+        }),
         dataset: summary,
         best: serde_json::Value::Null,
+        parent,
     };
 
-    let mut trainer = KimTrainer::new(KimCnn::new(kim.clone(), config.seed), config.optimizer());
+    let mut trainer = KimTrainer::new(initial, config.optimizer());
     let mut progress = EpochProgress::start();
     if options.resume {
         let ckpt = Checkpoint::load(output)?;
@@ -379,7 +485,7 @@ fn train_in_pool(
     })
 }
 
-/// Maps each example's label to its index in `labels`.
+/// Maps each example's label to its index in `labels` (any order).
 ///
 /// # Errors
 /// Names the first label not in `labels` and the dataset it occurs in.
@@ -387,7 +493,7 @@ pub fn label_ids(ds: &Dataset, labels: &[String]) -> Result<Vec<usize>> {
     ds.examples
         .iter()
         .map(|e| {
-            labels.binary_search(&e.label).map_err(|_| {
+            labels.iter().position(|l| *l == e.label).ok_or_else(|| {
                 anyhow::anyhow!(
                     "{}: label {:?} does not occur in the training data (known labels: {})",
                     ds.name,

@@ -4,9 +4,11 @@
 mod checkpoint;
 mod config;
 mod fit;
+pub mod transfer;
 
 pub use checkpoint::{Checkpoint, EpochProgress};
 pub use config::{Metric, TrainConfig};
 pub use fit::{
     EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, evaluate, label_ids, train,
 };
+pub use transfer::{StartFrom, finetune_config};

@@ -1,0 +1,115 @@
+//! `textcnn compare`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use textcnn::eval::{ClassificationReport, ConfusionMatrix};
+use textcnn::predict::Classifier;
+use textcnn::train::{evaluate, label_ids};
+
+use super::common::{ReadArgs, load_dataset};
+
+/// Evaluate several model bundles on the same data side by side (e.g. before/after finetune).
+///
+/// Prints accuracy, mean loss, macro and weighted F1 and per-class F1 of each model.
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Model bundle directories, comma-separated (or --models repeated).
+    #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
+    pub models: Vec<PathBuf>,
+    /// Labelled data: `imdb:test`, or a file/folder in any supported format.
+    #[arg(long)]
+    pub data: String,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads, 0 = all cores.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+pub fn run(args: CompareArgs) -> Result<()> {
+    let ds = load_dataset(&args.data, &args.read)?;
+    let texts: Vec<&str> = ds.examples.iter().map(|e| e.text.as_str()).collect();
+    let pool = textcnn::nn::thread_pool(args.threads);
+    let mut rows: Vec<(f64, ClassificationReport)> = Vec::new();
+    for dir in &args.models {
+        let classifier = Classifier::load(dir)?;
+        let labels = classifier.labels().to_vec();
+        let y = label_ids(&ds, &labels).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        let (loss, _, predicted) = pool.install(|| {
+            let encoded = classifier.pipeline().encode_batch(&texts);
+            evaluate(
+                &classifier.bundle().model,
+                &encoded,
+                &y,
+                classifier.pipeline().encode.min_len,
+            )
+        });
+        rows.push((
+            loss,
+            ConfusionMatrix::from_indices(labels, &y, &predicted).report(),
+        ));
+    }
+    if args.json {
+        let models: Vec<_> = args
+            .models
+            .iter()
+            .zip(&rows)
+            .map(|(m, (loss, r))| serde_json::json!({ "model": m, "loss": loss, "report": r }))
+            .collect();
+        let json = serde_json::json!({ "data": ds.name, "examples": ds.len(), "models": models });
+        println!("{}", serde_json::to_string(&json)?);
+        return Ok(());
+    }
+    let mut labels: Vec<String> = Vec::new();
+    for (_, r) in &rows {
+        for m in &r.per_class {
+            if !labels.contains(&m.label) {
+                labels.push(m.label.clone());
+            }
+        }
+    }
+    let names: Vec<String> = args
+        .models
+        .iter()
+        .map(|m| m.display().to_string())
+        .collect();
+    let w = names.iter().map(|n| n.len()).max().unwrap_or(0).max(10);
+    println!("{} examples of {}\n", ds.len(), ds.name);
+    print!("{:<16}", "");
+    for n in &names {
+        print!(" {n:>w$}");
+    }
+    println!();
+    let line = |name: &str, f: &dyn Fn(&(f64, ClassificationReport)) -> Option<f64>| {
+        print!("{name:<16}");
+        for r in &rows {
+            match f(r) {
+                Some(v) => print!(" {v:>w$.4}"),
+                None => print!(" {:>w$}", "-"),
+            }
+        }
+        println!();
+    };
+    line("accuracy", &|r| Some(r.1.accuracy));
+    line("mean loss", &|r| Some(r.0));
+    line("macro F1", &|r| Some(r.1.macro_avg.f1));
+    line("weighted F1", &|r| Some(r.1.weighted_avg.f1));
+    for l in &labels {
+        line(&format!("F1 {l}"), &|r| {
+            r.1.per_class.iter().find(|m| &m.label == l).map(|m| m.f1)
+        });
+    }
+    if rows.len() >= 2 {
+        let (a, b) = (&rows[0].1, &rows[rows.len() - 1].1);
+        println!(
+            "\naccuracy change (last − first): {:+.4}",
+            b.accuracy - a.accuracy
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,351 @@
+//! Transfer learning around the training loop: the initial embedding from pretrained word
+//! vectors or from another bundle (`--pretrained`, `--init-from`), and continuing a saved bundle
+//! on new data (`textcnn finetune`): its tokenizer, vocabulary (optionally extended), labels
+//! (optionally grown) and parameters are the starting point.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+
+use super::config::TrainConfig;
+use crate::bundle::{self, Bundle, TensorMap};
+use crate::data::Dataset;
+use crate::model::kim::STATIC_EMBEDDING;
+use crate::model::{KimCnn, KimConfig};
+use crate::text::vectors::{
+    PretrainedVectors, VectorFilter, VectorsReport, matching_uniform_bound, read_vectors,
+    uniform_fill,
+};
+use crate::text::{EmbeddingMode, Tokenizer, VectorFormat, Vocab};
+
+/// Half-width of U(−b, b) for the output rows of labels added by `--allow-new-labels`.
+pub const NEW_LABEL_INIT: f32 = 0.01;
+
+/// A saved bundle to continue training from (fine-tuning).
+pub struct StartFrom {
+    /// The parent bundle (never written to).
+    pub bundle: Bundle,
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// Labels of the new data that the parent does not know grow the output layer instead of
+    /// being an error.
+    pub allow_new_labels: bool,
+}
+
+impl StartFrom {
+    /// Loads the parent bundle in `dir`.
+    pub fn load(dir: &Path, allow_new_labels: bool) -> Result<StartFrom> {
+        Ok(StartFrom {
+            bundle: Bundle::load(dir)?,
+            path: dir.to_path_buf(),
+            allow_new_labels,
+        })
+    }
+
+    /// The parent's labels, then (with `allow_new_labels`) the new labels of `train` in sorted
+    /// order; and the list of those new labels.
+    ///
+    /// # Errors
+    /// A label of `train` that the parent does not know, without `allow_new_labels`; the message
+    /// names it.
+    pub fn labels(&self, train: &Dataset) -> Result<(Vec<String>, Vec<String>)> {
+        let mut labels = self.bundle.config.labels.clone();
+        let new: Vec<String> = train
+            .labels()
+            .into_iter()
+            .filter(|l| !labels.contains(l))
+            .collect();
+        if !new.is_empty() && !self.allow_new_labels {
+            bail!(
+                "{}: label {:?} is not one of the model's labels ({}); pass --allow-new-labels to add \
+                 it to the output layer",
+                train.name,
+                new[0],
+                labels.join(", ")
+            );
+        }
+        labels.extend(new.iter().cloned());
+        Ok((labels, new))
+    }
+
+    /// `{"path", "sha256"}` of the parent (SHA-256 of its `model.safetensors`), plus its best
+    /// metrics and its own parent record.
+    pub fn record(&self) -> Result<serde_json::Value> {
+        let model = self.path.join(bundle::MODEL_FILE);
+        let f = std::fs::File::open(&model)
+            .with_context(|| format!("cannot read {}", model.display()))?;
+        let sha = crate::data::imdb::sha256_hex(std::io::BufReader::new(f))?;
+        let path = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        Ok(serde_json::json!({
+            "path": path,
+            "sha256": sha,
+            "best": self.bundle.config.best,
+            "parent": self.bundle.config.parent,
+        }))
+    }
+}
+
+/// The training settings for fine-tuning `parent`: its recorded training settings (defaults
+/// where absent) with its architecture, tokenizer and encoding, its embedding mode, no
+/// pretrained/init source, and a learning rate ten times smaller than the parent's (1e-4 after
+/// Adam's 1e-3). Command-line flags then override what they name.
+pub fn finetune_config(parent: &Bundle) -> TrainConfig {
+    let mut c: TrainConfig = parent
+        .config
+        .training
+        .get("config")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let crate::bundle::Architecture::Kim(kim) = &parent.config.architecture;
+    c.emb_dim = kim.emb_dim;
+    c.region_sizes = kim.region_sizes.clone();
+    c.feature_maps = kim.feature_maps;
+    c.dropout = kim.dropout;
+    c.tokenizer = parent.config.tokenizer.clone();
+    c.max_len = parent.config.encode.max_len;
+    c.truncation = parent.config.encode.truncation;
+    if kim.multichannel {
+        c.embedding = EmbeddingMode::Multichannel;
+    } else if c.embedding == EmbeddingMode::Multichannel {
+        c.embedding = EmbeddingMode::NonStatic;
+    }
+    c.pretrained = None;
+    c.pretrained_format = VectorFormat::Auto;
+    c.init_from = None;
+    c.init_conv = false;
+    c.extend_vocab = false;
+    c.lr /= 10.0;
+    c
+}
+
+/// Appends to `vocab` the tokens of `docs` it lacks that occur at least `min_count` times, most
+/// frequent first (ties by token), at most `max_new`; returns how many were added.
+pub fn extend_vocab_from_tokens(
+    vocab: &mut Vocab,
+    docs: &[Vec<String>],
+    min_count: usize,
+    max_new: usize,
+) -> usize {
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for t in docs.iter().flatten() {
+        if vocab.get(t).is_none() {
+            *counts.entry(t.as_str()).or_insert(0) += 1;
+        }
+    }
+    let mut new: Vec<(&str, u64)> = counts
+        .into_iter()
+        .filter(|&(_, c)| c >= min_count as u64)
+        .collect();
+    new.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    new.truncate(max_new);
+    for (t, c) in &new {
+        vocab.push(t, *c);
+    }
+    new.len()
+}
+
+/// The parent model with room for a larger vocabulary and more classes (`kim` gives the new
+/// sizes; everything else must equal the parent's). New embedding rows (both channels of a
+/// multichannel model, the same values) ~ U(−a, a) with `a` matching the variance of the
+/// parent's trained rows; new output rows ~ U(−0.01, 0.01) with bias 0; all other parameters
+/// are the parent's.
+pub fn grow_model(parent: &KimCnn, kim: KimConfig, seed: u64) -> Result<KimCnn> {
+    let old = parent.config();
+    ensure!(
+        kim.vocab_size >= old.vocab_size && kim.num_classes >= old.num_classes,
+        "a model can only grow"
+    );
+    let (e, nf) = (old.emb_dim, old.num_features());
+    let params = parent.named_params();
+    let a = matching_uniform_bound(params[0].2, e);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6772_6f77_6d6f_6465);
+    let mut fresh = vec![0.0; (kim.vocab_size - old.vocab_size) * e];
+    uniform_fill(&mut rng, a, &mut fresh);
+    let mut fc_new = vec![0.0; (kim.num_classes - old.num_classes) * nf];
+    uniform_fill(&mut rng, NEW_LABEL_INIT, &mut fc_new);
+    let mut map = TensorMap::new();
+    for (name, mut shape, data) in params {
+        let mut data = data.to_vec();
+        match name.as_str() {
+            "embedding.weight" | STATIC_EMBEDDING => {
+                data.extend_from_slice(&fresh);
+                shape[0] = kim.vocab_size;
+            }
+            "fc.weight" => {
+                data.extend_from_slice(&fc_new);
+                shape[0] = kim.num_classes;
+            }
+            "fc.bias" => {
+                data.resize(kim.num_classes, 0.0);
+                shape[0] = kim.num_classes;
+            }
+            _ => {}
+        }
+        map.insert(name, (shape, data));
+    }
+    KimCnn::from_named_params(kim, &map)
+}
+
+/// Where the initial embedding comes from (`--pretrained` or `--init-from`).
+pub struct EmbeddingInit {
+    /// Vectors for our vocabulary (words without one get matched-variance uniform rows).
+    pub vectors: PretrainedVectors,
+    /// The `--init-from` model, kept when its convolution filters are to be copied.
+    conv_source: Option<KimCnn>,
+}
+
+impl EmbeddingInit {
+    /// Reads `config.pretrained` or `config.init_from` (if either is set) for `vocab`; with
+    /// `config.extend_vocab`, up to `config.vocab_size` words of the source that the tokenizer
+    /// can produce and the vocabulary lacks are appended to `vocab` (source order).
+    ///
+    /// # Errors
+    /// Unreadable source, a malformed vector file, a dimension other than `config.emb_dim`, or
+    /// `init_conv` with an architecture that differs.
+    pub fn read(
+        config: &TrainConfig,
+        vocab: &mut Vocab,
+        tokenizer: &Tokenizer,
+    ) -> Result<Option<EmbeddingInit>> {
+        let accept = |w: &str| {
+            let t = tokenizer.tokenize(w);
+            t.len() == 1 && t[0] == w
+        };
+        let filter = VectorFilter {
+            extend: if config.extend_vocab {
+                config.vocab_size
+            } else {
+                0
+            },
+            accept_new: &accept,
+        };
+        let (vectors, conv_source) = if let Some(path) = &config.pretrained {
+            let v = read_vectors(path, config.pretrained_format, vocab, &filter)?;
+            (v, None)
+        } else if let Some(dir) = &config.init_from {
+            let b = Bundle::load(dir).with_context(|| format!("--init-from {}", dir.display()))?;
+            let v = vectors_from_bundle(&b, dir, vocab, &filter);
+            let src = b.model.config();
+            if config.init_conv
+                && (src.emb_dim != config.emb_dim
+                    || src.region_sizes != config.region_sizes
+                    || src.feature_maps != config.feature_maps)
+            {
+                bail!(
+                    "--init-conv: {} has emb_dim {}, region sizes {:?} and {} feature maps; this run has {}, {:?} and {}",
+                    dir.display(),
+                    src.emb_dim,
+                    src.region_sizes,
+                    src.feature_maps,
+                    config.emb_dim,
+                    config.region_sizes,
+                    config.feature_maps
+                );
+            }
+            (v, config.init_conv.then_some(b.model))
+        } else {
+            return Ok(None);
+        };
+        if vectors.dim != config.emb_dim {
+            bail!(
+                "the vectors of {} have dimension {}, but the embedding dimension is {} (set --emb-dim {} \
+                 or leave --emb-dim out to take the vectors' dimension)",
+                vectors.report.path,
+                vectors.dim,
+                config.emb_dim,
+                vectors.dim
+            );
+        }
+        Ok(Some(EmbeddingInit {
+            vectors,
+            conv_source,
+        }))
+    }
+
+    /// Writes the embedding (both channels of a multichannel model) and, with `init_conv`, the
+    /// convolution filters into `model`.
+    pub fn apply(&mut self, model: &mut KimCnn, seed: u64) {
+        self.vectors.init_embedding(model.embedding_mut(), seed);
+        let emb = model.embedding_mut().to_vec();
+        if let Some(s) = model.embedding_static_mut() {
+            s.copy_from_slice(&emb);
+        }
+        if let Some(src) = &self.conv_source {
+            let src: HashMap<String, Vec<f32>> = src
+                .named_params()
+                .into_iter()
+                .filter(|(n, _, _)| n.starts_with("conv"))
+                .map(|(n, _, d)| (n, d.to_vec()))
+                .collect();
+            for (name, _, d) in model.named_params_mut() {
+                if let Some(v) = src.get(&name) {
+                    d.copy_from_slice(v);
+                }
+            }
+        }
+    }
+
+    /// The reading report, for the log and the bundle's `training` record.
+    pub fn report(&self) -> &VectorsReport {
+        &self.vectors.report
+    }
+
+    /// Whether the convolution filters are copied too.
+    pub fn copies_convs(&self) -> bool {
+        self.conv_source.is_some()
+    }
+}
+
+/// The (trained-channel) embedding rows of bundle `b` for the words of `vocab`, as pretrained
+/// vectors; `filter` may extend `vocab` with the bundle's words (in its id order).
+pub fn vectors_from_bundle(
+    b: &Bundle,
+    dir: &Path,
+    vocab: &mut Vocab,
+    filter: &VectorFilter,
+) -> PretrainedVectors {
+    let e = b.model.config().emb_dim;
+    let params = b.model.named_params();
+    let emb = params[0].2;
+    let mut found = vec![false; vocab.len()];
+    let mut table = vec![0.0; vocab.len() * e];
+    let mut added = 0;
+    for (bid, tok) in b.vocab.tokens().iter().enumerate().skip(2) {
+        let id = match vocab.get(tok) {
+            Some(id) => id as usize,
+            None => {
+                if added >= filter.extend || !(filter.accept_new)(tok) {
+                    continue;
+                }
+                added += 1;
+                let id = vocab.push(tok, 0) as usize;
+                found.resize(vocab.len(), false);
+                table.resize(vocab.len() * e, 0.0);
+                id
+            }
+        };
+        if id < 2 {
+            continue;
+        }
+        found[id] = true;
+        table[id * e..(id + 1) * e].copy_from_slice(&emb[bid * e..(bid + 1) * e]);
+    }
+    let mut report = VectorsReport {
+        path: dir.display().to_string(),
+        format: VectorFormat::Auto,
+        dim: e,
+        rows_read: b.vocab.len().saturating_sub(2),
+        added,
+        ..VectorsReport::default()
+    };
+    report.set_coverage(vocab, &found);
+    PretrainedVectors {
+        dim: e,
+        table,
+        found,
+        report,
+    }
+}
