@@ -10,7 +10,7 @@ use textcnn::nn::dropout::mix64;
 use textcnn::nn::optim::OptimizerConfig;
 use textcnn::nn::thread_pool;
 
-/// Arguments of `textcnn bench`.
+/// Benchmark the compute core on the Kim workload: ms per training step, inference reviews/s, peak memory.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Thread counts to measure, comma-separated.
