@@ -214,6 +214,7 @@ fn logits_do_not_depend_on_the_thread_count() {
         feature_maps: 40,
         num_classes: 2,
         dropout: 0.5,
+        multichannel: false,
     };
     let model = KimCnn::new(config, 3);
     // Batch 1 (GEMM split over threads when there are more threads than examples) and batch 5.
