@@ -95,6 +95,12 @@ impl Bundle {
     /// differs from the architecture's, a label count that differs from the output size, and a
     /// missing, extra or mis-shaped tensor each give a message naming the file.
     pub fn load(dir: &Path) -> Result<Bundle> {
+        if dir.is_file() {
+            bail!(
+                "--model {} is a file; give the model bundle's directory",
+                dir.display()
+            );
+        }
         if !dir.is_dir() {
             bail!(
                 "model directory {} does not exist (train one with `textcnn train --output DIR`)",
@@ -214,11 +220,19 @@ pub fn load_tensors(path: &Path) -> Result<TensorMap> {
                 view.dtype()
             );
         }
-        let data = view
+        let data: Vec<f32> = view
             .data()
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            bail!(
+                "{}: tensor {name} holds a non-finite value ({}) at element {i}; the file is corrupt or the \
+                 training diverged",
+                path.display(),
+                data[i]
+            );
+        }
         out.insert(name, (view.shape().to_vec(), data));
     }
     Ok(out)

@@ -245,6 +245,79 @@ fn commands_fail_with_clear_errors_on_bad_input() {
         "{}",
         stderr(&o)
     );
+    // Nor into a non-empty directory without a model, nor onto a file.
+    let occupied = dir.path().join("occupied");
+    std::fs::create_dir_all(&occupied).unwrap();
+    std::fs::write(occupied.join("vocab.txt"), "mine").unwrap();
+    let o = textcnn(&[
+        "train",
+        "--train",
+        train_file.to_str().unwrap(),
+        "--output",
+        occupied.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(occupied.join("vocab.txt")).unwrap(),
+        "mine"
+    );
+    let o = textcnn(&[
+        "train",
+        "--train",
+        train_file.to_str().unwrap(),
+        "--output",
+        train_file.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(stderr(&o).contains("is a file"), "{}", stderr(&o));
+    // --resume takes the recorded settings; other flags are refused, not silently ignored.
+    let o = textcnn(&[
+        "train",
+        "--resume",
+        tiny.to_str().unwrap(),
+        "--epochs",
+        "5",
+        "--lr",
+        "0.1",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("drop --epochs, --lr"), "{}", stderr(&o));
+    let o = textcnn(&[
+        "eval",
+        "--model",
+        train_file.to_str().unwrap(),
+        "--data",
+        unknown.to_str().unwrap(),
+    ]);
+    assert!(stderr(&o).contains("is a file"), "{}", stderr(&o));
+    // A bundle whose weights hold NaN is refused at load time.
+    let nan_model = dir.path().join("nan");
+    std::fs::create_dir_all(&nan_model).unwrap();
+    for f in ["config.json", "vocab.txt"] {
+        std::fs::copy(tiny.join(f), nan_model.join(f)).unwrap();
+    }
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> =
+        textcnn::bundle::load_tensors(&tiny.join("model.safetensors"))
+            .unwrap()
+            .into_iter()
+            .map(|(k, (s, v))| (k, s, v))
+            .collect();
+    tensors.iter_mut().find(|t| t.0 == "fc.bias").unwrap().2[0] = f32::NAN;
+    textcnn::bundle::save_tensors(&nan_model.join("model.safetensors"), &tensors).unwrap();
+    let o = textcnn(&[
+        "eval",
+        "--model",
+        nan_model.to_str().unwrap(),
+        "--data",
+        unknown.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("fc.bias holds a non-finite value"),
+        "{}",
+        stderr(&o)
+    );
     // predict reads standard input by default and checks its flags.
     let o = textcnn(&["predict", "--model", tiny.to_str().unwrap(), "--top-k", "0"]);
     assert!(!o.status.success());

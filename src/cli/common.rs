@@ -65,3 +65,12 @@ pub fn report_dataset_issues(ds: &textcnn::data::Dataset) {
         }
     }
 }
+
+/// A rayon pool of `threads` workers (0 = all cores), refusing absurd counts.
+pub fn thread_pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
+    let max = textcnn::train::MAX_THREADS;
+    if threads > max {
+        anyhow::bail!("--threads must be at most {max} (0 = all cores), got {threads}");
+    }
+    Ok(textcnn::nn::thread_pool(threads))
+}

@@ -34,7 +34,7 @@ pub struct CompareArgs {
 pub fn run(args: CompareArgs) -> Result<()> {
     let ds = load_dataset(&args.data, &args.read)?;
     let texts: Vec<&str> = ds.examples.iter().map(|e| e.text.as_str()).collect();
-    let pool = textcnn::nn::thread_pool(args.threads);
+    let pool = super::common::thread_pool(args.threads)?;
     let mut rows: Vec<(f64, ClassificationReport)> = Vec::new();
     for dir in &args.models {
         let classifier = Classifier::load(dir)?;

@@ -8,7 +8,7 @@ use textcnn::eval::ConfusionMatrix;
 use textcnn::predict::Classifier;
 use textcnn::train::{evaluate, label_ids};
 
-use super::common::{ReadArgs, load_dataset};
+use super::common::{ReadArgs, load_dataset, thread_pool};
 
 /// Evaluate a model bundle on labelled data: accuracy, per-class precision/recall/F1, macro and
 /// weighted averages, confusion matrix.
@@ -36,7 +36,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let labels = classifier.labels().to_vec();
     let y = label_ids(&ds, &labels)?;
     let texts: Vec<&str> = ds.examples.iter().map(|e| e.text.as_str()).collect();
-    let pool = textcnn::nn::thread_pool(args.threads);
+    let pool = thread_pool(args.threads)?;
     let (loss, _, predicted) = pool.install(|| {
         let encoded = classifier.pipeline().encode_batch(&texts);
         evaluate(

@@ -7,12 +7,14 @@ use anyhow::{Result, bail};
 use clap::Args;
 use textcnn::predict::Classifier;
 
-use super::common::ReadArgs;
+use textcnn::data::{Encoding, ReadOptions};
+
+use super::common::thread_pool;
 
 /// Texts classified per call of the model; bounds memory on large inputs.
 const CHUNK: usize = 4096;
 
-/// Classify text, one input line per output line, in order.
+/// Classify text: one text per input line (plain text, not CSV/JSONL), one output line per input line, in order.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// Model bundle directory (the --output of `textcnn train`).
@@ -33,8 +35,9 @@ pub struct PredictArgs {
     /// Worker threads, 0 = all cores.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    #[command(flatten)]
-    pub read: ReadArgs,
+    /// Character encoding of the input.
+    #[arg(long, value_enum, default_value = "utf8")]
+    pub encoding: Encoding,
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
@@ -45,9 +48,13 @@ pub fn run(args: PredictArgs) -> Result<()> {
         bail!("--threshold must be in [0, 1], got {}", args.threshold);
     }
     let classifier = Classifier::load(&args.model)?;
-    let lines = textcnn::data::read_lines(&args.input, &args.read.options())?;
+    let read = ReadOptions {
+        encoding: args.encoding,
+        ..ReadOptions::default()
+    };
+    let lines = textcnn::data::read_lines(&args.input, &read)?;
     let labels = classifier.labels();
-    let pool = textcnn::nn::thread_pool(args.threads);
+    let pool = thread_pool(args.threads)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for (chunk_no, chunk) in lines.chunks(CHUNK).enumerate() {
@@ -83,6 +90,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
                     "probability": top.first().map(|t| t.1),
                     "top_k": top_json,
                     "truncated": p.truncated,
+                    "n_tokens": p.n_tokens,
+                    "n_oov": p.n_oov,
                 });
                 writeln!(out, "{json}")?;
             } else if top.is_empty() {

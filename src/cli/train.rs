@@ -1,6 +1,6 @@
 //! `textcnn train`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -135,6 +135,47 @@ pub struct HyperArgs {
 }
 
 impl HyperArgs {
+    /// Flag names (kebab-case) given on the command line.
+    fn given(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        macro_rules! check {
+            ($($field:ident),*) => { $( if self.$field.is_some() { names.push(stringify!($field).replace('_', "-")); } )* };
+        }
+        check!(
+            epochs,
+            batch_size,
+            lr,
+            optimizer,
+            weight_decay,
+            dropout,
+            max_norm,
+            clip_grad_norm,
+            patience,
+            metric,
+            emb_dim,
+            region_sizes,
+            feature_maps,
+            max_len,
+            truncation,
+            vocab_size,
+            min_count,
+            valid_fraction,
+            seed,
+            threads,
+            embedding,
+            pretrained_format,
+            pretrained,
+            init_from
+        );
+        if self.extend_vocab {
+            names.push("extend-vocab".into());
+        }
+        if self.init_conv {
+            names.push("init-conv".into());
+        }
+        names
+    }
+
     fn apply(&self, c: &mut TrainConfig) {
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = &self.$field { c.$field = v.clone(); } )* };
@@ -192,7 +233,41 @@ pub(super) struct RunInfo {
     pub(super) allow_new_labels: bool,
 }
 
+/// Refuses an `--output` that is a file, holds a model, or holds anything else: training writes
+/// several files there and must not replace what the user had.
+fn check_new_output(output: &Path) -> Result<()> {
+    if output.is_file() {
+        bail!("--output {} is a file; give a directory", output.display());
+    }
+    if output.join(textcnn::bundle::CONFIG_FILE).exists() {
+        bail!(
+            "{} already holds a model; choose another --output, delete it, or continue it with --resume",
+            output.display()
+        );
+    }
+    if output.is_dir() && std::fs::read_dir(output)?.next().is_some() {
+        bail!(
+            "--output {} is a directory that is not empty; give a new or empty directory so no file of yours is replaced",
+            output.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
+    if args.resume.is_some() {
+        let given = args.hyper.given();
+        if !given.is_empty() {
+            bail!(
+                "--resume continues a run with its recorded settings; drop {}",
+                given
+                    .iter()
+                    .map(|n| format!("--{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     let (config, info, output, resume) = if let Some(dir) = &args.resume {
         let ckpt = Checkpoint::load(dir)?;
         let info: RunInfo = serde_json::from_value(ckpt.run.clone()).with_context(|| {
@@ -254,11 +329,8 @@ pub(super) fn execute(
     quiet: bool,
 ) -> Result<()> {
     config.validate()?;
-    if !resume && output.join(textcnn::bundle::CONFIG_FILE).exists() {
-        bail!(
-            "{} already holds a model; choose another --output, delete it, or continue it with --resume",
-            output.display()
-        );
+    if !resume {
+        check_new_output(&output)?;
     }
 
     let full_train = load_dataset(&info.train, &info.read)?;

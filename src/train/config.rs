@@ -127,6 +127,10 @@ impl Default for TrainConfig {
     }
 }
 
+/// Upper bound of `--threads`: far above any real core count, low enough that a typo cannot
+/// spawn a million threads.
+pub const MAX_THREADS: usize = 1024;
+
 impl TrainConfig {
     /// Reads a TOML config file; unknown keys are errors (a typo must not silently fall back to
     /// a default).
@@ -163,8 +167,20 @@ impl TrainConfig {
                 self.valid_fraction
             );
         }
-        if self.weight_decay < 0.0 {
-            bail!("--weight-decay must not be negative");
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            bail!(
+                "--weight-decay must be a number >= 0, got {}",
+                self.weight_decay
+            );
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            bail!("momentum must be in [0, 1), got {}", self.momentum);
+        }
+        if self.threads > MAX_THREADS {
+            bail!(
+                "--threads must be at most {MAX_THREADS} (0 = all cores), got {}",
+                self.threads
+            );
         }
         if self.region_sizes.is_empty() || self.region_sizes.contains(&0) {
             bail!(
@@ -172,8 +188,13 @@ impl TrainConfig {
                 self.region_sizes
             );
         }
-        if let Some(m) = self.max_norm.filter(|m| *m <= 0.0) {
-            bail!("--max-norm must be positive, got {m}");
+        for (name, v) in [
+            ("max-norm", self.max_norm),
+            ("clip-grad-norm", self.clip_grad_norm),
+        ] {
+            if let Some(m) = v.filter(|m| !(*m > 0.0 && m.is_finite())) {
+                bail!("--{name} must be a positive number, got {m}");
+            }
         }
         if self.pretrained.is_some() && self.init_from.is_some() {
             bail!("give either --pretrained or --init-from, not both");
@@ -250,6 +271,47 @@ mod tests {
                 .to_string()
                 .contains("--region-sizes")
         );
+        let bad = [
+            (
+                TrainConfig {
+                    clip_grad_norm: Some(-1.0),
+                    ..TrainConfig::default()
+                },
+                "--clip-grad-norm",
+            ),
+            (
+                TrainConfig {
+                    max_norm: Some(f32::NAN),
+                    ..TrainConfig::default()
+                },
+                "--max-norm",
+            ),
+            (
+                TrainConfig {
+                    weight_decay: f32::NAN,
+                    ..TrainConfig::default()
+                },
+                "--weight-decay",
+            ),
+            (
+                TrainConfig {
+                    momentum: 7.0,
+                    ..TrainConfig::default()
+                },
+                "momentum",
+            ),
+            (
+                TrainConfig {
+                    threads: 1_000_000,
+                    ..TrainConfig::default()
+                },
+                "--threads",
+            ),
+        ];
+        for (c, name) in bad {
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
         TrainConfig::default().validate().unwrap();
     }
 

@@ -169,6 +169,13 @@ fn train_in_pool(
             config.vocab_size,
         );
     }
+    if vocab.len() <= 2 {
+        bail!(
+            "the vocabulary is empty: no token of {} occurs at least --min-count {} times",
+            data.train.name,
+            config.min_count
+        );
+    }
     let mut init = EmbeddingInit::read(config, &mut vocab, &tokenizer)?;
     let encode_config = match start {
         Some(s) => s.bundle.config.encode.clone(),
@@ -464,7 +471,9 @@ fn train_in_pool(
     let mut test = None;
     // An interrupted run is resumed later; the test set is evaluated once, at its real end.
     let finished = stop != StopReason::Interrupted;
-    if let (true, Some(test_enc), Some(test_y), Some(test_ds)) = (finished, &test_enc, &test_y, data.test) {
+    if let (true, Some(test_enc), Some(test_y), Some(test_ds)) =
+        (finished, &test_enc, &test_y, data.test)
+    {
         let best = Bundle::load(output)
             .context("cannot reload the best checkpoint for the test evaluation")?;
         let (_, _, predicted) = evaluate(&best.model, test_enc, test_y, pipeline.encode.min_len);
@@ -490,14 +499,28 @@ fn train_in_pool(
 /// # Errors
 /// Names the first label not in `labels` and the dataset it occurs in.
 pub fn label_ids(ds: &Dataset, labels: &[String]) -> Result<Vec<usize>> {
+    let index: std::collections::HashMap<&str, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
     ds.examples
         .iter()
-        .map(|e| {
-            labels.iter().position(|l| *l == e.label).ok_or_else(|| {
+        .enumerate()
+        .map(|(row, e)| {
+            if e.label.is_empty() {
+                bail!(
+                    "{}: example {} has no label (plain lines have none); labelled data is needed here",
+                    ds.name,
+                    row + 1
+                );
+            }
+            index.get(e.label.as_str()).copied().ok_or_else(|| {
                 anyhow::anyhow!(
-                    "{}: label {:?} does not occur in the training data (known labels: {})",
+                    "{}: label {:?} (example {}) does not occur in the training data (known labels: {})",
                     ds.name,
                     e.label,
+                    row + 1,
                     labels.join(", ")
                 )
             })

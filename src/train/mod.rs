@@ -7,7 +7,7 @@ mod fit;
 pub mod transfer;
 
 pub use checkpoint::{Checkpoint, EpochProgress};
-pub use config::{Metric, TrainConfig};
+pub use config::{MAX_THREADS, Metric, TrainConfig};
 pub use fit::{
     EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, evaluate, label_ids, train,
 };
