@@ -20,7 +20,7 @@ use crate::bundle::{self, Architecture, Bundle, BundleConfig, FORMAT_VERSION};
 use crate::data::Dataset;
 use crate::eval::{ClassificationReport, ConfusionMatrix};
 use crate::fsutil::write_atomic;
-use crate::model::{KimCnn, KimConfig, KimTrainer};
+use crate::model::{Model, Trainer};
 use crate::predict;
 use crate::text::{Encoded, TextPipeline, Tokenizer, Vocab, encode, tokenize_all};
 
@@ -173,18 +173,14 @@ fn train_in_pool(
         );
     }
 
-    let kim = KimConfig {
-        vocab_size: pipeline.vocab.len(),
-        emb_dim: config.emb_dim,
-        region_sizes: config.region_sizes.clone(),
-        feature_maps: config.feature_maps,
-        num_classes: labels.len(),
-        dropout: config.dropout,
-    };
+    let arch = config.architecture(pipeline.vocab.len(), labels.len());
+    if options.progress {
+        eprintln!("model: {}", describe_architecture(&arch));
+    }
     let mut bundle_config = BundleConfig {
         format_version: FORMAT_VERSION,
         textcnn_version: env!("CARGO_PKG_VERSION").to_string(),
-        architecture: Architecture::Kim(kim.clone()),
+        architecture: arch.clone(),
         tokenizer: pipeline.tokenizer.config().clone(),
         encode: pipeline.encode.clone(),
         labels: labels.clone(),
@@ -193,7 +189,7 @@ fn train_in_pool(
         best: serde_json::Value::Null,
     };
 
-    let mut trainer = KimTrainer::new(KimCnn::new(kim.clone(), config.seed), config.optimizer());
+    let mut trainer = Trainer::new(Model::new(&arch, config.seed), config.optimizer());
     let mut progress = EpochProgress::start();
     if options.resume {
         let ckpt = Checkpoint::load(output)?;
@@ -203,7 +199,7 @@ fn train_in_pool(
                 output.display()
             );
         }
-        ckpt.restore(output, &mut trainer, kim)?;
+        ckpt.restore(output, &mut trainer, &arch)?;
         progress = ckpt.progress;
         if options.progress {
             eprintln!(
@@ -289,8 +285,9 @@ fn train_in_pool(
             bar.finish_and_clear();
         }
         let train_seconds = epoch_started.elapsed().as_secs_f64();
+        let current = trainer.model();
         let (valid_loss, valid_acc, _) = evaluate(
-            &trainer.model,
+            &current,
             &valid_enc,
             &valid_y,
             pipeline.encode.min_len,
@@ -328,7 +325,7 @@ fn train_in_pool(
             bundle_config.best = serde_json::to_value(&metrics)?;
             let bundle = Bundle {
                 config: bundle_config.clone(),
-                model: trainer.model.clone(),
+                model: current,
                 vocab: pipeline.vocab.clone(),
             };
             bundle.save(output)?;
@@ -377,6 +374,32 @@ fn train_in_pool(
     })
 }
 
+/// One line describing an architecture: its layers and parameter count.
+pub fn describe_architecture(arch: &Architecture) -> String {
+    match arch {
+        Architecture::Kim(c) => format!(
+            "kim: emb {}, regions {:?} x {} maps, {} parameters",
+            c.emb_dim,
+            c.region_sizes,
+            c.feature_maps,
+            arch.num_params()
+        ),
+        Architecture::Conv2d(c) => format!(
+            "conv2d: emb {}, seq_len {}, blocks [{}], {} features, hidden {:?}, {} parameters",
+            c.emb_dim,
+            c.seq_len,
+            c.blocks
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            c.num_features(),
+            c.hidden,
+            arch.num_params()
+        ),
+    }
+}
+
 /// Maps each example's label to its index in `labels`.
 ///
 /// # Errors
@@ -404,12 +427,12 @@ fn encode_dataset(pipeline: &TextPipeline, ds: &Dataset) -> Vec<Encoded> {
 
 /// Mean cross-entropy, accuracy and the predicted class of every example.
 pub fn evaluate(
-    model: &KimCnn,
+    model: &Model,
     encoded: &[Encoded],
     y: &[usize],
     min_len: usize,
 ) -> (f64, f64, Vec<usize>) {
-    let k = model.config().num_classes;
+    let k = model.num_classes();
     let probs = predict::probabilities(model, encoded, min_len);
     let mut loss = 0.0;
     let mut correct = 0;
