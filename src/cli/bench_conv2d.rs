@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use textcnn::model::{Batch, Conv2dBlock, Conv2dConfig, Conv2dNet, Conv2dTrainer, PoolKind};
+use textcnn::nn::conv2d::{conv2d_forward, conv2d_forward_direct};
 use textcnn::nn::dropout::mix64;
 use textcnn::nn::optim::OptimizerConfig;
 use textcnn::nn::thread_pool;
@@ -159,6 +160,29 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for ((n, ms), rps) in rows.iter().zip(&infer) {
         println!("| {n} | {ms:.1} | {rps:.0} |");
     }
+    // Forward of the first block for one example: im2col + GEMM vs direct loops (1 thread).
+    let (h, w, k, maps) = (l, config.emb_dim, config.blocks[0].kernel, config.blocks[0].maps);
+    let x: Vec<f32> = (0..h * w).map(|i| (mix64(i as u64) % 1000) as f32 / 1000.0).collect();
+    let wt: Vec<f32> = (0..maps * k * k).map(|i| (mix64(7 ^ i as u64) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let bias = vec![0.1; maps];
+    let mut col = vec![0.0; k * k * h * w];
+    let mut out = vec![0.0; maps * h * w];
+    let reps = 3 + args.steps;
+    let mut t_gemm = Vec::new();
+    let mut t_direct = Vec::new();
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        conv2d_forward(&x, 1, h, w, k, &wt, &bias, maps, &mut col, &mut out);
+        t_gemm.push(t0.elapsed().as_secs_f64() * 1e3);
+        let t0 = Instant::now();
+        conv2d_forward_direct(&x, 1, h, w, k, &wt, &bias, maps, &mut out);
+        t_direct.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "conv2d forward, one example [1, {h}, {w}] -> [{maps}, {h}, {w}], {k}x{k}: im2col+GEMM {:.2} ms, direct {:.2} ms (median of {reps})",
+        median(&mut t_gemm),
+        median(&mut t_direct)
+    );
     let fmt = |m: Option<f64>| m.map_or("n/a".to_string(), |m| format!("{m:.0} MiB"));
     println!(
         "peak memory (VmHWM) after training: {}; at exit: {}",

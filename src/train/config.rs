@@ -98,7 +98,7 @@ pub struct TrainConfig {
 /// not help. Length bucketing makes the longer limit cheap: short texts are not padded to it.
 /// Input length of the `--arch seed` preset. Chosen on the IMDB validation split (10 % of
 /// train, seed 42), never on test; see the preset's doc and the conv2d notes in the README.
-pub const SEED_MAX_LEN: usize = 400;
+pub const SEED_MAX_LEN: usize = 256;
 /// Truncation of the `--arch seed` preset.
 pub const SEED_TRUNCATION: Truncation = Truncation::HeadTail;
 
