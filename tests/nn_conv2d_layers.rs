@@ -56,6 +56,7 @@ fn wsum(a: &[f32], w: &[f32]) -> f64 {
 }
 
 /// Naive 'same' convolution straight from the definition (PyTorch `padding="same"`).
+#[allow(clippy::too_many_arguments)]
 fn naive_conv(
     x: &[f32],
     c_in: usize,
@@ -94,7 +95,12 @@ fn naive_conv(
 #[test]
 fn conv2d_forward_im2col_and_direct_match_the_definition() {
     let mut g = Gen(1);
-    for &(c_in, h, w, k, c_out) in &[(1, 5, 4, 3, 2), (2, 4, 6, 2, 3), (3, 3, 3, 5, 2), (1, 1, 7, 3, 1)] {
+    for &(c_in, h, w, k, c_out) in &[
+        (1, 5, 4, 3, 2),
+        (2, 4, 6, 2, 3),
+        (3, 3, 3, 5, 2),
+        (1, 1, 7, 3, 1),
+    ] {
         let x = g.vec(c_in * h * w);
         let weight = g.vec(c_out * c_in * k * k);
         let bias = g.vec(c_out);
@@ -105,7 +111,12 @@ fn conv2d_forward_im2col_and_direct_match_the_definition() {
         let mut direct = vec![0.0; c_out * h * w];
         conv2d_forward_direct(&x, c_in, h, w, k, &weight, &bias, c_out, &mut direct);
         for i in 0..expect.len() {
-            assert!((out[i] - expect[i]).abs() < 1e-5, "im2col {i}: {} vs {}", out[i], expect[i]);
+            assert!(
+                (out[i] - expect[i]).abs() < 1e-5,
+                "im2col {i}: {} vs {}",
+                out[i],
+                expect[i]
+            );
             assert!((direct[i] - expect[i]).abs() < 1e-5, "direct {i}");
         }
     }
@@ -145,7 +156,18 @@ fn conv2d_gradients_match_finite_differences() {
         let mut dx = vec![0.0; x.len()];
         let (mut col, mut dcol) = (vec![0.0; n_col], vec![0.0; n_col]);
         conv2d_backward(
-            &x, c_in, h, w, k, &weight, c_out, &r, &mut dw, &mut db, Some(&mut dx), &mut col,
+            &x,
+            c_in,
+            h,
+            w,
+            k,
+            &weight,
+            c_out,
+            &r,
+            &mut dw,
+            &mut db,
+            Some(&mut dx),
+            &mut col,
             &mut dcol,
         );
         let eps = 1e-2;
@@ -270,16 +292,41 @@ fn dense_gemm_matches_dense_and_is_thread_count_independent() {
     let dy = g.vec(b * n_out);
     let mut y_ref = vec![0.0; b * n_out];
     dense_forward(&x, &weight, &bias, n_in, n_out, &mut y_ref);
-    let (mut dw_ref, mut db_ref, mut dx_ref) =
-        (vec![0.0; n_out * n_in], vec![0.0; n_out], vec![0.0; b * n_in]);
-    dense_backward(&dy, &x, &weight, n_in, n_out, &mut dw_ref, &mut db_ref, &mut dx_ref);
+    let (mut dw_ref, mut db_ref, mut dx_ref) = (
+        vec![0.0; n_out * n_in],
+        vec![0.0; n_out],
+        vec![0.0; b * n_in],
+    );
+    dense_backward(
+        &dy,
+        &x,
+        &weight,
+        n_in,
+        n_out,
+        &mut dw_ref,
+        &mut db_ref,
+        &mut dx_ref,
+    );
     let run = |threads: usize| {
         thread_pool(threads).install(|| {
             let mut y = vec![0.0; b * n_out];
             dense_gemm_forward(&x, &weight, &bias, b, n_in, n_out, &mut y);
-            let (mut dw, mut db, mut dx) =
-                (vec![9.0; n_out * n_in], vec![9.0; n_out], vec![9.0; b * n_in]);
-            dense_gemm_backward(&dy, &x, &weight, b, n_in, n_out, &mut dw, &mut db, Some(&mut dx));
+            let (mut dw, mut db, mut dx) = (
+                vec![9.0; n_out * n_in],
+                vec![9.0; n_out],
+                vec![9.0; b * n_in],
+            );
+            dense_gemm_backward(
+                &dy,
+                &x,
+                &weight,
+                b,
+                n_in,
+                n_out,
+                &mut dw,
+                &mut db,
+                Some(&mut dx),
+            );
             (y, dw, db, dx)
         })
     };
@@ -288,7 +335,10 @@ fn dense_gemm_matches_dense_and_is_thread_count_independent() {
     let (y, dw, db, dx) = one;
     let near = |a: &[f32], b: &[f32], what: &str| {
         for (i, (&u, &v)) in a.iter().zip(b).enumerate() {
-            assert!((u - v).abs() <= 1e-4 + 1e-4 * v.abs(), "{what}[{i}]: {u} vs {v}");
+            assert!(
+                (u - v).abs() <= 1e-4 + 1e-4 * v.abs(),
+                "{what}[{i}]: {u} vs {v}"
+            );
         }
     };
     near(&y, &y_ref, "y");

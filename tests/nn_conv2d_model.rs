@@ -37,7 +37,11 @@ fn batch_data() -> (Vec<u32>, Vec<usize>, Vec<u32>) {
     for (b, r) in rows.iter().enumerate() {
         ids[b * 8..b * 8 + r.len()].copy_from_slice(r);
     }
-    (ids, rows.iter().map(|r| r.len()).collect(), vec![0, 2, 1, 2])
+    (
+        ids,
+        rows.iter().map(|r| r.len()).collect(),
+        vec![0, 2, 1, 2],
+    )
 }
 
 /// Central differences of the training loss (fixed dropout mask from the seed) against the
@@ -279,7 +283,10 @@ fn block_specs_parse_and_print_and_parameter_counts() {
         }
     );
     assert_eq!(b.to_string(), "3x64:max2");
-    assert_eq!("5x8:avg3".parse::<Conv2dBlock>().unwrap().pool_kind, PoolKind::Avg);
+    assert_eq!(
+        "5x8:avg3".parse::<Conv2dBlock>().unwrap().pool_kind,
+        PoolKind::Avg
+    );
     assert_eq!("5x8".parse::<Conv2dBlock>().unwrap().pool, 1);
     let d = Conv2dBlock::parse_with_default("3x4:2", PoolKind::Avg).unwrap();
     assert_eq!((d.pool, d.pool_kind), (2, PoolKind::Avg));
@@ -301,9 +308,6 @@ fn block_specs_parse_and_print_and_parameter_counts() {
         10_002 * 100 + (64 * 9 + 64) + (640_000 * 64 + 64) + (64 * 2 + 2)
     );
     // A pooling window larger than its input is rejected.
-    let bad = Conv2dConfig {
-        seq_len: 1,
-        ..seed
-    };
+    let bad = Conv2dConfig { seq_len: 1, ..seed };
     assert!(bad.validate().unwrap_err().to_string().contains("pooling"));
 }

@@ -100,7 +100,11 @@ fn conv2d_logits_gradients_and_adam_step_match_pytorch() {
         tr.apply_update();
         let expect = tensors(&fix["adam_step"]);
         for (name, _, p) in tr.model.named_params() {
-            assert_close(p, &expect[&name].1, &format!("Adam step (sparse {sparse}) {name}"));
+            assert_close(
+                p,
+                &expect[&name].1,
+                &format!("Adam step (sparse {sparse}) {name}"),
+            );
         }
     }
 }

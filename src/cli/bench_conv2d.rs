@@ -89,8 +89,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let pool = thread_pool(threads);
         let n = pool.current_num_threads();
         let (ms, first, last) = pool.install(|| {
-            let mut tr =
-                Conv2dTrainer::new(Conv2dNet::new(config.clone(), 42), OptimizerConfig::default());
+            let mut tr = Conv2dTrainer::new(
+                Conv2dNet::new(config.clone(), 42),
+                OptimizerConfig::default(),
+            );
             let mut times = Vec::new();
             let (mut first, mut last) = (0.0, 0.0);
             for i in 0..WARMUP + args.steps {
@@ -161,9 +163,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         println!("| {n} | {ms:.1} | {rps:.0} |");
     }
     // Forward of the first block for one example: im2col + GEMM vs direct loops (1 thread).
-    let (h, w, k, maps) = (l, config.emb_dim, config.blocks[0].kernel, config.blocks[0].maps);
-    let x: Vec<f32> = (0..h * w).map(|i| (mix64(i as u64) % 1000) as f32 / 1000.0).collect();
-    let wt: Vec<f32> = (0..maps * k * k).map(|i| (mix64(7 ^ i as u64) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let (h, w, k, maps) = (
+        l,
+        config.emb_dim,
+        config.blocks[0].kernel,
+        config.blocks[0].maps,
+    );
+    let x: Vec<f32> = (0..h * w)
+        .map(|i| (mix64(i as u64) % 1000) as f32 / 1000.0)
+        .collect();
+    let wt: Vec<f32> = (0..maps * k * k)
+        .map(|i| (mix64(7 ^ i as u64) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
     let bias = vec![0.1; maps];
     let mut col = vec![0.0; k * k * h * w];
     let mut out = vec![0.0; maps * h * w];

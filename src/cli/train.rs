@@ -8,9 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use textcnn::data::stratified_split;
+use textcnn::model::PoolKind;
 use textcnn::nn::optim::OptimizerKind;
 use textcnn::text::Truncation;
-use textcnn::model::PoolKind;
 use textcnn::train::{
     ArchKind, Checkpoint, Metric, StopReason, TrainConfig, TrainData, TrainOptions, train,
 };
@@ -113,7 +113,7 @@ pub struct HyperArgs {
     /// Feature maps per region size [default: 100]
     #[arg(long)]
     pub feature_maps: Option<usize>,
-    /// Maximum tokens per text [default: 800]
+    /// Maximum tokens per text; conv2d: the fixed input length [default: 800; seed: 256]
     #[arg(long)]
     pub max_len: Option<usize>,
     /// Which part of a long text to keep [default: head+tail]

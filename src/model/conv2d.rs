@@ -24,9 +24,7 @@ use crate::nn::embedding::embedding_forward;
 use crate::nn::pool2d::{avg_pool2d_forward, max_pool2d_forward, pooled_len, relu_forward};
 
 /// Pooling of a conv2d block.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum PoolKind {
     /// Max pooling (the tutorial's).
@@ -75,7 +73,9 @@ impl FromStr for Conv2dBlock {
 impl Conv2dBlock {
     /// As [`Conv2dBlock::from_str`], with `default_kind` for a spec that names no pooling kind.
     pub fn parse_with_default(s: &str, default_kind: PoolKind) -> anyhow::Result<Conv2dBlock> {
-        let bad = || anyhow::anyhow!("invalid conv2d block {s:?}: expected KxM[:maxP|:avgP], e.g. 3x64:max2");
+        let bad = || {
+            anyhow::anyhow!("invalid conv2d block {s:?}: expected KxM[:maxP|:avgP], e.g. 3x64:max2")
+        };
         let (conv, pool) = match s.split_once(':') {
             Some((c, p)) => (c, Some(p)),
             None => (s, None),
@@ -128,14 +128,23 @@ pub struct Conv2dConfig {
 /// `[c_out, ho, wo]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockShape {
+    /// Input channels.
     pub c_in: usize,
+    /// Input (and convolution output) height.
     pub h: usize,
+    /// Input (and convolution output) width.
     pub w: usize,
+    /// Kernel side.
     pub k: usize,
+    /// Output channels (maps).
     pub c_out: usize,
+    /// Pooling window side and stride.
     pub pool: usize,
+    /// Pooling kind.
     pub kind: PoolKind,
+    /// Pooled height `h / pool`.
     pub ho: usize,
+    /// Pooled width `w / pool`.
     pub wo: usize,
 }
 
@@ -333,7 +342,11 @@ impl Layout {
     }
     /// Range of the flattened features (the last pooled output).
     pub(crate) fn features(&self) -> std::ops::Range<usize> {
-        self.blocks.last().expect("at least one block").pooled.clone()
+        self.blocks
+            .last()
+            .expect("at least one block")
+            .pooled
+            .clone()
     }
 }
 

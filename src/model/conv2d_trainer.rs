@@ -19,9 +19,7 @@ use crate::nn::optim::{
     OptimizerConfig, StepConsts, apply_max_norm, clip_factor, sum_squares, update_dense,
     update_rows,
 };
-use crate::nn::pool2d::{
-    avg_pool2d_backward, max_pool2d_backward, relu_backward, relu_forward,
-};
+use crate::nn::pool2d::{avg_pool2d_backward, max_pool2d_backward, relu_backward, relu_forward};
 
 /// Reusable per-batch buffers.
 #[derive(Default)]
@@ -77,7 +75,10 @@ impl Conv2dTrainer {
                 [vec![0.0; n], vec![0.0; if n_states == 2 { n } else { 0 }]]
             })
             .collect();
-        let grads = params[1..].iter().map(|(_, _, d)| vec![0.0; d.len()]).collect();
+        let grads = params[1..]
+            .iter()
+            .map(|(_, _, d)| vec![0.0; d.len()])
+            .collect();
         Conv2dTrainer {
             model,
             optim,

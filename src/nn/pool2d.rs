@@ -57,7 +57,10 @@ pub fn max_pool2d_forward(
             let ar = &mut ao[r * wo..(r + 1) * wo];
             if p == 2 {
                 // The common case, branch-free: rows 2r and 2r + 1, columns 2q and 2q + 1.
-                let (r0, r1) = (&plane[2 * r * w..][..2 * wo], &plane[(2 * r + 1) * w..][..2 * wo]);
+                let (r0, r1) = (
+                    &plane[2 * r * w..][..2 * wo],
+                    &plane[(2 * r + 1) * w..][..2 * wo],
+                );
                 let base = (2 * r * w) as u32;
                 for (q, (yv, av)) in yr.iter_mut().zip(ar.iter_mut()).enumerate() {
                     let c0 = base + 2 * q as u32;

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::fit::EpochMetrics;
+use crate::bundle::Architecture;
 use crate::bundle::{TensorMap, load_tensors, save_tensors};
 use crate::fsutil::write_atomic;
-use crate::bundle::Architecture;
 use crate::model::{Model, Trainer};
 
 const DIR: &str = "checkpoint";
@@ -122,12 +122,7 @@ impl Checkpoint {
     }
 
     /// Loads parameters and optimizer state into `trainer`.
-    pub fn restore(
-        &self,
-        output: &Path,
-        trainer: &mut Trainer,
-        arch: &Architecture,
-    ) -> Result<()> {
+    pub fn restore(&self, output: &Path, trainer: &mut Trainer, arch: &Architecture) -> Result<()> {
         let all = load_tensors(&output.join(DIR).join(&self.tensors))?;
         let (mut model, mut optim) = (TensorMap::new(), TensorMap::new());
         for (name, t) in all {
@@ -137,9 +132,8 @@ impl Checkpoint {
                 optim.insert(n.to_string(), t);
             }
         }
-        trainer.set_model(
-            Model::from_named_params(arch, &model).context("checkpoint parameters")?,
-        )?;
+        trainer
+            .set_model(Model::from_named_params(arch, &model).context("checkpoint parameters")?)?;
         trainer
             .load_optimizer_state(&optim)
             .context("checkpoint optimizer state")?;

@@ -286,12 +286,8 @@ fn train_in_pool(
         }
         let train_seconds = epoch_started.elapsed().as_secs_f64();
         let current = trainer.model();
-        let (valid_loss, valid_acc, _) = evaluate(
-            &current,
-            &valid_enc,
-            &valid_y,
-            pipeline.encode.min_len,
-        );
+        let (valid_loss, valid_acc, _) =
+            evaluate(&current, &valid_enc, &valid_y, pipeline.encode.min_len);
         let metrics = EpochMetrics {
             epoch,
             train_loss: progress.loss_sum / progress.seen.max(1) as f64,

@@ -8,6 +8,6 @@ mod fit;
 pub use checkpoint::{Checkpoint, EpochProgress};
 pub use config::{ArchKind, Metric, SEED_MAX_LEN, SEED_TRUNCATION, TrainConfig};
 pub use fit::{
-    EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, describe_architecture, evaluate,
-    label_ids, train,
+    EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, describe_architecture,
+    evaluate, label_ids, train,
 };
