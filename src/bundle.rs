@@ -21,7 +21,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
-use crate::model::{KimCnn, KimConfig};
+use crate::model::{Conv2dConfig, KimConfig, Model};
 use crate::text::{EncodeConfig, TextPipeline, Tokenizer, TokenizerConfig, Vocab};
 
 /// Version of the bundle layout; bumped on any incompatible change.
@@ -43,6 +43,42 @@ pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
 pub enum Architecture {
     /// Kim (2014): region sizes × feature maps, max-over-time pooling, dropout, dense.
     Kim(KimConfig),
+    /// The tutorial's 2-D CNN: k×k convolution blocks with 2-D pooling, flatten, dense layers.
+    Conv2d(Conv2dConfig),
+}
+
+impl Architecture {
+    /// Output classes.
+    pub fn num_classes(&self) -> usize {
+        match self {
+            Architecture::Kim(c) => c.num_classes,
+            Architecture::Conv2d(c) => c.num_classes,
+        }
+    }
+
+    /// Rows of the embedding table (the vocabulary size).
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Architecture::Kim(c) => c.vocab_size,
+            Architecture::Conv2d(c) => c.vocab_size,
+        }
+    }
+
+    /// Names and shapes of every parameter.
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        match self {
+            Architecture::Kim(c) => c.param_shapes(),
+            Architecture::Conv2d(c) => c.param_shapes(),
+        }
+    }
+
+    /// Total number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.param_shapes()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
+    }
 }
 
 /// Contents of `config.json`.
@@ -74,7 +110,7 @@ pub struct BundleConfig {
 /// A trained model with its text pipeline and label list.
 pub struct Bundle {
     pub config: BundleConfig,
-    pub model: KimCnn,
+    pub model: Model,
     pub vocab: Vocab,
 }
 
@@ -127,29 +163,29 @@ impl Bundle {
         }
         let config: BundleConfig = serde_json::from_value(version)
             .with_context(|| format!("{}: invalid bundle config", config_path.display()))?;
-        let Architecture::Kim(kim) = &config.architecture;
-        if kim.num_classes != config.labels.len() {
+        let arch = &config.architecture;
+        if arch.num_classes() != config.labels.len() {
             bail!(
                 "{}: the architecture has {} output classes but {} labels are listed",
                 config_path.display(),
-                kim.num_classes,
+                arch.num_classes(),
                 config.labels.len()
             );
         }
         let vocab_path = dir.join(VOCAB_FILE);
         let vocab = Vocab::load(&vocab_path)?;
-        if vocab.len() != kim.vocab_size {
+        if vocab.len() != arch.vocab_size() {
             bail!(
                 "{}: {} entries, but {} says vocab_size = {}",
                 vocab_path.display(),
                 vocab.len(),
                 config_path.display(),
-                kim.vocab_size
+                arch.vocab_size()
             );
         }
         let model_path = dir.join(MODEL_FILE);
         let tensors = load_tensors(&model_path)?;
-        let model = KimCnn::from_named_params(kim.clone(), &tensors).with_context(|| {
+        let model = Model::from_named_params(arch, &tensors).with_context(|| {
             format!(
                 "{} does not match {}",
                 model_path.display(),

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::batch::{PaddedBatch, bucketed_batches, real_length};
 use crate::bundle::Bundle;
-use crate::model::KimCnn;
+use crate::model::Model;
 use crate::text::{Encoded, TextPipeline};
 
 /// Texts per forward pass at inference time.
@@ -109,8 +109,8 @@ impl Prediction {
 /// Logits `[n, num_classes]` (row-major, input order) of encoded texts, computed in batches of
 /// [`INFERENCE_BATCH`] texts sorted by length. Padding does not change a text's logits (the
 /// model ignores windows past each row's length), so the grouping does not matter.
-pub fn logits(model: &KimCnn, encoded: &[Encoded], min_len: usize) -> Vec<f32> {
-    let k = model.config().num_classes;
+pub fn logits(model: &Model, encoded: &[Encoded], min_len: usize) -> Vec<f32> {
+    let k = model.num_classes();
     let lengths: Vec<usize> = encoded.iter().map(real_length).collect();
     let mut order: Vec<usize> = (0..encoded.len()).collect();
     order.sort_by_key(|&i| lengths[i]);
@@ -127,8 +127,8 @@ pub fn logits(model: &KimCnn, encoded: &[Encoded], min_len: usize) -> Vec<f32> {
 }
 
 /// Softmax probabilities `[n, num_classes]` of encoded texts (see [`logits`]).
-pub fn probabilities(model: &KimCnn, encoded: &[Encoded], min_len: usize) -> Vec<f32> {
-    let k = model.config().num_classes;
+pub fn probabilities(model: &Model, encoded: &[Encoded], min_len: usize) -> Vec<f32> {
+    let k = model.num_classes();
     let mut z = logits(model, encoded, min_len);
     for row in z.chunks_mut(k) {
         softmax_in_place(row);

@@ -107,7 +107,7 @@ fn tensor(dir: &Path, name: &str) -> Vec<f32> {
 /// Writes the embedding of the bundle in `dir` as a word-vector file.
 fn export(dir: &Path, format: VectorFormat, path: &Path) {
     let b = Bundle::load(dir).unwrap();
-    let e = b.model.config().emb_dim;
+    let e = b.model.kim().unwrap().config().emb_dim;
     let words: Vec<&str> = b.vocab.tokens()[2..].iter().map(String::as_str).collect();
     let (bytes, skipped) = encode_vectors(format, &words, &b.model.named_params()[0].2[2 * e..], e);
     assert_eq!(skipped, 0);
@@ -247,7 +247,7 @@ fn init_from_copies_shared_rows_and_optionally_the_filters() {
     let kim = textcnn::model::KimConfig {
         vocab_size: vocab.len(),
         num_classes: 2,
-        ..src.model.config().clone()
+        ..src.model.kim().unwrap().config().clone()
     };
     let mut m = KimCnn::new(kim, 3);
     init.apply(&mut m, 3);
@@ -390,9 +390,9 @@ fn new_labels_are_an_error_unless_allowed_and_then_grow_the_output_layer() {
     let kim = textcnn::model::KimConfig {
         vocab_size: pb.vocab.len() + 3,
         num_classes: 3,
-        ..pb.model.config().clone()
+        ..pb.model.kim().unwrap().config().clone()
     };
-    let grown = grow_model(&pb.model, kim, 1).unwrap();
+    let grown = grow_model(pb.model.kim().unwrap(), kim, 1).unwrap();
     for ((n, _, old), (_, _, new)) in pb.model.named_params().iter().zip(grown.named_params()) {
         assert_eq!(&new[..old.len()], *old, "{n}");
         if n == "fc.weight" {

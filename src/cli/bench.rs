@@ -19,6 +19,21 @@ pub struct BenchArgs {
     /// Timed training steps (and inference batches) per thread count, after 3 warm-up ones.
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
+    /// Workload: `kim` (above), `seed` (the `--arch seed` conv2d preset at batch 32) or `b`
+    /// (torch_kim.py's workload B: conv2d emb 64, len 256, 32 maps 3x3, max 2x2, dense 64, batch 64).
+    #[arg(long, value_enum, default_value = "kim")]
+    pub workload: Workload,
+}
+
+/// Benchmark workloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Kim CNN (vocab 30,000, emb 128, len 400, 3/4/5 x 100, batch 64).
+    Kim,
+    /// The `--arch seed` preset (vocab 10,002, emb 100, len 400, 3x64:max2, dense 64, batch 32).
+    Seed,
+    /// PyTorch reference workload B (vocab 30,000, emb 64, len 256, 3x32:max2, dense 64, batch 64).
+    B,
 }
 
 const VOCAB: usize = 30_000;
@@ -43,13 +58,13 @@ fn random_batches(n: usize, batch: usize, salt: u64) -> Vec<(Vec<u32>, Vec<u32>)
         .collect()
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(super) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
 
 /// Peak resident set size of this process in MiB (`VmHWM` of /proc/self/status), if available.
-fn peak_rss_mib() -> Option<f64> {
+pub(super) fn peak_rss_mib() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -58,6 +73,9 @@ fn peak_rss_mib() -> Option<f64> {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.steps >= 1, "--steps must be >= 1");
+    if args.workload != Workload::Kim {
+        return super::bench_conv2d::run(&args);
+    }
     let config = KimConfig {
         vocab_size: VOCAB,
         emb_dim: 128,

@@ -43,17 +43,17 @@ pub struct ExportArgs {
 
 pub fn run(args: ExportArgs) -> Result<()> {
     let mut bundle = Bundle::load(&args.model)?;
-    let dim = bundle.model.config().emb_dim;
+    let model = bundle.model.kim_mut()?;
+    let dim = model.config().emb_dim;
     let emb: Vec<f32> = if args.static_channel {
-        bundle
-            .model
+        model
             .embedding_static_mut()
             .map(|s| s.to_vec())
             .ok_or_else(|| {
                 anyhow::anyhow!("{} is not a multichannel model", args.model.display())
             })?
     } else {
-        bundle.model.embedding_mut().to_vec()
+        model.embedding_mut().to_vec()
     };
     let words: Vec<&str> = bundle.vocab.tokens()[2..]
         .iter()

@@ -1,6 +1,7 @@
 //! Argument parsing and printing only; the work happens in the library.
 
 mod bench;
+mod bench_conv2d;
 mod common;
 mod compare;
 mod data;

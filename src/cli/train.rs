@@ -8,16 +8,18 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use textcnn::data::stratified_split;
+use textcnn::model::PoolKind;
 use textcnn::nn::optim::OptimizerKind;
 use textcnn::text::vectors::peek_dim;
 use textcnn::text::{EmbeddingMode, Truncation, VectorFormat};
 use textcnn::train::{
-    Checkpoint, Metric, StartFrom, StopReason, TrainConfig, TrainData, TrainOptions, train,
+    ArchKind, Checkpoint, Metric, StartFrom, StopReason, TrainConfig, TrainData, TrainOptions,
+    train,
 };
 
 use super::common::{ReadArgs, load_dataset};
 
-/// Train a Kim (2014) CNN text classifier and save the best model (by validation) as a bundle.
+/// Train a Kim (2014) CNN or a conv2d text classifier and save the best model (by validation) as a bundle.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Training data: `imdb:train`, or a file/folder in any supported format.
@@ -47,9 +49,33 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
+/// `--arch` values: the two architectures and the tutorial preset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchArg {
+    /// Kim (2014) CNN (the default).
+    Kim,
+    /// 2-D CNN: k×k conv blocks with 2-D pooling, flatten, dense layers (see --conv2d-blocks, --hidden).
+    Conv2d,
+    /// The tutorial's conv2d settings: emb 100, 3x64:max2, dense 64, batch 32, 10 epochs,
+    /// 10,000 words, 400 tokens (other flags override them).
+    Seed,
+}
+
 /// Hyperparameter flags; each overrides the config file and the defaults.
 #[derive(Args, Debug)]
 pub struct HyperArgs {
+    /// Architecture, or the `seed` preset [default: kim]
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    /// conv2d blocks, comma-separated `KxM:maxP`/`KxM:avgP` (kernel, maps, pooling) [default: 3x64:max2]
+    #[arg(long, value_delimiter = ',')]
+    pub conv2d_blocks: Option<Vec<String>>,
+    /// conv2d hidden dense layer widths, comma-separated [default: 64]
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// conv2d pooling kind of blocks whose spec names none [default: max]
+    #[arg(long, value_enum)]
+    pub pool: Option<PoolKind>,
     /// Maximum number of epochs [default: 10]
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -89,7 +115,7 @@ pub struct HyperArgs {
     /// Feature maps per region size [default: 100]
     #[arg(long)]
     pub feature_maps: Option<usize>,
-    /// Maximum tokens per text [default: 800]
+    /// Maximum tokens per text; conv2d: the fixed input length [default: 800; seed: 256]
     #[arg(long)]
     pub max_len: Option<usize>,
     /// Which part of a long text to keep [default: head+tail]
@@ -177,10 +203,19 @@ impl HyperArgs {
     }
 
     fn apply(&self, c: &mut TrainConfig) {
+        match self.arch {
+            Some(ArchArg::Seed) => c.apply_seed_preset(),
+            Some(ArchArg::Conv2d) => c.arch = ArchKind::Conv2d,
+            Some(ArchArg::Kim) => c.arch = ArchKind::Kim,
+            None => {}
+        }
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = &self.$field { c.$field = v.clone(); } )* };
         }
         set!(
+            conv2d_blocks,
+            hidden,
+            pool,
             epochs,
             batch_size,
             lr,
@@ -290,7 +325,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             } else if let Some(dir) = &config.init_from {
                 let b = textcnn::bundle::Bundle::load(dir)
                     .with_context(|| format!("--init-from {}", dir.display()))?;
-                config.emb_dim = b.model.config().emb_dim;
+                config.emb_dim = b.model.kim()?.config().emb_dim;
             }
         }
         if config.embedding != EmbeddingMode::NonStatic

@@ -1,7 +1,13 @@
 //! Architectures built from config structs on top of the `nn` layers.
 
+pub mod any;
+pub mod conv2d;
+pub mod conv2d_trainer;
 pub mod kim;
 pub mod trainer;
 
+pub use any::{Model, Trainer};
+pub use conv2d::{Conv2dBlock, Conv2dConfig, Conv2dNet, PoolKind};
+pub use conv2d_trainer::Conv2dTrainer;
 pub use kim::{Batch, KimCnn, KimConfig};
 pub use trainer::{KimTrainer, StepStats};

@@ -9,12 +9,15 @@
 //! outputs and every sum runs in a fixed order, so results do not depend on the number of threads.
 
 pub mod conv;
+pub mod conv2d;
 pub mod dense;
+pub mod dense_gemm;
 pub mod dropout;
 pub mod embedding;
 pub mod loss;
 pub mod optim;
 pub mod pool;
+pub mod pool2d;
 
 /// Build a rayon pool with `n` threads (`0` = one per available core). Run work inside
 /// `pool.install(|| ..)`; the layers use whichever pool they are called from.

@@ -38,7 +38,7 @@ use tokio::sync::Semaphore;
 pub use batcher::{Worker, WorkerError};
 use metrics::{Metrics, endpoint_label};
 
-use crate::bundle::{Architecture, MODEL_FILE};
+use crate::bundle::MODEL_FILE;
 use crate::predict::Classifier;
 
 /// The web page served at `/`.
@@ -161,13 +161,12 @@ impl AppState {
 
 fn model_json(c: &Classifier, info: &ModelInfo, config: &ServeConfig) -> Value {
     let bc = &c.bundle().config;
-    let Architecture::Kim(kim) = &bc.architecture;
     json!({
         "name": info.name,
         "version": info.version,
         "labels": bc.labels,
         "architecture": bc.architecture,
-        "parameters": kim.param_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum::<usize>(),
+        "parameters": bc.architecture.num_params(),
         "tokenizer": bc.tokenizer,
         "encode": bc.encode,
         "training": bc.training,

@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::fit::EpochMetrics;
+use crate::bundle::Architecture;
 use crate::bundle::{TensorMap, load_tensors, save_tensors};
 use crate::fsutil::write_atomic;
-use crate::model::{KimCnn, KimConfig, KimTrainer};
+use crate::model::{Model, Trainer};
 
 const DIR: &str = "checkpoint";
 const STATE_FILE: &str = "state.json";
@@ -80,14 +81,13 @@ impl Checkpoint {
         output: &Path,
         config: &TrainConfig,
         run: &serde_json::Value,
-        trainer: &KimTrainer,
+        trainer: &Trainer,
         progress: &EpochProgress,
     ) -> Result<()> {
         let dir = output.join(DIR);
         let old = Checkpoint::load(output).ok().map(|c| c.tensors);
         let name = format!("state-e{}-b{}.safetensors", progress.epoch, progress.step);
         let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = trainer
-            .model
             .named_params()
             .into_iter()
             .map(|(n, shape, data)| (format!("{MODEL_PREFIX}{n}"), shape, data.to_vec()))
@@ -122,12 +122,7 @@ impl Checkpoint {
     }
 
     /// Loads parameters and optimizer state into `trainer`.
-    pub fn restore(
-        &self,
-        output: &Path,
-        trainer: &mut KimTrainer,
-        config: KimConfig,
-    ) -> Result<()> {
+    pub fn restore(&self, output: &Path, trainer: &mut Trainer, arch: &Architecture) -> Result<()> {
         let all = load_tensors(&output.join(DIR).join(&self.tensors))?;
         let (mut model, mut optim) = (TensorMap::new(), TensorMap::new());
         for (name, t) in all {
@@ -137,8 +132,8 @@ impl Checkpoint {
                 optim.insert(n.to_string(), t);
             }
         }
-        trainer.model =
-            KimCnn::from_named_params(config, &model).context("checkpoint parameters")?;
+        trainer
+            .set_model(Model::from_named_params(arch, &model).context("checkpoint parameters")?)?;
         trainer
             .load_optimizer_state(&optim)
             .context("checkpoint optimizer state")?;

@@ -21,7 +21,7 @@ use crate::bundle::{self, Architecture, Bundle, BundleConfig, FORMAT_VERSION};
 use crate::data::Dataset;
 use crate::eval::{ClassificationReport, ConfusionMatrix};
 use crate::fsutil::write_atomic;
-use crate::model::{KimCnn, KimConfig, KimTrainer};
+use crate::model::{KimConfig, Model, Trainer};
 use crate::predict;
 use crate::text::{Encoded, TextPipeline, Tokenizer, Vocab, encode, tokenize_all};
 
@@ -208,40 +208,48 @@ fn train_in_pool(
         );
     }
 
-    let kim = match start {
-        Some(s) => {
-            let crate::bundle::Architecture::Kim(parent) = &s.bundle.config.architecture;
-            KimConfig {
+    let arch = match start {
+        Some(s) => match &s.bundle.config.architecture {
+            Architecture::Kim(parent) => Architecture::Kim(KimConfig {
                 vocab_size: pipeline.vocab.len(),
                 num_classes: labels.len(),
                 dropout: config.dropout,
                 ..parent.clone()
-            }
-        }
-        None => KimConfig {
-            vocab_size: pipeline.vocab.len(),
-            emb_dim: config.emb_dim,
-            region_sizes: config.region_sizes.clone(),
-            feature_maps: config.feature_maps,
-            num_classes: labels.len(),
-            dropout: config.dropout,
-            multichannel: config.embedding == crate::text::EmbeddingMode::Multichannel,
+            }),
+            Architecture::Conv2d(_) => bail!(
+                "{}: fine-tuning and --init-from support Kim models only; this one is conv2d",
+                s.path.display()
+            ),
         },
+        None => config.architecture(pipeline.vocab.len(), labels.len()),
     };
-    if kim.multichannel != (config.embedding == crate::text::EmbeddingMode::Multichannel) {
+    if let Architecture::Kim(kim) = &arch
+        && kim.multichannel != (config.embedding == crate::text::EmbeddingMode::Multichannel)
+    {
         bail!(
             "--embedding {:?} does not fit the model to continue, which is {}multichannel",
             config.embedding,
             if kim.multichannel { "" } else { "not " }
         );
     }
-    let mut initial = match start {
-        Some(s) => transfer::grow_model(&s.bundle.model, kim.clone(), config.seed)?,
-        None => KimCnn::new(kim.clone(), config.seed),
+    if options.progress {
+        eprintln!("model: {}", describe_architecture(&arch));
+    }
+    let mut initial = match (start, &arch) {
+        (Some(s), Architecture::Kim(kim)) => match &s.bundle.model {
+            Model::Kim(parent) => {
+                Model::Kim(transfer::grow_model(parent, kim.clone(), config.seed)?)
+            }
+            Model::Conv2d(_) => unreachable!("the architecture was checked above"),
+        },
+        _ => Model::new(&arch, config.seed),
     };
     let mut transfer_info = serde_json::Map::new();
     if let Some(init) = &mut init {
-        init.apply(&mut initial, config.seed);
+        let Model::Kim(kim_model) = &mut initial else {
+            bail!("--pretrained and --init-from need --arch kim");
+        };
+        init.apply(kim_model, config.seed);
         if options.progress {
             eprintln!(
                 "embedding from {}{}",
@@ -292,7 +300,7 @@ fn train_in_pool(
     let mut bundle_config = BundleConfig {
         format_version: FORMAT_VERSION,
         textcnn_version: env!("CARGO_PKG_VERSION").to_string(),
-        architecture: Architecture::Kim(kim.clone()),
+        architecture: arch.clone(),
         tokenizer: pipeline.tokenizer.config().clone(),
         encode: pipeline.encode.clone(),
         labels: labels.clone(),
@@ -306,7 +314,7 @@ fn train_in_pool(
         parent,
     };
 
-    let mut trainer = KimTrainer::new(initial, config.optimizer());
+    let mut trainer = Trainer::new(initial, config.optimizer());
     let mut progress = EpochProgress::start();
     if options.resume {
         let ckpt = Checkpoint::load(output)?;
@@ -316,7 +324,7 @@ fn train_in_pool(
                 output.display()
             );
         }
-        ckpt.restore(output, &mut trainer, kim)?;
+        ckpt.restore(output, &mut trainer, &arch)?;
         progress = ckpt.progress;
         if options.progress {
             eprintln!(
@@ -402,12 +410,9 @@ fn train_in_pool(
             bar.finish_and_clear();
         }
         let train_seconds = epoch_started.elapsed().as_secs_f64();
-        let (valid_loss, valid_acc, _) = evaluate(
-            &trainer.model,
-            &valid_enc,
-            &valid_y,
-            pipeline.encode.min_len,
-        );
+        let current = trainer.model();
+        let (valid_loss, valid_acc, _) =
+            evaluate(&current, &valid_enc, &valid_y, pipeline.encode.min_len);
         let metrics = EpochMetrics {
             epoch,
             train_loss: progress.loss_sum / progress.seen.max(1) as f64,
@@ -441,7 +446,7 @@ fn train_in_pool(
             bundle_config.best = serde_json::to_value(&metrics)?;
             let bundle = Bundle {
                 config: bundle_config.clone(),
-                model: trainer.model.clone(),
+                model: current,
                 vocab: pipeline.vocab.clone(),
             };
             bundle.save(output)?;
@@ -494,6 +499,32 @@ fn train_in_pool(
     })
 }
 
+/// One line describing an architecture: its layers and parameter count.
+pub fn describe_architecture(arch: &Architecture) -> String {
+    match arch {
+        Architecture::Kim(c) => format!(
+            "kim: emb {}, regions {:?} x {} maps, {} parameters",
+            c.emb_dim,
+            c.region_sizes,
+            c.feature_maps,
+            arch.num_params()
+        ),
+        Architecture::Conv2d(c) => format!(
+            "conv2d: emb {}, seq_len {}, blocks [{}], {} features, hidden {:?}, {} parameters",
+            c.emb_dim,
+            c.seq_len,
+            c.blocks
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            c.num_features(),
+            c.hidden,
+            arch.num_params()
+        ),
+    }
+}
+
 /// Maps each example's label to its index in `labels` (any order).
 ///
 /// # Errors
@@ -535,12 +566,12 @@ fn encode_dataset(pipeline: &TextPipeline, ds: &Dataset) -> Vec<Encoded> {
 
 /// Mean cross-entropy, accuracy and the predicted class of every example.
 pub fn evaluate(
-    model: &KimCnn,
+    model: &Model,
     encoded: &[Encoded],
     y: &[usize],
     min_len: usize,
 ) -> (f64, f64, Vec<usize>) {
-    let k = model.config().num_classes;
+    let k = model.num_classes();
     let probs = predict::probabilities(model, encoded, min_len);
     let mut loss = 0.0;
     let mut correct = 0;

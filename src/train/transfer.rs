@@ -99,7 +99,10 @@ pub fn finetune_config(parent: &Bundle) -> TrainConfig {
         .get("config")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
-    let crate::bundle::Architecture::Kim(kim) = &parent.config.architecture;
+    let crate::bundle::Architecture::Kim(kim) = &parent.config.architecture else {
+        // Conv2d bundles are refused when training starts (fine-tuning is Kim-only).
+        return c;
+    };
     c.emb_dim = kim.emb_dim;
     c.region_sizes = kim.region_sizes.clone();
     c.feature_maps = kim.feature_maps;
@@ -227,8 +230,13 @@ impl EmbeddingInit {
             (v, None)
         } else if let Some(dir) = &config.init_from {
             let b = Bundle::load(dir).with_context(|| format!("--init-from {}", dir.display()))?;
-            let v = vectors_from_bundle(&b, dir, vocab, &filter);
-            let src = b.model.config();
+            let v = vectors_from_bundle(&b, dir, vocab, &filter)?;
+            let src = b
+                .model
+                .kim()
+                .with_context(|| format!("--init-from {}", dir.display()))?
+                .config()
+                .clone();
             if config.init_conv
                 && (src.emb_dim != config.emb_dim
                     || src.region_sizes != config.region_sizes
@@ -245,7 +253,8 @@ impl EmbeddingInit {
                     config.feature_maps
                 );
             }
-            (v, config.init_conv.then_some(b.model))
+            let kim = b.model.kim()?.clone();
+            (v, config.init_conv.then_some(kim))
         } else {
             return Ok(None);
         };
@@ -306,9 +315,13 @@ pub fn vectors_from_bundle(
     dir: &Path,
     vocab: &mut Vocab,
     filter: &VectorFilter,
-) -> PretrainedVectors {
-    let e = b.model.config().emb_dim;
-    let params = b.model.named_params();
+) -> Result<PretrainedVectors> {
+    let kim = b
+        .model
+        .kim()
+        .with_context(|| format!("--init-from {}", dir.display()))?;
+    let e = kim.config().emb_dim;
+    let params = kim.named_params();
     let emb = params[0].2;
     let mut found = vec![false; vocab.len()];
     let mut table = vec![0.0; vocab.len() * e];
@@ -342,10 +355,10 @@ pub fn vectors_from_bundle(
         ..VectorsReport::default()
     };
     report.set_coverage(vocab, &found);
-    PretrainedVectors {
+    Ok(PretrainedVectors {
         dim: e,
         table,
         found,
         report,
-    }
+    })
 }
