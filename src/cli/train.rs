@@ -57,7 +57,7 @@ pub enum ArchArg {
     /// 2-D CNN: k×k conv blocks with 2-D pooling, flatten, dense layers (see --conv2d-blocks, --hidden).
     Conv2d,
     /// The tutorial's conv2d settings: emb 100, 3x64:max2, dense 64, batch 32, 10 epochs,
-    /// 10,000 words, 400 tokens (other flags override them).
+    /// 10,000 words, 256 tokens head+tail (other flags override them).
     Seed,
 }
 
