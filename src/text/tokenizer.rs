@@ -14,7 +14,7 @@ use unicode_segmentation::UnicodeSegmentation;
 /// Settings of a [`Tokenizer`]. Saved inside model bundles; every field has a serde default so
 /// older bundles keep loading when fields are added.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TokenizerConfig {
     /// Lowercase the text (Unicode-aware, `str::to_lowercase`). Default `true`.
     pub lowercase: bool,

@@ -367,6 +367,10 @@ mod tests {
         assert!(!c.tokenizer.lowercase);
         assert_eq!(c.batch_size, TrainConfig::default().batch_size);
         assert_eq!(c.encode().min_len, 3);
+        let err = toml::from_str::<TrainConfig>("[tokenizer]\nlowercaze = false\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lowercaze"), "{err}");
         let err = toml::from_str::<TrainConfig>("epochz = 3")
             .unwrap_err()
             .to_string();
