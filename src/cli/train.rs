@@ -94,6 +94,9 @@ pub struct HyperArgs {
     /// Dropout rate on the pooled features [default: 0.5]
     #[arg(long)]
     pub dropout: Option<f32>,
+    /// Momentum of SGD [default: 0.9]
+    #[arg(long)]
+    pub momentum: Option<f32>,
     /// Max L2 norm of each class's output weight vector (Kim 2014: 3) [default: none]
     #[arg(long)]
     pub max_norm: Option<f32>,
@@ -168,11 +171,16 @@ impl HyperArgs {
             ($($field:ident),*) => { $( if self.$field.is_some() { names.push(stringify!($field).replace('_', "-")); } )* };
         }
         check!(
+            arch,
+            conv2d_blocks,
+            hidden,
+            pool,
             epochs,
             batch_size,
             lr,
             optimizer,
             weight_decay,
+            momentum,
             dropout,
             max_norm,
             clip_grad_norm,
@@ -221,6 +229,7 @@ impl HyperArgs {
             lr,
             optimizer,
             weight_decay,
+            momentum,
             dropout,
             patience,
             metric,

@@ -169,7 +169,7 @@ pub fn download_verified(
     eprintln!("downloading {url} to {}", dest.display());
     let mut resp = ureq::get(url)
         .call()
-        .with_context(|| format!("downloading {url}"))?;
+        .with_context(|| format!("downloading {url} (offline? point --data-dir or TEXTCNN_DATA_DIR at a folder holding aclImdb_v1.tar.gz or aclImdb/)"))?;
     let len = resp
         .headers()
         .get("content-length")

@@ -17,7 +17,7 @@ use super::vocab::{PAD_ID, UNK_ID, Vocab};
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Truncation {
-    /// Keep the first `max_len` tokens (default).
+    /// Keep the first `max_len` tokens.
     #[default]
     Head,
     /// Keep the last `max_len` tokens.
