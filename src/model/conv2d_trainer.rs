@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use anyhow::{bail, ensure};
 use rayon::prelude::*;
 
 use super::conv2d::{Conv2dNet, PoolKind, with_scratch};
@@ -436,76 +435,21 @@ impl Conv2dTrainer {
             .collect()
     }
 
-    /// Optimizer state as named tensors (`step` and `{param}.{state}`), as
-    /// [`crate::model::KimTrainer::optimizer_state`].
+    /// Optimizer state as named tensors, for `--resume` (see [`crate::nn::optim::export_state`]).
     pub fn optimizer_state(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-        let mut out = vec![("step".to_string(), vec![1], vec![self.step as f32])];
-        for ((name, shape), st) in self
-            .model
-            .config
-            .param_shapes()
-            .into_iter()
-            .zip(&self.state)
-        {
-            if st[0].is_empty() {
-                continue;
-            }
-            for (k, sname) in self.optim.kind.state_names().iter().enumerate() {
-                out.push((format!("{name}.{sname}"), shape.clone(), st[k].clone()));
-            }
-        }
-        out
+        let params = self.model.config.param_shapes();
+        crate::nn::optim::export_state(self.optim.kind, self.step, &params, &self.state)
     }
 
-    /// Restores state saved by [`Conv2dTrainer::optimizer_state`]; checks every name and shape.
+    /// Restores state saved by [`Conv2dTrainer::optimizer_state`] with the same optimizer kind, frozen
+    /// parameters and model config; checks every name and shape.
     pub fn load_optimizer_state(
         &mut self,
         tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>,
     ) -> anyhow::Result<()> {
-        let expected: Vec<(String, Vec<usize>)> = self
-            .optimizer_state()
-            .into_iter()
-            .map(|(n, s, _)| (n, s))
-            .collect();
-        for name in tensors.keys() {
-            if !expected.iter().any(|(n, _)| n == name) {
-                bail!(
-                    "unexpected optimizer tensor {name:?} (optimizer {:?})",
-                    self.optim.kind
-                );
-            }
-        }
-        for (name, shape) in &expected {
-            let Some((found, values)) = tensors.get(name) else {
-                bail!("missing optimizer tensor {name:?} (expected shape {shape:?})");
-            };
-            ensure!(
-                found == shape,
-                "optimizer tensor {name:?}: expected shape {shape:?}, found {found:?}"
-            );
-            let n: usize = shape.iter().product();
-            ensure!(
-                values.len() == n,
-                "optimizer tensor {name:?}: expected {n} values, found {}",
-                values.len()
-            );
-        }
-        self.step = tensors["step"].1[0] as u64;
-        let names = self.optim.kind.state_names();
-        for ((pname, _), st) in self
-            .model
-            .config
-            .param_shapes()
-            .into_iter()
-            .zip(self.state.iter_mut())
-        {
-            if st[0].is_empty() {
-                continue;
-            }
-            for (k, sname) in names.iter().enumerate() {
-                st[k].copy_from_slice(&tensors[&format!("{pname}.{sname}")].1);
-            }
-        }
+        let params = self.model.config.param_shapes();
+        self.step =
+            crate::nn::optim::import_state(self.optim.kind, &params, &mut self.state, tensors)?;
         Ok(())
     }
 }

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use anyhow::{bail, ensure};
 use rayon::prelude::*;
 
 use super::kim::{Batch, KimCnn, STATIC_EMBEDDING};
@@ -378,79 +377,21 @@ impl KimTrainer {
             .collect()
     }
 
-    /// Optimizer state as named tensors, for `--resume`: `step` (`[1]`, the step count as f32 —
-    /// exact below 2^24 steps) and `{param}.{state}` for each state tensor of
-    /// [`crate::nn::optim::OptimizerKind::state_names`] (PyTorch's names), shaped like the parameter. The frozen
-    /// embedding has no state.
+    /// Optimizer state as named tensors, for `--resume` (see [`crate::nn::optim::export_state`]).
     pub fn optimizer_state(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-        let mut out = vec![("step".to_string(), vec![1], vec![self.step as f32])];
-        for ((name, shape), st) in self
-            .model
-            .config
-            .param_shapes()
-            .into_iter()
-            .zip(&self.state)
-        {
-            if st[0].is_empty() {
-                continue;
-            }
-            for (k, sname) in self.optim.kind.state_names().iter().enumerate() {
-                out.push((format!("{name}.{sname}"), shape.clone(), st[k].clone()));
-            }
-        }
-        out
+        let params = self.model.config.param_shapes();
+        crate::nn::optim::export_state(self.optim.kind, self.step, &params, &self.state)
     }
 
-    /// Restore state saved by [`KimTrainer::optimizer_state`] with the same optimizer kind,
-    /// `freeze_embedding` setting and model config. Checks every name and shape.
+    /// Restores state saved by [`KimTrainer::optimizer_state`] with the same optimizer kind, frozen
+    /// parameters and model config; checks every name and shape.
     pub fn load_optimizer_state(
         &mut self,
         tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>,
     ) -> anyhow::Result<()> {
-        let expected: Vec<(String, Vec<usize>)> = self
-            .optimizer_state()
-            .into_iter()
-            .map(|(n, s, _)| (n, s))
-            .collect();
-        for name in tensors.keys() {
-            if !expected.iter().any(|(n, _)| n == name) {
-                bail!(
-                    "unexpected optimizer tensor {name:?} (optimizer {:?})",
-                    self.optim.kind
-                );
-            }
-        }
-        for (name, shape) in &expected {
-            let Some((found, values)) = tensors.get(name) else {
-                bail!("missing optimizer tensor {name:?} (expected shape {shape:?})");
-            };
-            ensure!(
-                found == shape,
-                "optimizer tensor {name:?}: expected shape {shape:?}, found {found:?}"
-            );
-            let n: usize = shape.iter().product();
-            ensure!(
-                values.len() == n,
-                "optimizer tensor {name:?}: expected {n} values, found {}",
-                values.len()
-            );
-        }
-        self.step = tensors["step"].1[0] as u64;
-        let names = self.optim.kind.state_names();
-        for ((pname, _), st) in self
-            .model
-            .config
-            .param_shapes()
-            .into_iter()
-            .zip(self.state.iter_mut())
-        {
-            if st[0].is_empty() {
-                continue;
-            }
-            for (k, sname) in names.iter().enumerate() {
-                st[k].copy_from_slice(&tensors[&format!("{pname}.{sname}")].1);
-            }
-        }
+        let params = self.model.config.param_shapes();
+        self.step =
+            crate::nn::optim::import_state(self.optim.kind, &params, &mut self.state, tensors)?;
         Ok(())
     }
 }

@@ -344,3 +344,72 @@ pub fn clip_factor(total_norm: f64, max_norm: f32) -> f32 {
     let c = max_norm as f64 / (total_norm + 1e-6);
     if c < 1.0 { c as f32 } else { 1.0 }
 }
+
+/// Per-parameter optimizer state of a model as named tensors, for `--resume`: `step` (`[1]`, the
+/// step count as f32 — exact below 2^24 steps) and `{param}.{state}` for each state tensor of
+/// [`OptimizerKind::state_names`] (PyTorch's names), shaped like the parameter. `params` are the
+/// model's `(name, shape)` in the order of `state`; a parameter with empty state (a frozen one)
+/// is left out.
+pub fn export_state(
+    kind: OptimizerKind,
+    step: u64,
+    params: &[(String, Vec<usize>)],
+    state: &[[Vec<f32>; 2]],
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut out = vec![("step".to_string(), vec![1], vec![step as f32])];
+    for ((name, shape), st) in params.iter().zip(state) {
+        if st[0].is_empty() {
+            continue;
+        }
+        for (k, sname) in kind.state_names().iter().enumerate() {
+            out.push((format!("{name}.{sname}"), shape.clone(), st[k].clone()));
+        }
+    }
+    out
+}
+
+/// Restores state written by [`export_state`] for the same optimizer kind, parameters and frozen
+/// set, returning the step count.
+///
+/// # Errors
+/// A missing, unexpected or mis-shaped tensor, named in the message; `state` is unchanged then.
+pub fn import_state(
+    kind: OptimizerKind,
+    params: &[(String, Vec<usize>)],
+    state: &mut [[Vec<f32>; 2]],
+    tensors: &std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>,
+) -> anyhow::Result<u64> {
+    let expected: Vec<(String, Vec<usize>)> = export_state(kind, 0, params, state)
+        .into_iter()
+        .map(|(n, s, _)| (n, s))
+        .collect();
+    for name in tensors.keys() {
+        if !expected.iter().any(|(n, _)| n == name) {
+            anyhow::bail!("unexpected optimizer tensor {name:?} (optimizer {kind:?})");
+        }
+    }
+    for (name, shape) in &expected {
+        let Some((found, values)) = tensors.get(name) else {
+            anyhow::bail!("missing optimizer tensor {name:?} (expected shape {shape:?})");
+        };
+        anyhow::ensure!(
+            found == shape,
+            "optimizer tensor {name:?}: expected shape {shape:?}, found {found:?}"
+        );
+        let n: usize = shape.iter().product();
+        anyhow::ensure!(
+            values.len() == n,
+            "optimizer tensor {name:?}: expected {n} values, found {}",
+            values.len()
+        );
+    }
+    for ((pname, _), st) in params.iter().zip(state.iter_mut()) {
+        if st[0].is_empty() {
+            continue;
+        }
+        for (k, sname) in kind.state_names().iter().enumerate() {
+            st[k].copy_from_slice(&tensors[&format!("{pname}.{sname}")].1);
+        }
+    }
+    Ok(tensors["step"].1[0] as u64)
+}
