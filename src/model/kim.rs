@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{bail, ensure};
+use anyhow::ensure;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -428,38 +428,9 @@ impl KimCnn {
         tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>,
     ) -> anyhow::Result<KimCnn> {
         config.validate()?;
-        let shapes = config.param_shapes();
-        for name in tensors.keys() {
-            if !shapes.iter().any(|(n, _)| n == name) {
-                bail!(
-                    "unexpected tensor {name:?}: expected only {:?}",
-                    shapes.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()
-                );
-            }
-        }
-        let mut data = Vec::with_capacity(shapes.len());
-        for (name, shape) in &shapes {
-            let Some((found, values)) = tensors.get(name) else {
-                bail!("missing tensor {name:?} (expected shape {shape:?})");
-            };
-            ensure!(
-                found == shape,
-                "tensor {name:?}: expected shape {shape:?}, found {found:?}"
-            );
-            let n: usize = shape.iter().product();
-            ensure!(
-                values.len() == n,
-                "tensor {name:?}: shape {shape:?} needs {n} values, found {}",
-                values.len()
-            );
-            data.push(values.clone());
-        }
+        let data = super::params::checked_tensors(&config.param_shapes(), tensors, config.emb_dim)?;
         let mut it = data.into_iter();
         let embedding = it.next().unwrap();
-        ensure!(
-            embedding[..config.emb_dim].iter().all(|&v| v == 0.0),
-            "tensor \"embedding.weight\": row 0 (<pad>) must be zero"
-        );
         let convs = config
             .region_sizes
             .iter()

@@ -4,6 +4,7 @@ pub mod any;
 pub mod conv2d;
 pub mod conv2d_trainer;
 pub mod kim;
+mod params;
 pub mod trainer;
 
 pub use any::{Model, Trainer};
