@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use textcnn::model::{
-    Batch, Conv2dBlock, Conv2dConfig, Conv2dNet, Conv2dTrainer, Model, PoolKind, Trainer,
+    Batch, Conv2dBlock, Conv2dConfig, Conv2dNet, Conv2dTrainer, InitScheme, Model, PoolKind,
+    Trainer,
 };
 use textcnn::nn::optim::{OptimizerConfig, OptimizerKind};
 use textcnn::nn::thread_pool;
@@ -21,6 +22,7 @@ fn tiny_config(dropout: f32) -> Conv2dConfig {
         hidden: vec![5],
         dropout,
         num_classes: 3,
+        init: InitScheme::Torch,
     }
 }
 
@@ -301,6 +303,7 @@ fn block_specs_parse_and_print_and_parameter_counts() {
         hidden: vec![64],
         dropout: 0.5,
         num_classes: 2,
+        init: InitScheme::Keras,
     };
     assert_eq!(seed.num_features(), 640_000);
     assert_eq!(
@@ -310,4 +313,58 @@ fn block_specs_parse_and_print_and_parameter_counts() {
     // A pooling window larger than its input is rejected.
     let bad = Conv2dConfig { seq_len: 1, ..seed };
     assert!(bad.validate().unwrap_err().to_string().contains("pooling"));
+}
+
+/// Largest |value| of a tensor.
+fn max_abs(d: &[f32]) -> f32 {
+    d.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+#[test]
+fn init_schemes_use_their_documented_bounds() {
+    // A wide first dense layer, as in the seed preset: 8 maps · 20 · 10 = 1,600 features.
+    let cfg = |init| Conv2dConfig {
+        vocab_size: 50,
+        emb_dim: 20,
+        seq_len: 40,
+        blocks: vec!["3x8:max2".parse().unwrap()],
+        hidden: vec![16],
+        dropout: 0.5,
+        num_classes: 2,
+        init,
+    };
+    // (name, Keras bound, Torch bound) per tensor; fan_in/fan_out of conv 3×3: 9 / 72.
+    let glorot = |i: usize, o: usize| (6.0 / (i + o) as f32).sqrt();
+    let expect = [
+        ("embedding.weight", 0.05, 0.25),
+        ("conv0.weight", glorot(9, 72), 1.0 / 3.0),
+        ("conv0.bias", 0.0, 1.0 / 3.0),
+        ("hidden0.weight", glorot(1600, 16), 1.0 / 40.0),
+        ("hidden0.bias", 0.0, 1.0 / 40.0),
+        ("fc.weight", glorot(16, 2), 0.25),
+        ("fc.bias", 0.0, 0.25),
+    ];
+    for (init, col) in [(InitScheme::Keras, 0), (InitScheme::Torch, 1)] {
+        let model = Conv2dNet::new(cfg(init), 7);
+        let params = model.named_params();
+        assert_eq!(params.len(), expect.len());
+        for ((name, _, data), (ename, kb, tb)) in params.iter().zip(expect) {
+            assert_eq!(name, ename);
+            let bound = if col == 0 { kb } else { tb };
+            let m = max_abs(data);
+            assert!(m <= bound, "{init:?} {name}: max |w| {m} > bound {bound}");
+            // Uniform draws come close to the bound when the tensor has many entries.
+            if data.len() >= 100 {
+                assert!(
+                    m > 0.9 * bound,
+                    "{init:?} {name}: max |w| {m} far below {bound}"
+                );
+            }
+            if bound == 0.0 {
+                assert!(data.iter().all(|&v| v == 0.0), "{init:?} {name} not zero");
+            }
+        }
+        // The <pad> row stays zero.
+        assert!(params[0].2[..20].iter().all(|&v| v == 0.0));
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use textcnn::bundle::{self, Architecture, Bundle, load_tensors};
 use textcnn::data::{Dataset, Example};
-use textcnn::model::PoolKind;
+use textcnn::model::{Conv2dConfig, InitScheme, PoolKind};
 use textcnn::predict::Classifier;
 use textcnn::train::{ArchKind, StopReason, TrainConfig, TrainData, TrainOptions, train};
 
@@ -161,6 +161,16 @@ fn seed_preset_and_toml_settings() {
         panic!()
     };
     assert_eq!(a.num_features(), 64 * (c.max_len / 2) * 50);
+    assert_eq!(a.init, InitScheme::Keras);
+
+    // `init` is a config key; a bundle config written before it existed reads as torch.
+    let t: TrainConfig = toml::from_str("arch = \"conv2d\"\ninit = \"torch\"\n").unwrap();
+    assert_eq!(t.init, InitScheme::Torch);
+    assert!(toml::from_str::<TrainConfig>("init = \"xavier\"\n").is_err());
+    let mut json = serde_json::to_value(&a).unwrap();
+    json.as_object_mut().unwrap().remove("init");
+    let legacy: Conv2dConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(legacy.init, InitScheme::Torch);
 
     let t: TrainConfig = toml::from_str(
         "arch = \"conv2d\"\nconv2d_blocks = [\"3x8:2\", \"5x4:max3\"]\nhidden = [32, 16]\npool = \"avg\"\nmax_len = 60\n",

@@ -30,7 +30,7 @@ pub struct BenchArgs {
 pub enum Workload {
     /// Kim CNN (vocab 30,000, emb 128, len 400, 3/4/5 x 100, batch 64).
     Kim,
-    /// The `--arch seed` preset (vocab 10,002, emb 100, len 400, 3x64:max2, dense 64, batch 32).
+    /// The `--arch seed` preset (vocab 10,002, emb 100, len 256, 3x64:max2, dense 64, batch 32).
     Seed,
     /// PyTorch reference workload B (vocab 30,000, emb 64, len 256, 3x32:max2, dense 64, batch 64).
     B,

@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use textcnn::model::{Batch, Conv2dBlock, Conv2dConfig, Conv2dNet, Conv2dTrainer, PoolKind};
+use textcnn::model::{
+    Batch, Conv2dBlock, Conv2dConfig, Conv2dNet, Conv2dTrainer, InitScheme, PoolKind,
+};
 use textcnn::nn::conv2d::{conv2d_forward, conv2d_forward_direct};
 use textcnn::nn::dropout::mix64;
 use textcnn::nn::optim::OptimizerConfig;
@@ -31,6 +33,7 @@ fn workload(w: Workload) -> (Conv2dConfig, usize, &'static str) {
                 hidden: vec![64],
                 dropout: 0.5,
                 num_classes: 2,
+                init: InitScheme::Keras,
             },
             32,
             "seed preset",
@@ -49,6 +52,7 @@ fn workload(w: Workload) -> (Conv2dConfig, usize, &'static str) {
                 hidden: vec![64],
                 dropout: 0.0,
                 num_classes: 2,
+                init: InitScheme::Keras,
             },
             64,
             "torch_kim.py workload B",

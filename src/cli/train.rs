@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use textcnn::data::stratified_split;
-use textcnn::model::PoolKind;
+use textcnn::model::{InitScheme, PoolKind};
 use textcnn::nn::optim::OptimizerKind;
 use textcnn::text::vectors::peek_dim;
 use textcnn::text::{EmbeddingMode, Truncation, VectorFormat};
@@ -76,6 +76,9 @@ pub struct HyperArgs {
     /// conv2d pooling kind of blocks whose spec names none [default: max]
     #[arg(long, value_enum)]
     pub pool: Option<PoolKind>,
+    /// conv2d weight initialization: keras (Glorot-uniform, embedding ±0.05, zero biases) or torch [default: keras]
+    #[arg(long, value_enum)]
+    pub init: Option<InitScheme>,
     /// Maximum number of epochs [default: 10]
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -175,6 +178,7 @@ impl HyperArgs {
             conv2d_blocks,
             hidden,
             pool,
+            init,
             epochs,
             batch_size,
             lr,
@@ -224,6 +228,7 @@ impl HyperArgs {
             conv2d_blocks,
             hidden,
             pool,
+            init,
             epochs,
             batch_size,
             lr,
