@@ -194,6 +194,34 @@ fn commands_fail_with_clear_errors_on_bad_input() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--dropout"), "{}", stderr(&o));
 
+    // Flags of the other architecture are refused, not silently ignored.
+    let o = textcnn(&[
+        "train", "--train", "x.csv", "--output", "y", "--hidden", "32", "--init", "torch",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--hidden, --init apply only to --arch conv2d"),
+        "{}",
+        stderr(&o)
+    );
+    let o = textcnn(&[
+        "train",
+        "--train",
+        "x.csv",
+        "--output",
+        "y",
+        "--arch",
+        "seed",
+        "--region-sizes",
+        "3,4",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--region-sizes applies only to --arch kim"),
+        "{}",
+        stderr(&o)
+    );
+
     // eval on data with a label the model does not know names that label.
     let train_file = dir.path().join("tiny.jsonl");
     let rows: Vec<String> = (0..40)

@@ -167,6 +167,34 @@ pub struct HyperArgs {
 }
 
 impl HyperArgs {
+    /// Refuses flags that the chosen architecture would ignore (a user who passes `--hidden`
+    /// to a Kim model expects it to matter).
+    fn check_arch(&self, arch: ArchKind) -> Result<()> {
+        let (other, only): (&str, &[&str]) = match arch {
+            ArchKind::Kim => ("conv2d", &["conv2d-blocks", "hidden", "pool", "init"]),
+            ArchKind::Conv2d => ("kim", &["region-sizes", "feature-maps"]),
+        };
+        let wrong: Vec<String> = self
+            .given()
+            .into_iter()
+            .filter(|n| only.contains(&n.as_str()))
+            .map(|n| format!("--{n}"))
+            .collect();
+        if !wrong.is_empty() {
+            bail!(
+                "{} {} only to --arch {other}{}; this run trains --arch {}",
+                wrong.join(", "),
+                if wrong.len() == 1 { "applies" } else { "apply" },
+                if other == "conv2d" { " (and seed)" } else { "" },
+                match arch {
+                    ArchKind::Kim => "kim",
+                    ArchKind::Conv2d => "conv2d",
+                }
+            );
+        }
+        Ok(())
+    }
+
     /// Flag names (kebab-case) given on the command line.
     fn given(&self) -> Vec<String> {
         let mut names = Vec::new();
@@ -332,6 +360,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             None => TrainConfig::default(),
         };
         args.hyper.apply(&mut config);
+        args.hyper.check_arch(config.arch)?;
         if args.hyper.emb_dim.is_none() {
             // The embedding width of pretrained vectors / a source bundle, unless given.
             if let Some(p) = &config.pretrained {
