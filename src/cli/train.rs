@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use textcnn::data::stratified_split;
+use textcnn::data::{split_warnings, stratified_split};
 use textcnn::model::{InitScheme, PoolKind};
 use textcnn::nn::optim::OptimizerKind;
 use textcnn::text::vectors::peek_dim;
@@ -417,6 +417,9 @@ pub(super) fn execute(
         None => {
             if config.valid_fraction <= 0.0 {
                 bail!("no validation data: give --valid or a --valid-fraction above 0");
+            }
+            for w in split_warnings(&full_train, config.valid_fraction) {
+                eprintln!("warning: {}: {w}", full_train.name);
             }
             stratified_split(&full_train, config.valid_fraction, config.seed)
         }

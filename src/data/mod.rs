@@ -15,7 +15,7 @@ pub mod split;
 pub mod stats;
 
 pub use imdb::resolve_imdb;
-pub use split::stratified_split;
+pub use split::{split_warnings, stratified_split};
 pub use stats::DatasetStats;
 
 /// One labelled text.

@@ -17,6 +17,54 @@ pub fn valid_count(n: usize, fraction: f64) -> usize {
     ((fraction * n as f64).round() as usize).clamp(1, n - 1)
 }
 
+/// Warnings for classes of `ds` that [`stratified_split`] cannot split at `fraction`: classes
+/// with a single example (none held out, so validation does not see the class), and small
+/// classes whose held-out share is more than 1.5× the request (at least one example is held out
+/// so that validation sees every class). At most two messages; each names up to 5 classes with
+/// their sizes.
+pub fn split_warnings(ds: &Dataset, fraction: f64) -> Vec<String> {
+    if fraction.is_nan() || fraction <= 0.0 {
+        return Vec::new();
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &ds.examples {
+        *counts.entry(&e.label).or_default() += 1;
+    }
+    let (mut single, mut over) = (Vec::new(), Vec::new());
+    for (label, n) in counts {
+        let share = valid_count(n, fraction) as f64 / n as f64;
+        if n == 1 {
+            single.push(format!("{label:?}"));
+        } else if share > 1.5 * fraction {
+            over.push(format!("{label:?} ({:.0} % of {n})", 100.0 * share));
+        }
+    }
+    let list = |v: &[String]| {
+        let mut s = v.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        if v.len() > 5 {
+            s.push_str(&format!(" and {} more", v.len() - 5));
+        }
+        s
+    };
+    let mut out = Vec::new();
+    if !single.is_empty() {
+        out.push(format!(
+            "{} class(es) with one example stay in training only; validation does not measure them: {}",
+            single.len(),
+            list(&single)
+        ));
+    }
+    if !over.is_empty() {
+        out.push(format!(
+            "{} small class(es) lose more than the requested {:.0} % to validation (one example at least): {}",
+            over.len(),
+            100.0 * fraction,
+            list(&over)
+        ));
+    }
+    out
+}
+
 /// Splits `ds` into `(train, valid)`, stratified by label.
 ///
 /// For each label (in sorted order) the indices of its examples are shuffled with one
@@ -59,6 +107,37 @@ pub fn stratified_split(ds: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dat
 mod tests {
     use super::*;
     use crate::data::Example;
+
+    #[test]
+    fn split_warnings_name_classes_that_cannot_be_split_at_the_fraction() {
+        // 10 % of 100 → 10, of 10 → 1, of 7 → 1 (14 %, < 1.5 × 10 %): fine. 3 → 1 (33 %),
+        // 6 → 1 (17 %), 1 → 0.
+        let d = ds(&[
+            ("big", 100),
+            ("one", 1),
+            ("seven", 7),
+            ("six", 6),
+            ("small", 3),
+            ("ten", 10),
+        ]);
+        assert_eq!(
+            split_warnings(&d, 0.1),
+            vec![
+                "1 class(es) with one example stay in training only; validation does not measure them: \"one\"".to_string(),
+                "2 small class(es) lose more than the requested 10 % to validation (one example at least): \"six\" (17 % of 6), \"small\" (33 % of 3)".to_string(),
+            ]
+        );
+        assert!(split_warnings(&ds(&[("a", 40), ("b", 10)]), 0.1).is_empty());
+        assert!(split_warnings(&ds(&[("a", 1)]), 0.0).is_empty());
+        // Long lists are cut after 5 names.
+        let many: Vec<(String, usize)> = (0..8).map(|i| (format!("c{i}"), 1)).collect();
+        let many: Vec<(&str, usize)> = many.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        let w = split_warnings(&ds(&many), 0.1);
+        assert!(
+            w[0].starts_with("8 class(es)") && w[0].ends_with("\"c4\" and 3 more"),
+            "{w:?}"
+        );
+    }
 
     fn ds(counts: &[(&str, usize)]) -> Dataset {
         let mut d = Dataset {
