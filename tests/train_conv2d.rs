@@ -167,6 +167,24 @@ fn seed_preset_and_toml_settings() {
     let t: TrainConfig = toml::from_str("arch = \"conv2d\"\ninit = \"torch\"\n").unwrap();
     assert_eq!(t.init, InitScheme::Torch);
     assert!(toml::from_str::<TrainConfig>("init = \"xavier\"\n").is_err());
+
+    // `arch = "seed"` in a config file is the preset, with the file's other keys on top.
+    let s = TrainConfig::from_toml_str(
+        "arch = \"seed\"\nepochs = 3\nhidden = [32]\n[tokenizer]\nlowercase = false\n",
+    )
+    .unwrap();
+    let mut want = TrainConfig::default();
+    want.apply_seed_preset();
+    want.epochs = 3;
+    want.hidden = vec![32];
+    want.tokenizer.lowercase = false;
+    assert_eq!(s, want);
+    let err = format!(
+        "{:#}",
+        TrainConfig::from_toml_str("arch = \"seed\"\nepoch = 3\n").unwrap_err()
+    );
+    assert!(err.contains("unknown field `epoch`"), "{err}");
+    assert!(TrainConfig::from_toml_str("arch = \"seeds\"\n").is_err());
     let mut json = serde_json::to_value(&a).unwrap();
     json.as_object_mut().unwrap().remove("init");
     let legacy: Conv2dConfig = serde_json::from_value(json).unwrap();

@@ -76,13 +76,13 @@ pub struct HyperArgs {
     /// conv2d pooling kind of blocks whose spec names none [default: max]
     #[arg(long, value_enum)]
     pub pool: Option<PoolKind>,
-    /// conv2d weight initialization: keras (Glorot-uniform, embedding ±0.05, zero biases) or torch [default: keras]
+    /// conv2d weight initialization [default: keras]
     #[arg(long, value_enum)]
     pub init: Option<InitScheme>,
     /// Maximum number of epochs [default: 10]
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Mini-batch size [default: 64]
+    /// Mini-batch size [default: 64; seed: 32]
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Learning rate [default: 0.001]
@@ -94,7 +94,7 @@ pub struct HyperArgs {
     /// L2 weight decay (decoupled for adamw) [default: 0]
     #[arg(long)]
     pub weight_decay: Option<f32>,
-    /// Dropout rate on the pooled features [default: 0.5]
+    /// Dropout rate on the pooled features (kim) or after each hidden layer (conv2d) [default: 0.5]
     #[arg(long)]
     pub dropout: Option<f32>,
     /// Momentum of SGD [default: 0.9]
@@ -112,7 +112,7 @@ pub struct HyperArgs {
     /// Validation metric for early stopping and the best checkpoint [default: acc]
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,
-    /// Embedding dimension [default: 128]
+    /// Embedding dimension [default: 128; seed: 100]
     #[arg(long)]
     pub emb_dim: Option<usize>,
     /// Region sizes (kernel heights in tokens), comma-separated [default: 3,4,5]
@@ -127,7 +127,7 @@ pub struct HyperArgs {
     /// Which part of a long text to keep [default: head+tail]
     #[arg(long, value_enum)]
     pub truncation: Option<Truncation>,
-    /// Maximum vocabulary size, without <pad> and <unk> [default: 80000]
+    /// Maximum vocabulary size, without <pad> and <unk> [default: 80000; seed: 10000]
     #[arg(long)]
     pub vocab_size: Option<usize>,
     /// Minimum token count in the training data to enter the vocabulary [default: 1]

@@ -172,11 +172,36 @@ pub const MAX_THREADS: usize = 1024;
 
 impl TrainConfig {
     /// Reads a TOML config file; unknown keys are errors (a typo must not silently fall back to
-    /// a default).
+    /// a default). `arch = "seed"` selects the seed preset ([`TrainConfig::apply_seed_preset`]);
+    /// the file's other keys override it, as flags do after `--arch seed`.
     pub fn from_toml_file(path: &Path) -> Result<TrainConfig> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
+        Self::from_toml_str(&text).with_context(|| format!("invalid config {}", path.display()))
+    }
+
+    /// As [`TrainConfig::from_toml_file`], from the file's text.
+    pub fn from_toml_str(text: &str) -> Result<TrainConfig> {
+        let mut table: toml::Table = toml::from_str(text)?;
+        if table.get("arch").and_then(|v| v.as_str()) != Some("seed") {
+            return Ok(toml::from_str(text)?);
+        }
+        table.remove("arch");
+        let mut preset = TrainConfig::default();
+        preset.apply_seed_preset();
+        let toml::Value::Table(mut merged) = toml::Value::try_from(&preset)? else {
+            bail!("the seed preset does not serialize to a table");
+        };
+        for (key, value) in table {
+            match (merged.get_mut(&key), value) {
+                // Tables ([tokenizer]) merge key by key.
+                (Some(toml::Value::Table(base)), toml::Value::Table(over)) => base.extend(over),
+                (_, value) => {
+                    merged.insert(key, value);
+                }
+            }
+        }
+        Ok(merged.try_into()?)
     }
 
     /// The `--arch seed` preset: the tutorial's settings (embedding 100, one block of 64 3×3 maps
