@@ -72,6 +72,24 @@ impl Architecture {
         }
     }
 
+    /// Checks every size ([`KimConfig::validate`], [`Conv2dConfig::validate`]).
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Architecture::Kim(c) => c.validate(),
+            Architecture::Conv2d(c) => c.validate(),
+        }
+    }
+
+    /// `(parameters, f32 per training example)` for texts of `seq_len` tokens (conv2d: its own
+    /// fixed length); `None` on overflow. See [`KimConfig::training_floats`] and
+    /// [`Conv2dConfig::training_floats`].
+    pub fn training_floats(&self, seq_len: usize) -> Option<(usize, usize)> {
+        match self {
+            Architecture::Kim(c) => c.training_floats(seq_len),
+            Architecture::Conv2d(c) => c.training_floats(),
+        }
+    }
+
     /// Total number of parameters.
     pub fn num_params(&self) -> usize {
         self.param_shapes()
@@ -161,9 +179,25 @@ impl Bundle {
             ),
             None => bail!("{}: missing \"format_version\"", config_path.display()),
         }
-        let config: BundleConfig = serde_json::from_value(version)
+        drop(version);
+        // From the text, not the parsed value, so that errors carry the line and column.
+        let config: BundleConfig = serde_json::from_str(&text)
             .with_context(|| format!("{}: invalid bundle config", config_path.display()))?;
         let arch = &config.architecture;
+        arch.validate()
+            .with_context(|| format!("{}: invalid \"architecture\"", config_path.display()))?;
+        if let Architecture::Conv2d(c) = arch {
+            let e = &config.encode;
+            if (e.min_len, e.max_len) != (c.seq_len, c.seq_len) {
+                bail!(
+                    "{}: \"encode\" pads and cuts texts to {}..{} tokens, but the conv2d \"architecture\" reads exactly seq_len = {}",
+                    config_path.display(),
+                    e.min_len,
+                    e.max_len,
+                    c.seq_len
+                );
+            }
+        }
         if arch.num_classes() != config.labels.len() {
             bail!(
                 "{}: the architecture has {} output classes but {} labels are listed",

@@ -208,3 +208,128 @@ fn seed_preset_and_toml_settings() {
     let err = format!("{:#}", bad.validate().unwrap_err());
     assert!(err.contains("3y8"), "{err}");
 }
+
+#[test]
+fn absurd_sizes_are_refused_before_any_allocation() {
+    // Counts that overflow: a clear error, not a panic.
+    for bad in [
+        TrainConfig {
+            hidden: vec![usize::MAX],
+            ..small_config()
+        },
+        TrainConfig {
+            conv2d_blocks: vec![format!("3x{}:max1", 1usize << 62)],
+            ..small_config()
+        },
+        TrainConfig {
+            max_len: 1 << 62,
+            ..small_config()
+        },
+        TrainConfig {
+            emb_dim: 1 << 40,
+            feature_maps: 1 << 40,
+            ..TrainConfig::default()
+        },
+    ] {
+        let err = format!("{:#}", bad.validate().unwrap_err());
+        assert!(err.contains("too large"), "{err}");
+    }
+    // A kernel larger than its input in both directions.
+    let err = format!(
+        "{:#}",
+        TrainConfig {
+            conv2d_blocks: vec!["99x4:max2".into()],
+            ..small_config()
+        }
+        .validate()
+        .unwrap_err()
+    );
+    assert!(
+        err.contains("a 99x99 kernel is larger than its 16x8 input"),
+        "{err}"
+    );
+    // 10^8 hidden units on 4·8·4 = 128 features: with the 2-word vocabulary of the early check,
+    // 2·8 + (4·9 + 4) + (128·10^8 + 10^8) + (2·10^8 + 2) = 13,100,000,058 parameters, 16 bytes
+    // each with gradients and Adam's moments. The check compares with /proc/meminfo, where
+    // there is one.
+    let huge = TrainConfig {
+        hidden: vec![100_000_000],
+        ..small_config()
+    };
+    if std::path::Path::new("/proc/meminfo").exists() {
+        let err = format!("{:#}", huge.validate().unwrap_err());
+        assert!(
+            err.contains("needs at least")
+                && err.contains("(13100000058 parameters with gradients and Adam state: 209.6 GB;"),
+            "{err}"
+        );
+    }
+    // A large vocabulary cap is no problem: the real vocabulary is what gets allocated.
+    TrainConfig {
+        vocab_size: usize::MAX,
+        ..small_config()
+    }
+    .validate()
+    .unwrap();
+}
+
+#[test]
+fn arch_seed_flag_keeps_the_config_file_on_top_of_the_preset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "emb_dim = 16\nmax_len = 32\nhidden = []\n").unwrap();
+    let mut preset = TrainConfig::default();
+    preset.apply_seed_preset();
+    let c = TrainConfig::from_toml_file_over(&path, &preset).unwrap();
+    assert_eq!((c.emb_dim, c.max_len, c.hidden.clone()), (16, 32, vec![]));
+    assert_eq!((c.batch_size, c.vocab_size), (32, 10_000));
+    // Errors still carry the line.
+    std::fs::write(&path, "emb_dim = 16\nepochz = 3\n").unwrap();
+    let err = format!(
+        "{:#}",
+        TrainConfig::from_toml_file_over(&path, &preset).unwrap_err()
+    );
+    assert!(err.contains("line 2") && err.contains("epochz"), "{err}");
+}
+
+#[test]
+fn tampered_conv2d_bundles_are_refused_with_the_reason() {
+    let (tr, va) = (synthetic(200, 6), synthetic(40, 7));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        epochs: 1,
+        ..small_config()
+    };
+    train(&config, &data, dir.path(), &TrainOptions::default()).unwrap();
+    let path = dir.path().join(bundle::CONFIG_FILE);
+    let original = std::fs::read_to_string(&path).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&original).unwrap();
+        f(&mut v);
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        format!(
+            "{:#}",
+            Bundle::load(dir.path()).err().expect("load must fail")
+        )
+    };
+    let err = edit(&|v| v["encode"]["max_len"] = 64.into());
+    assert!(
+        err.contains("pads and cuts texts to 16..64 tokens")
+            && err.contains("reads exactly seq_len = 16"),
+        "{err}"
+    );
+    let err = edit(&|v| v["architecture"]["seq_len"] = 0.into());
+    assert!(err.contains("seq_len must be >= 1"), "{err}");
+    let err = edit(&|v| v["architecture"]["init"] = "xavier".into());
+    assert!(
+        err.contains("unknown variant `xavier`") && err.contains("line "),
+        "{err}"
+    );
+    std::fs::write(&path, &original).unwrap();
+    Bundle::load(dir.path()).unwrap();
+}

@@ -244,7 +244,8 @@ impl HyperArgs {
 
     fn apply(&self, c: &mut TrainConfig) {
         match self.arch {
-            Some(ArchArg::Seed) => c.apply_seed_preset(),
+            // The preset itself is the base of the config file (see `run`).
+            Some(ArchArg::Seed) => c.arch = ArchKind::Conv2d,
             Some(ArchArg::Conv2d) => c.arch = ArchKind::Conv2d,
             Some(ArchArg::Kim) => c.arch = ArchKind::Kim,
             None => {}
@@ -355,9 +356,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         })?;
         (ckpt.config, info, dir.clone(), true)
     } else {
+        // `--arch seed` puts the preset in place of the defaults: the config file, then the
+        // other flags, override it.
+        let mut base = TrainConfig::default();
+        if args.hyper.arch == Some(ArchArg::Seed) {
+            base.apply_seed_preset();
+        }
         let mut config = match &args.config {
-            Some(path) => TrainConfig::from_toml_file(path)?,
-            None => TrainConfig::default(),
+            Some(path) => TrainConfig::from_toml_file_over(path, &base)?,
+            None => base,
         };
         args.hyper.apply(&mut config);
         args.hyper.check_arch(config.arch)?;

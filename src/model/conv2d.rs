@@ -255,6 +255,15 @@ impl Conv2dConfig {
         }
         for (i, s) in self.block_shapes().iter().enumerate() {
             ensure!(
+                s.k <= s.h.max(s.w),
+                "conv2d block {i} ({}): a {}x{} kernel is larger than its {}x{} input",
+                self.blocks[i],
+                s.k,
+                s.k,
+                s.h,
+                s.w
+            );
+            ensure!(
                 s.ho >= 1 && s.wo >= 1,
                 "conv2d block {i} ({}): a {}x{} input is smaller than the {}x{} pooling window",
                 self.blocks[i],
@@ -268,12 +277,52 @@ impl Conv2dConfig {
             self.hidden.iter().all(|&h| h >= 1),
             "hidden layer widths must be >= 1"
         );
+        ensure!(
+            self.training_floats().is_some(),
+            "conv2d sizes too large: the parameter or activation count overflows (emb_dim {}, seq_len {}, blocks {:?}, hidden {:?})",
+            self.emb_dim,
+            self.seq_len,
+            self.blocks
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>(),
+            self.hidden
+        );
         ensure!(self.num_classes >= 1, "num_classes must be >= 1");
         ensure!(
             (0.0..1.0).contains(&self.dropout),
             "dropout must be in [0, 1)"
         );
         Ok(())
+    }
+
+    /// `(parameters, f32 per training example)`: the parameter count and the activations one
+    /// example keeps during a training step (embedded text, every block's convolution output,
+    /// pooled output and argmax, two im2col matrices, the dense layers' inputs and outputs).
+    /// `None` when a count overflows `usize`. Needs positive sizes and blocks whose pooled
+    /// outputs are non-empty (the first checks of [`Conv2dConfig::validate`]).
+    pub fn training_floats(&self) -> Option<(usize, usize)> {
+        let prod = |xs: &[usize]| xs.iter().try_fold(1usize, |a, &x| a.checked_mul(x));
+        let mut params = prod(&[self.vocab_size, self.emb_dim])?;
+        let mut act = prod(&[self.seq_len, self.emb_dim])?;
+        let mut col = 0usize;
+        for s in self.block_shapes() {
+            params = params
+                .checked_add(prod(&[s.c_out, s.c_in, s.k, s.k])?)?
+                .checked_add(s.c_out)?;
+            let conv = prod(&[s.c_out, s.h, s.w])?;
+            let pooled = prod(&[s.c_out, s.ho, s.wo])?;
+            act = act.checked_add(conv)?.checked_add(pooled.checked_mul(2)?)?;
+            col = col.max(prod(&[s.c_in, s.k, s.k, s.h, s.w])?);
+        }
+        act = act.checked_add(col.checked_mul(2)?)?;
+        let mut n = self.block_shapes().last()?.out_len();
+        for &h in self.hidden.iter().chain(std::iter::once(&self.num_classes)) {
+            params = params.checked_add(prod(&[n, h])?)?.checked_add(h)?;
+            act = act.checked_add(n)?.checked_add(h.checked_mul(2)?)?;
+            n = h;
+        }
+        Some((params, act))
     }
 
     /// Names and shapes of all parameters, in [`Conv2dNet::named_params`] order:

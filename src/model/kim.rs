@@ -69,7 +69,37 @@ impl KimConfig {
             (0.0..1.0).contains(&self.dropout),
             "dropout must be in [0, 1)"
         );
+        ensure!(
+            self.training_floats(1).is_some(),
+            "Kim sizes too large: the parameter count overflows (vocab_size {}, emb_dim {}, region_sizes {:?}, feature_maps {})",
+            self.vocab_size,
+            self.emb_dim,
+            self.region_sizes,
+            self.feature_maps
+        );
         Ok(())
+    }
+
+    /// `(parameters, f32 per training example of seq_len tokens)`: the parameter count and,
+    /// approximately, the activations one example keeps during a training step (embedded text
+    /// and every region's feature-map outputs). `None` when a count overflows `usize`.
+    pub fn training_floats(&self, seq_len: usize) -> Option<(usize, usize)> {
+        let prod = |xs: &[usize]| xs.iter().try_fold(1usize, |a, &x| a.checked_mul(x));
+        let tables = if self.multichannel { 2 } else { 1 };
+        let mut params = prod(&[tables, self.vocab_size, self.emb_dim])?;
+        for &h in &self.region_sizes {
+            params = params
+                .checked_add(prod(&[self.feature_maps, h, self.emb_dim])?)?
+                .checked_add(self.feature_maps)?;
+        }
+        let features = prod(&[self.feature_maps, self.region_sizes.len()])?;
+        params = params
+            .checked_add(prod(&[self.num_classes, features])?)?
+            .checked_add(self.num_classes)?;
+        let act = prod(&[seq_len, tables, self.emb_dim])?
+            .checked_add(prod(&[seq_len, features])?)?
+            .checked_add(features.checked_mul(3)?)?;
+        Some((params, act))
     }
 
     /// Parameter name prefix of region `i`: `conv{h}`, or `conv{h}_{k}` for the `k`-th repeat of

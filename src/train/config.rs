@@ -171,26 +171,49 @@ impl Default for TrainConfig {
 pub const MAX_THREADS: usize = 1024;
 
 impl TrainConfig {
-    /// Reads a TOML config file; unknown keys are errors (a typo must not silently fall back to
-    /// a default). `arch = "seed"` selects the seed preset ([`TrainConfig::apply_seed_preset`]);
-    /// the file's other keys override it, as flags do after `--arch seed`.
+    /// Reads a TOML config file over the defaults; unknown keys are errors (a typo must not
+    /// silently fall back to a default). `arch = "seed"` selects the seed preset
+    /// ([`TrainConfig::apply_seed_preset`]) as the base; the file's other keys override it.
     pub fn from_toml_file(path: &Path) -> Result<TrainConfig> {
+        Self::from_toml_file_over(path, &TrainConfig::default())
+    }
+
+    /// As [`TrainConfig::from_toml_file`], with `base` in place of the defaults (keys the file
+    /// does not set keep `base`'s values).
+    pub fn from_toml_file_over(path: &Path, base: &TrainConfig) -> Result<TrainConfig> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        Self::from_toml_str(&text).with_context(|| format!("invalid config {}", path.display()))
+        Self::from_toml_str_over(&text, base)
+            .with_context(|| format!("invalid config {}", path.display()))
     }
 
     /// As [`TrainConfig::from_toml_file`], from the file's text.
     pub fn from_toml_str(text: &str) -> Result<TrainConfig> {
+        Self::from_toml_str_over(text, &TrainConfig::default())
+    }
+
+    /// As [`TrainConfig::from_toml_file_over`], from the file's text.
+    pub fn from_toml_str_over(text: &str, base: &TrainConfig) -> Result<TrainConfig> {
+        // Unknown keys and bad values are reported with their line by the plain parse.
+        let _: TrainConfig = toml::from_str(text).or_else(|e| {
+            // `arch = "seed"` is not an ArchKind; check the rest with a conv2d arch.
+            let table: toml::Table = toml::from_str(text)?;
+            if table.get("arch").and_then(|v| v.as_str()) == Some("seed") {
+                let mut t = table;
+                t.insert("arch".into(), "conv2d".into());
+                t.try_into()
+            } else {
+                Err(e)
+            }
+        })?;
         let mut table: toml::Table = toml::from_str(text)?;
-        if table.get("arch").and_then(|v| v.as_str()) != Some("seed") {
-            return Ok(toml::from_str(text)?);
+        let mut start = base.clone();
+        if table.get("arch").and_then(|v| v.as_str()) == Some("seed") {
+            table.remove("arch");
+            start.apply_seed_preset();
         }
-        table.remove("arch");
-        let mut preset = TrainConfig::default();
-        preset.apply_seed_preset();
-        let toml::Value::Table(mut merged) = toml::Value::try_from(&preset)? else {
-            bail!("the seed preset does not serialize to a table");
+        let toml::Value::Table(mut merged) = toml::Value::try_from(&start)? else {
+            bail!("training settings do not serialize to a table");
         };
         for (key, value) in table {
             match (merged.get_mut(&key), value) {
@@ -270,23 +293,15 @@ impl TrainConfig {
         }
     }
 
-    /// Checks ranges; the message names the offending setting.
+    /// Checks ranges; the message names the offending setting. Also refuses a model that
+    /// cannot fit in memory even with a 2-word vocabulary ([`check_training_memory`]; the
+    /// training loop checks again with the real vocabulary).
     pub fn validate(&self) -> Result<()> {
-        if self.arch == ArchKind::Conv2d {
-            let blocks = self.blocks().context("--conv2d-blocks")?;
-            let c = Conv2dConfig {
-                vocab_size: 2,
-                emb_dim: self.emb_dim.max(1),
-                seq_len: self.max_len.max(1),
-                blocks,
-                hidden: self.hidden.clone(),
-                dropout: 0.0,
-                num_classes: 2,
-                init: self.init,
-            };
-            c.validate()
-                .context("conv2d settings (--conv2d-blocks, --hidden, --max-len, --emb-dim)")?;
-        }
+        self.validate_ranges()?;
+        check_training_memory(&self.architecture(2, 2), self.max_len, self.batch_size)
+    }
+
+    fn validate_ranges(&self) -> Result<()> {
         let positive = [
             ("epochs", self.epochs),
             ("batch-size", self.batch_size),
@@ -350,6 +365,22 @@ impl TrainConfig {
         if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
             bail!("lr_decay must be in (0, 1], got {}", self.lr_decay);
         }
+        // After the range checks, so that a zero size gets its own message.
+        if self.arch == ArchKind::Conv2d {
+            let blocks = self.blocks().context("--conv2d-blocks")?;
+            let c = Conv2dConfig {
+                vocab_size: 2,
+                emb_dim: self.emb_dim,
+                seq_len: self.max_len,
+                blocks,
+                hidden: self.hidden.clone(),
+                dropout: 0.0,
+                num_classes: 2,
+                init: self.init,
+            };
+            c.validate()
+                .context("conv2d settings (--conv2d-blocks, --hidden, --max-len, --emb-dim)")?;
+        }
         Ok(())
     }
 
@@ -385,6 +416,44 @@ impl TrainConfig {
             ..OptimizerConfig::default()
         }
     }
+}
+
+/// Refuses to train `arch` on batches of `batch_size` texts of `seq_len` tokens when its
+/// parameters, gradients, two optimizer moments and one batch of activations
+/// ([`Architecture::training_floats`]) would not fit in this machine's physical memory
+/// (`/proc/meminfo`; where that cannot be read, only sizes that overflow are refused). The
+/// estimate is a lower bound: the texts and scratch buffers come on top.
+///
+/// # Errors
+/// The message gives the estimate, its parts and the flags that shrink them.
+pub fn check_training_memory(arch: &Architecture, seq_len: usize, batch_size: usize) -> Result<()> {
+    let (params, per_example) = arch
+        .training_floats(seq_len)
+        .context("model sizes too large (the parameter count overflows)")?;
+    let state = params as u128 * 16;
+    let acts = per_example as u128 * batch_size as u128 * 4;
+    if let Some(total) = total_memory_bytes()
+        && state + acts > total as u128
+    {
+        let gb = |b: u128| b as f64 / 1e9;
+        bail!(
+            "this model needs at least {:.1} GB to train ({params} parameters with gradients and Adam state: {:.1} GB; activations of a batch of {batch_size}: {:.1} GB), more than this machine's {:.1} GB: lower --hidden, --emb-dim, --max-len, the conv2d maps, --feature-maps, --vocab-size or --batch-size",
+            gb(state + acts),
+            gb(state),
+            gb(acts),
+            gb(total as u128)
+        );
+    }
+    Ok(())
+}
+
+/// Physical memory of this machine in bytes (`MemTotal` of `/proc/meminfo`); `None` where that
+/// file does not exist or cannot be read.
+fn total_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }
 
 #[cfg(test)]

@@ -232,6 +232,7 @@ fn train_in_pool(
             if kim.multichannel { "" } else { "not " }
         );
     }
+    super::config::check_training_memory(&arch, config.max_len, config.batch_size)?;
     if options.progress {
         eprintln!("model: {}", describe_architecture(&arch));
     }
