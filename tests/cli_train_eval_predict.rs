@@ -22,6 +22,13 @@ fn textcnn(args: &[&str]) -> Output {
         .expect("run textcnn")
 }
 
+/// Runs textcnn with `args` and checks that it fails with `needle` in its standard error.
+fn fails_with(args: &[&str], needle: &str) {
+    let o = textcnn(args);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -195,31 +202,14 @@ fn commands_fail_with_clear_errors_on_bad_input() {
     assert!(stderr(&o).contains("--dropout"), "{}", stderr(&o));
 
     // Flags of the other architecture are refused, not silently ignored.
-    let o = textcnn(&[
-        "train", "--train", "x.csv", "--output", "y", "--hidden", "32", "--init", "torch",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("--hidden, --init apply only to --arch conv2d"),
-        "{}",
-        stderr(&o)
+    let train_y = ["train", "--train", "x.csv", "--output", "y"];
+    fails_with(
+        &[&train_y[..], &["--hidden", "32", "--init", "torch"]].concat(),
+        "--hidden, --init apply only to --arch conv2d",
     );
-    let o = textcnn(&[
-        "train",
-        "--train",
-        "x.csv",
-        "--output",
-        "y",
-        "--arch",
-        "seed",
-        "--region-sizes",
-        "3,4",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("--region-sizes applies only to --arch kim"),
-        "{}",
-        stderr(&o)
+    fails_with(
+        &[&train_y[..], &["--arch", "seed", "--region-sizes", "3,4"]].concat(),
+        "--region-sizes applies only to --arch kim",
     );
 
     // eval on data with a label the model does not know names that label.
