@@ -355,3 +355,56 @@ fn commands_fail_with_clear_errors_on_bad_input() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("format version 99"), "{}", stderr(&o));
 }
+
+#[test]
+fn hidden_none_trains_a_conv2d_model_without_a_hidden_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("t.ft");
+    let lines: String = (0..40)
+        .map(|i| format!("__label__pos great fun {i}\n__label__neg dull awful {i}\n"))
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    let model = dir.path().join("m");
+    let args = |hidden: &'static str| {
+        vec![
+            "train".to_string(),
+            "--train".into(),
+            data.to_str().unwrap().into(),
+            "--output".into(),
+            model.to_str().unwrap().into(),
+            "--arch".into(),
+            "conv2d".into(),
+            "--emb-dim".into(),
+            "8".into(),
+            "--max-len".into(),
+            "8".into(),
+            "--conv2d-blocks".into(),
+            "3x2:max2".into(),
+            "--hidden".into(),
+            hidden.into(),
+            "--epochs".into(),
+            "1".into(),
+            "--quiet".into(),
+        ]
+    };
+    let run = |hidden| {
+        let a = args(hidden);
+        textcnn(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let o = run("none");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architecture"]["hidden"], serde_json::json!([]));
+    // 2 maps · 4 · 4 = 32 features straight into the 2-class output layer.
+    let tensors = textcnn::bundle::load_tensors(&model.join("model.safetensors")).unwrap();
+    assert_eq!(tensors["fc.weight"].0, vec![2, 32]);
+    assert!(!tensors.contains_key("hidden0.weight"));
+    let o = run("8,x");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("\"x\" is not a layer width"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -70,9 +70,9 @@ pub struct HyperArgs {
     /// conv2d blocks, comma-separated `KxM:maxP`/`KxM:avgP` (kernel, maps, pooling) [default: 3x64:max2]
     #[arg(long, value_delimiter = ',')]
     pub conv2d_blocks: Option<Vec<String>>,
-    /// conv2d hidden dense layer widths, comma-separated [default: 64]
-    #[arg(long, value_delimiter = ',')]
-    pub hidden: Option<Vec<usize>>,
+    /// conv2d hidden dense layer widths, comma-separated, or `none` for no hidden layer [default: 64]
+    #[arg(long, value_parser = parse_hidden)]
+    pub hidden: Option<HiddenWidths>,
     /// conv2d pooling kind of blocks whose spec names none [default: max]
     #[arg(long, value_enum)]
     pub pool: Option<PoolKind>,
@@ -166,6 +166,25 @@ pub struct HyperArgs {
     pub init_conv: bool,
 }
 
+/// The value of `--hidden` (one argument, so that `none` can mean an empty list).
+#[derive(Clone, Debug)]
+pub struct HiddenWidths(Vec<usize>);
+
+/// `--hidden`: `64,32` or `none` (the flattened features feed the output layer directly).
+fn parse_hidden(s: &str) -> Result<HiddenWidths, String> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(HiddenWidths(Vec::new()));
+    }
+    s.split(',')
+        .map(|w| {
+            w.trim()
+                .parse()
+                .map_err(|_| format!("{w:?} is not a layer width: give widths like 64,32, or none"))
+        })
+        .collect::<Result<_, _>>()
+        .map(HiddenWidths)
+}
+
 impl HyperArgs {
     /// Refuses flags that the chosen architecture would ignore (a user who passes `--hidden`
     /// to a Kim model expects it to matter).
@@ -253,9 +272,11 @@ impl HyperArgs {
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = &self.$field { c.$field = v.clone(); } )* };
         }
+        if let Some(HiddenWidths(h)) = &self.hidden {
+            c.hidden = h.clone();
+        }
         set!(
             conv2d_blocks,
-            hidden,
             pool,
             init,
             epochs,
