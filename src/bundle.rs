@@ -186,17 +186,30 @@ impl Bundle {
         let arch = &config.architecture;
         arch.validate()
             .with_context(|| format!("{}: invalid \"architecture\"", config_path.display()))?;
-        if let Architecture::Conv2d(c) = arch {
-            let e = &config.encode;
-            if (e.min_len, e.max_len) != (c.seq_len, c.seq_len) {
+        // The encoding must be the one training wrote (TrainConfig::encode): a tampered min_len
+        // would pad every text to it.
+        let e = &config.encode;
+        match arch {
+            Architecture::Conv2d(c) if (e.min_len, e.max_len) != (c.seq_len, c.seq_len) => bail!(
+                "{}: \"encode\" pads and cuts texts to {}..{} tokens, but the conv2d \"architecture\" reads exactly seq_len = {}",
+                config_path.display(),
+                e.min_len,
+                e.max_len,
+                c.seq_len
+            ),
+            Architecture::Kim(k)
+                if e.min_len != k.max_region_size()
+                    || (e.max_len != 0 && e.max_len < e.min_len) =>
+            {
                 bail!(
-                    "{}: \"encode\" pads and cuts texts to {}..{} tokens, but the conv2d \"architecture\" reads exactly seq_len = {}",
+                    "{}: \"encode\" has min_len {} and max_len {}, but a Kim model pads texts to its widest region size, {} (max_len 0 or at least that)",
                     config_path.display(),
                     e.min_len,
                     e.max_len,
-                    c.seq_len
-                );
+                    k.max_region_size()
+                )
             }
+            _ => {}
         }
         if arch.num_classes() != config.labels.len() {
             bail!(

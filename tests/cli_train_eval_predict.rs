@@ -336,6 +336,37 @@ fn commands_fail_with_clear_errors_on_bad_input() {
         "{}",
         stderr(&o)
     );
+    // A Kim bundle whose encoding pads texts beyond its widest region (which would pad every
+    // text to that length) is refused at load time.
+    let padded = dir.path().join("padded");
+    std::fs::create_dir_all(&padded).unwrap();
+    for f in ["model.safetensors", "vocab.txt"] {
+        std::fs::copy(tiny.join(f), padded.join(f)).unwrap();
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tiny.join("config.json")).unwrap()).unwrap();
+    config["encode"]["min_len"] = 100_000_000.into();
+    config["encode"]["max_len"] = 100_000_000.into();
+    std::fs::write(padded.join("config.json"), config.to_string()).unwrap();
+    fails_with(
+        &["predict", "--model", padded.to_str().unwrap()],
+        "\"encode\" has min_len 100000000 and max_len 100000000, but a Kim model pads texts to its widest region size, 5",
+    );
+    // Single-example classes leave nothing for validation: an error, not accuracy 0.
+    let singles = dir.path().join("singles.txt");
+    std::fs::write(&singles, "__label__a x y\n__label__b z w\n").unwrap();
+    let out = dir.path().join("s");
+    fails_with(
+        &[
+            "train",
+            "--train",
+            singles.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ],
+        "singles.txt/valid has no examples",
+    );
+
     // predict reads standard input by default and checks its flags.
     let o = textcnn(&["predict", "--model", tiny.to_str().unwrap(), "--top-k", "0"]);
     assert!(!o.status.success());

@@ -184,7 +184,23 @@ fn seed_preset_and_toml_settings() {
         TrainConfig::from_toml_str("arch = \"seed\"\nepoch = 3\n").unwrap_err()
     );
     assert!(err.contains("unknown field `epoch`"), "{err}");
-    assert!(TrainConfig::from_toml_str("arch = \"seeds\"\n").is_err());
+    let err = format!(
+        "{:#}",
+        TrainConfig::from_toml_str("epochs = 2\narch = \"seeds\"\n").unwrap_err()
+    );
+    assert_eq!(
+        err,
+        "line 2: arch = \"seeds\": expected \"kim\", \"conv2d\" or \"seed\""
+    );
+    // With the preset, a typo is still reported at its line.
+    let err = format!(
+        "{:#}",
+        TrainConfig::from_toml_str("arch = \"seed\"\nemb_dim = 8\nhiden = [4]\n").unwrap_err()
+    );
+    assert!(
+        err.contains("line 3") && err.contains("unknown field `hiden`"),
+        "{err}"
+    );
     let mut json = serde_json::to_value(&a).unwrap();
     json.as_object_mut().unwrap().remove("init");
     let legacy: Conv2dConfig = serde_json::from_value(json).unwrap();

@@ -92,7 +92,7 @@ fn split(a: SplitArgs) -> anyhow::Result<()> {
         "--fraction must be in (0, 1)"
     );
     let ds = super::common::load_dataset(&a.data, &a.read)?;
-    for w in textcnn::data::split_warnings(&ds, a.fraction) {
+    for w in textcnn::data::split_warnings(&ds, a.fraction, "the second file") {
         eprintln!("warning: {}: {w}", ds.name);
     }
     let (first, second) = textcnn::data::stratified_split(&ds, a.fraction, a.seed);

@@ -399,12 +399,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 config.emb_dim = b.model.kim()?.config().emb_dim;
             }
         }
+        if config.embedding != EmbeddingMode::NonStatic && config.arch == ArchKind::Conv2d {
+            bail!(
+                "--embedding {} needs --arch kim: a conv2d model learns its embedding from scratch",
+                config.embedding
+            );
+        }
         if config.embedding != EmbeddingMode::NonStatic
             && config.pretrained.is_none()
             && config.init_from.is_none()
         {
             bail!(
-                "--embedding {:?} needs initial vectors: give --pretrained FILE or --init-from MODEL",
+                "--embedding {} needs initial vectors: give --pretrained FILE or --init-from MODEL",
                 config.embedding
             );
         }
@@ -446,7 +452,7 @@ pub(super) fn execute(
             if config.valid_fraction <= 0.0 {
                 bail!("no validation data: give --valid or a --valid-fraction above 0");
             }
-            for w in split_warnings(&full_train, config.valid_fraction) {
+            for w in split_warnings(&full_train, config.valid_fraction, "validation") {
                 eprintln!("warning: {}: {w}", full_train.name);
             }
             stratified_split(&full_train, config.valid_fraction, config.seed)

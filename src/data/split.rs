@@ -18,11 +18,11 @@ pub fn valid_count(n: usize, fraction: f64) -> usize {
 }
 
 /// Warnings for classes of `ds` that [`stratified_split`] cannot split at `fraction`: classes
-/// with a single example (none held out, so validation does not see the class), and small
-/// classes whose held-out share is more than 1.5× the request (at least one example is held out
-/// so that validation sees every class). At most two messages; each names up to 5 classes with
-/// their sizes.
-pub fn split_warnings(ds: &Dataset, fraction: f64) -> Vec<String> {
+/// with a single example (none held out, so the held-out part, named `held_out` in the
+/// messages, does not see the class), and small classes whose held-out share is more than 1.5×
+/// the request (at least one example is held out so that every class is seen). At most two
+/// messages; each names up to 5 classes with their sizes.
+pub fn split_warnings(ds: &Dataset, fraction: f64, held_out: &str) -> Vec<String> {
     if fraction.is_nan() || fraction <= 0.0 {
         return Vec::new();
     }
@@ -49,14 +49,14 @@ pub fn split_warnings(ds: &Dataset, fraction: f64) -> Vec<String> {
     let mut out = Vec::new();
     if !single.is_empty() {
         out.push(format!(
-            "{} class(es) with one example stay in training only; validation does not measure them: {}",
+            "{} class(es) with one example stay in training only; {held_out} does not measure them: {}",
             single.len(),
             list(&single)
         ));
     }
     if !over.is_empty() {
         out.push(format!(
-            "{} small class(es) lose more than the requested {:.0} % to validation (one example at least): {}",
+            "{} small class(es) lose more than the requested {:.0} % to {held_out} (one example at least): {}",
             over.len(),
             100.0 * fraction,
             list(&over)
@@ -121,18 +121,18 @@ mod tests {
             ("ten", 10),
         ]);
         assert_eq!(
-            split_warnings(&d, 0.1),
+            split_warnings(&d, 0.1, "validation"),
             vec![
                 "1 class(es) with one example stay in training only; validation does not measure them: \"one\"".to_string(),
                 "2 small class(es) lose more than the requested 10 % to validation (one example at least): \"six\" (17 % of 6), \"small\" (33 % of 3)".to_string(),
             ]
         );
-        assert!(split_warnings(&ds(&[("a", 40), ("b", 10)]), 0.1).is_empty());
-        assert!(split_warnings(&ds(&[("a", 1)]), 0.0).is_empty());
+        assert!(split_warnings(&ds(&[("a", 40), ("b", 10)]), 0.1, "validation").is_empty());
+        assert!(split_warnings(&ds(&[("a", 1)]), 0.0, "validation").is_empty());
         // Long lists are cut after 5 names.
         let many: Vec<(String, usize)> = (0..8).map(|i| (format!("c{i}"), 1)).collect();
         let many: Vec<(&str, usize)> = many.iter().map(|(l, n)| (l.as_str(), *n)).collect();
-        let w = split_warnings(&ds(&many), 0.1);
+        let w = split_warnings(&ds(&many), 0.1, "validation");
         assert!(
             w[0].starts_with("8 class(es)") && w[0].ends_with("\"c4\" and 3 more"),
             "{w:?}"

@@ -61,6 +61,15 @@ pub enum EmbeddingMode {
     Multichannel,
 }
 
+impl std::fmt::Display for EmbeddingMode {
+    /// The command-line and config-file spelling: `static`, `non-static`, `multichannel`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        let v = self.to_possible_value().expect("no variant is skipped");
+        f.write_str(v.get_name())
+    }
+}
+
 /// What reading a vector file found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VectorsReport {

@@ -194,18 +194,25 @@ impl TrainConfig {
 
     /// As [`TrainConfig::from_toml_file_over`], from the file's text.
     pub fn from_toml_str_over(text: &str, base: &TrainConfig) -> Result<TrainConfig> {
-        // Unknown keys and bad values are reported with their line by the plain parse.
-        let _: TrainConfig = toml::from_str(text).or_else(|e| {
-            // `arch = "seed"` is not an ArchKind; check the rest with a conv2d arch.
-            let table: toml::Table = toml::from_str(text)?;
-            if table.get("arch").and_then(|v| v.as_str()) == Some("seed") {
-                let mut t = table;
-                t.insert("arch".into(), "conv2d".into());
-                t.try_into()
-            } else {
-                Err(e)
+        // Unknown keys and bad values are reported with their line by a plain parse. `arch =
+        // "seed"` is not an ArchKind: that parse reads it as "conv2d", in place, so that every
+        // line keeps its number.
+        #[derive(Deserialize)]
+        struct ArchKey {
+            arch: Option<toml::Spanned<toml::Value>>,
+        }
+        let arch = toml::from_str::<ArchKey>(text)?.arch;
+        let checked = match arch.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
+            Some((Some("seed"), span)) => {
+                format!("{}\"conv2d\"{}", &text[..span.start], &text[span.end..])
             }
-        })?;
+            Some((Some(other), span)) if !["kim", "conv2d"].contains(&other) => bail!(
+                "line {}: arch = {other:?}: expected \"kim\", \"conv2d\" or \"seed\"",
+                text[..span.start].lines().count().max(1)
+            ),
+            _ => text.to_string(),
+        };
+        let _: TrainConfig = toml::from_str(&checked)?;
         let mut table: toml::Table = toml::from_str(text)?;
         let mut start = base.clone();
         if table.get("arch").and_then(|v| v.as_str()) == Some("seed") {
@@ -294,11 +301,13 @@ impl TrainConfig {
     }
 
     /// Checks ranges; the message names the offending setting. Also refuses a model that
-    /// cannot fit in memory even with a 2-word vocabulary ([`check_training_memory`]; the
-    /// training loop checks again with the real vocabulary).
+    /// cannot fit in memory even with a 2-word vocabulary, one example per batch and (Kim) the
+    /// shortest texts ([`check_training_memory`]); the training loop checks again with the real
+    /// vocabulary, batch size and text lengths.
     pub fn validate(&self) -> Result<()> {
         self.validate_ranges()?;
-        check_training_memory(&self.architecture(2, 2), self.max_len, self.batch_size)
+        let shortest = self.region_sizes.iter().copied().max().unwrap_or(1);
+        check_training_memory(&self.architecture(2, 2), shortest, 1)
     }
 
     fn validate_ranges(&self) -> Result<()> {
@@ -418,7 +427,8 @@ impl TrainConfig {
     }
 }
 
-/// Refuses to train `arch` on batches of `batch_size` texts of `seq_len` tokens when its
+/// Refuses to train `arch` on batches of `batch_size` texts of `seq_len` tokens (conv2d: its
+/// own fixed length) when its
 /// parameters, gradients, two optimizer moments and one batch of activations
 /// ([`Architecture::training_floats`]) would not fit in this machine's physical memory
 /// (`/proc/meminfo`; where that cannot be read, only sizes that overflow are refused). The
@@ -437,11 +447,17 @@ pub fn check_training_memory(arch: &Architecture, seq_len: usize, batch_size: us
     {
         let gb = |b: u128| b as f64 / 1e9;
         bail!(
-            "this model needs at least {:.1} GB to train ({params} parameters with gradients and Adam state: {:.1} GB; activations of a batch of {batch_size}: {:.1} GB), more than this machine's {:.1} GB: lower --hidden, --emb-dim, --max-len, the conv2d maps, --feature-maps, --vocab-size or --batch-size",
+            "this model needs at least {:.1} GB to train ({params} parameters with gradients and Adam state: {:.1} GB; activations of a batch of {batch_size}: {:.1} GB), more than this machine's {:.1} GB: lower {}",
             gb(state + acts),
             gb(state),
             gb(acts),
-            gb(total as u128)
+            gb(total as u128),
+            match arch {
+                Architecture::Kim(_) =>
+                    "--emb-dim, --feature-maps, --region-sizes, --vocab-size, --max-len or --batch-size",
+                Architecture::Conv2d(_) =>
+                    "--hidden, --emb-dim, --max-len, the maps of --conv2d-blocks, --vocab-size or --batch-size",
+            }
         );
     }
     Ok(())

@@ -129,6 +129,13 @@ fn train_in_pool(
             data.train.name
         );
     }
+    if data.valid.is_empty() {
+        bail!(
+            "the validation data {} has no examples (a split holds none out of classes with a \
+             single example); give validation data (--valid) or more examples per class",
+            data.valid.name
+        );
+    }
     if labels.len() < 2 {
         bail!(
             "the training data {} has {} class(es); a classifier needs at least 2",
@@ -227,12 +234,16 @@ fn train_in_pool(
         && kim.multichannel != (config.embedding == crate::text::EmbeddingMode::Multichannel)
     {
         bail!(
-            "--embedding {:?} does not fit the model to continue, which is {}multichannel",
+            "--embedding {} does not fit the model to continue, which is {}multichannel",
             config.embedding,
             if kim.multichannel { "" } else { "not " }
         );
     }
-    super::config::check_training_memory(&arch, config.max_len, config.batch_size)?;
+    // The longest encoded text and the real batch size: Kim batches are as long as their
+    // longest text, so `max_len` alone would overstate the memory.
+    let longest = train_enc.iter().map(|e| e.ids.len()).max().unwrap_or(1);
+    let batch = config.batch_size.min(train_enc.len()).max(1);
+    super::config::check_training_memory(&arch, longest, batch)?;
     if options.progress {
         eprintln!("model: {}", describe_architecture(&arch));
     }
