@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use clap::Args;
-use textcnn::model::{Batch, KimCnn, KimConfig, KimTrainer};
+use textcnn::model::{Batch, KimCnn, KimConfig, Model, Trainer};
 use textcnn::nn::dropout::mix64;
 use textcnn::nn::optim::OptimizerConfig;
 use textcnn::nn::thread_pool;
@@ -42,12 +42,20 @@ const TRAIN_BATCH: usize = 64;
 const INFER_BATCH: usize = 256;
 const WARMUP: usize = 3;
 
-fn random_batches(n: usize, batch: usize, salt: u64) -> Vec<(Vec<u32>, Vec<u32>)> {
+/// `n` batches of `batch` random texts of `seq_len` token ids in `1..vocab`, with random binary
+/// labels; deterministic in `salt`.
+pub(super) fn random_batches(
+    n: usize,
+    batch: usize,
+    seq_len: usize,
+    vocab: usize,
+    salt: u64,
+) -> Vec<(Vec<u32>, Vec<u32>)> {
     (0..n)
         .map(|k| {
-            let ids = (0..batch * SEQ_LEN)
+            let ids = (0..batch * seq_len)
                 .map(|i| {
-                    1 + (mix64(salt ^ ((k as u64) << 40) ^ i as u64) % (VOCAB as u64 - 1)) as u32
+                    1 + (mix64(salt ^ ((k as u64) << 40) ^ i as u64) % (vocab as u64 - 1)) as u32
                 })
                 .collect();
             let labels = (0..batch)
@@ -56,6 +64,42 @@ fn random_batches(n: usize, batch: usize, salt: u64) -> Vec<(Vec<u32>, Vec<u32>)
             (ids, labels)
         })
         .collect()
+}
+
+/// Times `WARMUP + steps` training steps of `model` (Adam, default settings) on `data` (cycled,
+/// every text `seq_len` tokens) in the current rayon pool: `(median ms per timed step, first
+/// loss, last loss)`.
+pub(super) fn time_training(
+    model: Model,
+    data: &[(Vec<u32>, Vec<u32>)],
+    batch: usize,
+    seq_len: usize,
+    steps: usize,
+) -> (f64, f32, f32) {
+    let mut tr = Trainer::new(model, OptimizerConfig::default());
+    let lengths = vec![seq_len; batch];
+    let mut times = Vec::new();
+    let (mut first, mut last) = (0.0, 0.0);
+    for i in 0..WARMUP + steps {
+        let (ids, labels) = &data[i % data.len()];
+        let b = Batch {
+            ids,
+            lengths: &lengths,
+            batch,
+            seq_len,
+        };
+        let t0 = Instant::now();
+        let st = tr.train_step(&b, labels, i as u64);
+        let dt = t0.elapsed().as_secs_f64() * 1e3;
+        if i == 0 {
+            first = st.loss;
+        }
+        last = st.loss;
+        if i >= WARMUP {
+            times.push(dt);
+        }
+    }
+    (median(&mut times), first, last)
 }
 
 pub(super) fn median(v: &mut [f64]) -> f64 {
@@ -85,44 +129,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         dropout: 0.5,
         multichannel: false,
     };
-    let train_data = random_batches(4, TRAIN_BATCH, 1);
+    let train_data = random_batches(4, TRAIN_BATCH, SEQ_LEN, VOCAB, 1);
     let lengths = vec![SEQ_LEN; INFER_BATCH];
     let mut train_rows = Vec::new();
     for &threads in &args.threads {
         let pool = thread_pool(threads);
         let n = pool.current_num_threads();
         let (ms, first, last) = pool.install(|| {
-            let mut tr =
-                KimTrainer::new(KimCnn::new(config.clone(), 42), OptimizerConfig::default());
-            let mut times = Vec::new();
-            let (mut first, mut last) = (0.0, 0.0);
-            for i in 0..WARMUP + args.steps {
-                let (ids, labels) = &train_data[i % 4];
-                let batch = Batch {
-                    ids,
-                    lengths: &lengths[..TRAIN_BATCH],
-                    batch: TRAIN_BATCH,
-                    seq_len: SEQ_LEN,
-                };
-                let t0 = Instant::now();
-                let st = tr.train_step(&batch, labels, i as u64);
-                let dt = t0.elapsed().as_secs_f64() * 1e3;
-                if i == 0 {
-                    first = st.loss;
-                }
-                last = st.loss;
-                if i >= WARMUP {
-                    times.push(dt);
-                }
-            }
-            (median(&mut times), first, last)
+            let model = Model::Kim(KimCnn::new(config.clone(), 42));
+            time_training(model, &train_data, TRAIN_BATCH, SEQ_LEN, args.steps)
         });
         eprintln!("train threads={n}: {ms:.1} ms/step (loss {first:.4} -> {last:.4})");
         train_rows.push((n, ms));
     }
     let train_peak = peak_rss_mib();
 
-    let infer_data = random_batches(4, INFER_BATCH, 2);
+    let infer_data = random_batches(4, INFER_BATCH, SEQ_LEN, VOCAB, 2);
     let model = KimCnn::new(config.clone(), 42);
     let mut infer_rows = Vec::new();
     for &threads in &args.threads {

@@ -3,18 +3,14 @@
 
 use std::time::Instant;
 
-use textcnn::model::{
-    Batch, Conv2dBlock, Conv2dConfig, Conv2dNet, Conv2dTrainer, InitScheme, PoolKind,
-};
+use textcnn::model::{Batch, Conv2dBlock, Conv2dConfig, Conv2dNet, InitScheme, Model, PoolKind};
 use textcnn::nn::conv2d::{conv2d_forward, conv2d_forward_direct};
 use textcnn::nn::dropout::mix64;
-use textcnn::nn::optim::OptimizerConfig;
 use textcnn::nn::thread_pool;
 use textcnn::train::SEED_MAX_LEN;
 
-use super::bench::{BenchArgs, Workload, median, peak_rss_mib};
+use super::bench::{BenchArgs, Workload, median, peak_rss_mib, random_batches, time_training};
 
-const WARMUP: usize = 3;
 const INFER_BATCH: usize = 256;
 
 fn workload(w: Workload) -> (Conv2dConfig, usize, &'static str) {
@@ -60,28 +56,6 @@ fn workload(w: Workload) -> (Conv2dConfig, usize, &'static str) {
     }
 }
 
-fn random_batches(
-    n: usize,
-    batch: usize,
-    seq_len: usize,
-    vocab: usize,
-    salt: u64,
-) -> Vec<(Vec<u32>, Vec<u32>)> {
-    (0..n)
-        .map(|k| {
-            let ids = (0..batch * seq_len)
-                .map(|i| {
-                    1 + (mix64(salt ^ ((k as u64) << 40) ^ i as u64) % (vocab as u64 - 1)) as u32
-                })
-                .collect();
-            let labels = (0..batch)
-                .map(|i| (mix64(salt ^ 0xABCD ^ ((k * batch + i) as u64)) % 2) as u32)
-                .collect();
-            (ids, labels)
-        })
-        .collect()
-}
-
 /// Runs the conv2d benchmark and prints a markdown table.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let (config, train_batch, name) = workload(args.workload);
@@ -93,32 +67,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let pool = thread_pool(threads);
         let n = pool.current_num_threads();
         let (ms, first, last) = pool.install(|| {
-            let mut tr = Conv2dTrainer::new(
-                Conv2dNet::new(config.clone(), 42),
-                OptimizerConfig::default(),
-            );
-            let mut times = Vec::new();
-            let (mut first, mut last) = (0.0, 0.0);
-            for i in 0..WARMUP + args.steps {
-                let (ids, labels) = &train_data[i % 4];
-                let batch = Batch {
-                    ids,
-                    lengths: &lengths[..train_batch],
-                    batch: train_batch,
-                    seq_len: l,
-                };
-                let t0 = Instant::now();
-                let st = tr.train_step(&batch, labels, i as u64);
-                let dt = t0.elapsed().as_secs_f64() * 1e3;
-                if i == 0 {
-                    first = st.loss;
-                }
-                last = st.loss;
-                if i >= WARMUP {
-                    times.push(dt);
-                }
-            }
-            (median(&mut times), first, last)
+            let model = Model::Conv2d(Conv2dNet::new(config.clone(), 42));
+            time_training(model, &train_data, train_batch, l, args.steps)
         });
         eprintln!("train threads={n}: {ms:.1} ms/step (loss {first:.4} -> {last:.4})");
         rows.push((n, ms));
