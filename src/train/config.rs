@@ -109,11 +109,6 @@ pub struct TrainConfig {
     pub init_conv: bool,
 }
 
-/// Kim (2014)'s architecture and dropout with Adam. Input length, truncation and vocabulary size
-/// were chosen on the IMDB validation split (10 % of train, seed 42; never the test set): best
-/// valid accuracy 0.892 with 400 tokens head / 30k words, 0.901 with 800 tokens, 0.903 with
-/// 800 head+tail, 0.906 with 800 head+tail and 80k words; 1,200 tokens or 200 feature maps did
-/// not help. Length bucketing makes the longer limit cheap: short texts are not padded to it.
 /// Input length of the `--arch seed` preset: 256 tokens (head+tail), which covers a median
 /// IMDB review whole. Chosen on the IMDB validation split (10 % of train; valid accuracy after 2
 /// epochs, 1 thread): 128 tokens 0.859, 256 tokens 0.884 (0.888 with another initialization
@@ -124,6 +119,11 @@ pub const SEED_MAX_LEN: usize = 256;
 /// Truncation of the `--arch seed` preset.
 pub const SEED_TRUNCATION: Truncation = Truncation::HeadTail;
 
+/// Kim (2014)'s architecture and dropout with Adam. Input length, truncation and vocabulary size
+/// were chosen on the IMDB validation split (10 % of train, seed 42; never the test set): best
+/// valid accuracy 0.892 with 400 tokens head / 30k words, 0.901 with 800 tokens, 0.903 with
+/// 800 head+tail, 0.906 with 800 head+tail and 80k words; 1,200 tokens or 200 feature maps did
+/// not help. Length bucketing makes the longer limit cheap: short texts are not padded to it.
 impl Default for TrainConfig {
     fn default() -> TrainConfig {
         TrainConfig {
