@@ -170,6 +170,34 @@ fn csv_label_without_text_blank_lines_and_short_rows_are_skipped_and_reported() 
 }
 
 #[test]
+fn rows_with_more_fields_than_the_header_are_skipped_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    // Row 3 has an unquoted comma: its "label" would be " loved it". A trailing empty field
+    // (row 4) is harmless.
+    let p = write(
+        &dir,
+        "a.csv",
+        b"text,label\n\"fine, really\",pos\nGreat movie, loved it,pos\nbad,neg,\n",
+    );
+    let ds = load(&p).unwrap();
+    assert_eq!(pairs(&ds), [("pos", "fine, really"), ("neg", "bad")]);
+    assert_eq!(
+        skipped(&ds),
+        [(
+            3,
+            "more fields than the header (a comma in an unquoted text?)"
+        )]
+    );
+    let p = write(&dir, "a.tsv", b"label\ttext\npos\tgood\tmore\nneg\tbad\n");
+    let ds = load(&p).unwrap();
+    assert_eq!(pairs(&ds), [("neg", "bad")]);
+    assert_eq!(
+        skipped(&ds),
+        [(2, "more fields than the header (a tab inside the text?)")]
+    );
+}
+
+#[test]
 fn tsv_label_with_spaces_kept_whole_and_quotes_literal() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(

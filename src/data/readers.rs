@@ -221,6 +221,25 @@ pub(super) fn parse_delimited(
             skip(ds, name, lineno, "too few fields");
             continue;
         }
+        // More (non-empty) fields than the header names: most often a delimiter inside an
+        // unquoted text, which shifts the label column; reading it would learn a wrong label.
+        if record
+            .iter()
+            .skip(headers.len())
+            .any(|f| !f.trim().is_empty())
+        {
+            skip(
+                ds,
+                name,
+                lineno,
+                if delim == b'\t' {
+                    "more fields than the header (a tab inside the text?)"
+                } else {
+                    "more fields than the header (a comma in an unquoted text?)"
+                },
+            );
+            continue;
+        }
         let label = record[li].trim();
         let body = &record[ti];
         if label.is_empty() && body.trim().is_empty() {
