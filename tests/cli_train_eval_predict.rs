@@ -211,6 +211,10 @@ fn commands_fail_with_clear_errors_on_bad_input() {
         &[&train_y[..], &["--arch", "seed", "--region-sizes", "3,4"]].concat(),
         "--region-sizes applies only to --arch kim",
     );
+    fails_with(
+        &[&train_y[..], &["--lr-decay", "1.5"]].concat(),
+        "--lr-decay must be in (0, 1], got 1.5",
+    );
 
     // eval on data with a label the model does not know names that label.
     let train_file = dir.path().join("tiny.jsonl");

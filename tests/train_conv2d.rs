@@ -349,3 +349,34 @@ fn tampered_conv2d_bundles_are_refused_with_the_reason() {
     std::fs::write(&path, &original).unwrap();
     Bundle::load(dir.path()).unwrap();
 }
+
+#[test]
+fn lr_decay_multiplies_the_learning_rate_after_every_epoch() {
+    let (tr, va) = (synthetic(64, 8), synthetic(16, 9));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        epochs: 3,
+        lr: 4e-3,
+        lr_decay: 0.5,
+        ..small_config()
+    };
+    train(&config, &data, dir.path(), &TrainOptions::default()).unwrap();
+    let metrics = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    let lrs: Vec<f64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["lr"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(lrs.len(), 3);
+    for (got, want) in lrs.iter().zip([4e-3, 2e-3, 1e-3]) {
+        assert!((got - want).abs() < 1e-9, "{lrs:?}");
+    }
+}

@@ -106,6 +106,9 @@ pub struct HyperArgs {
     /// Clip gradients to this global L2 norm [default: none]
     #[arg(long)]
     pub clip_grad_norm: Option<f32>,
+    /// Multiply the learning rate by this factor after every epoch, in (0, 1] [default: 1]
+    #[arg(long)]
+    pub lr_decay: Option<f32>,
     /// Epochs without validation improvement before stopping [default: 2]
     #[arg(long)]
     pub patience: Option<usize>,
@@ -235,6 +238,7 @@ impl HyperArgs {
             dropout,
             max_norm,
             clip_grad_norm,
+            lr_decay,
             patience,
             metric,
             emb_dim,
@@ -286,6 +290,7 @@ impl HyperArgs {
             weight_decay,
             momentum,
             dropout,
+            lr_decay,
             patience,
             metric,
             emb_dim,

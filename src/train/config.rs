@@ -372,7 +372,7 @@ impl TrainConfig {
             bail!("--init-conv needs --init-from");
         }
         if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
-            bail!("lr_decay must be in (0, 1], got {}", self.lr_decay);
+            bail!("--lr-decay must be in (0, 1], got {}", self.lr_decay);
         }
         // After the range checks, so that a zero size gets its own message.
         if self.arch == ArchKind::Conv2d {
