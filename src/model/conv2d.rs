@@ -568,33 +568,7 @@ impl Conv2dNet {
     /// Panics with a clear message if `batch` does not fit this model. Any `seq_len` is
     /// accepted: rows are cut or zero-padded to the model's `seq_len`.
     pub(crate) fn check_batch(&self, batch: &Batch) {
-        assert_eq!(
-            batch.ids.len(),
-            batch.batch * batch.seq_len,
-            "Batch: ids.len() != batch * seq_len"
-        );
-        assert_eq!(
-            batch.lengths.len(),
-            batch.batch,
-            "Batch: lengths.len() != batch"
-        );
-        for (b, &len) in batch.lengths.iter().enumerate() {
-            assert!(
-                len <= batch.seq_len,
-                "Batch: lengths[{b}] = {len} > seq_len {}",
-                batch.seq_len
-            );
-            let row = &batch.ids[b * batch.seq_len..b * batch.seq_len + len];
-            if let Some(&id) = row
-                .iter()
-                .find(|&&id| id as usize >= self.config.vocab_size)
-            {
-                panic!(
-                    "Batch: token id {id} in row {b} is out of range (vocab_size {})",
-                    self.config.vocab_size
-                );
-            }
-        }
+        batch.check(self.config.vocab_size);
     }
 
     /// Real tokens of row `b` that the model reads: `min(lengths[b], seq_len)`.

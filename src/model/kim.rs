@@ -160,6 +160,35 @@ pub struct Batch<'a> {
     pub seq_len: usize,
 }
 
+impl Batch<'_> {
+    /// Panics with a clear message unless `ids` is `[batch, seq_len]`, `lengths` is `[batch]`,
+    /// every length is at most `seq_len` and every real token id is below `vocab_size`. The
+    /// check shared by both models (each adds its own).
+    pub(crate) fn check(&self, vocab_size: usize) {
+        assert_eq!(
+            self.ids.len(),
+            self.batch * self.seq_len,
+            "Batch: ids.len() != batch * seq_len"
+        );
+        assert_eq!(
+            self.lengths.len(),
+            self.batch,
+            "Batch: lengths.len() != batch"
+        );
+        for (b, &len) in self.lengths.iter().enumerate() {
+            assert!(
+                len <= self.seq_len,
+                "Batch: lengths[{b}] = {len} > seq_len {}",
+                self.seq_len
+            );
+            let row = &self.ids[b * self.seq_len..b * self.seq_len + len];
+            if let Some(&id) = row.iter().find(|&&id| id as usize >= vocab_size) {
+                panic!("Batch: token id {id} in row {b} is out of range (vocab_size {vocab_size})");
+            }
+        }
+    }
+}
+
 /// Parameters of one region size: `weight` `[maps, h, emb_dim]`, `bias` `[maps]`.
 #[derive(Clone, Debug)]
 pub(crate) struct ConvParams {
@@ -266,39 +295,13 @@ impl KimCnn {
 
     /// Panics with a clear message if `batch` does not fit this model.
     pub(crate) fn check_batch(&self, batch: &Batch) {
-        assert_eq!(
-            batch.ids.len(),
-            batch.batch * batch.seq_len,
-            "Batch: ids.len() != batch * seq_len"
-        );
-        assert_eq!(
-            batch.lengths.len(),
-            batch.batch,
-            "Batch: lengths.len() != batch"
-        );
+        batch.check(self.config.vocab_size);
         assert!(
             batch.seq_len >= self.config.max_region_size(),
             "Batch: seq_len {} is shorter than the largest region size {}",
             batch.seq_len,
             self.config.max_region_size()
         );
-        for (b, &len) in batch.lengths.iter().enumerate() {
-            assert!(
-                len <= batch.seq_len,
-                "Batch: lengths[{b}] = {len} > seq_len {}",
-                batch.seq_len
-            );
-            let row = &batch.ids[b * batch.seq_len..b * batch.seq_len + len];
-            if let Some(&id) = row
-                .iter()
-                .find(|&&id| id as usize >= self.config.vocab_size)
-            {
-                panic!(
-                    "Batch: token id {id} in row {b} is out of range (vocab_size {})",
-                    self.config.vocab_size
-                );
-            }
-        }
     }
 
     pub(crate) fn new_scratch(&self, seq_len: usize) -> ExampleScratch {
