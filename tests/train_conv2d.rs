@@ -62,6 +62,20 @@ fn small_config() -> TrainConfig {
     }
 }
 
+/// Trains `config` on `n` synthetic examples (`seed`) validated on `n / 4` others (`seed + 1`)
+/// into a fresh temporary directory.
+fn train_synthetic(config: &TrainConfig, n: usize, seed: usize) -> tempfile::TempDir {
+    let (tr, va) = (synthetic(n, seed), synthetic(n / 4, seed + 1));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    train(config, &data, dir.path(), &TrainOptions::default()).unwrap();
+    dir
+}
+
 fn params(dir: &Path) -> Vec<(String, Vec<f32>)> {
     let mut t: Vec<_> = load_tensors(&dir.join(bundle::MODEL_FILE))
         .unwrap()
@@ -310,18 +324,11 @@ fn arch_seed_flag_keeps_the_config_file_on_top_of_the_preset() {
 
 #[test]
 fn tampered_conv2d_bundles_are_refused_with_the_reason() {
-    let (tr, va) = (synthetic(200, 6), synthetic(40, 7));
-    let data = TrainData {
-        train: &tr,
-        valid: &va,
-        test: None,
-    };
-    let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig {
         epochs: 1,
         ..small_config()
     };
-    train(&config, &data, dir.path(), &TrainOptions::default()).unwrap();
+    let dir = train_synthetic(&config, 200, 6);
     let path = dir.path().join(bundle::CONFIG_FILE);
     let original = std::fs::read_to_string(&path).unwrap();
     let edit = |f: &dyn Fn(&mut serde_json::Value)| {
@@ -352,20 +359,13 @@ fn tampered_conv2d_bundles_are_refused_with_the_reason() {
 
 #[test]
 fn lr_decay_multiplies_the_learning_rate_after_every_epoch() {
-    let (tr, va) = (synthetic(64, 8), synthetic(16, 9));
-    let data = TrainData {
-        train: &tr,
-        valid: &va,
-        test: None,
-    };
-    let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig {
         epochs: 3,
         lr: 4e-3,
         lr_decay: 0.5,
         ..small_config()
     };
-    train(&config, &data, dir.path(), &TrainOptions::default()).unwrap();
+    let dir = train_synthetic(&config, 64, 8);
     let metrics = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
     let lrs: Vec<f64> = metrics
         .lines()
