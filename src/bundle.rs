@@ -9,6 +9,7 @@
 //! | `metrics.jsonl` | one line per epoch (written by the training loop) |
 //! | `report.json` | test-set classification report, when a test set was given |
 //! | `parent_metrics.jsonl` | the parent's `metrics.jsonl`, for a bundle made by `textcnn finetune` |
+//! | `ngram.safetensors`, `ngram_tokens.txt` | the n-gram branch of an `ngram-cnn` model (see [`crate::ngram`]); absent otherwise |
 //!
 //! Every file is written to a temporary name and renamed. Loading checks the format version,
 //! the vocabulary size and every tensor name and shape against the config.
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
 use crate::model::{Conv2dConfig, KimConfig, Model};
+use crate::ngram::{MixWeights, NgramConfig, NgramModel};
 use crate::text::{EncodeConfig, TextPipeline, Tokenizer, TokenizerConfig, Vocab};
 
 /// Version of the bundle layout; bumped on any incompatible change.
@@ -123,6 +125,29 @@ pub struct BundleConfig {
     /// the parent's `model.safetensors`), its `best` metrics and its own `parent`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<serde_json::Value>,
+    /// The n-gram branch of the default `ngram-cnn` model: present iff the bundle holds one
+    /// (plain `kim`/`conv2d` bundles, and bundles written before it existed, have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ngram: Option<NgramBranch>,
+}
+
+/// Settings and validation figures of the n-gram branch (`config.json` → `"ngram"`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NgramBranch {
+    /// Name of the combined model, `"ngram-cnn"`.
+    pub model: String,
+    /// Which n-grams are read.
+    pub features: NgramConfig,
+    /// Number of n-gram columns.
+    pub num_features: usize,
+    /// Inverse L2 strength of the logistic regression, chosen on the validation split.
+    pub c: f64,
+    /// Exponents of the CNN's and the branch's probabilities in their mixture, chosen on the
+    /// validation split ([`crate::ngram::choose_mix`]).
+    pub mix: MixWeights,
+    /// Validation accuracies that chose `c` and `alpha`: `{"cnn", "ngram", "mixed", "c_path"}`.
+    #[serde(default)]
+    pub validation: serde_json::Value,
 }
 
 /// A trained model with its text pipeline and label list.
@@ -130,6 +155,8 @@ pub struct Bundle {
     pub config: BundleConfig,
     pub model: Model,
     pub vocab: Vocab,
+    /// The n-gram branch, iff `config.ngram` is set.
+    pub ngram: Option<NgramModel>,
 }
 
 impl Bundle {
@@ -138,6 +165,9 @@ impl Bundle {
     pub fn save(&self, dir: &Path) -> Result<()> {
         save_tensors(&dir.join(MODEL_FILE), &self.model.named_params())?;
         self.vocab.save(&dir.join(VOCAB_FILE))?;
+        if let Some(ngram) = &self.ngram {
+            ngram.save(dir)?;
+        }
         let json = serde_json::to_vec_pretty(&self.config)?;
         write_atomic(&dir.join(CONFIG_FILE), &json)
     }
@@ -239,10 +269,30 @@ impl Bundle {
                 config_path.display()
             )
         })?;
+        let ngram = match &config.ngram {
+            Some(branch) => {
+                let w = branch.mix;
+                if !(w.cnn >= 0.0 && w.ngram >= 0.0 && w.cnn.is_finite() && w.ngram.is_finite()) {
+                    bail!(
+                        "{}: \"ngram\".mix weights must be finite numbers >= 0, got {} and {}",
+                        config_path.display(),
+                        w.cnn,
+                        w.ngram
+                    );
+                }
+                Some(NgramModel::load(
+                    dir,
+                    branch.features.clone(),
+                    config.labels.len(),
+                )?)
+            }
+            None => None,
+        };
         Ok(Bundle {
             config,
             model,
             vocab,
+            ngram,
         })
     }
 

@@ -9,7 +9,8 @@ use serde::Serialize;
 use crate::batch::{PaddedBatch, bucketed_batches, real_length};
 use crate::bundle::Bundle;
 use crate::model::Model;
-use crate::text::{Encoded, TextPipeline};
+use crate::ngram::mix_probabilities;
+use crate::text::{Encoded, TextPipeline, tokenize_all};
 
 /// Texts per forward pass at inference time.
 pub const INFERENCE_BATCH: usize = 256;
@@ -68,8 +69,7 @@ impl Classifier {
     /// Classifies `texts`, returning one prediction per text in input order. Texts are encoded
     /// in parallel and run through the model in batches of texts of similar length.
     pub fn predict(&self, texts: &[&str]) -> Vec<Prediction> {
-        let encoded = self.pipeline.encode_batch(texts);
-        let probs = probabilities(&self.bundle.model, &encoded, self.pipeline.encode.min_len);
+        let (encoded, probs) = self.probabilities(texts);
         let k = self.labels().len();
         encoded
             .iter()
@@ -86,6 +86,32 @@ impl Classifier {
                 }
             })
             .collect()
+    }
+}
+
+impl Classifier {
+    /// The encoded texts and their class probabilities `[texts, classes]` (label order): the
+    /// CNN's softmax, mixed with the n-gram branch's when the bundle has one
+    /// ([`crate::ngram::mix_probabilities`]).
+    pub fn probabilities(&self, texts: &[&str]) -> (Vec<Encoded>, Vec<f32>) {
+        let encoded = self.pipeline.encode_batch(texts);
+        let probs = probabilities(&self.bundle.model, &encoded, self.pipeline.encode.min_len);
+        let probs = match (&self.bundle.ngram, &self.bundle.config.ngram) {
+            (Some(ngram), Some(branch)) => {
+                let docs = tokenize_all(&self.pipeline.tokenizer, texts);
+                let k = self.labels().len();
+                mix_probabilities(&probs, &ngram.probabilities(&docs), branch.mix, k)
+            }
+            _ => probs,
+        };
+        (encoded, probs)
+    }
+
+    /// Mean cross-entropy, accuracy and predicted class of `texts` against label indices `y`
+    /// (see [`crate::eval::score`]).
+    pub fn evaluate(&self, texts: &[&str], y: &[usize]) -> (f64, f64, Vec<usize>) {
+        let (_, probs) = self.probabilities(texts);
+        crate::eval::score(&probs, y, self.labels().len())
     }
 }
 

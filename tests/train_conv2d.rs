@@ -50,7 +50,7 @@ fn small_config() -> TrainConfig {
         arch: ArchKind::Conv2d,
         conv2d_blocks: vec!["3x4:max2".into()],
         hidden: vec![16],
-        epochs: 4,
+        epochs: Some(4),
         batch_size: 16,
         emb_dim: 8,
         max_len: 16,
@@ -131,7 +131,7 @@ fn conv2d_interrupted_then_resumed_run_equals_an_uninterrupted_one() {
         test: None,
     };
     let config = TrainConfig {
-        epochs: 2,
+        epochs: Some(2),
         conv2d_blocks: vec!["3x4:avg2".into(), "3x2".into()],
         ..small_config()
     };
@@ -164,7 +164,7 @@ fn seed_preset_and_toml_settings() {
     assert_eq!(c.arch, ArchKind::Conv2d);
     assert_eq!(
         (c.emb_dim, c.batch_size, c.epochs, c.vocab_size),
-        (100, 32, 10, 10_000)
+        (100, 32, Some(10), 10_000)
     );
     assert_eq!(c.conv2d_blocks, vec!["3x64:max2".to_string()]);
     assert_eq!(c.hidden, vec![64]);
@@ -189,7 +189,7 @@ fn seed_preset_and_toml_settings() {
     .unwrap();
     let mut want = TrainConfig::default();
     want.apply_seed_preset();
-    want.epochs = 3;
+    want.epochs = Some(3);
     want.hidden = vec![32];
     want.tokenizer.lowercase = false;
     assert_eq!(s, want);
@@ -228,9 +228,9 @@ fn seed_preset_and_toml_settings() {
     assert_eq!(blocks[0].pool_kind, PoolKind::Avg);
     assert_eq!(blocks[1].pool_kind, PoolKind::Max);
     t.validate().unwrap();
-    // Old configs without the new keys are Kim.
+    // Configs without `arch` get the default, the Kim CNN with the n-gram branch.
     let old: TrainConfig = toml::from_str("epochs = 3\n").unwrap();
-    assert_eq!(old.arch, ArchKind::Kim);
+    assert_eq!(old.arch, ArchKind::NgramCnn);
     let bad = TrainConfig {
         conv2d_blocks: vec!["3y8".into()],
         ..t
@@ -325,7 +325,7 @@ fn arch_seed_flag_keeps_the_config_file_on_top_of_the_preset() {
 #[test]
 fn tampered_conv2d_bundles_are_refused_with_the_reason() {
     let config = TrainConfig {
-        epochs: 1,
+        epochs: Some(1),
         ..small_config()
     };
     let dir = train_synthetic(&config, 200, 6);
@@ -360,7 +360,7 @@ fn tampered_conv2d_bundles_are_refused_with_the_reason() {
 #[test]
 fn lr_decay_multiplies_the_learning_rate_after_every_epoch() {
     let config = TrainConfig {
-        epochs: 3,
+        epochs: Some(3),
         lr: 4e-3,
         lr_decay: 0.5,
         ..small_config()

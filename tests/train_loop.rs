@@ -43,7 +43,7 @@ fn synthetic(n: usize, seed: usize) -> Dataset {
 
 fn small_config() -> TrainConfig {
     TrainConfig {
-        epochs: 4,
+        epochs: Some(4),
         batch_size: 16,
         emb_dim: 16,
         feature_maps: 8,
@@ -190,7 +190,7 @@ fn bundle_loading_rejects_edited_and_truncated_files() {
     let dir = tempfile::tempdir().unwrap();
     train(
         &TrainConfig {
-            epochs: 1,
+            epochs: Some(1),
             ..small_config()
         },
         &data,
@@ -233,4 +233,75 @@ fn bundle_loading_rejects_edited_and_truncated_files() {
     .unwrap();
     let err = format!("{:#}", Bundle::load(dir.path()).err().unwrap());
     assert!(err.contains("vocab_size"), "{err}");
+}
+
+#[test]
+fn ngram_branch_is_saved_deterministic_and_mixed_at_prediction() {
+    use textcnn::ngram::{NGRAM_TENSORS_FILE, NGRAM_TOKENS_FILE, mix_probabilities};
+    use textcnn::text::tokenize_all;
+    use textcnn::train::ArchKind;
+    let (tr, va, te) = (synthetic(300, 11), synthetic(80, 12), synthetic(60, 13));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: Some(&te),
+    };
+    let config = small_config();
+    assert_eq!(config.arch, ArchKind::NgramCnn, "the default architecture");
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    train(&config, &data, a.path(), &TrainOptions::default()).unwrap();
+    train(&config, &data, b.path(), &TrainOptions::default()).unwrap();
+    for f in [NGRAM_TENSORS_FILE, NGRAM_TOKENS_FILE] {
+        assert_eq!(
+            std::fs::read(a.path().join(f)).unwrap(),
+            std::fs::read(b.path().join(f)).unwrap(),
+            "{f} differs between two runs with the same seed"
+        );
+    }
+    let c = Classifier::load(a.path()).unwrap();
+    let branch = c
+        .bundle()
+        .config
+        .ngram
+        .clone()
+        .expect("an ngram-cnn bundle");
+    assert_eq!(branch.model, "ngram-cnn");
+    assert!(branch.num_features > 0 && branch.mix.cnn >= 0.0 && branch.mix.ngram >= 0.0);
+    // The classifier's probabilities are exactly the mixture of the two branches.
+    let texts: Vec<&str> = te.examples.iter().map(|e| e.text.as_str()).collect();
+    let (encoded, got) = c.probabilities(&texts);
+    let cnn =
+        textcnn::predict::probabilities(&c.bundle().model, &encoded, c.pipeline().encode.min_len);
+    let docs = tokenize_all(&c.pipeline().tokenizer, &texts);
+    let ngram = c.bundle().ngram.as_ref().unwrap().probabilities(&docs);
+    assert_eq!(got, mix_probabilities(&cnn, &ngram, branch.mix, 2));
+    // A plain Kim run writes no n-gram branch.
+    let k = tempfile::tempdir().unwrap();
+    let kim = TrainConfig {
+        arch: ArchKind::Kim,
+        ..small_config()
+    };
+    train(&kim, &data, k.path(), &TrainOptions::default()).unwrap();
+    assert!(!k.path().join(NGRAM_TENSORS_FILE).exists());
+    assert!(
+        Classifier::load(k.path())
+            .unwrap()
+            .bundle()
+            .config
+            .ngram
+            .is_none()
+    );
+    // Tampered branches are refused with the file named.
+    let cfg_path = a.path().join(bundle::CONFIG_FILE);
+    let text = std::fs::read_to_string(&cfg_path).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["ngram"]["mix"]["cnn"] = serde_json::json!(-1.0);
+    std::fs::write(&cfg_path, serde_json::to_vec(&json).unwrap()).unwrap();
+    let err = Bundle::load(a.path()).err().unwrap();
+    assert!(format!("{err:#}").contains("mix weights"), "{err:#}");
+    std::fs::write(&cfg_path, text).unwrap();
+    std::fs::remove_file(a.path().join(NGRAM_TENSORS_FILE)).unwrap();
+    let err = Bundle::load(a.path()).err().unwrap();
+    assert!(format!("{err:#}").contains(NGRAM_TENSORS_FILE), "{err:#}");
 }

@@ -15,7 +15,9 @@ use textcnn::predict::Classifier;
 use textcnn::text::vectors::{VectorFilter, encode_vectors, read_vectors};
 use textcnn::text::{EmbeddingMode, Tokenizer, VectorFormat, Vocab};
 use textcnn::train::transfer::{EmbeddingInit, grow_model};
-use textcnn::train::{StartFrom, TrainConfig, TrainData, TrainOptions, finetune_config, train};
+use textcnn::train::{
+    ArchKind, StartFrom, TrainConfig, TrainData, TrainOptions, finetune_config, train,
+};
 
 const POS: [&str; 3] = ["great", "wonderful", "superb"];
 const NEG: [&str; 3] = ["awful", "boring", "terrible"];
@@ -57,7 +59,7 @@ fn synthetic(n: usize, seed: usize, labels: usize, extra: &[(&str, &str)]) -> Da
 
 fn small_config() -> TrainConfig {
     TrainConfig {
-        epochs: 4,
+        epochs: Some(4),
         batch_size: 16,
         emb_dim: 16,
         feature_maps: 8,
@@ -65,6 +67,8 @@ fn small_config() -> TrainConfig {
         patience: 10,
         threads: 2,
         lr: 3e-3,
+        // These tests are about the CNN's embedding and filters, without the n-gram branch.
+        arch: ArchKind::Kim,
         ..TrainConfig::default()
     }
 }
@@ -181,7 +185,7 @@ fn extend_vocab_brings_in_words_seen_only_in_the_vectors() {
     let source = tmp.path().join("source");
     fit(
         &TrainConfig {
-            epochs: 6,
+            epochs: Some(6),
             ..small_config()
         },
         &synthetic(400, 1, 2, &[("fantastic", "pos"), ("dreadful", "neg")]),
@@ -359,7 +363,7 @@ fn new_labels_are_an_error_unless_allowed_and_then_grow_the_output_layer() {
     let pb = Bundle::load(&parent).unwrap();
     let config = TrainConfig {
         lr: 3e-3,
-        epochs: 6,
+        epochs: Some(6),
         extend_vocab: true,
         ..finetune_config(&pb)
     };
@@ -529,7 +533,7 @@ fn an_interrupted_finetune_resumes_to_the_same_model() {
     fit(&small_config(), &synthetic(200, 1, 2, &[]), &parent, None);
     let config = TrainConfig {
         extend_vocab: true,
-        epochs: 2,
+        epochs: Some(2),
         ..finetune_config(&Bundle::load(&parent).unwrap())
     };
     let (tr, va) = (

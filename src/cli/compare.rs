@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use textcnn::eval::{ClassificationReport, ConfusionMatrix};
 use textcnn::predict::Classifier;
-use textcnn::train::{evaluate, label_ids};
+use textcnn::train::label_ids;
 
 use super::common::{ReadArgs, load_dataset};
 
@@ -40,15 +40,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
         let classifier = Classifier::load(dir)?;
         let labels = classifier.labels().to_vec();
         let y = label_ids(&ds, &labels).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-        let (loss, _, predicted) = pool.install(|| {
-            let encoded = classifier.pipeline().encode_batch(&texts);
-            evaluate(
-                &classifier.bundle().model,
-                &encoded,
-                &y,
-                classifier.pipeline().encode.min_len,
-            )
-        });
+        let (loss, _, predicted) = pool.install(|| classifier.evaluate(&texts, &y));
         rows.push((
             loss,
             ConfusionMatrix::from_indices(labels, &y, &predicted).report(),

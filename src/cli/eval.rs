@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use textcnn::eval::ConfusionMatrix;
 use textcnn::predict::Classifier;
-use textcnn::train::{evaluate, label_ids};
+use textcnn::train::label_ids;
 
 use super::common::{ReadArgs, load_dataset, thread_pool};
 
@@ -37,15 +37,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let y = label_ids(&ds, &labels)?;
     let texts: Vec<&str> = ds.examples.iter().map(|e| e.text.as_str()).collect();
     let pool = thread_pool(args.threads)?;
-    let (loss, _, predicted) = pool.install(|| {
-        let encoded = classifier.pipeline().encode_batch(&texts);
-        evaluate(
-            &classifier.bundle().model,
-            &encoded,
-            &y,
-            classifier.pipeline().encode.min_len,
-        )
-    });
+    let (loss, _, predicted) = pool.install(|| classifier.evaluate(&texts, &y));
     let report = ConfusionMatrix::from_indices(labels, &y, &predicted).report();
     if args.json {
         let json = serde_json::json!({

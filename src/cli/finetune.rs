@@ -78,9 +78,11 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
     macro_rules! set {
         ($($field:ident),*) => { $( if let Some(v) = args.$field { config.$field = v; } )* };
     }
+    if args.epochs.is_some() {
+        config.epochs = args.epochs;
+    }
     set!(
         lr,
-        epochs,
         patience,
         batch_size,
         valid_fraction,

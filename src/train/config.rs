@@ -24,8 +24,14 @@ pub enum Metric {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ArchKind {
-    /// Kim (2014): convolution over time with several region sizes, max-over-time pooling.
+    /// The default: the Kim CNN plus an n-gram branch (TF-IDF word 1–2-grams, character
+    /// 1–3-grams for Chinese, logistic regression) whose probabilities are mixed with the CNN's
+    /// by a weight chosen on the validation split (see [`crate::ngram`]).
     #[default]
+    #[serde(rename = "ngram-cnn")]
+    #[value(name = "ngram-cnn")]
+    NgramCnn,
+    /// Kim (2014): convolution over time with several region sizes, max-over-time pooling.
     Kim,
     /// The tutorial's 2-D CNN (`conv2d_blocks`, `hidden`; the input length is `max_len`).
     Conv2d,
@@ -47,8 +53,9 @@ pub struct TrainConfig {
     pub pool: PoolKind,
     /// conv2d: weight initialization (Keras's defaults or PyTorch's; see [`InitScheme`]).
     pub init: InitScheme,
-    /// Maximum number of passes over the training data.
-    pub epochs: usize,
+    /// Maximum number of passes over the training data; `None` (the default): automatic, see
+    /// [`TrainConfig::max_epochs`].
+    pub epochs: Option<usize>,
     /// Examples per mini-batch.
     pub batch_size: usize,
     /// Learning rate (step size of the optimizer).
@@ -124,15 +131,21 @@ pub const SEED_TRUNCATION: Truncation = Truncation::HeadTail;
 /// valid accuracy 0.892 with 400 tokens head / 30k words, 0.901 with 800 tokens, 0.903 with
 /// 800 head+tail, 0.906 with 800 head+tail and 80k words; 1,200 tokens or 200 feature maps did
 /// not help. Length bucketing makes the longer limit cheap: short texts are not padded to it.
+///
+/// The default architecture is `ngram-cnn` (the CNN above plus the n-gram branch of
+/// [`crate::train::ngram_stage`]), whose n-gram branch reads every token of a text, so the
+/// CNN's input is cut to 400 tokens (head+tail): on the IMDB validation split the mixture
+/// scored 0.9224 with 400 tokens and 0.9220 with 800, at half the CNN's time per epoch. The
+/// paper-faithful `--arch kim` reached its 0.906 with `--max-len 800`.
 impl Default for TrainConfig {
     fn default() -> TrainConfig {
         TrainConfig {
-            arch: ArchKind::Kim,
+            arch: ArchKind::NgramCnn,
             conv2d_blocks: vec!["3x64:max2".to_string()],
             hidden: vec![64],
             pool: PoolKind::Max,
             init: InitScheme::Keras,
-            epochs: 10,
+            epochs: None,
             batch_size: 64,
             lr: 1e-3,
             optimizer: OptimizerKind::Adam,
@@ -146,7 +159,7 @@ impl Default for TrainConfig {
             emb_dim: 128,
             region_sizes: vec![3, 4, 5],
             feature_maps: 100,
-            max_len: 800,
+            max_len: 400,
             truncation: Truncation::HeadTail,
             vocab_size: 80_000,
             min_count: 1,
@@ -165,6 +178,14 @@ impl Default for TrainConfig {
         }
     }
 }
+
+/// Optimizer steps the automatic epoch cap allows at least ([`TrainConfig::max_epochs`]).
+pub const AUTO_MIN_STEPS: usize = 2_000;
+/// Lower bound of the automatic epoch cap (Kim 2014 trained for a fixed number of epochs;
+/// IMDB converges in 3–4).
+pub const AUTO_MIN_EPOCHS: usize = 10;
+/// Upper bound of the automatic epoch cap.
+pub const AUTO_MAX_EPOCHS: usize = 50;
 
 /// Upper bound of `--threads`: far above any real core count, low enough that a typo cannot
 /// spawn a million threads.
@@ -256,7 +277,7 @@ impl TrainConfig {
         self.optimizer = OptimizerKind::Adam;
         self.lr = 1e-3;
         self.batch_size = 32;
-        self.epochs = 10;
+        self.epochs = Some(10);
         self.vocab_size = 10_000;
         self.max_len = SEED_MAX_LEN;
         self.truncation = SEED_TRUNCATION;
@@ -278,7 +299,7 @@ impl TrainConfig {
     /// classes. Panics if `conv2d_blocks` does not parse (run [`TrainConfig::validate`] first).
     pub fn architecture(&self, vocab_size: usize, num_classes: usize) -> Architecture {
         match self.arch {
-            ArchKind::Kim => Architecture::Kim(KimConfig {
+            ArchKind::Kim | ArchKind::NgramCnn => Architecture::Kim(KimConfig {
                 vocab_size,
                 emb_dim: self.emb_dim,
                 region_sizes: self.region_sizes.clone(),
@@ -312,7 +333,7 @@ impl TrainConfig {
 
     fn validate_ranges(&self) -> Result<()> {
         let positive = [
-            ("epochs", self.epochs),
+            ("epochs", self.epochs.unwrap_or(1)),
             ("batch-size", self.batch_size),
             ("emb-dim", self.emb_dim),
             ("feature-maps", self.feature_maps),
@@ -391,6 +412,20 @@ impl TrainConfig {
                 .context("conv2d settings (--conv2d-blocks, --hidden, --max-len, --emb-dim)")?;
         }
         Ok(())
+    }
+
+    /// The epoch cap of a run with `batches_per_epoch` mini-batches per epoch: `epochs` when
+    /// set, otherwise enough epochs for [`AUTO_MIN_STEPS`] optimizer steps, at least
+    /// [`AUTO_MIN_EPOCHS`] and at most [`AUTO_MAX_EPOCHS`] (early stopping usually ends the run
+    /// sooner). Small training sets need more passes: with 10 epochs, 3 of the 11 standard sets
+    /// measured on 98da988 stopped at the cap still improving (news20 here: valid accuracy still
+    /// rising at epoch 10 of 58 batches each).
+    pub fn max_epochs(&self, batches_per_epoch: usize) -> usize {
+        self.epochs.unwrap_or_else(|| {
+            AUTO_MIN_STEPS
+                .div_ceil(batches_per_epoch.max(1))
+                .clamp(AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS)
+        })
     }
 
     /// Encoding settings: texts are padded to at least the widest region size so that every
@@ -481,7 +516,7 @@ mod tests {
         let c: TrainConfig =
             toml::from_str("epochs = 3\nregion_sizes = [2, 3]\n[tokenizer]\nlowercase = false\n")
                 .unwrap();
-        assert_eq!(c.epochs, 3);
+        assert_eq!(c.epochs, Some(3));
         assert_eq!(c.region_sizes, vec![2, 3]);
         assert!(!c.tokenizer.lowercase);
         assert_eq!(c.batch_size, TrainConfig::default().batch_size);

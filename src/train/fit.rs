@@ -14,7 +14,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Checkpoint, EpochProgress};
-use super::config::{Metric, TrainConfig};
+use super::config::{ArchKind, Metric, TrainConfig};
+use super::ngram_stage;
 use super::transfer::{self, EmbeddingInit, StartFrom};
 use crate::batch::{PaddedBatch, bucketed_batches, real_length};
 use crate::bundle::{self, Architecture, Bundle, BundleConfig, FORMAT_VERSION};
@@ -192,7 +193,16 @@ fn train_in_pool(
         .iter()
         .map(|t| encode(t, &vocab, &encode_config))
         .collect();
-    drop(train_tokens);
+    // The n-gram branch of `ngram-cnn` reads the token lists again after the CNN is trained.
+    let wants_ngram = match start {
+        Some(s) => s.bundle.config.ngram.is_some(),
+        None => config.arch == ArchKind::NgramCnn,
+    };
+    let train_tokens = if wants_ngram {
+        train_tokens
+    } else {
+        Vec::new()
+    };
     let pipeline = TextPipeline {
         tokenizer,
         vocab,
@@ -324,6 +334,7 @@ fn train_in_pool(
         dataset: summary,
         best: serde_json::Value::Null,
         parent,
+        ngram: None,
     };
 
     let mut trainer = Trainer::new(initial, config.optimizer());
@@ -354,7 +365,8 @@ fn train_in_pool(
             .is_some_and(|f| f.load(Ordering::SeqCst))
     };
     let mut stop = StopReason::Completed;
-    while progress.epoch <= config.epochs {
+    let max_epochs = config.max_epochs(train_enc.len().div_ceil(batch));
+    while progress.epoch <= max_epochs {
         let epoch = progress.epoch;
         let epoch_started = Instant::now();
         let lr = config.lr * config.lr_decay.powi(epoch as i32 - 1);
@@ -363,7 +375,7 @@ fn train_in_pool(
         let bar = progress_bar(
             options.progress,
             epoch,
-            config.epochs,
+            max_epochs,
             batches.len(),
             progress.step,
         );
@@ -442,7 +454,7 @@ fn train_in_pool(
         if options.progress {
             eprintln!(
                 "epoch {epoch:>2}/{}: train loss {:.4} acc {:.4} | valid loss {:.4} acc {:.4} | {:.1} s, {:.0} ex/s{}",
-                config.epochs,
+                max_epochs,
                 metrics.train_loss,
                 metrics.train_acc,
                 metrics.valid_loss,
@@ -460,6 +472,7 @@ fn train_in_pool(
                 config: bundle_config.clone(),
                 model: current,
                 vocab: pipeline.vocab.clone(),
+                ngram: None,
             };
             bundle.save(output)?;
             progress.best = Some(metrics);
@@ -469,7 +482,7 @@ fn train_in_pool(
         }
         progress.next_epoch();
         Checkpoint::save(output, config, &options.run_info, &trainer, &progress)?;
-        if progress.bad_epochs >= config.patience.max(1) && progress.epoch <= config.epochs {
+        if progress.bad_epochs >= config.patience.max(1) && progress.epoch <= max_epochs {
             stop = StopReason::EarlyStopped;
             if options.progress {
                 eprintln!(
@@ -486,21 +499,61 @@ fn train_in_pool(
     }
 
     let mut test = None;
-    // An interrupted run is resumed later; the test set is evaluated once, at its real end.
+    // An interrupted run is resumed later; the n-gram branch is fitted and the test set is
+    // evaluated once, at its real end.
     let finished = stop != StopReason::Interrupted;
-    if let (true, Some(test_enc), Some(test_y), Some(test_ds)) =
-        (finished, &test_enc, &test_y, data.test)
-    {
-        let best = Bundle::load(output)
-            .context("cannot reload the best checkpoint for the test evaluation")?;
-        let (_, _, predicted) = evaluate(&best.model, test_enc, test_y, pipeline.encode.min_len);
-        let report = ConfusionMatrix::from_indices(labels.clone(), test_y, &predicted).report();
-        let json = serde_json::json!({ "data": test_ds.name, "report": report });
-        write_atomic(
-            &output.join(bundle::REPORT_FILE),
-            &serde_json::to_vec_pretty(&json)?,
+    if finished && (wants_ngram || data.test.is_some()) {
+        let mut best = Bundle::load(output).context(
+            "cannot reload the best checkpoint for the n-gram branch and the test evaluation",
         )?;
-        test = Some(report);
+        if wants_ngram {
+            let branch_started = Instant::now();
+            let valid_texts: Vec<&str> = data
+                .valid
+                .examples
+                .iter()
+                .map(|e| e.text.as_str())
+                .collect();
+            let valid_tokens = tokenize_all(&pipeline.tokenizer, &valid_texts);
+            let cnn_valid_probs =
+                predict::probabilities(&best.model, &valid_enc, pipeline.encode.min_len);
+            let (model, branch) = ngram_stage::fit_branch(&ngram_stage::BranchData {
+                train_docs: &train_tokens,
+                train_y: &train_y,
+                valid_docs: &valid_tokens,
+                valid_y: &valid_y,
+                cnn_valid_probs: &cnn_valid_probs,
+                classes: labels.len(),
+            })?;
+            if options.progress {
+                eprintln!(
+                    "n-gram branch: {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid acc cnn {:.4}, n-gram {:.4}, mixed {:.4} ({:.1} s)",
+                    branch.num_features,
+                    branch.c,
+                    branch.mix.cnn,
+                    branch.mix.ngram,
+                    branch.validation["cnn"].as_f64().unwrap_or(f64::NAN),
+                    branch.validation["ngram"].as_f64().unwrap_or(f64::NAN),
+                    branch.validation["mixed"].as_f64().unwrap_or(f64::NAN),
+                    branch_started.elapsed().as_secs_f64()
+                );
+            }
+            best.config.ngram = Some(branch);
+            best.ngram = Some(model);
+            best.save(output)?;
+        }
+        if let (Some(test_y), Some(test_ds)) = (&test_y, data.test) {
+            let classifier = predict::Classifier::from_bundle(best);
+            let texts: Vec<&str> = test_ds.examples.iter().map(|e| e.text.as_str()).collect();
+            let (_, _, predicted) = classifier.evaluate(&texts, test_y);
+            let report = ConfusionMatrix::from_indices(labels.clone(), test_y, &predicted).report();
+            let json = serde_json::json!({ "data": test_ds.name, "report": report });
+            write_atomic(
+                &output.join(bundle::REPORT_FILE),
+                &serde_json::to_vec_pretty(&json)?,
+            )?;
+            test = Some(report);
+        }
     }
     Ok(TrainOutcome {
         stop,
@@ -576,26 +629,16 @@ fn encode_dataset(pipeline: &TextPipeline, ds: &Dataset) -> Vec<Encoded> {
     pipeline.encode_batch(&texts)
 }
 
-/// Mean cross-entropy, accuracy and the predicted class of every example.
+/// Mean cross-entropy, accuracy and the predicted class of every example, by the CNN alone
+/// (see [`crate::eval::score`]).
 pub fn evaluate(
     model: &Model,
     encoded: &[Encoded],
     y: &[usize],
     min_len: usize,
 ) -> (f64, f64, Vec<usize>) {
-    let k = model.num_classes();
     let probs = predict::probabilities(model, encoded, min_len);
-    let mut loss = 0.0;
-    let mut correct = 0;
-    let mut predicted = Vec::with_capacity(y.len());
-    for (row, &t) in probs.chunks(k).zip(y) {
-        loss -= (row[t] as f64).max(1e-30).ln();
-        let p = predict::argmax(row);
-        correct += usize::from(p == t);
-        predicted.push(p);
-    }
-    let n = y.len().max(1) as f64;
-    (loss / n, correct as f64 / n, predicted)
+    crate::eval::score(&probs, y, model.num_classes())
 }
 
 /// The batches of one epoch: a seeded shuffle, then (when bucketing) length-sorted pools whose

@@ -4,6 +4,7 @@
 mod checkpoint;
 mod config;
 mod fit;
+pub mod ngram_stage;
 pub mod transfer;
 
 pub use checkpoint::{Checkpoint, EpochProgress};

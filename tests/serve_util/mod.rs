@@ -60,7 +60,7 @@ pub fn model_dir() -> &'static Path {
             test: None,
         };
         let config = TrainConfig {
-            epochs: 3,
+            epochs: Some(3),
             batch_size: 16,
             emb_dim: 16,
             feature_maps: 8,

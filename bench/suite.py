@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Accuracy table: textcnn's default model beside TF-IDF + logistic regression and fastText, on every
+single-label set of the development suite (../shared/data/suite) and on IMDB, measured in one session.
+
+usage: python bench/suite.py [--textcnn target/release/textcnn] [--shared ../shared] [--out runs/suite]
+                             [--sets sms,finphrase,...] [--no-imdb] [--no-baselines] [-- extra train flags]
+
+For each set it runs `textcnn train --train SET/train.tsv --test SET/test.tsv --output OUT/SET` (defaults,
+no other flags unless given after `--`) and `../shared/bench/baselines_tsv.py` (`--cjk` for Chinese); for
+IMDB the README's main job and `tfidf_lr_imdb.py` / `fasttext_imdb.py` (bigram, 10 epochs row). Prints one
+markdown table: dataset, textcnn test accuracy and wall seconds, each baseline's accuracy and wall seconds.
+Needs scikit-learn and fasttext-wheel in the Python running it (see ../shared/bench/README.md).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+SETS = ["sms", "finphrase", "snips", "germeval", "waimai", "news20"]
+CJK = {"waimai"}
+
+
+def run(cmd, env=None):
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
+    return p.stdout + p.stderr, time.time() - t0
+
+
+def textcnn(args, name, train, test, extra_env=None):
+    out = os.path.join(args.out, name)
+    shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ, **(extra_env or {}))
+    cmd = [args.textcnn, "train", "--train", train, "--test", test, "--output", out] + args.extra
+    log, wall = run(cmd, env)
+    with open(os.path.join(out, "report.json")) as f:
+        acc = json.load(f)["report"]["accuracy"]
+    with open(os.path.join(out, "config.json")) as f:
+        cfg = json.load(f)
+    ngram = cfg.get("ngram") or {}
+    return acc, wall, ngram.get("validation", {})
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    ap.add_argument("--textcnn", default=os.path.join(root, "target/release/textcnn"))
+    ap.add_argument("--shared", default=os.path.join(root, "../shared"))
+    ap.add_argument("--out", default=os.path.join(root, "runs/suite"))
+    ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--no-imdb", action="store_true")
+    ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("extra", nargs="*", help="extra `textcnn train` flags (after --)")
+    args = ap.parse_args()
+    suite = os.path.join(args.shared, "data/suite")
+    bench = os.path.join(args.shared, "bench")
+    rows = []
+    for s in [x for x in args.sets.split(",") if x]:
+        tr, te = os.path.join(suite, s, "train.tsv"), os.path.join(suite, s, "test.tsv")
+        acc, wall, val = textcnn(args, s, tr, te)
+        row = {"set": s, "textcnn": acc, "textcnn_s": wall, "valid": val}
+        if not args.no_baselines:
+            cmd = [sys.executable, os.path.join(bench, "baselines_tsv.py"), tr, te] + (["--cjk"] if s in CJK else [])
+            log, _ = run(cmd)
+            for m in re.finditer(r"RESULT baseline=(\S+) test_acc=(\S+) wall_s=(\S+)", log):
+                row[m.group(1)] = float(m.group(2))
+                row[m.group(1) + "_s"] = float(m.group(3))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if not args.no_imdb:
+        imdb = os.path.join(args.shared, "data/imdb")
+        acc, wall, val = textcnn(args, "imdb", "imdb:train", "imdb:test", {"TEXTCNN_DATA_DIR": imdb})
+        row = {"set": "imdb", "textcnn": acc, "textcnn_s": wall, "valid": val}
+        if not args.no_baselines:
+            tar = os.path.join(imdb, "aclImdb_v1_labeled.tar.gz")
+            log, wall_lr = run([sys.executable, os.path.join(bench, "tfidf_lr_imdb.py"), tar])
+            m = re.search(r"RESULT tfidf12_logreg \S+ test_acc=(\S+)", log)
+            row["tfidf+lr"], row["tfidf+lr_s"] = float(m.group(1)), wall_lr
+            log, _ = run([sys.executable, os.path.join(bench, "fasttext_imdb.py"), tar])
+            m = re.search(r"RESULT.*ngram2_ep10_lr0.5 .*?acc=(\S+).*?(?:train_s|time_s|wall_s)=(\S+)", log)
+            if m:
+                row["fasttext"], row["fasttext_s"] = float(m.group(1)), float(m.group(2))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    def cell(r, k):
+        return f"{r[k]:.4f}" if k in r else "–"
+
+    def secs(r, k):
+        return f"{r[k]:.0f}" if k in r else "–"
+
+    print("\n| dataset | textcnn (ngram-cnn) | s | TF-IDF + LR | s | fastText | s | Δ vs TF-IDF |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        d = f"{100 * (r['textcnn'] - r['tfidf+lr']):+.2f}" if "tfidf+lr" in r else "–"
+        print(f"| {r['set']} | {r['textcnn']:.4f} | {r['textcnn_s']:.0f} | {cell(r, 'tfidf+lr')} | "
+              f"{secs(r, 'tfidf+lr_s')} | {cell(r, 'fasttext')} | {secs(r, 'fasttext_s')} | {d} |")
+    both = [r for r in rows if "tfidf+lr" in r]
+    if both:
+        mean = sum(r["textcnn"] - r["tfidf+lr"] for r in both) / len(both)
+        print(f"\nmean difference to TF-IDF + LR over {len(both)} sets: {100 * mean:+.2f} points")
+
+
+if __name__ == "__main__":
+    main()

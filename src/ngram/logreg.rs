@@ -1,0 +1,619 @@
+//! Multinomial logistic regression with L2 penalty on sparse features, fitted by L-BFGS
+//! (Nocedal & Wright 2006, *Numerical Optimization*, Algorithm 7.4 with a backtracking Armijo
+//! line search), as scikit-learn's `LogisticRegression(solver="lbfgs")` does.
+//!
+//! Objective, for `n` documents `x_i` with classes `y_i` and weights `W [features, classes]`,
+//! bias `b [classes]` (not penalised):
+//! `f(W, b) = (1/n) * (sum_i CE(softmax(x_i W + b), y_i) + ||W||^2 / (2 C))`,
+//! the same minimiser as scikit-learn's `C * sum_i CE_i + ||W||^2 / 2`.
+//!
+//! Every sum runs over fixed chunks in a fixed order, so a fit is bit-identical for any thread
+//! count.
+
+use rayon::prelude::*;
+
+/// Documents per parallel chunk (fixed, so results do not depend on the thread count).
+const CHUNK: usize = 512;
+/// L-BFGS history length.
+const MEMORY: usize = 7;
+
+/// A sparse matrix `[rows, cols]` in compressed sparse row form.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Csr {
+    pub rows: usize,
+    pub cols: usize,
+    /// Start of each row in `indices`/`values`; `rows + 1` entries.
+    pub indptr: Vec<usize>,
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+impl Csr {
+    /// Builds a matrix from rows of `(column, value)` (columns below `cols`).
+    pub fn from_rows(rows: &[Vec<(u32, f32)>], cols: usize) -> Csr {
+        let mut m = Csr {
+            rows: rows.len(),
+            cols,
+            indptr: Vec::with_capacity(rows.len() + 1),
+            ..Csr::default()
+        };
+        m.indptr.push(0);
+        for r in rows {
+            for &(c, v) in r {
+                debug_assert!((c as usize) < cols);
+                m.indices.push(c);
+                m.values.push(v);
+            }
+            m.indptr.push(m.indices.len());
+        }
+        m
+    }
+
+    /// Entries of row `r` as `(columns, values)`.
+    pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
+        let (a, b) = (self.indptr[r], self.indptr[r + 1]);
+        (&self.indices[a..b], &self.values[a..b])
+    }
+
+    /// Rows `range` as a matrix of their own (same columns).
+    pub fn slice_rows(&self, range: std::ops::Range<usize>) -> Csr {
+        let (a, b) = (self.indptr[range.start], self.indptr[range.end]);
+        Csr {
+            rows: range.len(),
+            cols: self.cols,
+            indptr: self.indptr[range.clone()]
+                .iter()
+                .chain(std::iter::once(&b))
+                .map(|p| p - a)
+                .collect(),
+            indices: self.indices[a..b].to_vec(),
+            values: self.values[a..b].to_vec(),
+        }
+    }
+
+    /// The transpose `[cols, rows]` (column-sorted rows become row-sorted columns).
+    pub fn transpose(&self) -> Csr {
+        let mut counts = vec![0usize; self.cols + 1];
+        for &c in &self.indices {
+            counts[c as usize + 1] += 1;
+        }
+        for i in 0..self.cols {
+            counts[i + 1] += counts[i];
+        }
+        let indptr = counts.clone();
+        let mut next = counts;
+        let mut indices = vec![0u32; self.indices.len()];
+        let mut values = vec![0f32; self.values.len()];
+        for r in 0..self.rows {
+            let (cs, vs) = self.row(r);
+            for (&c, &v) in cs.iter().zip(vs) {
+                let at = next[c as usize];
+                indices[at] = r as u32;
+                values[at] = v;
+                next[c as usize] += 1;
+            }
+        }
+        Csr {
+            rows: self.cols,
+            cols: self.rows,
+            indptr,
+            indices,
+            values,
+        }
+    }
+}
+
+/// A fitted linear classifier: `logits = x W + b`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogReg {
+    /// `[features, classes]`, row-major.
+    pub weights: Vec<f32>,
+    /// `[classes]`.
+    pub bias: Vec<f32>,
+    pub classes: usize,
+}
+
+/// Settings of one fit.
+#[derive(Clone, Copy, Debug)]
+pub struct LogRegFit {
+    /// Inverse regularisation strength (scikit-learn's `C`).
+    pub c: f64,
+    /// Iteration cap.
+    pub max_iter: usize,
+    /// Stop when the largest absolute gradient entry falls below this.
+    pub tol: f64,
+}
+
+impl Default for LogRegFit {
+    fn default() -> Self {
+        LogRegFit {
+            c: 10.0,
+            max_iter: 200,
+            tol: 1e-5,
+        }
+    }
+}
+
+impl LogReg {
+    /// All-zero weights.
+    pub fn zeros(features: usize, classes: usize) -> LogReg {
+        LogReg {
+            weights: vec![0.0; features * classes],
+            bias: vec![0.0; classes],
+            classes,
+        }
+    }
+
+    /// Number of feature rows.
+    pub fn features(&self) -> usize {
+        self.weights.len() / self.classes.max(1)
+    }
+
+    /// Logits `[rows, classes]` of the rows of `x`.
+    pub fn logits(&self, x: &Csr) -> Vec<f32> {
+        let k = self.classes;
+        let mut out = vec![0f32; x.rows * k];
+        out.par_chunks_mut(CHUNK * k)
+            .enumerate()
+            .for_each(|(ci, block)| {
+                for (j, z) in block.chunks_mut(k).enumerate() {
+                    let (cs, vs) = x.row(ci * CHUNK + j);
+                    z.copy_from_slice(&self.bias);
+                    for (&c, &v) in cs.iter().zip(vs) {
+                        let w = &self.weights[c as usize * k..(c as usize + 1) * k];
+                        for (zi, wi) in z.iter_mut().zip(w) {
+                            *zi += v * wi;
+                        }
+                    }
+                }
+            });
+        out
+    }
+
+    /// Softmax probabilities `[rows, classes]` of the rows of `x`.
+    pub fn probabilities(&self, x: &Csr) -> Vec<f32> {
+        let mut z = self.logits(x);
+        for row in z.chunks_mut(self.classes) {
+            crate::predict::softmax_in_place(row);
+        }
+        z
+    }
+
+    /// Fits weights on `x [n, features]` with classes `y` (each `< classes`), starting from
+    /// `start` when given (warm start, e.g. along a path of growing `C`) or from zero.
+    /// Returns the model and the number of iterations run.
+    pub fn fit(
+        x: &Csr,
+        y: &[usize],
+        classes: usize,
+        settings: LogRegFit,
+        start: Option<&LogReg>,
+    ) -> (LogReg, usize) {
+        Self::fit_scaled(x, y, classes, settings, start, None)
+    }
+
+    /// As [`LogReg::fit`], with the weights parametrised as `W = S ∘ Θ` for a positive scale
+    /// `S [features, classes]` and the penalty on `Θ`: feature `f` of class `c` is penalised
+    /// `1 / S[f,c]^2` times as much. With `S = |r|`, the naive-Bayes log-count ratios
+    /// ([`nb_scale`]), this is the NB-weighted logistic regression of Wang & Manning (2012),
+    /// §2.3 (there with an SVM), whose features are `r ∘ x`. The returned weights are `W`, so
+    /// prediction is unchanged.
+    pub fn fit_scaled(
+        x: &Csr,
+        y: &[usize],
+        classes: usize,
+        settings: LogRegFit,
+        start: Option<&LogReg>,
+        scale: Option<&[f32]>,
+    ) -> (LogReg, usize) {
+        let mut problem = Problem::new(x, y, classes, settings.c);
+        problem.scale = scale.map(|s| s.iter().map(|&v| v as f64).collect());
+        let split = x.cols * classes;
+        let mut theta: Vec<f64> = match start {
+            Some(m) if m.classes == classes && m.features() == x.cols => {
+                m.weights.iter().chain(&m.bias).map(|&v| v as f64).collect()
+            }
+            _ => vec![0.0; (x.cols + 1) * classes],
+        };
+        if let Some(s) = &problem.scale {
+            for (t, sv) in theta[..split].iter_mut().zip(s) {
+                *t /= sv;
+            }
+        }
+        let iters = lbfgs(&problem, &mut theta, settings.max_iter, settings.tol);
+        if let Some(s) = &problem.scale {
+            for (t, sv) in theta[..split].iter_mut().zip(s) {
+                *t *= sv;
+            }
+        }
+        let model = LogReg {
+            weights: theta[..split].iter().map(|&v| v as f32).collect(),
+            bias: theta[split..].iter().map(|&v| v as f32).collect(),
+            classes,
+        };
+        (model, iters)
+    }
+}
+
+/// The objective on one dataset; parameters are `[W (features × classes) ; b (classes)]`.
+struct Problem<'a> {
+    x: &'a Csr,
+    xt: Csr,
+    y: &'a [usize],
+    k: usize,
+    c: f64,
+    /// Optional positive scale `[features, classes]` of the weights (see [`LogReg::fit_scaled`]).
+    scale: Option<Vec<f64>>,
+}
+
+impl<'a> Problem<'a> {
+    fn new(x: &'a Csr, y: &'a [usize], k: usize, c: f64) -> Problem<'a> {
+        Problem {
+            x,
+            xt: x.transpose(),
+            y,
+            k,
+            c,
+            scale: None,
+        }
+    }
+
+    /// Objective value and gradient at `theta`.
+    fn eval(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        let (k, n) = (self.k, self.x.rows);
+        let split = self.x.cols * k;
+        let (theta_w, b) = theta.split_at(split);
+        let scaled: Vec<f64>;
+        let w: &[f64] = match &self.scale {
+            Some(s) => {
+                scaled = theta_w.iter().zip(s).map(|(t, s)| t * s).collect();
+                &scaled
+            }
+            None => theta_w,
+        };
+        let inv_n = 1.0 / n.max(1) as f64;
+        // Residuals (p - onehot(y)) / n per document, and the loss per chunk.
+        let mut resid = vec![0f64; n * k];
+        let losses: Vec<f64> = resid
+            .par_chunks_mut(CHUNK * k)
+            .enumerate()
+            .map(|(ci, block)| {
+                let mut loss = 0.0;
+                for (j, z) in block.chunks_mut(k).enumerate() {
+                    let r = ci * CHUNK + j;
+                    let (cs, vs) = self.x.row(r);
+                    z.copy_from_slice(b);
+                    for (&c, &v) in cs.iter().zip(vs) {
+                        let wr = &w[c as usize * k..(c as usize + 1) * k];
+                        for (zi, wi) in z.iter_mut().zip(wr) {
+                            *zi += v as f64 * wi;
+                        }
+                    }
+                    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let mut sum = 0.0;
+                    for zi in z.iter_mut() {
+                        *zi = (*zi - max).exp();
+                        sum += *zi;
+                    }
+                    let yi = self.y[r];
+                    loss += -(z[yi] / sum).ln();
+                    for zi in z.iter_mut() {
+                        *zi = *zi / sum * inv_n;
+                    }
+                    z[yi] -= inv_n;
+                }
+                loss
+            })
+            .collect();
+        let data_loss: f64 = losses.iter().sum::<f64>() * inv_n;
+        let lambda = inv_n / self.c;
+        // Weight gradient, feature by feature through the transpose: X^T R + lambda W.
+        let (gw, gb) = grad.split_at_mut(split);
+        let penalties: Vec<f64> = gw
+            .par_chunks_mut(CHUNK * k)
+            .enumerate()
+            .map(|(ci, block)| {
+                let mut pen = 0.0;
+                for (j, g) in block.chunks_mut(k).enumerate() {
+                    let f = ci * CHUNK + j;
+                    g.fill(0.0);
+                    let (rs, vs) = self.xt.row(f);
+                    for (&r, &v) in rs.iter().zip(vs) {
+                        let rr = &resid[r as usize * k..(r as usize + 1) * k];
+                        for (gi, ri) in g.iter_mut().zip(rr) {
+                            *gi += v as f64 * ri;
+                        }
+                    }
+                    if let Some(s) = &self.scale {
+                        for (gi, si) in g.iter_mut().zip(&s[f * k..(f + 1) * k]) {
+                            *gi *= si;
+                        }
+                    }
+                    let tf = &theta_w[f * k..(f + 1) * k];
+                    for (gi, ti) in g.iter_mut().zip(tf) {
+                        *gi += lambda * ti;
+                        pen += ti * ti;
+                    }
+                }
+                pen
+            })
+            .collect();
+        gb.fill(0.0);
+        for rr in resid.chunks(k) {
+            for (gi, ri) in gb.iter_mut().zip(rr) {
+                *gi += ri;
+            }
+        }
+        data_loss + 0.5 * lambda * penalties.iter().sum::<f64>()
+    }
+}
+
+/// Naive-Bayes log-count ratios as a weight scale `[features, classes]` (Wang & Manning 2012,
+/// §2.1, one class against the rest): `|ln((p_c[f] / |p_c|) / (q_c[f] / |q_c|))|` where `p_c`
+/// sums the binarised features of class `c` plus `smoothing`, and `q_c` those of the other
+/// classes. A floor of `floor` keeps every feature learnable.
+pub fn nb_scale(x: &Csr, y: &[usize], classes: usize, smoothing: f64, floor: f64) -> Vec<f32> {
+    let f = x.cols;
+    let mut counts = vec![0f64; f * classes];
+    let mut totals = vec![0f64; f];
+    for (r, &c) in y.iter().enumerate() {
+        let (cs, _) = x.row(r);
+        for &col in cs {
+            counts[col as usize * classes + c] += 1.0;
+            totals[col as usize] += 1.0;
+        }
+    }
+    let mut norm_p = vec![0f64; classes];
+    let mut all = 0.0;
+    for (i, v) in counts.iter().enumerate() {
+        norm_p[i % classes] += v + smoothing;
+    }
+    for t in &totals {
+        all += t;
+    }
+    let mut out = vec![0f32; f * classes];
+    for col in 0..f {
+        for c in 0..classes {
+            let p = counts[col * classes + c] + smoothing;
+            let q = totals[col] - counts[col * classes + c] + smoothing;
+            let norm_q = all + smoothing * f as f64 - (norm_p[c] - smoothing * f as f64);
+            let r = ((p / norm_p[c]) / (q / norm_q)).ln().abs();
+            out[col * classes + c] = (r + floor) as f32;
+        }
+    }
+    out
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Minimises `problem` from `theta` in place; returns the iterations run.
+fn lbfgs(problem: &Problem, theta: &mut [f64], max_iter: usize, tol: f64) -> usize {
+    let dim = theta.len();
+    let mut grad = vec![0.0; dim];
+    let mut f = problem.eval(theta, &mut grad);
+    let mut s_hist: Vec<Vec<f64>> = Vec::new();
+    let mut y_hist: Vec<Vec<f64>> = Vec::new();
+    let mut rho: Vec<f64> = Vec::new();
+    let mut new_theta = vec![0.0; dim];
+    let mut new_grad = vec![0.0; dim];
+    let mut small_steps = 0;
+    for iter in 0..max_iter {
+        let gmax = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        if gmax < tol {
+            return iter;
+        }
+        // Two-loop recursion: d = -H g.
+        let mut d: Vec<f64> = grad.iter().map(|g| -g).collect();
+        let mut alphas = vec![0.0; s_hist.len()];
+        for i in (0..s_hist.len()).rev() {
+            alphas[i] = rho[i] * dot(&s_hist[i], &d);
+            for (dj, yj) in d.iter_mut().zip(&y_hist[i]) {
+                *dj -= alphas[i] * yj;
+            }
+        }
+        let gamma = match (s_hist.last(), y_hist.last()) {
+            (Some(s), Some(y)) => dot(s, y) / dot(y, y),
+            _ => 1.0 / grad.iter().map(|g| g * g).sum::<f64>().sqrt().max(1e-12),
+        };
+        for dj in d.iter_mut() {
+            *dj *= gamma;
+        }
+        for i in 0..s_hist.len() {
+            let beta = rho[i] * dot(&y_hist[i], &d);
+            for (dj, sj) in d.iter_mut().zip(&s_hist[i]) {
+                *dj += (alphas[i] - beta) * sj;
+            }
+        }
+        let mut slope = dot(&grad, &d);
+        if slope >= 0.0 {
+            // Not a descent direction (curvature went wrong): restart from steepest descent.
+            s_hist.clear();
+            y_hist.clear();
+            rho.clear();
+            let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt().max(1e-12);
+            for (dj, g) in d.iter_mut().zip(&grad) {
+                *dj = -g / norm;
+            }
+            slope = dot(&grad, &d);
+        }
+        // Backtracking line search with the Armijo condition.
+        let mut step = 1.0;
+        let mut new_f;
+        let mut tries = 0;
+        loop {
+            for ((nt, t), dj) in new_theta.iter_mut().zip(theta.iter()).zip(&d) {
+                *nt = t + step * dj;
+            }
+            new_f = problem.eval(&new_theta, &mut new_grad);
+            if new_f <= f + 1e-4 * step * slope || tries >= 30 {
+                break;
+            }
+            step *= 0.5;
+            tries += 1;
+        }
+        if new_f > f {
+            return iter + 1;
+        }
+        let s: Vec<f64> = new_theta
+            .iter()
+            .zip(theta.iter())
+            .map(|(a, b)| a - b)
+            .collect();
+        let yv: Vec<f64> = new_grad.iter().zip(&grad).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &yv);
+        theta.copy_from_slice(&new_theta);
+        grad.copy_from_slice(&new_grad);
+        let decrease = f - new_f;
+        f = new_f;
+        if sy > 1e-12 {
+            if s_hist.len() == MEMORY {
+                s_hist.remove(0);
+                y_hist.remove(0);
+                rho.remove(0);
+            }
+            s_hist.push(s);
+            y_hist.push(yv);
+            rho.push(1.0 / sy);
+        }
+        // Two iterations in a row with a negligible decrease: converged for our purposes.
+        if decrease <= 1e-7 * f.abs().max(1e-12) {
+            if small_steps == 1 {
+                return iter + 1;
+            }
+            small_steps = 1;
+        } else {
+            small_steps = 0;
+        }
+    }
+    max_iter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> (Csr, Vec<usize>) {
+        let rows = vec![
+            vec![(0, 1.0), (2, 0.5)],
+            vec![(1, 1.0)],
+            vec![(0, 0.3), (1, 0.7)],
+            vec![(2, 1.0)],
+            vec![],
+        ];
+        (Csr::from_rows(&rows, 3), vec![0, 1, 1, 2, 0])
+    }
+
+    #[test]
+    fn nb_scale_matches_hand_computed_ratios() {
+        // Binarised features; class 0 rows 0 and 4, class 1 rows 1 and 2 (rows 3: class 2).
+        let (x, y) = small();
+        let y2: Vec<usize> = y.iter().map(|&c| usize::from(c != 0)).collect();
+        let s = nb_scale(&x, &y2, 2, 1.0, 0.0);
+        // Class 0 ("not 1") holds rows 0, 4: features {0, 2}; class 1 rows 1, 2, 3: {1}, {0, 1}, {2}.
+        // p_0 = 1 + [1, 0, 1] = [2, 1, 2] (sum 5); q_0 = 1 + [1, 2, 1] = [2, 3, 2] (sum 7).
+        let r00 = ((2.0f64 / 5.0) / (2.0 / 7.0)).ln().abs();
+        let r01 = ((1.0f64 / 5.0) / (3.0 / 7.0)).ln().abs();
+        assert!((s[0] as f64 - r00).abs() < 1e-6, "{s:?}");
+        assert!((s[2] as f64 - r01).abs() < 1e-6, "{s:?}");
+        // Two classes: the ratio of class 1 is the mirror of class 0's.
+        assert!((s[1] - s[0]).abs() < 1e-6 && (s[3] - s[2]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn transpose_round_trips() {
+        let (x, _) = small();
+        let t = x.transpose();
+        assert_eq!((t.rows, t.cols), (3, 5));
+        assert_eq!(t.row(0), (&[0u32, 2][..], &[1.0f32, 0.3][..]));
+        assert_eq!(t.transpose(), x);
+        let mid = x.slice_rows(1..3);
+        assert_eq!((mid.rows, mid.cols), (2, 3));
+        assert_eq!(mid.row(1), x.row(2));
+        assert_eq!(x.slice_rows(4..5).row(0).0.len(), 0);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let (x, y) = small();
+        let mut p = Problem::new(&x, &y, 3, 2.0);
+        // A non-uniform weight scale, as the NB-weighted fit uses.
+        p.scale = Some((0..9).map(|i| 0.5 + 0.25 * i as f64).collect());
+        let dim = (3 + 1) * 3;
+        let theta: Vec<f64> = (0..dim).map(|i| ((i * 7 % 5) as f64 - 2.0) * 0.3).collect();
+        let mut g = vec![0.0; dim];
+        p.eval(&theta, &mut g);
+        let mut scratch = vec![0.0; dim];
+        for i in 0..dim {
+            let h = 1e-6;
+            let mut a = theta.clone();
+            a[i] += h;
+            let fa = p.eval(&a, &mut scratch);
+            a[i] -= 2.0 * h;
+            let fb = p.eval(&a, &mut scratch);
+            let num = (fa - fb) / (2.0 * h);
+            assert!((num - g[i]).abs() < 1e-7, "param {i}: {num} vs {}", g[i]);
+        }
+    }
+
+    #[test]
+    fn fit_reaches_the_optimum_of_a_one_feature_problem() {
+        // One feature, always 1, two classes with counts 3:1 and no penalty to speak of: the
+        // optimum predicts p(class 0) = 3/4 (only the difference of the logits matters).
+        let rows = vec![vec![(0u32, 1.0f32)]; 4];
+        let x = Csr::from_rows(&rows, 1);
+        let y = vec![0, 0, 0, 1];
+        let settings = LogRegFit {
+            c: 1e9,
+            max_iter: 200,
+            tol: 1e-9,
+        };
+        let (m, _) = LogReg::fit(&x, &y, 2, settings, None);
+        let p = m.probabilities(&x);
+        assert!((p[0] - 0.75).abs() < 1e-4, "{p:?}");
+        // A strong penalty on W (lambda = 1 / (n C) = 2,500) leaves the bias (unpenalised) to
+        // fit the same prior.
+        let (m, _) = LogReg::fit(
+            &x,
+            &y,
+            2,
+            LogRegFit {
+                c: 1e-4,
+                ..settings
+            },
+            None,
+        );
+        assert!(m.weights.iter().all(|w| w.abs() < 1e-3), "{:?}", m.weights);
+        assert!(
+            (m.probabilities(&x)[0] - 0.75).abs() < 1e-3,
+            "{:?}",
+            m.probabilities(&x)
+        );
+    }
+
+    #[test]
+    fn fit_separates_and_is_thread_count_independent() {
+        let (x, y) = small();
+        let settings = LogRegFit::default();
+        let run = |threads| {
+            crate::nn::thread_pool(threads).install(|| LogReg::fit(&x, &y, 3, settings, None).0)
+        };
+        let m1 = run(1);
+        assert_eq!(m1, run(2));
+        let p = m1.probabilities(&x);
+        for (r, &c) in y.iter().enumerate().take(4) {
+            let row = &p[r * 3..r * 3 + 3];
+            assert_eq!(crate::predict::argmax(row), c, "row {r}: {row:?}");
+        }
+        // Warm start from the solution converges at once.
+        let (m2, iters) = LogReg::fit(&x, &y, 3, settings, Some(&m1));
+        assert!(iters <= 2, "{iters}");
+        assert!(
+            m1.weights
+                .iter()
+                .zip(&m2.weights)
+                .all(|(a, b)| (a - b).abs() < 1e-3)
+        );
+    }
+}

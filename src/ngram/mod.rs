@@ -1,0 +1,702 @@
+//! The n-gram branch of the default model: a bag of word 1–2-grams (plus character 1–3-grams for
+//! Chinese) weighted by TF-IDF, and a multinomial logistic regression over it
+//! ([`logreg`]). Its class probabilities are mixed with the CNN's (see [`mix_probabilities`]);
+//! the mixing weights are chosen on the validation split ([`choose_mix`]).
+//!
+//! Why: a linear model over n-gram counts is the strongest simple text classifier on short texts
+//! and a complement to the CNN on long ones (Wang & Manning 2012, "Baselines and Bigrams";
+//! Johnson & Zhang 2015, "Effective Use of Word Order for Text Categorization with CNNs", §3.2,
+//! combine a bag-of-n-grams with convolution features). The weighting follows scikit-learn's
+//! `TfidfVectorizer(sublinear_tf=True)`: `tf = 1 + ln(count)`, `idf = ln((1 + n) / (1 + df)) + 1`,
+//! each document's vector scaled to unit L2 norm.
+
+pub mod logreg;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
+
+pub use logreg::{Csr, LogReg, LogRegFit};
+
+/// Which n-grams the branch reads. Saved in the bundle's `config.json` under `"ngram"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NgramConfig {
+    /// Longest word n-gram (1 = unigrams only; at most 3).
+    pub word_n: usize,
+    /// Longest character n-gram over the tokens joined by single spaces (0 = none; at most 3).
+    pub char_n: usize,
+    /// Minimum number of training documents an n-gram must occur in.
+    pub min_df: usize,
+}
+
+impl NgramConfig {
+    /// Checks the orders (word n-grams 1..=3, character n-grams 0..=3) and `min_df >= 1`.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=3).contains(&self.word_n) {
+            bail!("ngram word_n must be 1, 2 or 3 (got {})", self.word_n);
+        }
+        if self.char_n > 3 {
+            bail!("ngram char_n must be 0..=3 (got {})", self.char_n);
+        }
+        if self.min_df == 0 {
+            bail!("ngram min_df must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Bits per symbol in a packed n-gram key: token ids and Unicode scalar values (+1) both fit.
+const SYMBOL_BITS: u32 = 21;
+const SYMBOL_MASK: u64 = (1 << SYMBOL_BITS) - 1;
+/// Marks character n-gram keys (word keys have the top bit clear).
+const CHAR_FLAG: u64 = 1 << 63;
+
+/// Packs up to three symbols (each `1..2^21`) into one key; the order is implied because every
+/// symbol is non-zero.
+fn pack(symbols: &[u64]) -> u64 {
+    symbols
+        .iter()
+        .fold(0u64, |key, &s| (key << SYMBOL_BITS) | (s & SYMBOL_MASK))
+}
+
+/// Turns token lists into TF-IDF vectors over the n-grams seen in training.
+#[derive(Clone, Debug)]
+pub struct NgramFeaturizer {
+    config: NgramConfig,
+    /// Token → id (`1..`); tokens seen in fewer than `min_df` training documents are left out
+    /// (an n-gram containing one could not reach `min_df` either).
+    tokens: HashMap<String, u32>,
+    /// Tokens in id order (id `i + 1` is `token_list[i]`).
+    token_list: Vec<String>,
+    /// Packed n-gram key → column.
+    columns: HashMap<u64, u32>,
+    /// Keys in column order (sorted ascending).
+    keys: Vec<u64>,
+    /// Inverse document frequency per column.
+    idf: Vec<f32>,
+}
+
+impl NgramFeaturizer {
+    /// Builds the token table, the n-gram columns and their IDF from training documents
+    /// (each a token list from the bundle's tokenizer).
+    ///
+    /// # Errors
+    /// An invalid config, or more than 2^21 − 1 distinct tokens with `min_df` documents (raise
+    /// `min_df`).
+    pub fn fit(docs: &[Vec<String>], config: NgramConfig) -> Result<NgramFeaturizer> {
+        config.validate()?;
+        let mut df: HashMap<&str, (u32, u32)> = HashMap::new(); // token -> (df, first doc seen)
+        for (d, doc) in docs.iter().enumerate() {
+            for t in doc {
+                let e = df.entry(t.as_str()).or_insert((0, u32::MAX));
+                if e.1 != d as u32 {
+                    e.0 += 1;
+                    e.1 = d as u32;
+                }
+            }
+        }
+        // Ids in first-occurrence order, so the table does not depend on hashing.
+        let mut token_list = Vec::new();
+        let mut tokens = HashMap::new();
+        for doc in docs {
+            for t in doc {
+                if df[t.as_str()].0 as usize >= config.min_df && !tokens.contains_key(t) {
+                    token_list.push(t.clone());
+                    tokens.insert(t.clone(), token_list.len() as u32);
+                }
+            }
+        }
+        if token_list.len() as u64 >= SYMBOL_MASK {
+            bail!(
+                "the n-gram branch holds at most {} distinct tokens; the training data has {} \
+                 (raise min_df)",
+                SYMBOL_MASK - 1,
+                token_list.len()
+            );
+        }
+        let mut f = NgramFeaturizer {
+            config,
+            tokens,
+            token_list,
+            columns: HashMap::new(),
+            keys: Vec::new(),
+            idf: Vec::new(),
+        };
+        let mut key_df: HashMap<u64, u32> = HashMap::new();
+        let mut keys = Vec::new();
+        for doc in docs {
+            keys.clear();
+            f.keys_of(doc, &mut keys);
+            keys.sort_unstable();
+            keys.dedup();
+            for &k in &keys {
+                *key_df.entry(k).or_insert(0) += 1;
+            }
+        }
+        let mut kept: Vec<(u64, u32)> = key_df
+            .into_iter()
+            .filter(|&(_, c)| c as usize >= f.config.min_df)
+            .collect();
+        kept.sort_unstable();
+        let n = docs.len() as f64;
+        f.idf = kept
+            .iter()
+            .map(|&(_, c)| (((1.0 + n) / (1.0 + c as f64)).ln() + 1.0) as f32)
+            .collect();
+        f.keys = kept.iter().map(|&(k, _)| k).collect();
+        f.columns = f
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i as u32))
+            .collect();
+        Ok(f)
+    }
+
+    /// Rebuilds a featurizer from its saved parts (see [`NgramFeaturizer::parts`]).
+    ///
+    /// # Errors
+    /// Keys not strictly ascending, `idf` of another length, or duplicate tokens.
+    pub fn from_parts(
+        config: NgramConfig,
+        token_list: Vec<String>,
+        keys: Vec<u64>,
+        idf: Vec<f32>,
+    ) -> Result<NgramFeaturizer> {
+        config.validate()?;
+        if keys.len() != idf.len() {
+            bail!("{} n-gram keys but {} idf values", keys.len(), idf.len());
+        }
+        if keys.windows(2).any(|w| w[0] >= w[1]) {
+            bail!("the n-gram keys are not strictly ascending");
+        }
+        if idf.iter().any(|v| !v.is_finite()) {
+            bail!("the n-gram idf values are not all finite");
+        }
+        let mut tokens = HashMap::with_capacity(token_list.len());
+        for (i, t) in token_list.iter().enumerate() {
+            if tokens.insert(t.clone(), i as u32 + 1).is_some() {
+                bail!("the n-gram token {t:?} is listed twice");
+            }
+        }
+        let columns = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i as u32))
+            .collect();
+        Ok(NgramFeaturizer {
+            config,
+            tokens,
+            token_list,
+            columns,
+            keys,
+            idf,
+        })
+    }
+
+    /// `(config, tokens in id order, keys in column order, idf per column)`.
+    pub fn parts(&self) -> (&NgramConfig, &[String], &[u64], &[f32]) {
+        (&self.config, &self.token_list, &self.keys, &self.idf)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &NgramConfig {
+        &self.config
+    }
+
+    /// Number of feature columns (n-grams).
+    pub fn num_features(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Appends the packed keys of every n-gram occurrence in `doc` (with repeats).
+    fn keys_of(&self, doc: &[String], out: &mut Vec<u64>) {
+        let ids: Vec<u64> = doc
+            .iter()
+            .map(|t| self.tokens.get(t.as_str()).copied().unwrap_or(0) as u64)
+            .collect();
+        for n in 1..=self.config.word_n {
+            for w in ids.windows(n) {
+                // An n-gram with a token outside the table cannot have been kept.
+                if w.iter().all(|&s| s != 0) {
+                    out.push(pack(w));
+                }
+            }
+        }
+        if self.config.char_n > 0 {
+            let mut chars: Vec<u64> = Vec::new();
+            for (i, t) in doc.iter().enumerate() {
+                if i > 0 {
+                    chars.push(' ' as u64 + 1);
+                }
+                chars.extend(t.chars().map(|c| c as u64 + 1));
+            }
+            for n in 1..=self.config.char_n {
+                for w in chars.windows(n) {
+                    out.push(CHAR_FLAG | pack(w));
+                }
+            }
+        }
+    }
+
+    /// The TF-IDF row of one document: `(column, value)` sorted by column, unit L2 norm (empty
+    /// when no n-gram of the document was seen in training).
+    pub fn transform(&self, doc: &[String]) -> Vec<(u32, f32)> {
+        let mut keys = Vec::new();
+        self.keys_of(doc, &mut keys);
+        let mut cols: Vec<u32> = keys
+            .iter()
+            .filter_map(|k| self.columns.get(k).copied())
+            .collect();
+        cols.sort_unstable();
+        let mut row: Vec<(u32, f32)> = Vec::new();
+        for c in cols {
+            match row.last_mut() {
+                Some((last, count)) if *last == c => *count += 1.0,
+                _ => row.push((c, 1.0)),
+            }
+        }
+        let mut norm = 0.0f64;
+        for (c, v) in row.iter_mut() {
+            *v = (1.0 + v.ln()) * self.idf[*c as usize];
+            norm += (*v as f64) * (*v as f64);
+        }
+        if norm > 0.0 {
+            let inv = (1.0 / norm.sqrt()) as f32;
+            for (_, v) in row.iter_mut() {
+                *v *= inv;
+            }
+        }
+        row
+    }
+
+    /// TF-IDF rows of many documents as a sparse matrix `[docs, num_features]`, computed in
+    /// parallel.
+    pub fn transform_all(&self, docs: &[Vec<String>]) -> Csr {
+        use rayon::prelude::*;
+        let rows: Vec<Vec<(u32, f32)>> = docs.par_iter().map(|d| self.transform(d)).collect();
+        Csr::from_rows(&rows, self.num_features())
+    }
+
+    /// A readable form of column `col`'s n-gram (`"not good"`, or `'c:好吃'` for characters).
+    pub fn ngram_text(&self, col: usize) -> String {
+        let key = self.keys[col];
+        let mut symbols = Vec::new();
+        let mut k = key & !CHAR_FLAG;
+        while k != 0 {
+            symbols.push(k & SYMBOL_MASK);
+            k >>= SYMBOL_BITS;
+        }
+        symbols.reverse();
+        if key & CHAR_FLAG != 0 {
+            let s: String = symbols
+                .iter()
+                .filter_map(|&c| char::from_u32(c as u32 - 1))
+                .collect();
+            format!("c:{s}")
+        } else {
+            symbols
+                .iter()
+                .map(|&i| self.token_list[i as usize - 1].as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    }
+}
+
+/// File of the n-gram branch's tensors in a bundle: `ngram.weight [features, classes]`,
+/// `ngram.bias [classes]`, `ngram.idf [features]` (f32) and `ngram.keys [features]` (u64,
+/// packed n-grams, ascending).
+pub const NGRAM_TENSORS_FILE: &str = "ngram.safetensors";
+/// File of the n-gram branch's token table: one JSON string per line, line `i` is token id `i + 1`.
+pub const NGRAM_TOKENS_FILE: &str = "ngram_tokens.txt";
+
+/// The n-gram branch of a trained model: featurizer, linear classifier and its mixing weight.
+#[derive(Clone, Debug)]
+pub struct NgramModel {
+    pub featurizer: NgramFeaturizer,
+    pub logreg: LogReg,
+}
+
+impl NgramModel {
+    /// Class probabilities `[docs, classes]` of token lists.
+    pub fn probabilities(&self, docs: &[Vec<String>]) -> Vec<f32> {
+        self.logreg
+            .probabilities(&self.featurizer.transform_all(docs))
+    }
+
+    /// Writes [`NGRAM_TENSORS_FILE`] and [`NGRAM_TOKENS_FILE`] into `dir`, each atomically.
+    ///
+    /// # Errors
+    /// A file that cannot be written (the message names it).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let (_, tokens, keys, idf) = self.featurizer.parts();
+        let k = self.logreg.classes;
+        let f32_bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        let weight = f32_bytes(&self.logreg.weights);
+        let bias = f32_bytes(&self.logreg.bias);
+        let idf_b = f32_bytes(idf);
+        let keys_b: Vec<u8> = keys.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let n = keys.len();
+        let views = vec![
+            ("ngram.weight", Dtype::F32, vec![n, k], &weight),
+            ("ngram.bias", Dtype::F32, vec![k], &bias),
+            ("ngram.idf", Dtype::F32, vec![n], &idf_b),
+            ("ngram.keys", Dtype::U64, vec![n], &keys_b),
+        ]
+        .into_iter()
+        .map(|(name, dt, shape, data)| {
+            Ok((
+                name.to_string(),
+                safetensors::tensor::TensorView::new(dt, shape, data)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let path = dir.join(NGRAM_TENSORS_FILE);
+        let bytes = safetensors::serialize(views, None)
+            .with_context(|| format!("cannot serialize {}", path.display()))?;
+        write_atomic(&path, &bytes)?;
+        let mut text = String::new();
+        for t in tokens {
+            text.push_str(&serde_json::to_string(t)?);
+            text.push('\n');
+        }
+        write_atomic(&dir.join(NGRAM_TOKENS_FILE), text.as_bytes())
+    }
+
+    /// Reads the branch saved by [`NgramModel::save`] for a model of `classes` outputs.
+    ///
+    /// # Errors
+    /// Missing or corrupt files, tensors of the wrong dtype or shape, non-finite weights, keys
+    /// out of order or a malformed token line; the message names the file.
+    pub fn load(dir: &Path, config: NgramConfig, classes: usize) -> Result<NgramModel> {
+        let path = dir.join(NGRAM_TENSORS_FILE);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is truncated or not a safetensors file ({e})",
+                path.display()
+            )
+        })?;
+        let get = |name: &str, dtype: Dtype| -> Result<(Vec<usize>, &[u8])> {
+            let v = st
+                .tensor(name)
+                .map_err(|_| anyhow::anyhow!("{}: missing tensor {name}", path.display()))?;
+            if v.dtype() != dtype {
+                bail!(
+                    "{}: tensor {name} has dtype {:?}, expected {dtype:?}",
+                    path.display(),
+                    v.dtype()
+                );
+            }
+            Ok((v.shape().to_vec(), v.data()))
+        };
+        let floats = |b: &[u8]| -> Vec<f32> {
+            b.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let (ks, kb) = get("ngram.keys", Dtype::U64)?;
+        let keys: Vec<u64> = kb
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        let n = keys.len();
+        let (ws, wb) = get("ngram.weight", Dtype::F32)?;
+        let (bs, bb) = get("ngram.bias", Dtype::F32)?;
+        let (is, ib) = get("ngram.idf", Dtype::F32)?;
+        if ks != [n] || ws != [n, classes] || bs != [classes] || is != [n] {
+            bail!(
+                "{}: tensor shapes keys {ks:?}, weight {ws:?}, bias {bs:?}, idf {is:?} do not fit \
+                 {n} n-grams and {classes} classes",
+                path.display()
+            );
+        }
+        let weights = floats(wb);
+        let bias = floats(bb);
+        if weights.iter().chain(&bias).any(|v| !v.is_finite()) {
+            bail!(
+                "{}: the n-gram weights hold non-finite values",
+                path.display()
+            );
+        }
+        let tokens_path = dir.join(NGRAM_TOKENS_FILE);
+        let text = std::fs::read_to_string(&tokens_path)
+            .with_context(|| format!("cannot read {}", tokens_path.display()))?;
+        let tokens = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str::<String>(l).with_context(|| {
+                    format!("{}:{}: not a JSON string", tokens_path.display(), i + 1)
+                })
+            })
+            .collect::<Result<Vec<String>>>()?;
+        let featurizer = NgramFeaturizer::from_parts(config, tokens, keys, floats(ib))
+            .with_context(|| format!("{}", path.display()))?;
+        Ok(NgramModel {
+            featurizer,
+            logreg: LogReg {
+                weights,
+                bias,
+                classes,
+            },
+        })
+    }
+}
+
+/// Share of Han (CJK unified ideograph) characters among the non-space characters of `docs`,
+/// in [0, 1]; used to turn character n-grams on for Chinese.
+pub fn han_share(docs: &[Vec<String>]) -> f64 {
+    let (mut han, mut all) = (0usize, 0usize);
+    for t in docs.iter().flatten() {
+        for c in t.chars() {
+            all += 1;
+            if matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0xF900..=0xFAFF) {
+                han += 1;
+            }
+        }
+    }
+    if all == 0 {
+        0.0
+    } else {
+        han as f64 / all as f64
+    }
+}
+
+/// Weights of the log-linear mixture of the two branches: `p = softmax(cnn * ln p_cnn + ngram *
+/// ln p_ngram)` row by row. Each weight also acts as an inverse temperature, so the mixture
+/// calibrates the two branches as it combines them (a product of experts, Hinton 2002, with
+/// the two exponents fitted on held-out data as in stacking, Wolpert 1992).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MixWeights {
+    pub cnn: f32,
+    pub ngram: f32,
+}
+
+/// Smallest probability entering a logarithm, so that one confident mistake stays finite.
+const MIN_PROB: f32 = 1e-7;
+
+/// The mixture of two `[n, classes]` probability tables (see [`MixWeights`]).
+pub fn mix_probabilities(cnn: &[f32], ngram: &[f32], w: MixWeights, classes: usize) -> Vec<f32> {
+    let mut out: Vec<f32> = cnn
+        .iter()
+        .zip(ngram)
+        .map(|(&a, &b)| w.cnn * a.max(MIN_PROB).ln() + w.ngram * b.max(MIN_PROB).ln())
+        .collect();
+    for row in out.chunks_mut(classes) {
+        crate::predict::softmax_in_place(row);
+    }
+    out
+}
+
+/// Mean negative log-likelihood of the true classes under probabilities `[n, classes]`
+/// (clamped at 1e-7).
+pub fn mean_nll(probs: &[f32], y: &[usize], classes: usize) -> f64 {
+    if y.is_empty() {
+        return 0.0;
+    }
+    let s: f64 = y
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| -(probs[i * classes + c].max(MIN_PROB) as f64).ln())
+        .sum();
+    s / y.len() as f64
+}
+
+/// The mixture weights, each in {0, 0.1, ..., 4}, that minimise the validation log-loss of
+/// [`mix_probabilities`] (the first in grid order on ties; both zero is excluded). Log-loss
+/// rather than accuracy: it is smooth, so a few hundred validation texts still choose stable
+/// weights, and it corrects the branches' different confidence (a TF-IDF logistic regression
+/// is under-confident, a CNN over-confident).
+pub fn choose_mix(cnn: &[f32], ngram: &[f32], y: &[usize], classes: usize) -> MixWeights {
+    let mut best = (
+        f64::INFINITY,
+        MixWeights {
+            cnn: 1.0,
+            ngram: 0.0,
+        },
+    );
+    for i in 0..=40 {
+        for j in 0..=40 {
+            if i == 0 && j == 0 {
+                continue;
+            }
+            let w = MixWeights {
+                cnn: i as f32 / 10.0,
+                ngram: j as f32 / 10.0,
+            };
+            let nll = mean_nll(&mix_probabilities(cnn, ngram, w, classes), y, classes);
+            if nll < best.0 - 1e-12 {
+                best = (nll, w);
+            }
+        }
+    }
+    best.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn tfidf_matches_hand_computed_values() {
+        // Three documents, unigrams and bigrams, min_df 1 (scikit-learn's smooth idf).
+        let docs = vec![doc("a b a"), doc("b c"), doc("a")];
+        let cfg = NgramConfig {
+            word_n: 2,
+            char_n: 0,
+            min_df: 1,
+        };
+        let f = NgramFeaturizer::fit(&docs, cfg).unwrap();
+        // n-grams: a, b, c, "a b", "b a", "b c" → 6 columns.
+        assert_eq!(f.num_features(), 6);
+        let row = f.transform(&docs[0]);
+        let text: Vec<(String, f32)> = row
+            .iter()
+            .map(|&(c, v)| (f.ngram_text(c as usize), v))
+            .collect();
+        // Raw weights: a: (1 + ln 2) * (ln(4/3) + 1); b: ln(4/3) + 1; "a b", "b a": ln(4/2) + 1.
+        let idf_a = (4.0f64 / 3.0).ln() + 1.0;
+        let idf_ab = 2.0f64.ln() + 1.0;
+        let raw = [
+            ("a", (1.0 + 2.0f64.ln()) * idf_a),
+            ("b", idf_a),
+            ("a b", idf_ab),
+            ("b a", idf_ab),
+        ];
+        let norm = raw.iter().map(|(_, v)| v * v).sum::<f64>().sqrt();
+        assert_eq!(text.len(), 4);
+        for (name, v) in raw {
+            let got = text.iter().find(|(t, _)| t == name).unwrap().1;
+            assert!((got as f64 - v / norm).abs() < 1e-6, "{name}: {got}");
+        }
+        // An unseen document has an empty row; a partly seen one keeps the known n-grams.
+        assert!(f.transform(&doc("z y")).is_empty());
+        assert_eq!(f.transform(&doc("c z")).len(), 1);
+    }
+
+    #[test]
+    fn min_df_drops_rare_ngrams_and_tokens() {
+        let docs = vec![doc("good film"), doc("good plot"), doc("bad film")];
+        let cfg = NgramConfig {
+            word_n: 2,
+            char_n: 0,
+            min_df: 2,
+        };
+        let f = NgramFeaturizer::fit(&docs, cfg).unwrap();
+        let names: Vec<String> = (0..f.num_features()).map(|c| f.ngram_text(c)).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(sorted, vec!["film", "good"]);
+    }
+
+    #[test]
+    fn character_ngrams_span_tokens() {
+        let docs = vec![doc("好 吃"), doc("好")];
+        let cfg = NgramConfig {
+            word_n: 1,
+            char_n: 3,
+            min_df: 1,
+        };
+        let f = NgramFeaturizer::fit(&docs, cfg).unwrap();
+        let mut names: Vec<String> = (0..f.num_features()).map(|c| f.ngram_text(c)).collect();
+        names.sort();
+        // words 好, 吃; chars 好, ' ', 吃, "好 ", " 吃", "好 吃".
+        assert_eq!(
+            names,
+            vec![
+                "c: ",
+                "c: 吃",
+                "c:吃",
+                "c:好",
+                "c:好 ",
+                "c:好 吃",
+                "吃",
+                "好"
+            ]
+        );
+        assert!((han_share(&docs) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn parts_round_trip() {
+        let docs = vec![doc("x y z"), doc("y z w")];
+        let cfg = NgramConfig {
+            word_n: 3,
+            char_n: 2,
+            min_df: 1,
+        };
+        let f = NgramFeaturizer::fit(&docs, cfg).unwrap();
+        let (c, t, k, i) = f.parts();
+        let g = NgramFeaturizer::from_parts(c.clone(), t.to_vec(), k.to_vec(), i.to_vec()).unwrap();
+        for d in &docs {
+            assert_eq!(f.transform(d), g.transform(d));
+        }
+        assert!(
+            NgramFeaturizer::from_parts(c.clone(), t.to_vec(), vec![2, 1], vec![1.0, 1.0]).is_err()
+        );
+    }
+
+    #[test]
+    fn model_save_load_round_trip() {
+        let docs = vec![doc("好 吃 good"), doc("bad 吃")];
+        let cfg = NgramConfig {
+            word_n: 2,
+            char_n: 2,
+            min_df: 1,
+        };
+        let featurizer = NgramFeaturizer::fit(&docs, cfg.clone()).unwrap();
+        let x = featurizer.transform_all(&docs);
+        let (logreg, _) = LogReg::fit(&x, &[0, 1], 2, LogRegFit::default(), None);
+        let m = NgramModel { featurizer, logreg };
+        let dir = tempfile::tempdir().unwrap();
+        m.save(dir.path()).unwrap();
+        let back = NgramModel::load(dir.path(), cfg.clone(), 2).unwrap();
+        assert_eq!(back.probabilities(&docs), m.probabilities(&docs));
+        assert!(NgramModel::load(dir.path(), cfg.clone(), 3).is_err());
+        std::fs::write(dir.path().join(NGRAM_TOKENS_FILE), "not json\n").unwrap();
+        let err = NgramModel::load(dir.path(), cfg, 2).unwrap_err();
+        assert!(format!("{err:#}").contains("ngram_tokens.txt:1"), "{err:#}");
+    }
+
+    #[test]
+    fn mixture_is_a_weighted_product() {
+        // p ∝ 0.8^1 * 0.25^2 vs 0.2^1 * 0.75^2: 0.05 vs 0.1125.
+        let m = mix_probabilities(
+            &[0.8, 0.2],
+            &[0.25, 0.75],
+            MixWeights {
+                cnn: 1.0,
+                ngram: 2.0,
+            },
+            2,
+        );
+        assert!((m[0] - 0.05 / 0.1625).abs() < 1e-6, "{m:?}");
+        assert!((m[0] + m[1] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mix_prefers_the_better_branch() {
+        // The n-gram branch is right on every row but under-confident; the CNN says class 0
+        // whatever the text (no information on balanced classes): the CNN gets no weight and
+        // the n-gram branch is sharpened (the largest weight of the grid).
+        let y = [0usize, 1, 0, 1];
+        let cnn = [0.9, 0.1, 0.9, 0.1, 0.9, 0.1, 0.9, 0.1];
+        let ngram = [0.6, 0.4, 0.4, 0.6, 0.6, 0.4, 0.4, 0.6];
+        let w = choose_mix(&cnn, &ngram, &y, 2);
+        assert_eq!(w.cnn, 0.0, "{w:?}");
+        assert_eq!(w.ngram, 4.0, "{w:?}");
+    }
+}
