@@ -34,13 +34,15 @@ pub enum Workload {
     Seed,
     /// PyTorch reference workload B (vocab 30,000, emb 64, len 256, 3x32:max2, dense 64, batch 64).
     B,
+    /// The Kim CNN on real IMDB reviews (default vocabulary and length), both convolution paths.
+    Imdb,
 }
 
 const VOCAB: usize = 30_000;
 const SEQ_LEN: usize = 400;
 const TRAIN_BATCH: usize = 64;
 const INFER_BATCH: usize = 256;
-const WARMUP: usize = 3;
+pub(super) const WARMUP: usize = 3;
 
 /// `n` batches of `batch` random texts of `seq_len` token ids in `1..vocab`, with random binary
 /// labels; deterministic in `salt`.
@@ -76,20 +78,35 @@ pub(super) fn time_training(
     seq_len: usize,
     steps: usize,
 ) -> (f64, f32, f32) {
-    let mut tr = Trainer::new(model, OptimizerConfig::default());
     let lengths = vec![seq_len; batch];
+    let views: Vec<(Batch, &[u32])> = data
+        .iter()
+        .map(|(ids, labels)| {
+            let b = Batch {
+                ids,
+                lengths: &lengths,
+                batch,
+                seq_len,
+            };
+            (b, labels.as_slice())
+        })
+        .collect();
+    time_training_batches(model, &views, steps)
+}
+
+/// [`time_training`] over prepared batches with their labels (cycled).
+pub(super) fn time_training_batches(
+    model: Model,
+    data: &[(Batch, &[u32])],
+    steps: usize,
+) -> (f64, f32, f32) {
+    let mut tr = Trainer::new(model, OptimizerConfig::default());
     let mut times = Vec::new();
     let (mut first, mut last) = (0.0, 0.0);
     for i in 0..WARMUP + steps {
-        let (ids, labels) = &data[i % data.len()];
-        let b = Batch {
-            ids,
-            lengths: &lengths,
-            batch,
-            seq_len,
-        };
+        let (b, labels) = &data[i % data.len()];
         let t0 = Instant::now();
-        let st = tr.train_step(&b, labels, i as u64);
+        let st = tr.train_step(b, labels, i as u64);
         let dt = t0.elapsed().as_secs_f64() * 1e3;
         if i == 0 {
             first = st.loss;
@@ -117,6 +134,9 @@ pub(super) fn peak_rss_mib() -> Option<f64> {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.steps >= 1, "--steps must be >= 1");
+    if args.workload == Workload::Imdb {
+        return super::bench_text::run(&args);
+    }
     if args.workload != Workload::Kim {
         return super::bench_conv2d::run(&args);
     }

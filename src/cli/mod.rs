@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_conv2d;
+mod bench_text;
 mod common;
 mod compare;
 mod data;

@@ -14,6 +14,9 @@ use crate::nn::conv::conv_forward;
 use crate::nn::dense::dense_forward;
 use crate::nn::embedding::embedding_forward;
 use crate::nn::pool::bias_relu_max_pool_forward;
+use crate::nn::token_proj::{
+    DistinctTokens, gather_rows, prefer_projection, project, tap_major, windows_from_projection,
+};
 
 /// Parameter name of the frozen channel of a multichannel model, `[vocab_size, emb_dim]`.
 pub const STATIC_EMBEDDING: &str = "embedding_static.weight";
@@ -213,6 +216,21 @@ pub struct KimCnn {
     pub(crate) convs: Vec<ConvParams>,
     pub(crate) fc_weight: Vec<f32>,
     pub(crate) fc_bias: Vec<f32>,
+    /// How [`KimCnn::features`] computes the convolutions (not saved; `Auto` when loaded).
+    pub(crate) conv_path: ConvPath,
+}
+
+/// How the convolutions are computed ([`KimCnn::set_conv_path`]). Both paths give the same
+/// features up to float rounding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvPath {
+    /// Per batch, the cheaper of the two by [`prefer_projection`]'s estimate.
+    #[default]
+    Auto,
+    /// One GEMM per example and region over the window view.
+    Gemm,
+    /// Per-token projection ([`crate::nn::token_proj`]).
+    Projection,
 }
 
 /// Per-thread buffers of the per-example forward pass.
@@ -285,10 +303,17 @@ impl KimCnn {
             convs,
             fc_weight,
             fc_bias,
+            conv_path: ConvPath::Auto,
         }
     }
 
     /// The configuration this model was built from.
+    /// Chooses how the convolutions are computed (for benchmarks and tests; the default,
+    /// [`ConvPath::Auto`], picks per batch).
+    pub fn set_conv_path(&mut self, path: ConvPath) {
+        self.conv_path = path;
+    }
+
     pub fn config(&self) -> &KimConfig {
         &self.config
     }
@@ -360,7 +385,94 @@ impl KimCnn {
     /// Parallel over examples in the current rayon pool (and inside each example's GEMMs when the
     /// batch has fewer examples than the pool has threads); each example is independent, so the
     /// result does not depend on the thread count.
+    ///
+    /// Two paths give the same features up to float rounding: the GEMM over each example's
+    /// window view, and, when [`prefer_projection`] estimates it cheaper (real text, with many
+    /// repeated tokens), the per-token projection of [`crate::nn::token_proj`]. The choice
+    /// depends on the batch only, so runs stay deterministic.
     pub(crate) fn features(&self, batch: &Batch, pooled: &mut [f32], argmax: &mut [u32]) {
+        let positions: usize = batch.lengths.iter().sum();
+        let distinct = DistinctTokens::new(
+            batch.ids,
+            batch.lengths,
+            batch.seq_len,
+            self.config.vocab_size,
+        );
+        let projected = match self.conv_path {
+            ConvPath::Auto => prefer_projection(distinct.ids.len(), positions, self.config.emb_dim),
+            ConvPath::Gemm => false,
+            ConvPath::Projection => true,
+        };
+        if projected {
+            self.features_projected(batch, &distinct, pooled, argmax);
+        } else {
+            self.features_gemm(batch, pooled, argmax);
+        }
+    }
+
+    /// [`KimCnn::features`] by the per-token projection ([`crate::nn::token_proj`]).
+    pub(crate) fn features_projected(
+        &self,
+        batch: &Batch,
+        distinct: &DistinctTokens,
+        pooled: &mut [f32],
+        argmax: &mut [u32],
+    ) {
+        let (e, maps) = (self.config.emb_dim, self.config.feature_maps);
+        let nf = self.config.num_features();
+        let s = batch.seq_len;
+        let threads = rayon::current_num_threads();
+        let extra = self
+            .config
+            .multichannel
+            .then_some(self.embedding_static.as_slice());
+        let rows = gather_rows(&self.embedding, extra, e, &distinct.ids);
+        let d = distinct.ids.len();
+        let projections: Vec<Vec<f32>> = self
+            .convs
+            .iter()
+            .map(|conv| {
+                let taps = tap_major(&conv.weight, maps, conv.h, e);
+                let mut out = vec![0.0; d * conv.h * maps];
+                project(
+                    &rows,
+                    d,
+                    e,
+                    &taps,
+                    &mut out,
+                    gemm::Parallelism::Rayon(threads),
+                );
+                out
+            })
+            .collect();
+        let longest = batch.lengths.iter().copied().max().unwrap_or(0).max(1);
+        pooled
+            .par_chunks_mut(nf)
+            .zip(argmax.par_chunks_mut(nf))
+            .enumerate()
+            .for_each_init(
+                || vec![0.0f32; longest * maps],
+                |conv_out, (b, (p, a))| {
+                    let len = batch.lengths[b];
+                    let local = &distinct.local[b * s..b * s + len];
+                    for (r, conv) in self.convs.iter().enumerate() {
+                        let nw = valid_windows(len, conv.h);
+                        windows_from_projection(&projections[r], maps, conv.h, local, conv_out);
+                        bias_relu_max_pool_forward(
+                            conv_out,
+                            maps,
+                            nw,
+                            &conv.bias,
+                            &mut p[r * maps..(r + 1) * maps],
+                            &mut a[r * maps..(r + 1) * maps],
+                        );
+                    }
+                },
+            );
+    }
+
+    /// [`KimCnn::features`] by one GEMM per example and region over the window view.
+    pub(crate) fn features_gemm(&self, batch: &Batch, pooled: &mut [f32], argmax: &mut [u32]) {
         let nf = self.config.num_features();
         let s = batch.seq_len;
         let threads = rayon::current_num_threads();
@@ -489,6 +601,7 @@ impl KimCnn {
             convs,
             fc_weight,
             fc_bias,
+            conv_path: ConvPath::Auto,
         })
     }
 
@@ -523,5 +636,79 @@ fn add_static_channel(weight: &[f32], emb_dim: usize, ids: &[u32], length: usize
         {
             *v += s;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch of `lengths.len()` rows of `seq_len` positions with pseudo-random ids from a
+    /// small vocabulary (many repeats); padding positions hold arbitrary ids, not 0.
+    fn batch_ids(lengths: &[usize], seq_len: usize, vocab: usize) -> Vec<u32> {
+        (0..lengths.len() * seq_len)
+            .map(|i| ((i * 7919 + 13) % (vocab - 1) + 1) as u32)
+            .collect()
+    }
+
+    fn assert_paths_agree(config: KimConfig, lengths: &[usize], seq_len: usize) {
+        let mut model = KimCnn::new(config.clone(), 3);
+        if config.multichannel {
+            let v = model.embedding_static.len();
+            model.embedding_static = (0..v).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
+        }
+        let ids = batch_ids(lengths, seq_len, config.vocab_size);
+        let batch = Batch {
+            ids: &ids,
+            lengths,
+            batch: lengths.len(),
+            seq_len,
+        };
+        let nf = config.num_features();
+        let n = lengths.len() * nf;
+        let (mut p1, mut a1) = (vec![0.0; n], vec![0u32; n]);
+        let (mut p2, mut a2) = (vec![0.0; n], vec![0u32; n]);
+        model.features_gemm(&batch, &mut p1, &mut a1);
+        let d = DistinctTokens::new(&ids, lengths, seq_len, config.vocab_size);
+        model.features_projected(&batch, &d, &mut p2, &mut a2);
+        for i in 0..n {
+            let tol = 1e-5 * p1[i].abs().max(1.0);
+            assert!(
+                (p1[i] - p2[i]).abs() <= tol,
+                "feature {i}: {} vs {}",
+                p1[i],
+                p2[i]
+            );
+        }
+        // The same windows win (no near-ties in these random weights).
+        assert_eq!(a1, a2);
+        // Whichever path `features` picks, it gives one of these results.
+        let (mut p3, mut a3) = (vec![0.0; n], vec![0u32; n]);
+        model.features(&batch, &mut p3, &mut a3);
+        assert!(p3 == p1 || p3 == p2);
+    }
+
+    #[test]
+    fn projection_and_gemm_paths_agree() {
+        let config = KimConfig {
+            vocab_size: 40,
+            emb_dim: 24,
+            region_sizes: vec![1, 3, 5],
+            feature_maps: 19,
+            num_classes: 3,
+            dropout: 0.5,
+            multichannel: false,
+        };
+        // Padding, texts shorter than the widest region, an empty text, one long text.
+        assert_paths_agree(config.clone(), &[12, 2, 0, 5, 30, 4], 30);
+        assert_paths_agree(config.clone(), &[1], 5);
+        assert_paths_agree(
+            KimConfig {
+                multichannel: true,
+                ..config
+            },
+            &[9, 3, 17],
+            17,
+        );
     }
 }

@@ -10,5 +10,5 @@ pub mod trainer;
 pub use any::{Model, Trainer};
 pub use conv2d::{Conv2dBlock, Conv2dConfig, Conv2dNet, InitScheme, PoolKind};
 pub use conv2d_trainer::Conv2dTrainer;
-pub use kim::{Batch, KimCnn, KimConfig};
+pub use kim::{Batch, ConvPath, KimCnn, KimConfig};
 pub use trainer::{KimTrainer, StepStats};

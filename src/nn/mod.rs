@@ -18,6 +18,7 @@ pub mod loss;
 pub mod optim;
 pub mod pool;
 pub mod pool2d;
+pub mod token_proj;
 
 /// Build a rayon pool with `n` threads (`0` = one per available core). Run work inside
 /// `pool.install(|| ..)`; the layers use whichever pool they are called from.
