@@ -39,13 +39,14 @@ impl DistinctTokens {
             local: vec![u32::MAX; ids.len()],
         };
         for (b, &len) in lengths.iter().enumerate() {
-            for p in b * seq_len..b * seq_len + len {
-                let id = ids[p] as usize;
-                if slot[id] == u32::MAX {
-                    slot[id] = out.ids.len() as u32;
-                    out.ids.push(ids[p]);
+            let row = b * seq_len..b * seq_len + len;
+            for (&id, local) in ids[row.clone()].iter().zip(&mut out.local[row]) {
+                let i = id as usize;
+                if slot[i] == u32::MAX {
+                    slot[i] = out.ids.len() as u32;
+                    out.ids.push(id);
                 }
-                out.local[p] = slot[id];
+                *local = slot[i];
             }
         }
         out
