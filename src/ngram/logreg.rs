@@ -144,6 +144,22 @@ impl LogReg {
         }
     }
 
+    /// These weights moved to the columns of featurizer `to` (from those of `from`, matched by
+    /// n-gram); n-grams `to` has and `from` lacks start at zero. A warm start for a refit on
+    /// more data.
+    pub fn remap(&self, from: &super::NgramFeaturizer, to: &super::NgramFeaturizer) -> LogReg {
+        let k = self.classes;
+        let mut out = LogReg::zeros(to.num_features(), k);
+        out.bias.copy_from_slice(&self.bias);
+        for (c, target) in from.column_map(to).into_iter().enumerate() {
+            if let Some(t) = target {
+                let t = t as usize;
+                out.weights[t * k..(t + 1) * k].copy_from_slice(&self.weights[c * k..(c + 1) * k]);
+            }
+        }
+        out
+    }
+
     /// Number of feature rows.
     pub fn features(&self) -> usize {
         self.weights.len() / self.classes.max(1)

@@ -284,6 +284,17 @@ impl NgramFeaturizer {
         Csr::from_rows(&rows, self.num_features())
     }
 
+    /// Column of every column of `self` in `other` (by n-gram), `None` where `other` lacks it.
+    pub fn column_map(&self, other: &NgramFeaturizer) -> Vec<Option<u32>> {
+        // Keys are packed from token ids, which differ between tables: compare by n-gram text.
+        let by_text: HashMap<String, u32> = (0..other.num_features())
+            .map(|c| (other.ngram_text(c), c as u32))
+            .collect();
+        (0..self.num_features())
+            .map(|c| by_text.get(&self.ngram_text(c)).copied())
+            .collect()
+    }
+
     /// A readable form of column `col`'s n-gram (`"not good"`, or `'c:好吃'` for characters).
     pub fn ngram_text(&self, col: usize) -> String {
         let key = self.keys[col];
@@ -628,6 +639,32 @@ mod tests {
             ]
         );
         assert!((han_share(&docs) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn weights_move_to_a_larger_table_by_ngram() {
+        let cfg = NgramConfig {
+            word_n: 2,
+            char_n: 0,
+            min_df: 1,
+        };
+        let small = NgramFeaturizer::fit(&[doc("b a")], cfg.clone()).unwrap();
+        let large = NgramFeaturizer::fit(&[doc("c"), doc("a b a")], cfg).unwrap();
+        let k = 2;
+        let mut m = LogReg::zeros(small.num_features(), k);
+        for c in 0..small.num_features() {
+            m.weights[c * k] = c as f32 + 1.0;
+        }
+        m.bias = vec![0.5, -0.5];
+        let moved = m.remap(&small, &large);
+        assert_eq!(moved.bias, m.bias);
+        for c in 0..large.num_features() {
+            let name = large.ngram_text(c);
+            let want = (0..small.num_features())
+                .find(|&s| small.ngram_text(s) == name)
+                .map_or(0.0, |s| s as f32 + 1.0);
+            assert_eq!(moved.weights[c * k], want, "{name}");
+        }
     }
 
     #[test]

@@ -72,21 +72,13 @@ fn accuracy(probs: &[f32], y: &[usize], classes: usize) -> f64 {
 /// Only from [`NgramFeaturizer::fit`] (more than 2^21 distinct tokens).
 pub fn fit_branch(data: &BranchData) -> Result<(NgramModel, NgramBranch)> {
     let k = data.classes;
-    let n_train = data.train_docs.len();
-    // One n-gram table over every labelled text (no labels involved); the NB ratios, the
-    // choice of C and the mixture weights use the training rows only / the validation rows.
-    let all_docs: Vec<Vec<String>> = data
-        .train_docs
-        .iter()
-        .chain(data.valid_docs)
-        .cloned()
-        .collect();
-    let all_y: Vec<usize> = data.train_y.iter().chain(data.valid_y).copied().collect();
+    // The table, IDF and NB ratios of the selection runs come from the training rows only:
+    // validation rows must look like unseen text (n-grams absent from training dropped), or
+    // C and the mixture would be chosen on rows that differ from those met at prediction.
     let config = ngram_config(data.train_docs);
-    let featurizer = NgramFeaturizer::fit(&all_docs, config.clone())?;
-    let x_all = featurizer.transform_all(&all_docs);
-    let x_train = x_all.slice_rows(0..n_train);
-    let x_valid = x_all.slice_rows(n_train..all_docs.len());
+    let featurizer = NgramFeaturizer::fit(data.train_docs, config.clone())?;
+    let x_train = featurizer.transform_all(data.train_docs);
+    let x_valid = featurizer.transform_all(data.valid_docs);
     let mut path = Vec::new();
     let mut best: Option<(f64, f64, Vec<f32>, LogReg)> = None;
     let mut warm: Option<LogReg> = None;
@@ -122,13 +114,25 @@ pub fn fit_branch(data: &BranchData) -> Result<(NgramModel, NgramBranch)> {
         "c_path": path,
     });
 
-    // Refit on every labelled text with the chosen C, from the chosen model.
+    // Refit on every labelled text with the chosen C, starting from the chosen model's
+    // weights for the n-grams both tables share.
+    let all_docs: Vec<Vec<String>> = data
+        .train_docs
+        .iter()
+        .chain(data.valid_docs)
+        .cloned()
+        .collect();
+    let all_y: Vec<usize> = data.train_y.iter().chain(data.valid_y).copied().collect();
+    let refit_featurizer = NgramFeaturizer::fit(&all_docs, config.clone())?;
+    let x_all = refit_featurizer.transform_all(&all_docs);
+    let start = chosen.remap(&featurizer, &refit_featurizer);
     let settings = LogRegFit {
         c,
         ..LogRegFit::default()
     };
     let scale = nb_scale(&x_all, &all_y, k, NB_SMOOTHING, NB_FLOOR);
-    let (logreg, _) = LogReg::fit_scaled(&x_all, &all_y, k, settings, Some(&chosen), Some(&scale));
+    let (logreg, _) = LogReg::fit_scaled(&x_all, &all_y, k, settings, Some(&start), Some(&scale));
+    let featurizer = refit_featurizer;
     let branch = NgramBranch {
         model: "ngram-cnn".to_string(),
         features: config,
