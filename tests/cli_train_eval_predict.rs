@@ -443,3 +443,23 @@ fn hidden_none_trains_a_conv2d_model_without_a_hidden_layer() {
         stderr(&o)
     );
 }
+
+/// Issue 18, item 1: a `--max-len` below the widest region size trained to the end a bundle
+/// that no command could load; it is refused before any data is read (the training file here
+/// does not exist).
+#[test]
+fn max_len_below_the_widest_region_is_refused_before_reading_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let out = out.to_str().unwrap();
+    let base = ["train", "--train", "missing.jsonl", "--output", out];
+    fails_with(
+        &[&base[..], &["--max-len", "4"]].concat(),
+        "--max-len 4 is shorter than the widest region size 5 (--region-sizes 3,4,5)",
+    );
+    fails_with(
+        &[&base[..], &["--region-sizes", "60", "--max-len", "50"]].concat(),
+        "--max-len 50 is shorter than the widest region size 60",
+    );
+    assert!(!dir.path().join("m").exists());
+}

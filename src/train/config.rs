@@ -374,6 +374,22 @@ impl TrainConfig {
         if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
             bail!("--lr-decay must be in (0, 1], got {}", self.lr_decay);
         }
+        // One rule for training and loading (`Bundle::load`): a Kim model pads every text to
+        // its widest region size, so a shorter --max-len would train a bundle that no command
+        // can load.
+        let widest = self.region_sizes.iter().copied().max().unwrap_or(1);
+        if self.arch == ArchKind::Kim && self.max_len < widest {
+            bail!(
+                "--max-len {} is shorter than the widest region size {widest} (--region-sizes {}); \
+                 give --max-len {widest} or more, or smaller region sizes",
+                self.max_len,
+                self.region_sizes
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
         // After the range checks, so that a zero size gets its own message.
         if self.arch == ArchKind::Conv2d {
             let blocks = self.blocks().context("--conv2d-blocks")?;
