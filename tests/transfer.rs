@@ -558,3 +558,61 @@ fn an_interrupted_finetune_resumes_to_the_same_model() {
         std::fs::read(resumed.join(bundle::MODEL_FILE)).unwrap()
     );
 }
+
+/// Issue 18, item 2: `export-vectors --output` inside the bundle overwrote the model and exited
+/// 0. Paths inside the bundle are refused even with `--force`; other existing files need it.
+#[test]
+fn export_vectors_refuses_the_bundles_files_and_existing_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("m");
+    fit(&small_config(), &synthetic(200, 1, 2, &[]), &model, None);
+    let before: Vec<Vec<u8>> = ["model.safetensors", "vocab.txt", "config.json"]
+        .iter()
+        .map(|f| std::fs::read(model.join(f)).unwrap())
+        .collect();
+    let m = model.to_str().unwrap();
+    let export = |output: &Path, force: bool| {
+        let mut args = vec![
+            "export-vectors",
+            "--model",
+            m,
+            "--output",
+            output.to_str().unwrap(),
+        ];
+        if force {
+            args.push("--force");
+        }
+        textcnn(&args)
+    };
+    for (target, force) in [
+        (model.join("model.safetensors"), false),
+        (model.join("vocab.txt"), true),
+        (model.join("new.vec"), true),
+        (tmp.path().join("m/../m/config.json"), true),
+    ] {
+        let o = export(&target, force);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{target:?} accepted");
+        assert!(err.contains("is inside the model bundle"), "{err}");
+    }
+    let after: Vec<Vec<u8>> = ["model.safetensors", "vocab.txt", "config.json"]
+        .iter()
+        .map(|f| std::fs::read(model.join(f)).unwrap())
+        .collect();
+    assert_eq!(before, after, "the bundle was modified");
+    assert!(!model.join("new.vec").exists());
+
+    let mine = tmp.path().join("mine.vec");
+    std::fs::write(&mine, "keep me").unwrap();
+    let o = export(&mine, false);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("already exists; give another name or --force"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "keep me");
+    let o = export(&mine, true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ne!(std::fs::read_to_string(&mine).unwrap(), "keep me");
+}
