@@ -33,6 +33,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result.with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Whether `a` and `b` name the same file: the same real path (links, `.` and `..`
+/// resolved), or, on Unix, the same inode (hard links). Paths that do not exist yet are compared
+/// through their real parent folder.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (fs::metadata(a), fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    match (real_path(a), real_path(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// The canonical form of `path`, or of its parent joined with its file name when it does not
+/// exist yet.
+fn real_path(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = fs::canonicalize(path) {
+        return Some(p);
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Some(fs::canonicalize(parent).ok()?.join(path.file_name()?))
+}
+
 /// `dir/.name.<pid>.tmp`: hidden, unique per process, in the same directory so `rename` stays on
 /// one file system.
 fn temp_path(path: &Path) -> PathBuf {

@@ -68,3 +68,56 @@ fn data_stats_errors_name_the_problem() {
         "{stderr}"
     );
 }
+
+/// Issue 18, item 3: `data split` with `--first` equal to the input overwrote the input, and
+/// with `--first` equal to `--second` silently kept half the rows. Both are refused and nothing
+/// is written.
+#[test]
+fn data_split_refuses_to_overwrite_its_input_or_write_both_halves_to_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("d.jsonl");
+    let rows: String = (0..20)
+        .map(|i| {
+            format!(
+                "{{\"text\": \"t {i}\", \"label\": \"{}\"}}\n",
+                ["a", "b"][i % 2]
+            )
+        })
+        .collect();
+    std::fs::write(&input, &rows).unwrap();
+    let split = |first: &std::path::Path, second: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_textcnn"))
+            .args(["data", "split", input.to_str().unwrap(), "--first"])
+            .arg(first)
+            .arg("--second")
+            .arg(second)
+            .output()
+            .unwrap()
+    };
+    let other = dir.path().join("o.jsonl");
+    let via_dots = dir.path().join("sub/../d.jsonl");
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    for (first, second, needle) in [(&input, &other, "--first"), (&other, &via_dots, "--second")] {
+        let o = split(first, second);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "accepted: {first:?} {second:?}");
+        assert!(
+            err.contains(&format!("{needle} ")) && err.contains("is the input"),
+            "{err}"
+        );
+    }
+    let o = split(&other, &dir.path().join("./o.jsonl"));
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--first and --second are the same file"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), rows);
+    assert!(!other.exists());
+    let second = dir.path().join("s.jsonl");
+    let o = split(&other, &second);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let n = |p: &std::path::Path| std::fs::read_to_string(p).unwrap().lines().count();
+    assert_eq!(n(&other) + n(&second), 20);
+}
