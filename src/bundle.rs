@@ -10,8 +10,11 @@
 //! | `report.json` | test-set classification report, when a test set was given |
 //! | `parent_metrics.jsonl` | the parent's `metrics.jsonl`, for a bundle made by `textcnn finetune` |
 //!
-//! Every file is written to a temporary name and renamed. Loading checks the format version,
-//! the vocabulary size and every tensor name and shape against the config.
+//! Every file is written to a temporary name and renamed, and `config.json` goes last: it
+//! records the SHA-256 of `model.safetensors` and `vocab.txt` (its `"files"` object), so a
+//! bundle whose files do not belong together (a vocabulary or weights of another model, or a
+//! save interrupted between two renames) is refused on load. Loading also checks the format
+//! version, the vocabulary size and every tensor name and shape against the config.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -135,10 +138,32 @@ pub struct Bundle {
 impl Bundle {
     /// Writes `model.safetensors`, `vocab.txt` and `config.json` into `dir` (created if
     /// missing), each atomically; `config.json` goes last so a bundle with a config is complete.
+    ///
+    /// `config.json` also records the SHA-256 of the other two files (`"files"`), which
+    /// [`Bundle::load`] verifies: a reader never takes files of two different saves (or two
+    /// bundles) for one model.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        save_tensors(&dir.join(MODEL_FILE), &self.model.named_params())?;
-        self.vocab.save(&dir.join(VOCAB_FILE))?;
-        let json = serde_json::to_vec_pretty(&self.config)?;
+        let model = tensor_bytes(&self.model.named_params())
+            .with_context(|| format!("cannot serialize {}", dir.join(MODEL_FILE).display()))?;
+        let vocab = self.vocab.to_bytes();
+        write_atomic(&dir.join(MODEL_FILE), &model)?;
+        write_atomic(&dir.join(VOCAB_FILE), &vocab)?;
+        /// `config.json`: the config, then the hashes of the files it belongs with.
+        #[derive(Serialize)]
+        struct WithFiles<'a> {
+            #[serde(flatten)]
+            config: &'a BundleConfig,
+            files: std::collections::BTreeMap<&'static str, String>,
+        }
+        let files = [
+            (MODEL_FILE, sha256_tag(&model)),
+            (VOCAB_FILE, sha256_tag(&vocab)),
+        ]
+        .into();
+        let json = serde_json::to_vec_pretty(&WithFiles {
+            config: &self.config,
+            files,
+        })?;
         write_atomic(&dir.join(CONFIG_FILE), &json)
     }
 
@@ -179,6 +204,7 @@ impl Bundle {
             ),
             None => bail!("{}: missing \"format_version\"", config_path.display()),
         }
+        let files = recorded_hashes(&version, &config_path)?;
         drop(version);
         // From the text, not the parsed value, so that errors carry the line and column.
         let config: BundleConfig = serde_json::from_str(&text)
@@ -221,6 +247,8 @@ impl Bundle {
         }
         let vocab_path = dir.join(VOCAB_FILE);
         let vocab = Vocab::load(&vocab_path)?;
+        let vocab_bytes = std::fs::read(&vocab_path)
+            .with_context(|| format!("cannot read {}", vocab_path.display()))?;
         if vocab.len() != arch.vocab_size() {
             bail!(
                 "{}: {} entries, but {} says vocab_size = {}",
@@ -231,7 +259,9 @@ impl Bundle {
             );
         }
         let model_path = dir.join(MODEL_FILE);
-        let tensors = load_tensors(&model_path)?;
+        let model_bytes = std::fs::read(&model_path)
+            .with_context(|| format!("cannot read {}", model_path.display()))?;
+        let tensors = parse_tensors(&model_bytes, &model_path)?;
         let model = Model::from_named_params(arch, &tensors).with_context(|| {
             format!(
                 "{} does not match {}",
@@ -239,6 +269,27 @@ impl Bundle {
                 config_path.display()
             )
         })?;
+        // Last, so that a damaged file gets its own, more precise message above.
+        if let Some(files) = &files {
+            for (name, path, bytes) in [
+                (VOCAB_FILE, &vocab_path, &vocab_bytes),
+                (MODEL_FILE, &model_path, &model_bytes),
+            ] {
+                let recorded = files.get(name).ok_or_else(|| {
+                    anyhow::anyhow!("{}: \"files\" has no hash of {name}", config_path.display())
+                })?;
+                if *recorded != sha256_tag(bytes) {
+                    bail!(
+                        "{} is not the file this model was saved with: its SHA-256 differs from the one \
+                         recorded in {} (a file of another bundle, or a save that was interrupted; \
+                         `textcnn train --resume {}` finishes an interrupted training)",
+                        path.display(),
+                        config_path.display(),
+                        dir.display()
+                    );
+                }
+            }
+        }
         Ok(Bundle {
             config,
             model,
@@ -256,11 +307,51 @@ impl Bundle {
     }
 }
 
+/// `sha256:` and the hex digest of `bytes`, as recorded in `config.json`'s `"files"`.
+pub fn sha256_tag(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// The `"files"` object of `config.json` (file name → `sha256:…`); `None` for bundles written
+/// before it existed, which load unverified.
+fn recorded_hashes(
+    config: &serde_json::Value,
+    config_path: &Path,
+) -> Result<Option<HashMap<String, String>>> {
+    let Some(files) = config.get("files") else {
+        return Ok(None);
+    };
+    let bad = || {
+        anyhow::anyhow!(
+            "{}: \"files\" must be an object of file names and \"sha256:…\" hashes, not {files}",
+            config_path.display()
+        )
+    };
+    let object = files.as_object().ok_or_else(bad)?;
+    object
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.as_str().ok_or_else(bad)?.to_string())))
+        .collect::<Result<HashMap<_, _>>>()
+        .map(Some)
+}
+
 /// Writes named f32 tensors as a safetensors file, atomically.
 pub fn save_tensors<D: AsRef<[f32]>>(
     path: &Path,
     tensors: &[(String, Vec<usize>, D)],
 ) -> Result<()> {
+    let out =
+        tensor_bytes(tensors).with_context(|| format!("cannot serialize {}", path.display()))?;
+    write_atomic(path, &out)
+}
+
+/// The safetensors file of named f32 tensors, as bytes.
+fn tensor_bytes<D: AsRef<[f32]>>(tensors: &[(String, Vec<usize>, D)]) -> Result<Vec<u8>> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, shape, data)| {
@@ -277,9 +368,7 @@ pub fn save_tensors<D: AsRef<[f32]>>(
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let out = safetensors::serialize(views, None)
-        .with_context(|| format!("cannot serialize {}", path.display()))?;
-    write_atomic(path, &out)
+    Ok(safetensors::serialize(views, None)?)
 }
 
 /// Reads every tensor of a safetensors file; all must be f32.
@@ -288,7 +377,12 @@ pub fn save_tensors<D: AsRef<[f32]>>(
 /// A missing, truncated or corrupt file, or a tensor of another dtype, with the path in the message.
 pub fn load_tensors(path: &Path) -> Result<TensorMap> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+    parse_tensors(&bytes, path)
+}
+
+/// [`load_tensors`] of bytes already read from `path`.
+fn parse_tensors(bytes: &[u8], path: &Path) -> Result<TensorMap> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
         anyhow::anyhow!(
             "{} is truncated or not a safetensors file ({e})",
             path.display()

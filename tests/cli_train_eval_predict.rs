@@ -463,3 +463,122 @@ fn max_len_below_the_widest_region_is_refused_before_reading_data() {
     );
     assert!(!dir.path().join("m").exists());
 }
+
+/// Trains a one-epoch Kim model on 40 fastText lines whose two classes are told apart by
+/// `words` (pos, neg) and returns its directory.
+fn tiny_model(dir: &Path, name: &str, words: [&str; 2], extra: &[&str]) -> PathBuf {
+    let data = dir.join(format!("{name}.ft"));
+    let lines: String = (0..20)
+        .map(|i| {
+            format!(
+                "__label__pos {} film {i}\n__label__neg {} film {i}\n",
+                words[0], words[1]
+            )
+        })
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    let model = dir.join(name);
+    let o = textcnn(
+        &[
+            &[
+                "train",
+                "--train",
+                data.to_str().unwrap(),
+                "--output",
+                model.to_str().unwrap(),
+                "--epochs",
+                "1",
+                "--emb-dim",
+                "8",
+                "--feature-maps",
+                "4",
+                "--quiet",
+            ][..],
+            extra,
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    model
+}
+
+/// Issue 18, items 4 and 9: `config.json` records the SHA-256 of `vocab.txt` and
+/// `model.safetensors`. Another model's vocabulary of the same size (which flipped predictions)
+/// and weights of another save (a kill between two renames left epoch-2 weights under an
+/// epoch-1 config) are refused, naming the file.
+#[test]
+fn a_bundle_with_another_models_vocabulary_or_weights_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // The same vocabulary size (4 words + <pad>, <unk>), other words and order.
+    let cap = ["--vocab-size", "4"];
+    let a = tiny_model(dir.path(), "a", ["good", "bad"], &cap);
+    let b = tiny_model(
+        dir.path(),
+        "b",
+        ["nice", "awful"],
+        &[&cap[..], &["--seed", "7"]].concat(),
+    );
+    assert_ne!(
+        std::fs::read(a.join("model.safetensors")).unwrap(),
+        std::fs::read(b.join("model.safetensors")).unwrap()
+    );
+    let size = |m: &Path| {
+        std::fs::read_to_string(m.join("vocab.txt"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(size(&a), size(&b));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("config.json")).unwrap()).unwrap();
+    assert!(
+        config["files"]["vocab.txt"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{config}"
+    );
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "good film\n").unwrap();
+    let input = input.to_str().unwrap();
+    // A copy of a loads; with b's vocabulary, or b's weights, it does not.
+    for (file, needle) in [
+        ("vocab.txt", "vocab.txt is not the file"),
+        ("model.safetensors", "model.safetensors is not the file"),
+    ] {
+        let mixed = dir.path().join(format!("mixed-{file}"));
+        std::fs::create_dir(&mixed).unwrap();
+        for f in ["config.json", "vocab.txt", "model.safetensors"] {
+            std::fs::copy(a.join(f), mixed.join(f)).unwrap();
+        }
+        let o = textcnn(&[
+            "predict",
+            "--model",
+            mixed.to_str().unwrap(),
+            "--input",
+            input,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::copy(b.join(file), mixed.join(file)).unwrap();
+        fails_with(
+            &[
+                "predict",
+                "--model",
+                mixed.to_str().unwrap(),
+                "--input",
+                input,
+            ],
+            needle,
+        );
+        fails_with(
+            &[
+                "predict",
+                "--model",
+                mixed.to_str().unwrap(),
+                "--input",
+                input,
+            ],
+            "textcnn train --resume",
+        );
+    }
+}

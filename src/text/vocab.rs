@@ -208,6 +208,11 @@ impl Vocab {
     /// # Errors
     /// I/O errors, naming the file.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        write_atomic(path, &self.to_bytes())
+    }
+
+    /// The bytes [`Vocab::save`] writes.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut buf = String::with_capacity(self.tokens.len() * 12);
         for (t, c) in self.tokens.iter().zip(&self.counts) {
             escape_into(t, &mut buf);
@@ -215,7 +220,7 @@ impl Vocab {
             buf.push_str(&c.to_string());
             buf.push('\n');
         }
-        write_atomic(path, buf.as_bytes())
+        buf.into_bytes()
     }
 
     /// Reads a file written by [`Vocab::save`].
