@@ -468,3 +468,47 @@ fn requests_beyond_max_concurrent_wait_for_a_slot() {
     assert_eq!(read_response(&mut a).0, 200);
     assert_eq!(read_response(&mut b).0, 200);
 }
+/// Issue 18, item 5: a connection that never finished its headers stayed open for good (a few
+/// hundred exhausted the file descriptors). A connection on which nothing arrives for
+/// `--timeout-ms` plus a second is closed, and at most `max_connections` are open at once.
+#[test]
+fn stalled_connections_are_closed_and_their_number_is_bounded() {
+    use std::io::Read;
+    let server = TestServer::start(ServeConfig {
+        timeout: Duration::from_millis(400),
+        max_connections: 2,
+        ..ServeConfig::default()
+    });
+    let stalled = || {
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        s.write_all(b"POST /v1/predict HTTP/1.1\r\nHost: t\r\n")
+            .unwrap();
+        s
+    };
+    let (mut a, _b) = (stalled(), stalled());
+    std::thread::sleep(Duration::from_millis(100));
+    // A third client waits for a slot: no answer while a and b hold both.
+    let mut c = TcpStream::connect(server.addr).unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(150)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        c.read(&mut byte).is_err(),
+        "answered beyond the connection limit"
+    );
+    // The stalled ones are closed after the timeout, which frees the slots.
+    let started = std::time::Instant::now();
+    a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let closed =
+        matches!(a.read(&mut byte), Ok(0) | Err(_)) && started.elapsed() < Duration::from_secs(4);
+    assert!(
+        closed,
+        "a stalled connection was not closed ({:?})",
+        started.elapsed()
+    );
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (status, body) = read_response(&mut c);
+    assert_eq!(status, 200, "{body}");
+}
