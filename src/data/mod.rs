@@ -394,6 +394,32 @@ pub fn near_duplicate_labels(labels: &[String]) -> Vec<String> {
                 quoted.join(" and ")
             )
         })
+        .chain(same_number_labels(labels))
+        .collect()
+}
+
+/// Warnings for labels that are the same number written differently (`1` / `1.0` in a CSV).
+fn same_number_labels(labels: &[String]) -> Vec<String> {
+    let mut groups: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+    for l in labels {
+        if let Ok(v) = l.trim().parse::<f64>()
+            && v.is_finite()
+        {
+            // +0.0 and -0.0 are one number.
+            groups.entry((v + 0.0).to_bits()).or_default().push(l);
+        }
+    }
+    groups
+        .values()
+        .filter(|g| g.len() > 1)
+        .map(|g| {
+            let quoted: Vec<String> = g.iter().map(|l| format!("{l:?}")).collect();
+            format!(
+                "labels {} are the same number written differently; they are treated as \
+                 different classes — write each label one way",
+                quoted.join(" and ")
+            )
+        })
         .collect()
 }
 
