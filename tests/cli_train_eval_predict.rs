@@ -582,3 +582,113 @@ fn a_bundle_with_another_models_vocabulary_or_weights_is_refused() {
         );
     }
 }
+
+/// 40 fastText lines of two classes, for runs that must get past reading the data.
+fn tiny_data(dir: &Path) -> PathBuf {
+    let data = dir.join("tiny.ft");
+    let lines: String = (0..20)
+        .map(|i| format!("__label__pos good film {i}\n__label__neg bad film {i}\n"))
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    data
+}
+
+/// Issue 18, item 7: two trainings into the same new `--output` both reported "model saved";
+/// one model was lost. A training locks its output directory; a second one is refused while
+/// the first holds it (here the test holds the lock).
+#[test]
+fn a_second_training_into_a_locked_output_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let out = dir.path().join("m");
+    std::fs::create_dir(&out).unwrap();
+    let lock = std::fs::File::create(out.join(".textcnn.lock")).unwrap();
+    lock.lock().unwrap();
+    let args = [
+        "train",
+        "--train",
+        data.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ];
+    fails_with(&args, "is in use by another training");
+    assert!(!out.join("config.json").exists());
+    drop(lock);
+    let o = textcnn(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("config.json").is_file());
+}
+
+/// Issue 18, item 8: an unwritable `--output` was discovered only after the first epoch. It is
+/// refused before the data is read (the training file here does not exist).
+#[test]
+fn an_unwritable_output_is_refused_before_training() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Under a file: no one, root included, can create it.
+    let file = dir.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    let mut outputs = vec![file.join("sub")];
+    // A read-only directory (root writes there anyway).
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(ro.join("probe"), b"").is_err() {
+        outputs.extend([ro.clone(), ro.join("sub")]);
+    }
+    for out in outputs {
+        let o = textcnn(&[
+            "train",
+            "--train",
+            "missing.jsonl",
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert!(
+            err.contains("is not writable") || err.contains("cannot create --output"),
+            "{err}"
+        );
+        assert!(!err.contains("missing.jsonl"), "{err}");
+    }
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Issue 18, item 10: a crash during the first save left only hidden `.tmp` files; `--resume`
+/// said there was no checkpoint and a new `train` said the folder "is not empty" though `ls`
+/// showed nothing. Both now say what was found; `train` removes the leftovers and runs.
+#[test]
+fn leftovers_of_a_crashed_first_save_are_named_and_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let out = dir.path().join("m");
+    std::fs::create_dir_all(out.join("checkpoint")).unwrap();
+    std::fs::write(out.join(".model.safetensors.4242.tmp"), b"half a file").unwrap();
+    std::fs::write(out.join("checkpoint/.state.json.4242.tmp"), b"{").unwrap();
+    fails_with(
+        &["train", "--resume", out.to_str().unwrap()],
+        "holds only temporary files of an interrupted save (.model.safetensors.4242.tmp)",
+    );
+    let o = textcnn(&[
+        "train",
+        "--train",
+        data.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("only what an interrupted run left behind"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.join(".model.safetensors.4242.tmp").exists());
+    assert!(out.join("config.json").is_file());
+}
