@@ -269,6 +269,13 @@ impl Bundle {
                 config_path.display()
             )
         })?;
+        check_finite_logits(arch, &tensors).with_context(|| {
+            format!(
+                "{}: the weights are too large for the model's output to be computed (the file \
+                 is corrupt or the training diverged)",
+                model_path.display()
+            )
+        })?;
         // Last, so that a damaged file gets its own, more precise message above.
         if let Some(files) = &files {
             for (name, path, bytes) in [
@@ -305,6 +312,58 @@ impl Bundle {
             encode: self.config.encode.clone(),
         }
     }
+}
+
+/// Refuses weights with which some input could drive a logit out of f32's range (infinite or
+/// NaN probabilities): an upper bound of every activation's magnitude, layer by layer, from the
+/// largest embedding value through each unit's sum of absolute weights plus its bias, must stay
+/// below `f32::MAX / 4`. Trained models stay many orders of magnitude below it.
+fn check_finite_logits(arch: &Architecture, tensors: &TensorMap) -> Result<()> {
+    let max_abs = |name: &str| {
+        tensors.get(name).map_or(0.0, |(_, d)| {
+            d.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64))
+        })
+    };
+    // max over output units (first dimension) of Σ|w| · input + |b|.
+    let layer = |name: &str, input: f64| -> f64 {
+        let Some((shape, w)) = tensors.get(&format!("{name}.weight")) else {
+            return 0.0;
+        };
+        let units = shape.first().copied().unwrap_or(1).max(1);
+        let row_sum = w
+            .chunks(w.len().div_ceil(units).max(1))
+            .map(|r| r.iter().map(|v| v.abs() as f64).sum::<f64>())
+            .fold(0.0f64, f64::max);
+        row_sum * input + max_abs(&format!("{name}.bias"))
+    };
+    let limit = f32::MAX as f64 / 4.0;
+    let embedding = max_abs("embedding.weight").max(max_abs(crate::model::kim::STATIC_EMBEDDING));
+    let logits = match arch {
+        Architecture::Kim(c) => {
+            let channels = if c.multichannel { 2.0 } else { 1.0 };
+            let features = (0..c.region_sizes.len())
+                .map(|i| layer(&c.conv_name(i), channels * embedding))
+                .fold(0.0f64, f64::max);
+            layer("fc", features)
+        }
+        Architecture::Conv2d(c) => {
+            let mut bound = embedding;
+            for i in 0..c.blocks.len() {
+                bound = layer(&format!("conv{i}"), bound);
+            }
+            for j in 0..c.hidden.len() {
+                bound = layer(&format!("hidden{j}"), bound);
+            }
+            layer("fc", bound)
+        }
+    };
+    if logits.is_nan() || logits >= limit {
+        bail!(
+            "some input could drive the logits to {logits:.3e}, beyond the float range ({:.3e})",
+            f32::MAX
+        );
+    }
+    Ok(())
 }
 
 /// `sha256:` and the hex digest of `bytes`, as recorded in `config.json`'s `"files"`.

@@ -692,3 +692,45 @@ fn leftovers_of_a_crashed_first_save_are_named_and_cleared() {
     assert!(!out.join(".model.safetensors.4242.tmp").exists());
     assert!(out.join("config.json").is_file());
 }
+
+/// Issue 18, item 11: huge but finite weights gave NaN probabilities; predict printed "none"
+/// and exited 0 (serve answered 200). A bundle with which some input could push the logits out
+/// of f32's range is refused on load, by every command.
+#[test]
+fn weights_too_large_for_finite_logits_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = tiny_model(dir.path(), "a", ["good", "bad"], &[]);
+    let huge = dir.path().join("huge");
+    std::fs::create_dir(&huge).unwrap();
+    for f in ["config.json", "vocab.txt"] {
+        std::fs::copy(tiny.join(f), huge.join(f)).unwrap();
+    }
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> =
+        textcnn::bundle::load_tensors(&tiny.join("model.safetensors"))
+            .unwrap()
+            .into_iter()
+            .map(|(k, (s, v))| (k, s, v))
+            .collect();
+    for t in &mut tensors {
+        if t.0.ends_with(".weight") {
+            for v in &mut t.2 {
+                *v *= 1e30;
+            }
+        }
+    }
+    textcnn::bundle::save_tensors(&huge.join("model.safetensors"), &tensors).unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "good film\nbad film\n").unwrap();
+    let data = dir.path().join("a.ft");
+    let m = huge.to_str().unwrap();
+    for args in [
+        vec!["predict", "--model", m, "--input", input.to_str().unwrap()],
+        vec!["eval", "--model", m, "--data", data.to_str().unwrap()],
+        vec!["serve", "--model", m, "--port", "0"],
+    ] {
+        fails_with(
+            &args,
+            "the weights are too large for the model's output to be computed",
+        );
+    }
+}
