@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{Source, read_file, write_atomic};
 use crate::model::{Conv2dConfig, KimConfig, Model};
 use crate::text::{EncodeConfig, TextPipeline, Tokenizer, TokenizerConfig, Vocab};
 
@@ -36,6 +36,9 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const REPORT_FILE: &str = "report.json";
 /// Metric history of the parent bundle of a fine-tuned model (its `metrics.jsonl`, copied).
 pub const PARENT_METRICS_FILE: &str = "parent_metrics.jsonl";
+
+/// Largest `config.json` read (bytes); real ones are a few kilobytes.
+const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
 /// Named f32 tensors: name -> (shape, row-major data).
 pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
@@ -187,13 +190,15 @@ impl Bundle {
             );
         }
         let config_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&config_path).with_context(|| {
-            format!(
-                "cannot read {} (is {} a model bundle?)",
-                config_path.display(),
-                dir.display()
-            )
-        })?;
+        let text = read_file(&config_path, Source::RegularFile, Some(MAX_CONFIG_BYTES))
+            .and_then(|b| Ok(String::from_utf8(b)?))
+            .with_context(|| {
+                format!(
+                    "cannot read {} (is {} a model bundle?)",
+                    config_path.display(),
+                    dir.display()
+                )
+            })?;
         let version: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
         match version.get("format_version").and_then(|v| v.as_u64()) {
@@ -247,8 +252,7 @@ impl Bundle {
         }
         let vocab_path = dir.join(VOCAB_FILE);
         let vocab = Vocab::load(&vocab_path)?;
-        let vocab_bytes = std::fs::read(&vocab_path)
-            .with_context(|| format!("cannot read {}", vocab_path.display()))?;
+        let vocab_bytes = read_file(&vocab_path, Source::RegularFile, None)?;
         if vocab.len() != arch.vocab_size() {
             bail!(
                 "{}: {} entries, but {} says vocab_size = {}",
@@ -259,8 +263,11 @@ impl Bundle {
             );
         }
         let model_path = dir.join(MODEL_FILE);
-        let model_bytes = std::fs::read(&model_path)
-            .with_context(|| format!("cannot read {}", model_path.display()))?;
+        // The file holds the parameters as f32 and a JSON header, which safetensors caps at 100 MB.
+        let max_model = (arch.num_params() as u64)
+            .saturating_mul(4)
+            .saturating_add(8 + 100_000_000);
+        let model_bytes = read_file(&model_path, Source::RegularFile, Some(max_model))?;
         let tensors = parse_tensors(&model_bytes, &model_path)?;
         let model = Model::from_named_params(arch, &tensors).with_context(|| {
             format!(
@@ -435,7 +442,7 @@ fn tensor_bytes<D: AsRef<[f32]>>(tensors: &[(String, Vec<usize>, D)]) -> Result<
 /// # Errors
 /// A missing, truncated or corrupt file, or a tensor of another dtype, with the path in the message.
 pub fn load_tensors(path: &Path) -> Result<TensorMap> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_file(path, Source::RegularFile, None)?;
     parse_tensors(&bytes, path)
 }
 

@@ -734,3 +734,54 @@ fn weights_too_large_for_finite_logits_are_refused() {
         );
     }
 }
+
+/// Issue 18, item 12: inputs and model files were read whole with no check: `/dev/zero` as
+/// input or model file read until memory ran out. What cannot be read to its end (a device) is
+/// refused from its metadata, as is a model file larger than its architecture allows.
+#[test]
+fn devices_and_oversized_model_files_are_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "a", ["good", "bad"], &[]);
+    let m = model.to_str().unwrap();
+    fails_with(
+        &["predict", "--model", m, "--input", "/dev/zero"],
+        "/dev/zero is not a regular file (a device or a socket)",
+    );
+    fails_with(
+        &[
+            "eval",
+            "--model",
+            m,
+            "--data",
+            "/dev/zero",
+            "--format",
+            "jsonl",
+        ],
+        "/dev/zero is not a regular file",
+    );
+    for file in ["model.safetensors", "vocab.txt", "config.json"] {
+        let copy = dir.path().join(format!("dev-{file}"));
+        std::fs::create_dir(&copy).unwrap();
+        for f in ["config.json", "vocab.txt", "model.safetensors"] {
+            std::fs::copy(model.join(f), copy.join(f)).unwrap();
+        }
+        std::fs::remove_file(copy.join(file)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", copy.join(file)).unwrap();
+        fails_with(
+            &["predict", "--model", copy.to_str().unwrap()],
+            "is not a regular file",
+        );
+    }
+    // A model file far larger than its parameters can fill.
+    let big = dir.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    for f in ["config.json", "vocab.txt"] {
+        std::fs::copy(model.join(f), big.join(f)).unwrap();
+    }
+    let f = std::fs::File::create(big.join("model.safetensors")).unwrap();
+    f.set_len(200_000_000).unwrap();
+    fails_with(
+        &["predict", "--model", big.to_str().unwrap()],
+        "is 200000000 bytes, more than the",
+    );
+}

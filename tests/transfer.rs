@@ -616,3 +616,42 @@ fn export_vectors_refuses_the_bundles_files_and_existing_files() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_ne!(std::fs::read_to_string(&mine).unwrap(), "keep me");
 }
+
+/// Writes 40 fastText lines of two classes told apart by "great" / "awful".
+fn two_class_data(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("d.ft");
+    let lines: String = (0..20)
+        .map(|i| format!("__label__pos great film {i}\n__label__neg awful film {i}\n"))
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    data
+}
+
+/// `textcnn train` on `data` into `dir/out` with `--pretrained vectors` (one epoch).
+fn train_pretrained(dir: &Path, data: &Path, vectors: &str, out: &str) -> std::process::Output {
+    textcnn(&[
+        "train",
+        "--train",
+        data.to_str().unwrap(),
+        "--output",
+        dir.join(out).to_str().unwrap(),
+        "--pretrained",
+        vectors,
+        "--epochs",
+        "1",
+        "--feature-maps",
+        "4",
+    ])
+}
+
+/// Issue 18, item 12 (`--pretrained`): `/dev/zero` was read until the allocation failed
+/// (exit 134). A word-vector file that is not a regular file is refused.
+#[test]
+fn pretrained_vectors_from_a_device_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_data(tmp.path());
+    let o = train_pretrained(tmp.path(), &data, "/dev/zero", "z");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("/dev/zero is not a regular file"), "{err}");
+}

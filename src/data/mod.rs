@@ -199,7 +199,8 @@ pub fn decode_bytes(bytes: &[u8], name: &str, encoding: Encoding) -> anyhow::Res
 
 fn read_file(path: &Path, encoding: Encoding) -> anyhow::Result<String> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).with_context(|| format!("reading {name}"))?;
+    let bytes = crate::fsutil::read_file(path, crate::fsutil::Source::FileOrPipe, None)
+        .with_context(|| format!("reading {name}"))?;
     decode_bytes(&bytes, &name, encoding)
 }
 
@@ -440,7 +441,8 @@ pub fn read_lines(spec: &str, opts: &ReadOptions) -> anyhow::Result<Vec<String>>
     } else {
         let p = Path::new(spec);
         (
-            std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+            crate::fsutil::read_file(p, crate::fsutil::Source::FileOrPipe, None)
+                .with_context(|| format!("reading {}", p.display()))?,
             p.display().to_string(),
         )
     };

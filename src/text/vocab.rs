@@ -231,7 +231,8 @@ impl Vocab {
     /// first two lines are not `<pad>` and `<unk>`.
     pub fn load(path: &Path) -> anyhow::Result<Vocab> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).with_context(|| format!("reading vocabulary {name}"))?;
+        let bytes = crate::fsutil::read_file(path, crate::fsutil::Source::RegularFile, None)
+            .with_context(|| format!("reading vocabulary {name}"))?;
         let text = crate::data::decode_bytes(&bytes, &name, Default::default())?;
         let mut v = Vocab {
             tokens: Vec::new(),
