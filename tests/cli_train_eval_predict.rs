@@ -735,6 +735,68 @@ fn weights_too_large_for_finite_logits_are_refused() {
     }
 }
 
+/// Issue 18, item 13: labels with neither examples nor predictions in the evaluated data
+/// entered the macro average (a perfect model showed macro F1 0.667). As scikit-learn, the
+/// macro average runs over the labels present in the truth or the predictions, and says so.
+#[test]
+fn macro_average_counts_only_labels_present_in_the_data_or_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("three.ft");
+    let lines: String = (0..30)
+        .map(|i| format!("__label__pos good {i}\n__label__neg bad {i}\n__label__meh okay {i}\n"))
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    let model = dir.path().join("m");
+    let o = textcnn(&[
+        "train",
+        "--train",
+        data.to_str().unwrap(),
+        "--valid",
+        data.to_str().unwrap(),
+        "--output",
+        model.to_str().unwrap(),
+        "--epochs",
+        "10",
+        "--patience",
+        "10",
+        "--emb-dim",
+        "8",
+        "--feature-maps",
+        "4",
+        "--lr",
+        "0.01",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let two = dir.path().join("two.ft");
+    std::fs::write(
+        &two,
+        "__label__pos good 1\n__label__neg bad 2\n__label__pos good 3\n",
+    )
+    .unwrap();
+    let eval = |json: bool| {
+        let mut args = vec![
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            two.to_str().unwrap(),
+        ];
+        if json {
+            args.push("--json");
+        }
+        let o = textcnn(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let report: serde_json::Value = serde_json::from_str(&eval(true)).unwrap();
+    let report = &report["report"];
+    assert_eq!(report["accuracy"], 1.0, "{report}");
+    assert_eq!(report["macro_avg"]["f1"], 1.0, "{report}");
+    assert_eq!(report["per_class"].as_array().unwrap().len(), 3);
+    assert!(eval(false).contains("not counted: meh"));
+}
+
 /// Issue 18, item 12: inputs and model files were read whole with no check: `/dev/zero` as
 /// input or model file read until memory ran out. What cannot be read to its end (a device) is
 /// refused from its metadata, as is a model file larger than its architecture allows.
