@@ -14,7 +14,7 @@
 //! records the SHA-256 of `model.safetensors` and `vocab.txt` (its `"files"` object), so a
 //! bundle whose files do not belong together (a vocabulary or weights of another model, or a
 //! save interrupted between two renames) is refused on load. Loading also checks the format
-//! version, the vocabulary size and every tensor name and shape against the config.
+//! version, the labels, the vocabulary size and every tensor name and shape against the config.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -242,6 +242,8 @@ impl Bundle {
             }
             _ => {}
         }
+        check_labels(&config.labels)
+            .with_context(|| format!("{}: invalid \"labels\"", config_path.display()))?;
         if arch.num_classes() != config.labels.len() {
             bail!(
                 "{}: the architecture has {} output classes but {} labels are listed",
@@ -319,6 +321,28 @@ impl Bundle {
             encode: self.config.encode.clone(),
         }
     }
+}
+
+/// Refuses a label list with a repeated label (one of the two output units could never be
+/// named) or a label holding a control character such as a tab or a newline (`textcnn predict`
+/// writes one line per text with tab-separated fields).
+///
+/// # Errors
+/// Names the first offending label.
+pub fn check_labels(labels: &[String]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for l in labels {
+        if l.chars().any(char::is_control) {
+            bail!(
+                "label {l:?} contains a tab, a newline or another control character; labels must be \
+                 printable (predict writes one line per text, with tab-separated fields)"
+            );
+        }
+        if !seen.insert(l.as_str()) {
+            bail!("label {l:?} is listed twice; each output class needs its own label");
+        }
+    }
+    Ok(())
 }
 
 /// Refuses weights with which some input could drive a logit out of f32's range (infinite or

@@ -797,6 +797,54 @@ fn macro_average_counts_only_labels_present_in_the_data_or_predictions() {
     assert!(eval(false).contains("not counted: meh"));
 }
 
+/// Issue 18, item 14: labels holding `\n` or `\t` broke predict's one-line-per-input output.
+/// They are refused at training, naming the label.
+#[test]
+fn labels_with_tabs_or_newlines_are_refused_at_training() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["very\tgood", "very\ngood"] {
+        let data = dir.path().join("d.jsonl");
+        let rows: String = (0..20)
+            .map(|i| {
+                let label = if i % 2 == 0 { bad } else { "bad" };
+                serde_json::json!({ "text": format!("text {i}"), "label": label }).to_string()
+                    + "\n"
+            })
+            .collect();
+        std::fs::write(&data, rows).unwrap();
+        let out = dir.path().join("m");
+        fails_with(
+            &[
+                "train",
+                "--train",
+                data.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+                "--quiet",
+            ],
+            &format!("label {bad:?} contains a tab, a newline"),
+        );
+        assert!(!out.exists());
+    }
+}
+
+/// Issue 18, item 15: duplicate labels in `config.json` (`["pos", "pos"]`) were accepted and
+/// one class became unpredictable. They are refused on load.
+#[test]
+fn duplicate_labels_in_the_bundle_config_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "a", ["good", "bad"], &[]);
+    let path = model.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["labels"] = serde_json::json!(["pos", "pos"]);
+    std::fs::write(&path, config.to_string()).unwrap();
+    fails_with(
+        &["predict", "--model", model.to_str().unwrap()],
+        "label \"pos\" is listed twice",
+    );
+}
+
 /// Issue 18, item 12: inputs and model files were read whole with no check: `/dev/zero` as
 /// input or model file read until memory ran out. What cannot be read to its end (a device) is
 /// refused from its metadata, as is a model file larger than its architecture allows.

@@ -129,6 +129,8 @@ fn train_in_pool(
             data.train.name
         );
     }
+    crate::bundle::check_labels(&labels)
+        .with_context(|| format!("the training data {}", data.train.name))?;
     if data.valid.is_empty() {
         bail!(
             "the validation data {} has no examples (a split holds none out of classes with a \
