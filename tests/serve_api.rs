@@ -468,6 +468,37 @@ fn requests_beyond_max_concurrent_wait_for_a_slot() {
     assert_eq!(read_response(&mut a).0, 200);
     assert_eq!(read_response(&mut b).0, 200);
 }
+
+/// Issue 18, item 16: a `Content-Length` above `--max-body-bytes` was not rejected up front: a
+/// client that sent only the headers got a 503 after the timeout instead of an immediate 413.
+#[test]
+fn a_declared_body_over_the_limit_gets_an_immediate_413() {
+    let server = TestServer::start(ServeConfig {
+        max_body_bytes: 4096,
+        timeout: Duration::from_secs(20),
+        ..ServeConfig::default()
+    });
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = std::time::Instant::now();
+    s.write_all(b"POST /v1/predict HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n{\"texts\"")
+        .unwrap();
+    let (status, body) = read_response(&mut s);
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("5000 bytes, Content-Length) is larger than the limit of 4096 bytes"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// Issue 18, item 5: a connection that never finished its headers stayed open for good (a few
 /// hundred exhausted the file descriptors). A connection on which nothing arrives for
 /// `--timeout-ms` plus a second is closed, and at most `max_connections` are open at once.

@@ -521,6 +521,22 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 
 async fn predict(State(state): State<AppState>, req: Request) -> Response {
     let timeout = state.0.config.timeout;
+    // A declared length over the limit is answered at once, before any body byte is awaited.
+    let limit = state.0.config.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(n) = declared.filter(|&n| n > limit as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body ({n} bytes, Content-Length) is larger than the limit of {limit} bytes (--max-body-bytes)"
+            ),
+        )
+        .into_response();
+    }
     match tokio::time::timeout(timeout, predict_inner(&state, req.into_body())).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => e.into_response(),
