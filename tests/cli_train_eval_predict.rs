@@ -895,3 +895,69 @@ fn devices_and_oversized_model_files_are_refused_before_reading() {
         "is 200000000 bytes, more than the",
     );
 }
+
+/// Issue 18, item 17: texts with no tokens once tokenized (only HTML tags) got a confident
+/// label while blank lines were refused as empty. predict gives them the error record (with
+/// `n_tokens: 0`), eval skips and reports them (serve: see serve_api.rs).
+#[test]
+fn texts_without_tokens_get_the_error_record_in_predict_and_are_skipped_by_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "a", ["good", "bad"], &[]);
+    let m = model.to_str().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "good film\n<br /><b></b>\n   \n").unwrap();
+    let o = textcnn(&[
+        "predict",
+        "--model",
+        m,
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0]["label"].is_string());
+    for (i, error) in [(1, "no tokens after tokenization"), (2, "empty text")] {
+        assert!(
+            lines[i]["error"].as_str().unwrap().starts_with(error),
+            "{}",
+            lines[i]
+        );
+        assert_eq!(lines[i]["n_tokens"], 0);
+        assert!(lines[i].get("label").is_none(), "{}", lines[i]);
+    }
+    let o = textcnn(&["predict", "--model", m, "--input", input.to_str().unwrap()]);
+    let plain: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert!(
+        plain[1].starts_with("error\tno tokens after tokenization"),
+        "{plain:?}"
+    );
+
+    let data = dir.path().join("e.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\": \"good film\", \"label\": \"pos\"}\n{\"text\": \"<p></p>\", \"label\": \"neg\"}\n",
+    )
+    .unwrap();
+    let o = textcnn(&[
+        "eval",
+        "--model",
+        m,
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("skipped 1 example(s) with no tokens after tokenization (examples 2)"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["examples"], 1);
+    assert_eq!(v["no_token_examples"], 1);
+}

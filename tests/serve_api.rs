@@ -499,6 +499,27 @@ fn a_declared_body_over_the_limit_gets_an_immediate_413() {
     );
 }
 
+/// Issue 18, item 17: a text with no tokens once tokenized (only HTML tags) got a confident
+/// label with a 200 while a blank one got a 422. Both get the 422 now.
+#[test]
+fn a_text_without_tokens_is_refused_as_an_empty_one_is() {
+    let server = TestServer::start(ServeConfig::default());
+    let url = server.url("/v1/predict");
+    let (status, body) = post(&url, r#"{"texts": ["a great film", "<br /><b></b>"]}"#);
+    assert_eq!(status, 422, "{body}");
+    let message = json(&body)["error"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("texts[1] has no tokens after tokenization")
+            && message.contains("n_tokens: 0"),
+        "{message}"
+    );
+    let (status, body) = post(&url, r#"{"instances": [{"text": "<p></p>"}]}"#);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("instances[0] has no tokens"), "{body}");
+    let (status, body) = post(&url, r#"{"texts": ["a great film"]}"#);
+    assert_eq!(status, 200, "{body}");
+}
+
 /// Issue 18, item 5: a connection that never finished its headers stayed open for good (a few
 /// hundred exhausted the file descriptors). A connection on which nothing arrives for
 /// `--timeout-ms` plus a second is closed, and at most `max_connections` are open at once.

@@ -558,6 +558,8 @@ pub struct PredictRequest {
     pub texts: Vec<String>,
     /// How many `(label, probability)` pairs to return per text, at most the label count.
     pub top_k: usize,
+    /// The field the texts came in, `texts` or `instances` (for error messages).
+    pub field: &'static str,
 }
 
 /// The body of a successful predict answer; f32 probabilities are written in their shortest
@@ -614,12 +616,19 @@ async fn predict_inner(state: &AppState, body: Body) -> Result<Response, ApiErro
     })?;
     let labels = s.classifier.labels();
     let request = parse_predict(&bytes, &s.config, labels.len())?;
+    let field = request.field;
     let predictions = s.worker.predict(request.texts).await.map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the model worker is not running",
         )
     })?;
+    // A text without tokens is refused as an empty one is (see `parse_predict`).
+    if let Some(i) = predictions.iter().position(|p| p.n_tokens == 0) {
+        return Err(ApiError::unprocessable(format!(
+            "{field}[{i}] has no tokens after tokenization (only markup, stop words or characters the tokenizer drops); n_tokens: 0"
+        )));
+    }
     let out: Vec<PredictionOut> = predictions
         .iter()
         .map(|p| {
@@ -773,7 +782,11 @@ pub fn parse_predict(
         }
         texts.push(text);
     }
-    Ok(PredictRequest { texts, top_k })
+    Ok(PredictRequest {
+        texts,
+        top_k,
+        field,
+    })
 }
 
 /// "a number", "an object", ... for error messages.
