@@ -845,6 +845,37 @@ fn duplicate_labels_in_the_bundle_config_are_refused() {
     );
 }
 
+/// Issue 18, item 18: `--text-column` equal to `--label-column` was accepted and the model
+/// trained on the answer. Refused, by every command that reads labelled data.
+#[test]
+fn the_same_column_for_text_and_label_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.csv");
+    let rows: String = (0..20)
+        .map(|i| format!("{i},{}\n", ["pos", "neg"][i % 2]))
+        .collect();
+    std::fs::write(&data, format!("id,label\n{rows}")).unwrap();
+    let out = dir.path().join("m");
+    let d = data.to_str().unwrap();
+    for args in [
+        vec![
+            "train",
+            "--train",
+            d,
+            "--output",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        vec!["data", "stats", d],
+    ] {
+        fails_with(
+            &[&args[..], &["--text-column", "label"]].concat(),
+            "--text-column and --label-column are both \"label\"",
+        );
+    }
+    assert!(!out.exists());
+}
+
 /// Issue 18, item 12: inputs and model files were read whole with no check: `/dev/zero` as
 /// input or model file read until memory ran out. What cannot be read to its end (a device) is
 /// refused from its metadata, as is a model file larger than its architecture allows.

@@ -220,9 +220,17 @@ fn read_file(path: &Path, encoding: Encoding) -> anyhow::Result<String> {
 /// # Errors
 /// Missing or unreadable paths, an empty file, undecodable text, a missing column or key (listing
 /// those found), a file that is not in the expected format (fastText: naming the first bad line), or
-/// a source from which no example could be read. Bad rows that can be skipped are skipped and
+/// a source from which no example could be read, or one column named for both the text and the
+/// label (the model would learn from the answer). Bad rows that can be skipped are skipped and
 /// recorded in [`Dataset::skipped`] instead.
 pub fn load_dataset(spec: &str, opts: &ReadOptions) -> anyhow::Result<Dataset> {
+    if opts.text_column.trim() == opts.label_column.trim() {
+        bail!(
+            "--text-column and --label-column are both {:?}: the model would read the answer as its \
+             input; give the text and the label columns",
+            opts.text_column
+        );
+    }
     let mut ds = Dataset {
         name: spec.to_string(),
         ..Default::default()
