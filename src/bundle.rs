@@ -201,11 +201,17 @@ impl Bundle {
             })?;
         let version: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
-        match version.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == FORMAT_VERSION as u64 => {}
-            Some(v) => bail!(
+        let given = version.get("format_version");
+        match given.map(|v| (v, v.as_u64())) {
+            Some((_, Some(v))) if v == FORMAT_VERSION as u64 => {}
+            Some((_, Some(v))) => bail!(
                 "{}: bundle format version {v} is not supported by this textcnn (it reads version {FORMAT_VERSION})",
                 config_path.display()
+            ),
+            Some((v, None)) => bail!(
+                "{}: \"format_version\" must be a whole number (this textcnn reads {FORMAT_VERSION}), not {v}{}",
+                config_path.display(),
+                if v.is_string() { " (a string)" } else { "" }
             ),
             None => bail!("{}: missing \"format_version\"", config_path.display()),
         }

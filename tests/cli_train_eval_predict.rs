@@ -927,6 +927,22 @@ fn devices_and_oversized_model_files_are_refused_before_reading() {
     );
 }
 
+/// Issue 18, item 19 (second half): `"format_version": "1"` (a string) was reported as missing
+/// rather than as the wrong type.
+#[test]
+fn a_format_version_of_the_wrong_type_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        "{\"format_version\": \"1\"}",
+    )
+    .unwrap();
+    fails_with(
+        &["predict", "--model", dir.path().to_str().unwrap()],
+        "\"format_version\" must be a whole number (this textcnn reads 1), not \"1\" (a string)",
+    );
+}
+
 /// Issue 18, item 17: texts with no tokens once tokenized (only HTML tags) got a confident
 /// label while blank lines were refused as empty. predict gives them the error record (with
 /// `n_tokens: 0`), eval skips and reports them (serve: see serve_api.rs).

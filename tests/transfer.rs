@@ -655,3 +655,21 @@ fn pretrained_vectors_from_a_device_are_refused() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("/dev/zero is not a regular file"), "{err}");
 }
+
+/// Issue 18, item 19 (first half): a gzipped `.vec` gave "2: 0 values, expected 4"; it is now
+/// read (gzip is recognised by its magic bytes, whatever the file's name).
+#[test]
+fn pretrained_vectors_are_read_from_gzip() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_data(tmp.path());
+    let vec_text = "3 4\ngreat 1 0 0 0.5\nawful -1 0 0 0.5\nfilm 0 1 0 0\n";
+    let gz = tmp.path().join("v.vec.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(vec_text.as_bytes()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let o = train_pretrained(tmp.path(), &data, gz.to_str().unwrap(), "m");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("dim 4, 3 rows read"), "{err}");
+}

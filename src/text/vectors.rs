@@ -191,7 +191,8 @@ const MAX_ROW: usize = 64 << 20;
 const MAX_DIM: usize = 1 << 16;
 
 /// Opens a word-vector file for streaming: refuses what is not a regular file (a device such as
-/// `/dev/zero`, a pipe, a folder).
+/// `/dev/zero`, a pipe, a folder) and decompresses gzip (`.vec.gz`, `.txt.gz`), recognised by its
+/// magic bytes whatever the name.
 fn open_vectors(path: &Path) -> Result<Box<dyn BufRead>> {
     let name = path.display();
     let meta =
@@ -201,10 +202,22 @@ fn open_vectors(path: &Path) -> Result<Box<dyn BufRead>> {
             "{name} is not a regular file (a folder, a device or a pipe); give a word-vector file"
         );
     }
-    Ok(Box::new(BufReader::with_capacity(
+    let mut r = BufReader::with_capacity(
         1 << 20,
         File::open(path).with_context(|| format!("cannot open word vectors {name}"))?,
-    )))
+    );
+    let gzip = r
+        .fill_buf()
+        .with_context(|| format!("cannot read word vectors {name}"))?
+        .starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(r),
+        ))
+    } else {
+        Box::new(r)
+    })
 }
 
 /// A text row of at most [`MAX_ROW`] bytes (see [`read_line_bytes`]).
@@ -215,7 +228,7 @@ fn read_row<R: BufRead>(
     lineno: usize,
 ) -> Result<Option<usize>> {
     let n = read_line_bytes(&mut (&mut *r).take(MAX_ROW as u64 + 1), buf)
-        .with_context(|| format!("{name}:{lineno}: cannot read"))?;
+        .with_context(|| format!("{name}:{lineno}: cannot read (a damaged gzip file?)"))?;
     if buf.len() > MAX_ROW {
         bail!(
             "{name}:{lineno}: a line longer than {} MiB; this is not a word-vector text file",
