@@ -1008,3 +1008,110 @@ fn texts_without_tokens_get_the_error_record_in_predict_and_are_skipped_by_eval(
     assert_eq!(v["examples"], 1);
     assert_eq!(v["no_token_examples"], 1);
 }
+
+/// Issue 18, "class imbalance": `--class-weight balanced|none|FILE` weighs the loss (the weights
+/// are recorded in the bundle) and `--metric macro-f1` selects the best epoch by validation
+/// macro-F1 (recorded per epoch in metrics.jsonl).
+#[test]
+fn class_weights_are_recorded_and_early_stopping_can_use_macro_f1() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("imbalanced.ft");
+    let lines: String = (0..40)
+        .map(|i| {
+            if i % 10 == 0 {
+                format!("__label__neg bad film {i}\n")
+            } else {
+                format!("__label__pos good film {i}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    let d = data.to_str().unwrap();
+    let train = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let o = textcnn(
+            &[
+                &[
+                    "train",
+                    "--train",
+                    d,
+                    "--valid",
+                    d,
+                    "--output",
+                    out.to_str().unwrap(),
+                    "--epochs",
+                    "2",
+                    "--emb-dim",
+                    "8",
+                    "--feature-maps",
+                    "4",
+                    "--quiet",
+                ][..],
+                extra,
+            ]
+            .concat(),
+        );
+        (o, out)
+    };
+    let (o, out) = train(
+        "balanced",
+        &["--class-weight", "balanced", "--metric", "macro-f1"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    // 40 examples, 2 classes: pos 40 / (2 · 36), neg 40 / (2 · 4).
+    let w = &config["training"]["class_weights"];
+    assert!(
+        (w["pos"].as_f64().unwrap() - 40.0 / 72.0).abs() < 1e-6,
+        "{w}"
+    );
+    assert!((w["neg"].as_f64().unwrap() - 5.0).abs() < 1e-6, "{w}");
+    assert_eq!(config["training"]["config"]["class_weight"], "balanced");
+    assert_eq!(config["training"]["config"]["metric"], "macro-f1");
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    assert!(first["valid_macro_f1"].is_number(), "{first}");
+    assert_eq!(config["best"]["valid_macro_f1"], {
+        let best = metrics
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|m| m["valid_macro_f1"].as_f64().unwrap())
+            .fold(f64::NEG_INFINITY, f64::max);
+        serde_json::json!(best)
+    });
+    // The weights change training: other parameters than without them.
+    let (o, plain) = train("plain", &["--class-weight", "none"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(config["training"].get("class_weights").is_some());
+    assert_ne!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        std::fs::read(plain.join("model.safetensors")).unwrap()
+    );
+    // A weight file names every label; mistakes are named.
+    let file = dir.path().join("w.json");
+    std::fs::write(&file, r#"{"pos": 1, "neg": 4}"#).unwrap();
+    let f = file.to_str().unwrap();
+    let (o, out) = train("file", &["--class-weight", f]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["training"]["class_weights"]["neg"], 4.0);
+    for (content, needle) in [
+        (r#"{"pos": 1}"#, "no weight for label \"neg\""),
+        (
+            r#"{"pos": 1, "neg": 2, "meh": 3}"#,
+            "label \"meh\" does not occur in the training data",
+        ),
+        (
+            r#"{"pos": 1, "neg": -2}"#,
+            "the weight of \"neg\" must be a positive number",
+        ),
+        ("[1, 2]", "must hold a JSON object of label weights"),
+    ] {
+        std::fs::write(&file, content).unwrap();
+        let (o, _) = train("bad", &["--class-weight", f]);
+        assert!(!o.status.success(), "{content} accepted");
+        assert!(stderr(&o).contains(needle), "{content}: {}", stderr(&o));
+    }
+}

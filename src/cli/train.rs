@@ -13,8 +13,8 @@ use textcnn::nn::optim::OptimizerKind;
 use textcnn::text::vectors::peek_dim;
 use textcnn::text::{EmbeddingMode, Truncation, VectorFormat};
 use textcnn::train::{
-    ArchKind, Checkpoint, Metric, StartFrom, StopReason, TrainConfig, TrainData, TrainOptions,
-    train,
+    ArchKind, Checkpoint, ClassWeight, Metric, StartFrom, StopReason, TrainConfig, TrainData,
+    TrainOptions, train,
 };
 
 use super::common::{ReadArgs, load_dataset};
@@ -115,6 +115,10 @@ pub struct HyperArgs {
     /// Validation metric for early stopping and the best checkpoint [default: acc]
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,
+    /// Class weights in the training loss: none, balanced (n / (classes · n_class), as
+    /// scikit-learn), or a JSON file of label weights such as {"pos": 1, "neg": 3} [default: none]
+    #[arg(long)]
+    pub class_weight: Option<ClassWeight>,
     /// Embedding dimension [default: 128; seed: 100]
     #[arg(long)]
     pub emb_dim: Option<usize>,
@@ -241,6 +245,7 @@ impl HyperArgs {
             lr_decay,
             patience,
             metric,
+            class_weight,
             emb_dim,
             region_sizes,
             feature_maps,
@@ -293,6 +298,7 @@ impl HyperArgs {
             lr_decay,
             patience,
             metric,
+            class_weight,
             emb_dim,
             region_sizes,
             feature_maps,
