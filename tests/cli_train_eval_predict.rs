@@ -1115,3 +1115,19 @@ fn class_weights_are_recorded_and_early_stopping_can_use_macro_f1() {
         assert!(stderr(&o).contains(needle), "{content}: {}", stderr(&o));
     }
 }
+
+/// Issue 18, item 12 (settings files): `--config` and `--class-weight` files were read whole
+/// with no check; a device such as `/dev/zero` is refused before anything else happens.
+#[test]
+fn settings_files_that_are_devices_are_refused() {
+    let base = ["train", "--train", "missing.jsonl", "--output", "unused"];
+    fails_with(
+        &[&base[..], &["--config", "/dev/zero"]].concat(),
+        "/dev/zero is not a regular file",
+    );
+    fails_with(
+        &[&base[..], &["--class-weight", "/dev/zero"]].concat(),
+        "/dev/zero is not a regular file",
+    );
+    assert!(!Path::new("unused").exists());
+}

@@ -136,8 +136,14 @@ impl ClassWeight {
 /// Reads a `--class-weight` file: a JSON object of label → positive finite weight.
 fn read_weight_file(path: &Path) -> Result<std::collections::BTreeMap<String, f32>> {
     let name = path.display();
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--class-weight: cannot read {name}"))?;
+    let bytes = crate::fsutil::read_file(
+        path,
+        crate::fsutil::Source::RegularFile,
+        Some(MAX_SETTINGS_BYTES),
+    )
+    .with_context(|| format!("--class-weight: cannot read {name}"))?;
+    let text =
+        String::from_utf8(bytes).with_context(|| format!("--class-weight {name} is not UTF-8"))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("--class-weight {name} is not valid JSON"))?;
     let object = value.as_object().ok_or_else(|| {
@@ -305,6 +311,10 @@ impl Default for TrainConfig {
     }
 }
 
+/// Largest settings file read (`--config`, `--class-weight`), in bytes; real ones are a few
+/// hundred.
+const MAX_SETTINGS_BYTES: u64 = 16 << 20;
+
 /// Upper bound of `--threads`: far above any real core count, low enough that a typo cannot
 /// spawn a million threads.
 pub const MAX_THREADS: usize = 1024;
@@ -320,8 +330,14 @@ impl TrainConfig {
     /// As [`TrainConfig::from_toml_file`], with `base` in place of the defaults (keys the file
     /// does not set keep `base`'s values).
     pub fn from_toml_file_over(path: &Path, base: &TrainConfig) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let bytes = crate::fsutil::read_file(
+            path,
+            crate::fsutil::Source::FileOrPipe,
+            Some(MAX_SETTINGS_BYTES),
+        )
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("config {} is not UTF-8", path.display()))?;
         Self::from_toml_str_over(&text, base)
             .with_context(|| format!("invalid config {}", path.display()))
     }
