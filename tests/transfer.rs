@@ -673,3 +673,45 @@ fn pretrained_vectors_are_read_from_gzip() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("dim 4, 3 rows read"), "{err}");
 }
+
+/// `finetune --class-weight` and `--metric` override the parent's settings (issue 18, class
+/// imbalance).
+#[test]
+fn finetune_takes_class_weights_and_the_macro_f1_metric() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parent = tmp.path().join("parent");
+    fit(&small_config(), &synthetic(200, 1, 2, &[]), &parent, None);
+    let new = tmp.path().join("new.jsonl");
+    let text: String = synthetic(100, 8, 2, &[])
+        .examples
+        .iter()
+        .map(|e| serde_json::json!({"text": e.text, "label": e.label}).to_string() + "\n")
+        .collect();
+    std::fs::write(&new, text).unwrap();
+    let child = tmp.path().join("child");
+    let o = textcnn(&[
+        "finetune",
+        "--model",
+        parent.to_str().unwrap(),
+        "--train",
+        new.to_str().unwrap(),
+        "--output",
+        child.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--class-weight",
+        "balanced",
+        "--metric",
+        "macro-f1",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(child.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["training"]["config"]["metric"], "macro-f1");
+    assert_eq!(config["training"]["config"]["class_weight"], "balanced");
+    assert!(
+        config["training"]["class_weights"]["pos"].is_number(),
+        "{config}"
+    );
+}
