@@ -691,6 +691,21 @@ fn leftovers_of_a_crashed_first_save_are_named_and_cleared() {
     );
     assert!(!out.join(".model.safetensors.4242.tmp").exists());
     assert!(out.join("config.json").is_file());
+    // A hidden file of the user's is not a leftover: the folder is refused and the file kept.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join(".notes.tmp"), b"keep").unwrap();
+    fails_with(
+        &[
+            "train",
+            "--train",
+            data.to_str().unwrap(),
+            "--output",
+            mine.to_str().unwrap(),
+        ],
+        "is a directory that is not empty (it holds .notes.tmp)",
+    );
+    assert_eq!(std::fs::read(mine.join(".notes.tmp")).unwrap(), b"keep");
 }
 
 /// Issue 18, item 11: huge but finite weights gave NaN probabilities; predict printed "none"

@@ -381,7 +381,7 @@ fn leftovers(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
         let entry = entry.with_context(|| format!("cannot read --output {}", dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        let temp = name.starts_with('.') && name.ends_with(".tmp");
+        let temp = is_temp_name(&name);
         let empty_checkpoint = name == "checkpoint"
             && path.is_dir()
             && leftovers(&path).is_ok_and(|(_, o)| o.is_empty());
@@ -394,6 +394,17 @@ fn leftovers(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
     stale.sort();
     others.sort();
     Ok((stale, others))
+}
+
+/// Whether `name` is one of textcnn's temporary files, `.NAME.PID.tmp` (see
+/// `textcnn::fsutil::write_atomic`); a hidden file of the user's is not.
+fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .and_then(|n| n.rsplit_once('.'))
+        .is_some_and(|(base, pid)| {
+            !base.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// The lock file that marks a run directory as in use by one training process.
