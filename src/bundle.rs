@@ -11,8 +11,11 @@
 //! | `parent_metrics.jsonl` | the parent's `metrics.jsonl`, for a bundle made by `textcnn finetune` |
 //! | `ngram.safetensors`, `ngram_tokens.txt` | the n-gram branch of an `ngram-cnn` model (see [`crate::ngram`]); absent otherwise |
 //!
-//! Every file is written to a temporary name and renamed. Loading checks the format version,
-//! the vocabulary size and every tensor name and shape against the config.
+//! Every file is written to a temporary name and renamed, and `config.json` goes last: it
+//! records the SHA-256 of `model.safetensors` and `vocab.txt` (its `"files"` object), so a
+//! bundle whose files do not belong together (a vocabulary or weights of another model, or a
+//! save interrupted between two renames) is refused on load. Loading also checks the format
+//! version, the labels, the vocabulary size and every tensor name and shape against the config.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,9 +24,9 @@ use anyhow::{Context, Result, bail};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{Source, read_file, write_atomic};
 use crate::model::{Conv2dConfig, KimConfig, Model};
-use crate::ngram::{MixWeights, NgramConfig, NgramModel};
+use crate::ngram::{MixWeights, NGRAM_TENSORS_FILE, NGRAM_TOKENS_FILE, NgramConfig, NgramModel};
 use crate::text::{EncodeConfig, TextPipeline, Tokenizer, TokenizerConfig, Vocab};
 
 /// Version of the bundle layout; bumped on any incompatible change.
@@ -35,6 +38,9 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const REPORT_FILE: &str = "report.json";
 /// Metric history of the parent bundle of a fine-tuned model (its `metrics.jsonl`, copied).
 pub const PARENT_METRICS_FILE: &str = "parent_metrics.jsonl";
+
+/// Largest `config.json` read (bytes); real ones are a few kilobytes.
+const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
 /// Named f32 tensors: name -> (shape, row-major data).
 pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
@@ -162,13 +168,39 @@ pub struct Bundle {
 impl Bundle {
     /// Writes `model.safetensors`, `vocab.txt` and `config.json` into `dir` (created if
     /// missing), each atomically; `config.json` goes last so a bundle with a config is complete.
+    ///
+    /// `config.json` also records the SHA-256 of the other two files (`"files"`), which
+    /// [`Bundle::load`] verifies: a reader never takes files of two different saves (or two
+    /// bundles) for one model.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        save_tensors(&dir.join(MODEL_FILE), &self.model.named_params())?;
-        self.vocab.save(&dir.join(VOCAB_FILE))?;
-        if let Some(ngram) = &self.ngram {
-            ngram.save(dir)?;
+        let model = tensor_bytes(&self.model.named_params())
+            .with_context(|| format!("cannot serialize {}", dir.join(MODEL_FILE).display()))?;
+        let vocab = self.vocab.to_bytes();
+        write_atomic(&dir.join(MODEL_FILE), &model)?;
+        write_atomic(&dir.join(VOCAB_FILE), &vocab)?;
+        /// `config.json`: the config, then the hashes of the files it belongs with.
+        #[derive(Serialize)]
+        struct WithFiles<'a> {
+            #[serde(flatten)]
+            config: &'a BundleConfig,
+            files: std::collections::BTreeMap<&'static str, String>,
         }
-        let json = serde_json::to_vec_pretty(&self.config)?;
+        let mut files: std::collections::BTreeMap<&'static str, String> = [
+            (MODEL_FILE, sha256_tag(&model)),
+            (VOCAB_FILE, sha256_tag(&vocab)),
+        ]
+        .into();
+        if let Some(ngram) = &self.ngram {
+            let (tensors, tokens) = ngram.to_bytes()?;
+            write_atomic(&dir.join(NGRAM_TENSORS_FILE), &tensors)?;
+            write_atomic(&dir.join(NGRAM_TOKENS_FILE), &tokens)?;
+            files.insert(NGRAM_TENSORS_FILE, sha256_tag(&tensors));
+            files.insert(NGRAM_TOKENS_FILE, sha256_tag(&tokens));
+        }
+        let json = serde_json::to_vec_pretty(&WithFiles {
+            config: &self.config,
+            files,
+        })?;
         write_atomic(&dir.join(CONFIG_FILE), &json)
     }
 
@@ -192,23 +224,32 @@ impl Bundle {
             );
         }
         let config_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&config_path).with_context(|| {
-            format!(
-                "cannot read {} (is {} a model bundle?)",
-                config_path.display(),
-                dir.display()
-            )
-        })?;
+        let text = read_file(&config_path, Source::RegularFile, Some(MAX_CONFIG_BYTES))
+            .and_then(|b| Ok(String::from_utf8(b)?))
+            .with_context(|| {
+                format!(
+                    "cannot read {} (is {} a model bundle?)",
+                    config_path.display(),
+                    dir.display()
+                )
+            })?;
         let version: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
-        match version.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == FORMAT_VERSION as u64 => {}
-            Some(v) => bail!(
+        let given = version.get("format_version");
+        match given.map(|v| (v, v.as_u64())) {
+            Some((_, Some(v))) if v == FORMAT_VERSION as u64 => {}
+            Some((_, Some(v))) => bail!(
                 "{}: bundle format version {v} is not supported by this textcnn (it reads version {FORMAT_VERSION})",
                 config_path.display()
             ),
+            Some((v, None)) => bail!(
+                "{}: \"format_version\" must be a whole number (this textcnn reads {FORMAT_VERSION}), not {v}{}",
+                config_path.display(),
+                if v.is_string() { " (a string)" } else { "" }
+            ),
             None => bail!("{}: missing \"format_version\"", config_path.display()),
         }
+        let files = recorded_hashes(&version, &config_path)?;
         drop(version);
         // From the text, not the parsed value, so that errors carry the line and column.
         let config: BundleConfig = serde_json::from_str(&text)
@@ -241,6 +282,8 @@ impl Bundle {
             }
             _ => {}
         }
+        check_labels(&config.labels)
+            .with_context(|| format!("{}: invalid \"labels\"", config_path.display()))?;
         if arch.num_classes() != config.labels.len() {
             bail!(
                 "{}: the architecture has {} output classes but {} labels are listed",
@@ -251,6 +294,7 @@ impl Bundle {
         }
         let vocab_path = dir.join(VOCAB_FILE);
         let vocab = Vocab::load(&vocab_path)?;
+        let vocab_bytes = read_file(&vocab_path, Source::RegularFile, None)?;
         if vocab.len() != arch.vocab_size() {
             bail!(
                 "{}: {} entries, but {} says vocab_size = {}",
@@ -261,7 +305,12 @@ impl Bundle {
             );
         }
         let model_path = dir.join(MODEL_FILE);
-        let tensors = load_tensors(&model_path)?;
+        // The file holds the parameters as f32 and a JSON header, which safetensors caps at 100 MB.
+        let max_model = (arch.num_params() as u64)
+            .saturating_mul(4)
+            .saturating_add(8 + 100_000_000);
+        let model_bytes = read_file(&model_path, Source::RegularFile, Some(max_model))?;
+        let tensors = parse_tensors(&model_bytes, &model_path)?;
         let model = Model::from_named_params(arch, &tensors).with_context(|| {
             format!(
                 "{} does not match {}",
@@ -269,6 +318,34 @@ impl Bundle {
                 config_path.display()
             )
         })?;
+        check_finite_logits(arch, &tensors).with_context(|| {
+            format!(
+                "{}: the weights are too large for the model's output to be computed (the file \
+                 is corrupt or the training diverged)",
+                model_path.display()
+            )
+        })?;
+        // Last, so that a damaged file gets its own, more precise message above.
+        if let Some(files) = &files {
+            for (name, path, bytes) in [
+                (VOCAB_FILE, &vocab_path, &vocab_bytes),
+                (MODEL_FILE, &model_path, &model_bytes),
+            ] {
+                let recorded = files.get(name).ok_or_else(|| {
+                    anyhow::anyhow!("{}: \"files\" has no hash of {name}", config_path.display())
+                })?;
+                if *recorded != sha256_tag(bytes) {
+                    bail!(
+                        "{} is not the file this model was saved with: its SHA-256 differs from the one \
+                         recorded in {} (a file of another bundle, or a save that was interrupted; \
+                         `textcnn train --resume {}` finishes an interrupted training)",
+                        path.display(),
+                        config_path.display(),
+                        dir.display()
+                    );
+                }
+            }
+        }
         let ngram = match &config.ngram {
             Some(branch) => {
                 let w = branch.mix;
@@ -280,7 +357,28 @@ impl Bundle {
                         w.ngram
                     );
                 }
-                Some(NgramModel::load(
+                let source = Source::RegularFile;
+                let tensors = read_file(&dir.join(NGRAM_TENSORS_FILE), source, None)?;
+                let tokens = read_file(&dir.join(NGRAM_TOKENS_FILE), source, None)?;
+                if let Some(files) = &files {
+                    for (name, bytes) in
+                        [(NGRAM_TENSORS_FILE, &tensors), (NGRAM_TOKENS_FILE, &tokens)]
+                    {
+                        if files.get(name) != Some(&sha256_tag(bytes)) {
+                            bail!(
+                                "{} is not the file this model was saved with: its SHA-256 is not the one \
+                                 recorded in {} (a file of another bundle, or a save that was interrupted; \
+                                 `textcnn train --resume {}` finishes an interrupted training)",
+                                dir.join(name).display(),
+                                config_path.display(),
+                                dir.display()
+                            );
+                        }
+                    }
+                }
+                Some(NgramModel::from_bytes(
+                    &tensors,
+                    &tokens,
                     dir,
                     branch.features.clone(),
                     config.labels.len(),
@@ -306,11 +404,125 @@ impl Bundle {
     }
 }
 
+/// Refuses a label list with a repeated label (one of the two output units could never be
+/// named) or a label holding a control character such as a tab or a newline (`textcnn predict`
+/// writes one line per text with tab-separated fields).
+///
+/// # Errors
+/// Names the first offending label.
+pub fn check_labels(labels: &[String]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for l in labels {
+        if l.chars().any(char::is_control) {
+            bail!(
+                "label {l:?} contains a tab, a newline or another control character; labels must be \
+                 printable (predict writes one line per text, with tab-separated fields)"
+            );
+        }
+        if !seen.insert(l.as_str()) {
+            bail!("label {l:?} is listed twice; each output class needs its own label");
+        }
+    }
+    Ok(())
+}
+
+/// Refuses weights with which some input could drive a logit out of f32's range (infinite or
+/// NaN probabilities): an upper bound of every activation's magnitude, layer by layer, from the
+/// largest embedding value through each unit's sum of absolute weights plus its bias, must stay
+/// below `f32::MAX / 4`. Trained models stay many orders of magnitude below it.
+fn check_finite_logits(arch: &Architecture, tensors: &TensorMap) -> Result<()> {
+    let max_abs = |name: &str| {
+        tensors.get(name).map_or(0.0, |(_, d)| {
+            d.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64))
+        })
+    };
+    // max over output units (first dimension) of Σ|w| · input + |b|.
+    let layer = |name: &str, input: f64| -> f64 {
+        let Some((shape, w)) = tensors.get(&format!("{name}.weight")) else {
+            return 0.0;
+        };
+        let units = shape.first().copied().unwrap_or(1).max(1);
+        let row_sum = w
+            .chunks(w.len().div_ceil(units).max(1))
+            .map(|r| r.iter().map(|v| v.abs() as f64).sum::<f64>())
+            .fold(0.0f64, f64::max);
+        row_sum * input + max_abs(&format!("{name}.bias"))
+    };
+    let limit = f32::MAX as f64 / 4.0;
+    let embedding = max_abs("embedding.weight").max(max_abs(crate::model::kim::STATIC_EMBEDDING));
+    let logits = match arch {
+        Architecture::Kim(c) => {
+            let channels = if c.multichannel { 2.0 } else { 1.0 };
+            let features = (0..c.region_sizes.len())
+                .map(|i| layer(&c.conv_name(i), channels * embedding))
+                .fold(0.0f64, f64::max);
+            layer("fc", features)
+        }
+        Architecture::Conv2d(c) => {
+            let mut bound = embedding;
+            for i in 0..c.blocks.len() {
+                bound = layer(&format!("conv{i}"), bound);
+            }
+            for j in 0..c.hidden.len() {
+                bound = layer(&format!("hidden{j}"), bound);
+            }
+            layer("fc", bound)
+        }
+    };
+    if logits.is_nan() || logits >= limit {
+        bail!(
+            "some input could drive the logits to {logits:.3e}, beyond the float range ({:.3e})",
+            f32::MAX
+        );
+    }
+    Ok(())
+}
+
+/// `sha256:` and the hex digest of `bytes`, as recorded in `config.json`'s `"files"`.
+pub fn sha256_tag(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// The `"files"` object of `config.json` (file name → `sha256:…`); `None` for bundles written
+/// before it existed, which load unverified.
+fn recorded_hashes(
+    config: &serde_json::Value,
+    config_path: &Path,
+) -> Result<Option<HashMap<String, String>>> {
+    let Some(files) = config.get("files") else {
+        return Ok(None);
+    };
+    let bad = || {
+        anyhow::anyhow!(
+            "{}: \"files\" must be an object of file names and \"sha256:…\" hashes, not {files}",
+            config_path.display()
+        )
+    };
+    let object = files.as_object().ok_or_else(bad)?;
+    object
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.as_str().ok_or_else(bad)?.to_string())))
+        .collect::<Result<HashMap<_, _>>>()
+        .map(Some)
+}
+
 /// Writes named f32 tensors as a safetensors file, atomically.
 pub fn save_tensors<D: AsRef<[f32]>>(
     path: &Path,
     tensors: &[(String, Vec<usize>, D)],
 ) -> Result<()> {
+    let out =
+        tensor_bytes(tensors).with_context(|| format!("cannot serialize {}", path.display()))?;
+    write_atomic(path, &out)
+}
+
+/// The safetensors file of named f32 tensors, as bytes.
+fn tensor_bytes<D: AsRef<[f32]>>(tensors: &[(String, Vec<usize>, D)]) -> Result<Vec<u8>> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, shape, data)| {
@@ -327,9 +539,7 @@ pub fn save_tensors<D: AsRef<[f32]>>(
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let out = safetensors::serialize(views, None)
-        .with_context(|| format!("cannot serialize {}", path.display()))?;
-    write_atomic(path, &out)
+    Ok(safetensors::serialize(views, None)?)
 }
 
 /// Reads every tensor of a safetensors file; all must be f32.
@@ -337,8 +547,13 @@ pub fn save_tensors<D: AsRef<[f32]>>(
 /// # Errors
 /// A missing, truncated or corrupt file, or a tensor of another dtype, with the path in the message.
 pub fn load_tensors(path: &Path) -> Result<TensorMap> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+    let bytes = read_file(path, Source::RegularFile, None)?;
+    parse_tensors(&bytes, path)
+}
+
+/// [`load_tensors`] of bytes already read from `path`.
+fn parse_tensors(bytes: &[u8], path: &Path) -> Result<TensorMap> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
         anyhow::anyhow!(
             "{} is truncated or not a safetensors file ({e})",
             path.display()

@@ -33,6 +33,107 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result.with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// What [`read_file`] accepts besides regular files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A regular file only (model files, word vectors).
+    RegularFile,
+    /// A regular file or a named pipe (input data, e.g. `<(zcat data.gz)`); devices such as
+    /// `/dev/zero` are still refused.
+    FileOrPipe,
+}
+
+/// Reads a whole file, refusing what cannot be read to its end: a folder, a device (such as
+/// `/dev/zero`, which never ends), a socket, a pipe unless `source` allows one, and a regular file
+/// larger than `max_bytes`, all checked from the file's metadata before reading.
+///
+/// # Errors
+/// The message names the path and what it is.
+pub fn read_file(path: &Path, source: Source, max_bytes: Option<u64>) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let kind = meta.file_type();
+    let pipe = is_pipe(&kind);
+    if kind.is_dir() {
+        anyhow::bail!("{} is a folder, not a file", path.display());
+    }
+    if !(kind.is_file() || (pipe && source == Source::FileOrPipe)) {
+        anyhow::bail!(
+            "{} is not a regular file ({}); give a file",
+            path.display(),
+            if pipe {
+                "a pipe"
+            } else {
+                "a device or a socket"
+            }
+        );
+    }
+    if let Some(max) = max_bytes
+        && meta.len() > max
+    {
+        anyhow::bail!(
+            "{} is {} bytes, more than the {max} this file can hold; it is not the expected file",
+            path.display(),
+            meta.len()
+        );
+    }
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| {
+            f.take(max_bytes.map_or(u64::MAX, |m| m + 1))
+                .read_to_end(&mut bytes)
+        })
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if max_bytes.is_some_and(|m| bytes.len() as u64 > m) {
+        anyhow::bail!(
+            "{} grew past the size it can hold while being read",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+#[cfg(unix)]
+fn is_pipe(kind: &fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    kind.is_fifo()
+}
+
+#[cfg(not(unix))]
+fn is_pipe(_: &fs::FileType) -> bool {
+    false
+}
+
+/// Whether `a` and `b` name the same file: the same real path (links, `.` and `..`
+/// resolved), or, on Unix, the same inode (hard links). Paths that do not exist yet are compared
+/// through their real parent folder.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (fs::metadata(a), fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    match (real_path(a), real_path(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// The canonical form of `path`, or of its parent joined with its file name when it does not
+/// exist yet.
+fn real_path(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = fs::canonicalize(path) {
+        return Some(p);
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Some(fs::canonicalize(parent).ok()?.join(path.file_name()?))
+}
+
 /// `dir/.name.<pid>.tmp`: hidden, unique per process, in the same directory so `rename` stays on
 /// one file system.
 fn temp_path(path: &Path) -> PathBuf {

@@ -162,9 +162,23 @@ pub fn probabilities(model: &Model, encoded: &[Encoded], min_len: usize) -> Vec<
     z
 }
 
-/// Numerically stable softmax of one row of logits.
+/// Numerically stable softmax of one row of logits. Infinite logits get the limit: the `+inf`
+/// entries share the probability equally (a NaN logit stays NaN).
 pub fn softmax_in_place(row: &mut [f32]) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::INFINITY {
+        let n = row.iter().filter(|v| **v == f32::INFINITY).count() as f32;
+        for v in row.iter_mut() {
+            *v = if v.is_nan() {
+                f32::NAN
+            } else if *v == f32::INFINITY {
+                1.0 / n
+            } else {
+                0.0
+            };
+        }
+        return;
+    }
     let mut sum = 0.0;
     for v in row.iter_mut() {
         *v = (*v - max).exp();
@@ -200,6 +214,13 @@ mod tests {
             (row[1] - p1).abs() < 1e-6 && (row[0] - (1.0 - p1)).abs() < 1e-6,
             "{row:?}"
         );
+    }
+
+    #[test]
+    fn softmax_of_infinite_logits_is_their_limit() {
+        let mut row = [f32::INFINITY, 3.0, f32::INFINITY, f32::NEG_INFINITY];
+        softmax_in_place(&mut row);
+        assert_eq!(row, [0.5, 0.0, 0.5, 0.0]);
     }
 
     #[test]

@@ -443,3 +443,714 @@ fn hidden_none_trains_a_conv2d_model_without_a_hidden_layer() {
         stderr(&o)
     );
 }
+
+/// Issue 18, item 1: a `--max-len` below the widest region size trained to the end a bundle
+/// that no command could load; it is refused before any data is read (the training file here
+/// does not exist).
+#[test]
+fn max_len_below_the_widest_region_is_refused_before_reading_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let out = out.to_str().unwrap();
+    let base = ["train", "--train", "missing.jsonl", "--output", out];
+    fails_with(
+        &[&base[..], &["--max-len", "4"]].concat(),
+        "--max-len 4 is shorter than the widest region size 5 (--region-sizes 3,4,5)",
+    );
+    fails_with(
+        &[&base[..], &["--region-sizes", "60", "--max-len", "50"]].concat(),
+        "--max-len 50 is shorter than the widest region size 60",
+    );
+    assert!(!dir.path().join("m").exists());
+}
+
+/// Trains a one-epoch Kim model on 40 fastText lines whose two classes are told apart by
+/// `words` (pos, neg) and returns its directory.
+fn tiny_model(dir: &Path, name: &str, words: [&str; 2], extra: &[&str]) -> PathBuf {
+    let data = dir.join(format!("{name}.ft"));
+    let lines: String = (0..20)
+        .map(|i| {
+            format!(
+                "__label__pos {} film {i}\n__label__neg {} film {i}\n",
+                words[0], words[1]
+            )
+        })
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    let model = dir.join(name);
+    let o = textcnn(
+        &[
+            &[
+                "train",
+                "--train",
+                data.to_str().unwrap(),
+                "--output",
+                model.to_str().unwrap(),
+                "--epochs",
+                "1",
+                "--emb-dim",
+                "8",
+                "--feature-maps",
+                "4",
+                "--quiet",
+            ][..],
+            extra,
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    model
+}
+
+/// Issue 18, items 4 and 9: `config.json` records the SHA-256 of `vocab.txt` and
+/// `model.safetensors`. Another model's vocabulary of the same size (which flipped predictions)
+/// and weights of another save (a kill between two renames left epoch-2 weights under an
+/// epoch-1 config) are refused, naming the file.
+#[test]
+fn a_bundle_with_another_models_vocabulary_or_weights_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // The same vocabulary size (4 words + <pad>, <unk>), other words and order.
+    let cap = ["--vocab-size", "4"];
+    let a = tiny_model(dir.path(), "a", ["good", "bad"], &cap);
+    let b = tiny_model(
+        dir.path(),
+        "b",
+        ["nice", "awful"],
+        &[&cap[..], &["--seed", "7"]].concat(),
+    );
+    assert_ne!(
+        std::fs::read(a.join("model.safetensors")).unwrap(),
+        std::fs::read(b.join("model.safetensors")).unwrap()
+    );
+    let size = |m: &Path| {
+        std::fs::read_to_string(m.join("vocab.txt"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(size(&a), size(&b));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("config.json")).unwrap()).unwrap();
+    assert!(
+        config["files"]["vocab.txt"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{config}"
+    );
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "good film\n").unwrap();
+    let input = input.to_str().unwrap();
+    // A copy of a loads; with b's vocabulary, or b's weights, it does not.
+    for (file, needle) in [
+        ("vocab.txt", "vocab.txt is not the file"),
+        ("model.safetensors", "model.safetensors is not the file"),
+        ("ngram.safetensors", "ngram.safetensors is not the file"),
+        ("ngram_tokens.txt", "ngram_tokens.txt is not the file"),
+    ] {
+        let mixed = dir.path().join(format!("mixed-{file}"));
+        std::fs::create_dir(&mixed).unwrap();
+        for f in [
+            "config.json",
+            "vocab.txt",
+            "model.safetensors",
+            "ngram.safetensors",
+            "ngram_tokens.txt",
+        ] {
+            std::fs::copy(a.join(f), mixed.join(f)).unwrap();
+        }
+        let o = textcnn(&[
+            "predict",
+            "--model",
+            mixed.to_str().unwrap(),
+            "--input",
+            input,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::copy(b.join(file), mixed.join(file)).unwrap();
+        fails_with(
+            &[
+                "predict",
+                "--model",
+                mixed.to_str().unwrap(),
+                "--input",
+                input,
+            ],
+            needle,
+        );
+        fails_with(
+            &[
+                "predict",
+                "--model",
+                mixed.to_str().unwrap(),
+                "--input",
+                input,
+            ],
+            "textcnn train --resume",
+        );
+    }
+}
+
+/// 40 fastText lines of two classes, for runs that must get past reading the data.
+fn tiny_data(dir: &Path) -> PathBuf {
+    let data = dir.join("tiny.ft");
+    let lines: String = (0..20)
+        .map(|i| format!("__label__pos good film {i}\n__label__neg bad film {i}\n"))
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    data
+}
+
+/// Issue 18, item 7: two trainings into the same new `--output` both reported "model saved";
+/// one model was lost. A training locks its output directory; a second one is refused while
+/// the first holds it (here the test holds the lock).
+#[test]
+fn a_second_training_into_a_locked_output_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let out = dir.path().join("m");
+    std::fs::create_dir(&out).unwrap();
+    let lock = std::fs::File::create(out.join(".textcnn.lock")).unwrap();
+    lock.lock().unwrap();
+    let args = [
+        "train",
+        "--train",
+        data.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ];
+    fails_with(&args, "is in use by another training");
+    assert!(!out.join("config.json").exists());
+    drop(lock);
+    let o = textcnn(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("config.json").is_file());
+}
+
+/// Issue 18, item 8: an unwritable `--output` was discovered only after the first epoch. It is
+/// refused before the data is read (the training file here does not exist).
+#[test]
+fn an_unwritable_output_is_refused_before_training() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Under a file: no one, root included, can create it.
+    let file = dir.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    let mut outputs = vec![file.join("sub")];
+    // A read-only directory (root writes there anyway).
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(ro.join("probe"), b"").is_err() {
+        outputs.extend([ro.clone(), ro.join("sub")]);
+    }
+    for out in outputs {
+        let o = textcnn(&[
+            "train",
+            "--train",
+            "missing.jsonl",
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert!(
+            err.contains("is not writable") || err.contains("cannot create --output"),
+            "{err}"
+        );
+        assert!(!err.contains("missing.jsonl"), "{err}");
+    }
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Issue 18, item 10: a crash during the first save left only hidden `.tmp` files; `--resume`
+/// said there was no checkpoint and a new `train` said the folder "is not empty" though `ls`
+/// showed nothing. Both now say what was found; `train` removes the leftovers and runs.
+#[test]
+fn leftovers_of_a_crashed_first_save_are_named_and_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let out = dir.path().join("m");
+    std::fs::create_dir_all(out.join("checkpoint")).unwrap();
+    std::fs::write(out.join(".model.safetensors.4242.tmp"), b"half a file").unwrap();
+    std::fs::write(out.join("checkpoint/.state.json.4242.tmp"), b"{").unwrap();
+    fails_with(
+        &["train", "--resume", out.to_str().unwrap()],
+        "holds only temporary files of an interrupted save (.model.safetensors.4242.tmp)",
+    );
+    let o = textcnn(&[
+        "train",
+        "--train",
+        data.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("only what an interrupted run left behind"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.join(".model.safetensors.4242.tmp").exists());
+    assert!(out.join("config.json").is_file());
+    // A hidden file of the user's is not a leftover: the folder is refused and the file kept.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join(".notes.tmp"), b"keep").unwrap();
+    fails_with(
+        &[
+            "train",
+            "--train",
+            data.to_str().unwrap(),
+            "--output",
+            mine.to_str().unwrap(),
+        ],
+        "is a directory that is not empty (it holds .notes.tmp)",
+    );
+    assert_eq!(std::fs::read(mine.join(".notes.tmp")).unwrap(), b"keep");
+}
+
+/// Issue 18, item 11: huge but finite weights gave NaN probabilities; predict printed "none"
+/// and exited 0 (serve answered 200). A bundle with which some input could push the logits out
+/// of f32's range is refused on load, by every command.
+#[test]
+fn weights_too_large_for_finite_logits_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = tiny_model(dir.path(), "a", ["good", "bad"], &[]);
+    let huge = dir.path().join("huge");
+    std::fs::create_dir(&huge).unwrap();
+    for f in ["config.json", "vocab.txt"] {
+        std::fs::copy(tiny.join(f), huge.join(f)).unwrap();
+    }
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> =
+        textcnn::bundle::load_tensors(&tiny.join("model.safetensors"))
+            .unwrap()
+            .into_iter()
+            .map(|(k, (s, v))| (k, s, v))
+            .collect();
+    for t in &mut tensors {
+        if t.0.ends_with(".weight") {
+            for v in &mut t.2 {
+                *v *= 1e30;
+            }
+        }
+    }
+    textcnn::bundle::save_tensors(&huge.join("model.safetensors"), &tensors).unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "good film\nbad film\n").unwrap();
+    let data = dir.path().join("a.ft");
+    let m = huge.to_str().unwrap();
+    for args in [
+        vec!["predict", "--model", m, "--input", input.to_str().unwrap()],
+        vec!["eval", "--model", m, "--data", data.to_str().unwrap()],
+        vec!["serve", "--model", m, "--port", "0"],
+    ] {
+        fails_with(
+            &args,
+            "the weights are too large for the model's output to be computed",
+        );
+    }
+}
+
+/// Issue 18, item 13: labels with neither examples nor predictions in the evaluated data
+/// entered the macro average (a perfect model showed macro F1 0.667). As scikit-learn, the
+/// macro average runs over the labels present in the truth or the predictions, and says so.
+#[test]
+fn macro_average_counts_only_labels_present_in_the_data_or_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("three.ft");
+    let lines: String = (0..30)
+        .map(|i| format!("__label__pos good {i}\n__label__neg bad {i}\n__label__meh okay {i}\n"))
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    let model = dir.path().join("m");
+    let o = textcnn(&[
+        "train",
+        "--train",
+        data.to_str().unwrap(),
+        "--valid",
+        data.to_str().unwrap(),
+        "--output",
+        model.to_str().unwrap(),
+        "--epochs",
+        "10",
+        "--patience",
+        "10",
+        "--emb-dim",
+        "8",
+        "--feature-maps",
+        "4",
+        "--lr",
+        "0.01",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let two = dir.path().join("two.ft");
+    std::fs::write(
+        &two,
+        "__label__pos good 1\n__label__neg bad 2\n__label__pos good 3\n",
+    )
+    .unwrap();
+    let eval = |json: bool| {
+        let mut args = vec![
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            two.to_str().unwrap(),
+        ];
+        if json {
+            args.push("--json");
+        }
+        let o = textcnn(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let report: serde_json::Value = serde_json::from_str(&eval(true)).unwrap();
+    let report = &report["report"];
+    assert_eq!(report["accuracy"], 1.0, "{report}");
+    assert_eq!(report["macro_avg"]["f1"], 1.0, "{report}");
+    assert_eq!(report["per_class"].as_array().unwrap().len(), 3);
+    assert!(eval(false).contains("not counted: meh"));
+}
+
+/// Issue 18, item 14: labels holding `\n` or `\t` broke predict's one-line-per-input output.
+/// They are refused at training, naming the label.
+#[test]
+fn labels_with_tabs_or_newlines_are_refused_at_training() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["very\tgood", "very\ngood"] {
+        let data = dir.path().join("d.jsonl");
+        let rows: String = (0..20)
+            .map(|i| {
+                let label = if i % 2 == 0 { bad } else { "bad" };
+                serde_json::json!({ "text": format!("text {i}"), "label": label }).to_string()
+                    + "\n"
+            })
+            .collect();
+        std::fs::write(&data, rows).unwrap();
+        let out = dir.path().join("m");
+        fails_with(
+            &[
+                "train",
+                "--train",
+                data.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+                "--quiet",
+            ],
+            &format!("label {bad:?} contains a tab, a newline"),
+        );
+        assert!(!out.exists());
+    }
+}
+
+/// Issue 18, item 15: duplicate labels in `config.json` (`["pos", "pos"]`) were accepted and
+/// one class became unpredictable. They are refused on load.
+#[test]
+fn duplicate_labels_in_the_bundle_config_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "a", ["good", "bad"], &[]);
+    let path = model.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["labels"] = serde_json::json!(["pos", "pos"]);
+    std::fs::write(&path, config.to_string()).unwrap();
+    fails_with(
+        &["predict", "--model", model.to_str().unwrap()],
+        "label \"pos\" is listed twice",
+    );
+}
+
+/// Issue 18, item 18: `--text-column` equal to `--label-column` was accepted and the model
+/// trained on the answer. Refused, by every command that reads labelled data.
+#[test]
+fn the_same_column_for_text_and_label_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.csv");
+    let rows: String = (0..20)
+        .map(|i| format!("{i},{}\n", ["pos", "neg"][i % 2]))
+        .collect();
+    std::fs::write(&data, format!("id,label\n{rows}")).unwrap();
+    let out = dir.path().join("m");
+    let d = data.to_str().unwrap();
+    for args in [
+        vec![
+            "train",
+            "--train",
+            d,
+            "--output",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        vec!["data", "stats", d],
+    ] {
+        fails_with(
+            &[&args[..], &["--text-column", "label"]].concat(),
+            "--text-column and --label-column are both \"label\"",
+        );
+    }
+    assert!(!out.exists());
+}
+
+/// Issue 18, item 12: inputs and model files were read whole with no check: `/dev/zero` as
+/// input or model file read until memory ran out. What cannot be read to its end (a device) is
+/// refused from its metadata, as is a model file larger than its architecture allows.
+#[test]
+fn devices_and_oversized_model_files_are_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "a", ["good", "bad"], &[]);
+    let m = model.to_str().unwrap();
+    fails_with(
+        &["predict", "--model", m, "--input", "/dev/zero"],
+        "/dev/zero is not a regular file (a device or a socket)",
+    );
+    fails_with(
+        &[
+            "eval",
+            "--model",
+            m,
+            "--data",
+            "/dev/zero",
+            "--format",
+            "jsonl",
+        ],
+        "/dev/zero is not a regular file",
+    );
+    for file in ["model.safetensors", "vocab.txt", "config.json"] {
+        let copy = dir.path().join(format!("dev-{file}"));
+        std::fs::create_dir(&copy).unwrap();
+        for f in ["config.json", "vocab.txt", "model.safetensors"] {
+            std::fs::copy(model.join(f), copy.join(f)).unwrap();
+        }
+        std::fs::remove_file(copy.join(file)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", copy.join(file)).unwrap();
+        fails_with(
+            &["predict", "--model", copy.to_str().unwrap()],
+            "is not a regular file",
+        );
+    }
+    // A model file far larger than its parameters can fill.
+    let big = dir.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    for f in ["config.json", "vocab.txt"] {
+        std::fs::copy(model.join(f), big.join(f)).unwrap();
+    }
+    let f = std::fs::File::create(big.join("model.safetensors")).unwrap();
+    f.set_len(200_000_000).unwrap();
+    fails_with(
+        &["predict", "--model", big.to_str().unwrap()],
+        "is 200000000 bytes, more than the",
+    );
+}
+
+/// Issue 18, item 19 (second half): `"format_version": "1"` (a string) was reported as missing
+/// rather than as the wrong type.
+#[test]
+fn a_format_version_of_the_wrong_type_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        "{\"format_version\": \"1\"}",
+    )
+    .unwrap();
+    fails_with(
+        &["predict", "--model", dir.path().to_str().unwrap()],
+        "\"format_version\" must be a whole number (this textcnn reads 1), not \"1\" (a string)",
+    );
+}
+
+/// Issue 18, item 17: texts with no tokens once tokenized (only HTML tags) got a confident
+/// label while blank lines were refused as empty. predict gives them the error record (with
+/// `n_tokens: 0`), eval skips and reports them (serve: see serve_api.rs).
+#[test]
+fn texts_without_tokens_get_the_error_record_in_predict_and_are_skipped_by_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "a", ["good", "bad"], &[]);
+    let m = model.to_str().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "good film\n<br /><b></b>\n   \n").unwrap();
+    let o = textcnn(&[
+        "predict",
+        "--model",
+        m,
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0]["label"].is_string());
+    for (i, error) in [(1, "no tokens after tokenization"), (2, "empty text")] {
+        assert!(
+            lines[i]["error"].as_str().unwrap().starts_with(error),
+            "{}",
+            lines[i]
+        );
+        assert_eq!(lines[i]["n_tokens"], 0);
+        assert!(lines[i].get("label").is_none(), "{}", lines[i]);
+    }
+    let o = textcnn(&["predict", "--model", m, "--input", input.to_str().unwrap()]);
+    let plain: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert!(
+        plain[1].starts_with("error\tno tokens after tokenization"),
+        "{plain:?}"
+    );
+
+    let data = dir.path().join("e.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\": \"good film\", \"label\": \"pos\"}\n{\"text\": \"<p></p>\", \"label\": \"neg\"}\n",
+    )
+    .unwrap();
+    let o = textcnn(&[
+        "eval",
+        "--model",
+        m,
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("skipped 1 example(s) with no tokens after tokenization (examples 2)"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["examples"], 1);
+    assert_eq!(v["no_token_examples"], 1);
+}
+
+/// Issue 18, "class imbalance": `--class-weight balanced|none|FILE` weighs the loss (the weights
+/// are recorded in the bundle) and `--metric macro-f1` selects the best epoch by validation
+/// macro-F1 (recorded per epoch in metrics.jsonl).
+#[test]
+fn class_weights_are_recorded_and_early_stopping_can_use_macro_f1() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("imbalanced.ft");
+    let lines: String = (0..40)
+        .map(|i| {
+            if i % 10 == 0 {
+                format!("__label__neg bad film {i}\n")
+            } else {
+                format!("__label__pos good film {i}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    let d = data.to_str().unwrap();
+    let train = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let o = textcnn(
+            &[
+                &[
+                    "train",
+                    "--train",
+                    d,
+                    "--valid",
+                    d,
+                    "--output",
+                    out.to_str().unwrap(),
+                    "--epochs",
+                    "2",
+                    "--emb-dim",
+                    "8",
+                    "--feature-maps",
+                    "4",
+                    "--quiet",
+                ][..],
+                extra,
+            ]
+            .concat(),
+        );
+        (o, out)
+    };
+    let (o, out) = train(
+        "balanced",
+        &["--class-weight", "balanced", "--metric", "macro-f1"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    // 40 examples, 2 classes: pos 40 / (2 · 36), neg 40 / (2 · 4).
+    let w = &config["training"]["class_weights"];
+    assert!(
+        (w["pos"].as_f64().unwrap() - 40.0 / 72.0).abs() < 1e-6,
+        "{w}"
+    );
+    assert!((w["neg"].as_f64().unwrap() - 5.0).abs() < 1e-6, "{w}");
+    assert_eq!(config["training"]["config"]["class_weight"], "balanced");
+    assert_eq!(config["training"]["config"]["metric"], "macro-f1");
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    assert!(first["valid_macro_f1"].is_number(), "{first}");
+    assert_eq!(config["best"]["valid_macro_f1"], {
+        let best = metrics
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|m| m["valid_macro_f1"].as_f64().unwrap())
+            .fold(f64::NEG_INFINITY, f64::max);
+        serde_json::json!(best)
+    });
+    // The weights change training: other parameters than without them.
+    let (o, plain) = train("plain", &["--class-weight", "none"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(config["training"].get("class_weights").is_some());
+    assert_ne!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        std::fs::read(plain.join("model.safetensors")).unwrap()
+    );
+    // A weight file names every label; mistakes are named.
+    let file = dir.path().join("w.json");
+    std::fs::write(&file, r#"{"pos": 1, "neg": 4}"#).unwrap();
+    let f = file.to_str().unwrap();
+    let (o, out) = train("file", &["--class-weight", f]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["training"]["class_weights"]["neg"], 4.0);
+    for (content, needle) in [
+        (r#"{"pos": 1}"#, "no weight for label \"neg\""),
+        (
+            r#"{"pos": 1, "neg": 2, "meh": 3}"#,
+            "label \"meh\" does not occur in the training data",
+        ),
+        (
+            r#"{"pos": 1, "neg": -2}"#,
+            "the weight of \"neg\" must be a positive number",
+        ),
+        ("[1, 2]", "must hold a JSON object of label weights"),
+    ] {
+        std::fs::write(&file, content).unwrap();
+        let (o, _) = train("bad", &["--class-weight", f]);
+        assert!(!o.status.success(), "{content} accepted");
+        assert!(stderr(&o).contains(needle), "{content}: {}", stderr(&o));
+    }
+}
+
+/// Issue 18, item 12 (settings files): `--config` and `--class-weight` files were read whole
+/// with no check; a device such as `/dev/zero` is refused before anything else happens.
+#[test]
+fn settings_files_that_are_devices_are_refused() {
+    let base = ["train", "--train", "missing.jsonl", "--output", "unused"];
+    fails_with(
+        &[&base[..], &["--config", "/dev/zero"]].concat(),
+        "/dev/zero is not a regular file",
+    );
+    fails_with(
+        &[&base[..], &["--class-weight", "/dev/zero"]].concat(),
+        "/dev/zero is not a regular file",
+    );
+    assert!(!Path::new("unused").exists());
+}

@@ -468,3 +468,99 @@ fn requests_beyond_max_concurrent_wait_for_a_slot() {
     assert_eq!(read_response(&mut a).0, 200);
     assert_eq!(read_response(&mut b).0, 200);
 }
+
+/// Issue 18, item 16: a `Content-Length` above `--max-body-bytes` was not rejected up front: a
+/// client that sent only the headers got a 503 after the timeout instead of an immediate 413.
+#[test]
+fn a_declared_body_over_the_limit_gets_an_immediate_413() {
+    let server = TestServer::start(ServeConfig {
+        max_body_bytes: 4096,
+        timeout: Duration::from_secs(20),
+        ..ServeConfig::default()
+    });
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = std::time::Instant::now();
+    s.write_all(b"POST /v1/predict HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n{\"texts\"")
+        .unwrap();
+    let (status, body) = read_response(&mut s);
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("5000 bytes, Content-Length) is larger than the limit of 4096 bytes"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Issue 18, item 17: a text with no tokens once tokenized (only HTML tags) got a confident
+/// label with a 200 while a blank one got a 422. Both get the 422 now.
+#[test]
+fn a_text_without_tokens_is_refused_as_an_empty_one_is() {
+    let server = TestServer::start(ServeConfig::default());
+    let url = server.url("/v1/predict");
+    let (status, body) = post(&url, r#"{"texts": ["a great film", "<br /><b></b>"]}"#);
+    assert_eq!(status, 422, "{body}");
+    let message = json(&body)["error"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("texts[1] has no tokens after tokenization")
+            && message.contains("n_tokens: 0"),
+        "{message}"
+    );
+    let (status, body) = post(&url, r#"{"instances": [{"text": "<p></p>"}]}"#);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("instances[0] has no tokens"), "{body}");
+    let (status, body) = post(&url, r#"{"texts": ["a great film"]}"#);
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Issue 18, item 5: a connection that never finished its headers stayed open for good (a few
+/// hundred exhausted the file descriptors). A connection on which nothing arrives for
+/// `--timeout-ms` plus a second is closed, and at most `max_connections` are open at once.
+#[test]
+fn stalled_connections_are_closed_and_their_number_is_bounded() {
+    use std::io::Read;
+    let server = TestServer::start(ServeConfig {
+        timeout: Duration::from_millis(400),
+        max_connections: 2,
+        ..ServeConfig::default()
+    });
+    let stalled = || {
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        s.write_all(b"POST /v1/predict HTTP/1.1\r\nHost: t\r\n")
+            .unwrap();
+        s
+    };
+    let (mut a, _b) = (stalled(), stalled());
+    std::thread::sleep(Duration::from_millis(100));
+    // A third client waits for a slot: no answer while a and b hold both.
+    let mut c = TcpStream::connect(server.addr).unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(150)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        c.read(&mut byte).is_err(),
+        "answered beyond the connection limit"
+    );
+    // The stalled ones are closed after the timeout, which frees the slots.
+    let started = std::time::Instant::now();
+    a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let closed =
+        matches!(a.read(&mut byte), Ok(0) | Err(_)) && started.elapsed() < Duration::from_secs(4);
+    assert!(
+        closed,
+        "a stalled connection was not closed ({:?})",
+        started.elapsed()
+    );
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (status, body) = read_response(&mut c);
+    assert_eq!(status, 200, "{body}");
+}

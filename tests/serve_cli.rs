@@ -155,3 +155,56 @@ fn bad_flags_and_missing_model_are_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-texts must be at least 1"));
 }
+
+/// Issue 18, item 5: a client that never finishes its headers (here: one byte every 50 ms, so
+/// it is never idle) kept the process alive after SIGTERM (still up 45 s later). The process
+/// exits within `--timeout-ms` of the signal whatever the clients do.
+#[test]
+fn sigterm_ends_the_process_within_the_timeout_despite_a_slow_client() {
+    let (mut child, addr) = spawn(&["--timeout-ms", "500"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dribbler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            let _ = s.write_all(b"POST /v1/predict HTTP/1.1\r\n");
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if s.write_all(b"X").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let signalled = std::time::Instant::now();
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if signalled.elapsed() > Duration::from_secs(5) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    if exit.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    dribbler.join().unwrap();
+    let exit = exit.expect("still running 5 s after SIGTERM");
+    assert!(exit.success(), "{exit:?}: {}", stderr_of(&mut child));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        signalled.elapsed()
+    );
+}

@@ -562,3 +562,160 @@ fn an_interrupted_finetune_resumes_to_the_same_model() {
         std::fs::read(resumed.join(bundle::MODEL_FILE)).unwrap()
     );
 }
+
+/// Issue 18, item 2: `export-vectors --output` inside the bundle overwrote the model and exited
+/// 0. Paths inside the bundle are refused even with `--force`; other existing files need it.
+#[test]
+fn export_vectors_refuses_the_bundles_files_and_existing_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("m");
+    fit(&small_config(), &synthetic(200, 1, 2, &[]), &model, None);
+    let before: Vec<Vec<u8>> = ["model.safetensors", "vocab.txt", "config.json"]
+        .iter()
+        .map(|f| std::fs::read(model.join(f)).unwrap())
+        .collect();
+    let m = model.to_str().unwrap();
+    let export = |output: &Path, force: bool| {
+        let mut args = vec![
+            "export-vectors",
+            "--model",
+            m,
+            "--output",
+            output.to_str().unwrap(),
+        ];
+        if force {
+            args.push("--force");
+        }
+        textcnn(&args)
+    };
+    for (target, force) in [
+        (model.join("model.safetensors"), false),
+        (model.join("vocab.txt"), true),
+        (model.join("new.vec"), true),
+        (tmp.path().join("m/../m/config.json"), true),
+    ] {
+        let o = export(&target, force);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{target:?} accepted");
+        assert!(err.contains("is inside the model bundle"), "{err}");
+    }
+    let after: Vec<Vec<u8>> = ["model.safetensors", "vocab.txt", "config.json"]
+        .iter()
+        .map(|f| std::fs::read(model.join(f)).unwrap())
+        .collect();
+    assert_eq!(before, after, "the bundle was modified");
+    assert!(!model.join("new.vec").exists());
+
+    let mine = tmp.path().join("mine.vec");
+    std::fs::write(&mine, "keep me").unwrap();
+    let o = export(&mine, false);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("already exists; give another name or --force"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "keep me");
+    let o = export(&mine, true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ne!(std::fs::read_to_string(&mine).unwrap(), "keep me");
+}
+
+/// Writes 40 fastText lines of two classes told apart by "great" / "awful".
+fn two_class_data(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("d.ft");
+    let lines: String = (0..20)
+        .map(|i| format!("__label__pos great film {i}\n__label__neg awful film {i}\n"))
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    data
+}
+
+/// `textcnn train` on `data` into `dir/out` with `--pretrained vectors` (one epoch).
+fn train_pretrained(dir: &Path, data: &Path, vectors: &str, out: &str) -> std::process::Output {
+    textcnn(&[
+        "train",
+        "--train",
+        data.to_str().unwrap(),
+        "--output",
+        dir.join(out).to_str().unwrap(),
+        "--pretrained",
+        vectors,
+        "--epochs",
+        "1",
+        "--feature-maps",
+        "4",
+    ])
+}
+
+/// Issue 18, item 12 (`--pretrained`): `/dev/zero` was read until the allocation failed
+/// (exit 134). A word-vector file that is not a regular file is refused.
+#[test]
+fn pretrained_vectors_from_a_device_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_data(tmp.path());
+    let o = train_pretrained(tmp.path(), &data, "/dev/zero", "z");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("/dev/zero is not a regular file"), "{err}");
+}
+
+/// Issue 18, item 19 (first half): a gzipped `.vec` gave "2: 0 values, expected 4"; it is now
+/// read (gzip is recognised by its magic bytes, whatever the file's name).
+#[test]
+fn pretrained_vectors_are_read_from_gzip() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_data(tmp.path());
+    let vec_text = "3 4\ngreat 1 0 0 0.5\nawful -1 0 0 0.5\nfilm 0 1 0 0\n";
+    let gz = tmp.path().join("v.vec.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(vec_text.as_bytes()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let o = train_pretrained(tmp.path(), &data, gz.to_str().unwrap(), "m");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("dim 4, 3 rows read"), "{err}");
+}
+
+/// `finetune --class-weight` and `--metric` override the parent's settings (issue 18, class
+/// imbalance).
+#[test]
+fn finetune_takes_class_weights_and_the_macro_f1_metric() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parent = tmp.path().join("parent");
+    fit(&small_config(), &synthetic(200, 1, 2, &[]), &parent, None);
+    let new = tmp.path().join("new.jsonl");
+    let text: String = synthetic(100, 8, 2, &[])
+        .examples
+        .iter()
+        .map(|e| serde_json::json!({"text": e.text, "label": e.label}).to_string() + "\n")
+        .collect();
+    std::fs::write(&new, text).unwrap();
+    let child = tmp.path().join("child");
+    let o = textcnn(&[
+        "finetune",
+        "--model",
+        parent.to_str().unwrap(),
+        "--train",
+        new.to_str().unwrap(),
+        "--output",
+        child.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--class-weight",
+        "balanced",
+        "--metric",
+        "macro-f1",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(child.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["training"]["config"]["metric"], "macro-f1");
+    assert_eq!(config["training"]["config"]["class_weight"], "balanced");
+    assert!(
+        config["training"]["class_weights"]["pos"].is_number(),
+        "{config}"
+    );
+}

@@ -91,6 +91,7 @@ fn split(a: SplitArgs) -> anyhow::Result<()> {
         a.fraction > 0.0 && a.fraction < 1.0,
         "--fraction must be in (0, 1)"
     );
+    check_split_outputs(&a)?;
     let ds = super::common::load_dataset(&a.data, &a.read)?;
     for w in textcnn::data::split_warnings(&ds, a.fraction, "the second file") {
         eprintln!("warning: {}: {w}", ds.name);
@@ -106,6 +107,32 @@ fn split(a: SplitArgs) -> anyhow::Result<()> {
         }
         textcnn::fsutil::write_atomic(path, out.as_bytes())?;
         println!("{} examples -> {}", part.len(), path.display());
+    }
+    Ok(())
+}
+
+/// Refuses `--first`/`--second` naming the same file (the second would replace the first) or
+/// the input itself (it would be replaced before it is read whole, or with half its rows).
+fn check_split_outputs(a: &SplitArgs) -> anyhow::Result<()> {
+    use textcnn::fsutil::same_file;
+    if same_file(&a.first, &a.second) {
+        anyhow::bail!(
+            "--first and --second are the same file ({}); give two different files",
+            a.first.display()
+        );
+    }
+    let input = std::path::Path::new(&a.data);
+    for (flag, path) in [("--first", &a.first), ("--second", &a.second)] {
+        if path.is_dir() {
+            anyhow::bail!("{flag} {} is a directory; give a file", path.display());
+        }
+        if input.exists() && (same_file(path, input) || path.starts_with(input)) {
+            anyhow::bail!(
+                "{flag} {} is the input {}; give a new file so that the input is kept",
+                path.display(),
+                a.data
+            );
+        }
     }
     Ok(())
 }

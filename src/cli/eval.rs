@@ -34,17 +34,51 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let classifier = Classifier::load(&args.model)?;
     let ds = load_dataset(&args.data, &args.read)?;
     let labels = classifier.labels().to_vec();
-    let y = label_ids(&ds, &labels)?;
+    let all_y = label_ids(&ds, &labels)?;
     let texts: Vec<&str> = ds.examples.iter().map(|e| e.text.as_str()).collect();
     let pool = thread_pool(args.threads)?;
+    let encoded = pool.install(|| classifier.pipeline().encode_batch(&texts));
+    // Examples without tokens (only markup or stop words) are skipped as rows without text are,
+    // and reported, as `predict` and `serve` refuse them.
+    let no_tokens: Vec<usize> = (0..encoded.len())
+        .filter(|&i| encoded[i].n_tokens == 0)
+        .collect();
+    if !no_tokens.is_empty() {
+        let first: Vec<String> = no_tokens
+            .iter()
+            .take(5)
+            .map(|i| (i + 1).to_string())
+            .collect();
+        eprintln!(
+            "warning: {}: skipped {} example(s) with no tokens after tokenization (examples {}{})",
+            ds.name,
+            no_tokens.len(),
+            first.join(", "),
+            if no_tokens.len() > 5 { ", ..." } else { "" }
+        );
+    }
+    let (texts, y): (Vec<&str>, Vec<usize>) = texts
+        .iter()
+        .zip(all_y)
+        .zip(&encoded)
+        .filter(|(_, e)| e.n_tokens > 0)
+        .map(|((t, y), _)| (*t, y))
+        .unzip();
+    if y.is_empty() {
+        anyhow::bail!(
+            "{}: no example has any token after tokenization; nothing to evaluate",
+            ds.name
+        );
+    }
     let (loss, _, predicted) = pool.install(|| classifier.evaluate(&texts, &y));
     let report = ConfusionMatrix::from_indices(labels, &y, &predicted).report();
     if args.json {
         let json = serde_json::json!({
             "model": args.model,
             "data": ds.name,
-            "examples": ds.len(),
-            "skipped_rows": ds.skipped.len(),
+            "examples": y.len(),
+            "skipped_rows": ds.skipped.len() + no_tokens.len(),
+            "no_token_examples": no_tokens.len(),
             "loss": loss,
             "report": report,
         });
@@ -54,7 +88,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "model {} on {} ({} examples, mean loss {loss:.4})\n",
             args.model.display(),
             ds.name,
-            ds.len()
+            y.len()
         );
         print!("{report}");
     }

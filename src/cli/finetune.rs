@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 use textcnn::bundle::Bundle;
-use textcnn::train::finetune_config;
+use textcnn::train::{ClassWeight, Metric, finetune_config};
 
 use super::common::ReadArgs;
 use super::train::{RunInfo, execute};
@@ -40,6 +40,13 @@ pub struct FinetuneArgs {
     /// Epochs without validation improvement before stopping [default: the parent's]
     #[arg(long)]
     pub patience: Option<usize>,
+    /// Validation metric for early stopping and the best checkpoint [default: the parent's]
+    #[arg(long, value_enum)]
+    pub metric: Option<Metric>,
+    /// Class weights in the training loss: none, balanced, or a JSON file of label weights
+    /// [default: the parent's]
+    #[arg(long)]
+    pub class_weight: Option<ClassWeight>,
     /// Mini-batch size [default: the parent's]
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -84,6 +91,8 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
     set!(
         lr,
         patience,
+        metric,
+        class_weight,
         batch_size,
         valid_fraction,
         seed,

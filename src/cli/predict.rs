@@ -14,6 +14,10 @@ use super::common::thread_pool;
 /// Texts classified per call of the model; bounds memory on large inputs.
 const CHUNK: usize = 4096;
 
+/// The error record of a text that has no tokens once tokenized.
+const NO_TOKENS: &str =
+    "no tokens after tokenization (only markup, stop words or characters the tokenizer drops)";
+
 /// Classify text: one text per input line (plain text, not CSV/JSONL), one output line per input line, in order.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -62,15 +66,24 @@ pub fn run(args: PredictArgs) -> Result<()> {
         let predictions = pool.install(|| classifier.predict(&texts));
         for (i, (text, p)) in texts.iter().zip(&predictions).enumerate() {
             let line_no = chunk_no * CHUNK + i + 1;
-            if text.trim().is_empty() {
+            // A text without tokens (blank, or only markup or stop words) has nothing to
+            // classify: an error record, not the label the biases alone would give.
+            let error = if text.trim().is_empty() {
+                Some("empty text")
+            } else if p.n_tokens == 0 {
+                Some(NO_TOKENS)
+            } else {
+                None
+            };
+            if let Some(error) = error {
                 if args.json {
                     writeln!(
                         out,
                         "{}",
-                        serde_json::json!({ "line": line_no, "error": "empty text" })
+                        serde_json::json!({ "line": line_no, "error": error, "n_tokens": 0 })
                     )?;
                 } else {
-                    writeln!(out, "error\tempty text (line {line_no})")?;
+                    writeln!(out, "error\t{error} (line {line_no})")?;
                 }
                 continue;
             }

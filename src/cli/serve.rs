@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Predict requests handled at once; more wait (bounds memory to about this many bodies).
     #[arg(long, default_value_t = 256)]
     pub max_concurrent: usize,
+    /// Connections open at once; more wait to be accepted. A connection on which nothing is
+    /// received or sent for --timeout-ms plus one second is closed.
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -56,6 +60,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         args.max_concurrent >= 1,
         "--max-concurrent must be at least 1"
     );
+    ensure!(
+        args.max_connections >= 1,
+        "--max-connections must be at least 1"
+    );
     let classifier = Classifier::load(&args.model)?;
     let info = ModelInfo::from_dir(&args.model)?;
     let config = ServeConfig {
@@ -65,6 +73,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_chars: args.max_chars,
         timeout: Duration::from_millis(args.timeout_ms),
         max_concurrent: args.max_concurrent,
+        max_connections: args.max_connections,
         ..ServeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

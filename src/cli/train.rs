@@ -13,8 +13,8 @@ use textcnn::nn::optim::OptimizerKind;
 use textcnn::text::vectors::peek_dim;
 use textcnn::text::{EmbeddingMode, Truncation, VectorFormat};
 use textcnn::train::{
-    ArchKind, Checkpoint, Metric, StartFrom, StopReason, TrainConfig, TrainData, TrainOptions,
-    train,
+    ArchKind, Checkpoint, ClassWeight, Metric, StartFrom, StopReason, TrainConfig, TrainData,
+    TrainOptions, train,
 };
 
 use super::common::{ReadArgs, load_dataset};
@@ -120,6 +120,10 @@ pub struct HyperArgs {
     /// Validation metric for early stopping and the best checkpoint [default: acc]
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,
+    /// Class weights in the training loss: none, balanced (n / (classes · n_class), as
+    /// scikit-learn), or a JSON file of label weights such as {"pos": 1, "neg": 3} [default: none]
+    #[arg(long)]
+    pub class_weight: Option<ClassWeight>,
     /// Embedding dimension [default: 128; seed: 100]
     #[arg(long)]
     pub emb_dim: Option<usize>,
@@ -249,6 +253,7 @@ impl HyperArgs {
             lr_decay,
             patience,
             metric,
+            class_weight,
             emb_dim,
             region_sizes,
             feature_maps,
@@ -304,6 +309,7 @@ impl HyperArgs {
             lr_decay,
             patience,
             metric,
+            class_weight,
             emb_dim,
             region_sizes,
             feature_maps,
@@ -349,8 +355,10 @@ pub(super) struct RunInfo {
 }
 
 /// Refuses an `--output` that is a file, holds a model, or holds anything else: training writes
-/// several files there and must not replace what the user had.
-fn check_new_output(output: &Path) -> Result<()> {
+/// several files there and must not replace what the user had. Returns the leftovers of an
+/// earlier run that never saved anything (hidden temporary files, the lock file), which do not
+/// count.
+fn check_new_output(output: &Path) -> Result<Vec<PathBuf>> {
     if output.is_file() {
         bail!("--output {} is a file; give a directory", output.display());
     }
@@ -360,10 +368,179 @@ fn check_new_output(output: &Path) -> Result<()> {
             output.display()
         );
     }
-    if output.is_dir() && std::fs::read_dir(output)?.next().is_some() {
+    if !output.is_dir() {
+        return Ok(Vec::new());
+    }
+    let (leftovers, others) = leftovers(output)?;
+    if !others.is_empty() {
         bail!(
-            "--output {} is a directory that is not empty; give a new or empty directory so no file of yours is replaced",
-            output.display()
+            "--output {} is a directory that is not empty (it holds {}); give a new or empty directory so no file of yours is replaced",
+            output.display(),
+            others.join(", ")
+        );
+    }
+    Ok(leftovers)
+}
+
+/// The entries of a run directory, split into the leftovers of an interrupted save (hidden
+/// `.NAME.PID.tmp` files, the lock file, an empty `checkpoint/`) and the others (their names).
+fn leftovers(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
+    let (mut stale, mut others) = (Vec::new(), Vec::new());
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read --output {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read --output {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let temp = is_temp_name(&name);
+        let empty_checkpoint = name == "checkpoint"
+            && path.is_dir()
+            && leftovers(&path).is_ok_and(|(_, o)| o.is_empty());
+        if temp || name == LOCK_FILE || empty_checkpoint {
+            stale.push(path);
+        } else {
+            others.push(name);
+        }
+    }
+    stale.sort();
+    others.sort();
+    Ok((stale, others))
+}
+
+/// Whether `name` is one of textcnn's temporary files, `.NAME.PID.tmp` (see
+/// `textcnn::fsutil::write_atomic`); a hidden file of the user's is not.
+fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .and_then(|n| n.rsplit_once('.'))
+        .is_some_and(|(base, pid)| {
+            !base.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// The lock file that marks a run directory as in use by one training process.
+const LOCK_FILE: &str = ".textcnn.lock";
+
+/// An exclusive lock on a run directory, held for the whole training (released when the process
+/// exits, however it exits).
+struct OutputLock {
+    _file: std::fs::File,
+    /// The directory did not exist before this run.
+    created: bool,
+    dir: PathBuf,
+}
+
+impl OutputLock {
+    /// Creates `dir` if needed, checks that files can be written there, and locks it; refuses a
+    /// directory another training holds.
+    fn acquire(dir: &Path) -> Result<OutputLock> {
+        let created = !dir.exists();
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create --output {}", dir.display()))?;
+        // Writability before any data is read or epoch trained: a probe file, written and removed.
+        let probe = dir.join(format!(".write-test.{}.tmp", std::process::id()));
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .with_context(|| {
+                format!(
+                    "--output {} is not writable; give a directory where files can be created",
+                    dir.display()
+                )
+            })?;
+        let path = dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot create the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "--output {} is in use by another training (it holds {}); wait for it to finish or choose another --output",
+                dir.display(),
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        Ok(OutputLock {
+            _file: file,
+            created,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// After a failed run: removes the directory again when this run created it and left
+    /// nothing in it but the lock.
+    fn discard_if_unused(&self) {
+        if self.created
+            && let Ok((stale, others)) = leftovers(&self.dir)
+            && others.is_empty()
+        {
+            for p in stale {
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+    }
+}
+
+/// Removes the leftovers found by [`check_new_output`] and says so.
+fn remove_leftovers(dir: &Path, stale: &[PathBuf]) {
+    let temps: Vec<String> = stale
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| n != LOCK_FILE)
+        .collect();
+    if !temps.is_empty() {
+        eprintln!(
+            "note: {} holds only what an interrupted run left behind ({}); removing it",
+            dir.display(),
+            temps.join(", ")
+        );
+    }
+    for p in stale.iter().filter(|p| !p.ends_with(LOCK_FILE)) {
+        let _ = if p.is_dir() {
+            std::fs::remove_dir_all(p)
+        } else {
+            std::fs::remove_file(p)
+        };
+    }
+}
+
+/// `--resume DIR` without a checkpoint: says what was found instead.
+fn check_resumable(dir: &Path) -> Result<()> {
+    if !dir.is_dir() || dir.join("checkpoint").join("state.json").is_file() {
+        return Ok(());
+    }
+    let (stale, others) = leftovers(dir)?;
+    let temps: Vec<String> = stale
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| n != LOCK_FILE && n != "checkpoint")
+        .collect();
+    if others.is_empty() {
+        bail!(
+            "no checkpoint to resume in {}: {}the run stopped before its first checkpoint was saved; \
+             start it again with `textcnn train --output {}` (which removes what was left)",
+            dir.display(),
+            if temps.is_empty() {
+                "the directory is empty; ".to_string()
+            } else {
+                format!(
+                    "it holds only temporary files of an interrupted save ({}); ",
+                    temps.join(", ")
+                )
+            },
+            dir.display()
         );
     }
     Ok(())
@@ -384,6 +561,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     let (config, info, output, resume) = if let Some(dir) = &args.resume {
+        check_resumable(dir)?;
         let ckpt = Checkpoint::load(dir)?;
         let info: RunInfo = serde_json::from_value(ckpt.run.clone()).with_context(|| {
             format!(
@@ -460,7 +638,27 @@ pub(super) fn execute(
     if !resume {
         check_new_output(&output)?;
     }
+    let lock = OutputLock::acquire(&output)?;
+    if !resume {
+        // Again under the lock: another run may have written here since the first check.
+        let stale = check_new_output(&output)?;
+        remove_leftovers(&output, &stale);
+    }
+    let result = train_locked(config, info, &output, resume, quiet);
+    if result.is_err() {
+        lock.discard_if_unused();
+    }
+    result
+}
 
+/// [`execute`] once the output directory is locked.
+fn train_locked(
+    config: TrainConfig,
+    info: RunInfo,
+    output: &Path,
+    resume: bool,
+    quiet: bool,
+) -> Result<()> {
     let full_train = load_dataset(&info.train, &info.read)?;
     let (train_ds, valid_ds) = match &info.valid {
         Some(spec) => (full_train, load_dataset(spec, &info.read)?),
@@ -509,7 +707,7 @@ pub(super) fn execute(
         valid: &valid_ds,
         test: test_ds.as_ref(),
     };
-    let outcome = train(&config, &data, &output, &options)?;
+    let outcome = train(&config, &data, output, &options)?;
 
     if let Some(best) = &outcome.best {
         println!(

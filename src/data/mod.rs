@@ -199,7 +199,8 @@ pub fn decode_bytes(bytes: &[u8], name: &str, encoding: Encoding) -> anyhow::Res
 
 fn read_file(path: &Path, encoding: Encoding) -> anyhow::Result<String> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).with_context(|| format!("reading {name}"))?;
+    let bytes = crate::fsutil::read_file(path, crate::fsutil::Source::FileOrPipe, None)
+        .with_context(|| format!("reading {name}"))?;
     decode_bytes(&bytes, &name, encoding)
 }
 
@@ -219,9 +220,17 @@ fn read_file(path: &Path, encoding: Encoding) -> anyhow::Result<String> {
 /// # Errors
 /// Missing or unreadable paths, an empty file, undecodable text, a missing column or key (listing
 /// those found), a file that is not in the expected format (fastText: naming the first bad line), or
-/// a source from which no example could be read. Bad rows that can be skipped are skipped and
+/// a source from which no example could be read, or one column named for both the text and the
+/// label (the model would learn from the answer). Bad rows that can be skipped are skipped and
 /// recorded in [`Dataset::skipped`] instead.
 pub fn load_dataset(spec: &str, opts: &ReadOptions) -> anyhow::Result<Dataset> {
+    if opts.text_column.trim() == opts.label_column.trim() {
+        bail!(
+            "--text-column and --label-column are both {:?}: the model would read the answer as its \
+             input; give the text and the label columns",
+            opts.text_column
+        );
+    }
     let mut ds = Dataset {
         name: spec.to_string(),
         ..Default::default()
@@ -394,6 +403,32 @@ pub fn near_duplicate_labels(labels: &[String]) -> Vec<String> {
                 quoted.join(" and ")
             )
         })
+        .chain(same_number_labels(labels))
+        .collect()
+}
+
+/// Warnings for labels that are the same number written differently (`1` / `1.0` in a CSV).
+fn same_number_labels(labels: &[String]) -> Vec<String> {
+    let mut groups: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+    for l in labels {
+        if let Ok(v) = l.trim().parse::<f64>()
+            && v.is_finite()
+        {
+            // +0.0 and -0.0 are one number.
+            groups.entry((v + 0.0).to_bits()).or_default().push(l);
+        }
+    }
+    groups
+        .values()
+        .filter(|g| g.len() > 1)
+        .map(|g| {
+            let quoted: Vec<String> = g.iter().map(|l| format!("{l:?}")).collect();
+            format!(
+                "labels {} are the same number written differently; they are treated as \
+                 different classes — write each label one way",
+                quoted.join(" and ")
+            )
+        })
         .collect()
 }
 
@@ -414,7 +449,8 @@ pub fn read_lines(spec: &str, opts: &ReadOptions) -> anyhow::Result<Vec<String>>
     } else {
         let p = Path::new(spec);
         (
-            std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+            crate::fsutil::read_file(p, crate::fsutil::Source::FileOrPipe, None)
+                .with_context(|| format!("reading {}", p.display()))?,
             p.display().to_string(),
         )
     };

@@ -344,10 +344,18 @@ pub(super) fn parse_jsonl(
     Ok(())
 }
 
+/// A JSON scalar label as text. Numbers are written from their value, so that `1`, `1.0` and
+/// `1e0` are one class (`"1"`), as are `0.5` and `0.50` (`"0.5"`).
 fn scalar_to_string(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Number(n) => Some(match n.as_f64() {
+            // Integral values within f64's exact integer range print as integers.
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                format!("{}", f as i64)
+            }
+            _ => n.to_string(),
+        }),
         serde_json::Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }

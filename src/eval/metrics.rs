@@ -67,6 +67,10 @@ impl ConfusionMatrix {
 
     /// Per-class precision, recall, F1 and support, then accuracy and the macro and
     /// support-weighted averages.
+    ///
+    /// As in scikit-learn, the macro average runs over the labels present in the truth or the
+    /// predictions ([`ConfusionMatrix::present`]): a label of the model that the evaluated data
+    /// neither holds nor gets predicted is listed with zeros but does not pull the average down.
     pub fn report(&self) -> ClassificationReport {
         let n = self.labels.len();
         let per_class: Vec<ClassMetrics> = (0..n)
@@ -91,13 +95,19 @@ impl ConfusionMatrix {
             })
             .collect();
         let total = self.total();
-        let average = |weight: &dyn Fn(&ClassMetrics) -> f64, label: &str| {
-            let wsum: f64 = per_class.iter().map(weight).sum();
+        // `weights[i]`: the weight of class i in the average.
+        let average = |weights: &[f64], label: &str| {
+            let wsum: f64 = weights.iter().sum();
             let avg = |f: &dyn Fn(&ClassMetrics) -> f64| {
                 if wsum == 0.0 {
                     0.0
                 } else {
-                    per_class.iter().map(|m| weight(m) * f(m)).sum::<f64>() / wsum
+                    per_class
+                        .iter()
+                        .zip(weights)
+                        .map(|(m, w)| w * f(m))
+                        .sum::<f64>()
+                        / wsum
                 }
             };
             ClassMetrics {
@@ -108,8 +118,14 @@ impl ConfusionMatrix {
                 support: total,
             }
         };
-        let macro_avg = average(&|_| 1.0, "macro avg");
-        let weighted_avg = average(&|m| m.support as f64, "weighted avg");
+        let present: Vec<f64> = self
+            .present()
+            .into_iter()
+            .map(|p| f64::from(u8::from(p)))
+            .collect();
+        let macro_avg = average(&present, "macro avg");
+        let support: Vec<f64> = per_class.iter().map(|m| m.support as f64).collect();
+        let weighted_avg = average(&support, "weighted avg");
         ClassificationReport {
             accuracy: self.accuracy(),
             per_class,
@@ -117,6 +133,17 @@ impl ConfusionMatrix {
             weighted_avg,
             confusion: self.clone(),
         }
+    }
+}
+
+impl ConfusionMatrix {
+    /// Per label: whether it occurs in the truth or the predictions (its row or column holds a
+    /// count). The macro average runs over these labels only.
+    pub fn present(&self) -> Vec<bool> {
+        let n = self.labels.len();
+        (0..n)
+            .map(|c| self.counts[c].iter().any(|&v| v > 0) || (0..n).any(|t| self.counts[t][c] > 0))
+            .collect()
     }
 }
 
@@ -184,6 +211,23 @@ impl fmt::Display for ClassificationReport {
         )?;
         row(f, &self.macro_avg)?;
         row(f, &self.weighted_avg)?;
+        let absent: Vec<&str> = self
+            .confusion
+            .labels
+            .iter()
+            .zip(self.confusion.present())
+            .filter(|(_, p)| !p)
+            .map(|(l, _)| l.as_str())
+            .collect();
+        if !absent.is_empty() {
+            writeln!(
+                f,
+                "(macro avg over the {} labels present in the data or the predictions, as scikit-learn; \
+                 not counted: {})",
+                self.confusion.labels.len() - absent.len(),
+                absent.join(", ")
+            )?;
+        }
         writeln!(f)?;
         writeln!(
             f,
@@ -269,6 +313,21 @@ mod tests {
         assert_eq!(r.per_class[1].recall, 0.0);
         assert_eq!(r.accuracy, 1.0);
         assert_eq!(ConfusionMatrix::new(labels(&["a"])).report().accuracy, 0.0);
+    }
+
+    /// scikit-learn: `f1_score([0, 1], [0, 1], average="macro")` is 1.0 whatever other labels
+    /// the model has; a label absent from truth and predictions is listed, not averaged.
+    #[test]
+    fn macro_average_skips_labels_absent_from_truth_and_predictions() {
+        let r = ConfusionMatrix::from_indices(labels(&["a", "b", "c"]), &[0, 1], &[0, 1]).report();
+        assert_eq!(r.macro_avg.f1, 1.0);
+        assert_eq!(r.per_class.len(), 3);
+        assert!(r.to_string().contains("not counted: c"), "{r}");
+        // A label only predicted counts (precision and recall 0); b does not.
+        let r = ConfusionMatrix::from_indices(labels(&["a", "b", "c"]), &[0, 0], &[0, 2]).report();
+        assert!((r.macro_avg.precision - 0.5).abs() < 1e-12, "{r}");
+        assert!((r.macro_avg.recall - 0.25).abs() < 1e-12, "{r}");
+        assert!(r.to_string().contains("not counted: b"), "{r}");
     }
 
     #[test]

@@ -152,6 +152,14 @@ impl Trainer {
         }
     }
 
+    /// Weighs class `c`'s examples by `weights[c]` in the training loss (`None`: all alike).
+    pub fn set_class_weights(&mut self, weights: Option<Vec<f32>>) {
+        match self {
+            Trainer::Kim(t) => t.set_class_weights(weights),
+            Trainer::Conv2d(t) => t.set_class_weights(weights),
+        }
+    }
+
     /// Changes the learning rate.
     pub fn set_lr(&mut self, lr: f32) {
         match self {

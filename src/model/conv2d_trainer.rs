@@ -13,7 +13,7 @@ use crate::nn::conv2d::conv2d_backward;
 use crate::nn::dense_gemm::{dense_gemm_backward, dense_gemm_forward};
 use crate::nn::dropout::{dropout_backward, dropout_forward, mix64};
 use crate::nn::embedding::{SparseRows, embedding_backward};
-use crate::nn::loss::softmax_cross_entropy;
+use crate::nn::loss::weighted_softmax_cross_entropy;
 use crate::nn::optim::{
     OptimizerConfig, StepConsts, apply_max_norm, clip_factor, sum_squares, update_dense,
     update_rows,
@@ -55,6 +55,8 @@ pub struct Conv2dTrainer {
     /// Gradients of every parameter but the embedding, `named_params` order.
     grads: Vec<Vec<f32>>,
     scratch: Scratch,
+    /// Weight of each class in the loss (`None`: all 1).
+    class_weights: Option<Vec<f32>>,
 }
 
 impl Conv2dTrainer {
@@ -86,12 +88,19 @@ impl Conv2dTrainer {
             emb_grad: SparseRows::default(),
             grads,
             scratch: Scratch::default(),
+            class_weights: None,
         }
     }
 
     /// The optimizer settings.
     pub fn optimizer_config(&self) -> &OptimizerConfig {
         &self.optim
+    }
+
+    /// Weighs class `c`'s examples by `weights[c]` in the loss (`None`: all alike); see
+    /// [`weighted_softmax_cross_entropy`].
+    pub fn set_class_weights(&mut self, weights: Option<Vec<f32>>) {
+        self.class_weights = weights;
     }
 
     /// Change the learning rate.
@@ -187,7 +196,13 @@ impl Conv2dTrainer {
                 );
             }
         }
-        let (loss, correct) = softmax_cross_entropy(&sc.logits, labels, nc, &mut sc.dlogits);
+        let (loss, correct) = weighted_softmax_cross_entropy(
+            &sc.logits,
+            labels,
+            nc,
+            self.class_weights.as_deref(),
+            &mut sc.dlogits,
+        );
 
         // Backward through the dense stack.
         let nconv = 2 * model.convs.len();

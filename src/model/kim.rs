@@ -399,7 +399,15 @@ impl KimCnn {
             self.config.vocab_size,
         );
         let projected = match self.conv_path {
-            ConvPath::Auto => prefer_projection(distinct.ids.len(), positions, self.config.emb_dim),
+            ConvPath::Auto => {
+                let taps: usize = self.config.region_sizes.iter().sum();
+                prefer_projection(
+                    distinct.ids.len(),
+                    positions,
+                    self.config.emb_dim,
+                    taps * self.config.feature_maps,
+                )
+            }
             ConvPath::Gemm => false,
             ConvPath::Projection => true,
         };

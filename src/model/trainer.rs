@@ -10,7 +10,7 @@ use crate::nn::conv::{conv_backward_input, conv_backward_weight};
 use crate::nn::dense::{dense_backward, dense_forward};
 use crate::nn::dropout::{dropout_backward, dropout_forward};
 use crate::nn::embedding::{SparseRows, embedding_backward};
-use crate::nn::loss::softmax_cross_entropy;
+use crate::nn::loss::weighted_softmax_cross_entropy;
 use crate::nn::optim::{
     OptimizerConfig, StepConsts, apply_max_norm, clip_factor, sum_squares, update_dense,
     update_rows,
@@ -61,6 +61,8 @@ pub struct KimTrainer {
     state: Vec<[Vec<f32>; 2]>,
     grads: Grads,
     scratch: Scratch,
+    /// Weight of each class in the loss (`None`: all 1).
+    class_weights: Option<Vec<f32>>,
 }
 
 impl KimTrainer {
@@ -97,12 +99,19 @@ impl KimTrainer {
             state,
             grads,
             scratch: Scratch::default(),
+            class_weights: None,
         }
     }
 
     /// The optimizer settings.
     pub fn optimizer_config(&self) -> &OptimizerConfig {
         &self.optim
+    }
+
+    /// Weighs class `c`'s examples by `weights[c]` in the loss (`None`: all alike); see
+    /// [`weighted_softmax_cross_entropy`].
+    pub fn set_class_weights(&mut self, weights: Option<Vec<f32>>) {
+        self.class_weights = weights;
     }
 
     /// Change the learning rate (schedules, Adadelta's lr 1.0...).
@@ -170,7 +179,13 @@ impl KimTrainer {
             nc,
             &mut sc.logits,
         );
-        let (loss, correct) = softmax_cross_entropy(&sc.logits, labels, nc, &mut sc.dlogits);
+        let (loss, correct) = weighted_softmax_cross_entropy(
+            &sc.logits,
+            labels,
+            nc,
+            self.class_weights.as_deref(),
+            &mut sc.dlogits,
+        );
 
         // Backward: dense, dropout, ReLU at the max.
         let g = &mut self.grads;

@@ -342,11 +342,11 @@ impl NgramModel {
             .probabilities(&self.featurizer.transform_all(docs))
     }
 
-    /// Writes [`NGRAM_TENSORS_FILE`] and [`NGRAM_TOKENS_FILE`] into `dir`, each atomically.
+    /// The contents of [`NGRAM_TENSORS_FILE`] and [`NGRAM_TOKENS_FILE`].
     ///
     /// # Errors
-    /// A file that cannot be written (the message names it).
-    pub fn save(&self, dir: &Path) -> Result<()> {
+    /// Only if safetensors cannot serialize the tensors.
+    pub fn to_bytes(&self) -> Result<(Vec<u8>, Vec<u8>)> {
         let (_, tokens, keys, idf) = self.featurizer.parts();
         let k = self.logreg.classes;
         let f32_bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
@@ -369,28 +369,52 @@ impl NgramModel {
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-        let path = dir.join(NGRAM_TENSORS_FILE);
-        let bytes = safetensors::serialize(views, None)
-            .with_context(|| format!("cannot serialize {}", path.display()))?;
-        write_atomic(&path, &bytes)?;
+        let tensors = safetensors::serialize(views, None)
+            .with_context(|| format!("cannot serialize {NGRAM_TENSORS_FILE}"))?;
         let mut text = String::new();
         for t in tokens {
             text.push_str(&serde_json::to_string(t)?);
             text.push('\n');
         }
-        write_atomic(&dir.join(NGRAM_TOKENS_FILE), text.as_bytes())
+        Ok((tensors, text.into_bytes()))
+    }
+
+    /// Writes [`NGRAM_TENSORS_FILE`] and [`NGRAM_TOKENS_FILE`] into `dir`, each atomically.
+    ///
+    /// # Errors
+    /// A file that cannot be written (the message names it).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let (tensors, tokens) = self.to_bytes()?;
+        write_atomic(&dir.join(NGRAM_TENSORS_FILE), &tensors)?;
+        write_atomic(&dir.join(NGRAM_TOKENS_FILE), &tokens)
     }
 
     /// Reads the branch saved by [`NgramModel::save`] for a model of `classes` outputs.
     ///
     /// # Errors
-    /// Missing or corrupt files, tensors of the wrong dtype or shape, non-finite weights, keys
-    /// out of order or a malformed token line; the message names the file.
+    /// See [`NgramModel::from_bytes`]; also a file that cannot be read.
     pub fn load(dir: &Path, config: NgramConfig, classes: usize) -> Result<NgramModel> {
+        let (tp, kp) = (dir.join(NGRAM_TENSORS_FILE), dir.join(NGRAM_TOKENS_FILE));
+        let source = crate::fsutil::Source::RegularFile;
+        let tensors = crate::fsutil::read_file(&tp, source, None)?;
+        let tokens = crate::fsutil::read_file(&kp, source, None)?;
+        Self::from_bytes(&tensors, &tokens, dir, config, classes)
+    }
+
+    /// Parses the two files' contents (`dir` only names them in errors).
+    ///
+    /// # Errors
+    /// Corrupt files, tensors of the wrong dtype or shape, non-finite weights, keys out of
+    /// order or a malformed token line; the message names the file.
+    pub fn from_bytes(
+        tensor_bytes: &[u8],
+        token_bytes: &[u8],
+        dir: &Path,
+        config: NgramConfig,
+        classes: usize,
+    ) -> Result<NgramModel> {
         let path = dir.join(NGRAM_TENSORS_FILE);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        let st = SafeTensors::deserialize(tensor_bytes).map_err(|e| {
             anyhow::anyhow!(
                 "{} is truncated or not a safetensors file ({e})",
                 path.display()
@@ -439,8 +463,8 @@ impl NgramModel {
             );
         }
         let tokens_path = dir.join(NGRAM_TOKENS_FILE);
-        let text = std::fs::read_to_string(&tokens_path)
-            .with_context(|| format!("cannot read {}", tokens_path.display()))?;
+        let text = std::str::from_utf8(token_bytes)
+            .with_context(|| format!("{} is not UTF-8", tokens_path.display()))?;
         let tokens = text
             .lines()
             .enumerate()

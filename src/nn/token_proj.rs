@@ -14,10 +14,14 @@
 
 use rayon::prelude::*;
 
-/// Relative cost of one `maps`-wide row addition per tap, in multiply-adds per embedding
-/// coordinate, measured on IMDB batches (AVX-512 and AVX2 alike): a position costs
-/// `2 · emb_dim` per tap on the GEMM path and about `ADD_COST` on the projection path.
-pub const ADD_COST: usize = 15;
+/// Cost of adding one projected row per tap and position, in multiply-adds per embedding
+/// coordinate of the GEMM path (which costs `2 · emb_dim` per position and tap). Measured with
+/// `textcnn bench --workload imdb|kim` on AVX-512: the additions gather rows of a projection
+/// table that outgrows the caches when the batch has many distinct tokens, so they cost far more
+/// than their arithmetic. With 100 and `emb_dim` 128 the projection is chosen below 0.61
+/// distinct tokens per position: IMDB batches (0.12–0.3) take it and run 1.5–2.5× faster;
+/// random ids (0.66, workload `kim`) keep the GEMM, where the projection measured 1.5× slower.
+pub const ADD_COST: usize = 100;
 
 /// The distinct real tokens of a batch, in order of first occurrence, and for every position
 /// the row of its token in that list.
@@ -55,11 +59,26 @@ impl DistinctTokens {
 
 /// Whether the projection path is cheaper for `distinct` tokens over `positions` real
 /// positions with embeddings of `emb_dim`: projecting costs `2 · emb_dim` per distinct token
-/// and tap, adding `ADD_COST` per position and tap, against `2 · emb_dim` per position and tap
-/// for the GEMM over windows.
-pub fn prefer_projection(distinct: usize, positions: usize, emb_dim: usize) -> bool {
-    2 * emb_dim * distinct + ADD_COST * positions < 2 * emb_dim * positions
+/// and tap, adding [`ADD_COST`] per position and tap, against `2 · emb_dim` per position and
+/// tap for the GEMM over windows.
+///
+/// The projection table (`distinct × floats_per_token` floats, `floats_per_token` = the sum of
+/// the region sizes × maps) must also fit in [`MAX_TABLE_BYTES`]: past that its rows come from
+/// memory rather than cache and the additions stall (batches of 256 random-id texts, 29,000
+/// distinct tokens, ran 1.4× slower by projection at 2 threads), and it bounds the memory.
+pub fn prefer_projection(
+    distinct: usize,
+    positions: usize,
+    emb_dim: usize,
+    floats_per_token: usize,
+) -> bool {
+    distinct.saturating_mul(floats_per_token).saturating_mul(4) <= MAX_TABLE_BYTES
+        && 2 * emb_dim * distinct + ADD_COST * positions < 2 * emb_dim * positions
 }
+
+/// Largest projection table of one batch (64 MiB): IMDB batches of 256 reviews need about
+/// 36 MB with region sizes 3/4/5 × 100 maps.
+pub const MAX_TABLE_BYTES: usize = 64 << 20;
 
 /// Reorders a region's weight from `[maps, h, emb_dim]` to tap-major `[h, maps, emb_dim]`, so
 /// that the projection of one token for tap `k` is the contiguous row `[k·maps..(k+1)·maps]`.
@@ -252,9 +271,13 @@ mod tests {
     #[test]
     fn cost_model_prefers_projection_for_repeated_tokens_only() {
         // IMDB-like batch: 7,000 distinct among 58,000 positions.
-        assert!(prefer_projection(7_000, 58_000, 128));
-        // Every position a new token: the GEMM over windows is cheaper.
-        assert!(!prefer_projection(1_000, 1_000, 128));
-        assert!(!prefer_projection(0, 0, 128));
+        let per_token = 12 * 100;
+        assert!(prefer_projection(7_000, 58_000, 128, per_token));
+        // Every position a new token, or random ids (17,000 distinct in 25,600): the GEMM.
+        assert!(!prefer_projection(1_000, 1_000, 128, per_token));
+        assert!(!prefer_projection(17_000, 25_600, 128, per_token));
+        assert!(!prefer_projection(0, 0, 128, per_token));
+        // A table over 64 MiB (29,000 distinct, 139 MB) takes the GEMM whatever the ratio.
+        assert!(!prefer_projection(29_000, 102_400, 128, per_token));
     }
 }

@@ -15,7 +15,7 @@
 mod batcher;
 pub mod metrics;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +28,6 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -62,6 +61,9 @@ pub struct ServeConfig {
     pub max_concurrent: usize,
     /// Most texts per forward pass when batching concurrent requests.
     pub max_batch: usize,
+    /// Connections held open at once; further ones wait in the listen backlog until one
+    /// closes. Bounds the file descriptors a crowd of idle clients can take.
+    pub max_connections: usize,
 }
 
 impl Default for ServeConfig {
@@ -74,6 +76,7 @@ impl Default for ServeConfig {
             timeout: Duration::from_secs(30),
             max_concurrent: 256,
             max_batch: crate::predict::INFERENCE_BATCH,
+            max_connections: 512,
         }
     }
 }
@@ -179,6 +182,7 @@ fn model_json(c: &Classifier, info: &ModelInfo, config: &ServeConfig) -> Value {
             "max_chars": config.max_chars,
             "max_len_tokens": bc.encode.max_len,
             "timeout_ms": config.timeout.as_millis() as u64,
+            "max_connections": config.max_connections,
         },
     })
 }
@@ -238,7 +242,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then stops accepting connections
-/// and returns once the requests in flight are answered.
+/// and returns once the requests in flight are answered, or at the latest `config.timeout`
+/// after `shutdown` (the longest a request may take), whatever the clients still hold open.
+///
+/// At most `config.max_connections` connections are open at once, and a connection on which
+/// nothing is received or sent for one second more than `config.timeout` (a client that never
+/// finishes its headers, an idle keep-alive) is closed.
 ///
 /// # Errors
 /// I/O errors of the listener.
@@ -247,12 +256,160 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let config = &state.0.config;
+    let grace = config.timeout;
+    let listener = LimitedListener {
+        inner: listener,
+        permits: Arc::new(Semaphore::new(config.max_connections.max(1))),
+        // Longer than a request's own limit, so that a slow request gets its 503 (its body
+        // arrived before its timer started) rather than a closed connection.
+        idle: config.timeout + IDLE_MARGIN,
+    };
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        })
+        .into_future();
+    let deadline = async move {
+        match stopping_rx.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            // The server ended on its own.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => Ok(()),
+    }
+}
+
+/// How much longer than the request timeout a connection may stay silent before it is closed.
+const IDLE_MARGIN: Duration = Duration::from_secs(1);
+
+/// A TCP listener that keeps at most as many connections open as it has permits and wraps
+/// each in an [`IdleTimeout`].
+struct LimitedListener {
+    inner: TcpListener,
+    permits: Arc<Semaphore>,
+    idle: Duration,
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = IdleTimeout;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (IdleTimeout, std::net::SocketAddr) {
+        // Wait for a free slot before accepting: new clients wait in the listen backlog.
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        let _ = io.set_nodelay(true);
+        (
+            IdleTimeout {
+                io,
+                _permit: permit,
+                idle: self.idle,
+                deadline: Box::pin(tokio::time::sleep(self.idle)),
+            },
+            addr,
+        )
+    }
+
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection whose reads fail with `TimedOut` once nothing has been received or sent for
+/// `idle`; holds its slot of the connection limit until dropped.
+struct IdleTimeout {
+    io: tokio::net::TcpStream,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    idle: Duration,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleTimeout {
+    fn touch(&mut self) {
+        let next = tokio::time::Instant::now() + self.idle;
+        self.deadline.as_mut().reset(next);
+    }
+}
+
+impl tokio::io::AsyncRead for IdleTimeout {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let before = buf.filled().len();
+        match std::pin::Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    self.touch();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "nothing received within the timeout",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for IdleTimeout {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.io).poll_write(cx, data);
+        if matches!(result, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(result, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.
@@ -364,6 +521,22 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 
 async fn predict(State(state): State<AppState>, req: Request) -> Response {
     let timeout = state.0.config.timeout;
+    // A declared length over the limit is answered at once, before any body byte is awaited.
+    let limit = state.0.config.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(n) = declared.filter(|&n| n > limit as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body ({n} bytes, Content-Length) is larger than the limit of {limit} bytes (--max-body-bytes)"
+            ),
+        )
+        .into_response();
+    }
     match tokio::time::timeout(timeout, predict_inner(&state, req.into_body())).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => e.into_response(),
@@ -385,6 +558,8 @@ pub struct PredictRequest {
     pub texts: Vec<String>,
     /// How many `(label, probability)` pairs to return per text, at most the label count.
     pub top_k: usize,
+    /// The field the texts came in, `texts` or `instances` (for error messages).
+    pub field: &'static str,
 }
 
 /// The body of a successful predict answer; f32 probabilities are written in their shortest
@@ -441,12 +616,19 @@ async fn predict_inner(state: &AppState, body: Body) -> Result<Response, ApiErro
     })?;
     let labels = s.classifier.labels();
     let request = parse_predict(&bytes, &s.config, labels.len())?;
+    let field = request.field;
     let predictions = s.worker.predict(request.texts).await.map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the model worker is not running",
         )
     })?;
+    // A text without tokens is refused as an empty one is (see `parse_predict`).
+    if let Some(i) = predictions.iter().position(|p| p.n_tokens == 0) {
+        return Err(ApiError::unprocessable(format!(
+            "{field}[{i}] has no tokens after tokenization (only markup, stop words or characters the tokenizer drops); n_tokens: 0"
+        )));
+    }
     let out: Vec<PredictionOut> = predictions
         .iter()
         .map(|p| {
@@ -600,7 +782,11 @@ pub fn parse_predict(
         }
         texts.push(text);
     }
-    Ok(PredictRequest { texts, top_k })
+    Ok(PredictRequest {
+        texts,
+        top_k,
+        field,
+    })
 }
 
 /// "a number", "an object", ... for error messages.

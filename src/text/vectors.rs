@@ -183,6 +183,61 @@ impl Default for VectorFilter<'_> {
     }
 }
 
+/// Longest text row or binary word accepted (bytes): far above any real one (a 1,000-dimension
+/// row is about 10 KB), low enough that a file without line breaks cannot exhaust memory.
+const MAX_ROW: usize = 64 << 20;
+
+/// Largest vector dimension accepted from a header or a first row.
+const MAX_DIM: usize = 1 << 16;
+
+/// Opens a word-vector file for streaming: refuses what is not a regular file (a device such as
+/// `/dev/zero`, a pipe, a folder) and decompresses gzip (`.vec.gz`, `.txt.gz`), recognised by its
+/// magic bytes whatever the name.
+fn open_vectors(path: &Path) -> Result<Box<dyn BufRead>> {
+    let name = path.display();
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot open word vectors {name}"))?;
+    if !meta.is_file() {
+        bail!(
+            "{name} is not a regular file (a folder, a device or a pipe); give a word-vector file"
+        );
+    }
+    let mut r = BufReader::with_capacity(
+        1 << 20,
+        File::open(path).with_context(|| format!("cannot open word vectors {name}"))?,
+    );
+    let gzip = r
+        .fill_buf()
+        .with_context(|| format!("cannot read word vectors {name}"))?
+        .starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(r),
+        ))
+    } else {
+        Box::new(r)
+    })
+}
+
+/// A text row of at most [`MAX_ROW`] bytes (see [`read_line_bytes`]).
+fn read_row<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    name: &str,
+    lineno: usize,
+) -> Result<Option<usize>> {
+    let n = read_line_bytes(&mut (&mut *r).take(MAX_ROW as u64 + 1), buf)
+        .with_context(|| format!("{name}:{lineno}: cannot read (a damaged gzip file?)"))?;
+    if buf.len() > MAX_ROW {
+        bail!(
+            "{name}:{lineno}: a line longer than {} MiB; this is not a word-vector text file",
+            MAX_ROW >> 20
+        );
+    }
+    Ok(n)
+}
+
 /// Reads the first line (without its `\n`, at most [`MAX_PROBE_LINE`] bytes); `None` at EOF.
 fn read_line_bytes<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Option<usize>> {
     buf.clear();
@@ -240,9 +295,7 @@ fn text_row_fields(line: &[u8]) -> Option<usize> {
 /// * Otherwise (the bytes after the header are not text rows) → word2vec binary.
 pub fn detect_format(path: &Path) -> Result<VectorFormat> {
     let name = path.display();
-    let mut r = BufReader::new(
-        File::open(path).with_context(|| format!("cannot open word vectors {name}"))?,
-    );
+    let mut r = open_vectors(path)?;
     let mut first = Vec::new();
     if read_line_bytes(&mut (&mut r).take(MAX_PROBE_LINE as u64), &mut first)?.is_none() {
         bail!("{name}: empty word-vector file");
@@ -263,7 +316,7 @@ pub fn detect_format(path: &Path) -> Result<VectorFormat> {
             // Header `count 1` or a GloVe dim-1 row: count the remaining lines.
             let mut lines = 1usize;
             let mut buf = Vec::new();
-            while read_line_bytes(&mut r, &mut buf)?.is_some() {
+            while read_row(&mut r, &mut buf, &name.to_string(), lines + 1)?.is_some() {
                 if !buf.iter().all(u8::is_ascii_whitespace) {
                     lines += 1;
                 }
@@ -286,9 +339,7 @@ pub fn peek_dim(path: &Path, format: VectorFormat) -> Result<usize> {
         VectorFormat::Auto => detect_format(path)?,
         f => f,
     };
-    let mut r = BufReader::new(
-        File::open(path).with_context(|| format!("cannot open word vectors {}", path.display()))?,
-    );
+    let mut r = open_vectors(path)?;
     let mut first = Vec::new();
     read_line_bytes(&mut (&mut r).take(MAX_PROBE_LINE as u64), &mut first)?;
     match format {
@@ -367,10 +418,7 @@ pub fn read_vectors(
         f => f,
     };
     let name = path.display().to_string();
-    let mut r = BufReader::with_capacity(
-        1 << 20,
-        File::open(path).with_context(|| format!("cannot open word vectors {name}"))?,
-    );
+    let mut r = open_vectors(path)?;
     let mut line = Vec::new();
     let mut header = None;
     let mut lineno = 0usize;
@@ -383,6 +431,13 @@ pub fn read_vectors(
                 String::from_utf8_lossy(&line[..line.len().min(80)])
             )
         })?);
+    }
+    if let Some((_, dim)) = header
+        && dim > MAX_DIM
+    {
+        bail!(
+            "{name}:1: dimension {dim} in the header is larger than {MAX_DIM}; is this a word-vector file?"
+        );
     }
     let mut c = Collector {
         dim: header.map_or(0, |h| h.1),
@@ -419,6 +474,13 @@ pub fn read_vectors(
                         String::from_utf8_lossy(&word)
                     );
                 }
+                if word.len() > MAX_ROW {
+                    bail!(
+                        "{name}: word {} is longer than {} MiB; this is not a word2vec binary file",
+                        k + 1,
+                        MAX_ROW >> 20
+                    );
+                }
                 match b[0] {
                     b' ' if !word.is_empty() => break,
                     b'\n' | b'\r' if word.is_empty() => continue,
@@ -443,7 +505,7 @@ pub fn read_vectors(
             }
         }
     } else {
-        while read_line_bytes(&mut r, &mut line)?.is_some() {
+        while read_row(&mut r, &mut line, &name, lineno + 1)?.is_some() {
             lineno += 1;
             let mut f = fields(&line);
             let Some(word) = f.next() else {
@@ -454,6 +516,11 @@ pub fn read_vectors(
                 anyhow::ensure!(
                     !values.is_empty(),
                     "{name}:{lineno}: a row needs a word and at least one value"
+                );
+                anyhow::ensure!(
+                    values.len() <= MAX_DIM,
+                    "{name}:{lineno}: {} values, more than {MAX_DIM}; is this a word-vector file?",
+                    values.len()
                 );
                 c.dim = values.len();
                 c.table = vec![0.0; c.found.len() * c.dim];

@@ -208,6 +208,11 @@ impl Vocab {
     /// # Errors
     /// I/O errors, naming the file.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        write_atomic(path, &self.to_bytes())
+    }
+
+    /// The bytes [`Vocab::save`] writes.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut buf = String::with_capacity(self.tokens.len() * 12);
         for (t, c) in self.tokens.iter().zip(&self.counts) {
             escape_into(t, &mut buf);
@@ -215,7 +220,7 @@ impl Vocab {
             buf.push_str(&c.to_string());
             buf.push('\n');
         }
-        write_atomic(path, buf.as_bytes())
+        buf.into_bytes()
     }
 
     /// Reads a file written by [`Vocab::save`].
@@ -226,7 +231,8 @@ impl Vocab {
     /// first two lines are not `<pad>` and `<unk>`.
     pub fn load(path: &Path) -> anyhow::Result<Vocab> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).with_context(|| format!("reading vocabulary {name}"))?;
+        let bytes = crate::fsutil::read_file(path, crate::fsutil::Source::RegularFile, None)
+            .with_context(|| format!("reading vocabulary {name}"))?;
         let text = crate::data::decode_bytes(&bytes, &name, Default::default())?;
         let mut v = Vocab {
             tokens: Vec::new(),

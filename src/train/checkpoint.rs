@@ -18,6 +18,9 @@ use crate::model::{Model, Trainer};
 const DIR: &str = "checkpoint";
 const STATE_FILE: &str = "state.json";
 const MODEL_PREFIX: &str = "model/";
+/// Largest `state.json` read (bytes): the settings, the run description and one line of
+/// metrics per epoch.
+const MAX_STATE_BYTES: u64 = 256 << 20;
 const OPTIM_PREFIX: &str = "optim/";
 
 /// Where a run stands: the next batch to train and the running sums of the current epoch.
@@ -115,8 +118,14 @@ impl Checkpoint {
     /// Reads `checkpoint/state.json` of a run directory.
     pub fn load(output: &Path) -> Result<Checkpoint> {
         let path = output.join(DIR).join(STATE_FILE);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("no checkpoint to resume: cannot read {}", path.display()))?;
+        let bytes = crate::fsutil::read_file(
+            &path,
+            crate::fsutil::Source::RegularFile,
+            Some(MAX_STATE_BYTES),
+        )
+        .with_context(|| format!("no checkpoint to resume: cannot read {}", path.display()))?;
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("{} is not a valid checkpoint", path.display()))?;
         serde_json::from_str(&text)
             .with_context(|| format!("{} is not a valid checkpoint", path.display()))
     }

@@ -18,6 +18,148 @@ pub enum Metric {
     Acc,
     /// Validation cross-entropy loss (lower is better).
     Loss,
+    /// Validation macro-averaged F1 over the labels present in the validation data or its
+    /// predictions (higher is better); suits imbalanced classes.
+    #[serde(rename = "macro-f1")]
+    #[value(name = "macro-f1")]
+    MacroF1,
+}
+
+/// How the training loss weighs the classes (`--class-weight`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum ClassWeight {
+    /// Every example counts alike.
+    #[default]
+    None,
+    /// Class `c` weighs `n / (k · n_c)` (`n` training examples, `k` classes, `n_c` of class
+    /// `c`), as scikit-learn's `class_weight="balanced"`.
+    Balanced,
+    /// A JSON file mapping every training label to a positive weight, e.g.
+    /// `{"pos": 1, "neg": 3.5}`.
+    File(PathBuf),
+}
+
+impl std::str::FromStr for ClassWeight {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ClassWeight, String> {
+        match s {
+            "none" => Ok(ClassWeight::None),
+            "balanced" => Ok(ClassWeight::Balanced),
+            "" => Err("give none, balanced or a JSON file of label weights".into()),
+            path => Ok(ClassWeight::File(PathBuf::from(path))),
+        }
+    }
+}
+
+impl std::fmt::Display for ClassWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClassWeight::None => f.write_str("none"),
+            ClassWeight::Balanced => f.write_str("balanced"),
+            ClassWeight::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl From<ClassWeight> for String {
+    fn from(c: ClassWeight) -> String {
+        c.to_string()
+    }
+}
+
+impl TryFrom<String> for ClassWeight {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<ClassWeight, String> {
+        s.parse()
+    }
+}
+
+impl ClassWeight {
+    /// The weight of each of `labels` given the training labels `train_labels` (one per
+    /// example); `None` for [`ClassWeight::None`]. A label without training examples (possible
+    /// when fine-tuning) gets weight 1: it is never a target, so its weight does not matter.
+    ///
+    /// # Errors
+    /// An unreadable or malformed weight file, a weight that is not a positive finite number,
+    /// a training label the file lacks, or a file label the training data lacks; each message
+    /// names the file and the label.
+    pub fn resolve(&self, labels: &[String], train_labels: &[&str]) -> Result<Option<Vec<f32>>> {
+        match self {
+            ClassWeight::None => Ok(None),
+            ClassWeight::Balanced => {
+                let mut counts = vec![0usize; labels.len()];
+                for l in train_labels {
+                    if let Some(i) = labels.iter().position(|x| x == l) {
+                        counts[i] += 1;
+                    }
+                }
+                let (n, k) = (train_labels.len() as f64, labels.len() as f64);
+                Ok(Some(
+                    counts
+                        .iter()
+                        .map(|&c| {
+                            if c == 0 {
+                                1.0
+                            } else {
+                                (n / (k * c as f64)) as f32
+                            }
+                        })
+                        .collect(),
+                ))
+            }
+            ClassWeight::File(path) => {
+                let map = read_weight_file(path)?;
+                let name = path.display();
+                if let Some(extra) = map.keys().find(|l| !labels.contains(l)) {
+                    bail!(
+                        "--class-weight {name}: label {extra:?} does not occur in the training data (labels: {})",
+                        labels.join(", ")
+                    );
+                }
+                labels
+                    .iter()
+                    .map(|l| {
+                        map.get(l).copied().ok_or_else(|| {
+                            anyhow::anyhow!("--class-weight {name}: no weight for label {l:?}")
+                        })
+                    })
+                    .collect::<Result<Vec<f32>>>()
+                    .map(Some)
+            }
+        }
+    }
+}
+
+/// Reads a `--class-weight` file: a JSON object of label → positive finite weight.
+fn read_weight_file(path: &Path) -> Result<std::collections::BTreeMap<String, f32>> {
+    let name = path.display();
+    let bytes = crate::fsutil::read_file(
+        path,
+        crate::fsutil::Source::RegularFile,
+        Some(MAX_SETTINGS_BYTES),
+    )
+    .with_context(|| format!("--class-weight: cannot read {name}"))?;
+    let text =
+        String::from_utf8(bytes).with_context(|| format!("--class-weight {name} is not UTF-8"))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("--class-weight {name} is not valid JSON"))?;
+    let object = value.as_object().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--class-weight {name} must hold a JSON object of label weights, like {{\"pos\": 1, \"neg\": 3}}"
+        )
+    })?;
+    object
+        .iter()
+        .map(|(label, w)| match w.as_f64() {
+            Some(x) if x > 0.0 && (x as f32).is_finite() => Ok((label.clone(), x as f32)),
+            _ => bail!(
+                "--class-weight {name}: the weight of {label:?} must be a positive number, not {w}"
+            ),
+        })
+        .collect()
 }
 
 /// Which network to train.
@@ -97,6 +239,8 @@ pub struct TrainConfig {
     pub bucket: bool,
     /// Multiply the learning rate by this factor after every epoch.
     pub lr_decay: f32,
+    /// Weights of the classes in the training loss.
+    pub class_weight: ClassWeight,
     pub tokenizer: TokenizerConfig,
     /// Pretrained word vectors (word2vec binary/text, fastText `.vec`, GloVe) that initialise
     /// the embedding; `emb_dim` must equal their dimension.
@@ -168,6 +312,7 @@ impl Default for TrainConfig {
             threads: 0,
             bucket: true,
             lr_decay: 1.0,
+            class_weight: ClassWeight::None,
             tokenizer: TokenizerConfig::default(),
             pretrained: None,
             pretrained_format: VectorFormat::Auto,
@@ -186,6 +331,9 @@ pub const AUTO_MIN_STEPS: usize = 2_000;
 pub const AUTO_MIN_EPOCHS: usize = 10;
 /// Upper bound of the automatic epoch cap.
 pub const AUTO_MAX_EPOCHS: usize = 50;
+/// Largest settings file read (`--config`, `--class-weight`), in bytes; real ones are a few
+/// hundred.
+const MAX_SETTINGS_BYTES: u64 = 16 << 20;
 
 /// Upper bound of `--threads`: far above any real core count, low enough that a typo cannot
 /// spawn a million threads.
@@ -202,8 +350,14 @@ impl TrainConfig {
     /// As [`TrainConfig::from_toml_file`], with `base` in place of the defaults (keys the file
     /// does not set keep `base`'s values).
     pub fn from_toml_file_over(path: &Path, base: &TrainConfig) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let bytes = crate::fsutil::read_file(
+            path,
+            crate::fsutil::Source::FileOrPipe,
+            Some(MAX_SETTINGS_BYTES),
+        )
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("config {} is not UTF-8", path.display()))?;
         Self::from_toml_str_over(&text, base)
             .with_context(|| format!("invalid config {}", path.display()))
     }
@@ -394,6 +548,25 @@ impl TrainConfig {
         }
         if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
             bail!("--lr-decay must be in (0, 1], got {}", self.lr_decay);
+        }
+        if let ClassWeight::File(path) = &self.class_weight {
+            read_weight_file(path)?;
+        }
+        // One rule for training and loading (`Bundle::load`): a Kim model pads every text to
+        // its widest region size, so a shorter --max-len would train a bundle that no command
+        // can load.
+        let widest = self.region_sizes.iter().copied().max().unwrap_or(1);
+        if self.arch != ArchKind::Conv2d && self.max_len < widest {
+            bail!(
+                "--max-len {} is shorter than the widest region size {widest} (--region-sizes {}); \
+                 give --max-len {widest} or more, or smaller region sizes",
+                self.max_len,
+                self.region_sizes
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
         }
         // After the range checks, so that a zero size gets its own message.
         if self.arch == ArchKind::Conv2d {

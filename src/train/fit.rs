@@ -64,6 +64,9 @@ pub struct EpochMetrics {
     pub train_acc: f64,
     pub valid_loss: f64,
     pub valid_acc: f64,
+    /// Macro-averaged F1 on the validation data (labels present in it or its predictions).
+    #[serde(default)]
+    pub valid_macro_f1: f64,
     pub lr: f32,
     /// Wall-clock seconds of the epoch, validation included.
     pub seconds: f64,
@@ -130,6 +133,8 @@ fn train_in_pool(
             data.train.name
         );
     }
+    crate::bundle::check_labels(&labels)
+        .with_context(|| format!("the training data {}", data.train.name))?;
     if data.valid.is_empty() {
         bail!(
             "the validation data {} has no examples (a split holds none out of classes with a \
@@ -319,6 +324,13 @@ fn train_in_pool(
         }
         None => None,
     };
+    let train_labels: Vec<&str> = data
+        .train
+        .examples
+        .iter()
+        .map(|e| e.label.as_str())
+        .collect();
+    let class_weights = config.class_weight.resolve(&labels, &train_labels)?;
     let mut bundle_config = BundleConfig {
         format_version: FORMAT_VERSION,
         textcnn_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -337,7 +349,16 @@ fn train_in_pool(
         ngram: None,
     };
 
+    if let Some(w) = &class_weights {
+        bundle_config.training["class_weights"] = labels
+            .iter()
+            .zip(w)
+            .map(|(l, w)| (l.clone(), serde_json::json!(w)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
     let mut trainer = Trainer::new(initial, config.optimizer());
+    trainer.set_class_weights(class_weights);
     let mut progress = EpochProgress::start();
     if options.resume {
         let ckpt = Checkpoint::load(output)?;
@@ -435,14 +456,19 @@ fn train_in_pool(
         }
         let train_seconds = epoch_started.elapsed().as_secs_f64();
         let current = trainer.model();
-        let (valid_loss, valid_acc, _) =
+        let (valid_loss, valid_acc, valid_pred) =
             evaluate(&current, &valid_enc, &valid_y, pipeline.encode.min_len);
+        let valid_macro_f1 = ConfusionMatrix::from_indices(labels.clone(), &valid_y, &valid_pred)
+            .report()
+            .macro_avg
+            .f1;
         let metrics = EpochMetrics {
             epoch,
             train_loss: progress.loss_sum / progress.seen.max(1) as f64,
             train_acc: progress.correct as f64 / progress.seen.max(1) as f64,
             valid_loss,
             valid_acc,
+            valid_macro_f1,
             lr,
             seconds: epoch_started.elapsed().as_secs_f64(),
             examples_per_s: progress.seen as f64 / train_seconds.max(1e-9),
@@ -450,15 +476,21 @@ fn train_in_pool(
         let improved = progress.best.as_ref().is_none_or(|b| match config.metric {
             Metric::Acc => metrics.valid_acc > b.valid_acc,
             Metric::Loss => metrics.valid_loss < b.valid_loss,
+            Metric::MacroF1 => metrics.valid_macro_f1 > b.valid_macro_f1,
         });
         if options.progress {
             eprintln!(
-                "epoch {epoch:>2}/{}: train loss {:.4} acc {:.4} | valid loss {:.4} acc {:.4} | {:.1} s, {:.0} ex/s{}",
+                "epoch {epoch:>2}/{}: train loss {:.4} acc {:.4} | valid loss {:.4} acc {:.4}{} | {:.1} s, {:.0} ex/s{}",
                 max_epochs,
                 metrics.train_loss,
                 metrics.train_acc,
                 metrics.valid_loss,
                 metrics.valid_acc,
+                if config.metric == Metric::MacroF1 {
+                    format!(" macro-f1 {:.4}", metrics.valid_macro_f1)
+                } else {
+                    String::new()
+                },
                 metrics.seconds,
                 metrics.examples_per_s,
                 if improved { " *" } else { "" }

@@ -8,7 +8,9 @@ pub mod ngram_stage;
 pub mod transfer;
 
 pub use checkpoint::{Checkpoint, EpochProgress};
-pub use config::{ArchKind, MAX_THREADS, Metric, SEED_MAX_LEN, SEED_TRUNCATION, TrainConfig};
+pub use config::{
+    ArchKind, ClassWeight, MAX_THREADS, Metric, SEED_MAX_LEN, SEED_TRUNCATION, TrainConfig,
+};
 pub use fit::{
     EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, describe_architecture,
     evaluate, label_ids, train,
