@@ -241,6 +241,23 @@ pub(crate) struct ExampleScratch {
     pub(crate) conv: Vec<f32>,
 }
 
+/// Runs `f(scratch, b, pooled_b, argmax_b)` for every example `b` of `[batch, nf]` outputs,
+/// in parallel in the current rayon pool, with one `init()` scratch per job. Each example
+/// writes only its own rows, so the result does not depend on the thread count.
+fn per_example<S>(
+    pooled: &mut [f32],
+    argmax: &mut [u32],
+    nf: usize,
+    init: impl Fn() -> S + Sync + Send,
+    f: impl Fn(&mut S, usize, &mut [f32], &mut [u32]) + Sync + Send,
+) {
+    pooled
+        .par_chunks_mut(nf)
+        .zip(argmax.par_chunks_mut(nf))
+        .enumerate()
+        .for_each_init(init, |scratch, (b, (p, a))| f(scratch, b, p, a));
+}
+
 /// Number of valid windows of region size `h` over `length` real tokens: `length - h + 1`, or 1
 /// when the text is shorter than the region (that window covers the text and zero padding).
 #[inline]
@@ -454,29 +471,28 @@ impl KimCnn {
             })
             .collect();
         let longest = batch.lengths.iter().copied().max().unwrap_or(0).max(1);
-        pooled
-            .par_chunks_mut(nf)
-            .zip(argmax.par_chunks_mut(nf))
-            .enumerate()
-            .for_each_init(
-                || vec![0.0f32; longest * maps],
-                |conv_out, (b, (p, a))| {
-                    let len = batch.lengths[b];
-                    let local = &distinct.local[b * s..b * s + len];
-                    for (r, conv) in self.convs.iter().enumerate() {
-                        let nw = valid_windows(len, conv.h);
-                        windows_from_projection(&projections[r], maps, conv.h, local, conv_out);
-                        bias_relu_max_pool_forward(
-                            conv_out,
-                            maps,
-                            nw,
-                            &conv.bias,
-                            &mut p[r * maps..(r + 1) * maps],
-                            &mut a[r * maps..(r + 1) * maps],
-                        );
-                    }
-                },
-            );
+        per_example(
+            pooled,
+            argmax,
+            nf,
+            || vec![0.0f32; longest * maps],
+            |conv_out, b, p, a| {
+                let len = batch.lengths[b];
+                let local = &distinct.local[b * s..b * s + len];
+                for (r, conv) in self.convs.iter().enumerate() {
+                    let nw = valid_windows(len, conv.h);
+                    windows_from_projection(&projections[r], maps, conv.h, local, conv_out);
+                    bias_relu_max_pool_forward(
+                        conv_out,
+                        maps,
+                        nw,
+                        &conv.bias,
+                        &mut p[r * maps..(r + 1) * maps],
+                        &mut a[r * maps..(r + 1) * maps],
+                    );
+                }
+            },
+        );
     }
 
     /// [`KimCnn::features`] by one GEMM per example and region over the window view.
@@ -489,23 +505,22 @@ impl KimCnn {
         } else {
             gemm::Parallelism::None
         };
-        pooled
-            .par_chunks_mut(nf)
-            .zip(argmax.par_chunks_mut(nf))
-            .enumerate()
-            .for_each_init(
-                || self.new_scratch(s),
-                |scratch, (b, (p, a))| {
-                    self.forward_example(
-                        &batch.ids[b * s..(b + 1) * s],
-                        batch.lengths[b],
-                        scratch,
-                        p,
-                        a,
-                        parallelism,
-                    )
-                },
-            );
+        per_example(
+            pooled,
+            argmax,
+            nf,
+            || self.new_scratch(s),
+            |scratch, b, p, a| {
+                self.forward_example(
+                    &batch.ids[b * s..(b + 1) * s],
+                    batch.lengths[b],
+                    scratch,
+                    p,
+                    a,
+                    parallelism,
+                )
+            },
+        );
     }
 
     /// Logits `[batch, num_classes]`, row-major; no dropout. Runs in the current rayon pool.
