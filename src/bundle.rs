@@ -349,14 +349,20 @@ impl Bundle {
         let ngram = match &config.ngram {
             Some(branch) => {
                 let w = branch.mix;
-                if !(w.cnn >= 0.0 && w.ngram >= 0.0 && w.cnn.is_finite() && w.ngram.is_finite()) {
+                if !(w.cnn >= 0.0 && w.ngram >= 0.0 && w.cnn.is_finite() && w.ngram.is_finite())
+                    || w.cnn + w.ngram == 0.0
+                {
                     bail!(
-                        "{}: \"ngram\".mix weights must be finite numbers >= 0, got {} and {}",
+                        "{}: \"ngram\".mix weights must be finite numbers >= 0, not both 0, got {} and {}",
                         config_path.display(),
                         w.cnn,
                         w.ngram
                     );
                 }
+                branch
+                    .features
+                    .validate()
+                    .with_context(|| format!("{}: \"ngram\".features", config_path.display()))?;
                 let source = Source::RegularFile;
                 let tensors = read_file(&dir.join(NGRAM_TENSORS_FILE), source, None)?;
                 let tokens = read_file(&dir.join(NGRAM_TOKENS_FILE), source, None)?;
@@ -364,7 +370,10 @@ impl Bundle {
                     for (name, bytes) in
                         [(NGRAM_TENSORS_FILE, &tensors), (NGRAM_TOKENS_FILE, &tokens)]
                     {
-                        if files.get(name) != Some(&sha256_tag(bytes)) {
+                        let Some(recorded) = files.get(name) else {
+                            bail!("{}: \"files\" has no hash of {name}", config_path.display());
+                        };
+                        if *recorded != sha256_tag(bytes) {
                             bail!(
                                 "{} is not the file this model was saved with: its SHA-256 is not the one \
                                  recorded in {} (a file of another bundle, or a save that was interrupted; \
@@ -384,7 +393,19 @@ impl Bundle {
                     config.labels.len(),
                 )?)
             }
-            None => None,
+            None => {
+                if files
+                    .as_ref()
+                    .is_some_and(|f| f.contains_key(NGRAM_TENSORS_FILE))
+                {
+                    bail!(
+                        "{}: \"files\" lists the n-gram branch ({NGRAM_TENSORS_FILE}) but there is no \"ngram\" \
+                         object; the config was edited or belongs to another bundle",
+                        config_path.display()
+                    );
+                }
+                None
+            }
         };
         Ok(Bundle {
             config,

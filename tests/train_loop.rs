@@ -305,3 +305,70 @@ fn ngram_branch_is_saved_deterministic_and_mixed_at_prediction() {
     let err = Bundle::load(a.path()).err().unwrap();
     assert!(format!("{err:#}").contains(NGRAM_TENSORS_FILE), "{err:#}");
 }
+
+#[test]
+fn finetuning_on_data_without_every_label_drops_the_ngram_branch() {
+    use textcnn::train::{StartFrom, finetune_config};
+    let (tr, va) = (synthetic(200, 21), synthetic(60, 22));
+    let parent = tempfile::tempdir().unwrap();
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    train(
+        &small_config(),
+        &data,
+        parent.path(),
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert!(Bundle::load(parent.path()).unwrap().ngram.is_some());
+    let finetune = |keep: &dyn Fn(&Example) -> bool| {
+        let only = |d: &Dataset| Dataset {
+            examples: d.examples.iter().filter(|e| keep(e)).cloned().collect(),
+            ..d.clone()
+        };
+        let (tr2, va2) = (only(&synthetic(100, 23)), only(&synthetic(40, 24)));
+        let out = tempfile::tempdir().unwrap();
+        let start = StartFrom::load(parent.path(), false).unwrap();
+        let mut config = finetune_config(&start.bundle);
+        config.epochs = Some(1);
+        let options = TrainOptions {
+            start_from: Some(start),
+            ..TrainOptions::default()
+        };
+        let data = TrainData {
+            train: &tr2,
+            valid: &va2,
+            test: None,
+        };
+        train(&config, &data, out.path(), &options).unwrap();
+        Bundle::load(out.path()).unwrap()
+    };
+    // New data with both labels: the branch is refitted and kept.
+    assert!(finetune(&|_| true).ngram.is_some());
+    // New data with positive examples only: the branch would forget "neg"; it is dropped.
+    let child = finetune(&|e| e.label == "pos");
+    assert!(child.ngram.is_none() && child.config.ngram.is_none());
+    assert_eq!(child.config.labels, vec!["neg", "pos"]);
+}
+
+#[test]
+fn config_listing_ngram_files_without_the_branch_is_refused() {
+    let (tr, va) = (synthetic(200, 31), synthetic(60, 32));
+    let dir = tempfile::tempdir().unwrap();
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    train(&small_config(), &data, dir.path(), &TrainOptions::default()).unwrap();
+    let path = dir.path().join(bundle::CONFIG_FILE);
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("ngram");
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    let err = Bundle::load(dir.path()).err().unwrap();
+    assert!(format!("{err:#}").contains("no \"ngram\""), "{err:#}");
+}

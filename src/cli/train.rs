@@ -19,7 +19,7 @@ use textcnn::train::{
 
 use super::common::{ReadArgs, load_dataset};
 
-/// Train a Kim (2014) CNN or a conv2d text classifier and save the best model (by validation) as a bundle.
+/// Train a text classifier (default ngram-cnn: a Kim (2014) CNN with an n-gram branch; or kim, conv2d, seed) and save the best model (by validation) as a bundle.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Training data: `imdb:train`, or a file/folder in any supported format.
@@ -68,7 +68,7 @@ pub enum ArchArg {
 /// Hyperparameter flags; each overrides the config file and the defaults.
 #[derive(Args, Debug)]
 pub struct HyperArgs {
-    /// Architecture, or the `seed` preset [default: kim]
+    /// Architecture, or the `seed` preset [default: ngram-cnn]
     #[arg(long, value_enum)]
     pub arch: Option<ArchArg>,
     /// conv2d blocks, comma-separated `KxM:maxP`/`KxM:avgP` (kernel, maps, pooling) [default: 3x64:max2]

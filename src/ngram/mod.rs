@@ -176,8 +176,34 @@ impl NgramFeaturizer {
         if keys.windows(2).any(|w| w[0] >= w[1]) {
             bail!("the n-gram keys are not strictly ascending");
         }
-        if idf.iter().any(|v| !v.is_finite()) {
-            bail!("the n-gram idf values are not all finite");
+        if idf.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            bail!("the n-gram idf values are not all finite and positive");
+        }
+        for &key in &keys {
+            let orders = if key & CHAR_FLAG != 0 {
+                config.char_n
+            } else {
+                config.word_n
+            };
+            let mut k = key & !CHAR_FLAG;
+            let mut n = 0;
+            while k != 0 {
+                let symbol = k & SYMBOL_MASK;
+                let bad = symbol == 0
+                    || (key & CHAR_FLAG == 0 && symbol as usize > token_list.len())
+                    || (key & CHAR_FLAG != 0 && char::from_u32(symbol as u32 - 1).is_none());
+                if bad {
+                    bail!(
+                        "n-gram key {key:#x} names a token or character outside the table of {} tokens",
+                        token_list.len()
+                    );
+                }
+                k >>= SYMBOL_BITS;
+                n += 1;
+            }
+            if n == 0 || n > orders {
+                bail!("n-gram key {key:#x} has {n} symbols, outside the configured orders");
+            }
         }
         let mut tokens = HashMap::with_capacity(token_list.len());
         for (i, t) in token_list.iter().enumerate() {

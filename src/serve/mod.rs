@@ -3,7 +3,7 @@
 //! | endpoint | answer |
 //! |---|---|
 //! | `POST /v1/predict` | `{"texts": [..], "top_k": 2}` or `{"instances": [..]}` → `{"predictions": [..], "model": {..}}` |
-//! | `GET /v1/model` | labels, architecture, tokenizer and encoding settings, training summary, best epoch, limits |
+//! | `GET /v1/model` | labels, architecture (and the n-gram branch of `ngram-cnn`), tokenizer and encoding settings, training summary, best epoch, limits |
 //! | `GET /healthz` | `{"status": "ok", ..}` |
 //! | `GET /metrics` | Prometheus text format: requests, errors, latency histogram, texts classified |
 //! | `GET /` | a self-contained page: paste a text, see the label and the probabilities as bars |
@@ -97,10 +97,24 @@ impl ModelInfo {
     /// # Errors
     /// When `model.safetensors` cannot be read.
     pub fn from_dir(dir: &Path) -> Result<ModelInfo> {
-        let path = dir.join(MODEL_FILE);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let hash = Sha256::digest(&bytes);
+        // Every file that decides the outputs: the CNN's weights, and the n-gram branch's
+        // files and the config that holds its mixture weights when the bundle has one.
+        let mut hasher = Sha256::new();
+        let ngram = dir.join(crate::ngram::NGRAM_TENSORS_FILE);
+        let mut files = vec![dir.join(MODEL_FILE)];
+        if ngram.exists() {
+            files.extend([
+                ngram,
+                dir.join(crate::ngram::NGRAM_TOKENS_FILE),
+                dir.join(crate::bundle::CONFIG_FILE),
+            ]);
+        }
+        for path in files {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            hasher.update(&bytes);
+        }
+        let hash = hasher.finalize();
         let hex: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
         let name = std::fs::canonicalize(dir)
             .ok()
@@ -170,6 +184,7 @@ fn model_json(c: &Classifier, info: &ModelInfo, config: &ServeConfig) -> Value {
         "labels": bc.labels,
         "architecture": bc.architecture,
         "parameters": bc.architecture.num_params(),
+        "ngram": bc.ngram,
         "tokenizer": bc.tokenizer,
         "encode": bc.encode,
         "training": bc.training,

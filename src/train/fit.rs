@@ -199,10 +199,35 @@ fn train_in_pool(
         .map(|t| encode(t, &vocab, &encode_config))
         .collect();
     // The n-gram branch of `ngram-cnn` reads the token lists again after the CNN is trained.
+    // Fine-tuning refits the branch on the new data alone, which would forget every label the
+    // new data lacks: then the fine-tuned model is the CNN alone (the CNN keeps its old
+    // weights as a starting point; the n-gram branch would start from nothing).
+    let new_data_labels = data.train.labels();
+    let missing: Vec<&String> = labels
+        .iter()
+        .filter(|l| !new_data_labels.contains(l))
+        .collect();
     let wants_ngram = match start {
-        Some(s) => s.bundle.config.ngram.is_some(),
+        Some(s) => s.bundle.config.ngram.is_some() && missing.is_empty(),
         None => config.arch == ArchKind::NgramCnn,
     };
+    if let Some(s) = start
+        && s.bundle.config.ngram.is_some()
+        && !missing.is_empty()
+        && options.progress
+    {
+        eprintln!(
+            "warning: the new training data has no example of {}; the n-gram branch of {} is \
+             dropped (it is refitted on the new data only and would forget those labels), so the \
+             fine-tuned model is the CNN alone",
+            missing
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            s.path.display()
+        );
+    }
     let train_tokens = if wants_ngram {
         train_tokens
     } else {
@@ -260,7 +285,15 @@ fn train_in_pool(
     let batch = config.batch_size.min(train_enc.len()).max(1);
     super::config::check_training_memory(&arch, longest, batch)?;
     if options.progress {
-        eprintln!("model: {}", describe_architecture(&arch));
+        eprintln!(
+            "model: {}{}",
+            if wants_ngram {
+                "ngram-cnn = n-gram branch (fitted after the CNN) + "
+            } else {
+                ""
+            },
+            describe_architecture(&arch)
+        );
     }
     let mut initial = match (start, &arch) {
         (Some(s), Architecture::Kim(kim)) => match &s.bundle.model {
@@ -436,10 +469,15 @@ fn train_in_pool(
                 }
                 Checkpoint::save(output, config, &options.run_info, &trainer, &progress)?;
                 eprintln!(
-                    "interrupted at epoch {epoch}, batch {}: the best model in {} is intact; continue with \
+                    "interrupted at epoch {epoch}, batch {}: the best model in {} is intact{}; continue with \
                      `textcnn train --resume {}`",
                     step + 1,
                     output.display(),
+                    if wants_ngram {
+                        " (the CNN alone: the n-gram branch is fitted when training ends)"
+                    } else {
+                        ""
+                    },
                     output.display()
                 );
                 return Ok(TrainOutcome {
