@@ -711,9 +711,19 @@ fn train_locked(
 
     if let Some(best) = &outcome.best {
         println!(
-            "best epoch {}: valid acc {:.4}, valid loss {:.4}",
-            best.epoch, best.valid_acc, best.valid_loss
+            "best epoch {}: valid acc {:.4}, valid loss {:.4}{}",
+            best.epoch,
+            best.valid_acc,
+            best.valid_loss,
+            if outcome.ngram_valid_acc.is_some() {
+                " (the CNN alone)"
+            } else {
+                ""
+            }
         );
+    }
+    if let Some(acc) = outcome.ngram_valid_acc {
+        println!("valid acc of the mixture with the n-gram branch {acc:.4}");
     }
     if let Some(report) = &outcome.test {
         println!(

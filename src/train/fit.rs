@@ -93,6 +93,8 @@ pub struct TrainOutcome {
     pub best: Option<EpochMetrics>,
     /// Test-set report of the best parameters, when a test set was given.
     pub test: Option<ClassificationReport>,
+    /// Validation accuracy of the CNN mixed with the n-gram branch (`ngram-cnn`, when fitted).
+    pub ngram_valid_acc: Option<f64>,
     pub seconds: f64,
 }
 
@@ -485,6 +487,7 @@ fn train_in_pool(
                     best: progress.best.clone(),
                     history: progress.history,
                     test: None,
+                    ngram_valid_acc: None,
                     seconds: started.elapsed().as_secs_f64(),
                 });
             }
@@ -569,6 +572,7 @@ fn train_in_pool(
     }
 
     let mut test = None;
+    let mut ngram_valid_acc = None;
     // An interrupted run is resumed later; the n-gram branch is fitted and the test set is
     // evaluated once, at its real end.
     let finished = stop != StopReason::Interrupted;
@@ -608,6 +612,7 @@ fn train_in_pool(
                     branch_started.elapsed().as_secs_f64()
                 );
             }
+            ngram_valid_acc = branch.validation["mixed"].as_f64();
             best.config.ngram = Some(branch);
             best.ngram = Some(model);
             best.save(output)?;
@@ -630,6 +635,7 @@ fn train_in_pool(
         best: progress.best.clone(),
         history: progress.history,
         test,
+        ngram_valid_acc,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
