@@ -10,7 +10,7 @@ use crate::batch::{PaddedBatch, bucketed_batches, real_length};
 use crate::bundle::Bundle;
 use crate::model::Model;
 use crate::ngram::mix_probabilities;
-use crate::text::{Encoded, TextPipeline, tokenize_all};
+use crate::text::{Encoded, TextPipeline};
 
 /// Texts per forward pass at inference time.
 pub const INFERENCE_BATCH: usize = 256;
@@ -94,17 +94,33 @@ impl Classifier {
     /// CNN's softmax, mixed with the n-gram branch's when the bundle has one
     /// ([`crate::ngram::mix_probabilities`]).
     pub fn probabilities(&self, texts: &[&str]) -> (Vec<Encoded>, Vec<f32>) {
-        let encoded = self.pipeline.encode_batch(texts);
-        let probs = probabilities(&self.bundle.model, &encoded, self.pipeline.encode.min_len);
-        let probs = match (&self.bundle.ngram, &self.bundle.config.ngram) {
+        if self.bundle.ngram.is_some() {
+            let (docs, encoded) = self.pipeline.tokenize_and_encode(texts);
+            let probs = self.probabilities_of(&docs, &encoded);
+            (encoded, probs)
+        } else {
+            let encoded = self.pipeline.encode_batch(texts);
+            let probs = self.probabilities_of(&[], &encoded);
+            (encoded, probs)
+        }
+    }
+
+    /// Class probabilities `[texts, classes]` of texts already tokenized (`docs`, read only by
+    /// the n-gram branch; may be empty for a bundle without one) and encoded by
+    /// [`Classifier::pipeline`].
+    ///
+    /// # Panics
+    /// If the bundle has an n-gram branch and `docs` and `encoded` differ in length.
+    pub fn probabilities_of(&self, docs: &[Vec<String>], encoded: &[Encoded]) -> Vec<f32> {
+        let cnn = probabilities(&self.bundle.model, encoded, self.pipeline.encode.min_len);
+        match (&self.bundle.ngram, &self.bundle.config.ngram) {
             (Some(ngram), Some(branch)) => {
-                let docs = tokenize_all(&self.pipeline.tokenizer, texts);
+                assert_eq!(docs.len(), encoded.len(), "one token list per encoded text");
                 let k = self.labels().len();
-                mix_probabilities(&probs, &ngram.probabilities(&docs), branch.mix, k)
+                mix_probabilities(&cnn, &ngram.probabilities(docs), branch.mix, k)
             }
-            _ => probs,
-        };
-        (encoded, probs)
+            _ => cnn,
+        }
     }
 
     /// Mean cross-entropy, accuracy and predicted class of `texts` against label indices `y`

@@ -89,11 +89,11 @@ impl NgramFeaturizer {
     /// # Errors
     /// An invalid config, or more than 2^21 − 1 distinct tokens with `min_df` documents (raise
     /// `min_df`).
-    pub fn fit(docs: &[Vec<String>], config: NgramConfig) -> Result<NgramFeaturizer> {
+    pub fn fit<D: AsRef<[String]>>(docs: &[D], config: NgramConfig) -> Result<NgramFeaturizer> {
         config.validate()?;
         let mut df: HashMap<&str, (u32, u32)> = HashMap::new(); // token -> (df, first doc seen)
         for (d, doc) in docs.iter().enumerate() {
-            for t in doc {
+            for t in doc.as_ref() {
                 let e = df.entry(t.as_str()).or_insert((0, u32::MAX));
                 if e.1 != d as u32 {
                     e.0 += 1;
@@ -105,7 +105,7 @@ impl NgramFeaturizer {
         let mut token_list = Vec::new();
         let mut tokens = HashMap::new();
         for doc in docs {
-            for t in doc {
+            for t in doc.as_ref() {
                 if df[t.as_str()].0 as usize >= config.min_df && !tokens.contains_key(t) {
                     token_list.push(t.clone());
                     tokens.insert(t.clone(), token_list.len() as u32);
@@ -132,7 +132,7 @@ impl NgramFeaturizer {
         let mut keys = Vec::new();
         for doc in docs {
             keys.clear();
-            f.keys_of(doc, &mut keys);
+            f.keys_of(doc.as_ref(), &mut keys);
             keys.sort_unstable();
             keys.dedup();
             for &k in &keys {
@@ -304,9 +304,12 @@ impl NgramFeaturizer {
 
     /// TF-IDF rows of many documents as a sparse matrix `[docs, num_features]`, computed in
     /// parallel.
-    pub fn transform_all(&self, docs: &[Vec<String>]) -> Csr {
+    pub fn transform_all<D: AsRef<[String]> + Sync>(&self, docs: &[D]) -> Csr {
         use rayon::prelude::*;
-        let rows: Vec<Vec<(u32, f32)>> = docs.par_iter().map(|d| self.transform(d)).collect();
+        let rows: Vec<Vec<(u32, f32)>> = docs
+            .par_iter()
+            .map(|d| self.transform(d.as_ref()))
+            .collect();
         Csr::from_rows(&rows, self.num_features())
     }
 

@@ -27,6 +27,19 @@ impl TextPipeline {
     pub fn encode_batch(&self, texts: &[&str]) -> Vec<Encoded> {
         texts.par_iter().map(|t| self.encode_text(t)).collect()
     }
+
+    /// The token lists and the encodings of many texts, tokenizing each once (for models that
+    /// read the tokens too, like the n-gram branch); in parallel, in input order.
+    pub fn tokenize_and_encode(&self, texts: &[&str]) -> (Vec<Vec<String>>, Vec<Encoded>) {
+        texts
+            .par_iter()
+            .map(|t| {
+                let tokens = self.tokenizer.tokenize(t);
+                let encoded = encode(&tokens, &self.vocab, &self.encode);
+                (tokens, encoded)
+            })
+            .unzip()
+    }
 }
 
 /// Tokenizes many texts in parallel (rayon); output order is input order.

@@ -241,7 +241,15 @@ fn train_in_pool(
         encode: encode_config,
     };
     let valid_enc = encode_dataset(&pipeline, data.valid);
-    let test_enc = data.test.map(|t| encode_dataset(&pipeline, t));
+    // The test texts' tokens are kept for the n-gram branch of the final evaluation.
+    let (test_tokens, test_enc) = match data.test {
+        Some(t) => {
+            let texts: Vec<&str> = t.examples.iter().map(|e| e.text.as_str()).collect();
+            let (tokens, enc) = pipeline.tokenize_and_encode(&texts);
+            (if wants_ngram { tokens } else { Vec::new() }, Some(enc))
+        }
+        None => (Vec::new(), None),
+    };
     let summary = dataset_summary(data, &train_enc, &valid_enc, test_enc.as_deref());
     if options.progress {
         eprintln!(
@@ -619,8 +627,9 @@ fn train_in_pool(
         }
         if let (Some(test_y), Some(test_ds)) = (&test_y, data.test) {
             let classifier = predict::Classifier::from_bundle(best);
-            let texts: Vec<&str> = test_ds.examples.iter().map(|e| e.text.as_str()).collect();
-            let (_, _, predicted) = classifier.evaluate(&texts, test_y);
+            let test_enc = test_enc.as_deref().expect("encoded with the test set");
+            let probs = classifier.probabilities_of(&test_tokens, test_enc);
+            let (_, _, predicted) = crate::eval::score(&probs, test_y, labels.len());
             let report = ConfusionMatrix::from_indices(labels.clone(), test_y, &predicted).report();
             let json = serde_json::json!({ "data": test_ds.name, "report": report });
             write_atomic(

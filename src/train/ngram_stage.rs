@@ -116,12 +116,7 @@ pub fn fit_branch(data: &BranchData) -> Result<(NgramModel, NgramBranch)> {
 
     // Refit on every labelled text with the chosen C, starting from the chosen model's
     // weights for the n-grams both tables share.
-    let all_docs: Vec<Vec<String>> = data
-        .train_docs
-        .iter()
-        .chain(data.valid_docs)
-        .cloned()
-        .collect();
+    let all_docs: Vec<&Vec<String>> = data.train_docs.iter().chain(data.valid_docs).collect();
     let all_y: Vec<usize> = data.train_y.iter().chain(data.valid_y).copied().collect();
     let refit_featurizer = NgramFeaturizer::fit(&all_docs, config.clone())?;
     let x_all = refit_featurizer.transform_all(&all_docs);
