@@ -589,7 +589,6 @@ fn train_in_pool(
             "cannot reload the best checkpoint for the n-gram branch and the test evaluation",
         )?;
         if wants_ngram {
-            let branch_started = Instant::now();
             let valid_texts: Vec<&str> = data
                 .valid
                 .examples
@@ -599,44 +598,31 @@ fn train_in_pool(
             let valid_tokens = tokenize_all(&pipeline.tokenizer, &valid_texts);
             let cnn_valid_probs =
                 predict::probabilities(&best.model, &valid_enc, pipeline.encode.min_len);
-            let (model, branch) = ngram_stage::fit_branch(&ngram_stage::BranchData {
+            let branch_data = ngram_stage::BranchData {
                 train_docs: &train_tokens,
                 train_y: &train_y,
                 valid_docs: &valid_tokens,
                 valid_y: &valid_y,
                 cnn_valid_probs: &cnn_valid_probs,
                 classes: labels.len(),
-            })?;
-            if options.progress {
-                eprintln!(
-                    "n-gram branch: {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid acc cnn {:.4}, n-gram {:.4}, mixed {:.4} ({:.1} s)",
-                    branch.num_features,
-                    branch.c,
-                    branch.mix.cnn,
-                    branch.mix.ngram,
-                    branch.validation["cnn"].as_f64().unwrap_or(f64::NAN),
-                    branch.validation["ngram"].as_f64().unwrap_or(f64::NAN),
-                    branch.validation["mixed"].as_f64().unwrap_or(f64::NAN),
-                    branch_started.elapsed().as_secs_f64()
-                );
-            }
-            ngram_valid_acc = branch.validation["mixed"].as_f64();
-            best.config.ngram = Some(branch);
-            best.ngram = Some(model);
-            best.save(output)?;
+            };
+            ngram_valid_acc = Some(add_ngram_branch(
+                &mut best,
+                &branch_data,
+                output,
+                options.progress,
+            )?);
         }
-        if let (Some(test_y), Some(test_ds)) = (&test_y, data.test) {
+        if let (Some(test_y), Some(test_ds), Some(test_enc)) = (&test_y, data.test, &test_enc) {
             let classifier = predict::Classifier::from_bundle(best);
-            let test_enc = test_enc.as_deref().expect("encoded with the test set");
             let probs = classifier.probabilities_of(&test_tokens, test_enc);
-            let (_, _, predicted) = crate::eval::score(&probs, test_y, labels.len());
-            let report = ConfusionMatrix::from_indices(labels.clone(), test_y, &predicted).report();
-            let json = serde_json::json!({ "data": test_ds.name, "report": report });
-            write_atomic(
-                &output.join(bundle::REPORT_FILE),
-                &serde_json::to_vec_pretty(&json)?,
-            )?;
-            test = Some(report);
+            test = Some(write_test_report(
+                &probs,
+                test_y,
+                &labels,
+                &test_ds.name,
+                output,
+            )?);
         }
     }
     Ok(TrainOutcome {
@@ -647,6 +633,56 @@ fn train_in_pool(
         ngram_valid_acc,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Fits the n-gram branch of `ngram-cnn` next to the best CNN in `best`, stores it in the
+/// bundle and saves the bundle to `output`; returns the mixture's validation accuracy.
+fn add_ngram_branch(
+    best: &mut Bundle,
+    data: &ngram_stage::BranchData,
+    output: &Path,
+    progress: bool,
+) -> Result<f64> {
+    let started = Instant::now();
+    let (model, branch) = ngram_stage::fit_branch(data)?;
+    let acc = |key: &str| branch.validation[key].as_f64().unwrap_or(f64::NAN);
+    if progress {
+        eprintln!(
+            "n-gram branch: {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid acc cnn {:.4}, n-gram {:.4}, mixed {:.4} ({:.1} s)",
+            branch.num_features,
+            branch.c,
+            branch.mix.cnn,
+            branch.mix.ngram,
+            acc("cnn"),
+            acc("ngram"),
+            acc("mixed"),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let mixed = acc("mixed");
+    best.config.ngram = Some(branch);
+    best.ngram = Some(model);
+    best.save(output)?;
+    Ok(mixed)
+}
+
+/// The test-set report of class probabilities `probs [n, classes]` against `y`, also written
+/// to `output/report.json` with the data's name.
+fn write_test_report(
+    probs: &[f32],
+    y: &[usize],
+    labels: &[String],
+    data_name: &str,
+    output: &Path,
+) -> Result<ClassificationReport> {
+    let (_, _, predicted) = crate::eval::score(probs, y, labels.len());
+    let report = ConfusionMatrix::from_indices(labels.to_vec(), y, &predicted).report();
+    let json = serde_json::json!({ "data": data_name, "report": report });
+    write_atomic(
+        &output.join(bundle::REPORT_FILE),
+        &serde_json::to_vec_pretty(&json)?,
+    )?;
+    Ok(report)
 }
 
 /// One line describing an architecture: its layers and parameter count.
