@@ -110,6 +110,43 @@ pub(crate) unsafe fn gemm_strided(
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
+        gemm_strided_par(
+            m,
+            n,
+            k,
+            dst,
+            dst_s,
+            accumulate,
+            a,
+            a_s,
+            b,
+            b_s,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// [`gemm_strided`] split over `parallelism` (gemm splits the output, never the inner
+/// dimension, so every setting gives the same bits).
+///
+/// # Safety
+/// As [`gemm_strided`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_strided_par(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_s: (isize, isize),
+    accumulate: bool,
+    a: *const f32,
+    a_s: (isize, isize),
+    b: *const f32,
+    b_s: (isize, isize),
+    parallelism: gemm::Parallelism,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
         gemm::gemm(
             m,
             n,
@@ -129,7 +166,7 @@ pub(crate) unsafe fn gemm_strided(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         )
     }
 }

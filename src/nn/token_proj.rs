@@ -113,25 +113,17 @@ pub fn project(
     // rhs (j, c) = taps[c * emb_dim + j], c < n = taps.len() / emb_dim; dst (i, c) = out[i * n + c]
     // within the asserted length.
     unsafe {
-        gemm::gemm(
+        crate::nn::conv2d::gemm_strided_par(
             rows,
             n,
             emb_dim,
             out.as_mut_ptr(),
-            1,
-            n as isize,
+            (1, n as isize),
             false,
             emb.as_ptr(),
-            1,
-            emb_dim as isize,
+            (1, emb_dim as isize),
             taps.as_ptr(),
-            emb_dim as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
+            (emb_dim as isize, 1),
             parallelism,
         );
     }
