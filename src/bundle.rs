@@ -501,11 +501,7 @@ fn check_finite_logits(arch: &Architecture, tensors: &TensorMap) -> Result<()> {
 
 /// `sha256:` and the hex digest of `bytes`, as recorded in `config.json`'s `"files"`.
 pub fn sha256_tag(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = crate::fsutil::sha256_hex(bytes).expect("reading a byte slice cannot fail");
     format!("sha256:{hex}")
 }
 

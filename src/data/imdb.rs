@@ -137,19 +137,7 @@ pub fn resolve_imdb(data_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(dest)
 }
 
-/// Lowercase hex SHA-256 of everything `r` yields.
-pub fn sha256_hex<R: Read>(mut r: R) -> std::io::Result<String> {
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
+pub use crate::fsutil::sha256_hex;
 
 /// Downloads `url` to `dest` with a progress bar on stderr: written to a temporary file next to
 /// `dest`, its size and SHA-256 checked, then renamed into place.
