@@ -1,8 +1,53 @@
 //! Mini-batches of encoded texts: padding rows to a common length and grouping texts of similar
 //! length so that little compute is spent on padding.
 
-use crate::model::Batch;
 use crate::text::{Encoded, PAD_ID};
+
+/// Input batch.
+///
+/// `ids`: `[batch, seq_len]` row-major token ids, padded with id 0 after each row's real tokens;
+/// `lengths`: `[batch]`, the number of real tokens of each row (may be 0). Positions
+/// `>= lengths[b]` are padding whatever id they hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    /// Token ids, `[batch, seq_len]`.
+    pub ids: &'a [u32],
+    /// Real tokens per row, `[batch]`.
+    pub lengths: &'a [usize],
+    /// Rows.
+    pub batch: usize,
+    /// Positions per row (>= the largest region size).
+    pub seq_len: usize,
+}
+
+impl Batch<'_> {
+    /// Panics with a clear message unless `ids` is `[batch, seq_len]`, `lengths` is `[batch]`,
+    /// every length is at most `seq_len` and every real token id is below `vocab_size`. The
+    /// check shared by both models (each adds its own).
+    pub(crate) fn check(&self, vocab_size: usize) {
+        assert_eq!(
+            self.ids.len(),
+            self.batch * self.seq_len,
+            "Batch: ids.len() != batch * seq_len"
+        );
+        assert_eq!(
+            self.lengths.len(),
+            self.batch,
+            "Batch: lengths.len() != batch"
+        );
+        for (b, &len) in self.lengths.iter().enumerate() {
+            assert!(
+                len <= self.seq_len,
+                "Batch: lengths[{b}] = {len} > seq_len {}",
+                self.seq_len
+            );
+            let row = &self.ids[b * self.seq_len..b * self.seq_len + len];
+            if let Some(&id) = row.iter().find(|&&id| id as usize >= vocab_size) {
+                panic!("Batch: token id {id} in row {b} is out of range (vocab_size {vocab_size})");
+            }
+        }
+    }
+}
 
 /// Ids of several encoded texts padded with `PAD_ID` to the longest row.
 ///
