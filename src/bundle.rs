@@ -25,7 +25,8 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{Source, read_file, write_atomic};
-use crate::model::{Conv2dConfig, KimConfig, Model};
+pub use crate::model::Architecture;
+use crate::model::Model;
 use crate::ngram::{MixWeights, NGRAM_TENSORS_FILE, NGRAM_TOKENS_FILE, NgramConfig, NgramModel};
 use crate::text::{EncodeConfig, TextPipeline, Tokenizer, TokenizerConfig, Vocab};
 
@@ -44,68 +45,6 @@ const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
 /// Named f32 tensors: name -> (shape, row-major data).
 pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
-
-/// The network architecture and its hyperparameters.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum Architecture {
-    /// Kim (2014): region sizes × feature maps, max-over-time pooling, dropout, dense.
-    Kim(KimConfig),
-    /// The tutorial's 2-D CNN: k×k convolution blocks with 2-D pooling, flatten, dense layers.
-    Conv2d(Conv2dConfig),
-}
-
-impl Architecture {
-    /// Output classes.
-    pub fn num_classes(&self) -> usize {
-        match self {
-            Architecture::Kim(c) => c.num_classes,
-            Architecture::Conv2d(c) => c.num_classes,
-        }
-    }
-
-    /// Rows of the embedding table (the vocabulary size).
-    pub fn vocab_size(&self) -> usize {
-        match self {
-            Architecture::Kim(c) => c.vocab_size,
-            Architecture::Conv2d(c) => c.vocab_size,
-        }
-    }
-
-    /// Names and shapes of every parameter.
-    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        match self {
-            Architecture::Kim(c) => c.param_shapes(),
-            Architecture::Conv2d(c) => c.param_shapes(),
-        }
-    }
-
-    /// Checks every size ([`KimConfig::validate`], [`Conv2dConfig::validate`]).
-    pub fn validate(&self) -> Result<()> {
-        match self {
-            Architecture::Kim(c) => c.validate(),
-            Architecture::Conv2d(c) => c.validate(),
-        }
-    }
-
-    /// `(parameters, f32 per training example)` for texts of `seq_len` tokens (conv2d: its own
-    /// fixed length); `None` on overflow. See [`KimConfig::training_floats`] and
-    /// [`Conv2dConfig::training_floats`].
-    pub fn training_floats(&self, seq_len: usize) -> Option<(usize, usize)> {
-        match self {
-            Architecture::Kim(c) => c.training_floats(seq_len),
-            Architecture::Conv2d(c) => c.training_floats(),
-        }
-    }
-
-    /// Total number of parameters.
-    pub fn num_params(&self) -> usize {
-        self.param_shapes()
-            .iter()
-            .map(|(_, s)| s.iter().product::<usize>())
-            .sum()
-    }
-}
 
 /// Contents of `config.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use super::conv2d::Conv2dNet;
 use super::conv2d_trainer::Conv2dTrainer;
 use super::kim::{Batch, KimCnn};
 use super::trainer::{KimTrainer, StepStats};
-use crate::bundle::Architecture;
+use crate::model::Architecture;
 use crate::nn::optim::OptimizerConfig;
 
 /// A model of any architecture.

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::fit::EpochMetrics;
-use crate::bundle::Architecture;
 use crate::bundle::{TensorMap, load_tensors, save_tensors};
 use crate::fsutil::write_atomic;
+use crate::model::Architecture;
 use crate::model::{Model, Trainer};
 
 const DIR: &str = "checkpoint";

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::bundle::Architecture;
+use crate::model::Architecture;
 use crate::model::{Conv2dBlock, Conv2dConfig, InitScheme, KimConfig, PoolKind};
 use crate::nn::optim::{OptimizerConfig, OptimizerKind};
 use crate::text::{EmbeddingMode, EncodeConfig, TokenizerConfig, Truncation, VectorFormat};

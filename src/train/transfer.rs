@@ -99,7 +99,7 @@ pub fn finetune_config(parent: &Bundle) -> TrainConfig {
         .get("config")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
-    let crate::bundle::Architecture::Kim(kim) = &parent.config.architecture else {
+    let crate::model::Architecture::Kim(kim) = &parent.config.architecture else {
         // Conv2d bundles are refused when training starts (fine-tuning is Kim-only).
         return c;
     };
