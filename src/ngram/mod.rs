@@ -19,8 +19,6 @@ use anyhow::{Context, Result, bail};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_atomic;
-
 pub use logreg::{Csr, LogReg, LogRegFit};
 
 /// Which n-grams the branch reads. Saved in the bundle's `config.json` under `"ngram"`.
@@ -231,11 +229,6 @@ impl NgramFeaturizer {
         (&self.config, &self.token_list, &self.keys, &self.idf)
     }
 
-    /// The settings.
-    pub fn config(&self) -> &NgramConfig {
-        &self.config
-    }
-
     /// Number of feature columns (n-grams).
     pub fn num_features(&self) -> usize {
         self.keys.len()
@@ -408,29 +401,9 @@ impl NgramModel {
         Ok((tensors, text.into_bytes()))
     }
 
-    /// Writes [`NGRAM_TENSORS_FILE`] and [`NGRAM_TOKENS_FILE`] into `dir`, each atomically.
-    ///
-    /// # Errors
-    /// A file that cannot be written (the message names it).
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let (tensors, tokens) = self.to_bytes()?;
-        write_atomic(&dir.join(NGRAM_TENSORS_FILE), &tensors)?;
-        write_atomic(&dir.join(NGRAM_TOKENS_FILE), &tokens)
-    }
-
-    /// Reads the branch saved by [`NgramModel::save`] for a model of `classes` outputs.
-    ///
-    /// # Errors
-    /// See [`NgramModel::from_bytes`]; also a file that cannot be read.
-    pub fn load(dir: &Path, config: NgramConfig, classes: usize) -> Result<NgramModel> {
-        let (tp, kp) = (dir.join(NGRAM_TENSORS_FILE), dir.join(NGRAM_TOKENS_FILE));
-        let source = crate::fsutil::Source::RegularFile;
-        let tensors = crate::fsutil::read_file(&tp, source, None)?;
-        let tokens = crate::fsutil::read_file(&kp, source, None)?;
-        Self::from_bytes(&tensors, &tokens, dir, config, classes)
-    }
-
-    /// Parses the two files' contents (`dir` only names them in errors).
+    /// Parses the contents of [`NGRAM_TENSORS_FILE`] and [`NGRAM_TOKENS_FILE`] (written by
+    /// [`NgramModel::to_bytes`]; [`crate::bundle::Bundle`] reads and writes the files) for a
+    /// model of `classes` outputs; `dir` only names the files in errors.
     ///
     /// # Errors
     /// Corrupt files, tensors of the wrong dtype or shape, non-finite weights, keys out of
@@ -770,30 +743,13 @@ mod tests {
         let x = featurizer.transform_all(&docs);
         let (logreg, _) = LogReg::fit(&x, &[0, 1], 2, LogRegFit::default(), None);
         let m = NgramModel { featurizer, logreg };
-        let dir = tempfile::tempdir().unwrap();
-        m.save(dir.path()).unwrap();
-        let back = NgramModel::load(dir.path(), cfg.clone(), 2).unwrap();
+        let dir = std::path::Path::new("bundle");
+        let (tensors, tokens) = m.to_bytes().unwrap();
+        let back = NgramModel::from_bytes(&tensors, &tokens, dir, cfg.clone(), 2).unwrap();
         assert_eq!(back.probabilities(&docs), m.probabilities(&docs));
-        assert!(NgramModel::load(dir.path(), cfg.clone(), 3).is_err());
-        std::fs::write(dir.path().join(NGRAM_TOKENS_FILE), "not json\n").unwrap();
-        let err = NgramModel::load(dir.path(), cfg, 2).unwrap_err();
+        assert!(NgramModel::from_bytes(&tensors, &tokens, dir, cfg.clone(), 3).is_err());
+        let err = NgramModel::from_bytes(&tensors, b"not json\n", dir, cfg, 2).unwrap_err();
         assert!(format!("{err:#}").contains("ngram_tokens.txt:1"), "{err:#}");
-    }
-
-    #[test]
-    fn mixture_is_a_weighted_product() {
-        // p ∝ 0.8^1 * 0.25^2 vs 0.2^1 * 0.75^2: 0.05 vs 0.1125.
-        let m = mix_probabilities(
-            &[0.8, 0.2],
-            &[0.25, 0.75],
-            MixWeights {
-                cnn: 1.0,
-                ngram: 2.0,
-            },
-            2,
-        );
-        assert!((m[0] - 0.05 / 0.1625).abs() < 1e-6, "{m:?}");
-        assert!((m[0] + m[1] - 1.0).abs() < 1e-6);
     }
 
     #[test]

@@ -23,6 +23,47 @@ pub fn embedding_forward(
     pad.fill(0.0);
 }
 
+/// Collects into `rows` the distinct ids other than 0 (`<pad>`) of `ids` `[batch, seq_len]` over
+/// each row's first `lengths[b]` positions, in order of first occurrence (row-major), and calls
+/// `at(position, index into rows)` for every such position (`u32::MAX` for id 0). `slot`
+/// (`[vocab_size]`, every entry `u32::MAX` except those of the ids already in `rows`) is reset
+/// and reused, so a caller that keeps it pays no `vocab_size` allocation per batch.
+pub(crate) fn distinct_ids(
+    slot: &mut Vec<u32>,
+    rows: &mut Vec<u32>,
+    vocab_size: usize,
+    ids: &[u32],
+    lengths: &[usize],
+    seq_len: usize,
+    mut at: impl FnMut(usize, u32),
+) {
+    if slot.len() != vocab_size {
+        *slot = vec![u32::MAX; vocab_size];
+    }
+    for &r in rows.iter() {
+        slot[r as usize] = u32::MAX;
+    }
+    rows.clear();
+    for (b, &len) in lengths.iter().enumerate() {
+        let start = b * seq_len;
+        for (p, &id) in ids[start..start + len]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (start + i, id))
+        {
+            if id == 0 {
+                at(p, u32::MAX);
+                continue;
+            }
+            if slot[id as usize] == u32::MAX {
+                slot[id as usize] = rows.len() as u32;
+                rows.push(id);
+            }
+            at(p, slot[id as usize]);
+        }
+    }
+}
+
 /// Gradient of the embedding table restricted to the rows present in a batch (a sparse gradient).
 ///
 /// `rows[i]` is a vocabulary id and `grad[i * emb_dim..(i + 1) * emb_dim]` its gradient row; rows
@@ -50,21 +91,15 @@ impl SparseRows {
         lengths: &[usize],
         seq_len: usize,
     ) {
-        if self.slot.len() != vocab_size {
-            self.slot = vec![u32::MAX; vocab_size];
-        }
-        for &r in &self.rows {
-            self.slot[r as usize] = u32::MAX;
-        }
-        self.rows.clear();
-        for (b, &len) in lengths.iter().enumerate() {
-            for &id in &ids[b * seq_len..b * seq_len + len] {
-                if id != 0 && self.slot[id as usize] == u32::MAX {
-                    self.slot[id as usize] = self.rows.len() as u32;
-                    self.rows.push(id);
-                }
-            }
-        }
+        distinct_ids(
+            &mut self.slot,
+            &mut self.rows,
+            vocab_size,
+            ids,
+            lengths,
+            seq_len,
+            |_, _| {},
+        );
         self.grad.clear();
         self.grad.resize(self.rows.len() * emb_dim, 0.0);
     }

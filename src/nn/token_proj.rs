@@ -24,12 +24,13 @@ use rayon::prelude::*;
 pub const ADD_COST: usize = 100;
 
 /// The distinct real tokens of a batch, in order of first occurrence, and for every position
-/// the row of its token in that list.
+/// the row of its token in that list (the collection [`crate::nn::embedding::SparseRows`] also
+/// uses, [`crate::nn::embedding::distinct_ids`]).
 #[derive(Clone, Debug, Default)]
 pub struct DistinctTokens {
-    /// Vocabulary ids, `[distinct]`.
+    /// Vocabulary ids other than 0 (`<pad>`, whose embedding row is zero), `[distinct]`.
     pub ids: Vec<u32>,
-    /// `[batch, seq_len]`: index into `ids` for real positions, `u32::MAX` for padding.
+    /// `[batch, seq_len]`: index into `ids` for real positions, `u32::MAX` for padding and id 0.
     pub local: Vec<u32>,
 }
 
@@ -37,22 +38,21 @@ impl DistinctTokens {
     /// Collects the distinct ids of `ids` `[batch, seq_len]` over each row's first `lengths[b]`
     /// positions. Ids must be below `vocab_size`.
     pub fn new(ids: &[u32], lengths: &[usize], seq_len: usize, vocab_size: usize) -> Self {
-        let mut slot = vec![u32::MAX; vocab_size];
         let mut out = DistinctTokens {
             ids: Vec::new(),
             local: vec![u32::MAX; ids.len()],
         };
-        for (b, &len) in lengths.iter().enumerate() {
-            let row = b * seq_len..b * seq_len + len;
-            for (&id, local) in ids[row.clone()].iter().zip(&mut out.local[row]) {
-                let i = id as usize;
-                if slot[i] == u32::MAX {
-                    slot[i] = out.ids.len() as u32;
-                    out.ids.push(id);
-                }
-                *local = slot[i];
-            }
-        }
+        let mut slot = Vec::new();
+        let local = &mut out.local;
+        crate::nn::embedding::distinct_ids(
+            &mut slot,
+            &mut out.ids,
+            vocab_size,
+            ids,
+            lengths,
+            seq_len,
+            |p, i| local[p] = i,
+        );
         out
     }
 }
@@ -177,6 +177,10 @@ fn windows(proj: &[f32], maps: usize, h: usize, local: &[u32], out: &mut [f32]) 
         let row = &mut out[t * maps..(t + 1) * maps];
         row.fill(0.0);
         for k in 0..h.min(length - t.min(length)) {
+            // Id 0 (`<pad>`) has a zero embedding row: it adds nothing.
+            if local[t + k] == u32::MAX {
+                continue;
+            }
             let d = local[t + k] as usize;
             let src = &proj[d * hm + k * maps..d * hm + (k + 1) * maps];
             for (o, s) in row.iter_mut().zip(src) {
@@ -215,6 +219,9 @@ mod tests {
         let d = DistinctTokens::new(&ids, &[3, 2], 4, 10);
         assert_eq!(d.ids, vec![5, 7, 2]);
         assert_eq!(d.local, vec![0, 1, 0, u32::MAX, 1, 2, u32::MAX, u32::MAX]);
+        // Id 0 inside a row's length is the zero <pad> row: no entry of its own.
+        let d = DistinctTokens::new(&[3, 0, 3], &[3], 3, 4);
+        assert_eq!((d.ids, d.local), (vec![3], vec![0, u32::MAX, 0]));
     }
 
     #[test]
