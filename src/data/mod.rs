@@ -392,18 +392,26 @@ pub fn near_duplicate_labels(labels: &[String]) -> Vec<String> {
             .collect();
         groups.entry(key).or_default().push(l);
     }
+    let mut out = group_warnings(
+        groups.values(),
+        "differ only in case, spaces or punctuation; they are treated as different classes — check \
+         the data",
+    );
+    out.extend(same_number_labels(labels));
+    out
+}
+
+/// One warning per group of two or more labels: `labels "a" and "b" <what>`.
+fn group_warnings<'a, G>(groups: G, what: &str) -> Vec<String>
+where
+    G: Iterator<Item = &'a Vec<&'a str>>,
+{
     groups
-        .values()
         .filter(|g| g.len() > 1)
         .map(|g| {
             let quoted: Vec<String> = g.iter().map(|l| format!("{l:?}")).collect();
-            format!(
-                "labels {} differ only in case, spaces or punctuation; they are treated as \
-                 different classes — check the data",
-                quoted.join(" and ")
-            )
+            format!("labels {} {what}", quoted.join(" and "))
         })
-        .chain(same_number_labels(labels))
         .collect()
 }
 
@@ -418,18 +426,11 @@ fn same_number_labels(labels: &[String]) -> Vec<String> {
             groups.entry((v + 0.0).to_bits()).or_default().push(l);
         }
     }
-    groups
-        .values()
-        .filter(|g| g.len() > 1)
-        .map(|g| {
-            let quoted: Vec<String> = g.iter().map(|l| format!("{l:?}")).collect();
-            format!(
-                "labels {} are the same number written differently; they are treated as \
-                 different classes — write each label one way",
-                quoted.join(" and ")
-            )
-        })
-        .collect()
+    group_warnings(
+        groups.values(),
+        "are the same number written differently; they are treated as different classes — write \
+         each label one way",
+    )
 }
 
 /// Reads plain lines for prediction from a file, or from stdin when `spec` is `-`.
