@@ -729,6 +729,16 @@ mod tests {
         assert!(
             NgramFeaturizer::from_parts(c.clone(), t.to_vec(), vec![2, 1], vec![1.0, 1.0]).is_err()
         );
+        // A key naming a token past the table, or with more symbols than the orders allow, and
+        // a non-positive idf are refused.
+        let part = |keys: Vec<u64>, idf: Vec<f32>| {
+            NgramFeaturizer::from_parts(c.clone(), t.to_vec(), keys, idf)
+        };
+        assert!(part(vec![pack(&[t.len() as u64 + 1])], vec![1.0]).is_err());
+        let chars = |s: &str| s.chars().map(|ch| ch as u64 + 1).collect::<Vec<u64>>();
+        assert!(part(vec![CHAR_FLAG | pack(&chars("abc"))], vec![1.0]).is_err());
+        assert!(part(vec![pack(&[1])], vec![-1.0]).is_err());
+        assert!(part(vec![pack(&[1])], vec![1.0]).is_ok());
     }
 
     #[test]
@@ -750,6 +760,22 @@ mod tests {
         assert!(NgramModel::from_bytes(&tensors, &tokens, dir, cfg.clone(), 3).is_err());
         let err = NgramModel::from_bytes(&tensors, b"not json\n", dir, cfg, 2).unwrap_err();
         assert!(format!("{err:#}").contains("ngram_tokens.txt:1"), "{err:#}");
+    }
+
+    #[test]
+    fn mixture_is_a_weighted_product() {
+        // p ∝ 0.8^1 * 0.25^2 vs 0.2^1 * 0.75^2: 0.05 vs 0.1125.
+        let m = mix_probabilities(
+            &[0.8, 0.2],
+            &[0.25, 0.75],
+            MixWeights {
+                cnn: 1.0,
+                ngram: 2.0,
+            },
+            2,
+        );
+        assert!((m[0] - 0.05 / 0.1625).abs() < 1e-6, "{m:?}");
+        assert!((m[0] + m[1] - 1.0).abs() < 1e-6);
     }
 
     #[test]
