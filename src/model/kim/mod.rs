@@ -2,6 +2,8 @@
 //! embedding → for each region size `h`: convolution over time (`feature_maps` filters of
 //! `h × emb_dim`) → bias + ReLU → max-over-time pooling → concatenate → dropout → dense → softmax.
 
+mod train;
+
 use std::collections::HashMap;
 
 use anyhow::ensure;
@@ -18,6 +20,7 @@ use crate::nn::pool::bias_relu_max_pool_forward;
 use crate::nn::token_proj::{
     DistinctTokens, gather_rows, prefer_projection, project, tap_major, windows_from_projection,
 };
+pub use train::KimScratch;
 
 /// Parameter name of the frozen channel of a multichannel model, `[vocab_size, emb_dim]`.
 pub const STATIC_EMBEDDING: &str = "embedding_static.weight";
@@ -279,13 +282,13 @@ impl KimCnn {
         }
     }
 
-    /// The configuration this model was built from.
     /// Chooses how the convolutions are computed (for benchmarks and tests; the default,
     /// [`ConvPath::Auto`], picks per batch).
     pub fn set_conv_path(&mut self, path: ConvPath) {
         self.conv_path = path;
     }
 
+    /// The configuration this model was built from.
     pub fn config(&self) -> &KimConfig {
         &self.config
     }

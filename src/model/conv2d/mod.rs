@@ -7,6 +7,8 @@
 //! shape, depends on it. Rows shorter than `seq_len` are zero-padded (the `<pad>` row is zero),
 //! longer ones are cut.
 
+mod train;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +24,7 @@ use crate::nn::conv2d::conv2d_forward;
 use crate::nn::dense_gemm::dense_gemm_forward;
 use crate::nn::embedding::embedding_forward;
 use crate::nn::pool2d::{avg_pool2d_forward, max_pool2d_forward, pooled_len, relu_forward};
+pub use train::Conv2dScratch;
 
 /// Pooling of a conv2d block.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
