@@ -672,49 +672,6 @@ impl Conv2dNet {
         out
     }
 
-    fn param_slices(&self) -> Vec<&[f32]> {
-        let mut v: Vec<&[f32]> = vec![&self.embedding];
-        for (w, b) in &self.convs {
-            v.push(w);
-            v.push(b);
-        }
-        for d in &self.dense {
-            v.push(&d.weight);
-            v.push(&d.bias);
-        }
-        v
-    }
-
-    /// Named parameters `(name, shape, data)` in [`Conv2dConfig::param_shapes`] order.
-    pub fn named_params(&self) -> Vec<(String, Vec<usize>, &[f32])> {
-        self.config
-            .param_shapes()
-            .into_iter()
-            .zip(self.param_slices())
-            .map(|((n, s), d)| (n, s, d))
-            .collect()
-    }
-
-    /// Mutable named parameters, same order as [`Conv2dNet::named_params`] (for tests and
-    /// tools; keep embedding row 0 zero).
-    pub fn named_params_mut(&mut self) -> Vec<(String, Vec<usize>, &mut [f32])> {
-        let shapes = self.config.param_shapes();
-        let mut slices: Vec<&mut [f32]> = vec![&mut self.embedding];
-        for (w, b) in &mut self.convs {
-            slices.push(w);
-            slices.push(b);
-        }
-        for d in &mut self.dense {
-            slices.push(&mut d.weight);
-            slices.push(&mut d.bias);
-        }
-        shapes
-            .into_iter()
-            .zip(slices)
-            .map(|((n, s), d)| (n, s, d))
-            .collect()
-    }
-
     /// Total number of parameters.
     pub fn num_params(&self) -> usize {
         self.config.num_params()

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::{Conv2dNet, PoolKind, with_scratch};
 use crate::batch::Batch;
-use crate::model::network::{Gradients, Network, ParamRole, ParamSpec};
+use crate::model::network::{Gradients, Network, ParamSpec};
 use crate::nn::conv2d::conv2d_backward;
 use crate::nn::dense_gemm::{dense_gemm_backward, dense_gemm_forward};
 use crate::nn::dropout::{dropout_backward, dropout_forward, mix64};
@@ -38,37 +38,33 @@ impl Network for Conv2dNet {
     type Scratch = Conv2dScratch;
 
     fn param_specs(&self) -> Vec<ParamSpec> {
-        let shapes = self.config.param_shapes();
-        let n = shapes.len();
-        shapes
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, shape))| {
-                let role = if i == 0 {
-                    ParamRole::Embedding
-                } else if i + 2 == n {
-                    ParamRole::OutputWeight
-                } else if i + 1 == n {
-                    ParamRole::OutputBias
-                } else if i % 2 == 1 {
-                    ParamRole::Weight
-                } else {
-                    ParamRole::Bias
-                };
-                ParamSpec { name, shape, role }
-            })
-            .collect()
+        ParamSpec::from_shapes(self.config.param_shapes(), &[])
     }
 
     fn params(&self) -> Vec<&[f32]> {
-        self.param_slices()
+        let mut v: Vec<&[f32]> = vec![&self.embedding];
+        for (w, b) in &self.convs {
+            v.push(w);
+            v.push(b);
+        }
+        for d in &self.dense {
+            v.push(&d.weight);
+            v.push(&d.bias);
+        }
+        v
     }
 
     fn params_mut(&mut self) -> Vec<&mut [f32]> {
-        self.named_params_mut()
-            .into_iter()
-            .map(|(_, _, d)| d)
-            .collect()
+        let mut v: Vec<&mut [f32]> = vec![&mut self.embedding];
+        for (w, b) in &mut self.convs {
+            v.push(w);
+            v.push(b);
+        }
+        for d in &mut self.dense {
+            v.push(&mut d.weight);
+            v.push(&mut d.bias);
+        }
+        v
     }
 
     fn emb_dim(&self) -> usize {

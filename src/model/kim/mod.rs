@@ -500,52 +500,6 @@ impl KimCnn {
         logits
     }
 
-    /// Named parameters `(name, shape, data)` in [`KimConfig::param_shapes`] order, for the
-    /// safetensors bundle.
-    pub fn named_params(&self) -> Vec<(String, Vec<usize>, &[f32])> {
-        self.config
-            .param_shapes()
-            .into_iter()
-            .zip(self.param_slices())
-            .map(|((n, s), d)| (n, s, d))
-            .collect()
-    }
-
-    /// Mutable named parameters `(name, shape, data)`, same order as [`KimCnn::named_params`]
-    /// (for tests and tools; keep embedding row 0 zero).
-    pub fn named_params_mut(&mut self) -> Vec<(String, Vec<usize>, &mut [f32])> {
-        let shapes = self.config.param_shapes();
-        let mut slices: Vec<&mut [f32]> = vec![&mut self.embedding];
-        for c in &mut self.convs {
-            slices.push(&mut c.weight);
-            slices.push(&mut c.bias);
-        }
-        slices.push(&mut self.fc_weight);
-        slices.push(&mut self.fc_bias);
-        if self.config.multichannel {
-            slices.push(&mut self.embedding_static);
-        }
-        shapes
-            .into_iter()
-            .zip(slices)
-            .map(|((n, s), d)| (n, s, d))
-            .collect()
-    }
-
-    fn param_slices(&self) -> Vec<&[f32]> {
-        let mut v: Vec<&[f32]> = vec![&self.embedding];
-        for c in &self.convs {
-            v.push(&c.weight);
-            v.push(&c.bias);
-        }
-        v.push(&self.fc_weight);
-        v.push(&self.fc_bias);
-        if self.config.multichannel {
-            v.push(&self.embedding_static);
-        }
-        v
-    }
-
     /// Rebuild from named tensors `name → (shape, data)`. Every expected name must be present with
     /// the expected shape, no other name may be present, and embedding row 0 must be zero; the
     /// error names the tensor and gives expected vs found.

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::{KimCnn, STATIC_EMBEDDING};
 use crate::batch::Batch;
-use crate::model::network::{Gradients, Network, ParamRole, ParamSpec};
+use crate::model::network::{Gradients, Network, ParamSpec};
 use crate::nn::conv::{conv_backward_input, conv_backward_weight};
 use crate::nn::dense::{dense_backward, dense_forward};
 use crate::nn::dropout::{dropout_backward, dropout_forward};
@@ -29,39 +29,35 @@ impl Network for KimCnn {
     type Scratch = KimScratch;
 
     fn param_specs(&self) -> Vec<ParamSpec> {
-        let shapes = self.config.param_shapes();
-        let last = shapes.len() - usize::from(self.config.multichannel);
-        shapes
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, shape))| {
-                let role = if i == 0 {
-                    ParamRole::Embedding
-                } else if name == STATIC_EMBEDDING {
-                    ParamRole::FrozenEmbedding
-                } else if i + 2 == last {
-                    ParamRole::OutputWeight
-                } else if i + 1 == last {
-                    ParamRole::OutputBias
-                } else if name.ends_with(".weight") {
-                    ParamRole::Weight
-                } else {
-                    ParamRole::Bias
-                };
-                ParamSpec { name, shape, role }
-            })
-            .collect()
+        ParamSpec::from_shapes(self.config.param_shapes(), &[STATIC_EMBEDDING])
     }
 
     fn params(&self) -> Vec<&[f32]> {
-        self.param_slices()
+        let mut v: Vec<&[f32]> = vec![&self.embedding];
+        for c in &self.convs {
+            v.push(&c.weight);
+            v.push(&c.bias);
+        }
+        v.push(&self.fc_weight);
+        v.push(&self.fc_bias);
+        if self.config.multichannel {
+            v.push(&self.embedding_static);
+        }
+        v
     }
 
     fn params_mut(&mut self) -> Vec<&mut [f32]> {
-        self.named_params_mut()
-            .into_iter()
-            .map(|(_, _, d)| d)
-            .collect()
+        let mut v: Vec<&mut [f32]> = vec![&mut self.embedding];
+        for c in &mut self.convs {
+            v.push(&mut c.weight);
+            v.push(&mut c.bias);
+        }
+        v.push(&mut self.fc_weight);
+        v.push(&mut self.fc_bias);
+        if self.config.multichannel {
+            v.push(&mut self.embedding_static);
+        }
+        v
     }
 
     fn emb_dim(&self) -> usize {
