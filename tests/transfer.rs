@@ -10,7 +10,6 @@ use std::process::Command;
 use textcnn::bundle::{self, Bundle, load_tensors};
 use textcnn::data::{Dataset, Example};
 use textcnn::model::KimCnn;
-use textcnn::model::Network;
 use textcnn::model::kim::STATIC_EMBEDDING;
 use textcnn::predict::Classifier;
 use textcnn::text::vectors::{VectorFilter, encode_vectors, read_vectors};
@@ -254,7 +253,7 @@ fn init_from_copies_shared_rows_and_optionally_the_filters() {
         num_classes: 2,
         ..src.model.kim().unwrap().config().clone()
     };
-    let mut m = KimCnn::new(kim, 3);
+    let mut m = textcnn::model::Model::Kim(KimCnn::new(kim, 3));
     init.apply(&mut m, 3);
     let shared = ["great", "film"];
     assert_eq!(
@@ -397,7 +396,7 @@ fn new_labels_are_an_error_unless_allowed_and_then_grow_the_output_layer() {
         num_classes: 3,
         ..pb.model.kim().unwrap().config().clone()
     };
-    let grown = grow_model(pb.model.kim().unwrap(), kim, 1).unwrap();
+    let grown = grow_model(&pb.model, &textcnn::model::Architecture::Kim(kim), 1).unwrap();
     for ((n, _, old), (_, _, new)) in pb.model.named_params().iter().zip(grown.named_params()) {
         assert_eq!(&new[..old.len()], *old, "{n}");
         if n == "fc.weight" {
@@ -719,4 +718,47 @@ fn finetune_takes_class_weights_and_the_macro_f1_metric() {
         config["training"]["class_weights"]["pos"].is_number(),
         "{config}"
     );
+}
+
+/// Growing works through the declared parameter roles for any architecture: a conv2d network
+/// keeps every old value, gains embedding rows and output rows (small) with zero bias.
+#[test]
+fn grow_model_conv2d_by_roles() {
+    use textcnn::model::{Architecture, Conv2dConfig, Conv2dNet, InitScheme, Model};
+    let cfg = Conv2dConfig {
+        vocab_size: 9,
+        emb_dim: 4,
+        seq_len: 6,
+        blocks: vec!["3x2:max2".parse().unwrap()],
+        hidden: vec![5],
+        dropout: 0.5,
+        num_classes: 2,
+        init: InitScheme::Torch,
+    };
+    let parent = Model::Conv2d(Conv2dNet::new(cfg.clone(), 7));
+    let bigger = Architecture::Conv2d(Conv2dConfig {
+        vocab_size: 12,
+        num_classes: 4,
+        ..cfg
+    });
+    let grown = grow_model(&parent, &bigger, 1).unwrap();
+    let (old, new) = (parent.named_params(), grown.named_params());
+    let n = old.len();
+    for (i, ((name, old_shape, a), (_, new_shape, b))) in old.iter().zip(&new).enumerate() {
+        assert_eq!(&b[..a.len()], *a, "{name}");
+        match i {
+            0 => {
+                assert_eq!(new_shape, &vec![12, 4]);
+                assert!(b[a.len()..].iter().any(|&v| v != 0.0));
+            }
+            _ if i == n - 2 => {
+                assert_eq!(new_shape[0], 4);
+                assert!(b[a.len()..].iter().all(|v| v.abs() <= 0.01 && *v != 0.0));
+            }
+            _ if i == n - 1 => assert_eq!(&b[a.len()..], &[0.0, 0.0]),
+            _ => assert_eq!(new_shape, old_shape, "{name}"),
+        }
+    }
+    // Shrinking is refused.
+    assert!(grow_model(&grown, &parent.architecture(), 1).is_err());
 }

@@ -590,7 +590,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             } else if let Some(dir) = &config.init_from {
                 let b = textcnn::bundle::Bundle::load(dir)
                     .with_context(|| format!("--init-from {}", dir.display()))?;
-                config.emb_dim = b.model.kim()?.config().emb_dim;
+                config.emb_dim = b.model.embedding().1;
             }
         }
         if config.embedding != EmbeddingMode::NonStatic && config.arch == ArchKind::Conv2d {

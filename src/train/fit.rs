@@ -306,21 +306,13 @@ fn train_in_pool(
             describe_architecture(&arch)
         );
     }
-    let mut initial = match (start, &arch) {
-        (Some(s), Architecture::Kim(kim)) => match &s.bundle.model {
-            Model::Kim(parent) => {
-                Model::Kim(transfer::grow_model(parent, kim.clone(), config.seed)?)
-            }
-            Model::Conv2d(_) => unreachable!("the architecture was checked above"),
-        },
-        _ => Model::new(&arch, config.seed),
+    let mut initial = match start {
+        Some(s) => transfer::grow_model(&s.bundle.model, &arch, config.seed)?,
+        None => Model::new(&arch, config.seed),
     };
     let mut transfer_info = serde_json::Map::new();
     if let Some(init) = &mut init {
-        let Model::Kim(kim_model) = &mut initial else {
-            bail!("--pretrained and --init-from need --arch kim");
-        };
-        init.apply(kim_model, config.seed);
+        init.apply(&mut initial, config.seed);
         if options.progress {
             eprintln!(
                 "embedding from {}{}",
