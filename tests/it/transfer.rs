@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use crate::common::{NEG, POS, synthetic_with};
 use textcnn::bundle::{self, Bundle, load_tensors};
-use textcnn::data::{Dataset, Example};
+use textcnn::data::Dataset;
 use textcnn::model::KimCnn;
 use textcnn::model::kim::STATIC_EMBEDDING;
 use textcnn::predict::Classifier;
@@ -19,42 +20,25 @@ use textcnn::train::{
     ArchKind, StartFrom, TrainConfig, TrainData, TrainOptions, finetune_config, train,
 };
 
-const POS: [&str; 3] = ["great", "wonderful", "superb"];
-const NEG: [&str; 3] = ["awful", "boring", "terrible"];
-
 /// Filler words plus one cue word; the label follows the cue. `labels` cycles through
 /// pos / neg (/ meh, cue "okay"); `extra` cue words are mixed in with their class's cues.
 fn synthetic(n: usize, seed: usize, labels: usize, extra: &[(&str, &str)]) -> Dataset {
-    let filler = [
-        "the", "film", "was", "a", "story", "of", "and", "it", "plot", "actor",
-    ];
-    let mut examples = Vec::new();
-    for i in 0..n {
-        let k = i * 7 + seed * 13;
-        let label = ["pos", "neg", "meh"][i % labels];
-        let mut cues: Vec<&str> = match label {
-            "pos" => POS.to_vec(),
-            "neg" => NEG.to_vec(),
-            _ => vec!["okay", "fine", "average"],
-        };
-        cues.extend(extra.iter().filter(|e| e.1 == label).map(|e| e.0));
-        let cue = cues[(k / 3) % cues.len()];
-        let len = 6 + k % 9;
-        let mut words: Vec<&str> = (0..len)
-            .map(|j| filler[(k + j * 3) % filler.len()])
-            .collect();
-        words.insert(k % len, cue);
-        examples.push(Example {
-            text: words.join(" "),
-            label: label.to_string(),
-            meta: None,
-        });
-    }
-    Dataset {
-        name: format!("synthetic-{seed}"),
-        examples,
-        ..Dataset::default()
-    }
+    let label = |i: usize| ["pos", "neg", "meh"][i % labels];
+    synthetic_with(
+        n,
+        format!("synthetic-{seed}"),
+        |i| i * 7 + seed * 13,
+        label,
+        |i, k| {
+            let mut cues: Vec<&str> = match label(i) {
+                "pos" => POS.to_vec(),
+                "neg" => NEG.to_vec(),
+                _ => vec!["okay", "fine", "average"],
+            };
+            cues.extend(extra.iter().filter(|e| e.1 == label(i)).map(|e| e.0));
+            cues[(k / 3) % cues.len()]
+        },
+    )
 }
 
 fn small_config() -> TrainConfig {
