@@ -14,8 +14,8 @@ use textcnn::train::{
     TrainObserver, TrainOptions, label_ids, train, train_observed,
 };
 
-/// Texts of filler words plus one cue word; three classes, with `neutral` cues shared by
-/// mistake with `pos` one time in five so that the model makes some errors.
+/// Texts of filler words, one cue word and a word of their own; three classes, with
+/// `neutral` texts given a `pos` cue one time in five so that the model makes some errors.
 fn synthetic(n: usize, seed: usize) -> Dataset {
     let filler = ["the", "film", "was", "a", "story", "of", "and", "it"];
     let cues = [["great", "superb"], ["awful", "boring"], ["fine", "okay"]];
@@ -32,6 +32,9 @@ fn synthetic(n: usize, seed: usize) -> Dataset {
             let len = 5 + k % 7;
             let mut words: Vec<&str> = (0..len).map(|j| filler[(k + j * 3) % 8]).collect();
             words.insert(k % len, cue);
+            // A word of this example only: what a model that saw the example can memorise.
+            let id = format!("id{seed}x{i}");
+            words.push(&id);
             Example {
                 text: words.join(" "),
                 label: labels[class].to_string(),
@@ -412,5 +415,121 @@ fn a_failed_run_leaves_no_tensorboard_folder_behind() {
         !out.exists(),
         "{:?}",
         std::fs::read_dir(&out).map(|d| d.count())
+    );
+}
+
+/// `GET path` on `addr` over a plain connection: (status, body).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map_or("", |b| b.1).to_string();
+    (status, body)
+}
+
+/// Starts `textcnn serve` on `model` and returns the child and its address.
+fn serve(model: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textcnn"))
+        .args(["serve", "--model", model.to_str().unwrap(), "--port", "0"])
+        .args(["--threads", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    (child, addr)
+}
+
+#[test]
+fn serve_links_and_serves_the_bundles_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = train_cli(dir.path(), "a", &["--quiet"]);
+    let (mut child, addr) = serve(&run);
+    let (status, page) = http_get(&addr, "/report");
+    let (_, index) = http_get(&addr, "/");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200);
+    assert_eq!(
+        page,
+        std::fs::read_to_string(run.join("report.html")).unwrap()
+    );
+    assert!(index.contains(r#"<a href="/report">training report</a>"#));
+
+    std::fs::remove_file(run.join("report.html")).unwrap();
+    let (mut child, addr) = serve(&run);
+    let (status, body) = http_get(&addr, "/report");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 404);
+    assert!(body.contains("this model has no report.html"), "{body}");
+}
+
+/// The n-gram branch of `ngram-cnn` is refitted on training + validation texts, so the page
+/// shows the mixture's validation predictions from before that refit: its accuracy is the
+/// `mixed` validation accuracy recorded in the bundle, not the (seen-data) accuracy of the
+/// saved model on the validation texts.
+#[test]
+fn an_ngram_cnn_report_shows_held_out_validation_predictions() {
+    let (tr, va) = (synthetic(300, 1), synthetic(90, 2));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        arch: textcnn::train::ArchKind::NgramCnn,
+        epochs: Some(1),
+        ..config()
+    };
+    let options = TrainOptions {
+        report: true,
+        ..TrainOptions::default()
+    };
+    let mut recorder = Recorder::default();
+    let outcome = train_observed(&config, &data, dir.path(), &options, &mut recorder).unwrap();
+    let mixed = outcome.ngram_valid_acc.unwrap();
+    // The saved model has seen the validation texts: it scores higher on them.
+    let classifier = Classifier::load(dir.path()).unwrap();
+    let texts: Vec<&str> = va.examples.iter().map(|e| e.text.as_str()).collect();
+    let y = label_ids(&va, classifier.labels()).unwrap();
+    let (_, seen_acc, _) = classifier.evaluate(&texts, &y);
+    assert!(seen_acc > mixed, "{seen_acc} vs {mixed}");
+    let html = std::fs::read_to_string(dir.path().join(report::REPORT_HTML)).unwrap();
+    assert!(
+        html.contains(&format!("<b id=\"accuracy\">{mixed:.4}</b>")),
+        "mixed {mixed:.4}"
+    );
+    let stages: Vec<&String> = recorder
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("start "))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "start prepare data",
+            "start build model",
+            "start fit",
+            "start n-gram branch",
+            "start final report"
+        ]
     );
 }

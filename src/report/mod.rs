@@ -62,6 +62,8 @@ pub struct RunReport {
     pub evaluated_on: String,
     /// Metrics of the evaluation.
     pub report: ClassificationReport,
+    /// Accuracy on the test data (its name, the accuracy), when training had a test set.
+    pub test_accuracy: Option<(String, f64)>,
     /// The most confident mistakes, most confident first (at most [`EXAMPLES_SHOWN`]).
     pub wrong: Vec<Example>,
     /// The first correctly classified examples in data order (at most [`EXAMPLES_SHOWN`]).
@@ -128,6 +130,7 @@ impl RunReport {
             best_epoch: bundle.config.best["epoch"].as_u64().map(|e| e as usize),
             evaluated_on: evaluated_on.to_string(),
             report,
+            test_accuracy: None,
             wrong: wrong
                 .into_iter()
                 .take(EXAMPLES_SHOWN)
@@ -245,8 +248,14 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 details { margin: 0.5rem 0; }
 "#;
 
+/// A JSON value as page text: strings as they are, floats with at most 4 decimals (the f32
+/// settings' 0.4000000059604645 as 0.4).
 fn num(v: &serde_json::Value) -> String {
     match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let s = format!("{:.4}", n.as_f64().unwrap_or(f64::NAN));
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
         serde_json::Value::String(s) => svg::escape(s),
         serde_json::Value::Null => "none".into(),
         other => svg::escape(&other.to_string()),
@@ -280,12 +289,20 @@ pub fn render_html(run: &RunReport) -> String {
     }
     let _ = write!(
         h,
-        "<div class=\"card\">accuracy on {}<b id=\"accuracy\">{:.4}</b></div><div class=\"card\">macro F1<b>{:.4}</b></div><div class=\"card\">examples<b>{}</b></div></div>\n",
+        "<div class=\"card\">accuracy on {}<b id=\"accuracy\">{:.4}</b></div><div class=\"card\">macro F1<b>{:.4}</b></div><div class=\"card\">examples<b>{}</b></div>",
         e(&run.evaluated_on),
         r.accuracy,
         r.macro_avg.f1,
         r.confusion.total()
     );
+    if let Some((name, acc)) = &run.test_accuracy {
+        let _ = write!(
+            h,
+            "<div class=\"card\">test accuracy ({})<b id=\"test-accuracy\">{acc:.4}</b></div>",
+            e(name)
+        );
+    }
+    h.push_str("</div>\n");
     if !run.history.is_empty() {
         let _ = write!(
             h,

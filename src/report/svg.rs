@@ -188,11 +188,16 @@ impl LinePanel<'_> {
             && x.is_finite()
         {
             let mx = sx(*x);
+            // The label on the side with room: left of the line in the right third.
+            let (tx, anchor) = if mx > px + pw * 0.66 {
+                (mx - 4.0, "end")
+            } else {
+                (mx + 4.0, "start")
+            };
             let _ = write!(
                 out,
-                r##"<line class="best" x1="{mx:.1}" y1="{py:.1}" x2="{mx:.1}" y2="{:.1}" stroke="#444" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#444">{}</text>"##,
+                r##"<line class="best" x1="{mx:.1}" y1="{py:.1}" x2="{mx:.1}" y2="{:.1}" stroke="#444" stroke-dasharray="4 3"/><text x="{tx:.1}" y="{:.1}" font-size="11" fill="#444" text-anchor="{anchor}">{}</text>"##,
                 py + ph,
-                mx + 4.0,
                 py + 12.0,
                 escape(label)
             );
@@ -500,7 +505,8 @@ pub fn confusion_matrix(cm: &ConfusionMatrix, normalize: bool) -> String {
         body,
         r##"<rect x="{x0:.1}" y="{y0:.1}" width="{grid:.1}" height="{grid:.1}" fill="none" stroke="#666"/>"##
     );
-    document(x0 + grid + 16.0, y0 + grid + 16.0, title, &body)
+    let width = (x0 + grid + 16.0).max(text_width(title.chars().count(), 14.0) + 16.0);
+    document(width, y0 + grid + 16.0, title, &body)
 }
 
 /// Per-class F1 as horizontal bars (one row per class, in label order), with precision,

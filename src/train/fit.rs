@@ -612,6 +612,10 @@ fn train_in_pool(
         let mut best = Bundle::load(output).context(
             "cannot reload the best checkpoint for the n-gram branch and the test evaluation",
         )?;
+        // The n-gram branch is refitted on training + validation texts, so the validation
+        // predictions of the saved ngram-cnn are not held out: the report uses the mixture's
+        // from before the refit.
+        let mut held_out_valid_probs = None;
         let valid_tokens = if wants_ngram {
             let valid_texts: Vec<&str> = data
                 .valid
@@ -635,7 +639,9 @@ fn train_in_pool(
                 cnn_valid_probs: &cnn_valid_probs,
                 classes: labels.len(),
             };
-            ngram_valid_acc = Some(add_ngram_branch(&mut best, &branch_data, output, observer)?);
+            let (acc, probs) = add_ngram_branch(&mut best, &branch_data, output, observer)?;
+            ngram_valid_acc = Some(acc);
+            held_out_valid_probs = Some(probs);
             stage.finish(observer);
         }
         let stage = StageTimer::start(observer, Stage::FinalReport);
@@ -651,14 +657,15 @@ fn train_in_pool(
             )?);
         }
         if options.report {
-            let probs = classifier.probabilities_of(&valid_tokens, &valid_enc);
+            let probs = held_out_valid_probs
+                .unwrap_or_else(|| classifier.probabilities_of(&valid_tokens, &valid_enc));
             let valid_texts: Vec<&str> = data
                 .valid
                 .examples
                 .iter()
                 .map(|e| e.text.as_str())
                 .collect();
-            let run = crate::report::RunReport::of_bundle(
+            let mut run = crate::report::RunReport::of_bundle(
                 classifier.bundle(),
                 &progress.history,
                 &format!("validation data ({})", data.valid.name),
@@ -666,6 +673,12 @@ fn train_in_pool(
                 &valid_y,
                 &probs,
             );
+            run.test_accuracy = test.as_ref().map(|t: &ClassificationReport| {
+                (
+                    data.test.map_or(String::new(), |d| d.name.clone()),
+                    t.accuracy,
+                )
+            });
             let written = crate::report::write_run_report(output, &run)?;
             observer.message(
                 MessageKind::Info,
@@ -685,15 +698,17 @@ fn train_in_pool(
 }
 
 /// Fits the n-gram branch of `ngram-cnn` next to the best CNN in `best`, stores it in the
-/// bundle and saves the bundle to `output`; returns the mixture's validation accuracy.
+/// bundle and saves the bundle to `output`; returns the mixture's validation accuracy and
+/// validation probabilities `[valid, classes]` (held out: before the branch's refit on all
+/// texts).
 fn add_ngram_branch(
     best: &mut Bundle,
     data: &ngram_stage::BranchData,
     output: &Path,
     observer: &mut dyn TrainObserver,
-) -> Result<f64> {
+) -> Result<(f64, Vec<f32>)> {
     let started = Instant::now();
-    let (model, branch) = ngram_stage::fit_branch(data)?;
+    let (model, branch, held_out) = ngram_stage::fit_branch_held_out(data)?;
     let acc = |key: &str| branch.validation[key].as_f64().unwrap_or(f64::NAN);
     observer.message(
         MessageKind::Info,
@@ -713,7 +728,7 @@ fn add_ngram_branch(
     best.config.ngram = Some(branch);
     best.ngram = Some(model);
     best.save(output)?;
-    Ok(mixed)
+    Ok((mixed, held_out))
 }
 
 /// The test-set report of class probabilities `probs [n, classes]` against `y`, also written
