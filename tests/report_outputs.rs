@@ -24,7 +24,7 @@ fn synthetic(n: usize, seed: usize) -> Dataset {
         .map(|i| {
             let k = i * 7 + seed * 13;
             let class = i % 3;
-            let cue = if class == 2 && k % 5 == 0 {
+            let cue = if class == 2 && k.is_multiple_of(5) {
                 "great"
             } else {
                 cues[class][k % 2]

@@ -478,7 +478,7 @@ impl TrainObserver for TensorBoardWriter {
     }
 
     fn step(&mut self, e: &StepEvent) {
-        if e.global_step % self.every == 0 || e.step == e.steps {
+        if e.global_step.is_multiple_of(self.every) || e.step == e.steps {
             self.add_scalars(
                 e.global_step as i64,
                 &[
