@@ -11,6 +11,7 @@ pub struct TerminalPrinter {
 }
 
 impl TerminalPrinter {
+    /// A printer; `quiet` keeps only the message of an interruption.
     pub fn new(quiet: bool) -> Self {
         TerminalPrinter { quiet, bar: None }
     }

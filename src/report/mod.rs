@@ -35,7 +35,9 @@ const EXAMPLE_CHARS: usize = 400;
 pub struct Example {
     /// The text (at most 400 characters, cut with "…").
     pub text: String,
+    /// The true label.
     pub truth: String,
+    /// The predicted label.
     pub predicted: String,
     /// Probability of the predicted label.
     pub probability: f32,
@@ -181,7 +183,9 @@ pub fn read_history(dir: &Path) -> Result<Vec<EpochMetrics>> {
 /// The files [`write_run_report`] wrote.
 #[derive(Clone, Debug)]
 pub struct Written {
+    /// `report.html`.
     pub html: PathBuf,
+    /// The SVG files, in the order of [`pictures`].
     pub plots: Vec<PathBuf>,
 }
 

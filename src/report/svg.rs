@@ -87,8 +87,11 @@ fn tick_label(v: f64, step: f64) -> String {
 
 /// One line of a [`LinePanel`].
 pub struct Series<'a> {
+    /// Shown in the points' tooltips.
     pub name: &'a str,
+    /// An SVG colour (`#rrggbb`).
     pub color: &'a str,
+    /// Drawn dashed (e.g. training loss beside solid validation loss).
     pub dashed: bool,
     /// `(x, y)` points in drawing order; non-finite y values are left out.
     pub points: Vec<(f64, f64)>,
@@ -97,9 +100,13 @@ pub struct Series<'a> {
 /// A line chart in a box of the document: axes with ticks, a title, lines with dots, and an
 /// optional marked x (the best epoch: a dashed vertical line and its label).
 pub struct LinePanel<'a> {
+    /// Above the plot box.
     pub title: &'a str,
+    /// Under the x axis ("epoch").
     pub x_label: &'a str,
+    /// The lines, drawn in order.
     pub series: Vec<Series<'a>>,
+    /// An x value to mark and its label ("best epoch 4").
     pub marker: Option<(f64, String)>,
     /// Lower and upper bound the y axis must include (e.g. accuracy's 1.0), if any.
     pub y_include: Option<(f64, f64)>,

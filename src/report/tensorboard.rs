@@ -31,6 +31,7 @@ pub struct Event {
     /// `"brain.Event:2"` in a file's first event.
     #[prost(string, optional, tag = "3")]
     pub file_version: Option<String>,
+    /// Scalars or plugin data.
     #[prost(message, optional, tag = "5")]
     pub summary: Option<Summary>,
 }
@@ -38,6 +39,7 @@ pub struct Event {
 /// `Summary` (summary.proto): a list of tagged values.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Summary {
+    /// The values, each with its tag.
     #[prost(message, repeated, tag = "1")]
     pub value: Vec<SummaryValue>,
 }
@@ -45,12 +47,16 @@ pub struct Summary {
 /// `Summary.Value`: a scalar (`simple_value`) or plugin data with a tensor.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SummaryValue {
+    /// The series' name ("epoch/valid_acc").
     #[prost(string, tag = "1")]
     pub tag: String,
+    /// A scalar (always written when set, 0.0 included).
     #[prost(float, optional, tag = "2")]
     pub simple_value: Option<f32>,
+    /// Plugin data's tensor (the text plugin's string).
     #[prost(message, optional, tag = "8")]
     pub tensor: Option<TensorProto>,
+    /// Which plugin reads the value.
     #[prost(message, optional, tag = "9")]
     pub metadata: Option<SummaryMetadata>,
 }
@@ -58,6 +64,7 @@ pub struct SummaryValue {
 /// `SummaryMetadata`: which plugin reads the value.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SummaryMetadata {
+    /// The plugin and its serialized content.
     #[prost(message, optional, tag = "1")]
     pub plugin_data: Option<PluginData>,
 }
@@ -65,8 +72,10 @@ pub struct SummaryMetadata {
 /// `SummaryMetadata.PluginData`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PluginData {
+    /// "hparams", "text", ...
     #[prost(string, tag = "1")]
     pub plugin_name: String,
+    /// The plugin's own protobuf message, serialized.
     #[prost(bytes = "vec", tag = "2")]
     pub content: Vec<u8>,
 }
@@ -74,10 +83,13 @@ pub struct PluginData {
 /// `TensorProto`, for a scalar string tensor (`dtype` 7 = `DT_STRING`).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TensorProto {
+    /// `DataType` enum value (7 = `DT_STRING`).
     #[prost(int32, tag = "1")]
     pub dtype: i32,
+    /// The shape (none: a scalar).
     #[prost(message, optional, tag = "2")]
     pub tensor_shape: Option<TensorShape>,
+    /// The strings of a `DT_STRING` tensor.
     #[prost(bytes = "vec", repeated, tag = "8")]
     pub string_val: Vec<Vec<u8>>,
 }
@@ -90,8 +102,10 @@ pub struct TensorShape {}
 /// `session_start_info` member.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct HParamsPluginData {
+    /// 0, the only version.
     #[prost(int32, tag = "1")]
     pub version: i32,
+    /// The run's hyper-parameters.
     #[prost(message, optional, tag = "3")]
     pub session_start_info: Option<SessionStartInfo>,
 }
@@ -99,8 +113,10 @@ pub struct HParamsPluginData {
 /// `SessionStartInfo`: the run's hyper-parameter values.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SessionStartInfo {
+    /// Name → value.
     #[prost(btree_map = "string, message", tag = "1")]
     pub hparams: std::collections::BTreeMap<String, HParamValue>,
+    /// Seconds since the Unix epoch.
     #[prost(double, tag = "5")]
     pub start_time_secs: f64,
 }
@@ -108,10 +124,13 @@ pub struct SessionStartInfo {
 /// `google.protobuf.Value`, with the members used for hyper-parameters.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct HParamValue {
+    /// A number.
     #[prost(double, optional, tag = "2")]
     pub number_value: Option<f64>,
+    /// A string (lists and objects as their JSON text, `null` as "none").
     #[prost(string, optional, tag = "3")]
     pub string_value: Option<String>,
+    /// A boolean.
     #[prost(bool, optional, tag = "4")]
     pub bool_value: Option<bool>,
 }
