@@ -10,6 +10,7 @@ mod eval;
 mod export;
 mod finetune;
 mod predict;
+mod progress;
 mod serve;
 mod train;
 

@@ -139,6 +139,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     permits: Semaphore,
     model_json: Value,
+    /// The bundle's `report.html`, served at `GET /report` once set.
+    report: std::sync::OnceLock<String>,
 }
 
 impl AppState {
@@ -162,7 +164,14 @@ impl AppState {
             worker,
             metrics,
             model_json,
+            report: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Serves `html` (the bundle's `report.html`, see [`crate::report`]) at `GET /report`;
+    /// without it that route answers 404. Only the first call counts.
+    pub fn set_report(&self, html: String) {
+        let _ = self.0.report.set(html);
     }
 
     /// The service's counters.
@@ -247,6 +256,7 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/report", get(report_page))
         .route("/healthz", get(healthz))
         .route("/v1/model", get(model))
         .route("/metrics", get(metrics_text))
@@ -492,7 +502,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no endpoint {method} {}; the endpoints are POST /v1/predict, GET /v1/model, GET /healthz, GET /metrics and GET /",
+            "no endpoint {method} {}; the endpoints are POST /v1/predict, GET /v1/model, GET /healthz, GET /metrics, GET /report and GET /",
             uri.path()
         ),
     )
@@ -510,6 +520,27 @@ async fn index() -> Response {
         INDEX_HTML,
     )
         .into_response()
+}
+
+async fn report_page(State(state): State<AppState>) -> Response {
+    match state.0.report.get() {
+        Some(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                ),
+            ],
+            html.clone(),
+        )
+            .into_response(),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this model has no report.html (training writes one; or write it with `textcnn eval --plots DIR`)",
+        )
+        .into_response(),
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -14,6 +14,7 @@ mod nn_layers;
 mod nn_model;
 mod nn_multichannel;
 mod nn_reference;
+mod report_outputs;
 mod serve_api;
 mod serve_cli;
 mod serve_util;
