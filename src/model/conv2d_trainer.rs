@@ -13,7 +13,7 @@ use crate::nn::conv2d::conv2d_backward;
 use crate::nn::dense_gemm::{dense_gemm_backward, dense_gemm_forward};
 use crate::nn::dropout::{dropout_backward, dropout_forward, mix64};
 use crate::nn::embedding::{SparseRows, embedding_backward};
-use crate::nn::loss::weighted_softmax_cross_entropy;
+use crate::nn::loss::{Targets, loss_and_gradient};
 use crate::nn::optim::{
     OptimizerConfig, StepConsts, apply_max_norm, clip_factor, sum_squares, update_dense,
     update_rows,
@@ -98,7 +98,8 @@ impl Conv2dTrainer {
     }
 
     /// Weighs class `c`'s examples by `weights[c]` in the loss (`None`: all alike); see
-    /// [`weighted_softmax_cross_entropy`].
+    /// [`crate::nn::loss::weighted_softmax_cross_entropy`] (positive weights per label with
+    /// multi-hot targets).
     pub fn set_class_weights(&mut self, weights: Option<Vec<f32>>) {
         self.class_weights = weights;
     }
@@ -124,10 +125,33 @@ impl Conv2dTrainer {
     /// Forward with dropout (masks from `seed`), mean softmax cross-entropy against `labels` and
     /// backward; gradients are kept for [`Conv2dTrainer::named_grads`] / the update.
     pub fn forward_backward(&mut self, batch: &Batch, labels: &[u32], seed: u64) -> StepStats {
+        self.forward_backward_targets(batch, Targets::Classes(labels), seed)
+    }
+
+    /// One step against any [`Targets`] (multi-hot targets train one sigmoid per label with
+    /// binary cross-entropy; the class weights are then positive weights per label): forward,
+    /// loss, backward and the optimizer update.
+    pub fn train_step_targets(&mut self, batch: &Batch, targets: Targets, seed: u64) -> StepStats {
+        let stats = self.forward_backward_targets(batch, targets, seed);
+        self.apply_update();
+        stats
+    }
+
+    /// [`Conv2dTrainer::forward_backward`] against any [`Targets`] (see [`loss_and_gradient`]).
+    pub fn forward_backward_targets(
+        &mut self,
+        batch: &Batch,
+        targets: Targets,
+        seed: u64,
+    ) -> StepStats {
         let model = &self.model;
         model.check_batch(batch);
-        assert_eq!(labels.len(), batch.batch, "labels.len() != batch");
         let cfg = &model.config;
+        assert_eq!(
+            targets.batch(cfg.num_classes),
+            batch.batch,
+            "targets do not fit the batch"
+        );
         let layout = cfg.layout();
         let (bs, nc, e, l, sl) = (
             batch.batch,
@@ -196,9 +220,9 @@ impl Conv2dTrainer {
                 );
             }
         }
-        let (loss, correct) = weighted_softmax_cross_entropy(
+        let (loss, correct) = loss_and_gradient(
             &sc.logits,
-            labels,
+            targets,
             nc,
             self.class_weights.as_deref(),
             &mut sc.dlogits,

@@ -10,7 +10,7 @@ use crate::nn::conv::{conv_backward_input, conv_backward_weight};
 use crate::nn::dense::{dense_backward, dense_forward};
 use crate::nn::dropout::{dropout_backward, dropout_forward};
 use crate::nn::embedding::{SparseRows, embedding_backward};
-use crate::nn::loss::weighted_softmax_cross_entropy;
+use crate::nn::loss::{Targets, loss_and_gradient};
 use crate::nn::optim::{
     OptimizerConfig, StepConsts, apply_max_norm, clip_factor, sum_squares, update_dense,
     update_rows,
@@ -109,7 +109,8 @@ impl KimTrainer {
     }
 
     /// Weighs class `c`'s examples by `weights[c]` in the loss (`None`: all alike); see
-    /// [`weighted_softmax_cross_entropy`].
+    /// [`crate::nn::loss::weighted_softmax_cross_entropy`] (positive weights per label with
+    /// multi-hot targets).
     pub fn set_class_weights(&mut self, weights: Option<Vec<f32>>) {
         self.class_weights = weights;
     }
@@ -136,11 +137,34 @@ impl KimTrainer {
     /// (`[batch]`, each `< num_classes`) and backward; gradients are kept for
     /// [`KimTrainer::named_grads`] / the update. Parameters are not changed.
     pub fn forward_backward(&mut self, batch: &Batch, labels: &[u32], seed: u64) -> StepStats {
+        self.forward_backward_targets(batch, Targets::Classes(labels), seed)
+    }
+
+    /// One step against any [`Targets`] (multi-hot targets train one sigmoid per label with
+    /// binary cross-entropy; the class weights are then positive weights per label): forward,
+    /// loss, backward and the optimizer update.
+    pub fn train_step_targets(&mut self, batch: &Batch, targets: Targets, seed: u64) -> StepStats {
+        let stats = self.forward_backward_targets(batch, targets, seed);
+        self.apply_update();
+        stats
+    }
+
+    /// [`KimTrainer::forward_backward`] against any [`Targets`] (see [`loss_and_gradient`]).
+    pub fn forward_backward_targets(
+        &mut self,
+        batch: &Batch,
+        targets: Targets,
+        seed: u64,
+    ) -> StepStats {
         let model = &self.model;
         model.check_batch(batch);
-        assert_eq!(labels.len(), batch.batch, "labels.len() != batch");
         assert!(batch.batch > 0, "empty batch");
         let cfg = &model.config;
+        assert_eq!(
+            targets.batch(cfg.num_classes),
+            batch.batch,
+            "targets do not fit the batch"
+        );
         let (bs, nf, nc, e, maps, sl) = (
             batch.batch,
             cfg.num_features(),
@@ -179,9 +203,9 @@ impl KimTrainer {
             nc,
             &mut sc.logits,
         );
-        let (loss, correct) = weighted_softmax_cross_entropy(
+        let (loss, correct) = loss_and_gradient(
             &sc.logits,
-            labels,
+            targets,
             nc,
             self.class_weights.as_deref(),
             &mut sc.dlogits,
