@@ -115,6 +115,7 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         read: args.read,
         parent: Some(args.model),
         allow_new_labels: args.allow_new_labels,
+        multi_label: None,
     };
     execute(config, info, args.output, false, args.quiet)
 }

@@ -195,6 +195,74 @@ impl LogReg {
         z
     }
 
+    /// One sigmoid per class `[rows, classes]` of the rows of `x` (for a model fitted by
+    /// [`LogReg::fit_multi_label`]).
+    pub fn sigmoid_probabilities(&self, x: &Csr) -> Vec<f32> {
+        let mut z = self.logits(x);
+        for v in z.iter_mut() {
+            *v = crate::nn::loss::sigmoid(*v);
+        }
+        z
+    }
+
+    /// One-vs-rest binary logistic regression: for every label `c`, an L2-penalised logistic
+    /// regression of `targets[:, c]` (multi-hot `[n, labels]`, values 0 or 1) on `x`, as
+    /// scikit-learn's `OneVsRestClassifier(LogisticRegression(C=c))`. The labels' problems are
+    /// independent and are fitted one per label, labels in parallel (each fit is the same for
+    /// any thread count), so memory grows with the features, not features × labels. `start`
+    /// warm-starts every label from its column; `scale` `[features, labels]` as in
+    /// [`LogReg::fit_scaled`] (see [`nb_scale_multi_label`]). Returns the model (`classes` =
+    /// labels) and the most iterations any label took.
+    pub fn fit_multi_label(
+        x: &Csr,
+        targets: &[f32],
+        labels: usize,
+        settings: LogRegFit,
+        start: Option<&LogReg>,
+        scale: Option<&[f32]>,
+    ) -> (LogReg, usize) {
+        assert_eq!(targets.len(), x.rows * labels, "targets are not [rows, labels]");
+        let no_classes = vec![0usize; x.rows];
+        let xt = x.transpose();
+        let column = |m: &[f32], c: usize| -> Vec<f32> {
+            m.iter().skip(c).step_by(labels).copied().collect()
+        };
+        let fits: Vec<(LogReg, usize)> = (0..labels)
+            .into_par_iter()
+            .map(|c| {
+                let t = column(targets, c);
+                let start_c = start
+                    .filter(|m| m.classes == labels && m.features() == x.cols)
+                    .map(|m| LogReg {
+                        weights: column(&m.weights, c),
+                        bias: vec![m.bias[c]],
+                        classes: 1,
+                    });
+                let scale_c = scale.map(|s| column(s, c));
+                let problem = Problem {
+                    x,
+                    xt: xt.clone(),
+                    y: &no_classes,
+                    k: 1,
+                    c: settings.c,
+                    scale: None,
+                    multi: Some(&t),
+                };
+                Self::solve(problem, settings, start_c.as_ref(), scale_c.as_deref())
+            })
+            .collect();
+        let mut model = LogReg::zeros(x.cols, labels);
+        let mut iters = 0;
+        for (c, (m, it)) in fits.into_iter().enumerate() {
+            for (f, w) in m.weights.iter().enumerate() {
+                model.weights[f * labels + c] = *w;
+            }
+            model.bias[c] = m.bias[0];
+            iters = iters.max(it);
+        }
+        (model, iters)
+    }
+
     /// Fits weights on `x [n, features]` with classes `y` (each `< classes`), starting from
     /// `start` when given (warm start, e.g. along a path of growing `C`) or from zero.
     /// Returns the model and the number of iterations run.
@@ -222,7 +290,18 @@ impl LogReg {
         start: Option<&LogReg>,
         scale: Option<&[f32]>,
     ) -> (LogReg, usize) {
-        let mut problem = Problem::new(x, y, classes, settings.c);
+        let problem = Problem::new(x, y, classes, settings.c);
+        Self::solve(problem, settings, start, scale)
+    }
+
+    /// Minimises `problem` (with the optional weight scale) from `start` or zero.
+    fn solve(
+        mut problem: Problem,
+        settings: LogRegFit,
+        start: Option<&LogReg>,
+        scale: Option<&[f32]>,
+    ) -> (LogReg, usize) {
+        let (x, classes) = (problem.x, problem.k);
         problem.scale = scale.map(|s| s.iter().map(|&v| v as f64).collect());
         let split = x.cols * classes;
         let mut theta: Vec<f64> = match start {
@@ -260,6 +339,9 @@ struct Problem<'a> {
     c: f64,
     /// Optional positive scale `[features, classes]` of the weights (see [`LogReg::fit_scaled`]).
     scale: Option<Vec<f64>>,
+    /// Multi-hot targets `[n, classes]`: one binary logistic regression per class (one-vs-rest,
+    /// summed) instead of the softmax (see [`LogReg::fit_multi_label`]); `y` is then unused.
+    multi: Option<&'a [f32]>,
 }
 
 impl<'a> Problem<'a> {
@@ -271,6 +353,7 @@ impl<'a> Problem<'a> {
             k,
             c,
             scale: None,
+            multi: None,
         }
     }
 
@@ -304,6 +387,18 @@ impl<'a> Problem<'a> {
                         for (zi, wi) in z.iter_mut().zip(wr) {
                             *zi += v as f64 * wi;
                         }
+                    }
+                    if let Some(t) = self.multi {
+                        // One sigmoid per class: loss softplus(-z) for a positive, softplus(z)
+                        // for a negative; residual sigmoid(z) - t.
+                        let t = &t[r * k..(r + 1) * k];
+                        for (zi, &ti) in z.iter_mut().zip(t) {
+                            let (v, ti) = (*zi, ti as f64);
+                            let sp = |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p();
+                            loss += ti * sp(-v) + (1.0 - ti) * sp(v);
+                            *zi = (1.0 / (1.0 + (-v).exp()) - ti) * inv_n;
+                        }
+                        continue;
                     }
                     let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     let mut sum = 0.0;
@@ -364,18 +459,50 @@ impl<'a> Problem<'a> {
     }
 }
 
+/// [`nb_scale`] for multi-label data: label `c`'s ratio compares the texts that have `c`
+/// (multi-hot `targets [n, labels]`) with those that do not, so a text counts for each of its
+/// labels and a text without labels only on the negative side.
+pub fn nb_scale_multi_label(
+    x: &Csr,
+    targets: &[f32],
+    labels: usize,
+    smoothing: f64,
+    floor: f64,
+) -> Vec<f32> {
+    nb_scale_by(x, labels, smoothing, floor, |r, out| {
+        out.extend((0..labels).filter(|&c| targets[r * labels + c] >= 0.5))
+    })
+}
+
 /// Naive-Bayes log-count ratios as a weight scale `[features, classes]` (Wang & Manning 2012,
 /// §2.1, one class against the rest): `|ln((p_c[f] / |p_c|) / (q_c[f] / |q_c|))|` where `p_c`
 /// sums the binarised features of class `c` plus `smoothing`, and `q_c` those of the other
 /// classes. A floor of `floor` keeps every feature learnable.
 pub fn nb_scale(x: &Csr, y: &[usize], classes: usize, smoothing: f64, floor: f64) -> Vec<f32> {
+    assert_eq!(y.len(), x.rows, "one class per row");
+    nb_scale_by(x, classes, smoothing, floor, |r, out| out.push(y[r]))
+}
+
+/// [`nb_scale`] with the classes of row `r` pushed by `classes_of(r, out)`.
+fn nb_scale_by(
+    x: &Csr,
+    classes: usize,
+    smoothing: f64,
+    floor: f64,
+    classes_of: impl Fn(usize, &mut Vec<usize>),
+) -> Vec<f32> {
     let f = x.cols;
     let mut counts = vec![0f64; f * classes];
     let mut totals = vec![0f64; f];
-    for (r, &c) in y.iter().enumerate() {
+    let mut of_row = Vec::new();
+    for r in 0..x.rows {
+        of_row.clear();
+        classes_of(r, &mut of_row);
         let (cs, _) = x.row(r);
         for &col in cs {
-            counts[col as usize * classes + c] += 1.0;
+            for &c in &of_row {
+                counts[col as usize * classes + c] += 1.0;
+            }
             totals[col as usize] += 1.0;
         }
     }
