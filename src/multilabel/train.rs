@@ -186,7 +186,8 @@ fn train_in_pool(
         );
     }
     let pos_weight = positive_weights(&config.class_weight, &labels, &train_t)?;
-    let mut trainer = Trainer::new(Model::new(&arch, config.seed), config.optimizer());
+    let initial = with_prior_bias(Model::new(&arch, config.seed), &train_t, k)?;
+    let mut trainer = Trainer::new(initial, config.optimizer());
     trainer.set_class_weights(pos_weight.clone());
 
     let lengths: Vec<usize> = train_enc.iter().map(real_length).collect();
@@ -462,6 +463,36 @@ fn positive_weights(
     }
 }
 
+/// The model with its output bias set to the log-odds of each label's training frequency,
+/// `ln(π / (1 − π))` (π clamped to [1e-4, 1 − 1e-4]): every sigmoid starts at its label's base
+/// rate instead of 0.5, so the first epochs are not spent learning that most labels are rare
+/// (the "prior" initialization of Lin et al. 2017, *Focal Loss for Dense Object Detection*,
+/// §4.1).
+///
+/// # Errors
+/// Only if the model has no `fc.bias` of `k` entries (both architectures have one).
+pub fn with_prior_bias(model: Model, targets: &[f32], k: usize) -> Result<Model> {
+    let n = (targets.len() / k.max(1)).max(1) as f32;
+    let arch = model.architecture();
+    let mut tensors: std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> = model
+        .named_params()
+        .into_iter()
+        .map(|(name, shape, data)| (name, (shape, data.to_vec())))
+        .collect();
+    let Some((shape, bias)) = tensors.get_mut("fc.bias") else {
+        bail!("the model has no output bias fc.bias");
+    };
+    if shape.as_slice() != [k] {
+        bail!("fc.bias has shape {shape:?}, expected [{k}]");
+    }
+    for (c, b) in bias.iter_mut().enumerate() {
+        let pos: f32 = targets.iter().skip(c).step_by(k).sum();
+        let pi = (pos / n).clamp(1e-4, 1.0 - 1e-4);
+        *b = (pi / (1.0 - pi)).ln();
+    }
+    Model::from_named_params(&arch, &tensors)
+}
+
 /// Mean binary cross-entropy (summed over labels) of logits against targets, unweighted.
 fn mean_bce(logits: &[f32], targets: &[f32], k: usize) -> f64 {
     if logits.is_empty() {
@@ -669,6 +700,26 @@ mod tests {
         let w = positive_weights(&ClassWeight::Balanced, &labels, &t).unwrap();
         assert_eq!(w, Some(vec![3.0, 1.0 / 3.0, 1.0]));
         assert_eq!(positive_weights(&ClassWeight::None, &labels, &t).unwrap(), None);
+    }
+
+    #[test]
+    fn prior_bias_is_the_log_odds_of_each_label() {
+        let arch = crate::model::Architecture::Kim(crate::model::KimConfig {
+            vocab_size: 10,
+            emb_dim: 4,
+            region_sizes: vec![2],
+            feature_maps: 3,
+            num_classes: 2,
+            dropout: 0.0,
+            multichannel: false,
+        });
+        // 4 texts: label 0 in 1 of them, label 1 in 2.
+        let t = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let m = with_prior_bias(Model::new(&arch, 1), &t, 2).unwrap();
+        let params = m.named_params();
+        let bias = params.iter().find(|p| p.0 == "fc.bias").unwrap().2;
+        assert!((bias[0] - (0.25f32 / 0.75).ln()).abs() < 1e-6);
+        assert!(bias[1].abs() < 1e-6);
     }
 
     #[test]
