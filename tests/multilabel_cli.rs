@@ -147,8 +147,17 @@ fn train_detects_multi_label_data_and_learns_it() {
     assert!(micro > 0.95, "test micro-F1 {micro}");
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(t.model.join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["labels"], serde_json::json!(["money", "politics", "sport"]));
-    assert_eq!(config["multi_label"]["thresholds"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        config["labels"],
+        serde_json::json!(["money", "politics", "sport"])
+    );
+    assert_eq!(
+        config["multi_label"]["thresholds"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     assert_eq!(config["ngram"]["model"], "ngram-cnn");
     assert_eq!(config["training"]["config"]["metric"], "micro-f1");
 }
@@ -156,7 +165,14 @@ fn train_detects_multi_label_data_and_learns_it() {
 #[test]
 fn eval_json_reproduces_the_test_report() {
     let t = trained();
-    let out = ok(&["eval", "--model", path(&t.model), "--data", path(&t.test), "--json"]);
+    let out = ok(&[
+        "eval",
+        "--model",
+        path(&t.model),
+        "--data",
+        path(&t.test),
+        "--json",
+    ]);
     let eval: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(t.model.join("report.json")).unwrap()).unwrap();
@@ -164,7 +180,14 @@ fn eval_json_reproduces_the_test_report() {
     assert_eq!(eval["examples"], 80);
     assert_eq!(eval["report"], report["report"]);
     let text = ok(&["eval", "--model", path(&t.model), "--data", path(&t.test)]);
-    for needle in ["micro avg", "macro avg", "weighted avg", "samples avg", "hamming loss", "P@1"] {
+    for needle in [
+        "micro avg",
+        "macro avg",
+        "weighted avg",
+        "samples avg",
+        "hamming loss",
+        "P@1",
+    ] {
         assert!(text.contains(needle), "{needle}: {text}");
     }
 }
@@ -180,7 +203,14 @@ fn predict_returns_every_label_over_its_threshold_as_the_library_does() {
         "people said the city news today",
     ];
     std::fs::write(&input, texts.join("\n")).unwrap();
-    let out = ok(&["predict", "--model", path(&t.model), "--input", path(&input), "--json"]);
+    let out = ok(&[
+        "predict",
+        "--model",
+        path(&t.model),
+        "--input",
+        path(&input),
+        "--json",
+    ]);
     let lines: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -217,13 +247,35 @@ fn predict_returns_every_label_over_its_threshold_as_the_library_does() {
         assert_eq!(serde_json::Value::from(lib), line["labels"]);
     }
     // --threshold replaces the tuned thresholds, --top-k caps the labels.
-    let all = ok(&["predict", "--model", path(&t.model), "--input", path(&input), "--threshold", "0"]);
+    let all = ok(&[
+        "predict",
+        "--model",
+        path(&t.model),
+        "--input",
+        path(&input),
+        "--threshold",
+        "0",
+    ]);
     assert_eq!(all.lines().next().unwrap().split('\t').count(), 6, "{all}");
     let one = ok(&[
-        "predict", "--model", path(&t.model), "--input", path(&input), "--threshold", "0", "--top-k", "1",
+        "predict",
+        "--model",
+        path(&t.model),
+        "--input",
+        path(&input),
+        "--threshold",
+        "0",
+        "--top-k",
+        "1",
     ]);
     assert_eq!(one.lines().next().unwrap().split('\t').count(), 2, "{one}");
-    let text = ok(&["predict", "--model", path(&t.model), "--input", path(&input)]);
+    let text = ok(&[
+        "predict",
+        "--model",
+        path(&t.model),
+        "--input",
+        path(&input),
+    ]);
     assert!(text.lines().nth(2).unwrap().starts_with("none\t"), "{text}");
 }
 
@@ -231,7 +283,15 @@ fn predict_returns_every_label_over_its_threshold_as_the_library_does() {
 fn serve_lists_several_labels_per_text() {
     let t = trained();
     let mut child = Command::new(BIN)
-        .args(["serve", "--model", path(&t.model), "--port", "0", "--threads", "1"])
+        .args([
+            "serve",
+            "--model",
+            path(&t.model),
+            "--port",
+            "0",
+            "--threads",
+            "1",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -240,8 +300,13 @@ fn serve_lists_several_labels_per_text() {
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap().to_string();
-    let body = r#"{"texts": ["the senate vote and the bank profit", "people said the city news today"]}"#;
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let body =
+        r#"{"texts": ["the senate vote and the bank profit", "people said the city news today"]}"#;
     let answer = ureq::post(&format!("{url}/v1/predict"))
         .header("content-type", "application/json")
         .send(body)
@@ -263,7 +328,10 @@ fn serve_lists_several_labels_per_text() {
     assert_eq!(first, vec!["money", "politics"], "{answer}");
     assert_eq!(p[1]["labels"], serde_json::json!([]), "{answer}");
     // The shape of a single-label answer is kept: label, probability, top_k.
-    assert!(p[0]["label"].is_string() && p[0]["top_k"].is_array(), "{answer}");
+    assert!(
+        p[0]["label"].is_string() && p[0]["top_k"].is_array(),
+        "{answer}"
+    );
 }
 
 #[test]
@@ -273,11 +341,20 @@ fn multi_label_flags_are_refused_where_they_cannot_apply() {
     std::fs::write(&train, "text,label\na b c,x\n").unwrap();
     let out = dir.path().join("m");
     let o = textcnn(&[
-        "train", "--train", path(&train), "--output", path(&out), "--label-columns", "a", "--label-column-prefix", "c_",
+        "train",
+        "--train",
+        path(&train),
+        "--output",
+        path(&out),
+        "--label-columns",
+        "a",
+        "--label-column-prefix",
+        "c_",
     ]);
     assert!(!o.status.success());
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("either --label-columns or --label-column-prefix"),
+        String::from_utf8_lossy(&o.stderr)
+            .contains("either --label-columns or --label-column-prefix"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );

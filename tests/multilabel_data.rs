@@ -70,7 +70,11 @@ fn fasttext_lines_with_several_labels_and_none() {
         .collect();
     assert_eq!(skipped, vec![(2, "blank line"), (5, "no text")]);
     assert_eq!(ds.label_counts().get("a"), Some(&2));
-    assert!(ds.summary().contains("3 examples, 2 labels"), "{}", ds.summary());
+    assert!(
+        ds.summary().contains("3 examples, 2 labels"),
+        "{}",
+        ds.summary()
+    );
     // Detection: a fastText line with two labels.
     let why = detect_multi_label(p.to_str().unwrap(), &ReadOptions::default()).unwrap();
     assert!(why.ends_with(":1: a line with 2 labels"), "{why}");
@@ -79,9 +83,16 @@ fn fasttext_lines_with_several_labels_and_none() {
 #[test]
 fn fasttext_malformed_labels_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "bad.ft", "__label__a fine\n__label__ __label__b text\n");
+    let p = write(
+        dir.path(),
+        "bad.ft",
+        "__label__a fine\n__label__ __label__b text\n",
+    );
     let e = err(&p, &MultiReadOptions::default());
-    assert!(e.contains("bad.ft:2:") && e.contains("without a label name"), "{e}");
+    assert!(
+        e.contains("bad.ft:2:") && e.contains("without a label name"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -99,7 +110,10 @@ fn csv_and_tsv_label_lists() {
     assert_eq!(
         read(&p, &multi).unwrap(),
         vec![
-            ("economy up, politics too".to_string(), labels(&["economy", "politics"])),
+            (
+                "economy up, politics too".to_string(),
+                labels(&["economy", "politics"])
+            ),
             ("nothing here".to_string(), vec![]),
             ("dup".to_string(), labels(&["a", "b"])),
         ]
@@ -108,7 +122,11 @@ fn csv_and_tsv_label_lists() {
         label_sep: Some("|".into()),
         ..Default::default()
     };
-    let p = write(dir.path(), "d.tsv", "label\ttext\njoy|optimism\ta fine day\n");
+    let p = write(
+        dir.path(),
+        "d.tsv",
+        "label\ttext\njoy|optimism\ta fine day\n",
+    );
     assert_eq!(
         read(&p, &tsv).unwrap(),
         vec![("a fine day".to_string(), labels(&["joy", "optimism"]))]
@@ -129,7 +147,10 @@ fn csv_malformed_rows_name_file_and_line() {
     // A label with a control character.
     let p = write(dir.path(), "ctl.csv", "text,label\nok,a\nok,\"b\u{7}\"\n");
     let e = err(&p, &multi);
-    assert!(e.contains("ctl.csv:3:") && e.contains("control character"), "{e}");
+    assert!(
+        e.contains("ctl.csv:3:") && e.contains("control character"),
+        "{e}"
+    );
     // A missing label column lists the columns found.
     let p = write(dir.path(), "cols.csv", "text,tags\nok,a\n");
     let e = err(&p, &multi);
@@ -177,7 +198,10 @@ fn indicator_columns_malformed() {
         ..Default::default()
     };
     let e = err(&p, &multi);
-    assert!(e.contains("ind.tsv:3:") && e.contains("column \"b\" holds \"2\""), "{e}");
+    assert!(
+        e.contains("ind.tsv:3:") && e.contains("column \"b\" holds \"2\""),
+        "{e}"
+    );
     let missing = MultiReadOptions {
         label_columns: vec!["a".into(), "zzz".into()],
         ..Default::default()
@@ -211,7 +235,11 @@ fn jsonl_label_lists() {
     let why = detect_multi_label(p.to_str().unwrap(), &ReadOptions::default()).unwrap();
     assert!(why.contains("d.jsonl:1:"), "{why}");
     // A single-label JSONL file is not multi-label.
-    let single = write(dir.path(), "s.jsonl", "{\"text\": \"t\", \"label\": \"a\"}\n");
+    let single = write(
+        dir.path(),
+        "s.jsonl",
+        "{\"text\": \"t\", \"label\": \"a\"}\n",
+    );
     assert_eq!(
         detect_multi_label(single.to_str().unwrap(), &ReadOptions::default()),
         None
@@ -222,12 +250,30 @@ fn jsonl_label_lists() {
 fn jsonl_malformed_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": \"t\", \"labels\": [[\"a\"]]}\n", "must be a list of strings"),
-        ("{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": \"t\", \"labels\": {\"a\": 1}}\n", "must be a list of strings"),
-        ("{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": \"t\", \"labels\": [\"a\"\n", "invalid JSON"),
-        ("{\"text\": \"t\", \"labels\": [\"a\"]}\n[1, 2]\n", "not a JSON object"),
-        ("{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": \"t\", \"labels\": [\"\"]}\n", "empty label name"),
-        ("{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": 5, \"labels\": [\"a\"]}\n", "must be a string"),
+        (
+            "{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": \"t\", \"labels\": [[\"a\"]]}\n",
+            "must be a list of strings",
+        ),
+        (
+            "{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": \"t\", \"labels\": {\"a\": 1}}\n",
+            "must be a list of strings",
+        ),
+        (
+            "{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": \"t\", \"labels\": [\"a\"\n",
+            "invalid JSON",
+        ),
+        (
+            "{\"text\": \"t\", \"labels\": [\"a\"]}\n[1, 2]\n",
+            "not a JSON object",
+        ),
+        (
+            "{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": \"t\", \"labels\": [\"\"]}\n",
+            "empty label name",
+        ),
+        (
+            "{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": 5, \"labels\": [\"a\"]}\n",
+            "must be a string",
+        ),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
         let p = write(dir.path(), &format!("bad{i}.jsonl"), text);
@@ -237,10 +283,21 @@ fn jsonl_malformed_names_file_and_line() {
             "case {i}: {e}"
         );
     }
-    let p = write(dir.path(), "nokey.jsonl", "{\"body\": \"t\", \"tags\": [\"a\"]}\n");
+    let p = write(
+        dir.path(),
+        "nokey.jsonl",
+        "{\"body\": \"t\", \"tags\": [\"a\"]}\n",
+    );
     let e = err(&p, &MultiReadOptions::default());
-    assert!(e.contains("nokey.jsonl:1:") && e.contains("\"tags\""), "{e}");
-    let p = write(dir.path(), "none.jsonl", "{\"text\": \"t\", \"labels\": []}\n");
+    assert!(
+        e.contains("nokey.jsonl:1:") && e.contains("\"tags\""),
+        "{e}"
+    );
+    let p = write(
+        dir.path(),
+        "none.jsonl",
+        "{\"text\": \"t\", \"labels\": []}\n",
+    );
     assert!(err(&p, &MultiReadOptions::default()).contains("no example has any label"));
 }
 
@@ -282,7 +339,10 @@ fn report_matches_scikit_learn_on_a_hand_computed_case() {
     // P@2: (2 + 1 + 0 + 1) / (2 · 4); R@2: (1 + 1 + 1/2) / 3.
     assert!(close(r.at_k[1].precision, 0.5) && close(r.at_k[1].recall, 2.5 / 3.0));
     let text = r.to_string();
-    assert!(text.contains(" samples avg    0.5000    0.5000    0.4583         5"), "{text}");
+    assert!(
+        text.contains(" samples avg    0.5000    0.5000    0.4583         5"),
+        "{text}"
+    );
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["micro_avg"]["f1"], 0.6);
     assert_eq!(json["at_k"][0]["k"], 1);

@@ -62,7 +62,12 @@ impl MultiLabelArgs {
 }
 
 /// Loads a multi-label dataset and prints its summary, skipped rows and warnings.
-fn load(spec: &str, read: &ReadArgs, multi: &MultiReadOptions, quiet: bool) -> Result<MultiDataset> {
+fn load(
+    spec: &str,
+    read: &ReadArgs,
+    multi: &MultiReadOptions,
+    quiet: bool,
+) -> Result<MultiDataset> {
     let ds = load_multi_dataset(spec, &read.options(), multi)?;
     for w in &ds.warnings {
         eprintln!("warning: {}: {w}", ds.name);
@@ -80,17 +85,20 @@ fn load(spec: &str, read: &ReadArgs, multi: &MultiReadOptions, quiet: bool) -> R
 }
 
 /// The multi-label training run of `textcnn train` (output folder checked and locked).
-pub fn train(
+pub(super) fn train(
     config: TrainConfig,
-    train_spec: &str,
-    valid_spec: Option<&str>,
-    test_spec: Option<&str>,
-    read: &ReadArgs,
+    info: &super::train::RunInfo,
     multi: &MultiReadOptions,
     output: &Path,
-    run_info: serde_json::Value,
     quiet: bool,
 ) -> Result<()> {
+    let (train_spec, valid_spec, test_spec, read) = (
+        info.train.as_str(),
+        info.valid.as_deref(),
+        info.test.as_deref(),
+        &info.read,
+    );
+    let run_info = serde_json::to_value(info)?;
     if config.pretrained.is_some() || config.init_from.is_some() {
         bail!("--pretrained and --init-from are not supported with multi-label training yet");
     }
@@ -112,8 +120,7 @@ pub fn train(
         valid: &valid_ds,
         test: test_ds.as_ref(),
     };
-    let outcome =
-        textcnn::multilabel::train_multi_label(&config, &data, output, !quiet, run_info)?;
+    let outcome = textcnn::multilabel::train_multi_label(&config, &data, output, !quiet, run_info)?;
     let b = &outcome.best;
     println!(
         "best epoch {}: valid micro-f1 {:.4}, macro-f1 {:.4}, subset acc {:.4} (the CNN alone, thresholds 0.5)",
@@ -186,7 +193,10 @@ pub fn eval(
         );
     }
     if keep.is_empty() {
-        bail!("{}: no example has any token after tokenization; nothing to evaluate", ds.name);
+        bail!(
+            "{}: no example has any token after tokenization; nothing to evaluate",
+            ds.name
+        );
     }
     let pick = |m: &[f32]| -> Vec<f32> {
         keep.iter()

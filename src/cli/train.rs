@@ -677,17 +677,7 @@ fn train_locked(
         if resume {
             bail!("--resume is not supported for multi-label runs; start the run again");
         }
-        return super::multilabel::train(
-            config,
-            &info.train,
-            info.valid.as_deref(),
-            info.test.as_deref(),
-            &info.read,
-            multi,
-            output,
-            serde_json::to_value(&info)?,
-            quiet,
-        );
+        return super::multilabel::train(config, &info, multi, output, quiet);
     }
     let full_train = load_dataset(&info.train, &info.read)?;
     let (train_ds, valid_ds) = match &info.valid {

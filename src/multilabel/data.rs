@@ -64,7 +64,9 @@ pub struct MultiReadOptions {
 impl MultiReadOptions {
     /// Whether any option implies multi-label data.
     pub fn any(&self) -> bool {
-        self.label_sep.is_some() || !self.label_columns.is_empty() || self.label_column_prefix.is_some()
+        self.label_sep.is_some()
+            || !self.label_columns.is_empty()
+            || self.label_column_prefix.is_some()
     }
 }
 
@@ -262,7 +264,9 @@ pub fn load_multi_dataset(
     };
     let indicators = !multi.label_columns.is_empty() || multi.label_column_prefix.is_some();
     if indicators && !matches!(format, Format::Csv | Format::Tsv) {
-        bail!("{name}: indicator columns (--label-columns / --label-column-prefix) need a CSV or TSV file");
+        bail!(
+            "{name}: indicator columns (--label-columns / --label-column-prefix) need a CSV or TSV file"
+        );
     }
     match format {
         Format::FastText => parse_fasttext(&text, &name, &opts.label_prefix, &mut ds)?,
@@ -276,7 +280,10 @@ pub fn load_multi_dataset(
         ),
     }
     if ds.examples.is_empty() {
-        bail!("{name}: no examples could be read ({} rows skipped)", ds.skipped.len());
+        bail!(
+            "{name}: no examples could be read ({} rows skipped)",
+            ds.skipped.len()
+        );
     }
     if ds.examples.iter().all(|e| e.labels.is_empty()) {
         bail!("{name}: no example has any label");
@@ -361,7 +368,10 @@ fn parse_fasttext(text: &str, name: &str, prefix: &str, ds: &mut MultiDataset) -
 }
 
 /// The key holding the labels: `opts.label_column` when the object has it, else `labels`.
-fn jsonl_label_key(obj: &serde_json::Map<String, serde_json::Value>, opts: &ReadOptions) -> Option<String> {
+fn jsonl_label_key(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    opts: &ReadOptions,
+) -> Option<String> {
     if obj.contains_key(&opts.label_column) {
         Some(opts.label_column.clone())
     } else if obj.contains_key("labels") {
@@ -376,7 +386,9 @@ fn json_label(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::String(s) => Some(s.trim().to_string()),
         serde_json::Value::Number(n) => Some(match n.as_f64() {
-            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => format!("{}", f as i64),
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                format!("{}", f as i64)
+            }
             _ => n.to_string(),
         }),
         _ => None,
@@ -457,9 +469,10 @@ fn parse_jsonl(
                 }
                 out
             }
-            Some(v @ (Value::String(_) | Value::Number(_))) => {
-                split_field(&json_label(v).unwrap_or_default(), multi.label_sep.as_deref())
-            }
+            Some(v @ (Value::String(_) | Value::Number(_))) => split_field(
+                &json_label(v).unwrap_or_default(),
+                multi.label_sep.as_deref(),
+            ),
             Some(v) => bail!(
                 "{name}:{lineno}: {key:?} must be a list of strings, a string or null; found {v}"
             ),
@@ -470,7 +483,10 @@ fn parse_jsonl(
         let body = match obj.get(&opts.text_column) {
             Some(Value::String(s)) => s.as_str(),
             None | Some(Value::Null) => "",
-            Some(v) => bail!("{name}:{lineno}: {:?} must be a string; found {v}", opts.text_column),
+            Some(v) => bail!(
+                "{name}:{lineno}: {:?} must be a string; found {v}",
+                opts.text_column
+            ),
         };
         if body.trim().is_empty() {
             skip(ds, name, lineno, "no text");
@@ -605,7 +621,11 @@ fn parse_delimited(
             }
             continue;
         }
-        if record.iter().skip(headers.len()).any(|f| !f.trim().is_empty()) {
+        if record
+            .iter()
+            .skip(headers.len())
+            .any(|f| !f.trim().is_empty())
+        {
             bail!(
                 "{name}:{lineno}: {} fields, but the header names {} (a {} inside an unquoted text?)",
                 record.len(),
@@ -672,8 +692,16 @@ mod tests {
         let (a, b) = ds.split(0.3, 7);
         let (a2, b2) = ds.split(0.3, 7);
         assert_eq!((a.len(), b.len()), (7, 3));
-        assert_eq!((a.examples.clone(), b.examples.clone()), (a2.examples, b2.examples));
-        let mut all: Vec<String> = a.examples.iter().chain(&b.examples).map(|e| e.text.clone()).collect();
+        assert_eq!(
+            (a.examples.clone(), b.examples.clone()),
+            (a2.examples, b2.examples)
+        );
+        let mut all: Vec<String> = a
+            .examples
+            .iter()
+            .chain(&b.examples)
+            .map(|e| e.text.clone())
+            .collect();
         all.sort();
         let mut want: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
         want.sort();

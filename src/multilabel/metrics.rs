@@ -79,7 +79,11 @@ impl MultiLabelReport {
     ) -> MultiLabelReport {
         let k = labels.len();
         assert!(k > 0, "no labels");
-        assert_eq!(truth.len(), predicted.len(), "truth and predictions differ in size");
+        assert_eq!(
+            truth.len(),
+            predicted.len(),
+            "truth and predictions differ in size"
+        );
         assert_eq!(truth.len() % k, 0, "not [n, labels]");
         let n = truth.len() / k;
         let (mut tp, mut fp, mut fn_) = (vec![0usize; k], vec![0usize; k], vec![0usize; k]);
@@ -143,7 +147,10 @@ impl MultiLabelReport {
         };
         let wmean = |f: &dyn Fn(&Scores) -> f64| {
             ratio(
-                per_label.iter().map(|s| f(s) * s.support as f64).sum::<f64>(),
+                per_label
+                    .iter()
+                    .map(|s| f(s) * s.support as f64)
+                    .sum::<f64>(),
                 support as f64,
             )
         };
@@ -234,7 +241,12 @@ impl fmt::Display for MultiLabelReport {
             row(f, m)?;
         }
         writeln!(f)?;
-        for m in [&self.micro_avg, &self.macro_avg, &self.weighted_avg, &self.samples_avg] {
+        for m in [
+            &self.micro_avg,
+            &self.macro_avg,
+            &self.weighted_avg,
+            &self.samples_avg,
+        ] {
             row(f, m)?;
         }
         writeln!(f)?;
@@ -320,7 +332,10 @@ mod tests {
         let t = tune_thresholds(&probs, &truth, 2, &grid, 0.5, 1);
         assert_eq!(t, vec![0.3, 0.5]);
         // With too few positives required, label 0 keeps the default too.
-        assert_eq!(tune_thresholds(&probs, &truth, 2, &grid, 0.5, 3), vec![0.5, 0.5]);
+        assert_eq!(
+            tune_thresholds(&probs, &truth, 2, &grid, 0.5, 3),
+            vec![0.5, 0.5]
+        );
         assert_eq!(
             apply_thresholds(&probs, &t),
             vec![true, true, true, false, false, true]

@@ -23,7 +23,9 @@ pub mod train;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-pub use data::{MultiDataset, MultiExample, MultiReadOptions, detect_multi_label, load_multi_dataset};
+pub use data::{
+    MultiDataset, MultiExample, MultiReadOptions, detect_multi_label, load_multi_dataset,
+};
 pub use metrics::{MultiLabelReport, apply_thresholds, tune_thresholds};
 pub use train::{MultiTrainOutcome, train_multi_label};
 
@@ -113,7 +115,11 @@ pub fn mix_logits(cnn: &[f32], ngram: &[f32], mix: crate::ngram::MixWeights) -> 
 
 /// The labels of one text whose probability reaches its threshold, most probable first (ties
 /// by label order): `(label index, probability)`. `threshold` overrides every label's own.
-pub fn decide(probs: &[f32], config: &MultiLabelConfig, threshold: Option<f32>) -> Vec<(usize, f32)> {
+pub fn decide(
+    probs: &[f32],
+    config: &MultiLabelConfig,
+    threshold: Option<f32>,
+) -> Vec<(usize, f32)> {
     let mut out: Vec<(usize, f32)> = probs
         .iter()
         .enumerate()
@@ -136,7 +142,10 @@ mod tests {
             pos_weight: None,
             validation: serde_json::Value::Null,
         };
-        assert_eq!(decide(&[0.6, 0.3, 0.8], &config, None), vec![(0, 0.6), (1, 0.3)]);
+        assert_eq!(
+            decide(&[0.6, 0.3, 0.8], &config, None),
+            vec![(0, 0.6), (1, 0.3)]
+        );
         assert_eq!(decide(&[0.1, 0.1, 0.1], &config, None), vec![]);
         assert_eq!(decide(&[0.6, 0.3, 0.8], &config, Some(0.7)), vec![(2, 0.8)]);
         assert!(config.validate(3).is_ok());

@@ -29,8 +29,8 @@ use crate::train::{ArchKind, ClassWeight, Metric, TrainConfig, describe_architec
 
 /// Thresholds tried for each label (0.05, 0.10, …, 0.95).
 pub const THRESHOLD_GRID: [f32; 19] = [
-    0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75,
-    0.80, 0.85, 0.90, 0.95,
+    0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80,
+    0.85, 0.90, 0.95,
 ];
 /// Validation texts a label needs to get its own threshold; rarer labels keep
 /// [`DEFAULT_THRESHOLD`] (a threshold fitted to one or two texts is noise).
@@ -288,7 +288,14 @@ fn train_in_pool(
     let mut validation = serde_json::Map::new();
     let (ngram, branch, valid_logits) = if wants_ngram {
         let t0 = Instant::now();
-        let fitted = fit_branch(&train_tokens, &train_t, &valid_tokens, &valid_t, &cnn_valid, k)?;
+        let fitted = fit_branch(
+            &train_tokens,
+            &train_t,
+            &valid_tokens,
+            &valid_t,
+            &cnn_valid,
+            k,
+        )?;
         if progress {
             eprintln!(
                 "n-gram branch (one-vs-rest): {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid micro-f1 at 0.5: cnn {:.4}, n-gram {:.4}, mixed {:.4} ({:.1} s)",
@@ -296,13 +303,23 @@ fn train_in_pool(
                 fitted.branch.c,
                 fitted.branch.mix.cnn,
                 fitted.branch.mix.ngram,
-                fitted.branch.validation["cnn_micro_f1"].as_f64().unwrap_or(f64::NAN),
-                fitted.branch.validation["ngram_micro_f1"].as_f64().unwrap_or(f64::NAN),
-                fitted.branch.validation["mixed_micro_f1"].as_f64().unwrap_or(f64::NAN),
+                fitted.branch.validation["cnn_micro_f1"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                fitted.branch.validation["ngram_micro_f1"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                fitted.branch.validation["mixed_micro_f1"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
                 t0.elapsed().as_secs_f64()
             );
         }
-        (Some(fitted.model), Some(fitted.branch), fitted.valid_mixed_logits)
+        (
+            Some(fitted.model),
+            Some(fitted.branch),
+            fitted.valid_mixed_logits,
+        )
     } else {
         (None, None, cnn_valid)
     };
@@ -522,7 +539,11 @@ fn best_shared_threshold_micro_f1(probs: &[f32], targets: &[f32]) -> f64 {
                     if t >= 0.5 { tp += 1.0 } else { fp += 1.0 }
                 }
             }
-            if tp == 0.0 { 0.0 } else { 2.0 * tp / (2.0 * tp + fp + (positives - tp)) }
+            if tp == 0.0 {
+                0.0
+            } else {
+                2.0 * tp / (2.0 * tp + fp + (positives - tp))
+            }
         })
         .fold(0.0, f64::max)
 }
@@ -537,7 +558,11 @@ fn micro_f1_at_half(logits: &[f32], targets: &[f32]) -> f64 {
             _ => {}
         }
     }
-    if tp == 0.0 { 0.0 } else { 2.0 * tp / (2.0 * tp + fp + fneg) }
+    if tp == 0.0 {
+        0.0
+    } else {
+        2.0 * tp / (2.0 * tp + fp + fneg)
+    }
 }
 
 /// Fits the one-vs-rest n-gram branch: `C` from [`C_PATH`] by validation micro-F1 (at the best
@@ -619,7 +644,13 @@ fn fit_branch(
 /// minimise the validation binary cross-entropy of `σ(a · z_cnn + b · z_ngram)`: a stacked
 /// combination on the logit scale, which also calibrates both branches.
 pub fn choose_logit_mix(cnn: &[f32], ngram: &[f32], targets: &[f32], k: usize) -> MixWeights {
-    let mut best = (f64::INFINITY, MixWeights { cnn: 1.0, ngram: 0.0 });
+    let mut best = (
+        f64::INFINITY,
+        MixWeights {
+            cnn: 1.0,
+            ngram: 0.0,
+        },
+    );
     let mut d = vec![0.0; cnn.len()];
     for i in 0..=40 {
         for j in 0..=40 {
@@ -699,7 +730,10 @@ mod tests {
         let t = [1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0];
         let w = positive_weights(&ClassWeight::Balanced, &labels, &t).unwrap();
         assert_eq!(w, Some(vec![3.0, 1.0 / 3.0, 1.0]));
-        assert_eq!(positive_weights(&ClassWeight::None, &labels, &t).unwrap(), None);
+        assert_eq!(
+            positive_weights(&ClassWeight::None, &labels, &t).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -221,7 +221,11 @@ impl LogReg {
         start: Option<&LogReg>,
         scale: Option<&[f32]>,
     ) -> (LogReg, usize) {
-        assert_eq!(targets.len(), x.rows * labels, "targets are not [rows, labels]");
+        assert_eq!(
+            targets.len(),
+            x.rows * labels,
+            "targets are not [rows, labels]"
+        );
         let no_classes = vec![0usize; x.rows];
         let xt = x.transpose();
         let column = |m: &[f32], c: usize| -> Vec<f32> {

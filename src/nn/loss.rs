@@ -167,9 +167,21 @@ pub fn sigmoid_binary_cross_entropy(
     dlogits: &mut [f32],
 ) -> (f32, usize) {
     assert!(num_labels > 0, "no labels");
-    assert_eq!(logits.len(), targets.len(), "logits and targets differ in size");
-    assert_eq!(logits.len(), dlogits.len(), "logits and dlogits differ in size");
-    assert_eq!(logits.len() % num_labels, 0, "logits are not [batch, labels]");
+    assert_eq!(
+        logits.len(),
+        targets.len(),
+        "logits and targets differ in size"
+    );
+    assert_eq!(
+        logits.len(),
+        dlogits.len(),
+        "logits and dlogits differ in size"
+    );
+    assert_eq!(
+        logits.len() % num_labels,
+        0,
+        "logits are not [batch, labels]"
+    );
     if let Some(w) = pos_weight {
         assert!(w.len() >= num_labels, "a positive weight per label");
     }
@@ -256,7 +268,10 @@ mod tests {
         let mut d = [0.0; 6];
         let (loss, right) = sigmoid_binary_cross_entropy(&z, &t, 3, Some(&w), &mut d);
         let expected = (naive_bce(&z[..3], &t[..3], &w) + naive_bce(&z[3..], &t[3..], &w)) / 2.0;
-        assert!((loss as f64 - expected).abs() < 1e-6, "{loss} vs {expected}");
+        assert!(
+            (loss as f64 - expected).abs() < 1e-6,
+            "{loss} vs {expected}"
+        );
         assert_eq!(right, 1);
         // Hand value of one entry: z = 2, t = 1, w = 1: ∂/∂z = (σ(2) − 1) / 2.
         let s2 = 1.0 / (1.0 + (-2.0f32).exp());
