@@ -424,7 +424,7 @@ fn train_in_pool(
 }
 
 /// The report of probabilities `[n, labels]` against multi-hot targets at `thresholds`, with
-/// P@k / R@k when `at_k`.
+/// P@k / R@k for the k of [`REPORT_KS`] up to the label count when `at_k`.
 pub fn report_of(
     labels: &[String],
     targets: &[f32],
@@ -434,13 +434,13 @@ pub fn report_of(
 ) -> MultiLabelReport {
     let truth: Vec<bool> = targets.iter().map(|&v| v >= 0.5).collect();
     let predicted = apply_thresholds(probs, thresholds);
-    MultiLabelReport::new(
-        labels,
-        &truth,
-        &predicted,
-        at_k.then_some(probs),
-        if at_k { &REPORT_KS } else { &[] },
-    )
+    // k up to the number of labels.
+    let ks: Vec<usize> = REPORT_KS
+        .iter()
+        .copied()
+        .filter(|&k| at_k && k <= labels.len())
+        .collect();
+    MultiLabelReport::new(labels, &truth, &predicted, at_k.then_some(probs), &ks)
 }
 
 /// Positive weight of each label in the loss: `balanced` gives `n_negative / n_positive` of
