@@ -16,8 +16,12 @@ use serde::Serialize;
 pub struct Scores {
     /// The label, or the average's name (`micro avg`, ...).
     pub label: String,
+    /// `tp / (tp + fp)` (samples avg: mean over texts of `|true ∩ predicted| / |predicted|`).
     pub precision: f64,
+    /// `tp / (tp + fn)` (samples avg: mean over texts of `|true ∩ predicted| / |true|`).
     pub recall: f64,
+    /// Harmonic mean of precision and recall (macro/weighted: mean of the labels' F1; samples:
+    /// mean over texts of `2 |true ∩ predicted| / (|true| + |predicted|)`).
     pub f1: f64,
     /// True occurrences (for an average: of all labels, as scikit-learn prints).
     pub support: usize,
@@ -26,6 +30,7 @@ pub struct Scores {
 /// Precision and recall of the `k` most probable labels of each text.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AtK {
+    /// Labels taken per text.
     pub k: usize,
     /// Mean over texts of `|top k ∩ true| / k`.
     pub precision: f64,
@@ -39,9 +44,13 @@ pub struct AtK {
 pub struct MultiLabelReport {
     /// One row per label, in label order.
     pub per_label: Vec<Scores>,
+    /// From the summed counts of all labels.
     pub micro_avg: Scores,
+    /// Unweighted mean over all labels (those without support included, as scikit-learn).
     pub macro_avg: Scores,
+    /// Mean over labels weighted by support.
     pub weighted_avg: Scores,
+    /// Mean over texts of the per-text scores.
     pub samples_avg: Scores,
     /// Share of texts whose predicted label set equals the true one.
     pub subset_accuracy: f64,

@@ -42,31 +42,42 @@ const BUCKET_POOL: usize = 50;
 
 /// The datasets of one run; labels are those of `train` and `valid` together.
 pub struct MultiTrainData<'a> {
+    /// Training texts (vocabulary, CNN, n-gram branch).
     pub train: &'a MultiDataset,
+    /// Validation texts: early stopping, `C`, the mixture and the thresholds.
     pub valid: &'a MultiDataset,
+    /// Test texts, evaluated once at the end (`report.json`).
     pub test: Option<&'a MultiDataset>,
 }
 
 /// One line of `metrics.jsonl` in a multi-label run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MultiEpochMetrics {
+    /// 1-based epoch.
     pub epoch: usize,
     /// Mean binary cross-entropy (summed over labels) of the epoch's batches, with dropout.
     pub train_loss: f64,
     /// Share of training texts whose every label was right at 0.5.
     pub train_subset_acc: f64,
+    /// Mean binary cross-entropy of the validation texts (no dropout, unweighted).
     pub valid_loss: f64,
     /// Validation micro-F1, macro-F1 and subset accuracy with every threshold at 0.5.
     pub valid_micro_f1: f64,
+    /// Validation macro-F1 (all labels) at 0.5.
     pub valid_macro_f1: f64,
+    /// Validation subset accuracy at 0.5.
     pub valid_subset_acc: f64,
+    /// Learning rate of the epoch.
     pub lr: f32,
+    /// Wall-clock seconds of the epoch, validation included.
     pub seconds: f64,
+    /// Training examples per second.
     pub examples_per_s: f64,
 }
 
 /// Result of [`train_multi_label`].
 pub struct MultiTrainOutcome {
+    /// Every epoch's metrics (as in `metrics.jsonl`).
     pub history: Vec<MultiEpochMetrics>,
     /// The epoch whose CNN is kept.
     pub best: MultiEpochMetrics,
@@ -76,6 +87,7 @@ pub struct MultiTrainOutcome {
     pub test: Option<MultiLabelReport>,
     /// Labels of the test data unknown to the model, with counts (left out of its targets).
     pub test_unknown_labels: std::collections::BTreeMap<String, usize>,
+    /// Wall-clock seconds of the whole run.
     pub seconds: f64,
 }
 
