@@ -359,3 +359,29 @@ fn multi_label_flags_are_refused_where_they_cannot_apply() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn a_bundle_with_bad_thresholds_is_refused_on_load() {
+    let t = trained();
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&t.model).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let config_path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["multi_label"]["thresholds"] = serde_json::json!([0.5, 0.5]);
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let e = format!("{:#}", Classifier::load(dir.path()).err().unwrap());
+    assert!(
+        e.contains("config.json") && e.contains("2 thresholds for 3 labels"),
+        "{e}"
+    );
+    config["multi_label"]["thresholds"] = serde_json::json!([0.5, 1.5, 0.5]);
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let e = format!("{:#}", Classifier::load(dir.path()).err().unwrap());
+    assert!(e.contains("threshold 1 is 1.5"), "{e}");
+}

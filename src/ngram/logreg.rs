@@ -705,6 +705,88 @@ mod tests {
     }
 
     #[test]
+    fn multi_label_gradient_matches_finite_differences() {
+        let (x, _) = small();
+        // Multi-hot targets [5 rows, 2 labels]; row 4 has no label.
+        let t = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let no = vec![0; 5];
+        let mut p = Problem::new(&x, &no, 2, 3.0);
+        p.multi = Some(&t);
+        p.scale = Some((0..6).map(|i| 0.5 + 0.3 * i as f64).collect());
+        let dim = (3 + 1) * 2;
+        let theta: Vec<f64> = (0..dim).map(|i| ((i * 5 % 7) as f64 - 3.0) * 0.2).collect();
+        let mut g = vec![0.0; dim];
+        p.eval(&theta, &mut g);
+        let mut scratch = vec![0.0; dim];
+        for i in 0..dim {
+            let h = 1e-6;
+            let mut a = theta.clone();
+            a[i] += h;
+            let fa = p.eval(&a, &mut scratch);
+            a[i] -= 2.0 * h;
+            let fb = p.eval(&a, &mut scratch);
+            let num = (fa - fb) / (2.0 * h);
+            assert!((num - g[i]).abs() < 1e-7, "param {i}: {num} vs {}", g[i]);
+        }
+    }
+
+    #[test]
+    fn one_vs_rest_equals_two_class_softmax_at_twice_c() {
+        // A 2-class softmax with weights (w0, w1) penalised by C is a binary logistic
+        // regression on w1 - w0 penalised by 2C (at the optimum w0 = -w1), so their logits agree.
+        let (x, y) = small();
+        let y2: Vec<usize> = y.iter().map(|&c| usize::from(c == 1)).collect();
+        let t: Vec<f32> = y2.iter().map(|&c| c as f32).collect();
+        let tight = LogRegFit {
+            c: 1.5,
+            max_iter: 500,
+            tol: 1e-9,
+        };
+        let (soft, _) = LogReg::fit(&x, &y2, 2, tight, None);
+        let (ovr, _) =
+            LogReg::fit_multi_label(&x, &t, 1, LogRegFit { c: 3.0, ..tight }, None, None);
+        let zs = soft.logits(&x);
+        let zb = ovr.logits(&x);
+        for r in 0..5 {
+            let diff = zs[r * 2 + 1] - zs[r * 2];
+            assert!((diff - zb[r]).abs() < 1e-4, "row {r}: {diff} vs {}", zb[r]);
+        }
+        let p = ovr.sigmoid_probabilities(&x);
+        assert!((p[1] - crate::nn::loss::sigmoid(zb[1])).abs() < 1e-7);
+    }
+
+    #[test]
+    fn multi_label_fit_is_per_label_and_thread_count_independent() {
+        let (x, _) = small();
+        let t = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let settings = LogRegFit::default();
+        let run = |threads| {
+            crate::nn::thread_pool(threads)
+                .install(|| LogReg::fit_multi_label(&x, &t, 2, settings, None, None).0)
+        };
+        let both = run(1);
+        assert_eq!(both, run(2));
+        // Label 1 fitted alone gives label 1's column of the joint model.
+        let t1: Vec<f32> = t.iter().skip(1).step_by(2).copied().collect();
+        let (alone, _) = LogReg::fit_multi_label(&x, &t1, 1, settings, None, None);
+        let col: Vec<f32> = both.weights.iter().skip(1).step_by(2).copied().collect();
+        assert_eq!(col, alone.weights);
+        assert_eq!(both.bias[1], alone.bias[0]);
+    }
+
+    #[test]
+    fn nb_scale_multi_label_counts_a_text_for_each_of_its_labels() {
+        let (x, y) = small();
+        // One label = "class 1": the same ratios as the single-label scale of 2 classes.
+        let t: Vec<f32> = y.iter().map(|&c| (c == 1) as u8 as f32).collect();
+        let y2: Vec<usize> = y.iter().map(|&c| usize::from(c == 1)).collect();
+        let single = nb_scale(&x, &y2, 2, 1.0, 0.3);
+        let multi = nb_scale_multi_label(&x, &t, 1, 1.0, 0.3);
+        let class1: Vec<f32> = single.iter().skip(1).step_by(2).copied().collect();
+        assert_eq!(multi, class1);
+    }
+
+    #[test]
     fn fit_reaches_the_optimum_of_a_one_feature_problem() {
         // One feature, always 1, two classes with counts 3:1 and no penalty to speak of: the
         // optimum predicts p(class 0) = 3/4 (only the difference of the logits matters).
