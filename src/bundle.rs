@@ -74,6 +74,10 @@ pub struct BundleConfig {
     /// (plain `kim`/`conv2d` bundles, and bundles written before it existed, have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ngram: Option<NgramBranch>,
+    /// Multi-label models only: one sigmoid per label and the per-label decision thresholds
+    /// ([`crate::multilabel`]); absent in single-label bundles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_label: Option<crate::multilabel::MultiLabelConfig>,
 }
 
 /// Settings and validation figures of the n-gram branch (`config.json` → `"ngram"`).
@@ -230,6 +234,10 @@ impl Bundle {
                 arch.num_classes(),
                 config.labels.len()
             );
+        }
+        if let Some(m) = &config.multi_label {
+            m.validate(config.labels.len())
+                .with_context(|| format!("{}: invalid \"multi_label\"", config_path.display()))?;
         }
         let vocab_path = dir.join(VOCAB_FILE);
         let vocab = Vocab::load(&vocab_path)?;

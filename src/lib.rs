@@ -26,6 +26,7 @@ pub mod data;
 pub mod eval;
 pub mod fsutil;
 pub mod model;
+pub mod multilabel;
 pub mod ngram;
 pub mod nn;
 pub mod predict;

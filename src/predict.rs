@@ -20,9 +20,10 @@ pub const INFERENCE_BATCH: usize = 256;
 pub struct Prediction {
     /// Most probable label.
     pub label: String,
-    /// Its softmax probability, in [0, 1].
+    /// Its softmax probability, in [0, 1] (multi-label bundles: its sigmoid).
     pub probability: f32,
-    /// Softmax probability of every label, in the bundle's label order.
+    /// Softmax probability of every label, in the bundle's label order (multi-label bundles:
+    /// one sigmoid per label; see [`Classifier::decided_labels`]).
     pub probabilities: Vec<f32>,
     /// Tokens in the text after tokenization.
     pub n_tokens: usize,
@@ -112,6 +113,10 @@ impl Classifier {
     /// # Panics
     /// If the bundle has an n-gram branch and `docs` and `encoded` differ in length.
     pub fn probabilities_of(&self, docs: &[Vec<String>], encoded: &[Encoded]) -> Vec<f32> {
+        if self.bundle.config.multi_label.is_some() {
+            // One sigmoid per label (the probabilities do not sum to 1).
+            return crate::multilabel::probabilities(&self.bundle, docs, encoded);
+        }
         let cnn = probabilities(&self.bundle.model, encoded, self.pipeline.encode.min_len);
         match (&self.bundle.ngram, &self.bundle.config.ngram) {
             (Some(ngram), Some(branch)) => {
@@ -120,6 +125,30 @@ impl Classifier {
                 mix_probabilities(&cnn, &ngram.probabilities(docs), branch.mix, k)
             }
             _ => cnn,
+        }
+    }
+
+    /// The multi-label settings (thresholds) of a multi-label bundle; `None` for a
+    /// single-label one.
+    pub fn multi_label(&self) -> Option<&crate::multilabel::MultiLabelConfig> {
+        self.bundle.config.multi_label.as_ref()
+    }
+
+    /// The labels decided for prediction `p`, most probable first, with their probabilities.
+    /// Multi-label bundle: every label whose probability reaches its threshold (`threshold`
+    /// overrides them all), possibly none. Single-label bundle: the most probable label, if its
+    /// probability reaches `threshold` (default 0).
+    pub fn decided_labels(&self, p: &Prediction, threshold: Option<f32>) -> Vec<(&str, f32)> {
+        match self.multi_label() {
+            Some(m) => crate::multilabel::decide(&p.probabilities, m, threshold)
+                .into_iter()
+                .map(|(c, prob)| (self.labels()[c].as_str(), prob))
+                .collect(),
+            None if p.probability >= threshold.unwrap_or(0.0) => {
+                let best = argmax(&p.probabilities);
+                vec![(self.labels()[best].as_str(), p.probabilities[best])]
+            }
+            None => Vec::new(),
         }
     }
 

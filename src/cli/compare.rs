@@ -69,6 +69,12 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let mut rows: Vec<(f64, ClassificationReport)> = Vec::new();
     for dir in &args.models {
         let classifier = Classifier::load(dir)?;
+        if classifier.multi_label().is_some() {
+            anyhow::bail!(
+                "{} is a multi-label model; compare reads single-label data (evaluate it with `textcnn eval`)",
+                dir.display()
+            );
+        }
         let labels = classifier.labels().to_vec();
         let y = label_ids(&ds, &labels).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         let (loss, _, predicted) = pool.install(|| classifier.evaluate(&texts, &y));

@@ -33,10 +33,23 @@ pub struct EvalArgs {
     pub plots: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,
+    #[command(flatten)]
+    pub multi: super::multilabel::MultiLabelArgs,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let classifier = Classifier::load(&args.model)?;
+    if classifier.multi_label().is_some() {
+        return super::multilabel::eval(
+            &classifier,
+            &args.model,
+            &args.data,
+            &args.read,
+            &args.multi,
+            args.json,
+            args.threads,
+        );
+    }
     let ds = load_dataset(&args.data, &args.read)?;
     let labels = classifier.labels().to_vec();
     let all_y = label_ids(&ds, &labels)?;

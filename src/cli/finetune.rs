@@ -82,6 +82,13 @@ pub struct FinetuneArgs {
 
 pub fn run(args: FinetuneArgs) -> Result<()> {
     let parent = Bundle::load(&args.model)?;
+    if parent.config.multi_label.is_some() {
+        bail!(
+            "{} is a multi-label model; fine-tuning supports single-label models only (train a new \
+             multi-label model instead)",
+            args.model.display()
+        );
+    }
     let mut config = finetune_config(&parent);
     drop(parent);
     macro_rules! set {
@@ -117,6 +124,7 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         read: args.read,
         parent: Some(args.model),
         allow_new_labels: args.allow_new_labels,
+        multi_label: None,
     };
     execute(config, info, args.output, false, args.quiet, &args.log)
 }

@@ -9,6 +9,7 @@ mod data;
 mod eval;
 mod export;
 mod finetune;
+mod multilabel;
 mod predict;
 mod progress;
 mod serve;

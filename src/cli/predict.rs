@@ -27,13 +27,16 @@ pub struct PredictArgs {
     /// Input file with one text per line, or `-` for standard input.
     #[arg(long, default_value = "-")]
     pub input: String,
-    /// Print the K most probable labels.
-    #[arg(long, default_value_t = 1)]
-    pub top_k: usize,
-    /// Only report labels whose probability is at least this.
-    #[arg(long, default_value_t = 0.0)]
-    pub threshold: f32,
-    /// JSON Lines output: {"label", "probability", "top_k": [{"label", "probability"}], ...}.
+    /// Print the K most probable labels (multi-label models: at most K of the labels over
+    /// their thresholds) [default: 1; multi-label: all]
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Only report labels whose probability is at least this (multi-label models: in place of
+    /// the per-label thresholds) [default: 0; multi-label: each label's tuned threshold]
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// JSON Lines output: {"label", "probability", "top_k": [{"label", "probability"}], ...}
+    /// (multi-label models: {"labels": [{"label", "probability"}], "probabilities": {label: p}, ...}).
     #[arg(long)]
     pub json: bool,
     /// Worker threads, 0 = all cores.
@@ -45,13 +48,17 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
-    if args.top_k == 0 {
+    if args.top_k == Some(0) {
         bail!("--top-k must be at least 1");
     }
-    if !(0.0..=1.0).contains(&args.threshold) {
-        bail!("--threshold must be in [0, 1], got {}", args.threshold);
+    if let Some(t) = args.threshold
+        && !(0.0..=1.0).contains(&t)
+    {
+        bail!("--threshold must be in [0, 1], got {t}");
     }
     let classifier = Classifier::load(&args.model)?;
+    let multi = classifier.multi_label().is_some();
+    let (top_k, threshold) = (args.top_k.unwrap_or(1), args.threshold.unwrap_or(0.0));
     let read = ReadOptions {
         encoding: args.encoding,
         ..ReadOptions::default()
@@ -87,10 +94,41 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 }
                 continue;
             }
+            if multi {
+                // Every label over its threshold (or --threshold), at most --top-k of them.
+                let mut decided = classifier.decided_labels(p, args.threshold);
+                decided.truncate(args.top_k.unwrap_or(usize::MAX));
+                if args.json {
+                    let labels_json: Vec<_> = decided
+                        .iter()
+                        .map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob }))
+                        .collect();
+                    let json = serde_json::json!({
+                        "line": line_no,
+                        "labels": labels_json,
+                        "probabilities": labels.iter().zip(&p.probabilities)
+                            .map(|(l, prob)| (l.clone(), serde_json::json!(prob)))
+                            .collect::<serde_json::Map<_, _>>(),
+                        "truncated": p.truncated,
+                        "n_tokens": p.n_tokens,
+                        "n_oov": p.n_oov,
+                    });
+                    writeln!(out, "{json}")?;
+                } else if decided.is_empty() {
+                    writeln!(out, "none\t(no label over its threshold)")?;
+                } else {
+                    let fields: Vec<String> = decided
+                        .iter()
+                        .map(|(l, prob)| format!("{l}\t{prob:.6}"))
+                        .collect();
+                    writeln!(out, "{}", fields.join("\t"))?;
+                }
+                continue;
+            }
             let top: Vec<(&str, f32)> = p
-                .top_k(labels, args.top_k)
+                .top_k(labels, top_k)
                 .into_iter()
-                .filter(|(_, prob)| *prob >= args.threshold)
+                .filter(|(_, prob)| *prob >= threshold)
                 .collect();
             if args.json {
                 let top_json: Vec<_> = top
@@ -108,11 +146,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 });
                 writeln!(out, "{json}")?;
             } else if top.is_empty() {
-                writeln!(
-                    out,
-                    "none\t(no label with probability >= {})",
-                    args.threshold
-                )?;
+                writeln!(out, "none\t(no label with probability >= {threshold})")?;
             } else {
                 let fields: Vec<String> = top
                     .iter()

@@ -47,6 +47,8 @@ pub struct TrainArgs {
     pub hyper: HyperArgs,
     #[command(flatten)]
     pub read: ReadArgs,
+    #[command(flatten)]
+    pub multi: super::multilabel::MultiLabelArgs,
     /// No progress bar or per-epoch lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -369,6 +371,9 @@ pub(super) struct RunInfo {
     pub(super) parent: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(super) allow_new_labels: bool,
+    /// Multi-label training, with how the labels are laid out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) multi_label: Option<textcnn::multilabel::MultiReadOptions>,
 }
 
 /// Refuses an `--output` that is a file, holds a model, or holds anything else: training writes
@@ -649,7 +654,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
             read: args.read.clone(),
             parent: None,
             allow_new_labels: false,
+            multi_label: None,
         };
+        let mut info = info;
+        if args.multi.wanted(&info.train, &info.read, args.quiet) {
+            info.multi_label = Some(args.multi.options());
+            // Multi-label runs stop early on micro-F1 unless a metric is asked for.
+            if args.hyper.metric.is_none() && config.metric == Metric::Acc {
+                config.metric = Metric::MicroF1;
+            }
+        }
         (
             config,
             info,
@@ -695,6 +709,12 @@ fn train_locked(
     quiet: bool,
     log: &LogArgs,
 ) -> Result<()> {
+    if let Some(multi) = &info.multi_label {
+        if resume {
+            bail!("--resume is not supported for multi-label runs; start the run again");
+        }
+        return super::multilabel::train(config, &info, multi, output, quiet);
+    }
     let full_train = load_dataset(&info.train, &info.read)?;
     let (train_ds, valid_ds) = match &info.valid {
         Some(spec) => (full_train, load_dataset(spec, &info.read)?),

@@ -159,6 +159,17 @@ macro_rules! define_wrappers {
                 match self { $(Trainer::$v(t) => t.train_step(batch, labels, seed),)+ }
             }
 
+            /// One training step against any targets (multi-hot: one sigmoid per label with
+            /// binary cross-entropy, see [`crate::nn::loss::sigmoid_binary_cross_entropy`]).
+            pub fn train_step_targets(
+                &mut self,
+                batch: &Batch,
+                targets: crate::nn::loss::Targets,
+                seed: u64,
+            ) -> StepStats {
+                match self { $(Trainer::$v(t) => t.train_step_targets(batch, targets, seed),)+ }
+            }
+
             /// Weighs class `c`'s examples by `weights[c]` in the training loss (`None`: all alike).
             pub fn set_class_weights(&mut self, weights: Option<Vec<f32>>) {
                 match self { $(Trainer::$v(t) => t.set_class_weights(weights),)+ }

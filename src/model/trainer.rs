@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::network::{Gradients, Network, ParamRole, ParamSpec};
 use crate::batch::Batch;
-use crate::nn::loss::weighted_softmax_cross_entropy;
+use crate::nn::loss::{Targets, loss_and_gradient};
 use crate::nn::optim::{
     OptimizerConfig, StepConsts, apply_max_norm, clip_factor, sum_squares, update_dense,
     update_rows,
@@ -87,7 +87,8 @@ impl<N: Network> NetTrainer<N> {
     }
 
     /// Weighs class `c`'s examples by `weights[c]` in the loss (`None`: all alike); see
-    /// [`weighted_softmax_cross_entropy`].
+    /// [`crate::nn::loss::weighted_softmax_cross_entropy`] (positive weights per label with
+    /// multi-hot targets).
     pub fn set_class_weights(&mut self, weights: Option<Vec<f32>>) {
         self.class_weights = weights;
     }
@@ -116,16 +117,42 @@ impl<N: Network> NetTrainer<N> {
     ///
     /// Panics if the batch does not fit the model, is empty, or `labels.len() != batch.batch`.
     pub fn forward_backward(&mut self, batch: &Batch, labels: &[u32], seed: u64) -> StepStats {
+        self.forward_backward_targets(batch, Targets::Classes(labels), seed)
+    }
+
+    /// One step against any [`Targets`] (multi-hot targets train one sigmoid per label with
+    /// binary cross-entropy; the class weights are then positive weights per label): forward,
+    /// loss, backward and the optimizer update.
+    pub fn train_step_targets(&mut self, batch: &Batch, targets: Targets, seed: u64) -> StepStats {
+        let stats = self.forward_backward_targets(batch, targets, seed);
+        self.apply_update();
+        stats
+    }
+
+    /// [`NetTrainer::forward_backward`] against any [`Targets`] (see [`loss_and_gradient`]).
+    ///
+    /// Panics if the batch does not fit the model, is empty, or the targets do not fit the
+    /// batch.
+    pub fn forward_backward_targets(
+        &mut self,
+        batch: &Batch,
+        targets: Targets,
+        seed: u64,
+    ) -> StepStats {
         let model = &self.model;
         model.check_batch(batch);
-        assert_eq!(labels.len(), batch.batch, "labels.len() != batch");
         assert!(batch.batch > 0, "empty batch");
         let nc = model.num_classes();
+        assert_eq!(
+            targets.batch(nc),
+            batch.batch,
+            "targets do not fit the batch"
+        );
         model.forward_train(batch, seed, &mut self.scratch, &mut self.logits);
         self.dlogits.resize(batch.batch * nc, 0.0);
-        let (loss, correct) = weighted_softmax_cross_entropy(
+        let (loss, correct) = loss_and_gradient(
             &self.logits,
-            labels,
+            targets,
             nc,
             self.class_weights.as_deref(),
             &mut self.dlogits,

@@ -195,6 +195,78 @@ impl LogReg {
         z
     }
 
+    /// One sigmoid per class `[rows, classes]` of the rows of `x` (for a model fitted by
+    /// [`LogReg::fit_multi_label`]).
+    pub fn sigmoid_probabilities(&self, x: &Csr) -> Vec<f32> {
+        let mut z = self.logits(x);
+        for v in z.iter_mut() {
+            *v = crate::nn::loss::sigmoid(*v);
+        }
+        z
+    }
+
+    /// One-vs-rest binary logistic regression: for every label `c`, an L2-penalised logistic
+    /// regression of `targets[:, c]` (multi-hot `[n, labels]`, values 0 or 1) on `x`, as
+    /// scikit-learn's `OneVsRestClassifier(LogisticRegression(C=c))`. The labels' problems are
+    /// independent and are fitted one per label, labels in parallel (each fit is the same for
+    /// any thread count), so memory grows with the features, not features × labels. `start`
+    /// warm-starts every label from its column; `scale` `[features, labels]` as in
+    /// [`LogReg::fit_scaled`] (see [`nb_scale_multi_label`]). Returns the model (`classes` =
+    /// labels) and the most iterations any label took.
+    pub fn fit_multi_label(
+        x: &Csr,
+        targets: &[f32],
+        labels: usize,
+        settings: LogRegFit,
+        start: Option<&LogReg>,
+        scale: Option<&[f32]>,
+    ) -> (LogReg, usize) {
+        assert_eq!(
+            targets.len(),
+            x.rows * labels,
+            "targets are not [rows, labels]"
+        );
+        let no_classes = vec![0usize; x.rows];
+        let xt = x.transpose();
+        let column = |m: &[f32], c: usize| -> Vec<f32> {
+            m.iter().skip(c).step_by(labels).copied().collect()
+        };
+        let fits: Vec<(LogReg, usize)> = (0..labels)
+            .into_par_iter()
+            .map(|c| {
+                let t = column(targets, c);
+                let start_c = start
+                    .filter(|m| m.classes == labels && m.features() == x.cols)
+                    .map(|m| LogReg {
+                        weights: column(&m.weights, c),
+                        bias: vec![m.bias[c]],
+                        classes: 1,
+                    });
+                let scale_c = scale.map(|s| column(s, c));
+                let problem = Problem {
+                    x,
+                    xt: xt.clone(),
+                    y: &no_classes,
+                    k: 1,
+                    c: settings.c,
+                    scale: None,
+                    multi: Some(&t),
+                };
+                Self::solve(problem, settings, start_c.as_ref(), scale_c.as_deref())
+            })
+            .collect();
+        let mut model = LogReg::zeros(x.cols, labels);
+        let mut iters = 0;
+        for (c, (m, it)) in fits.into_iter().enumerate() {
+            for (f, w) in m.weights.iter().enumerate() {
+                model.weights[f * labels + c] = *w;
+            }
+            model.bias[c] = m.bias[0];
+            iters = iters.max(it);
+        }
+        (model, iters)
+    }
+
     /// Fits weights on `x [n, features]` with classes `y` (each `< classes`), starting from
     /// `start` when given (warm start, e.g. along a path of growing `C`) or from zero.
     /// Returns the model and the number of iterations run.
@@ -222,7 +294,18 @@ impl LogReg {
         start: Option<&LogReg>,
         scale: Option<&[f32]>,
     ) -> (LogReg, usize) {
-        let mut problem = Problem::new(x, y, classes, settings.c);
+        let problem = Problem::new(x, y, classes, settings.c);
+        Self::solve(problem, settings, start, scale)
+    }
+
+    /// Minimises `problem` (with the optional weight scale) from `start` or zero.
+    fn solve(
+        mut problem: Problem,
+        settings: LogRegFit,
+        start: Option<&LogReg>,
+        scale: Option<&[f32]>,
+    ) -> (LogReg, usize) {
+        let (x, classes) = (problem.x, problem.k);
         problem.scale = scale.map(|s| s.iter().map(|&v| v as f64).collect());
         let split = x.cols * classes;
         let mut theta: Vec<f64> = match start {
@@ -260,6 +343,9 @@ struct Problem<'a> {
     c: f64,
     /// Optional positive scale `[features, classes]` of the weights (see [`LogReg::fit_scaled`]).
     scale: Option<Vec<f64>>,
+    /// Multi-hot targets `[n, classes]`: one binary logistic regression per class (one-vs-rest,
+    /// summed) instead of the softmax (see [`LogReg::fit_multi_label`]); `y` is then unused.
+    multi: Option<&'a [f32]>,
 }
 
 impl<'a> Problem<'a> {
@@ -271,6 +357,7 @@ impl<'a> Problem<'a> {
             k,
             c,
             scale: None,
+            multi: None,
         }
     }
 
@@ -304,6 +391,18 @@ impl<'a> Problem<'a> {
                         for (zi, wi) in z.iter_mut().zip(wr) {
                             *zi += v as f64 * wi;
                         }
+                    }
+                    if let Some(t) = self.multi {
+                        // One sigmoid per class: loss softplus(-z) for a positive, softplus(z)
+                        // for a negative; residual sigmoid(z) - t.
+                        let t = &t[r * k..(r + 1) * k];
+                        for (zi, &ti) in z.iter_mut().zip(t) {
+                            let (v, ti) = (*zi, ti as f64);
+                            let sp = |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p();
+                            loss += ti * sp(-v) + (1.0 - ti) * sp(v);
+                            *zi = (1.0 / (1.0 + (-v).exp()) - ti) * inv_n;
+                        }
+                        continue;
                     }
                     let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     let mut sum = 0.0;
@@ -364,18 +463,50 @@ impl<'a> Problem<'a> {
     }
 }
 
+/// [`nb_scale`] for multi-label data: label `c`'s ratio compares the texts that have `c`
+/// (multi-hot `targets [n, labels]`) with those that do not, so a text counts for each of its
+/// labels and a text without labels only on the negative side.
+pub fn nb_scale_multi_label(
+    x: &Csr,
+    targets: &[f32],
+    labels: usize,
+    smoothing: f64,
+    floor: f64,
+) -> Vec<f32> {
+    nb_scale_by(x, labels, smoothing, floor, |r, out| {
+        out.extend((0..labels).filter(|&c| targets[r * labels + c] >= 0.5))
+    })
+}
+
 /// Naive-Bayes log-count ratios as a weight scale `[features, classes]` (Wang & Manning 2012,
 /// §2.1, one class against the rest): `|ln((p_c[f] / |p_c|) / (q_c[f] / |q_c|))|` where `p_c`
 /// sums the binarised features of class `c` plus `smoothing`, and `q_c` those of the other
 /// classes. A floor of `floor` keeps every feature learnable.
 pub fn nb_scale(x: &Csr, y: &[usize], classes: usize, smoothing: f64, floor: f64) -> Vec<f32> {
+    assert_eq!(y.len(), x.rows, "one class per row");
+    nb_scale_by(x, classes, smoothing, floor, |r, out| out.push(y[r]))
+}
+
+/// [`nb_scale`] with the classes of row `r` pushed by `classes_of(r, out)`.
+fn nb_scale_by(
+    x: &Csr,
+    classes: usize,
+    smoothing: f64,
+    floor: f64,
+    classes_of: impl Fn(usize, &mut Vec<usize>),
+) -> Vec<f32> {
     let f = x.cols;
     let mut counts = vec![0f64; f * classes];
     let mut totals = vec![0f64; f];
-    for (r, &c) in y.iter().enumerate() {
+    let mut of_row = Vec::new();
+    for r in 0..x.rows {
+        of_row.clear();
+        classes_of(r, &mut of_row);
         let (cs, _) = x.row(r);
         for &col in cs {
-            counts[col as usize * classes + c] += 1.0;
+            for &c in &of_row {
+                counts[col as usize * classes + c] += 1.0;
+            }
             totals[col as usize] += 1.0;
         }
     }
@@ -571,6 +702,88 @@ mod tests {
             let num = (fa - fb) / (2.0 * h);
             assert!((num - g[i]).abs() < 1e-7, "param {i}: {num} vs {}", g[i]);
         }
+    }
+
+    #[test]
+    fn multi_label_gradient_matches_finite_differences() {
+        let (x, _) = small();
+        // Multi-hot targets [5 rows, 2 labels]; row 4 has no label.
+        let t = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let no = vec![0; 5];
+        let mut p = Problem::new(&x, &no, 2, 3.0);
+        p.multi = Some(&t);
+        p.scale = Some((0..6).map(|i| 0.5 + 0.3 * i as f64).collect());
+        let dim = (3 + 1) * 2;
+        let theta: Vec<f64> = (0..dim).map(|i| ((i * 5 % 7) as f64 - 3.0) * 0.2).collect();
+        let mut g = vec![0.0; dim];
+        p.eval(&theta, &mut g);
+        let mut scratch = vec![0.0; dim];
+        for i in 0..dim {
+            let h = 1e-6;
+            let mut a = theta.clone();
+            a[i] += h;
+            let fa = p.eval(&a, &mut scratch);
+            a[i] -= 2.0 * h;
+            let fb = p.eval(&a, &mut scratch);
+            let num = (fa - fb) / (2.0 * h);
+            assert!((num - g[i]).abs() < 1e-7, "param {i}: {num} vs {}", g[i]);
+        }
+    }
+
+    #[test]
+    fn one_vs_rest_equals_two_class_softmax_at_twice_c() {
+        // A 2-class softmax with weights (w0, w1) penalised by C is a binary logistic
+        // regression on w1 - w0 penalised by 2C (at the optimum w0 = -w1), so their logits agree.
+        let (x, y) = small();
+        let y2: Vec<usize> = y.iter().map(|&c| usize::from(c == 1)).collect();
+        let t: Vec<f32> = y2.iter().map(|&c| c as f32).collect();
+        let tight = LogRegFit {
+            c: 1.5,
+            max_iter: 500,
+            tol: 1e-9,
+        };
+        let (soft, _) = LogReg::fit(&x, &y2, 2, tight, None);
+        let (ovr, _) =
+            LogReg::fit_multi_label(&x, &t, 1, LogRegFit { c: 3.0, ..tight }, None, None);
+        let zs = soft.logits(&x);
+        let zb = ovr.logits(&x);
+        for r in 0..5 {
+            let diff = zs[r * 2 + 1] - zs[r * 2];
+            assert!((diff - zb[r]).abs() < 1e-4, "row {r}: {diff} vs {}", zb[r]);
+        }
+        let p = ovr.sigmoid_probabilities(&x);
+        assert!((p[1] - crate::nn::loss::sigmoid(zb[1])).abs() < 1e-7);
+    }
+
+    #[test]
+    fn multi_label_fit_is_per_label_and_thread_count_independent() {
+        let (x, _) = small();
+        let t = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let settings = LogRegFit::default();
+        let run = |threads| {
+            crate::nn::thread_pool(threads)
+                .install(|| LogReg::fit_multi_label(&x, &t, 2, settings, None, None).0)
+        };
+        let both = run(1);
+        assert_eq!(both, run(2));
+        // Label 1 fitted alone gives label 1's column of the joint model.
+        let t1: Vec<f32> = t.iter().skip(1).step_by(2).copied().collect();
+        let (alone, _) = LogReg::fit_multi_label(&x, &t1, 1, settings, None, None);
+        let col: Vec<f32> = both.weights.iter().skip(1).step_by(2).copied().collect();
+        assert_eq!(col, alone.weights);
+        assert_eq!(both.bias[1], alone.bias[0]);
+    }
+
+    #[test]
+    fn nb_scale_multi_label_counts_a_text_for_each_of_its_labels() {
+        let (x, y) = small();
+        // One label = "class 1": the same ratios as the single-label scale of 2 classes.
+        let t: Vec<f32> = y.iter().map(|&c| (c == 1) as u8 as f32).collect();
+        let y2: Vec<usize> = y.iter().map(|&c| usize::from(c == 1)).collect();
+        let single = nb_scale(&x, &y2, 2, 1.0, 0.3);
+        let multi = nb_scale_multi_label(&x, &t, 1, 1.0, 0.3);
+        let class1: Vec<f32> = single.iter().skip(1).step_by(2).copied().collect();
+        assert_eq!(multi, class1);
     }
 
     #[test]

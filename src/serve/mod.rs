@@ -2,7 +2,7 @@
 //!
 //! | endpoint | answer |
 //! |---|---|
-//! | `POST /v1/predict` | `{"texts": [..], "top_k": 2}` or `{"instances": [..]}` → `{"predictions": [..], "model": {..}}` |
+//! | `POST /v1/predict` | `{"texts": [..], "top_k": 2}` or `{"instances": [..]}` → `{"predictions": [..], "model": {..}}` (multi-label models add `"labels"`, the labels over their thresholds, to each prediction) |
 //! | `GET /v1/model` | labels, architecture (and the n-gram branch of `ngram-cnn`), tokenizer and encoding settings, training summary, best epoch, limits |
 //! | `GET /healthz` | `{"status": "ok", ..}` |
 //! | `GET /metrics` | Prometheus text format: requests, errors, latency histogram, texts classified |
@@ -194,6 +194,7 @@ fn model_json(c: &Classifier, info: &ModelInfo, config: &ServeConfig) -> Value {
         "architecture": bc.architecture,
         "parameters": bc.architecture.num_params(),
         "ngram": bc.ngram,
+        "multi_label": bc.multi_label,
         "tokenizer": bc.tokenizer,
         "encode": bc.encode,
         "training": bc.training,
@@ -627,6 +628,10 @@ struct PredictionOut<'a> {
     label: &'a str,
     probability: f32,
     top_k: Vec<LabelProb<'a>>,
+    /// Multi-label models only: every label whose probability reaches its threshold, most
+    /// probable first (possibly none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<Vec<LabelProb<'a>>>,
     truncated: bool,
     n_tokens: usize,
     n_oov: usize,
@@ -686,6 +691,13 @@ async fn predict_inner(state: &AppState, body: Body) -> Result<Response, ApiErro
                     .into_iter()
                     .map(|(label, probability)| LabelProb { label, probability })
                     .collect(),
+                labels: s.classifier.multi_label().map(|_| {
+                    s.classifier
+                        .decided_labels(p, None)
+                        .into_iter()
+                        .map(|(label, probability)| LabelProb { label, probability })
+                        .collect()
+                }),
                 truncated: p.truncated,
                 n_tokens: p.n_tokens,
                 n_oov: p.n_oov,

@@ -23,6 +23,11 @@ pub enum Metric {
     #[serde(rename = "macro-f1")]
     #[value(name = "macro-f1")]
     MacroF1,
+    /// Validation micro-averaged F1 (higher is better); the default of multi-label training
+    /// (labels at their decision threshold). With one label per text it equals accuracy.
+    #[serde(rename = "micro-f1")]
+    #[value(name = "micro-f1")]
+    MicroF1,
 }
 
 /// How the training loss weighs the classes (`--class-weight`).

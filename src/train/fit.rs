@@ -411,6 +411,7 @@ fn train_in_pool(
         best: serde_json::Value::Null,
         parent,
         ngram: None,
+        multi_label: None,
     };
 
     if let Some(w) = &class_weights {
@@ -553,7 +554,8 @@ fn train_in_pool(
             examples_per_s: progress.seen as f64 / train_seconds.max(1e-9),
         };
         let improved = progress.best.as_ref().is_none_or(|b| match config.metric {
-            Metric::Acc => metrics.valid_acc > b.valid_acc,
+            // With one label per text, micro-F1 is accuracy.
+            Metric::Acc | Metric::MicroF1 => metrics.valid_acc > b.valid_acc,
             Metric::Loss => metrics.valid_loss < b.valid_loss,
             Metric::MacroF1 => metrics.valid_macro_f1 > b.valid_macro_f1,
         });

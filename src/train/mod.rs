@@ -11,6 +11,7 @@ pub mod transfer;
 pub use checkpoint::{Checkpoint, EpochProgress};
 pub use config::{
     ArchKind, ClassWeight, MAX_THREADS, Metric, SEED_MAX_LEN, SEED_TRUNCATION, TrainConfig,
+    check_training_memory,
 };
 pub use fit::{
     EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, describe_architecture,

@@ -34,12 +34,12 @@ use crate::ngram::{
 };
 
 /// Inverse L2 strengths tried, in this order (each fit warm-starts from the previous one).
-const C_PATH: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
+pub(crate) const C_PATH: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
 /// Add-one smoothing of the naive-Bayes counts and the floor added to `|r|` (see
 /// [`nb_scale`]); the floor was chosen among 0.02, 0.1, 0.3 and 1 on the validation splits of
 /// five suite sets (mean best valid accuracy 0.8778 at 0.3, 0.8711 without NB weighting).
-const NB_SMOOTHING: f64 = 1.0;
-const NB_FLOOR: f64 = 0.3;
+pub(crate) const NB_SMOOTHING: f64 = 1.0;
+pub(crate) const NB_FLOOR: f64 = 0.3;
 /// Han share of training characters above which character n-grams are added.
 const HAN_SHARE_FOR_CHARS: f64 = 0.3;
 /// Training texts from which n-grams must occur in two documents.

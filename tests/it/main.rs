@@ -7,6 +7,8 @@ mod common;
 mod data_cli;
 mod data_imdb;
 mod data_readers;
+mod multilabel_cli;
+mod multilabel_data;
 mod nn_conv2d_layers;
 mod nn_conv2d_model;
 mod nn_conv2d_reference;

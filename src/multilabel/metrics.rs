@@ -1,0 +1,353 @@
+//! Multi-label evaluation with scikit-learn's definitions: `classification_report` on
+//! indicator matrices (per-label precision, recall, F1 and support; micro, macro, weighted and
+//! samples averages), `accuracy_score` (subset accuracy), `jaccard_score(average="samples")`,
+//! `hamming_loss`, and precision/recall at k of the ranked probabilities.
+//!
+//! A ratio whose denominator is zero is 0, as scikit-learn's default `zero_division="warn"`
+//! gives (a label never predicted has precision 0; a text with no true and no predicted label
+//! has sample precision, recall, F1 and Jaccard 0).
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Precision, recall, F1 and support of one label or one average.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scores {
+    /// The label, or the average's name (`micro avg`, ...).
+    pub label: String,
+    /// `tp / (tp + fp)` (samples avg: mean over texts of `|true ∩ predicted| / |predicted|`).
+    pub precision: f64,
+    /// `tp / (tp + fn)` (samples avg: mean over texts of `|true ∩ predicted| / |true|`).
+    pub recall: f64,
+    /// Harmonic mean of precision and recall (macro/weighted: mean of the labels' F1; samples:
+    /// mean over texts of `2 |true ∩ predicted| / (|true| + |predicted|)`).
+    pub f1: f64,
+    /// True occurrences (for an average: of all labels, as scikit-learn prints).
+    pub support: usize,
+}
+
+/// Precision and recall of the `k` most probable labels of each text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AtK {
+    /// Labels taken per text.
+    pub k: usize,
+    /// Mean over texts of `|top k ∩ true| / k`.
+    pub precision: f64,
+    /// Mean over texts with at least one true label of `|top k ∩ true| / |true|`.
+    pub recall: f64,
+}
+
+/// Everything `textcnn eval` prints for a multi-label model; `Display` gives
+/// scikit-learn's `classification_report` layout followed by the set-based metrics.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MultiLabelReport {
+    /// One row per label, in label order.
+    pub per_label: Vec<Scores>,
+    /// From the summed counts of all labels.
+    pub micro_avg: Scores,
+    /// Unweighted mean over all labels (those without support included, as scikit-learn).
+    pub macro_avg: Scores,
+    /// Mean over labels weighted by support.
+    pub weighted_avg: Scores,
+    /// Mean over texts of the per-text scores.
+    pub samples_avg: Scores,
+    /// Share of texts whose predicted label set equals the true one.
+    pub subset_accuracy: f64,
+    /// Mean over texts of `|true ∩ predicted| / |true ∪ predicted|`.
+    pub jaccard_samples: f64,
+    /// Share of (text, label) decisions that are wrong.
+    pub hamming_loss: f64,
+    /// Precision and recall at k (empty without probabilities).
+    pub at_k: Vec<AtK>,
+    /// Texts evaluated.
+    pub examples: usize,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 { 0.0 } else { a / b }
+}
+
+fn f1(p: f64, r: f64) -> f64 {
+    ratio(2.0 * p * r, p + r)
+}
+
+impl MultiLabelReport {
+    /// The report of `predicted` against `truth`, both indicator matrices `[n, labels.len()]`
+    /// (row-major, `true` = the text has / is given the label), with P@k and R@k for every `k`
+    /// of `ks` from `scores [n, labels]` (probabilities; ties broken by label order) when given.
+    ///
+    /// # Panics
+    /// When the matrices do not have `labels.len()` columns and equal sizes.
+    pub fn new(
+        labels: &[String],
+        truth: &[bool],
+        predicted: &[bool],
+        scores: Option<&[f32]>,
+        ks: &[usize],
+    ) -> MultiLabelReport {
+        let k = labels.len();
+        assert!(k > 0, "no labels");
+        assert_eq!(
+            truth.len(),
+            predicted.len(),
+            "truth and predictions differ in size"
+        );
+        assert_eq!(truth.len() % k, 0, "not [n, labels]");
+        let n = truth.len() / k;
+        let (mut tp, mut fp, mut fn_) = (vec![0usize; k], vec![0usize; k], vec![0usize; k]);
+        let (mut exact, mut jac, mut wrong) = (0usize, 0.0f64, 0usize);
+        let (mut sp, mut sr, mut sf) = (0.0f64, 0.0f64, 0.0f64);
+        for (t, p) in truth.chunks(k).zip(predicted.chunks(k)) {
+            let (mut inter, mut nt, mut np) = (0usize, 0usize, 0usize);
+            for c in 0..k {
+                match (t[c], p[c]) {
+                    (true, true) => tp[c] += 1,
+                    (false, true) => fp[c] += 1,
+                    (true, false) => fn_[c] += 1,
+                    _ => {}
+                }
+                inter += (t[c] && p[c]) as usize;
+                nt += t[c] as usize;
+                np += p[c] as usize;
+                wrong += (t[c] != p[c]) as usize;
+            }
+            exact += (t == p) as usize;
+            let union = nt + np - inter;
+            jac += ratio(inter as f64, union as f64);
+            sp += ratio(inter as f64, np as f64);
+            sr += ratio(inter as f64, nt as f64);
+            sf += ratio(2.0 * inter as f64, (nt + np) as f64);
+        }
+        let per_label: Vec<Scores> = (0..k)
+            .map(|c| {
+                let p = ratio(tp[c] as f64, (tp[c] + fp[c]) as f64);
+                let r = ratio(tp[c] as f64, (tp[c] + fn_[c]) as f64);
+                Scores {
+                    label: labels[c].clone(),
+                    precision: p,
+                    recall: r,
+                    f1: f1(p, r),
+                    support: tp[c] + fn_[c],
+                }
+            })
+            .collect();
+        let support: usize = per_label.iter().map(|s| s.support).sum();
+        let (stp, sfp, sfn) = (
+            tp.iter().sum::<usize>() as f64,
+            fp.iter().sum::<usize>() as f64,
+            fn_.iter().sum::<usize>() as f64,
+        );
+        let (mp, mr) = (ratio(stp, stp + sfp), ratio(stp, stp + sfn));
+        let micro_avg = Scores {
+            label: "micro avg".into(),
+            precision: mp,
+            recall: mr,
+            f1: f1(mp, mr),
+            support,
+        };
+        let mean = |f: &dyn Fn(&Scores) -> f64| per_label.iter().map(f).sum::<f64>() / k as f64;
+        let macro_avg = Scores {
+            label: "macro avg".into(),
+            precision: mean(&|s| s.precision),
+            recall: mean(&|s| s.recall),
+            f1: mean(&|s| s.f1),
+            support,
+        };
+        let wmean = |f: &dyn Fn(&Scores) -> f64| {
+            ratio(
+                per_label
+                    .iter()
+                    .map(|s| f(s) * s.support as f64)
+                    .sum::<f64>(),
+                support as f64,
+            )
+        };
+        let weighted_avg = Scores {
+            label: "weighted avg".into(),
+            precision: wmean(&|s| s.precision),
+            recall: wmean(&|s| s.recall),
+            f1: wmean(&|s| s.f1),
+            support,
+        };
+        let nn = n.max(1) as f64;
+        let samples_avg = Scores {
+            label: "samples avg".into(),
+            precision: sp / nn,
+            recall: sr / nn,
+            f1: sf / nn,
+            support,
+        };
+        let at_k = match scores {
+            Some(s) => {
+                assert_eq!(s.len(), truth.len(), "scores are not [n, labels]");
+                ks.iter().map(|&kk| at_k(truth, s, k, kk)).collect()
+            }
+            None => Vec::new(),
+        };
+        MultiLabelReport {
+            per_label,
+            micro_avg,
+            macro_avg,
+            weighted_avg,
+            samples_avg,
+            subset_accuracy: exact as f64 / nn,
+            jaccard_samples: jac / nn,
+            hamming_loss: wrong as f64 / (nn * k as f64),
+            at_k,
+            examples: n,
+        }
+    }
+}
+
+/// P@k and R@k of `scores [n, labels]` against `truth` (see [`AtK`]).
+fn at_k(truth: &[bool], scores: &[f32], labels: usize, k: usize) -> AtK {
+    let (mut p, mut r, mut with_labels) = (0.0, 0.0, 0usize);
+    let mut idx: Vec<usize> = Vec::with_capacity(labels);
+    for (t, s) in truth.chunks(labels).zip(scores.chunks(labels)) {
+        idx.clear();
+        idx.extend(0..labels);
+        idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]).then(a.cmp(&b)));
+        let hits = idx.iter().take(k).filter(|&&c| t[c]).count() as f64;
+        p += hits / k.max(1) as f64;
+        let nt = t.iter().filter(|&&v| v).count();
+        if nt > 0 {
+            r += hits / nt as f64;
+            with_labels += 1;
+        }
+    }
+    let n = (truth.len() / labels).max(1) as f64;
+    AtK {
+        k,
+        precision: p / n,
+        recall: ratio(r, with_labels as f64),
+    }
+}
+
+impl fmt::Display for MultiLabelReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self
+            .per_label
+            .iter()
+            .map(|m| m.label.chars().count())
+            .chain(["weighted avg".len()])
+            .max()
+            .unwrap_or(12);
+        writeln!(
+            f,
+            "{:>width$} {:>9} {:>9} {:>9} {:>9}",
+            "", "precision", "recall", "f1-score", "support"
+        )?;
+        writeln!(f)?;
+        let row = |f: &mut fmt::Formatter<'_>, m: &Scores| {
+            writeln!(
+                f,
+                "{:>width$} {:>9.4} {:>9.4} {:>9.4} {:>9}",
+                m.label, m.precision, m.recall, m.f1, m.support
+            )
+        };
+        for m in &self.per_label {
+            row(f, m)?;
+        }
+        writeln!(f)?;
+        for m in [
+            &self.micro_avg,
+            &self.macro_avg,
+            &self.weighted_avg,
+            &self.samples_avg,
+        ] {
+            row(f, m)?;
+        }
+        writeln!(f)?;
+        writeln!(f, "subset accuracy   {:.4}", self.subset_accuracy)?;
+        writeln!(f, "jaccard (samples) {:.4}", self.jaccard_samples)?;
+        writeln!(f, "hamming loss      {:.4}", self.hamming_loss)?;
+        for a in &self.at_k {
+            writeln!(
+                f,
+                "P@{:<2} {:.4}  R@{:<2} {:.4}",
+                a.k, a.precision, a.k, a.recall
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Per-label decision thresholds chosen on validation data: for each label with at least
+/// `min_positives` true occurrences, the threshold of `grid` that maximises that label's F1
+/// (the one nearest `default` on ties); other labels keep `default`. This is the "S-cut"
+/// strategy of Yang (2001), *A study of thresholding strategies for text categorization*.
+///
+/// `probs` and `truth` are `[n, labels]`; returns `[labels]`.
+pub fn tune_thresholds(
+    probs: &[f32],
+    truth: &[bool],
+    labels: usize,
+    grid: &[f32],
+    default: f32,
+    min_positives: usize,
+) -> Vec<f32> {
+    let n = truth.len() / labels.max(1);
+    (0..labels)
+        .map(|c| {
+            let positives = (0..n).filter(|&i| truth[i * labels + c]).count();
+            if positives < min_positives.max(1) {
+                return default;
+            }
+            let mut best = (f64::NEG_INFINITY, default);
+            for &t in grid {
+                let (mut tp, mut fp) = (0usize, 0usize);
+                for i in 0..n {
+                    if probs[i * labels + c] >= t {
+                        if truth[i * labels + c] {
+                            tp += 1;
+                        } else {
+                            fp += 1;
+                        }
+                    }
+                }
+                let f = ratio(2.0 * tp as f64, (tp + fp + positives) as f64);
+                let closer = (t - default).abs() < (best.1 - default).abs();
+                if f > best.0 || (f == best.0 && closer) {
+                    best = (f, t);
+                }
+            }
+            best.1
+        })
+        .collect()
+}
+
+/// Indicator matrix of `probs [n, labels]` at per-label `thresholds` (`p >= t`).
+pub fn apply_thresholds(probs: &[f32], thresholds: &[f32]) -> Vec<bool> {
+    let k = thresholds.len();
+    probs
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| p >= thresholds[i % k])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_maximise_each_labels_f1() {
+        // Label 0: positives score 0.3 and 0.6, a negative 0.2 → threshold 0.3 (F1 1).
+        // Label 1: no positive → default.
+        let probs = [0.3, 0.9, 0.6, 0.1, 0.2, 0.8];
+        let truth = [true, false, true, false, false, false];
+        let grid = [0.1, 0.3, 0.5, 0.7];
+        let t = tune_thresholds(&probs, &truth, 2, &grid, 0.5, 1);
+        assert_eq!(t, vec![0.3, 0.5]);
+        // With too few positives required, label 0 keeps the default too.
+        assert_eq!(
+            tune_thresholds(&probs, &truth, 2, &grid, 0.5, 3),
+            vec![0.5, 0.5]
+        );
+        assert_eq!(
+            apply_thresholds(&probs, &t),
+            vec![true, true, true, false, false, true]
+        );
+    }
+}

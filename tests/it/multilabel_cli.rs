@@ -1,0 +1,387 @@
+//! Multi-label end to end through the `textcnn` binary on synthetic topic data (each text holds
+//! cue words of any subset of three topics, the empty one included): `train` detects the
+//! multi-label layout, `eval --json` reproduces the test report, `predict` and the library give
+//! the same labels, `serve` answers with several labels per text, and single-label bundles keep
+//! their behaviour.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use textcnn::predict::Classifier;
+
+const BIN: &str = env!("CARGO_BIN_EXE_textcnn");
+
+fn textcnn(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run textcnn")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = textcnn(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const TOPICS: [(&str, [&str; 3]); 3] = [
+    ("sport", ["goal", "match", "striker"]),
+    ("politics", ["election", "senate", "vote"]),
+    ("money", ["bank", "shares", "profit"]),
+];
+const FILLER: [&str; 10] = [
+    "the", "today", "report", "said", "a", "new", "city", "people", "week", "news",
+];
+
+/// `n` texts: text `i` has topic `t` when bit `t` of `(i * 5 + seed) % 8` is set.
+fn synthetic(n: usize, seed: usize) -> Vec<(String, Vec<&'static str>)> {
+    (0..n)
+        .map(|i| {
+            let mask = (i * 5 + seed) % 8;
+            let k = i * 7 + seed * 3;
+            let mut words: Vec<&str> = (0..6 + k % 5)
+                .map(|j| FILLER[(k + j * 3) % FILLER.len()])
+                .collect();
+            let mut labels = Vec::new();
+            for (t, (name, cues)) in TOPICS.iter().enumerate() {
+                if mask & (1 << t) != 0 {
+                    words.insert((k + t) % words.len(), cues[(k + t) % 3]);
+                    labels.push(*name);
+                }
+            }
+            (words.join(" "), labels)
+        })
+        .collect()
+}
+
+struct Trained {
+    _dir: tempfile::TempDir,
+    model: PathBuf,
+    test: PathBuf,
+    stdout: String,
+    stderr: String,
+}
+
+/// A default (`ngram-cnn`) multi-label model trained once per test binary from fastText
+/// training data and a JSONL test file.
+fn trained() -> &'static Trained {
+    static T: OnceLock<Trained> = OnceLock::new();
+    T.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let train = dir.path().join("train.ft");
+        let test = dir.path().join("test.jsonl");
+        let mut ft = String::new();
+        for (text, labels) in synthetic(400, 1) {
+            for l in labels {
+                ft.push_str(&format!("__label__{l} "));
+            }
+            ft.push_str(&text);
+            ft.push('\n');
+        }
+        std::fs::write(&train, ft).unwrap();
+        let mut jsonl = String::new();
+        for (text, labels) in synthetic(80, 2) {
+            jsonl.push_str(&serde_json::json!({ "text": text, "labels": labels }).to_string());
+            jsonl.push('\n');
+        }
+        std::fs::write(&test, jsonl).unwrap();
+        let model = dir.path().join("model");
+        let o = textcnn(&[
+            "train",
+            "--train",
+            train.to_str().unwrap(),
+            "--test",
+            test.to_str().unwrap(),
+            "--output",
+            model.to_str().unwrap(),
+            "--epochs",
+            "6",
+            "--emb-dim",
+            "16",
+            "--feature-maps",
+            "8",
+            "--region-sizes",
+            "2,3",
+            "--lr",
+            "0.01",
+            "--threads",
+            "2",
+        ]);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        );
+        assert!(o.status.success(), "train failed: {stderr}");
+        Trained {
+            _dir: dir,
+            model,
+            test,
+            stdout,
+            stderr,
+        }
+    })
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn train_detects_multi_label_data_and_learns_it() {
+    let t = trained();
+    assert!(
+        t.stderr.contains("multi-label data detected") && t.stderr.contains("train.ft:"),
+        "{}",
+        t.stderr
+    );
+    // Summary: 400 texts, a quarter of the masks (0 and 8) carry no label.
+    assert!(t.stderr.contains("400 examples, 3 labels"), "{}", t.stderr);
+    assert!(t.stderr.contains("50 without any label"), "{}", t.stderr);
+    assert!(t.stdout.contains("samples avg"), "{}", t.stdout);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.model.join("report.json")).unwrap()).unwrap();
+    let micro = report["report"]["micro_avg"]["f1"].as_f64().unwrap();
+    assert!(micro > 0.95, "test micro-F1 {micro}");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.model.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["labels"],
+        serde_json::json!(["money", "politics", "sport"])
+    );
+    assert_eq!(
+        config["multi_label"]["thresholds"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(config["ngram"]["model"], "ngram-cnn");
+    assert_eq!(config["training"]["config"]["metric"], "micro-f1");
+}
+
+#[test]
+fn eval_json_reproduces_the_test_report() {
+    let t = trained();
+    let out = ok(&[
+        "eval",
+        "--model",
+        path(&t.model),
+        "--data",
+        path(&t.test),
+        "--json",
+    ]);
+    let eval: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.model.join("report.json")).unwrap()).unwrap();
+    assert_eq!(eval["multi_label"], true);
+    assert_eq!(eval["examples"], 80);
+    assert_eq!(eval["report"], report["report"]);
+    let text = ok(&["eval", "--model", path(&t.model), "--data", path(&t.test)]);
+    for needle in [
+        "micro avg",
+        "macro avg",
+        "weighted avg",
+        "samples avg",
+        "hamming loss",
+        "P@1",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+}
+
+#[test]
+fn predict_returns_every_label_over_its_threshold_as_the_library_does() {
+    let t = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    let texts = [
+        "the striker scored a goal in the match",
+        "the senate vote and the bank profit",
+        "people said the city news today",
+    ];
+    std::fs::write(&input, texts.join("\n")).unwrap();
+    let out = ok(&[
+        "predict",
+        "--model",
+        path(&t.model),
+        "--input",
+        path(&input),
+        "--json",
+    ]);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut sorted: Vec<Vec<String>> = lines.iter().map(names).collect();
+    for s in &mut sorted {
+        s.sort();
+    }
+    assert_eq!(
+        sorted,
+        vec![
+            vec!["sport".to_string()],
+            vec!["money".to_string(), "politics".to_string()],
+            vec![],
+        ]
+    );
+    // The library decides the same labels with the same probabilities.
+    let classifier = Classifier::load(&t.model).unwrap();
+    let predictions = classifier.predict(&texts);
+    for (p, line) in predictions.iter().zip(&lines) {
+        let lib: Vec<serde_json::Value> = classifier
+            .decided_labels(p, None)
+            .into_iter()
+            .map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob }))
+            .collect();
+        assert_eq!(serde_json::Value::from(lib), line["labels"]);
+    }
+    // --threshold replaces the tuned thresholds, --top-k caps the labels.
+    let all = ok(&[
+        "predict",
+        "--model",
+        path(&t.model),
+        "--input",
+        path(&input),
+        "--threshold",
+        "0",
+    ]);
+    assert_eq!(all.lines().next().unwrap().split('\t').count(), 6, "{all}");
+    let one = ok(&[
+        "predict",
+        "--model",
+        path(&t.model),
+        "--input",
+        path(&input),
+        "--threshold",
+        "0",
+        "--top-k",
+        "1",
+    ]);
+    assert_eq!(one.lines().next().unwrap().split('\t').count(), 2, "{one}");
+    let text = ok(&[
+        "predict",
+        "--model",
+        path(&t.model),
+        "--input",
+        path(&input),
+    ]);
+    assert!(text.lines().nth(2).unwrap().starts_with("none\t"), "{text}");
+}
+
+#[test]
+fn serve_lists_several_labels_per_text() {
+    let t = trained();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--model",
+            path(&t.model),
+            "--port",
+            "0",
+            "--threads",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let body =
+        r#"{"texts": ["the senate vote and the bank profit", "people said the city news today"]}"#;
+    let answer = ureq::post(&format!("{url}/v1/predict"))
+        .header("content-type", "application/json")
+        .send(body)
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let p = &v["predictions"];
+    let mut first: Vec<&str> = p[0]["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["label"].as_str().unwrap())
+        .collect();
+    first.sort();
+    assert_eq!(first, vec!["money", "politics"], "{answer}");
+    assert_eq!(p[1]["labels"], serde_json::json!([]), "{answer}");
+    // The shape of a single-label answer is kept: label, probability, top_k.
+    assert!(
+        p[0]["label"].is_string() && p[0]["top_k"].is_array(),
+        "{answer}"
+    );
+}
+
+#[test]
+fn multi_label_flags_are_refused_where_they_cannot_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("t.csv");
+    std::fs::write(&train, "text,label\na b c,x\n").unwrap();
+    let out = dir.path().join("m");
+    let o = textcnn(&[
+        "train",
+        "--train",
+        path(&train),
+        "--output",
+        path(&out),
+        "--label-columns",
+        "a",
+        "--label-column-prefix",
+        "c_",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("either --label-columns or --label-column-prefix"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn a_bundle_with_bad_thresholds_is_refused_on_load() {
+    let t = trained();
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&t.model).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let config_path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["multi_label"]["thresholds"] = serde_json::json!([0.5, 0.5]);
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let e = format!("{:#}", Classifier::load(dir.path()).err().unwrap());
+    assert!(
+        e.contains("config.json") && e.contains("2 thresholds for 3 labels"),
+        "{e}"
+    );
+    config["multi_label"]["thresholds"] = serde_json::json!([0.5, 1.5, 0.5]);
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let e = format!("{:#}", Classifier::load(dir.path()).err().unwrap());
+    assert!(e.contains("threshold 1 is 1.5"), "{e}");
+}
