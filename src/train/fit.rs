@@ -144,7 +144,58 @@ fn train_in_pool(
 ) -> Result<TrainOutcome> {
     let started = Instant::now();
     let stage = StageTimer::start(observer, Stage::PrepareData);
-    let start = options.start_from.as_ref();
+    let prep = prepare_data(config, data, options, observer, started)?;
+    stage.finish(observer);
+    let stage = StageTimer::start(observer, Stage::BuildModel);
+    let mut run = build_model(config, data, prep, output, options, observer)?;
+    stage.finish(observer);
+    let end = fit_loop(config, &mut run, output, options, observer)?;
+    let outcome = |stop, test, ngram_valid_acc, run: Run| TrainOutcome {
+        stop,
+        best: run.progress.best.clone(),
+        history: run.progress.history,
+        test,
+        ngram_valid_acc,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    match end {
+        FitEnd::InterruptedMidEpoch => Ok(outcome(StopReason::Interrupted, None, None, run)),
+        // An interrupted run is resumed later; the n-gram branch is fitted and the test set is
+        // evaluated once, at its real end.
+        FitEnd::Stopped(StopReason::Interrupted) => {
+            Ok(outcome(StopReason::Interrupted, None, None, run))
+        }
+        FitEnd::Stopped(stop) => {
+            let (test, ngram_valid_acc) = final_stages(data, &run, output, options, observer)?;
+            Ok(outcome(stop, test, ngram_valid_acc, run))
+        }
+    }
+}
+
+/// What the first stage prepares: labels, the text pipeline and the encoded splits.
+struct Prepared {
+    labels: Vec<String>,
+    /// Labels a fine-tuned model gains.
+    new_labels: Vec<String>,
+    train_y: Vec<usize>,
+    valid_y: Vec<usize>,
+    test_y: Option<Vec<usize>>,
+    pipeline: TextPipeline,
+    train_enc: Vec<Encoded>,
+    valid_enc: Vec<Encoded>,
+    test_enc: Option<Vec<Encoded>>,
+    /// Token lists of the training and test texts for the n-gram branch (empty without one).
+    train_tokens: Vec<Vec<String>>,
+    test_tokens: Vec<Vec<String>>,
+    wants_ngram: bool,
+    init: Option<EmbeddingInit>,
+    /// Words a fine-tuned model's vocabulary gains.
+    added_words: usize,
+    summary: serde_json::Value,
+}
+
+/// The labels of the run (the parent's first when fine-tuning) and the new ones, checked.
+fn run_labels(data: &TrainData, start: Option<&StartFrom>) -> Result<(Vec<String>, Vec<String>)> {
     let (labels, new_labels) = match start {
         Some(s) => s.labels(data.train)?,
         None => (data.train.labels(), Vec::new()),
@@ -172,6 +223,63 @@ fn train_in_pool(
             labels.len()
         );
     }
+    Ok((labels, new_labels))
+}
+
+/// Whether the n-gram branch is fitted: `ngram-cnn`, or a fine-tuned model that has one and
+/// whose new data has every label (warns otherwise).
+fn ngram_wanted(
+    config: &TrainConfig,
+    data: &TrainData,
+    labels: &[String],
+    start: Option<&StartFrom>,
+    observer: &mut dyn TrainObserver,
+) -> bool {
+    // The n-gram branch of `ngram-cnn` reads the token lists again after the CNN is trained.
+    // Fine-tuning refits the branch on the new data alone, which would forget every label the
+    // new data lacks: then the fine-tuned model is the CNN alone (the CNN keeps its old
+    // weights as a starting point; the n-gram branch would start from nothing).
+    let new_data_labels = data.train.labels();
+    let missing: Vec<&String> = labels
+        .iter()
+        .filter(|l| !new_data_labels.contains(l))
+        .collect();
+    let wants_ngram = match start {
+        Some(s) => s.bundle.config.ngram.is_some() && missing.is_empty(),
+        None => config.arch == ArchKind::NgramCnn,
+    };
+    if let Some(s) = start
+        && s.bundle.config.ngram.is_some()
+        && !missing.is_empty()
+    {
+        observer.message(
+            MessageKind::Warning,
+            &format!(
+                "the new training data has no example of {}; the n-gram branch of {} is \
+                 dropped (it is refitted on the new data only and would forget those labels), so the \
+                 fine-tuned model is the CNN alone",
+                missing
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                s.path.display()
+            ),
+        );
+    }
+    wants_ngram
+}
+
+/// Stage 1: labels, tokenizer, vocabulary, encodings of every split.
+fn prepare_data(
+    config: &TrainConfig,
+    data: &TrainData,
+    options: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+    started: Instant,
+) -> Result<Prepared> {
+    let start = options.start_from.as_ref();
+    let (labels, new_labels) = run_labels(data, start)?;
     let train_y = label_ids(data.train, &labels)?;
     let valid_y = label_ids(data.valid, &labels)?;
     let test_y = data.test.map(|t| label_ids(t, &labels)).transpose()?;
@@ -212,7 +320,7 @@ fn train_in_pool(
             config.min_count
         );
     }
-    let mut init = EmbeddingInit::read(config, &mut vocab, &tokenizer)?;
+    let init = EmbeddingInit::read(config, &mut vocab, &tokenizer)?;
     let encode_config = match start {
         Some(s) => s.bundle.config.encode.clone(),
         None => config.encode(),
@@ -221,38 +329,7 @@ fn train_in_pool(
         .iter()
         .map(|t| encode(t, &vocab, &encode_config))
         .collect();
-    // The n-gram branch of `ngram-cnn` reads the token lists again after the CNN is trained.
-    // Fine-tuning refits the branch on the new data alone, which would forget every label the
-    // new data lacks: then the fine-tuned model is the CNN alone (the CNN keeps its old
-    // weights as a starting point; the n-gram branch would start from nothing).
-    let new_data_labels = data.train.labels();
-    let missing: Vec<&String> = labels
-        .iter()
-        .filter(|l| !new_data_labels.contains(l))
-        .collect();
-    let wants_ngram = match start {
-        Some(s) => s.bundle.config.ngram.is_some() && missing.is_empty(),
-        None => config.arch == ArchKind::NgramCnn,
-    };
-    if let Some(s) = start
-        && s.bundle.config.ngram.is_some()
-        && !missing.is_empty()
-    {
-        observer.message(
-            MessageKind::Warning,
-            &format!(
-                "the new training data has no example of {}; the n-gram branch of {} is \
-                 dropped (it is refitted on the new data only and would forget those labels), so the \
-                 fine-tuned model is the CNN alone",
-                missing
-                    .iter()
-                    .map(|l| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                s.path.display()
-            ),
-        );
-    }
+    let wants_ngram = ngram_wanted(config, data, &labels, start, observer);
     let train_tokens = if wants_ngram {
         train_tokens
     } else {
@@ -288,9 +365,45 @@ fn train_in_pool(
             started.elapsed().as_secs_f64()
         ),
     );
-    stage.finish(observer);
-    let stage = StageTimer::start(observer, Stage::BuildModel);
+    Ok(Prepared {
+        labels,
+        new_labels,
+        train_y,
+        valid_y,
+        test_y,
+        pipeline,
+        train_enc,
+        valid_enc,
+        test_enc,
+        train_tokens,
+        test_tokens,
+        wants_ngram,
+        init,
+        added_words,
+        summary,
+    })
+}
 
+/// What the second stage builds: the trainer (model and optimizer state), the bundle record,
+/// and where the fit loop starts.
+struct Run {
+    prep: Prepared,
+    arch: Architecture,
+    trainer: Trainer,
+    bundle_config: BundleConfig,
+    progress: EpochProgress,
+    /// Real batch size (`batch_size`, at most the training examples).
+    batch: usize,
+}
+
+/// The architecture to train: the parent's grown to the new vocabulary and labels when
+/// fine-tuning, else from the settings.
+fn target_architecture(
+    config: &TrainConfig,
+    prep: &Prepared,
+    start: Option<&StartFrom>,
+) -> Result<Architecture> {
+    let (pipeline, labels) = (&prep.pipeline, &prep.labels);
     let arch = match start {
         Some(s) => match &s.bundle.config.architecture {
             Architecture::Kim(parent) => Architecture::Kim(KimConfig {
@@ -315,50 +428,20 @@ fn train_in_pool(
             if kim.multichannel { "" } else { "not " }
         );
     }
-    // The longest encoded text and the real batch size: Kim batches are as long as their
-    // longest text, so `max_len` alone would overstate the memory.
-    let longest = train_enc.iter().map(|e| e.ids.len()).max().unwrap_or(1);
-    let batch = config.batch_size.min(train_enc.len()).max(1);
-    super::config::check_training_memory(&arch, longest, batch)?;
-    observer.message(
-        MessageKind::Info,
-        &format!(
-            "model: {}{}",
-            if wants_ngram {
-                "ngram-cnn = n-gram branch (fitted after the CNN) + "
-            } else {
-                ""
-            },
-            describe_architecture(&arch)
-        ),
-    );
-    let mut initial = match start {
-        Some(s) => transfer::grow_model(&s.bundle.model, &arch, config.seed)?,
-        None => Model::new(&arch, config.seed),
-    };
-    let mut transfer_info = serde_json::Map::new();
-    if let Some(init) = &mut init {
-        init.apply(&mut initial, config.seed);
-        observer.message(
-            MessageKind::Info,
-            &format!(
-                "embedding from {}{}",
-                init.report().summary(),
-                if init.copies_convs() {
-                    "; convolution filters copied"
-                } else {
-                    ""
-                }
-            ),
-        );
-        let key = if config.pretrained.is_some() {
-            "pretrained"
-        } else {
-            "init_from"
-        };
-        transfer_info.insert(key.into(), serde_json::to_value(init.report())?);
-    }
-    let parent = match start {
+    Ok(arch)
+}
+
+/// The bundle's `parent` record when fine-tuning (the parent's metrics are copied to
+/// `output`); adds the fine-tuning facts to `transfer_info`.
+fn parent_record(
+    prep: &Prepared,
+    start: Option<&StartFrom>,
+    output: &Path,
+    transfer_info: &mut serde_json::Map<String, serde_json::Value>,
+    observer: &mut dyn TrainObserver,
+) -> Result<Option<serde_json::Value>> {
+    let (added_words, new_labels) = (prep.added_words, &prep.new_labels);
+    Ok(match start {
         Some(s) => {
             let record = s.record()?;
             transfer_info.insert(
@@ -387,27 +470,91 @@ fn train_in_pool(
             Some(record)
         }
         None => None,
+    })
+}
+
+/// Stage 2: the model (new, grown from the parent, or initialised from vectors), its trainer,
+/// the bundle record, and the resumed state.
+fn build_model(
+    config: &TrainConfig,
+    data: &TrainData,
+    mut prep: Prepared,
+    output: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<Run> {
+    let start = options.start_from.as_ref();
+    let arch = target_architecture(config, &prep, start)?;
+    // The longest encoded text and the real batch size: Kim batches are as long as their
+    // longest text, so `max_len` alone would overstate the memory.
+    let longest = prep
+        .train_enc
+        .iter()
+        .map(|e| e.ids.len())
+        .max()
+        .unwrap_or(1);
+    let batch = config.batch_size.min(prep.train_enc.len()).max(1);
+    super::config::check_training_memory(&arch, longest, batch)?;
+    observer.message(
+        MessageKind::Info,
+        &format!(
+            "model: {}{}",
+            if prep.wants_ngram {
+                "ngram-cnn = n-gram branch (fitted after the CNN) + "
+            } else {
+                ""
+            },
+            describe_architecture(&arch)
+        ),
+    );
+    let mut initial = match start {
+        Some(s) => transfer::grow_model(&s.bundle.model, &arch, config.seed)?,
+        None => Model::new(&arch, config.seed),
     };
+    let mut transfer_info = serde_json::Map::new();
+    if let Some(init) = &mut prep.init {
+        init.apply(&mut initial, config.seed);
+        observer.message(
+            MessageKind::Info,
+            &format!(
+                "embedding from {}{}",
+                init.report().summary(),
+                if init.copies_convs() {
+                    "; convolution filters copied"
+                } else {
+                    ""
+                }
+            ),
+        );
+        let key = if config.pretrained.is_some() {
+            "pretrained"
+        } else {
+            "init_from"
+        };
+        transfer_info.insert(key.into(), serde_json::to_value(init.report())?);
+    }
+    let parent = parent_record(&prep, start, output, &mut transfer_info, observer)?;
+    let labels = &prep.labels;
     let train_labels: Vec<&str> = data
         .train
         .examples
         .iter()
         .map(|e| e.label.as_str())
         .collect();
-    let class_weights = config.class_weight.resolve(&labels, &train_labels)?;
+    let class_weights = config.class_weight.resolve(labels, &train_labels)?;
     let mut bundle_config = BundleConfig {
         format_version: FORMAT_VERSION,
         textcnn_version: env!("CARGO_PKG_VERSION").to_string(),
         architecture: arch.clone(),
-        tokenizer: pipeline.tokenizer.config().clone(),
-        encode: pipeline.encode.clone(),
+        tokenizer: prep.pipeline.tokenizer.config().clone(),
+        encode: prep.pipeline.encode.clone(),
         labels: labels.clone(),
         training: serde_json::json!({
             "config": config,
             "run": options.run_info,
             "transfer": transfer_info,
         }),
-        dataset: summary,
+        dataset: prep.summary.clone(),
         best: serde_json::Value::Null,
         parent,
         ngram: None,
@@ -443,80 +590,158 @@ fn train_in_pool(
             ),
         );
     }
-    stage.finish(observer);
+    Ok(Run {
+        prep,
+        arch,
+        trainer,
+        bundle_config,
+        progress,
+        batch,
+    })
+}
 
-    let train_lengths: Vec<usize> = train_enc.iter().map(real_length).collect();
-    let interrupted = || {
-        options
-            .interrupt
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::SeqCst))
-    };
-    let mut stop = StopReason::Completed;
-    let steps_per_epoch = train_enc.len().div_ceil(batch);
+/// How the fit loop ended.
+enum FitEnd {
+    /// After an epoch: completed, stopped early, or interrupted between epochs.
+    Stopped(StopReason),
+    /// Interrupted inside an epoch (the checkpoint is written; the run is resumed later).
+    InterruptedMidEpoch,
+}
+
+/// Whether the user asked to stop (Ctrl-C).
+fn interrupted(options: &TrainOptions) -> bool {
+    options
+        .interrupt
+        .as_ref()
+        .is_some_and(|f| f.load(Ordering::SeqCst))
+}
+
+/// The epoch being trained.
+struct EpochCtx<'a> {
+    epoch: usize,
+    lr: f32,
+    started: Instant,
+    batches: &'a [Vec<usize>],
+    max_epochs: usize,
+}
+
+/// Stage 3: epochs of shuffled mini-batches, validation after each, the best epoch's bundle
+/// saved, a checkpoint after each epoch, early stopping, and interruption.
+fn fit_loop(
+    config: &TrainConfig,
+    run: &mut Run,
+    output: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<FitEnd> {
+    let train_lengths: Vec<usize> = run.prep.train_enc.iter().map(real_length).collect();
+    let steps_per_epoch = run.prep.train_enc.len().div_ceil(run.batch);
     let max_epochs = config.max_epochs(steps_per_epoch);
     let hyperparameters = serde_json::to_value(config)?;
     observer.run_started(&RunStart {
         hyperparameters: &hyperparameters,
-        labels: &labels,
+        labels: &run.prep.labels,
         max_epochs,
-        train_examples: train_enc.len(),
-        valid_examples: valid_enc.len(),
-        num_params: arch.num_params(),
-        first_epoch: progress.epoch,
+        train_examples: run.prep.train_enc.len(),
+        valid_examples: run.prep.valid_enc.len(),
+        num_params: run.arch.num_params(),
+        first_epoch: run.progress.epoch,
     });
     let stage = StageTimer::start(observer, Stage::Fit);
-    while progress.epoch <= max_epochs {
-        let epoch = progress.epoch;
-        let epoch_started = Instant::now();
+    let mut stop = StopReason::Completed;
+    while run.progress.epoch <= max_epochs {
+        let epoch = run.progress.epoch;
+        let started = Instant::now();
         let lr = config.lr * config.lr_decay.powi(epoch as i32 - 1);
-        trainer.set_lr(lr);
+        run.trainer.set_lr(lr);
         let batches = epoch_batches(config, epoch, &train_lengths);
-        observer.epoch_started(epoch, max_epochs, batches.len(), progress.step);
-        let mut seen_this_run = 0usize;
-        for (step, rows) in batches.iter().enumerate().skip(progress.step) {
-            let refs: Vec<&Encoded> = rows.iter().map(|&i| &train_enc[i]).collect();
-            let padded = PaddedBatch::new(&refs, pipeline.encode.min_len);
-            let y: Vec<u32> = rows.iter().map(|&i| train_y[i] as u32).collect();
-            let stats = trainer.train_step(&padded.view(), &y, step_seed(config.seed, epoch, step));
-            if !stats.loss.is_finite() {
-                bail!(
-                    "the training loss became {} at epoch {epoch}, batch {} of {}: lower the learning rate \
+        observer.epoch_started(epoch, max_epochs, batches.len(), run.progress.step);
+        let ctx = EpochCtx {
+            epoch,
+            lr,
+            started,
+            batches: &batches,
+            max_epochs,
+        };
+        if !train_epoch(config, run, &ctx, output, options, observer)? {
+            return Ok(FitEnd::InterruptedMidEpoch);
+        }
+        end_epoch(config, run, &ctx, output, options, observer)?;
+        let progress = &run.progress;
+        if progress.bad_epochs >= config.patience.max(1) && progress.epoch <= max_epochs {
+            stop = StopReason::EarlyStopped;
+            observer.early_stopped(config.metric, progress.bad_epochs);
+            break;
+        }
+        if interrupted(options) {
+            stop = StopReason::Interrupted;
+            break;
+        }
+    }
+    stage.finish(observer);
+    Ok(FitEnd::Stopped(stop))
+}
+
+/// The remaining training steps of one epoch; `false` when interrupted (after writing the
+/// checkpoint).
+fn train_epoch(
+    config: &TrainConfig,
+    run: &mut Run,
+    ctx: &EpochCtx,
+    output: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<bool> {
+    let Run {
+        prep,
+        trainer,
+        progress,
+        ..
+    } = run;
+    let (epoch, lr, epoch_started, batches) = (ctx.epoch, ctx.lr, ctx.started, ctx.batches);
+    let mut seen_this_run = 0usize;
+    for (step, rows) in batches.iter().enumerate().skip(progress.step) {
+        let refs: Vec<&Encoded> = rows.iter().map(|&i| &prep.train_enc[i]).collect();
+        let padded = PaddedBatch::new(&refs, prep.pipeline.encode.min_len);
+        let y: Vec<u32> = rows.iter().map(|&i| prep.train_y[i] as u32).collect();
+        let stats = trainer.train_step(&padded.view(), &y, step_seed(config.seed, epoch, step));
+        if !stats.loss.is_finite() {
+            bail!(
+                "the training loss became {} at epoch {epoch}, batch {} of {}: lower the learning rate \
                      (--lr, now {lr}) or clip gradients (--clip-grad-norm)",
-                    stats.loss,
-                    step + 1,
-                    batches.len()
-                );
-            }
-            progress.loss_sum += stats.loss as f64 * rows.len() as f64;
-            progress.correct += stats.correct;
-            progress.seen += rows.len();
-            progress.step = step + 1;
-            seen_this_run += rows.len();
-            observer.step(&StepEvent {
-                epoch,
-                step: step + 1,
-                steps: batches.len(),
-                global_step: ((epoch - 1) * batches.len() + step + 1) as u64,
-                loss: stats.loss as f64,
-                epoch_loss: progress.loss_sum / progress.seen as f64,
-                epoch_acc: progress.correct as f64 / progress.seen as f64,
-                lr,
-                examples_per_s: seen_this_run as f64
-                    / epoch_started.elapsed().as_secs_f64().max(1e-9),
-            });
-            if interrupted() {
-                observer.interrupted();
-                Checkpoint::save(output, config, &options.run_info, &trainer, &progress)?;
-                observer.checkpoint_written(&output.join("checkpoint"), epoch, false);
-                observer.message(
+                stats.loss,
+                step + 1,
+                batches.len()
+            );
+        }
+        progress.loss_sum += stats.loss as f64 * rows.len() as f64;
+        progress.correct += stats.correct;
+        progress.seen += rows.len();
+        progress.step = step + 1;
+        seen_this_run += rows.len();
+        observer.step(&StepEvent {
+            epoch,
+            step: step + 1,
+            steps: batches.len(),
+            global_step: ((epoch - 1) * batches.len() + step + 1) as u64,
+            loss: stats.loss as f64,
+            epoch_loss: progress.loss_sum / progress.seen as f64,
+            epoch_acc: progress.correct as f64 / progress.seen as f64,
+            lr,
+            examples_per_s: seen_this_run as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9),
+        });
+        if interrupted(options) {
+            observer.interrupted();
+            Checkpoint::save(output, config, &options.run_info, trainer, progress)?;
+            observer.checkpoint_written(&output.join("checkpoint"), epoch, false);
+            observer.message(
                     MessageKind::Interrupted,
                     &format!(
                         "interrupted at epoch {epoch}, batch {}: the best model in {} is intact{}; continue with \
                          `textcnn train --resume {}`",
                         step + 1,
                         output.display(),
-                        if wants_ngram {
+                        if prep.wants_ngram {
                             " (the CNN alone: the n-gram branch is fitted when training ends)"
                         } else {
                             ""
@@ -524,171 +749,185 @@ fn train_in_pool(
                         output.display()
                     ),
                 );
-                return Ok(TrainOutcome {
-                    stop: StopReason::Interrupted,
-                    best: progress.best.clone(),
-                    history: progress.history,
-                    test: None,
-                    ngram_valid_acc: None,
-                    seconds: started.elapsed().as_secs_f64(),
-                });
-            }
+            return Ok(false);
         }
-        let train_seconds = epoch_started.elapsed().as_secs_f64();
-        let current = trainer.model();
-        let (valid_loss, valid_acc, valid_pred) =
-            evaluate(&current, &valid_enc, &valid_y, pipeline.encode.min_len);
-        let valid_macro_f1 = ConfusionMatrix::from_indices(labels.clone(), &valid_y, &valid_pred)
+    }
+    Ok(true)
+}
+
+/// Validation after an epoch: metrics, the bundle when the epoch is the best so far,
+/// `metrics.jsonl` and the checkpoint.
+fn end_epoch(
+    config: &TrainConfig,
+    run: &mut Run,
+    ctx: &EpochCtx,
+    output: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<()> {
+    let Run {
+        prep,
+        trainer,
+        progress,
+        bundle_config,
+        ..
+    } = run;
+    let (epoch, lr, epoch_started, max_epochs) = (ctx.epoch, ctx.lr, ctx.started, ctx.max_epochs);
+    let batches = ctx.batches;
+    let train_seconds = epoch_started.elapsed().as_secs_f64();
+    let current = trainer.model();
+    let (valid_loss, valid_acc, valid_pred) = evaluate(
+        &current,
+        &prep.valid_enc,
+        &prep.valid_y,
+        prep.pipeline.encode.min_len,
+    );
+    let valid_macro_f1 =
+        ConfusionMatrix::from_indices(prep.labels.clone(), &prep.valid_y, &valid_pred)
             .report()
             .macro_avg
             .f1;
-        let metrics = EpochMetrics {
-            epoch,
-            train_loss: progress.loss_sum / progress.seen.max(1) as f64,
-            train_acc: progress.correct as f64 / progress.seen.max(1) as f64,
-            valid_loss,
-            valid_acc,
-            valid_macro_f1,
-            lr,
-            seconds: epoch_started.elapsed().as_secs_f64(),
-            examples_per_s: progress.seen as f64 / train_seconds.max(1e-9),
+    let metrics = EpochMetrics {
+        epoch,
+        train_loss: progress.loss_sum / progress.seen.max(1) as f64,
+        train_acc: progress.correct as f64 / progress.seen.max(1) as f64,
+        valid_loss,
+        valid_acc,
+        valid_macro_f1,
+        lr,
+        seconds: epoch_started.elapsed().as_secs_f64(),
+        examples_per_s: progress.seen as f64 / train_seconds.max(1e-9),
+    };
+    let improved = progress.best.as_ref().is_none_or(|b| match config.metric {
+        // With one label per text, micro-F1 is accuracy.
+        Metric::Acc | Metric::MicroF1 => metrics.valid_acc > b.valid_acc,
+        Metric::Loss => metrics.valid_loss < b.valid_loss,
+        Metric::MacroF1 => metrics.valid_macro_f1 > b.valid_macro_f1,
+    });
+    observer.epoch_finished(&EpochEnd {
+        metrics: &metrics,
+        max_epochs,
+        improved,
+        metric: config.metric,
+        steps: batches.len(),
+    });
+    progress.history.push(metrics.clone());
+    write_metrics(output, &progress.history)?;
+    if improved {
+        bundle_config.best = serde_json::to_value(&metrics)?;
+        let bundle = Bundle {
+            config: bundle_config.clone(),
+            model: current,
+            vocab: prep.pipeline.vocab.clone(),
+            ngram: None,
         };
-        let improved = progress.best.as_ref().is_none_or(|b| match config.metric {
-            // With one label per text, micro-F1 is accuracy.
-            Metric::Acc | Metric::MicroF1 => metrics.valid_acc > b.valid_acc,
-            Metric::Loss => metrics.valid_loss < b.valid_loss,
-            Metric::MacroF1 => metrics.valid_macro_f1 > b.valid_macro_f1,
-        });
-        observer.epoch_finished(&EpochEnd {
-            metrics: &metrics,
-            max_epochs,
-            improved,
-            metric: config.metric,
-            steps: batches.len(),
-        });
-        progress.history.push(metrics.clone());
-        write_metrics(output, &progress.history)?;
-        if improved {
-            bundle_config.best = serde_json::to_value(&metrics)?;
-            let bundle = Bundle {
-                config: bundle_config.clone(),
-                model: current,
-                vocab: pipeline.vocab.clone(),
-                ngram: None,
-            };
-            bundle.save(output)?;
-            observer.checkpoint_written(output, epoch, true);
-            progress.best = Some(metrics);
-            progress.bad_epochs = 0;
-        } else {
-            progress.bad_epochs += 1;
-        }
-        progress.next_epoch();
-        Checkpoint::save(output, config, &options.run_info, &trainer, &progress)?;
-        observer.checkpoint_written(&output.join("checkpoint"), epoch, false);
-        if progress.bad_epochs >= config.patience.max(1) && progress.epoch <= max_epochs {
-            stop = StopReason::EarlyStopped;
-            observer.early_stopped(config.metric, progress.bad_epochs);
-            break;
-        }
-        if interrupted() {
-            stop = StopReason::Interrupted;
-            break;
-        }
+        bundle.save(output)?;
+        observer.checkpoint_written(output, epoch, true);
+        progress.best = Some(metrics);
+        progress.bad_epochs = 0;
+    } else {
+        progress.bad_epochs += 1;
     }
-    stage.finish(observer);
+    progress.next_epoch();
+    Checkpoint::save(output, config, &options.run_info, trainer, progress)?;
+    observer.checkpoint_written(&output.join("checkpoint"), epoch, false);
+    Ok(())
+}
+
+/// Stage 4, when the run ends: the n-gram branch (`ngram-cnn`), the test report and the run
+/// report. Returns the test report and the mixture's validation accuracy.
+fn final_stages(
+    data: &TrainData,
+    run: &Run,
+    output: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<(Option<ClassificationReport>, Option<f64>)> {
+    let prep = &run.prep;
     let mut test = None;
     let mut ngram_valid_acc = None;
-    // An interrupted run is resumed later; the n-gram branch is fitted and the test set is
-    // evaluated once, at its real end.
-    let finished = stop != StopReason::Interrupted;
-    if finished && (wants_ngram || data.test.is_some() || options.report) {
-        let mut best = Bundle::load(output).context(
-            "cannot reload the best checkpoint for the n-gram branch and the test evaluation",
-        )?;
-        // The n-gram branch is refitted on training + validation texts, so the validation
-        // predictions of the saved ngram-cnn are not held out: the report uses the mixture's
-        // from before the refit.
-        let mut held_out_valid_probs = None;
-        let valid_tokens = if wants_ngram {
-            let valid_texts: Vec<&str> = data
-                .valid
-                .examples
-                .iter()
-                .map(|e| e.text.as_str())
-                .collect();
-            tokenize_all(&pipeline.tokenizer, &valid_texts)
-        } else {
-            Vec::new()
+    if !(prep.wants_ngram || data.test.is_some() || options.report) {
+        return Ok((None, None));
+    }
+    let mut best = Bundle::load(output).context(
+        "cannot reload the best checkpoint for the n-gram branch and the test evaluation",
+    )?;
+    // The n-gram branch is refitted on training + validation texts, so the validation
+    // predictions of the saved ngram-cnn are not held out: the report uses the mixture's
+    // from before the refit.
+    let mut held_out_valid_probs = None;
+    let valid_tokens = if prep.wants_ngram {
+        let valid_texts: Vec<&str> = data
+            .valid
+            .examples
+            .iter()
+            .map(|e| e.text.as_str())
+            .collect();
+        tokenize_all(&prep.pipeline.tokenizer, &valid_texts)
+    } else {
+        Vec::new()
+    };
+    if prep.wants_ngram {
+        let stage = StageTimer::start(observer, Stage::NgramBranch);
+        let cnn_valid_probs =
+            predict::probabilities(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len);
+        let branch_data = ngram_stage::BranchData {
+            train_docs: &prep.train_tokens,
+            train_y: &prep.train_y,
+            valid_docs: &valid_tokens,
+            valid_y: &prep.valid_y,
+            cnn_valid_probs: &cnn_valid_probs,
+            classes: prep.labels.len(),
         };
-        if wants_ngram {
-            let stage = StageTimer::start(observer, Stage::NgramBranch);
-            let cnn_valid_probs =
-                predict::probabilities(&best.model, &valid_enc, pipeline.encode.min_len);
-            let branch_data = ngram_stage::BranchData {
-                train_docs: &train_tokens,
-                train_y: &train_y,
-                valid_docs: &valid_tokens,
-                valid_y: &valid_y,
-                cnn_valid_probs: &cnn_valid_probs,
-                classes: labels.len(),
-            };
-            let (acc, probs) = add_ngram_branch(&mut best, &branch_data, output, observer)?;
-            ngram_valid_acc = Some(acc);
-            held_out_valid_probs = Some(probs);
-            stage.finish(observer);
-        }
-        let stage = StageTimer::start(observer, Stage::FinalReport);
-        let classifier = predict::Classifier::from_bundle(best);
-        if let (Some(test_y), Some(test_ds), Some(test_enc)) = (&test_y, data.test, &test_enc) {
-            let probs = classifier.probabilities_of(&test_tokens, test_enc);
-            test = Some(write_test_report(
-                &probs,
-                test_y,
-                &labels,
-                &test_ds.name,
-                output,
-            )?);
-        }
-        if options.report {
-            let probs = held_out_valid_probs
-                .unwrap_or_else(|| classifier.probabilities_of(&valid_tokens, &valid_enc));
-            let valid_texts: Vec<&str> = data
-                .valid
-                .examples
-                .iter()
-                .map(|e| e.text.as_str())
-                .collect();
-            let mut run = crate::report::RunReport::of_bundle(
-                classifier.bundle(),
-                &progress.history,
-                &format!("validation data ({})", data.valid.name),
-                &valid_texts,
-                &valid_y,
-                &probs,
-            );
-            run.test_accuracy = test.as_ref().map(|t: &ClassificationReport| {
-                (
-                    data.test.map_or(String::new(), |d| d.name.clone()),
-                    t.accuracy,
-                )
-            });
-            let written = crate::report::write_run_report(output, &run)?;
-            observer.message(
-                MessageKind::Info,
-                &format!("report: {}", written.html.display()),
-            );
-        }
+        let (acc, probs) = add_ngram_branch(&mut best, &branch_data, output, observer)?;
+        ngram_valid_acc = Some(acc);
+        held_out_valid_probs = Some(probs);
         stage.finish(observer);
     }
-    Ok(TrainOutcome {
-        stop,
-        best: progress.best.clone(),
-        history: progress.history,
-        test,
-        ngram_valid_acc,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    let stage = StageTimer::start(observer, Stage::FinalReport);
+    let classifier = predict::Classifier::from_bundle(best);
+    if let (Some(test_y), Some(test_ds), Some(test_enc)) = (&prep.test_y, data.test, &prep.test_enc)
+    {
+        let probs = classifier.probabilities_of(&prep.test_tokens, test_enc);
+        test = Some(write_test_report(
+            &probs,
+            test_y,
+            &prep.labels,
+            &test_ds.name,
+            output,
+        )?);
+    }
+    if options.report {
+        let probs = held_out_valid_probs
+            .unwrap_or_else(|| classifier.probabilities_of(&valid_tokens, &prep.valid_enc));
+        let valid_texts: Vec<&str> = data
+            .valid
+            .examples
+            .iter()
+            .map(|e| e.text.as_str())
+            .collect();
+        let mut run = crate::report::RunReport::of_bundle(
+            classifier.bundle(),
+            &run.progress.history,
+            &format!("validation data ({})", data.valid.name),
+            &valid_texts,
+            &prep.valid_y,
+            &probs,
+        );
+        run.test_accuracy = test.as_ref().map(|t: &ClassificationReport| {
+            (
+                data.test.map_or(String::new(), |d| d.name.clone()),
+                t.accuracy,
+            )
+        });
+        let written = crate::report::write_run_report(output, &run)?;
+        observer.message(
+            MessageKind::Info,
+            &format!("report: {}", written.html.display()),
+        );
+    }
+    stage.finish(observer);
+    Ok((test, ngram_valid_acc))
 }
 
 /// Fits the n-gram branch of `ngram-cnn` next to the best CNN in `best`, stores it in the
