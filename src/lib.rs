@@ -24,6 +24,7 @@ pub mod batch;
 pub mod bundle;
 pub mod data;
 pub mod eval;
+pub mod explain;
 pub mod fsutil;
 pub mod model;
 pub mod ngram;

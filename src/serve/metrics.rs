@@ -15,7 +15,14 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
 
 /// The endpoints reported under their own label; any other path is reported as `other`, so the
 /// number of label values stays bounded whatever clients send.
-pub const ENDPOINTS: [&str; 5] = ["/", "/healthz", "/metrics", "/v1/model", "/v1/predict"];
+pub const ENDPOINTS: [&str; 6] = [
+    "/",
+    "/healthz",
+    "/metrics",
+    "/v1/explain",
+    "/v1/model",
+    "/v1/predict",
+];
 
 /// Cumulative latency histogram of one endpoint.
 #[derive(Clone, Debug, Default)]
