@@ -199,7 +199,10 @@ fn run_global(args: &ExplainArgs, classifier: &Classifier, pool: &rayon::ThreadP
     let (labels, skipped) =
         pool.install(|| global::drivers(classifier, &texts, args.per_text, args.top));
     if skipped > 0 {
-        eprintln!("warning: {}: skipped {skipped} text(s) with no tokens", ds.name);
+        eprintln!(
+            "warning: {}: skipped {skipped} text(s) with no tokens",
+            ds.name
+        );
     }
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

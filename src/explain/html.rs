@@ -106,10 +106,7 @@ pub fn page(items: &[(&str, Vec<Explanation>)], top: usize) -> String {
             body.push_str(
                 "<table><tr><th>contribution</th><th>source</th><th>size</th><th>window</th><th>characters</th></tr>",
             );
-            let max = e
-                .windows
-                .first()
-                .map_or(0.0, |w| w.contribution.abs());
+            let max = e.windows.first().map_or(0.0, |w| w.contribution.abs());
             for w in e.windows.iter().take(top) {
                 let source = match w.source {
                     Source::Cnn if e.method == Method::Occlusion => "token",

@@ -342,9 +342,10 @@ impl Classifier {
         let (ngram, probabilities) = match (&bundle.ngram, &bundle.config.ngram) {
             (Some(model), Some(branch)) => {
                 let row = model.featurizer.transform(&tokens);
-                let logits = model
-                    .logreg
-                    .logits(&Csr::from_rows(std::slice::from_ref(&row), model.featurizer.num_features()));
+                let logits = model.logreg.logits(&Csr::from_rows(
+                    std::slice::from_ref(&row),
+                    model.featurizer.num_features(),
+                ));
                 let mut p_ngram = logits.clone();
                 softmax_in_place(&mut p_ngram);
                 let probs = mix_probabilities(&cnn_probs, &p_ngram, branch.mix, k);
@@ -413,8 +414,7 @@ impl Classifier {
                         if n_maps == 0 {
                             continue;
                         }
-                        let tokens: Vec<usize> =
-                            a.positions[t..(t + h).min(length)].to_vec();
+                        let tokens: Vec<usize> = a.positions[t..(t + h).min(length)].to_vec();
                         windows.push(self.window(a, Source::Cnn, h, None, tokens, value, n_maps));
                     }
                 }

@@ -219,7 +219,10 @@ mod tests {
         );
         let r = parse_explain(br#"{"text": "good", "top": 0}"#, 10).unwrap();
         assert_eq!((r.label, r.top), (None, usize::MAX));
-        assert_eq!(parse_explain(br#"{"text": "x"}"#, 10).unwrap().top, DEFAULT_TOP);
+        assert_eq!(
+            parse_explain(br#"{"text": "x"}"#, 10).unwrap().top,
+            DEFAULT_TOP
+        );
         for (body, status, needle) in [
             ("", 400, "empty"),
             ("{", 400, "invalid JSON"),
@@ -227,7 +230,11 @@ mod tests {
             ("{}", 422, "missing field \"text\""),
             (r#"{"text": 1}"#, 422, "must be a string"),
             (r#"{"text": " "}"#, 422, "empty string"),
-            (r#"{"text": "a", "label": 2}"#, 422, "\"label\" must be a string"),
+            (
+                r#"{"text": "a", "label": 2}"#,
+                422,
+                "\"label\" must be a string",
+            ),
             (r#"{"text": "a", "top": -1}"#, 422, "\"top\""),
             (r#"{"text": "abcdefghijk"}"#, 413, "11 characters"),
         ] {
