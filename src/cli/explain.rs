@@ -42,6 +42,10 @@ pub struct ExplainArgs {
     /// The dataset of --global (labels are not needed): `imdb:test`, or a file/folder.
     #[arg(long, requires = "global")]
     pub data: Option<String>,
+    /// --global: only windows of this source (`cnn`: the CNN's feature-map windows; `ngram`:
+    /// the n-gram branch's n-grams); default both.
+    #[arg(long, value_enum, requires = "global")]
+    pub source: Option<Source>,
     /// --global: the largest positive contributions of each text that count as its drivers.
     #[arg(long, default_value_t = 5)]
     pub per_text: usize,
@@ -140,19 +144,25 @@ fn print_text(out: &mut impl Write, line: usize, e: &Explanation, top: usize) ->
         Method::Exact => "exact decomposition",
         Method::Occlusion => "occlusion (each token replaced by <pad>; not additive)",
     };
-    writeln!(
-        out,
-        "line {line}: label {} (probability {:.4}), {method}",
-        e.label, e.probability
-    )?;
+    let p = e.probability;
+    let prob = if p > 0.0 && p < 1e-3 {
+        format!("{p:.2e}")
+    } else {
+        format!("{p:.4}")
+    };
+    writeln!(out, "line {line}: label {} (probability {prob}), {method}", e.label)?;
     match e.bias {
-        Some(b) => writeln!(
-            out,
-            "  logit (centered) {:.4} = bias {b:.4} + {:.4} from {} windows",
-            e.logit,
-            e.reconstructed_logit() - b,
-            e.windows.len()
-        )?,
+        Some(b) => {
+            let sum = e.reconstructed_logit() - b;
+            writeln!(
+                out,
+                "  logit (centered) {:.4} = bias {b:.4} {} {:.4} from {} windows",
+                e.logit,
+                if sum < 0.0 { "-" } else { "+" },
+                sum.abs(),
+                e.windows.len()
+            )?
+        }
         None => writeln!(out, "  logit (centered) {:.4}", e.logit)?,
     }
     if let Some(m) = e.mix {
@@ -197,7 +207,7 @@ fn run_global(args: &ExplainArgs, classifier: &Classifier, pool: &rayon::ThreadP
     let ds = load_dataset(spec, &args.read)?;
     let texts: Vec<&str> = ds.examples.iter().map(|e| e.text.as_str()).collect();
     let (labels, skipped) =
-        pool.install(|| global::drivers(classifier, &texts, args.per_text, args.top));
+        pool.install(|| global::drivers(classifier, &texts, args.per_text, args.top, args.source));
     if skipped > 0 {
         eprintln!(
             "warning: {}: skipped {skipped} text(s) with no tokens",

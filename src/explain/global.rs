@@ -42,14 +42,17 @@ pub struct LabelDrivers {
 }
 
 /// Per label (in the bundle's order), the `per_label` n-grams that most often are among the
-/// `per_text` largest positive contributions of the texts predicted as that label. Texts
-/// without tokens are skipped (their number is returned). Runs in the current rayon pool; the
+/// `per_text` largest positive contributions of the texts predicted as that label (only
+/// windows of `source` when given: `Cnn` lists the feature-map windows alone, which the
+/// n-gram branch of an `ngram-cnn` model otherwise outweighs). Texts without tokens are
+/// skipped (their number is returned). Runs in the current rayon pool; the
 /// result does not depend on the thread count.
 pub fn drivers(
     classifier: &Classifier,
     texts: &[&str],
     per_text: usize,
     per_label: usize,
+    source: Option<Source>,
 ) -> (Vec<LabelDrivers>, usize) {
     type Key = (Source, usize, String);
     let per_text_drivers: Vec<Option<(usize, Vec<(Key, f64)>)>> = texts
@@ -60,7 +63,7 @@ pub fn drivers(
             for w in e
                 .windows
                 .iter()
-                .filter(|w| w.contribution > 0.0)
+                .filter(|w| w.contribution > 0.0 && source.is_none_or(|s| w.source == s))
                 .take(per_text)
             {
                 let key = (w.source, w.region_size, w.text.clone());

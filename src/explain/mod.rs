@@ -50,7 +50,7 @@ pub enum Method {
 }
 
 /// Which part of the model a window belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// A window of the CNN (the argmax window of one or more feature maps), or for conv2d a
