@@ -34,7 +34,10 @@ fn parse_args() -> Result<Args> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value"));
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))
+        };
         match flag.as_str() {
             "--model" => a.model = value()?.into(),
             "--data-dir" => a.data_dir = Some(value()?.into()),
@@ -124,10 +127,7 @@ fn main() -> Result<()> {
             "| `explain` (one text, predicted label) | {explain:.3} | {:.2} |",
             explain / predict
         );
-        println!(
-            "| `explain` + JSON | {json:.3} | {:.2} |",
-            json / predict
-        );
+        println!("| `explain` + JSON | {json:.3} | {:.2} |", json / predict);
     }
     Ok(())
 }

@@ -150,7 +150,11 @@ fn print_text(out: &mut impl Write, line: usize, e: &Explanation, top: usize) ->
     } else {
         format!("{p:.4}")
     };
-    writeln!(out, "line {line}: label {} (probability {prob}), {method}", e.label)?;
+    writeln!(
+        out,
+        "line {line}: label {} (probability {prob}), {method}",
+        e.label
+    )?;
     match e.bias {
         Some(b) => {
             let sum = e.reconstructed_logit() - b;

@@ -15,6 +15,12 @@ use serde::Serialize;
 use super::Source;
 use crate::predict::Classifier;
 
+/// A window's identity across texts: source, size and text.
+type Key = (Source, usize, String);
+
+/// A text's drivers and their contributions (summed over repeats).
+type TextDrivers = Vec<(Key, f64)>;
+
 /// One n-gram that drives a label.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Driver {
@@ -54,12 +60,12 @@ pub fn drivers(
     per_label: usize,
     source: Option<Source>,
 ) -> (Vec<LabelDrivers>, usize) {
-    type Key = (Source, usize, String);
-    let per_text_drivers: Vec<Option<(usize, Vec<(Key, f64)>)>> = texts
+    // Per text: its predicted label and its drivers (None: no tokens).
+    let per_text_drivers: Vec<Option<(usize, TextDrivers)>> = texts
         .par_iter()
         .map(|t| {
             let e = classifier.explain(t, None).ok()?;
-            let mut mine: Vec<(Key, f64)> = Vec::new();
+            let mut mine: TextDrivers = Vec::new();
             for w in e
                 .windows
                 .iter()

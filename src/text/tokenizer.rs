@@ -366,7 +366,7 @@ impl Tokenizer {
         if !self.config.keep_punctuation && seg.chars().all(is_punctuation) {
             return false;
         }
-        !(!self.stopwords.is_empty() && self.stopwords.contains(seg))
+        self.stopwords.is_empty() || !self.stopwords.contains(seg)
     }
 }
 
