@@ -7,7 +7,7 @@
 //! ```text
 //! files/stdin ─► data (readers, splits) ─► text (tokenizer, vocab, encode) ─► batch (padding, bucketing)
 //!     ─► nn (layers, optimizers) / model (architectures) ─► train (loop, early stopping, checkpoints)
-//!     ─► bundle (safetensors + config + vocab) ─► predict / eval
+//!     ─► bundle (safetensors + config + vocab) ─► predict / eval / explain
 //! ```
 //!
 //! No module reaches "up" the pipeline: `nn` knows nothing of files, labels or the CLI.
