@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use textcnn::model::Network;
 use textcnn::model::{
     Batch, Conv2dBlock, Conv2dConfig, Conv2dNet, Conv2dTrainer, InitScheme, Model, PoolKind,
     Trainer,

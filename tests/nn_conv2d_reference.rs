@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+use textcnn::model::Network;
 use textcnn::model::{Batch, Conv2dConfig, Conv2dNet, Conv2dTrainer};
 use textcnn::nn::optim::OptimizerConfig;
 

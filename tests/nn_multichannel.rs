@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use textcnn::model::Network;
 use textcnn::model::kim::STATIC_EMBEDDING;
 use textcnn::model::{Batch, KimCnn, KimConfig, KimTrainer};
 use textcnn::nn::optim::OptimizerConfig;

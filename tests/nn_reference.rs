@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+use textcnn::model::Network;
 use textcnn::model::{Batch, KimCnn, KimConfig, KimTrainer};
 use textcnn::nn::optim::OptimizerConfig;
 

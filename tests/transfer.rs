@@ -10,6 +10,7 @@ use std::process::Command;
 use textcnn::bundle::{self, Bundle, load_tensors};
 use textcnn::data::{Dataset, Example};
 use textcnn::model::KimCnn;
+use textcnn::model::Network;
 use textcnn::model::kim::STATIC_EMBEDDING;
 use textcnn::predict::Classifier;
 use textcnn::text::vectors::{VectorFilter, encode_vectors, read_vectors};

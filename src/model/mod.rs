@@ -3,14 +3,19 @@
 pub mod any;
 mod architecture;
 pub mod conv2d;
-pub mod conv2d_trainer;
 pub mod kim;
+pub mod network;
 mod params;
 pub mod trainer;
 
 pub use any::{Model, Trainer};
 pub use architecture::Architecture;
 pub use conv2d::{Conv2dBlock, Conv2dConfig, Conv2dNet, InitScheme, PoolKind};
-pub use conv2d_trainer::Conv2dTrainer;
 pub use kim::{Batch, ConvPath, KimCnn, KimConfig};
-pub use trainer::{KimTrainer, StepStats};
+pub use network::{Gradients, Network, ParamRole, ParamSpec};
+pub use trainer::{NetTrainer, StepStats};
+
+/// Trainer of the Kim CNN.
+pub type KimTrainer = NetTrainer<KimCnn>;
+/// Trainer of the conv2d network.
+pub type Conv2dTrainer = NetTrainer<Conv2dNet>;

@@ -1,21 +1,17 @@
-//! Training of [`KimCnn`]: forward with dropout, softmax cross-entropy, backward through every
-//! layer, optimizer update. Owns the optimizer state and reusable scratch buffers.
+//! The one trainer of every architecture: forward with dropout, (weighted) softmax cross-entropy,
+//! backward, optimizer update. Owns the optimizer state, the gradients, clipping, the sparse or
+//! dense embedding update, max-norm, the step count and state export/import; the architecture
+//! contributes only [`Network::forward_train`] and [`Network::backward`].
 
 use std::collections::HashMap;
 
-use rayon::prelude::*;
-
-use super::kim::{Batch, KimCnn, STATIC_EMBEDDING};
-use crate::nn::conv::{conv_backward_input, conv_backward_weight};
-use crate::nn::dense::{dense_backward, dense_forward};
-use crate::nn::dropout::{dropout_backward, dropout_forward};
-use crate::nn::embedding::{SparseRows, embedding_backward};
+use super::network::{Gradients, Network, ParamRole, ParamSpec};
+use crate::batch::Batch;
 use crate::nn::loss::weighted_softmax_cross_entropy;
 use crate::nn::optim::{
     OptimizerConfig, StepConsts, apply_max_norm, clip_factor, sum_squares, update_dense,
     update_rows,
 };
-use crate::nn::pool::{bias_backward, relu_max_pool_backward};
 
 /// Result of one training step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -26,79 +22,61 @@ pub struct StepStats {
     pub correct: usize,
 }
 
-/// Gradients of all parameters. The embedding gradient is sparse (rows present in the batch).
-#[derive(Default)]
-struct Grads {
-    embedding: SparseRows,
-    convs: Vec<(Vec<f32>, Vec<f32>)>,
-    fc_weight: Vec<f32>,
-    fc_bias: Vec<f32>,
-}
-
-/// Reusable per-batch buffers.
-#[derive(Default)]
-struct Scratch {
-    pooled: Vec<f32>,         // [batch, nf]
-    argmax: Vec<u32>,         // [batch, nf]
-    dropped: Vec<f32>,        // [batch, nf]
-    mask: Vec<f32>,           // [batch, nf]
-    logits: Vec<f32>,         // [batch, classes]
-    dlogits: Vec<f32>,        // [batch, classes]
-    dfeat: Vec<f32>,          // [batch, nf]
-    dconv: Vec<f32>,          // [batch, nf]
-    dx: Vec<f32>,             // [batch, seq_len, emb_dim]
-    dense_emb_grad: Vec<f32>, // [vocab, emb] (dense embedding updates only)
-}
-
-/// Owns a model, its optimizer state and scratch buffers.
-pub struct KimTrainer {
+/// Owns a network, its optimizer state, gradients and scratch buffers.
+pub struct NetTrainer<N: Network> {
     /// The model being trained.
-    pub model: KimCnn,
+    pub model: N,
     optim: OptimizerConfig,
     step: u64,
-    /// Optimizer state per parameter, in `named_params` order: `[s1, s2]` (see
-    /// [`crate::nn::optim::OptimizerKind::state_names`]); empty for the frozen embedding.
+    specs: Vec<ParamSpec>,
+    /// Optimizer state per parameter, in `param_specs` order: `[s1, s2]` (see
+    /// [`crate::nn::optim::OptimizerKind::state_names`]); empty for parameters not trained.
     state: Vec<[Vec<f32>; 2]>,
-    grads: Grads,
-    scratch: Scratch,
+    grads: Gradients,
+    scratch: N::Scratch,
+    logits: Vec<f32>,  // [batch, classes]
+    dlogits: Vec<f32>, // [batch, classes]
+    /// Full-size embedding gradient, for dense (not sparse) embedding updates only.
+    dense_emb_grad: Vec<f32>,
     /// Weight of each class in the loss (`None`: all 1).
     class_weights: Option<Vec<f32>>,
 }
 
-impl KimTrainer {
+impl<N: Network> NetTrainer<N> {
     /// New trainer with zero optimizer state (step 0).
-    pub fn new(model: KimCnn, optim: OptimizerConfig) -> KimTrainer {
+    pub fn new(model: N, optim: OptimizerConfig) -> NetTrainer<N> {
         let n_states = optim.kind.state_names().len();
-        let state = model
-            .named_params()
+        let specs = model.param_specs();
+        let state = specs
             .iter()
-            .enumerate()
-            .map(|(i, (name, _, d))| {
-                let n = if (i == 0 && optim.freeze_embedding) || name == STATIC_EMBEDDING {
-                    0
+            .map(|s| {
+                let n = if s.trainable(optim.freeze_embedding) {
+                    s.shape.iter().product()
                 } else {
-                    d.len()
+                    0
                 };
                 [vec![0.0; n], vec![0.0; if n_states == 2 { n } else { 0 }]]
             })
             .collect();
-        let grads = Grads {
-            embedding: SparseRows::default(),
-            convs: model
-                .convs
+        let grads = Gradients {
+            embedding: Default::default(),
+            dense: specs
                 .iter()
-                .map(|c| (vec![0.0; c.weight.len()], vec![0.0; c.bias.len()]))
+                .filter(|s| s.has_dense_grad())
+                .map(|s| vec![0.0; s.shape.iter().product()])
                 .collect(),
-            fc_weight: vec![0.0; model.fc_weight.len()],
-            fc_bias: vec![0.0; model.fc_bias.len()],
         };
-        KimTrainer {
+        NetTrainer {
             model,
             optim,
             step: 0,
+            specs,
             state,
             grads,
-            scratch: Scratch::default(),
+            scratch: Default::default(),
+            logits: Vec::new(),
+            dlogits: Vec::new(),
+            dense_emb_grad: Vec::new(),
             class_weights: None,
         }
     }
@@ -124,7 +102,7 @@ impl KimTrainer {
         self.step
     }
 
-    /// One step: [`KimTrainer::forward_backward`] then the optimizer update. Deterministic: the
+    /// One step: [`NetTrainer::forward_backward`] then the optimizer update. Deterministic: the
     /// result depends on the inputs and `seed` only (not on the thread count).
     pub fn train_step(&mut self, batch: &Batch, labels: &[u32], seed: u64) -> StepStats {
         let stats = self.forward_backward(batch, labels, seed);
@@ -132,168 +110,38 @@ impl KimTrainer {
         stats
     }
 
-    /// Forward with dropout (mask from `seed`), mean softmax cross-entropy against `labels`
+    /// Forward with dropout (masks from `seed`), mean softmax cross-entropy against `labels`
     /// (`[batch]`, each `< num_classes`) and backward; gradients are kept for
-    /// [`KimTrainer::named_grads`] / the update. Parameters are not changed.
+    /// [`NetTrainer::named_grads`] / the update. Parameters are not changed.
+    ///
+    /// Panics if the batch does not fit the model, is empty, or `labels.len() != batch.batch`.
     pub fn forward_backward(&mut self, batch: &Batch, labels: &[u32], seed: u64) -> StepStats {
         let model = &self.model;
         model.check_batch(batch);
         assert_eq!(labels.len(), batch.batch, "labels.len() != batch");
         assert!(batch.batch > 0, "empty batch");
-        let cfg = &model.config;
-        let (bs, nf, nc, e, maps, sl) = (
-            batch.batch,
-            cfg.num_features(),
-            cfg.num_classes,
-            cfg.emb_dim,
-            cfg.feature_maps,
-            batch.seq_len,
-        );
-        let sc = &mut self.scratch;
-        for v in [
-            &mut sc.pooled,
-            &mut sc.dropped,
-            &mut sc.mask,
-            &mut sc.dfeat,
-            &mut sc.dconv,
-        ] {
-            v.resize(bs * nf, 0.0);
-        }
-        sc.argmax.resize(bs * nf, 0);
-        sc.logits.resize(bs * nc, 0.0);
-        sc.dlogits.resize(bs * nc, 0.0);
-
-        // Forward.
-        model.features(batch, &mut sc.pooled, &mut sc.argmax);
-        sc.dropped.copy_from_slice(&sc.pooled);
-        if cfg.dropout > 0.0 {
-            dropout_forward(&mut sc.dropped, &mut sc.mask, cfg.dropout, seed);
-        } else {
-            sc.mask.fill(1.0);
-        }
-        dense_forward(
-            &sc.dropped,
-            &model.fc_weight,
-            &model.fc_bias,
-            nf,
-            nc,
-            &mut sc.logits,
-        );
+        let nc = model.num_classes();
+        model.forward_train(batch, seed, &mut self.scratch, &mut self.logits);
+        self.dlogits.resize(batch.batch * nc, 0.0);
         let (loss, correct) = weighted_softmax_cross_entropy(
-            &sc.logits,
+            &self.logits,
             labels,
             nc,
             self.class_weights.as_deref(),
-            &mut sc.dlogits,
+            &mut self.dlogits,
         );
-
-        // Backward: dense, dropout, ReLU at the max.
-        let g = &mut self.grads;
-        g.fc_weight.fill(0.0);
-        g.fc_bias.fill(0.0);
-        dense_backward(
-            &sc.dlogits,
-            &sc.dropped,
-            &model.fc_weight,
-            nf,
-            nc,
-            &mut g.fc_weight,
-            &mut g.fc_bias,
-            &mut sc.dfeat,
+        model.backward(
+            batch,
+            &mut self.scratch,
+            &self.dlogits,
+            !self.optim.freeze_embedding,
+            &mut self.grads,
         );
-        dropout_backward(&mut sc.dfeat, &sc.mask);
-        relu_max_pool_backward(&sc.pooled, &sc.dfeat, &mut sc.dconv);
-
-        // Convolution parameters: only the argmax window of each (example, map).
-        let zeros = vec![0.0f32; e];
-        let emb = &model.embedding;
-        let row = |b: usize, p: usize| -> &[f32] {
-            if p < batch.lengths[b] {
-                let id = batch.ids[b * sl + p] as usize;
-                &emb[id * e..(id + 1) * e]
-            } else {
-                &zeros
-            }
-        };
-        for (r, (conv, (dw, db))) in model.convs.iter().zip(g.convs.iter_mut()).enumerate() {
-            dw.fill(0.0);
-            db.fill(0.0);
-            let cols = r * maps..;
-            bias_backward(db, &sc.dconv[cols.clone()], bs, nf);
-            conv_backward_weight(
-                dw,
-                e,
-                conv.h,
-                bs,
-                &sc.argmax[cols.clone()],
-                &sc.dconv[cols.clone()],
-                nf,
-                row,
-            );
-            if cfg.multichannel {
-                // The same filters see the static channel: its rows add to the weight gradient.
-                let stat = &model.embedding_static;
-                let row_static = |b: usize, p: usize| -> &[f32] {
-                    if p < batch.lengths[b] {
-                        let id = batch.ids[b * sl + p] as usize;
-                        &stat[id * e..(id + 1) * e]
-                    } else {
-                        &zeros
-                    }
-                };
-                let cols = r * maps..;
-                conv_backward_weight(
-                    dw,
-                    e,
-                    conv.h,
-                    bs,
-                    &sc.argmax[cols.clone()],
-                    &sc.dconv[cols],
-                    nf,
-                    row_static,
-                );
-            }
-        }
-
-        // Embedding rows: per-example input gradient (parallel), then summed into the sparse
-        // table gradient example by example (fixed order).
-        if !self.optim.freeze_embedding {
-            g.embedding
-                .gather_rows(cfg.vocab_size, e, batch.ids, batch.lengths, sl);
-            sc.dx.resize(bs * sl * e, 0.0);
-            sc.dx
-                .par_chunks_mut(sl * e)
-                .enumerate()
-                .for_each(|(b, dx)| {
-                    let dx = &mut dx[..batch.lengths[b] * e];
-                    dx.fill(0.0);
-                    for (r, conv) in model.convs.iter().enumerate() {
-                        let cols = b * nf + r * maps..b * nf + (r + 1) * maps;
-                        conv_backward_input(
-                            dx,
-                            e,
-                            conv.h,
-                            &conv.weight,
-                            &sc.argmax[cols.clone()],
-                            &sc.dconv[cols],
-                        );
-                    }
-                });
-            for b in 0..bs {
-                let len = batch.lengths[b];
-                embedding_backward(
-                    &sc.dx[b * sl * e..],
-                    e,
-                    &batch.ids[b * sl..],
-                    len,
-                    &mut g.embedding,
-                );
-            }
-        }
         StepStats { loss, correct }
     }
 
-    /// Apply the optimizer to the gradients of the last [`KimTrainer::forward_backward`].
+    /// Apply the optimizer to the gradients of the last [`NetTrainer::forward_backward`]: global
+    /// norm clipping, the update rule, then max-norm on the output weight's rows.
     pub fn apply_update(&mut self) {
         self.step += 1;
         let o = &self.optim;
@@ -305,115 +153,115 @@ impl KimTrainer {
                 if train_emb {
                     ss += sum_squares(&g.embedding.grad);
                 }
-                for (w, b) in &g.convs {
-                    ss += sum_squares(w) + sum_squares(b);
+                for d in &g.dense {
+                    ss += sum_squares(d);
                 }
-                ss += sum_squares(&g.fc_weight) + sum_squares(&g.fc_bias);
                 clip_factor(ss.sqrt(), max)
             }
             None => 1.0,
         };
         let c = StepConsts::new(o, self.step, scale);
-        let e = self.model.config.emb_dim;
-        let mut st = self.state.iter_mut();
-        let [s1, s2] = st.next().unwrap();
-        if train_emb {
-            let emb = &mut self.model.embedding;
-            if o.sparse_embedding {
-                update_rows(&c, emb, e, &g.embedding.rows, &g.embedding.grad, s1, s2);
-            } else {
-                // Dense: scatter the sparse rows into a full-size gradient, update every row but 0.
-                let dense = &mut self.scratch.dense_emb_grad;
-                if dense.len() != emb.len() {
-                    *dense = vec![0.0; emb.len()];
-                } else {
-                    dense.fill(0.0);
+        let e = self.model.emb_dim();
+        let mut dense = g.dense.iter();
+        let params = self.model.params_mut();
+        for ((spec, p), [s1, s2]) in self.specs.iter().zip(params).zip(&mut self.state) {
+            match spec.role {
+                ParamRole::FrozenEmbedding => {}
+                ParamRole::Embedding if !train_emb => {}
+                ParamRole::Embedding if o.sparse_embedding => {
+                    update_rows(&c, p, e, &g.embedding.rows, &g.embedding.grad, s1, s2);
                 }
-                for (i, &r) in g.embedding.rows.iter().enumerate() {
-                    let r = r as usize;
-                    dense[r * e..(r + 1) * e]
-                        .copy_from_slice(&g.embedding.grad[i * e..(i + 1) * e]);
+                ParamRole::Embedding => {
+                    // Dense: scatter the sparse rows into a full-size gradient, update every row
+                    // but 0.
+                    let full = &mut self.dense_emb_grad;
+                    if full.len() != p.len() {
+                        *full = vec![0.0; p.len()];
+                    } else {
+                        full.fill(0.0);
+                    }
+                    for (i, &r) in g.embedding.rows.iter().enumerate() {
+                        let r = r as usize;
+                        full[r * e..(r + 1) * e]
+                            .copy_from_slice(&g.embedding.grad[i * e..(i + 1) * e]);
+                    }
+                    let s2 = if s2.is_empty() {
+                        &mut s2[..]
+                    } else {
+                        &mut s2[e..]
+                    };
+                    update_dense(&c, &mut p[e..], &full[e..], &mut s1[e..], s2);
                 }
-                let s2 = if s2.is_empty() {
-                    &mut s2[..]
-                } else {
-                    &mut s2[e..]
-                };
-                update_dense(&c, &mut emb[e..], &dense[e..], &mut s1[e..], s2);
+                _ => {
+                    let d = dense.next().expect("one dense gradient per parameter");
+                    update_dense(&c, p, d, s1, s2);
+                    if spec.role == ParamRole::OutputWeight
+                        && let Some(max) = o.max_norm
+                    {
+                        apply_max_norm(p, spec.shape[1], max);
+                    }
+                }
             }
-        }
-        for (conv, (dw, db)) in self.model.convs.iter_mut().zip(&g.convs) {
-            let [a, b] = st.next().unwrap();
-            update_dense(&c, &mut conv.weight, dw, a, b);
-            let [a, b] = st.next().unwrap();
-            update_dense(&c, &mut conv.bias, db, a, b);
-        }
-        let [a, b] = st.next().unwrap();
-        update_dense(&c, &mut self.model.fc_weight, &g.fc_weight, a, b);
-        let [a, b] = st.next().unwrap();
-        update_dense(&c, &mut self.model.fc_bias, &g.fc_bias, a, b);
-        if let Some(max) = o.max_norm {
-            apply_max_norm(
-                &mut self.model.fc_weight,
-                self.model.config.num_features(),
-                max,
-            );
         }
     }
 
-    /// Gradients of the last [`KimTrainer::forward_backward`] as dense named tensors
-    /// (`name, shape, data`, `named_params` order; the embedding gradient is zero outside the
-    /// batch's rows, and all zero when the embedding is frozen). For tests and diagnostics.
+    /// Gradients of the last [`NetTrainer::forward_backward`] as dense named tensors
+    /// (`name, shape, data`, `param_specs` order; an embedding gradient is zero outside the
+    /// batch's rows, and all zero when not trained). For tests and diagnostics.
     pub fn named_grads(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-        let cfg = &self.model.config;
-        let e = cfg.emb_dim;
-        let mut emb = vec![0.0; cfg.vocab_size * e];
-        if !self.optim.freeze_embedding {
-            for (i, &r) in self.grads.embedding.rows.iter().enumerate() {
-                let r = r as usize;
-                emb[r * e..(r + 1) * e]
-                    .copy_from_slice(&self.grads.embedding.grad[i * e..(i + 1) * e]);
-            }
-        }
-        let mut data = vec![emb];
-        for (w, b) in &self.grads.convs {
-            data.push(w.clone());
-            data.push(b.clone());
-        }
-        data.push(self.grads.fc_weight.clone());
-        data.push(self.grads.fc_bias.clone());
-        if cfg.multichannel {
-            data.push(vec![0.0; cfg.vocab_size * e]); // the static channel is never trained
-        }
-        cfg.param_shapes()
-            .into_iter()
-            .zip(data)
-            .map(|((n, s), d)| (n, s, d))
+        let e = self.model.emb_dim();
+        let mut dense = self.grads.dense.iter();
+        self.specs
+            .iter()
+            .map(|s| {
+                let n: usize = s.shape.iter().product();
+                let data = match s.role {
+                    ParamRole::Embedding | ParamRole::FrozenEmbedding => {
+                        let mut emb = vec![0.0; n];
+                        if s.trainable(self.optim.freeze_embedding) {
+                            let g = &self.grads.embedding;
+                            for (i, &r) in g.rows.iter().enumerate() {
+                                let r = r as usize;
+                                emb[r * e..(r + 1) * e]
+                                    .copy_from_slice(&g.grad[i * e..(i + 1) * e]);
+                            }
+                        }
+                        emb
+                    }
+                    _ => dense
+                        .next()
+                        .expect("one dense gradient per parameter")
+                        .clone(),
+                };
+                (s.name.clone(), s.shape.clone(), data)
+            })
+            .collect()
+    }
+
+    fn shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.specs
+            .iter()
+            .map(|s| (s.name.clone(), s.shape.clone()))
             .collect()
     }
 
     /// Optimizer state as named tensors, for `--resume` (see [`crate::nn::optim::export_state`]).
     pub fn optimizer_state(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-        let params = self.model.config.param_shapes();
-        crate::nn::optim::export_state(self.optim.kind, self.step, &params, &self.state)
+        crate::nn::optim::export_state(self.optim.kind, self.step, &self.shapes(), &self.state)
     }
 
-    /// Restores state saved by [`KimTrainer::optimizer_state`] with the same optimizer kind, frozen
-    /// parameters and model config; checks every name and shape.
+    /// Restores state saved by [`NetTrainer::optimizer_state`] with the same optimizer kind,
+    /// frozen parameters and model config; checks every name and shape.
+    ///
+    /// # Errors
+    /// Names the missing, unexpected or mis-shaped tensor.
     pub fn load_optimizer_state(
         &mut self,
         tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>,
     ) -> anyhow::Result<()> {
-        let params = self.model.config.param_shapes();
+        let params = self.shapes();
         self.step =
             crate::nn::optim::import_state(self.optim.kind, &params, &mut self.state, tensors)?;
         Ok(())
     }
 }
-
-// Compile-time check: the model can be shared across threads.
-const _: () = {
-    const fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<KimCnn>();
-    assert_send_sync::<KimTrainer>();
-};

@@ -274,7 +274,7 @@ impl Tokenizer {
             lowered = lowercase(text);
             text = &lowered;
         }
-        self.segment(text, &mut |tok, _| out.push(tok.to_string()));
+        self.segment(text, |tok, _| out.push(tok.to_string()));
     }
 
     /// The tokens of [`Tokenizer::tokenize`] (the same strings, in the same order), each with
@@ -315,7 +315,7 @@ impl Tokenizer {
             }
         }
         let mut out = Vec::with_capacity(processed.len() / 5 + 1);
-        self.segment(&processed, &mut |tok, at| {
+        self.segment(&processed, |tok, at| {
             out.push(TokenSpan {
                 text: tok.to_string(),
                 start: map[at].0,
@@ -326,7 +326,7 @@ impl Tokenizer {
     }
 
     /// Splits cleaned, lowercased `text` into tokens: `emit(token, byte offset in text)`.
-    fn segment(&self, text: &str, emit: &mut dyn FnMut(&str, usize)) {
+    fn segment(&self, text: &str, mut emit: impl FnMut(&str, usize)) {
         let base = text.as_ptr() as usize;
         // Every token is a sub-slice of `text`: its offset is the pointer difference.
         let mut push = |seg: &str| {

@@ -14,7 +14,7 @@ use super::config::TrainConfig;
 use crate::bundle::{self, Bundle, TensorMap};
 use crate::data::Dataset;
 use crate::model::kim::STATIC_EMBEDDING;
-use crate::model::{KimCnn, KimConfig};
+use crate::model::{KimCnn, KimConfig, Network};
 use crate::text::vectors::{
     PretrainedVectors, VectorFilter, VectorsReport, matching_uniform_bound, read_vectors,
     uniform_fill,

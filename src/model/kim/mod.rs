@@ -2,6 +2,8 @@
 //! embedding → for each region size `h`: convolution over time (`feature_maps` filters of
 //! `h × emb_dim`) → bias + ReLU → max-over-time pooling → concatenate → dropout → dense → softmax.
 
+mod train;
+
 use std::collections::HashMap;
 
 use anyhow::ensure;
@@ -18,6 +20,7 @@ use crate::nn::pool::bias_relu_max_pool_forward;
 use crate::nn::token_proj::{
     DistinctTokens, gather_rows, prefer_projection, project, tap_major, windows_from_projection,
 };
+pub use train::KimScratch;
 
 /// Parameter name of the frozen channel of a multichannel model, `[vocab_size, emb_dim]`.
 pub const STATIC_EMBEDDING: &str = "embedding_static.weight";
@@ -279,13 +282,13 @@ impl KimCnn {
         }
     }
 
-    /// The configuration this model was built from.
     /// Chooses how the convolutions are computed (for benchmarks and tests; the default,
     /// [`ConvPath::Auto`], picks per batch).
     pub fn set_conv_path(&mut self, path: ConvPath) {
         self.conv_path = path;
     }
 
+    /// The configuration this model was built from.
     pub fn config(&self) -> &KimConfig {
         &self.config
     }
@@ -495,52 +498,6 @@ impl KimCnn {
             &mut logits,
         );
         logits
-    }
-
-    /// Named parameters `(name, shape, data)` in [`KimConfig::param_shapes`] order, for the
-    /// safetensors bundle.
-    pub fn named_params(&self) -> Vec<(String, Vec<usize>, &[f32])> {
-        self.config
-            .param_shapes()
-            .into_iter()
-            .zip(self.param_slices())
-            .map(|((n, s), d)| (n, s, d))
-            .collect()
-    }
-
-    /// Mutable named parameters `(name, shape, data)`, same order as [`KimCnn::named_params`]
-    /// (for tests and tools; keep embedding row 0 zero).
-    pub fn named_params_mut(&mut self) -> Vec<(String, Vec<usize>, &mut [f32])> {
-        let shapes = self.config.param_shapes();
-        let mut slices: Vec<&mut [f32]> = vec![&mut self.embedding];
-        for c in &mut self.convs {
-            slices.push(&mut c.weight);
-            slices.push(&mut c.bias);
-        }
-        slices.push(&mut self.fc_weight);
-        slices.push(&mut self.fc_bias);
-        if self.config.multichannel {
-            slices.push(&mut self.embedding_static);
-        }
-        shapes
-            .into_iter()
-            .zip(slices)
-            .map(|((n, s), d)| (n, s, d))
-            .collect()
-    }
-
-    fn param_slices(&self) -> Vec<&[f32]> {
-        let mut v: Vec<&[f32]> = vec![&self.embedding];
-        for c in &self.convs {
-            v.push(&c.weight);
-            v.push(&c.bias);
-        }
-        v.push(&self.fc_weight);
-        v.push(&self.fc_bias);
-        if self.config.multichannel {
-            v.push(&self.embedding_static);
-        }
-        v
     }
 
     /// Rebuild from named tensors `name → (shape, data)`. Every expected name must be present with

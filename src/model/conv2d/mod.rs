@@ -7,6 +7,8 @@
 //! shape, depends on it. Rows shorter than `seq_len` are zero-padded (the `<pad>` row is zero),
 //! longer ones are cut.
 
+mod train;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +24,7 @@ use crate::nn::conv2d::conv2d_forward;
 use crate::nn::dense_gemm::dense_gemm_forward;
 use crate::nn::embedding::embedding_forward;
 use crate::nn::pool2d::{avg_pool2d_forward, max_pool2d_forward, pooled_len, relu_forward};
+pub use train::Conv2dScratch;
 
 /// Pooling of a conv2d block.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -667,49 +670,6 @@ impl Conv2dNet {
             out[start * nc..(start + n) * nc].copy_from_slice(&x);
         }
         out
-    }
-
-    fn param_slices(&self) -> Vec<&[f32]> {
-        let mut v: Vec<&[f32]> = vec![&self.embedding];
-        for (w, b) in &self.convs {
-            v.push(w);
-            v.push(b);
-        }
-        for d in &self.dense {
-            v.push(&d.weight);
-            v.push(&d.bias);
-        }
-        v
-    }
-
-    /// Named parameters `(name, shape, data)` in [`Conv2dConfig::param_shapes`] order.
-    pub fn named_params(&self) -> Vec<(String, Vec<usize>, &[f32])> {
-        self.config
-            .param_shapes()
-            .into_iter()
-            .zip(self.param_slices())
-            .map(|((n, s), d)| (n, s, d))
-            .collect()
-    }
-
-    /// Mutable named parameters, same order as [`Conv2dNet::named_params`] (for tests and
-    /// tools; keep embedding row 0 zero).
-    pub fn named_params_mut(&mut self) -> Vec<(String, Vec<usize>, &mut [f32])> {
-        let shapes = self.config.param_shapes();
-        let mut slices: Vec<&mut [f32]> = vec![&mut self.embedding];
-        for (w, b) in &mut self.convs {
-            slices.push(w);
-            slices.push(b);
-        }
-        for d in &mut self.dense {
-            slices.push(&mut d.weight);
-            slices.push(&mut d.bias);
-        }
-        shapes
-            .into_iter()
-            .zip(slices)
-            .map(|((n, s), d)| (n, s, d))
-            .collect()
     }
 
     /// Total number of parameters.
