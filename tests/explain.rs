@@ -12,7 +12,9 @@ use serve_util::{TestServer, get, json, model_dir, post};
 use textcnn::bundle::Bundle;
 use textcnn::data::{ReadOptions, load_dataset, stratified_split};
 use textcnn::explain::{Explanation, Method, Source};
-use textcnn::model::{Conv2dBlock, Conv2dConfig, Conv2dNet, InitScheme, KimCnn, KimConfig, Model};
+use textcnn::model::{
+    Conv2dBlock, Conv2dConfig, Conv2dNet, InitScheme, KimCnn, KimConfig, Model, Network,
+};
 use textcnn::predict::Classifier;
 use textcnn::serve::ServeConfig;
 use textcnn::text::encode;
