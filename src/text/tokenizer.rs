@@ -339,7 +339,9 @@ impl Tokenizer {
             let mut rest = text;
             while !rest.is_empty() {
                 let start = rest.find(is_han).unwrap_or(rest.len());
-                rest[..start].split_word_bounds().for_each(&mut push);
+                for seg in rest[..start].split_word_bounds() {
+                    push(seg);
+                }
                 rest = &rest[start..];
                 if rest.is_empty() {
                     break;
@@ -351,11 +353,14 @@ impl Tokenizer {
                 rest = &rest[end..];
             }
         } else {
-            text.split_word_bounds().for_each(push);
+            for seg in text.split_word_bounds() {
+                push(seg);
+            }
         }
     }
 
     /// Whether segment `seg` is a token (not whitespace, dropped punctuation or a stop word).
+    #[inline]
     fn keep_token(&self, seg: &str) -> bool {
         let Some(first) = seg.chars().next() else {
             return false;
