@@ -564,6 +564,31 @@ fn the_cli_prints_text_json_html_and_the_global_view() {
         assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{l}");
         assert!(counts[0] <= l["texts"].as_u64().unwrap());
     }
+    // --source keeps the drivers of one part of the model.
+    let o = textcnn(&[
+        "explain",
+        "--model",
+        model,
+        "--global",
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+        "--source",
+        "cnn",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let g = json(String::from_utf8(o.stdout).unwrap().trim());
+    let sources: Vec<&str> = g["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["drivers"].as_array().unwrap())
+        .map(|d| d["source"].as_str().unwrap())
+        .collect();
+    assert!(
+        !sources.is_empty() && sources.iter().all(|&s| s == "cnn"),
+        "{sources:?}"
+    );
     // Errors name the problem.
     let o = textcnn(&[
         "explain", "--model", model, "--text", "x", "--label", "maybe",
@@ -615,6 +640,9 @@ fn the_service_explains_and_the_page_asks_for_it() {
         assert_eq!(s, status, "{body}: {a}");
         assert!(json(&a)["error"].as_str().unwrap().contains(needle), "{a}");
     }
+    let (status, _, body) = get(&server.url("/v1/explain"));
+    assert_eq!(status, 405);
+    assert!(body.contains("(use POST)"), "{body}");
     let (status, _, page) = get(&server.url("/"));
     assert_eq!(status, 200);
     assert!(page.contains("/v1/explain") && page.contains("id=\"why-text\""));
