@@ -7,7 +7,7 @@
 //! ```text
 //! files/stdin ─► data (readers, splits) ─► text (tokenizer, vocab, encode) ─► batch (padding, bucketing)
 //!     ─► nn (layers, optimizers) / model (architectures) ─► train (loop, early stopping, checkpoints)
-//!     ─► bundle (safetensors + config + vocab) ─► predict / eval / explain
+//!     ─► bundle (safetensors + config + vocab) ─► predict / eval / explain / report
 //! ```
 //!
 //! No module reaches "up" the pipeline: `nn` knows nothing of files, labels or the CLI.
@@ -30,6 +30,7 @@ pub mod model;
 pub mod ngram;
 pub mod nn;
 pub mod predict;
+pub mod report;
 pub mod serve;
 pub mod text;
 pub mod train;

@@ -18,9 +18,13 @@ pub struct CompareArgs {
     /// Model bundle directories, comma-separated (or --models repeated).
     #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
     pub models: Vec<PathBuf>,
-    /// Labelled data: `imdb:test`, or a file/folder in any supported format.
-    #[arg(long)]
-    pub data: String,
+    /// Labelled data: `imdb:test`, or a file/folder in any supported format (not needed with
+    /// --curves alone).
+    #[arg(long, required_unless_present = "curves")]
+    pub data: Option<String>,
+    /// Write the models' learning curves (their metrics.jsonl) on one chart to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub curves: Option<PathBuf>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -32,7 +36,34 @@ pub struct CompareArgs {
 }
 
 pub fn run(args: CompareArgs) -> Result<()> {
-    let ds = load_dataset(&args.data, &args.read)?;
+    if let Some(path) = &args.curves {
+        let runs = args
+            .models
+            .iter()
+            .map(|m| {
+                let history = textcnn::report::read_history(m)?;
+                if history.is_empty() {
+                    anyhow::bail!(
+                        "{}: no {} (is it a training run's --output?)",
+                        m.display(),
+                        textcnn::bundle::METRICS_FILE
+                    );
+                }
+                Ok((m.display().to_string(), history))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let svg = textcnn::report::svg::compare_curves(&runs);
+        textcnn::fsutil::write_atomic(path, svg.as_bytes())?;
+        eprintln!(
+            "learning curves of {} runs in {}",
+            runs.len(),
+            path.display()
+        );
+    }
+    let Some(data) = &args.data else {
+        return Ok(());
+    };
+    let ds = load_dataset(data, &args.read)?;
     let texts: Vec<&str> = ds.examples.iter().map(|e| e.text.as_str()).collect();
     let pool = super::common::thread_pool(args.threads)?;
     let mut rows: Vec<(f64, ClassificationReport)> = Vec::new();

@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use textcnn::eval::ConfusionMatrix;
 use textcnn::predict::Classifier;
+use textcnn::report;
 use textcnn::train::label_ids;
 
 use super::common::{ReadArgs, load_dataset, thread_pool};
@@ -26,6 +27,10 @@ pub struct EvalArgs {
     /// Worker threads, 0 = all cores.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Also write the pictures (DIR/plots/*.svg: confusion matrices, per-class F1, the model's
+    /// learning curves) and DIR/report.html for this data.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -70,8 +75,26 @@ pub fn run(args: EvalArgs) -> Result<()> {
             ds.name
         );
     }
-    let (loss, _, predicted) = pool.install(|| classifier.evaluate(&texts, &y));
+    let (_, probs) = pool.install(|| classifier.probabilities(&texts));
+    let (loss, _, predicted) = textcnn::eval::score(&probs, &y, labels.len());
     let report = ConfusionMatrix::from_indices(labels, &y, &predicted).report();
+    if let Some(dir) = &args.plots {
+        let history = report::read_history(&args.model)?;
+        let run = report::RunReport::of_bundle(
+            classifier.bundle(),
+            &history,
+            &ds.name,
+            &texts,
+            &y,
+            &probs,
+        );
+        let written = report::write_run_report(dir, &run)?;
+        eprintln!(
+            "pictures in {}, report {}",
+            dir.join(report::PLOTS_DIR).display(),
+            written.html.display()
+        );
+    }
     if args.json {
         let json = serde_json::json!({
             "model": args.model,

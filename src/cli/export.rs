@@ -82,18 +82,14 @@ fn check_output(args: &ExportArgs) -> Result<()> {
 
 pub fn run(args: ExportArgs) -> Result<()> {
     check_output(&args)?;
-    let mut bundle = Bundle::load(&args.model)?;
-    let model = bundle.model.kim_mut()?;
-    let dim = model.config().emb_dim;
-    let emb: Vec<f32> = if args.static_channel {
-        model
-            .embedding_static_mut()
-            .map(|s| s.to_vec())
-            .ok_or_else(|| {
-                anyhow::anyhow!("{} is not a multichannel model", args.model.display())
-            })?
+    let bundle = Bundle::load(&args.model)?;
+    let (trained, dim) = bundle.model.embedding();
+    let emb: &[f32] = if args.static_channel {
+        bundle.model.frozen_embedding().ok_or_else(|| {
+            anyhow::anyhow!("{} is not a multichannel model", args.model.display())
+        })?
     } else {
-        model.embedding_mut().to_vec()
+        trained
     };
     let words: Vec<&str> = bundle.vocab.tokens()[2..]
         .iter()

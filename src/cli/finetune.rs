@@ -8,7 +8,7 @@ use textcnn::bundle::Bundle;
 use textcnn::train::{ClassWeight, Metric, finetune_config};
 
 use super::common::ReadArgs;
-use super::train::{RunInfo, execute};
+use super::train::{LogArgs, RunInfo, execute};
 
 /// Continue training a model bundle on new labelled data (fine-tuning).
 ///
@@ -76,6 +76,8 @@ pub struct FinetuneArgs {
     /// No progress bar or per-epoch lines.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 pub fn run(args: FinetuneArgs) -> Result<()> {
@@ -116,5 +118,5 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         parent: Some(args.model),
         allow_new_labels: args.allow_new_labels,
     };
-    execute(config, info, args.output, false, args.quiet)
+    execute(config, info, args.output, false, args.quiet, &args.log)
 }

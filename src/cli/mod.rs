@@ -11,6 +11,7 @@ mod explain;
 mod export;
 mod finetune;
 mod predict;
+mod progress;
 mod serve;
 mod train;
 

@@ -98,6 +98,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
             classifier.labels().join(", ")
         );
         let state = AppState::new(classifier, info, config);
+        let report = args.model.join(textcnn::report::REPORT_HTML);
+        if report.is_file() {
+            let html = std::fs::read_to_string(&report)
+                .with_context(|| format!("cannot read {}", report.display()))?;
+            state.set_report(html);
+        }
         println!("listening on http://{addr}");
         std::io::stdout().flush()?;
         textcnn::serve::serve(listener, state, textcnn::serve::shutdown_signal()).await?;

@@ -10,12 +10,15 @@ use serde::{Deserialize, Serialize};
 use textcnn::data::{split_warnings, stratified_split};
 use textcnn::model::{InitScheme, PoolKind};
 use textcnn::nn::optim::OptimizerKind;
+use textcnn::report::TensorBoardWriter;
 use textcnn::text::vectors::peek_dim;
 use textcnn::text::{EmbeddingMode, Truncation, VectorFormat};
 use textcnn::train::{
-    ArchKind, Checkpoint, ClassWeight, Metric, StartFrom, StopReason, TrainConfig, TrainData,
-    TrainOptions, train,
+    ArchKind, Checkpoint, ClassWeight, Metric, Observers, StartFrom, StopReason, TrainConfig,
+    TrainData, TrainOptions, train_observed,
 };
+
+use super::progress::TerminalPrinter;
 
 use super::common::{ReadArgs, load_dataset};
 
@@ -47,6 +50,20 @@ pub struct TrainArgs {
     /// No progress bar or per-epoch lines.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Where and how often a run is logged for TensorBoard.
+#[derive(Args, Clone, Debug, Default)]
+pub struct LogArgs {
+    /// Folder for the TensorBoard event files (`tensorboard --logdir DIR`) [default: OUTPUT/tb]
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
+    /// Log the batch loss, learning rate and examples/s to TensorBoard every N steps (epoch
+    /// summaries are logged after every epoch)
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub tensorboard_every: usize,
 }
 
 /// `--arch` values: the two architectures and the tutorial preset.
@@ -396,7 +413,7 @@ fn leftovers(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
         let empty_checkpoint = name == "checkpoint"
             && path.is_dir()
             && leftovers(&path).is_ok_and(|(_, o)| o.is_empty());
-        if temp || name == LOCK_FILE || empty_checkpoint {
+        if temp || name == LOCK_FILE || empty_checkpoint || is_tensorboard_log(&path) {
             stale.push(path);
         } else {
             others.push(name);
@@ -405,6 +422,23 @@ fn leftovers(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
     stale.sort();
     others.sort();
     Ok((stale, others))
+}
+
+/// Whether `path` is the `tb` folder of a run that failed before its first checkpoint: only
+/// TensorBoard event files (a folder of the user's with other files is not).
+fn is_tensorboard_log(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "tb")
+        && path.is_dir()
+        && std::fs::read_dir(path).is_ok_and(|entries| {
+            entries.into_iter().all(|e| {
+                e.is_ok_and(|e| {
+                    e.path().is_file()
+                        && e.file_name()
+                            .to_string_lossy()
+                            .starts_with("events.out.tfevents.")
+                })
+            })
+        })
 }
 
 /// Whether `name` is one of textcnn's temporary files, `.NAME.PID.tmp` (see
@@ -481,7 +515,7 @@ impl OutputLock {
         {
             for p in stale {
                 let _ = if p.is_dir() {
-                    std::fs::remove_dir(&p)
+                    std::fs::remove_dir_all(&p)
                 } else {
                     std::fs::remove_file(&p)
                 };
@@ -590,7 +624,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             } else if let Some(dir) = &config.init_from {
                 let b = textcnn::bundle::Bundle::load(dir)
                     .with_context(|| format!("--init-from {}", dir.display()))?;
-                config.emb_dim = b.model.kim()?.config().emb_dim;
+                config.emb_dim = b.model.embedding().1;
             }
         }
         if config.embedding != EmbeddingMode::NonStatic && config.arch == ArchKind::Conv2d {
@@ -623,7 +657,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             false,
         )
     };
-    execute(config, info, output, resume, args.quiet)
+    execute(config, info, output, resume, args.quiet, &args.log)
 }
 
 /// Loads the data of `info`, trains (continuing `info.parent` when set) and prints the outcome.
@@ -633,6 +667,7 @@ pub(super) fn execute(
     output: PathBuf,
     resume: bool,
     quiet: bool,
+    log: &LogArgs,
 ) -> Result<()> {
     config.validate()?;
     if !resume {
@@ -644,7 +679,7 @@ pub(super) fn execute(
         let stale = check_new_output(&output)?;
         remove_leftovers(&output, &stale);
     }
-    let result = train_locked(config, info, &output, resume, quiet);
+    let result = train_locked(config, info, &output, resume, quiet, log);
     if result.is_err() {
         lock.discard_if_unused();
     }
@@ -658,6 +693,7 @@ fn train_locked(
     output: &Path,
     resume: bool,
     quiet: bool,
+    log: &LogArgs,
 ) -> Result<()> {
     let full_train = load_dataset(&info.train, &info.read)?;
     let (train_ds, valid_ds) = match &info.valid {
@@ -693,7 +729,7 @@ fn train_locked(
     }
     let options = TrainOptions {
         resume,
-        progress: !quiet,
+        report: true,
         interrupt: Some(interrupt),
         run_info: serde_json::to_value(&info)?,
         start_from: info
@@ -707,7 +743,18 @@ fn train_locked(
         valid: &valid_ds,
         test: test_ds.as_ref(),
     };
-    let outcome = train(&config, &data, output, &options)?;
+    let tb_dir = log.tensorboard.clone().unwrap_or_else(|| output.join("tb"));
+    let mut tensorboard = TensorBoardWriter::deferred(&tb_dir, log.tensorboard_every);
+    let mut printer = TerminalPrinter::new(quiet);
+    let outcome = {
+        let mut observers = Observers::new();
+        observers.push(&mut printer);
+        observers.push(&mut tensorboard);
+        train_observed(&config, &data, output, &options, &mut observers)?
+    };
+    if let Err(e) = tensorboard.finish() {
+        eprintln!("warning: TensorBoard log incomplete: {e:#}");
+    }
 
     if let Some(best) = &outcome.best {
         println!(

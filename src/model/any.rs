@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::conv2d::Conv2dNet;
 use super::kim::{Batch, KimCnn};
-use super::network::Network;
+use super::network::{Network, ParamRole, ParamSpec};
 use super::trainer::{NetTrainer, StepStats};
 use crate::model::Architecture;
 use crate::nn::optim::OptimizerConfig;
@@ -63,6 +63,16 @@ macro_rules! define_wrappers {
             /// Named parameters `(name, shape, data)` in the architecture's order.
             pub fn named_params(&self) -> Vec<(String, Vec<usize>, &[f32])> {
                 match self { $(Model::$v(m) => m.named_params(),)+ }
+            }
+
+            /// Mutable parameters, in [`Model::named_params`] order (keep embedding row 0 zero).
+            pub fn params_mut(&mut self) -> Vec<&mut [f32]> {
+                match self { $(Model::$v(m) => m.params_mut(),)+ }
+            }
+
+            /// The declared parameters (names, shapes, roles), in [`Model::named_params`] order.
+            pub fn param_specs(&self) -> Vec<ParamSpec> {
+                match self { $(Model::$v(m) => m.param_specs(),)+ }
             }
 
             /// The architecture and hyperparameters.
@@ -150,20 +160,29 @@ macro_rules! define_wrappers {
 for_each_arch!(define_wrappers);
 
 impl Model {
-    /// The Kim model inside, for the operations only it supports (word-vector export,
-    /// fine-tuning, `--init-from`).
+    /// The trained embedding table `[vocab_size, emb_dim]` and its width (every architecture
+    /// declares one, first).
+    pub fn embedding(&self) -> (&[f32], usize) {
+        let params = self.named_params();
+        debug_assert_eq!(self.param_specs()[0].role, ParamRole::Embedding);
+        (params[0].2, params[0].1[1])
+    }
+
+    /// The frozen embedding channel `[vocab_size, emb_dim]` (Kim 2014's multichannel static
+    /// channel), if the model has one.
+    pub fn frozen_embedding(&self) -> Option<&[f32]> {
+        let specs = self.param_specs();
+        let i = specs
+            .iter()
+            .position(|s| s.role == ParamRole::FrozenEmbedding)?;
+        Some(self.named_params()[i].2)
+    }
+
+    /// The Kim model inside, for the operations only it supports (`--init-conv`).
     ///
     /// # Errors
     /// When the model is another architecture.
     pub fn kim(&self) -> anyhow::Result<&KimCnn> {
-        match self {
-            Model::Kim(m) => Ok(m),
-            _ => anyhow::bail!("this operation supports Kim models only; the model is conv2d"),
-        }
-    }
-
-    /// Mutable [`Model::kim`].
-    pub fn kim_mut(&mut self) -> anyhow::Result<&mut KimCnn> {
         match self {
             Model::Kim(m) => Ok(m),
             _ => anyhow::bail!("this operation supports Kim models only; the model is conv2d"),

@@ -143,6 +143,8 @@ struct Inner {
     model_json: Value,
     /// Threads for `/v1/explain` (`--threads` of them), beside the worker's.
     explain_pool: Arc<rayon::ThreadPool>,
+    /// The bundle's `report.html`, served at `GET /report` once set.
+    report: std::sync::OnceLock<String>,
 }
 
 impl AppState {
@@ -167,7 +169,14 @@ impl AppState {
             worker,
             metrics,
             model_json,
+            report: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Serves `html` (the bundle's `report.html`, see [`crate::report`]) at `GET /report`;
+    /// without it that route answers 404. Only the first call counts.
+    pub fn set_report(&self, html: String) {
+        let _ = self.0.report.set(html);
     }
 
     /// The service's counters.
@@ -252,6 +261,7 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/report", get(report_page))
         .route("/healthz", get(healthz))
         .route("/v1/model", get(model))
         .route("/metrics", get(metrics_text))
@@ -498,7 +508,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no endpoint {method} {}; the endpoints are POST /v1/predict, POST /v1/explain, GET /v1/model, GET /healthz, GET /metrics and GET /",
+            "no endpoint {method} {}; the endpoints are POST /v1/predict, POST /v1/explain, GET /v1/model, GET /healthz, GET /metrics, GET /report and GET /",
             uri.path()
         ),
     )
@@ -516,6 +526,27 @@ async fn index() -> Response {
         INDEX_HTML,
     )
         .into_response()
+}
+
+async fn report_page(State(state): State<AppState>) -> Response {
+    match state.0.report.get() {
+        Some(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                ),
+            ],
+            html.clone(),
+        )
+            .into_response(),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this model has no report.html (training writes one; or write it with `textcnn eval --plots DIR`)",
+        )
+        .into_response(),
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

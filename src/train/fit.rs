@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -16,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{Checkpoint, EpochProgress};
 use super::config::{ArchKind, Metric, TrainConfig};
 use super::ngram_stage;
+use super::observer::{
+    EpochEnd, MessageKind, RunStart, Silent, Stage, StageTimer, StepEvent, TrainObserver,
+};
 use super::transfer::{self, EmbeddingInit, StartFrom};
 use crate::batch::{PaddedBatch, bucketed_batches, real_length};
 use crate::bundle::{self, Bundle, BundleConfig, FORMAT_VERSION};
@@ -43,8 +45,9 @@ pub struct TrainData<'a> {
 pub struct TrainOptions {
     /// Continue from the checkpoint in the output directory.
     pub resume: bool,
-    /// Draw a progress bar per epoch on standard error.
-    pub progress: bool,
+    /// At the end of a finished run, also write the pictures (`plots/`) and `report.html` of
+    /// the best model on the validation data (see [`crate::report`]).
+    pub report: bool,
     /// Set (e.g. by Ctrl-C) to stop after the current batch, leaving a resumable checkpoint.
     pub interrupt: Option<Arc<AtomicBool>>,
     /// Free-form description of the run (data specs, command line), stored in the bundle and the
@@ -101,7 +104,7 @@ pub struct TrainOutcome {
 
 /// Trains a Kim CNN on `data` and writes the bundle of the best epoch (by validation `metric`)
 /// to `output`, with `metrics.jsonl`, `report.json` (when a test set is given) and a
-/// `checkpoint/` directory for `--resume`.
+/// `checkpoint/` directory for `--resume`. Silent: see [`train_observed`] to follow the run.
 ///
 /// # Errors
 /// Invalid settings, fewer than two classes, a validation/test label unseen in training, a
@@ -112,9 +115,24 @@ pub fn train(
     output: &Path,
     options: &TrainOptions,
 ) -> Result<TrainOutcome> {
+    train_observed(config, data, output, options, &mut Silent)
+}
+
+/// [`train`], reporting its stages (prepare data, build model, fit, n-gram branch, final
+/// report), epochs, steps and messages to `observer` as they happen.
+///
+/// # Errors
+/// As [`train`].
+pub fn train_observed(
+    config: &TrainConfig,
+    data: &TrainData,
+    output: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome> {
     config.validate()?;
     let pool = crate::nn::thread_pool(config.threads);
-    pool.install(|| train_in_pool(config, data, output, options))
+    pool.install(|| train_in_pool(config, data, output, options, observer))
 }
 
 fn train_in_pool(
@@ -122,8 +140,10 @@ fn train_in_pool(
     data: &TrainData,
     output: &Path,
     options: &TrainOptions,
+    observer: &mut dyn TrainObserver,
 ) -> Result<TrainOutcome> {
     let started = Instant::now();
+    let stage = StageTimer::start(observer, Stage::PrepareData);
     let start = options.start_from.as_ref();
     let (labels, new_labels) = match start {
         Some(s) => s.labels(data.train)?,
@@ -217,18 +237,20 @@ fn train_in_pool(
     if let Some(s) = start
         && s.bundle.config.ngram.is_some()
         && !missing.is_empty()
-        && options.progress
     {
-        eprintln!(
-            "warning: the new training data has no example of {}; the n-gram branch of {} is \
-             dropped (it is refitted on the new data only and would forget those labels), so the \
-             fine-tuned model is the CNN alone",
-            missing
-                .iter()
-                .map(|l| l.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            s.path.display()
+        observer.message(
+            MessageKind::Warning,
+            &format!(
+                "the new training data has no example of {}; the n-gram branch of {} is \
+                 dropped (it is refitted on the new data only and would forget those labels), so the \
+                 fine-tuned model is the CNN alone",
+                missing
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                s.path.display()
+            ),
         );
     }
     let train_tokens = if wants_ngram {
@@ -252,8 +274,9 @@ fn train_in_pool(
         None => (Vec::new(), None),
     };
     let summary = dataset_summary(data, &train_enc, &valid_enc, test_enc.as_deref());
-    if options.progress {
-        eprintln!(
+    observer.message(
+        MessageKind::Info,
+        &format!(
             "data: {} train / {} valid{} examples, {} classes, vocabulary {} (prep {:.1} s)",
             data.train.len(),
             data.valid.len(),
@@ -263,8 +286,10 @@ fn train_in_pool(
             labels.len(),
             pipeline.vocab.len(),
             started.elapsed().as_secs_f64()
-        );
-    }
+        ),
+    );
+    stage.finish(observer);
+    let stage = StageTimer::start(observer, Stage::BuildModel);
 
     let arch = match start {
         Some(s) => match &s.bundle.config.architecture {
@@ -295,8 +320,9 @@ fn train_in_pool(
     let longest = train_enc.iter().map(|e| e.ids.len()).max().unwrap_or(1);
     let batch = config.batch_size.min(train_enc.len()).max(1);
     super::config::check_training_memory(&arch, longest, batch)?;
-    if options.progress {
-        eprintln!(
+    observer.message(
+        MessageKind::Info,
+        &format!(
             "model: {}{}",
             if wants_ngram {
                 "ngram-cnn = n-gram branch (fitted after the CNN) + "
@@ -304,25 +330,18 @@ fn train_in_pool(
                 ""
             },
             describe_architecture(&arch)
-        );
-    }
-    let mut initial = match (start, &arch) {
-        (Some(s), Architecture::Kim(kim)) => match &s.bundle.model {
-            Model::Kim(parent) => {
-                Model::Kim(transfer::grow_model(parent, kim.clone(), config.seed)?)
-            }
-            Model::Conv2d(_) => unreachable!("the architecture was checked above"),
-        },
-        _ => Model::new(&arch, config.seed),
+        ),
+    );
+    let mut initial = match start {
+        Some(s) => transfer::grow_model(&s.bundle.model, &arch, config.seed)?,
+        None => Model::new(&arch, config.seed),
     };
     let mut transfer_info = serde_json::Map::new();
     if let Some(init) = &mut init {
-        let Model::Kim(kim_model) = &mut initial else {
-            bail!("--pretrained and --init-from need --arch kim");
-        };
-        init.apply(kim_model, config.seed);
-        if options.progress {
-            eprintln!(
+        init.apply(&mut initial, config.seed);
+        observer.message(
+            MessageKind::Info,
+            &format!(
                 "embedding from {}{}",
                 init.report().summary(),
                 if init.copies_convs() {
@@ -330,8 +349,8 @@ fn train_in_pool(
                 } else {
                     ""
                 }
-            );
-        }
+            ),
+        );
         let key = if config.pretrained.is_some() {
             "pretrained"
         } else {
@@ -346,8 +365,9 @@ fn train_in_pool(
                 "finetune".into(),
                 serde_json::json!({ "added_words": added_words, "new_labels": new_labels }),
             );
-            if options.progress {
-                eprintln!(
+            observer.message(
+                MessageKind::Info,
+                &format!(
                     "continuing {} ({} words added to its vocabulary{})",
                     s.path.display(),
                     added_words,
@@ -356,8 +376,8 @@ fn train_in_pool(
                     } else {
                         format!(", new labels {}", new_labels.join(", "))
                     }
-                );
-            }
+                ),
+            );
             let metrics = s.path.join(bundle::METRICS_FILE);
             if metrics.exists() {
                 let text = std::fs::read(&metrics)
@@ -414,13 +434,15 @@ fn train_in_pool(
         }
         ckpt.restore(output, &mut trainer, &arch)?;
         progress = ckpt.progress;
-        if options.progress {
-            eprintln!(
+        observer.message(
+            MessageKind::Info,
+            &format!(
                 "resuming at epoch {}, batch {}",
                 progress.epoch, progress.step
-            );
-        }
+            ),
+        );
     }
+    stage.finish(observer);
 
     let train_lengths: Vec<usize> = train_enc.iter().map(real_length).collect();
     let interrupted = || {
@@ -430,20 +452,26 @@ fn train_in_pool(
             .is_some_and(|f| f.load(Ordering::SeqCst))
     };
     let mut stop = StopReason::Completed;
-    let max_epochs = config.max_epochs(train_enc.len().div_ceil(batch));
+    let steps_per_epoch = train_enc.len().div_ceil(batch);
+    let max_epochs = config.max_epochs(steps_per_epoch);
+    let hyperparameters = serde_json::to_value(config)?;
+    observer.run_started(&RunStart {
+        hyperparameters: &hyperparameters,
+        labels: &labels,
+        max_epochs,
+        train_examples: train_enc.len(),
+        valid_examples: valid_enc.len(),
+        num_params: arch.num_params(),
+        first_epoch: progress.epoch,
+    });
+    let stage = StageTimer::start(observer, Stage::Fit);
     while progress.epoch <= max_epochs {
         let epoch = progress.epoch;
         let epoch_started = Instant::now();
         let lr = config.lr * config.lr_decay.powi(epoch as i32 - 1);
         trainer.set_lr(lr);
         let batches = epoch_batches(config, epoch, &train_lengths);
-        let bar = progress_bar(
-            options.progress,
-            epoch,
-            max_epochs,
-            batches.len(),
-            progress.step,
-        );
+        observer.epoch_started(epoch, max_epochs, batches.len(), progress.step);
         let mut seen_this_run = 0usize;
         for (step, rows) in batches.iter().enumerate().skip(progress.step) {
             let refs: Vec<&Encoded> = rows.iter().map(|&i| &train_enc[i]).collect();
@@ -464,32 +492,36 @@ fn train_in_pool(
             progress.seen += rows.len();
             progress.step = step + 1;
             seen_this_run += rows.len();
-            if let Some(bar) = &bar {
-                bar.inc(1);
-                let rate = seen_this_run as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9);
-                bar.set_message(format!(
-                    "loss {:.4} acc {:.4} {:.0} ex/s",
-                    progress.loss_sum / progress.seen as f64,
-                    progress.correct as f64 / progress.seen as f64,
-                    rate
-                ));
-            }
+            observer.step(&StepEvent {
+                epoch,
+                step: step + 1,
+                steps: batches.len(),
+                global_step: ((epoch - 1) * batches.len() + step + 1) as u64,
+                loss: stats.loss as f64,
+                epoch_loss: progress.loss_sum / progress.seen as f64,
+                epoch_acc: progress.correct as f64 / progress.seen as f64,
+                lr,
+                examples_per_s: seen_this_run as f64
+                    / epoch_started.elapsed().as_secs_f64().max(1e-9),
+            });
             if interrupted() {
-                if let Some(bar) = &bar {
-                    bar.abandon();
-                }
+                observer.interrupted();
                 Checkpoint::save(output, config, &options.run_info, &trainer, &progress)?;
-                eprintln!(
-                    "interrupted at epoch {epoch}, batch {}: the best model in {} is intact{}; continue with \
-                     `textcnn train --resume {}`",
-                    step + 1,
-                    output.display(),
-                    if wants_ngram {
-                        " (the CNN alone: the n-gram branch is fitted when training ends)"
-                    } else {
-                        ""
-                    },
-                    output.display()
+                observer.checkpoint_written(&output.join("checkpoint"), epoch, false);
+                observer.message(
+                    MessageKind::Interrupted,
+                    &format!(
+                        "interrupted at epoch {epoch}, batch {}: the best model in {} is intact{}; continue with \
+                         `textcnn train --resume {}`",
+                        step + 1,
+                        output.display(),
+                        if wants_ngram {
+                            " (the CNN alone: the n-gram branch is fitted when training ends)"
+                        } else {
+                            ""
+                        },
+                        output.display()
+                    ),
                 );
                 return Ok(TrainOutcome {
                     stop: StopReason::Interrupted,
@@ -500,9 +532,6 @@ fn train_in_pool(
                     seconds: started.elapsed().as_secs_f64(),
                 });
             }
-        }
-        if let Some(bar) = &bar {
-            bar.finish_and_clear();
         }
         let train_seconds = epoch_started.elapsed().as_secs_f64();
         let current = trainer.model();
@@ -528,24 +557,13 @@ fn train_in_pool(
             Metric::Loss => metrics.valid_loss < b.valid_loss,
             Metric::MacroF1 => metrics.valid_macro_f1 > b.valid_macro_f1,
         });
-        if options.progress {
-            eprintln!(
-                "epoch {epoch:>2}/{}: train loss {:.4} acc {:.4} | valid loss {:.4} acc {:.4}{} | {:.1} s, {:.0} ex/s{}",
-                max_epochs,
-                metrics.train_loss,
-                metrics.train_acc,
-                metrics.valid_loss,
-                metrics.valid_acc,
-                if config.metric == Metric::MacroF1 {
-                    format!(" macro-f1 {:.4}", metrics.valid_macro_f1)
-                } else {
-                    String::new()
-                },
-                metrics.seconds,
-                metrics.examples_per_s,
-                if improved { " *" } else { "" }
-            );
-        }
+        observer.epoch_finished(&EpochEnd {
+            metrics: &metrics,
+            max_epochs,
+            improved,
+            metric: config.metric,
+            steps: batches.len(),
+        });
         progress.history.push(metrics.clone());
         write_metrics(output, &progress.history)?;
         if improved {
@@ -557,6 +575,7 @@ fn train_in_pool(
                 ngram: None,
             };
             bundle.save(output)?;
+            observer.checkpoint_written(output, epoch, true);
             progress.best = Some(metrics);
             progress.bad_epochs = 0;
         } else {
@@ -564,14 +583,10 @@ fn train_in_pool(
         }
         progress.next_epoch();
         Checkpoint::save(output, config, &options.run_info, &trainer, &progress)?;
+        observer.checkpoint_written(&output.join("checkpoint"), epoch, false);
         if progress.bad_epochs >= config.patience.max(1) && progress.epoch <= max_epochs {
             stop = StopReason::EarlyStopped;
-            if options.progress {
-                eprintln!(
-                    "early stopping: no improvement of valid {:?} for {} epoch(s)",
-                    config.metric, progress.bad_epochs
-                );
-            }
+            observer.early_stopped(config.metric, progress.bad_epochs);
             break;
         }
         if interrupted() {
@@ -579,24 +594,33 @@ fn train_in_pool(
             break;
         }
     }
-
+    stage.finish(observer);
     let mut test = None;
     let mut ngram_valid_acc = None;
     // An interrupted run is resumed later; the n-gram branch is fitted and the test set is
     // evaluated once, at its real end.
     let finished = stop != StopReason::Interrupted;
-    if finished && (wants_ngram || data.test.is_some()) {
+    if finished && (wants_ngram || data.test.is_some() || options.report) {
         let mut best = Bundle::load(output).context(
             "cannot reload the best checkpoint for the n-gram branch and the test evaluation",
         )?;
-        if wants_ngram {
+        // The n-gram branch is refitted on training + validation texts, so the validation
+        // predictions of the saved ngram-cnn are not held out: the report uses the mixture's
+        // from before the refit.
+        let mut held_out_valid_probs = None;
+        let valid_tokens = if wants_ngram {
             let valid_texts: Vec<&str> = data
                 .valid
                 .examples
                 .iter()
                 .map(|e| e.text.as_str())
                 .collect();
-            let valid_tokens = tokenize_all(&pipeline.tokenizer, &valid_texts);
+            tokenize_all(&pipeline.tokenizer, &valid_texts)
+        } else {
+            Vec::new()
+        };
+        if wants_ngram {
+            let stage = StageTimer::start(observer, Stage::NgramBranch);
             let cnn_valid_probs =
                 predict::probabilities(&best.model, &valid_enc, pipeline.encode.min_len);
             let branch_data = ngram_stage::BranchData {
@@ -607,15 +631,14 @@ fn train_in_pool(
                 cnn_valid_probs: &cnn_valid_probs,
                 classes: labels.len(),
             };
-            ngram_valid_acc = Some(add_ngram_branch(
-                &mut best,
-                &branch_data,
-                output,
-                options.progress,
-            )?);
+            let (acc, probs) = add_ngram_branch(&mut best, &branch_data, output, observer)?;
+            ngram_valid_acc = Some(acc);
+            held_out_valid_probs = Some(probs);
+            stage.finish(observer);
         }
+        let stage = StageTimer::start(observer, Stage::FinalReport);
+        let classifier = predict::Classifier::from_bundle(best);
         if let (Some(test_y), Some(test_ds), Some(test_enc)) = (&test_y, data.test, &test_enc) {
-            let classifier = predict::Classifier::from_bundle(best);
             let probs = classifier.probabilities_of(&test_tokens, test_enc);
             test = Some(write_test_report(
                 &probs,
@@ -625,6 +648,36 @@ fn train_in_pool(
                 output,
             )?);
         }
+        if options.report {
+            let probs = held_out_valid_probs
+                .unwrap_or_else(|| classifier.probabilities_of(&valid_tokens, &valid_enc));
+            let valid_texts: Vec<&str> = data
+                .valid
+                .examples
+                .iter()
+                .map(|e| e.text.as_str())
+                .collect();
+            let mut run = crate::report::RunReport::of_bundle(
+                classifier.bundle(),
+                &progress.history,
+                &format!("validation data ({})", data.valid.name),
+                &valid_texts,
+                &valid_y,
+                &probs,
+            );
+            run.test_accuracy = test.as_ref().map(|t: &ClassificationReport| {
+                (
+                    data.test.map_or(String::new(), |d| d.name.clone()),
+                    t.accuracy,
+                )
+            });
+            let written = crate::report::write_run_report(output, &run)?;
+            observer.message(
+                MessageKind::Info,
+                &format!("report: {}", written.html.display()),
+            );
+        }
+        stage.finish(observer);
     }
     Ok(TrainOutcome {
         stop,
@@ -637,18 +690,21 @@ fn train_in_pool(
 }
 
 /// Fits the n-gram branch of `ngram-cnn` next to the best CNN in `best`, stores it in the
-/// bundle and saves the bundle to `output`; returns the mixture's validation accuracy.
+/// bundle and saves the bundle to `output`; returns the mixture's validation accuracy and
+/// validation probabilities `[valid, classes]` (held out: before the branch's refit on all
+/// texts).
 fn add_ngram_branch(
     best: &mut Bundle,
     data: &ngram_stage::BranchData,
     output: &Path,
-    progress: bool,
-) -> Result<f64> {
+    observer: &mut dyn TrainObserver,
+) -> Result<(f64, Vec<f32>)> {
     let started = Instant::now();
-    let (model, branch) = ngram_stage::fit_branch(data)?;
+    let (model, branch, held_out) = ngram_stage::fit_branch_held_out(data)?;
     let acc = |key: &str| branch.validation[key].as_f64().unwrap_or(f64::NAN);
-    if progress {
-        eprintln!(
+    observer.message(
+        MessageKind::Info,
+        &format!(
             "n-gram branch: {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid acc cnn {:.4}, n-gram {:.4}, mixed {:.4} ({:.1} s)",
             branch.num_features,
             branch.c,
@@ -658,13 +714,13 @@ fn add_ngram_branch(
             acc("ngram"),
             acc("mixed"),
             started.elapsed().as_secs_f64()
-        );
-    }
+        ),
+    );
     let mixed = acc("mixed");
     best.config.ngram = Some(branch);
     best.ngram = Some(model);
     best.save(output)?;
-    Ok(mixed)
+    Ok((mixed, held_out))
 }
 
 /// The test-set report of class probabilities `probs [n, classes]` against `y`, also written
@@ -786,27 +842,6 @@ fn step_seed(seed: u64, epoch: usize, step: usize) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-fn progress_bar(
-    enabled: bool,
-    epoch: usize,
-    epochs: usize,
-    len: usize,
-    done: usize,
-) -> Option<ProgressBar> {
-    if !enabled {
-        return None;
-    }
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("{epoch}/{epochs}"));
-    bar.set_position(done as u64);
-    Some(bar)
 }
 
 fn write_metrics(output: &Path, history: &[EpochMetrics]) -> Result<()> {

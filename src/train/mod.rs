@@ -5,6 +5,7 @@ mod checkpoint;
 mod config;
 mod fit;
 pub mod ngram_stage;
+pub mod observer;
 pub mod transfer;
 
 pub use checkpoint::{Checkpoint, EpochProgress};
@@ -13,6 +14,9 @@ pub use config::{
 };
 pub use fit::{
     EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, describe_architecture,
-    evaluate, label_ids, train,
+    evaluate, label_ids, train, train_observed,
+};
+pub use observer::{
+    EpochEnd, MessageKind, Observers, RunStart, Silent, Stage, StepEvent, TrainObserver,
 };
 pub use transfer::{StartFrom, finetune_config};

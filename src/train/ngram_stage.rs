@@ -115,6 +115,13 @@ struct Selected {
 /// # Errors
 /// Only from [`NgramFeaturizer::fit`] (more than 2^21 distinct tokens).
 pub fn fit_branch(data: &BranchData) -> Result<(NgramModel, NgramBranch)> {
+    fit_branch_held_out(data).map(|(model, branch, _)| (model, branch))
+}
+
+/// [`fit_branch`], also returning the mixture's validation probabilities `[valid, classes]`
+/// from before the refit on all texts (the returned model has seen the validation texts, so
+/// its own validation predictions are not held out).
+pub fn fit_branch_held_out(data: &BranchData) -> Result<(NgramModel, NgramBranch, Vec<f32>)> {
     let k = data.classes;
     // The table, IDF and NB ratios of the selection runs come from the training rows only:
     // validation rows must look like unseen text (n-grams absent from training dropped), or
@@ -196,7 +203,7 @@ pub fn fit_branch(data: &BranchData) -> Result<(NgramModel, NgramBranch)> {
         mix,
         validation,
     };
-    Ok((NgramModel { featurizer, logreg }, branch))
+    Ok((NgramModel { featurizer, logreg }, branch, mixed))
 }
 
 #[cfg(test)]

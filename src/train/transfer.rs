@@ -13,8 +13,7 @@ use rand_chacha::rand_core::SeedableRng;
 use super::config::TrainConfig;
 use crate::bundle::{self, Bundle, TensorMap};
 use crate::data::Dataset;
-use crate::model::kim::STATIC_EMBEDDING;
-use crate::model::{KimCnn, KimConfig, Network};
+use crate::model::{Architecture, Model, ParamRole};
 use crate::text::vectors::{
     PretrainedVectors, VectorFilter, VectorsReport, matching_uniform_bound, read_vectors,
     uniform_fill,
@@ -150,46 +149,56 @@ pub fn extend_vocab_from_tokens(
     new.len()
 }
 
-/// The parent model with room for a larger vocabulary and more classes (`kim` gives the new
-/// sizes; everything else must equal the parent's). New embedding rows (both channels of a
+/// The parent model with room for a larger vocabulary and more classes (`arch` gives the new
+/// sizes; everything else must equal the parent's). Works through the declared parameter roles
+/// ([`ParamRole`]), for any architecture: new rows of every embedding (both channels of a
 /// multichannel model, the same values) ~ U(−a, a) with `a` matching the variance of the
-/// parent's trained rows; new output rows ~ U(−0.01, 0.01) with bias 0; all other parameters
-/// are the parent's.
-pub fn grow_model(parent: &KimCnn, kim: KimConfig, seed: u64) -> Result<KimCnn> {
-    let old = parent.config();
+/// parent's trained rows; new output-weight rows ~ U(−0.01, 0.01) with bias 0; all other
+/// parameters are the parent's.
+///
+/// # Errors
+/// When `arch` is smaller than the parent or differs in anything but the two sizes.
+pub fn grow_model(parent: &Model, arch: &Architecture, seed: u64) -> Result<Model> {
+    let specs = parent.param_specs();
+    let params = parent.named_params();
+    let (emb, e) = parent.embedding();
+    let (old_vocab, old_classes) = (specs[0].shape[0], parent.num_classes());
+    let (vocab, classes) = (arch.vocab_size(), arch.num_classes());
     ensure!(
-        kim.vocab_size >= old.vocab_size && kim.num_classes >= old.num_classes,
+        vocab >= old_vocab && classes >= old_classes,
         "a model can only grow"
     );
-    let (e, nf) = (old.emb_dim, old.num_features());
-    let params = parent.named_params();
-    let a = matching_uniform_bound(params[0].2, e);
+    let n_in = specs
+        .iter()
+        .find(|s| s.role == ParamRole::OutputWeight)
+        .map_or(0, |s| s.shape[1]);
+    let a = matching_uniform_bound(emb, e);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6772_6f77_6d6f_6465);
-    let mut fresh = vec![0.0; (kim.vocab_size - old.vocab_size) * e];
+    let mut fresh = vec![0.0; (vocab - old_vocab) * e];
     uniform_fill(&mut rng, a, &mut fresh);
-    let mut fc_new = vec![0.0; (kim.num_classes - old.num_classes) * nf];
-    uniform_fill(&mut rng, NEW_LABEL_INIT, &mut fc_new);
+    let mut out_new = vec![0.0; (classes - old_classes) * n_in];
+    uniform_fill(&mut rng, NEW_LABEL_INIT, &mut out_new);
     let mut map = TensorMap::new();
-    for (name, mut shape, data) in params {
+    for (spec, (name, mut shape, data)) in specs.iter().zip(params) {
         let mut data = data.to_vec();
-        match name.as_str() {
-            "embedding.weight" | STATIC_EMBEDDING => {
+        match spec.role {
+            ParamRole::Embedding | ParamRole::FrozenEmbedding => {
                 data.extend_from_slice(&fresh);
-                shape[0] = kim.vocab_size;
+                shape[0] = vocab;
             }
-            "fc.weight" => {
-                data.extend_from_slice(&fc_new);
-                shape[0] = kim.num_classes;
+            ParamRole::OutputWeight => {
+                data.extend_from_slice(&out_new);
+                shape[0] = classes;
             }
-            "fc.bias" => {
-                data.resize(kim.num_classes, 0.0);
-                shape[0] = kim.num_classes;
+            ParamRole::OutputBias => {
+                data.resize(classes, 0.0);
+                shape[0] = classes;
             }
-            _ => {}
+            ParamRole::Weight | ParamRole::Bias => {}
         }
         map.insert(name, (shape, data));
     }
-    KimCnn::from_named_params(kim, &map)
+    Model::from_named_params(arch, &map)
 }
 
 /// Where the initial embedding comes from (`--pretrained` or `--init-from`).
@@ -197,7 +206,7 @@ pub struct EmbeddingInit {
     /// Vectors for our vocabulary (words without one get matched-variance uniform rows).
     pub vectors: PretrainedVectors,
     /// The `--init-from` model, kept when its convolution filters are to be copied.
-    conv_source: Option<KimCnn>,
+    conv_source: Option<Model>,
 }
 
 impl EmbeddingInit {
@@ -231,30 +240,29 @@ impl EmbeddingInit {
         } else if let Some(dir) = &config.init_from {
             let b = Bundle::load(dir).with_context(|| format!("--init-from {}", dir.display()))?;
             let v = vectors_from_bundle(&b, dir, vocab, &filter)?;
-            let src = b
-                .model
-                .kim()
-                .with_context(|| format!("--init-from {}", dir.display()))?
-                .config()
-                .clone();
-            if config.init_conv
-                && (src.emb_dim != config.emb_dim
+            if config.init_conv {
+                let src = b
+                    .model
+                    .kim()
+                    .with_context(|| format!("--init-conv: {}", dir.display()))?
+                    .config();
+                if src.emb_dim != config.emb_dim
                     || src.region_sizes != config.region_sizes
-                    || src.feature_maps != config.feature_maps)
-            {
-                bail!(
-                    "--init-conv: {} has emb_dim {}, region sizes {:?} and {} feature maps; this run has {}, {:?} and {}",
-                    dir.display(),
-                    src.emb_dim,
-                    src.region_sizes,
-                    src.feature_maps,
-                    config.emb_dim,
-                    config.region_sizes,
-                    config.feature_maps
-                );
+                    || src.feature_maps != config.feature_maps
+                {
+                    bail!(
+                        "--init-conv: {} has emb_dim {}, region sizes {:?} and {} feature maps; this run has {}, {:?} and {}",
+                        dir.display(),
+                        src.emb_dim,
+                        src.region_sizes,
+                        src.feature_maps,
+                        config.emb_dim,
+                        config.region_sizes,
+                        config.feature_maps
+                    );
+                }
             }
-            let kim = b.model.kim()?.clone();
-            (v, config.init_conv.then_some(kim))
+            (v, config.init_conv.then_some(b.model))
         } else {
             return Ok(None);
         };
@@ -274,25 +282,30 @@ impl EmbeddingInit {
         }))
     }
 
-    /// Writes the embedding (both channels of a multichannel model) and, with `init_conv`, the
-    /// convolution filters into `model`.
-    pub fn apply(&mut self, model: &mut KimCnn, seed: u64) {
-        self.vectors.init_embedding(model.embedding_mut(), seed);
-        let emb = model.embedding_mut().to_vec();
-        if let Some(s) = model.embedding_static_mut() {
-            s.copy_from_slice(&emb);
-        }
-        if let Some(src) = &self.conv_source {
-            let src: HashMap<String, Vec<f32>> = src
+    /// Writes the embedding (the [`ParamRole::Embedding`], copied into any
+    /// [`ParamRole::FrozenEmbedding`] channel) and, with `init_conv`, the convolution filters
+    /// (same names and shapes) into `model`, whatever its architecture.
+    pub fn apply(&mut self, model: &mut Model, seed: u64) {
+        let specs = model.param_specs();
+        let conv: HashMap<String, Vec<f32>> = match &self.conv_source {
+            Some(src) => src
                 .named_params()
                 .into_iter()
                 .filter(|(n, _, _)| n.starts_with("conv"))
                 .map(|(n, _, d)| (n, d.to_vec()))
-                .collect();
-            for (name, _, d) in model.named_params_mut() {
-                if let Some(v) = src.get(&name) {
-                    d.copy_from_slice(v);
-                }
+                .collect(),
+            None => HashMap::new(),
+        };
+        let mut params = model.params_mut();
+        self.vectors.init_embedding(params[0], seed);
+        let emb = params[0].to_vec();
+        for (spec, p) in specs.iter().zip(params.iter_mut()) {
+            if spec.role == ParamRole::FrozenEmbedding {
+                p.copy_from_slice(&emb);
+            } else if let Some(v) = conv.get(&spec.name)
+                && v.len() == p.len()
+            {
+                p.copy_from_slice(v);
             }
         }
     }
@@ -316,13 +329,7 @@ pub fn vectors_from_bundle(
     vocab: &mut Vocab,
     filter: &VectorFilter,
 ) -> Result<PretrainedVectors> {
-    let kim = b
-        .model
-        .kim()
-        .with_context(|| format!("--init-from {}", dir.display()))?;
-    let e = kim.config().emb_dim;
-    let params = kim.named_params();
-    let emb = params[0].2;
+    let (emb, e) = b.model.embedding();
     let mut found = vec![false; vocab.len()];
     let mut table = vec![0.0; vocab.len() * e];
     let mut added = 0;

@@ -1,14 +1,12 @@
 //! `textcnn serve` as a process: the address on standard output, the same probabilities as
 //! `textcnn predict`, graceful shutdown on SIGTERM, the warning for all interfaces, bad flags.
 
-mod serve_util;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serve_util::*;
+use crate::serve_util::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_textcnn");
 

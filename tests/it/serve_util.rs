@@ -2,51 +2,19 @@
 //! in-process server on an ephemeral port, and raw HTTP over a TcpStream for requests no
 //! well-behaved client would send.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use textcnn::data::{Dataset, Example};
+pub use crate::common::synthetic;
 use textcnn::predict::Classifier;
 use textcnn::serve::{AppState, ModelInfo, ServeConfig};
 use textcnn::train::{TrainConfig, TrainData, TrainOptions, train};
 
 /// Max tokens of the test model, so that truncation is easy to trigger.
 pub const MAX_LEN: usize = 50;
-
-/// Texts of filler words plus one sentiment word; the label follows the sentiment word.
-pub fn synthetic(n: usize, seed: usize) -> Dataset {
-    let filler = [
-        "the", "film", "was", "a", "story", "of", "and", "it", "plot", "actor",
-    ];
-    let pos = ["great", "wonderful", "superb"];
-    let neg = ["awful", "boring", "terrible"];
-    let mut examples = Vec::new();
-    for i in 0..n {
-        let k = i * 7 + seed * 13;
-        let label = if i % 2 == 0 { "pos" } else { "neg" };
-        let cue = if i % 2 == 0 { pos[k % 3] } else { neg[k % 3] };
-        let len = 6 + k % 9;
-        let mut words: Vec<&str> = (0..len)
-            .map(|j| filler[(k + j * 3) % filler.len()])
-            .collect();
-        words.insert(k % len, cue);
-        examples.push(Example {
-            text: words.join(" "),
-            label: label.to_string(),
-            meta: None,
-        });
-    }
-    Dataset {
-        name: format!("synthetic-{seed}"),
-        examples,
-        ..Dataset::default()
-    }
-}
 
 /// A bundle trained once per test binary (kept until the process exits).
 pub fn model_dir() -> &'static Path {

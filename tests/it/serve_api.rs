@@ -1,13 +1,11 @@
 //! The HTTP service in-process on an ephemeral port: every endpoint, every kind of bad request,
 //! limits, the timeout, batching of concurrent requests and the graceful shutdown.
 
-mod serve_util;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use serve_util::*;
+use crate::serve_util::*;
 use textcnn::predict::Classifier;
 use textcnn::serve::ServeConfig;
 

@@ -2,13 +2,11 @@
 //! add up to the logit on trained Kim, ngram-cnn and multichannel models), occlusion for conv2d,
 //! faithfulness on a model trained on IMDB reviews, the CLI, and `POST /v1/explain`.
 
-mod serve_util;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use serve_util::{TestServer, get, json, model_dir, post};
+use crate::serve_util::{TestServer, get, json, model_dir, post};
 use textcnn::bundle::Bundle;
 use textcnn::data::{ReadOptions, load_dataset, stratified_split};
 use textcnn::explain::{Explanation, Method, Source};
@@ -531,7 +529,7 @@ fn the_cli_prints_text_json_html_and_the_global_view() {
     assert!(!html.contains("<script") && !html.contains("http"));
     // The global view lists, per label, the n-grams that drive it.
     let data = dir.path().join("data.ft");
-    let lines: String = serve_util::synthetic(40, 9)
+    let lines: String = crate::common::synthetic(40, 9)
         .examples
         .iter()
         .map(|e| format!("__label__{} {}\n", e.label, e.text))

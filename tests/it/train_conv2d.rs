@@ -5,8 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use crate::common::{NEG, POS, synthetic_with};
 use textcnn::bundle::{self, Architecture, Bundle, load_tensors};
-use textcnn::data::{Dataset, Example};
+use textcnn::data::Dataset;
 use textcnn::model::{Conv2dConfig, InitScheme, PoolKind};
 use textcnn::predict::Classifier;
 use textcnn::train::{ArchKind, StopReason, TrainConfig, TrainData, TrainOptions, train};
@@ -17,32 +18,13 @@ use textcnn::train::{ArchKind, StopReason, TrainConfig, TrainData, TrainOptions,
 /// seed-dependent sign) only the sentiment word carries the label: a position-sensitive model
 /// such as conv2d cannot succeed by memorizing filler positions.
 fn synthetic(n: usize, seed: usize) -> Dataset {
-    let filler = [
-        "the", "film", "was", "a", "story", "of", "and", "it", "plot", "actor",
-    ];
-    let pos = ["great", "wonderful", "superb"];
-    let neg = ["awful", "boring", "terrible"];
-    let mut examples = Vec::new();
-    for i in 0..n {
-        let k = (i / 2) * 7 + seed * 13;
-        let label = if i % 2 == 0 { "pos" } else { "neg" };
-        let cue = if i % 2 == 0 { pos[k % 3] } else { neg[k % 3] };
-        let len = 6 + k % 9;
-        let mut words: Vec<&str> = (0..len)
-            .map(|j| filler[(k + j * 3) % filler.len()])
-            .collect();
-        words.insert(k % len, cue);
-        examples.push(Example {
-            text: words.join(" "),
-            label: label.to_string(),
-            meta: None,
-        });
-    }
-    Dataset {
-        name: format!("synthetic-{seed}"),
-        examples,
-        ..Dataset::default()
-    }
+    synthetic_with(
+        n,
+        format!("synthetic-{seed}"),
+        |i| (i / 2) * 7 + seed * 13,
+        |i| if i % 2 == 0 { "pos" } else { "neg" },
+        |i, k| if i % 2 == 0 { POS[k % 3] } else { NEG[k % 3] },
+    )
 }
 
 fn small_config() -> TrainConfig {

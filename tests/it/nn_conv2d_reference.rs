@@ -2,48 +2,11 @@
 //! every gradient and one Adam step on the same weights and batch (one row padded with <pad>).
 //! Tolerance 1e-5 absolute + 1e-4 relative (f32 on both sides, different summation orders).
 
-use std::collections::HashMap;
-
+use crate::common::{assert_close, floats, tensors};
 use serde_json::Value;
 use textcnn::model::Network;
 use textcnn::model::{Batch, Conv2dConfig, Conv2dNet, Conv2dTrainer};
 use textcnn::nn::optim::OptimizerConfig;
-
-type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn tensors(v: &Value) -> Tensors {
-    v.as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, t)| {
-            let shape = t["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_u64().unwrap() as usize)
-                .collect();
-            (k.clone(), (shape, floats(&t["data"])))
-        })
-        .collect()
-}
-
-fn assert_close(ours: &[f32], theirs: &[f32], what: &str) {
-    assert_eq!(ours.len(), theirs.len(), "{what}: length");
-    for (i, (&a, &b)) in ours.iter().zip(theirs).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-5 + 1e-4 * b.abs(),
-            "{what}[{i}]: ours {a} vs PyTorch {b}"
-        );
-    }
-}
 
 #[test]
 fn conv2d_logits_gradients_and_adam_step_match_pytorch() {

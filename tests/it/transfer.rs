@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use crate::common::{NEG, POS, synthetic_with};
 use textcnn::bundle::{self, Bundle, load_tensors};
-use textcnn::data::{Dataset, Example};
+use textcnn::data::Dataset;
 use textcnn::model::KimCnn;
-use textcnn::model::Network;
 use textcnn::model::kim::STATIC_EMBEDDING;
 use textcnn::predict::Classifier;
 use textcnn::text::vectors::{VectorFilter, encode_vectors, read_vectors};
@@ -20,42 +20,25 @@ use textcnn::train::{
     ArchKind, StartFrom, TrainConfig, TrainData, TrainOptions, finetune_config, train,
 };
 
-const POS: [&str; 3] = ["great", "wonderful", "superb"];
-const NEG: [&str; 3] = ["awful", "boring", "terrible"];
-
 /// Filler words plus one cue word; the label follows the cue. `labels` cycles through
 /// pos / neg (/ meh, cue "okay"); `extra` cue words are mixed in with their class's cues.
 fn synthetic(n: usize, seed: usize, labels: usize, extra: &[(&str, &str)]) -> Dataset {
-    let filler = [
-        "the", "film", "was", "a", "story", "of", "and", "it", "plot", "actor",
-    ];
-    let mut examples = Vec::new();
-    for i in 0..n {
-        let k = i * 7 + seed * 13;
-        let label = ["pos", "neg", "meh"][i % labels];
-        let mut cues: Vec<&str> = match label {
-            "pos" => POS.to_vec(),
-            "neg" => NEG.to_vec(),
-            _ => vec!["okay", "fine", "average"],
-        };
-        cues.extend(extra.iter().filter(|e| e.1 == label).map(|e| e.0));
-        let cue = cues[(k / 3) % cues.len()];
-        let len = 6 + k % 9;
-        let mut words: Vec<&str> = (0..len)
-            .map(|j| filler[(k + j * 3) % filler.len()])
-            .collect();
-        words.insert(k % len, cue);
-        examples.push(Example {
-            text: words.join(" "),
-            label: label.to_string(),
-            meta: None,
-        });
-    }
-    Dataset {
-        name: format!("synthetic-{seed}"),
-        examples,
-        ..Dataset::default()
-    }
+    let label = |i: usize| ["pos", "neg", "meh"][i % labels];
+    synthetic_with(
+        n,
+        format!("synthetic-{seed}"),
+        |i| i * 7 + seed * 13,
+        label,
+        |i, k| {
+            let mut cues: Vec<&str> = match label(i) {
+                "pos" => POS.to_vec(),
+                "neg" => NEG.to_vec(),
+                _ => vec!["okay", "fine", "average"],
+            };
+            cues.extend(extra.iter().filter(|e| e.1 == label(i)).map(|e| e.0));
+            cues[(k / 3) % cues.len()]
+        },
+    )
 }
 
 fn small_config() -> TrainConfig {
@@ -254,7 +237,7 @@ fn init_from_copies_shared_rows_and_optionally_the_filters() {
         num_classes: 2,
         ..src.model.kim().unwrap().config().clone()
     };
-    let mut m = KimCnn::new(kim, 3);
+    let mut m = textcnn::model::Model::Kim(KimCnn::new(kim, 3));
     init.apply(&mut m, 3);
     let shared = ["great", "film"];
     assert_eq!(
@@ -397,7 +380,7 @@ fn new_labels_are_an_error_unless_allowed_and_then_grow_the_output_layer() {
         num_classes: 3,
         ..pb.model.kim().unwrap().config().clone()
     };
-    let grown = grow_model(pb.model.kim().unwrap(), kim, 1).unwrap();
+    let grown = grow_model(&pb.model, &textcnn::model::Architecture::Kim(kim), 1).unwrap();
     for ((n, _, old), (_, _, new)) in pb.model.named_params().iter().zip(grown.named_params()) {
         assert_eq!(&new[..old.len()], *old, "{n}");
         if n == "fc.weight" {
@@ -719,4 +702,47 @@ fn finetune_takes_class_weights_and_the_macro_f1_metric() {
         config["training"]["class_weights"]["pos"].is_number(),
         "{config}"
     );
+}
+
+/// Growing works through the declared parameter roles for any architecture: a conv2d network
+/// keeps every old value, gains embedding rows and output rows (small) with zero bias.
+#[test]
+fn grow_model_conv2d_by_roles() {
+    use textcnn::model::{Architecture, Conv2dConfig, Conv2dNet, InitScheme, Model};
+    let cfg = Conv2dConfig {
+        vocab_size: 9,
+        emb_dim: 4,
+        seq_len: 6,
+        blocks: vec!["3x2:max2".parse().unwrap()],
+        hidden: vec![5],
+        dropout: 0.5,
+        num_classes: 2,
+        init: InitScheme::Torch,
+    };
+    let parent = Model::Conv2d(Conv2dNet::new(cfg.clone(), 7));
+    let bigger = Architecture::Conv2d(Conv2dConfig {
+        vocab_size: 12,
+        num_classes: 4,
+        ..cfg
+    });
+    let grown = grow_model(&parent, &bigger, 1).unwrap();
+    let (old, new) = (parent.named_params(), grown.named_params());
+    let n = old.len();
+    for (i, ((name, old_shape, a), (_, new_shape, b))) in old.iter().zip(&new).enumerate() {
+        assert_eq!(&b[..a.len()], *a, "{name}");
+        match i {
+            0 => {
+                assert_eq!(new_shape, &vec![12, 4]);
+                assert!(b[a.len()..].iter().any(|&v| v != 0.0));
+            }
+            _ if i == n - 2 => {
+                assert_eq!(new_shape[0], 4);
+                assert!(b[a.len()..].iter().all(|v| v.abs() <= 0.01 && *v != 0.0));
+            }
+            _ if i == n - 1 => assert_eq!(&b[a.len()..], &[0.0, 0.0]),
+            _ => assert_eq!(new_shape, old_shape, "{name}"),
+        }
+    }
+    // Shrinking is refused.
+    assert!(grow_model(&grown, &parent.architecture(), 1).is_err());
 }

@@ -6,40 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use crate::common::synthetic;
 use textcnn::bundle::{self, Bundle, load_tensors, save_tensors};
 use textcnn::data::{Dataset, Example};
 use textcnn::predict::Classifier;
 use textcnn::train::{StopReason, TrainConfig, TrainData, TrainOptions, train};
-
-/// Texts made of filler words plus one sentiment word; the label follows the sentiment word.
-fn synthetic(n: usize, seed: usize) -> Dataset {
-    let filler = [
-        "the", "film", "was", "a", "story", "of", "and", "it", "plot", "actor",
-    ];
-    let pos = ["great", "wonderful", "superb"];
-    let neg = ["awful", "boring", "terrible"];
-    let mut examples = Vec::new();
-    for i in 0..n {
-        let k = i * 7 + seed * 13;
-        let label = if i % 2 == 0 { "pos" } else { "neg" };
-        let cue = if i % 2 == 0 { pos[k % 3] } else { neg[k % 3] };
-        let len = 6 + k % 9;
-        let mut words: Vec<&str> = (0..len)
-            .map(|j| filler[(k + j * 3) % filler.len()])
-            .collect();
-        words.insert(k % len, cue);
-        examples.push(Example {
-            text: words.join(" "),
-            label: label.to_string(),
-            meta: None,
-        });
-    }
-    Dataset {
-        name: format!("synthetic-{seed}"),
-        examples,
-        ..Dataset::default()
-    }
-}
 
 fn small_config() -> TrainConfig {
     TrainConfig {

@@ -11,6 +11,7 @@
 // Finite-difference loops perturb element k of a buffer while reading element k of another.
 #![allow(clippy::needless_range_loop)]
 
+use crate::common::{Gen, close, numeric, wsum};
 use textcnn::nn::conv::{conv_backward_input, conv_backward_weight, conv_forward};
 use textcnn::nn::dense::{dense_backward, dense_forward};
 use textcnn::nn::dropout::{dropout_backward, dropout_forward};
@@ -21,45 +22,6 @@ use textcnn::nn::optim::{
     update_slice,
 };
 use textcnn::nn::pool::{bias_backward, bias_relu_max_pool_forward, relu_max_pool_backward};
-
-/// Small deterministic generator (SplitMix64) for test data in [-1, 1).
-struct Gen(u64);
-impl Gen {
-    fn f(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
-}
-
-fn close(analytic: f32, numeric: f64, what: &str) {
-    let a = analytic as f64;
-    assert!(
-        (a - numeric).abs() <= 2e-3 + 2e-3 * a.abs(),
-        "{what}: analytic {a} vs numeric {numeric}"
-    );
-}
-
-/// Central difference of `loss` w.r.t. `v[i]`.
-fn numeric(v: &mut [f32], i: usize, eps: f32, loss: &mut dyn FnMut(&[f32]) -> f64) -> f64 {
-    let old = v[i];
-    v[i] = old + eps;
-    let lp = loss(v);
-    v[i] = old - eps;
-    let lm = loss(v);
-    v[i] = old;
-    (lp - lm) / (2.0 * eps as f64)
-}
-
-fn wsum(a: &[f32], w: &[f32]) -> f64 {
-    a.iter().zip(w).map(|(&a, &w)| a as f64 * w as f64).sum()
-}
 
 #[test]
 fn embedding_forward_copies_rows_and_zeroes_padding() {

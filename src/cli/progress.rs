@@ -1,0 +1,95 @@
+//! The terminal side of a training run: a [`TrainObserver`] that draws a progress bar per epoch
+//! and prints the run's messages and per-epoch lines on standard error.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use textcnn::train::{EpochEnd, MessageKind, Metric, StepEvent, TrainObserver};
+
+/// Prints a training run on standard error; when `quiet`, only an interruption's message.
+pub struct TerminalPrinter {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl TerminalPrinter {
+    /// A printer; `quiet` keeps only the message of an interruption.
+    pub fn new(quiet: bool) -> Self {
+        TerminalPrinter { quiet, bar: None }
+    }
+}
+
+impl TrainObserver for TerminalPrinter {
+    fn epoch_started(&mut self, epoch: usize, max_epochs: usize, steps: usize, done: usize) {
+        if self.quiet {
+            return;
+        }
+        let bar = ProgressBar::new(steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{epoch}/{max_epochs}"));
+        bar.set_position(done as u64);
+        self.bar = Some(bar);
+    }
+
+    fn step(&mut self, e: &StepEvent) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(format!(
+                "loss {:.4} acc {:.4} {:.0} ex/s",
+                e.epoch_loss, e.epoch_acc, e.examples_per_s
+            ));
+        }
+    }
+
+    fn epoch_finished(&mut self, e: &EpochEnd) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if self.quiet {
+            return;
+        }
+        let m = e.metrics;
+        eprintln!(
+            "epoch {:>2}/{}: train loss {:.4} acc {:.4} | valid loss {:.4} acc {:.4}{} | {:.1} s, {:.0} ex/s{}",
+            m.epoch,
+            e.max_epochs,
+            m.train_loss,
+            m.train_acc,
+            m.valid_loss,
+            m.valid_acc,
+            if e.metric == Metric::MacroF1 {
+                format!(" macro-f1 {:.4}", m.valid_macro_f1)
+            } else {
+                String::new()
+            },
+            m.seconds,
+            m.examples_per_s,
+            if e.improved { " *" } else { "" }
+        );
+    }
+
+    fn early_stopped(&mut self, metric: Metric, bad_epochs: usize) {
+        if !self.quiet {
+            eprintln!(
+                "early stopping: no improvement of valid {metric:?} for {bad_epochs} epoch(s)"
+            );
+        }
+    }
+
+    fn message(&mut self, kind: MessageKind, text: &str) {
+        match kind {
+            MessageKind::Info if !self.quiet => eprintln!("{text}"),
+            MessageKind::Warning if !self.quiet => eprintln!("warning: {text}"),
+            MessageKind::Interrupted => eprintln!("{text}"),
+            _ => {}
+        }
+    }
+
+    fn interrupted(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.abandon();
+        }
+    }
+}

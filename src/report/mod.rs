@@ -1,0 +1,467 @@
+//! What a run leaves to look at: TensorBoard event files ([`tensorboard`]), SVG pictures
+//! ([`svg`]: learning curves, confusion matrices, per-class F1) and one self-contained HTML page
+//! per run, `report.html` (settings, data summary, the pictures inline, the per-class table
+//! and a few right and wrong examples).
+//!
+//! `textcnn train` writes them at the end of a finished run (evaluated on the validation data);
+//! `textcnn eval --plots DIR` writes them for any labelled data.
+
+pub mod svg;
+pub mod tensorboard;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::bundle::{self, Bundle};
+use crate::eval::{ClassificationReport, ConfusionMatrix};
+use crate::fsutil::write_atomic;
+use crate::train::{EpochMetrics, describe_architecture};
+
+pub use tensorboard::TensorBoardWriter;
+
+/// The page's file name in a run directory.
+pub const REPORT_HTML: &str = "report.html";
+/// The pictures' folder in a run directory.
+pub const PLOTS_DIR: &str = "plots";
+/// Right and wrong examples shown on the page, each.
+pub const EXAMPLES_SHOWN: usize = 5;
+/// Characters of an example's text shown (the rest is cut, marked "…").
+const EXAMPLE_CHARS: usize = 400;
+
+/// One classified example shown on the page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    /// The text (at most 400 characters, cut with "…").
+    pub text: String,
+    /// The true label.
+    pub truth: String,
+    /// The predicted label.
+    pub predicted: String,
+    /// Probability of the predicted label.
+    pub probability: f32,
+}
+
+/// Everything `report.html` and the pictures show.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The page's heading (the run's name).
+    pub title: String,
+    /// One line describing the model (architecture, sizes, parameter count).
+    pub model: String,
+    /// The training settings (`config.json` → `training.config`).
+    pub settings: serde_json::Value,
+    /// The data summary (`config.json` → `dataset`).
+    pub dataset: serde_json::Value,
+    /// The n-gram branch of `ngram-cnn` (C, mixture weights, validation accuracies), if any.
+    pub ngram: Option<serde_json::Value>,
+    /// `metrics.jsonl`: one entry per epoch.
+    pub history: Vec<EpochMetrics>,
+    /// The epoch whose parameters the bundle holds.
+    pub best_epoch: Option<usize>,
+    /// What the evaluation ran on ("validation data (imdb:train)").
+    pub evaluated_on: String,
+    /// Metrics of the evaluation.
+    pub report: ClassificationReport,
+    /// Accuracy on the test data (its name, the accuracy), when training had a test set.
+    pub test_accuracy: Option<(String, f64)>,
+    /// The most confident mistakes, most confident first (at most [`EXAMPLES_SHOWN`]).
+    pub wrong: Vec<Example>,
+    /// The first correctly classified examples in data order (at most [`EXAMPLES_SHOWN`]).
+    pub correct: Vec<Example>,
+}
+
+impl RunReport {
+    /// The report of `bundle` evaluated on `texts` with true label indices `y [n]` and the
+    /// bundle's class probabilities `probs [n, classes]` (`Classifier::probabilities_of`).
+    ///
+    /// # Panics
+    /// If `probs` does not hold `texts.len() × classes` values or a label index is out of
+    /// range (a programming error).
+    pub fn of_bundle(
+        bundle: &Bundle,
+        history: &[EpochMetrics],
+        evaluated_on: &str,
+        texts: &[&str],
+        y: &[usize],
+        probs: &[f32],
+    ) -> RunReport {
+        let labels = &bundle.config.labels;
+        let k = labels.len();
+        assert_eq!(probs.len(), texts.len() * k, "one probability row per text");
+        let (_, _, predicted) = crate::eval::score(probs, y, k);
+        let report = ConfusionMatrix::from_indices(labels.clone(), y, &predicted).report();
+        let example = |i: usize| Example {
+            text: cut(texts[i], EXAMPLE_CHARS),
+            truth: labels[y[i]].clone(),
+            predicted: labels[predicted[i]].clone(),
+            probability: probs[i * k + predicted[i]],
+        };
+        let mut wrong: Vec<usize> = (0..y.len()).filter(|&i| predicted[i] != y[i]).collect();
+        // Most confident mistakes first; ties in data order (a stable sort).
+        wrong.sort_by(|&a, &b| probs[b * k + predicted[b]].total_cmp(&probs[a * k + predicted[a]]));
+        let correct = (0..y.len())
+            .filter(|&i| predicted[i] == y[i])
+            .take(EXAMPLES_SHOWN)
+            .map(example)
+            .collect();
+        let name = bundle.config.training["run"]["train"]
+            .as_str()
+            .map(|t| format!("textcnn run on {t}"))
+            .unwrap_or_else(|| "textcnn run".to_string());
+        RunReport {
+            title: name,
+            model: format!(
+                "{}{}",
+                if bundle.config.ngram.is_some() {
+                    "ngram-cnn = n-gram branch + "
+                } else {
+                    ""
+                },
+                describe_architecture(&bundle.config.architecture)
+            ),
+            settings: bundle.config.training["config"].clone(),
+            dataset: bundle.config.dataset.clone(),
+            ngram: bundle
+                .config
+                .ngram
+                .as_ref()
+                .and_then(|n| serde_json::to_value(n).ok()),
+            history: history.to_vec(),
+            best_epoch: bundle.config.best["epoch"].as_u64().map(|e| e as usize),
+            evaluated_on: evaluated_on.to_string(),
+            report,
+            test_accuracy: None,
+            wrong: wrong
+                .into_iter()
+                .take(EXAMPLES_SHOWN)
+                .map(example)
+                .collect(),
+            correct,
+        }
+    }
+}
+
+/// At most `max` characters of `text`, with "…" when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(max).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// Reads a run's `metrics.jsonl` (no file: an empty history).
+///
+/// # Errors
+/// The file cannot be read or a line is not an epoch record (names the file and line).
+pub fn read_history(dir: &Path) -> Result<Vec<EpochMetrics>> {
+    let path = dir.join(bundle::METRICS_FILE);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| {
+                format!(
+                    "{}:{}: not an epoch record of metrics.jsonl",
+                    path.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect()
+}
+
+/// The files [`write_run_report`] wrote.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// `report.html`.
+    pub html: PathBuf,
+    /// The SVG files, in the order of [`pictures`].
+    pub plots: Vec<PathBuf>,
+}
+
+/// Writes the pictures to `dir/plots/` (`learning_curves.svg` when there is a history,
+/// `confusion_matrix.svg`, `confusion_matrix_normalized.svg`, `per_class_f1.svg`) and the page
+/// `dir/report.html`, each atomically.
+///
+/// # Errors
+/// A file cannot be written.
+pub fn write_run_report(dir: &Path, run: &RunReport) -> Result<Written> {
+    let plots_dir = dir.join(PLOTS_DIR);
+    std::fs::create_dir_all(&plots_dir)
+        .with_context(|| format!("cannot create {}", plots_dir.display()))?;
+    let mut plots = Vec::new();
+    for (name, svg) in pictures(run) {
+        let path = plots_dir.join(format!("{name}.svg"));
+        write_atomic(&path, svg.as_bytes())?;
+        plots.push(path);
+    }
+    let html = dir.join(REPORT_HTML);
+    write_atomic(&html, render_html(run).as_bytes())?;
+    Ok(Written { html, plots })
+}
+
+/// The pictures of `run` as (file stem, SVG) pairs.
+pub fn pictures(run: &RunReport) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if !run.history.is_empty() {
+        out.push((
+            "learning_curves",
+            svg::learning_curves(&run.history, run.best_epoch),
+        ));
+    }
+    out.push((
+        "confusion_matrix",
+        svg::confusion_matrix(&run.report.confusion, false),
+    ));
+    out.push((
+        "confusion_matrix_normalized",
+        svg::confusion_matrix(&run.report.confusion, true),
+    ));
+    out.push(("per_class_f1", svg::per_class_f1(&run.report)));
+    out
+}
+
+const STYLE: &str = r#"
+:root { --muted: #666; --line: #ddd; --ok: #2ca02c; --bad: #d62728; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
+       max-width: 64rem; padding: 0 1rem; line-height: 1.4; color: #222; background: #fff; }
+h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid var(--line); }
+.muted { color: var(--muted); }
+.cards { display: flex; flex-wrap: wrap; gap: 0.8rem; margin: 1rem 0; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 0.5rem 0.9rem; }
+.card b { display: block; font-size: 1.3rem; }
+table { border-collapse: collapse; font-size: 0.9rem; margin: 0.5rem 0; }
+th, td { border-bottom: 1px solid var(--line); padding: 0.2rem 0.6rem; text-align: left;
+         vertical-align: top; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.figure { overflow: auto; max-width: 100%; margin: 0.5rem 0; }
+.figure svg { display: block; }
+.examples td.text { max-width: 40rem; }
+.ok { color: var(--ok); } .bad { color: var(--bad); }
+details { margin: 0.5rem 0; }
+"#;
+
+/// A JSON value as page text: strings as they are, floats with at most 4 decimals (the f32
+/// settings' 0.4000000059604645 as 0.4).
+fn num(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let s = format!("{:.4}", n.as_f64().unwrap_or(f64::NAN));
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+        serde_json::Value::String(s) => svg::escape(s),
+        serde_json::Value::Null => "none".into(),
+        other => svg::escape(&other.to_string()),
+    }
+}
+
+/// The whole page: no external script, style, font or image (the pictures are inline SVG).
+pub fn render_html(run: &RunReport) -> String {
+    let e = svg::escape;
+    let r = &run.report;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n<p class=\"muted\">{}</p>\n",
+        e(&run.title),
+        e(&run.title),
+        e(&run.model)
+    );
+    h.push_str("<div class=\"cards\">");
+    if let Some(best) = run
+        .best_epoch
+        .and_then(|b| run.history.iter().find(|m| m.epoch == b))
+    {
+        let _ = write!(
+            h,
+            "<div class=\"card\">best epoch<b>{} of {}</b></div><div class=\"card\">CNN valid accuracy<b>{:.4}</b></div>",
+            best.epoch,
+            run.history.len(),
+            best.valid_acc
+        );
+    }
+    let _ = write!(
+        h,
+        "<div class=\"card\">accuracy on {}<b id=\"accuracy\">{:.4}</b></div><div class=\"card\">macro F1<b>{:.4}</b></div><div class=\"card\">examples<b>{}</b></div>",
+        e(&run.evaluated_on),
+        r.accuracy,
+        r.macro_avg.f1,
+        r.confusion.total()
+    );
+    if let Some((name, acc)) = &run.test_accuracy {
+        let _ = write!(
+            h,
+            "<div class=\"card\">test accuracy ({})<b id=\"test-accuracy\">{acc:.4}</b></div>",
+            e(name)
+        );
+    }
+    h.push_str("</div>\n");
+    if !run.history.is_empty() {
+        let _ = write!(
+            h,
+            "<h2>Learning curves</h2>\n<p class=\"muted\">Per epoch; the CNN alone{}. The dashed line marks the best epoch (kept in the bundle).</p>\n<div class=\"figure\" id=\"curves\">{}</div>\n",
+            if run.ngram.is_some() {
+                " (the n-gram branch is fitted once, after the CNN)"
+            } else {
+                ""
+            },
+            svg::learning_curves(&run.history, run.best_epoch)
+        );
+    }
+    let _ = write!(
+        h,
+        "<h2>Evaluation on {}</h2>\n<table id=\"per-class\"><tr><th>label</th><th class=\"num\">precision</th><th class=\"num\">recall</th><th class=\"num\">F1</th><th class=\"num\">support</th></tr>\n",
+        e(&run.evaluated_on)
+    );
+    for m in r.per_class.iter().chain([&r.macro_avg, &r.weighted_avg]) {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{}</td></tr>",
+            e(&m.label),
+            m.precision,
+            m.recall,
+            m.f1,
+            m.support
+        );
+    }
+    let _ = write!(
+        h,
+        "</table>\n<div class=\"figure\" id=\"f1\">{}</div>\n<h3>Confusion matrix</h3>\n<p class=\"muted\">Rows: true label; columns: predicted. Hover a cell for its count.</p>\n<div class=\"figure\" id=\"confusion\">{}</div>\n<details><summary>counts</summary><div class=\"figure\">{}</div></details>\n",
+        svg::per_class_f1(r),
+        svg::confusion_matrix(&r.confusion, true),
+        svg::confusion_matrix(&r.confusion, false)
+    );
+    for (title, list, class) in [
+        (
+            "Wrongly classified (most confident first)",
+            &run.wrong,
+            "bad",
+        ),
+        ("Correctly classified", &run.correct, "ok"),
+    ] {
+        let _ = write!(
+            h,
+            "<h3>{title}</h3>\n<table class=\"examples {class}-examples\"><tr><th>text</th><th>true</th><th>predicted</th><th class=\"num\">probability</th></tr>\n"
+        );
+        if list.is_empty() {
+            h.push_str("<tr><td colspan=\"4\" class=\"muted\">none</td></tr>\n");
+        }
+        for x in list.iter() {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"text\">{}</td><td>{}</td><td class=\"{class}\">{}</td><td class=\"num\">{:.3}</td></tr>",
+                e(&x.text),
+                e(&x.truth),
+                e(&x.predicted),
+                x.probability
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str("<h2>Data</h2>\n<table id=\"data\"><tr><th>split</th><th>name</th><th class=\"num\">examples</th><th class=\"num\">classes</th><th class=\"num\">tokens</th><th class=\"num\">OOV rate</th><th class=\"num\">truncated</th><th class=\"num\">skipped rows</th></tr>\n");
+    for split in ["train", "valid", "test"] {
+        let d = &run.dataset[split];
+        if d.is_null() {
+            continue;
+        }
+        let _ = writeln!(
+            h,
+            "<tr><td>{split}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            num(&d["name"]),
+            num(&d["examples"]),
+            d["classes"].as_object().map_or(0, |c| c.len()),
+            num(&d["tokens"]),
+            d["oov_rate"]
+                .as_f64()
+                .map_or("-".into(), |v| format!("{:.2} %", v * 100.0)),
+            num(&d["truncated"]),
+            num(&d["skipped_rows"])
+        );
+    }
+    h.push_str("</table>\n");
+    if let Some(classes) = run.dataset["train"]["classes"].as_object() {
+        h.push_str("<details><summary>training examples per class</summary><table>");
+        for (label, n) in classes {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=\"num\">{}</td></tr>",
+                e(label),
+                num(n)
+            );
+        }
+        h.push_str("</table></details>\n");
+    }
+    if let Some(n) = &run.ngram {
+        let _ = write!(
+            h,
+            "<h2>n-gram branch</h2>\n<table><tr><td>n-grams</td><td class=\"num\">{}</td></tr><tr><td>C</td><td class=\"num\">{}</td></tr><tr><td>mixture exponents (CNN, n-gram)</td><td class=\"num\">{}, {}</td></tr><tr><td>valid accuracy: CNN, n-gram, mixed</td><td class=\"num\">{}, {}, {}</td></tr></table>\n",
+            num(&n["num_features"]),
+            num(&n["c"]),
+            num(&n["mix"]["cnn"]),
+            num(&n["mix"]["ngram"]),
+            num(&n["validation"]["cnn"]),
+            num(&n["validation"]["ngram"]),
+            num(&n["validation"]["mixed"])
+        );
+    }
+    if !run.history.is_empty() {
+        h.push_str("<h2>Epochs</h2>\n<table id=\"epochs\"><tr><th class=\"num\">epoch</th><th class=\"num\">train loss</th><th class=\"num\">train acc</th><th class=\"num\">valid loss</th><th class=\"num\">valid acc</th><th class=\"num\">valid macro F1</th><th class=\"num\">lr</th><th class=\"num\">seconds</th><th class=\"num\">examples/s</th></tr>\n");
+        for m in &run.history {
+            let _ = writeln!(
+                h,
+                "<tr{}><td class=\"num\">{}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.0}</td></tr>",
+                if Some(m.epoch) == run.best_epoch {
+                    " style=\"font-weight:bold\""
+                } else {
+                    ""
+                },
+                m.epoch,
+                m.train_loss,
+                m.train_acc,
+                m.valid_loss,
+                m.valid_acc,
+                m.valid_macro_f1,
+                m.lr,
+                m.seconds,
+                m.examples_per_s
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str("<h2>Settings</h2>\n<table id=\"settings\">");
+    if let Some(map) = run.settings.as_object() {
+        for (k, v) in map {
+            let shown = match v {
+                serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+                    svg::escape(&v.to_string())
+                }
+                other => num(other),
+            };
+            let _ = write!(h, "<tr><td>{}</td><td>{shown}</td></tr>", e(k));
+        }
+    }
+    h.push_str("</table>\n</body>\n</html>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_keeps_short_texts_and_marks_long_ones() {
+        assert_eq!(cut("héllo", 5), "héllo");
+        assert_eq!(cut("héllo", 2), "hé…");
+    }
+}
