@@ -1,31 +1,80 @@
 //! Architecture-agnostic wrappers: [`Model`] and [`Trainer`] expose what the bundle, prediction,
 //! training loop and checkpoints need, whatever the architecture.
 //!
-//! The list of architectures is written once, in [`for_each_arch!`]: each entry names the enum
-//! variant, the network type (which implements [`Network`]) and its [`Architecture`] variant.
-//! Every method below is one line dispatched through that list.
+//! The list of architectures is written once, in `for_each_arch!`: each entry names the variant,
+//! the network type (which implements [`Network`]) and its settings type (which implements
+//! [`NetworkConfig`]). [`Architecture`], [`Model`] and [`Trainer`] and every method dispatching
+//! on them are generated from that list. Adding an architecture: its folder under `src/model/`
+//! (network, training pass, config) and one line here; then its `--arch` flag group in
+//! `train::config` / `cli::train`.
 
 use std::collections::HashMap;
 
-use super::conv2d::Conv2dNet;
-use super::kim::{Batch, KimCnn};
-use super::network::{Network, ParamRole, ParamSpec};
+use serde::{Deserialize, Serialize};
+
+use super::conv2d::{Conv2dConfig, Conv2dNet};
+use super::kim::{Batch, KimCnn, KimConfig};
+use super::network::{Network, NetworkConfig, ParamRole, ParamSpec};
 use super::trainer::{NetTrainer, StepStats};
-use crate::model::Architecture;
 use crate::nn::optim::OptimizerConfig;
 
-/// The registry: calls `$m! { (Variant, NetworkType, Architecture::Variant), ... }`.
+/// The registry: calls `$m! { (Variant, NetworkType, ConfigType, "doc"), ... }`. The variant
+/// names the architecture in [`Architecture`], [`Model`] and [`Trainer`]; its lowercase form is
+/// the `"type"` in a bundle's `config.json`.
 macro_rules! for_each_arch {
     ($m:ident) => {
         $m! {
-            (Kim, KimCnn, Kim),
-            (Conv2d, Conv2dNet, Conv2d),
+            (Kim, KimCnn, KimConfig,
+             "Kim (2014): region sizes × feature maps, max-over-time pooling, dropout, dense."),
+            (Conv2d, Conv2dNet, Conv2dConfig,
+             "The tutorial's 2-D CNN: k×k convolution blocks with 2-D pooling, flatten, dense layers."),
         }
     };
 }
 
 macro_rules! define_wrappers {
-    ($(($v:ident, $net:ty, $arch:ident)),+ $(,)?) => {
+    ($(($v:ident, $net:ty, $cfg:ty, $doc:literal)),+ $(,)?) => {
+        /// The network architecture and its hyperparameters (`config.json` → `"architecture"`).
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", rename_all = "lowercase")]
+        pub enum Architecture {
+            $(
+                #[doc = $doc]
+                $v($cfg),
+            )+
+        }
+
+        impl Architecture {
+            /// Output classes.
+            pub fn num_classes(&self) -> usize {
+                match self { $(Architecture::$v(c) => c.num_classes(),)+ }
+            }
+
+            /// Rows of the embedding table (the vocabulary size).
+            pub fn vocab_size(&self) -> usize {
+                match self { $(Architecture::$v(c) => NetworkConfig::vocab_size(c),)+ }
+            }
+
+            /// Names and shapes of every parameter.
+            pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+                match self { $(Architecture::$v(c) => NetworkConfig::param_shapes(c),)+ }
+            }
+
+            /// Checks every size.
+            ///
+            /// # Errors
+            /// Names the setting that is out of range.
+            pub fn validate(&self) -> anyhow::Result<()> {
+                match self { $(Architecture::$v(c) => NetworkConfig::validate(c),)+ }
+            }
+
+            /// `(parameters, f32 per training example)` for texts of `seq_len` tokens (conv2d:
+            /// its own fixed length); `None` on overflow.
+            pub fn training_floats(&self, seq_len: usize) -> Option<(usize, usize)> {
+                match self { $(Architecture::$v(c) => NetworkConfig::training_floats(c, seq_len),)+ }
+            }
+        }
+
         /// A model of any architecture.
         #[derive(Clone, Debug)]
         pub enum Model {
@@ -47,7 +96,7 @@ macro_rules! define_wrappers {
             /// Freshly initialized model of `arch` (deterministic in `seed`). Panics on an
             /// invalid config.
             pub fn new(arch: &Architecture, seed: u64) -> Model {
-                match arch { $(Architecture::$arch(c) => Model::$v(<$net>::new(c.clone(), seed)),)+ }
+                match arch { $(Architecture::$v(c) => Model::$v(c.build(seed)),)+ }
             }
 
             /// Output classes.
@@ -77,7 +126,7 @@ macro_rules! define_wrappers {
 
             /// The architecture and hyperparameters.
             pub fn architecture(&self) -> Architecture {
-                match self { $(Model::$v(m) => Architecture::$arch(m.config().clone()),)+ }
+                match self { $(Model::$v(m) => Architecture::$v(m.config().clone()),)+ }
             }
 
             /// Rebuilds a model of `arch` from named tensors, validating names and shapes.
@@ -89,7 +138,7 @@ macro_rules! define_wrappers {
                 tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>,
             ) -> anyhow::Result<Model> {
                 Ok(match arch {
-                    $(Architecture::$arch(c) => Model::$v(<$net>::from_named_params(c.clone(), tensors)?),)+
+                    $(Architecture::$v(c) => Model::$v(c.load(tensors)?),)+
                 })
             }
         }

@@ -8,11 +8,10 @@ pub mod network;
 mod params;
 pub mod trainer;
 
-pub use any::{Model, Trainer};
-pub use architecture::Architecture;
+pub use any::{Architecture, Model, Trainer};
 pub use conv2d::{Conv2dBlock, Conv2dConfig, Conv2dNet, InitScheme, PoolKind};
 pub use kim::{Batch, ConvPath, KimCnn, KimConfig};
-pub use network::{Gradients, Network, ParamRole, ParamSpec};
+pub use network::{Gradients, Network, NetworkConfig, ParamRole, ParamSpec};
 pub use trainer::{NetTrainer, StepStats};
 
 /// Trainer of the Kim CNN.

@@ -4,6 +4,8 @@
 //! updates, max-norm, the loss, state export/import — lives in the trainer; an architecture
 //! provides only its forward and backward passes.
 
+use std::collections::HashMap;
+
 use crate::batch::Batch;
 use crate::nn::embedding::SparseRows;
 
@@ -95,6 +97,41 @@ pub struct Gradients {
     /// One dense gradient per parameter with [`ParamSpec::has_dense_grad`], in declaration order,
     /// each the length of its parameter.
     pub dense: Vec<Vec<f32>>,
+}
+
+/// The hyperparameters of one architecture (its entry in the bundle's `config.json` →
+/// `"architecture"`): what [`crate::model::Architecture`] needs from each.
+pub trait NetworkConfig: Clone {
+    /// The network these settings build.
+    type Net: Network;
+
+    /// Freshly initialized network, deterministic in `seed`. Panics on an invalid config.
+    fn build(&self, seed: u64) -> Self::Net;
+
+    /// The network from named tensors `name → (shape, data)`, validating names and shapes.
+    ///
+    /// # Errors
+    /// Names the missing, unexpected or mis-shaped tensor, or the invalid setting.
+    fn load(&self, tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>) -> anyhow::Result<Self::Net>;
+
+    /// Output classes.
+    fn num_classes(&self) -> usize;
+
+    /// Rows of the embedding table.
+    fn vocab_size(&self) -> usize;
+
+    /// Names and shapes of every parameter, in declaration order.
+    fn param_shapes(&self) -> Vec<(String, Vec<usize>)>;
+
+    /// Checks every size.
+    ///
+    /// # Errors
+    /// Names the setting that is out of range.
+    fn validate(&self) -> anyhow::Result<()>;
+
+    /// `(parameters, f32 per training example)` for texts of `seq_len` tokens; `None` on
+    /// overflow.
+    fn training_floats(&self, seq_len: usize) -> Option<(usize, usize)>;
 }
 
 /// An architecture the generic trainer can train.

@@ -716,3 +716,35 @@ impl Conv2dNet {
         &mut self.embedding
     }
 }
+
+impl crate::model::network::NetworkConfig for Conv2dConfig {
+    type Net = Conv2dNet;
+
+    fn build(&self, seed: u64) -> Conv2dNet {
+        Conv2dNet::new(self.clone(), seed)
+    }
+
+    fn load(&self, tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>) -> anyhow::Result<Conv2dNet> {
+        Conv2dNet::from_named_params(self.clone(), tensors)
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        Conv2dConfig::param_shapes(self)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        Conv2dConfig::validate(self)
+    }
+
+    fn training_floats(&self, _seq_len: usize) -> Option<(usize, usize)> {
+        Conv2dConfig::training_floats(self)
+    }
+}

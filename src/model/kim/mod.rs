@@ -574,6 +574,38 @@ fn add_static_channel(weight: &[f32], emb_dim: usize, ids: &[u32], length: usize
     }
 }
 
+impl crate::model::network::NetworkConfig for KimConfig {
+    type Net = KimCnn;
+
+    fn build(&self, seed: u64) -> KimCnn {
+        KimCnn::new(self.clone(), seed)
+    }
+
+    fn load(&self, tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>) -> anyhow::Result<KimCnn> {
+        KimCnn::from_named_params(self.clone(), tensors)
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        KimConfig::param_shapes(self)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        KimConfig::validate(self)
+    }
+
+    fn training_floats(&self, seq_len: usize) -> Option<(usize, usize)> {
+        KimConfig::training_floats(self, seq_len)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
