@@ -7,7 +7,7 @@
 //! ```text
 //! files/stdin ─► data (readers, splits) ─► text (tokenizer, vocab, encode) ─► batch (padding, bucketing)
 //!     ─► nn (layers, optimizers) / model (architectures) ─► train (loop, early stopping, checkpoints)
-//!     ─► bundle (safetensors + config + vocab) ─► predict / eval / report
+//!     ─► bundle (safetensors + config + vocab) ─► predict / eval / explain / report
 //! ```
 //!
 //! No module reaches "up" the pipeline: `nn` knows nothing of files, labels or the CLI.
@@ -24,6 +24,7 @@ pub mod batch;
 pub mod bundle;
 pub mod data;
 pub mod eval;
+pub mod explain;
 pub mod fsutil;
 pub mod model;
 pub mod multilabel;

@@ -7,6 +7,7 @@ mod common;
 mod compare;
 mod data;
 mod eval;
+mod explain;
 mod export;
 mod finetune;
 mod multilabel;
@@ -36,6 +37,7 @@ pub enum Command {
     Finetune(Box<finetune::FinetuneArgs>),
     ExportVectors(export::ExportArgs),
     Compare(compare::CompareArgs),
+    Explain(Box<explain::ExplainArgs>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -49,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Finetune(args) => finetune::run(*args),
         Command::ExportVectors(args) => export::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Explain(args) => explain::run(*args),
     }
 }

@@ -236,32 +236,59 @@ impl NgramFeaturizer {
 
     /// Appends the packed keys of every n-gram occurrence in `doc` (with repeats).
     fn keys_of(&self, doc: &[String], out: &mut Vec<u64>) {
+        self.for_each_key(doc, |key, _, _| out.push(key));
+    }
+
+    /// Calls `f(key, n, tokens)` for every n-gram occurrence in `doc` (with repeats): its
+    /// packed key, its order `n` (words or characters) and the tokens of `doc` it covers
+    /// (a character n-gram covers the tokens of its characters; the space joining two tokens
+    /// belongs to the token before it).
+    fn for_each_key(&self, doc: &[String], mut f: impl FnMut(u64, usize, std::ops::Range<usize>)) {
         let ids: Vec<u64> = doc
             .iter()
             .map(|t| self.tokens.get(t.as_str()).copied().unwrap_or(0) as u64)
             .collect();
         for n in 1..=self.config.word_n {
-            for w in ids.windows(n) {
+            for (i, w) in ids.windows(n).enumerate() {
                 // An n-gram with a token outside the table cannot have been kept.
                 if w.iter().all(|&s| s != 0) {
-                    out.push(pack(w));
+                    f(pack(w), n, i..i + n);
                 }
             }
         }
         if self.config.char_n > 0 {
             let mut chars: Vec<u64> = Vec::new();
+            let mut owner: Vec<usize> = Vec::new();
             for (i, t) in doc.iter().enumerate() {
                 if i > 0 {
                     chars.push(' ' as u64 + 1);
+                    owner.push(i - 1);
                 }
-                chars.extend(t.chars().map(|c| c as u64 + 1));
+                for c in t.chars() {
+                    chars.push(c as u64 + 1);
+                    owner.push(i);
+                }
             }
             for n in 1..=self.config.char_n {
-                for w in chars.windows(n) {
-                    out.push(CHAR_FLAG | pack(w));
+                for (i, w) in chars.windows(n).enumerate() {
+                    f(CHAR_FLAG | pack(w), n, owner[i]..owner[i + n - 1] + 1);
                 }
             }
         }
+    }
+
+    /// Every occurrence in `doc` of an n-gram this featurizer has a column for, in the order
+    /// [`NgramFeaturizer::transform`] reads them: `(column, order n, tokens covered)` (see
+    /// `for_each_key` for the tokens of a character n-gram). For explanations: the TF-IDF value
+    /// of a column is shared by its occurrences.
+    pub fn occurrences(&self, doc: &[String]) -> Vec<(u32, usize, std::ops::Range<usize>)> {
+        let mut out = Vec::new();
+        self.for_each_key(doc, |key, n, tokens| {
+            if let Some(&c) = self.columns.get(&key) {
+                out.push((c, n, tokens));
+            }
+        });
+        out
     }
 
     /// The TF-IDF row of one document: `(column, value)` sorted by column, unit L2 norm (empty
@@ -641,6 +668,50 @@ mod tests {
         // An unseen document has an empty row; a partly seen one keeps the known n-grams.
         assert!(f.transform(&doc("z y")).is_empty());
         assert_eq!(f.transform(&doc("c z")).len(), 1);
+    }
+
+    #[test]
+    fn occurrences_name_the_tokens_of_each_ngram() {
+        let docs = vec![doc("好 吃 好"), doc("吃")];
+        let cfg = NgramConfig {
+            word_n: 2,
+            char_n: 2,
+            min_df: 1,
+        };
+        let f = NgramFeaturizer::fit(&docs, cfg).unwrap();
+        let got: Vec<(String, usize, std::ops::Range<usize>)> = f
+            .occurrences(&docs[0])
+            .into_iter()
+            .map(|(c, n, r)| (f.ngram_text(c as usize), n, r))
+            .collect();
+        let want = [
+            ("好", 1, 0..1),
+            ("吃", 1, 1..2),
+            ("好", 1, 2..3),
+            ("好 吃", 2, 0..2),
+            ("吃 好", 2, 1..3),
+            ("c:好", 1, 0..1),
+            ("c: ", 1, 0..1),
+            ("c:吃", 1, 1..2),
+            ("c: ", 1, 1..2),
+            ("c:好", 1, 2..3),
+            ("c:好 ", 2, 0..1),
+            ("c: 吃", 2, 0..2),
+            ("c:吃 ", 2, 1..2),
+            ("c: 好", 2, 1..3),
+        ];
+        let want: Vec<(String, usize, std::ops::Range<usize>)> = want
+            .into_iter()
+            .map(|(t, n, r)| (t.to_string(), n, r))
+            .collect();
+        assert_eq!(got, want);
+        // Each column's occurrences are what transform counts: "好" twice.
+        let row = f.transform(&docs[0]);
+        let mut counts = std::collections::HashMap::new();
+        for (c, _, _) in f.occurrences(&docs[0]) {
+            *counts.entry(c).or_insert(0) += 1;
+        }
+        assert_eq!(counts.len(), row.len());
     }
 
     #[test]

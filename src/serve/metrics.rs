@@ -15,11 +15,12 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
 
 /// The endpoints reported under their own label; any other path is reported as `other`, so the
 /// number of label values stays bounded whatever clients send.
-pub const ENDPOINTS: [&str; 6] = [
+pub const ENDPOINTS: [&str; 7] = [
     "/",
     "/healthz",
     "/metrics",
     "/report",
+    "/v1/explain",
     "/v1/model",
     "/v1/predict",
 ];

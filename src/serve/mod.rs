@@ -3,6 +3,7 @@
 //! | endpoint | answer |
 //! |---|---|
 //! | `POST /v1/predict` | `{"texts": [..], "top_k": 2}` or `{"instances": [..]}` → `{"predictions": [..], "model": {..}}` (multi-label models add `"labels"`, the labels over their thresholds, to each prediction) |
+//! | `POST /v1/explain` | `{"text": "..", "label": "pos", "top": 20}` → `{"explanation": {..}, "model": {..}}` (see [`explain`]) |
 //! | `GET /v1/model` | labels, architecture (and the n-gram branch of `ngram-cnn`), tokenizer and encoding settings, training summary, best epoch, limits |
 //! | `GET /healthz` | `{"status": "ok", ..}` |
 //! | `GET /metrics` | Prometheus text format: requests, errors, latency histogram, texts classified |
@@ -13,6 +14,7 @@
 //! request gets a 4xx with a JSON body `{"error": "..."}`.
 
 mod batcher;
+pub mod explain;
 pub mod metrics;
 
 use std::future::{Future, IntoFuture};
@@ -139,6 +141,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     permits: Semaphore,
     model_json: Value,
+    /// Threads for `/v1/explain` (`--threads` of them), beside the worker's.
+    explain_pool: Arc<rayon::ThreadPool>,
     /// The bundle's `report.html`, served at `GET /report` once set.
     report: std::sync::OnceLock<String>,
 }
@@ -157,6 +161,7 @@ impl AppState {
         );
         let model_json = model_json(&classifier, &info, &config);
         AppState(Arc::new(Inner {
+            explain_pool: Arc::new(crate::nn::thread_pool(config.threads)),
             permits: Semaphore::new(config.max_concurrent.max(1)),
             classifier,
             info,
@@ -262,6 +267,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/model", get(model))
         .route("/metrics", get(metrics_text))
         .route("/v1/predict", post(predict))
+        .route("/v1/explain", post(explain::explain))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
@@ -477,7 +483,7 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let message = if status == StatusCode::METHOD_NOT_ALLOWED {
-            let allowed = if endpoint == "/v1/predict" {
+            let allowed = if endpoint == "/v1/predict" || endpoint == "/v1/explain" {
                 "POST"
             } else {
                 "GET, HEAD"
@@ -503,7 +509,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no endpoint {method} {}; the endpoints are POST /v1/predict, GET /v1/model, GET /healthz, GET /metrics, GET /report and GET /",
+            "no endpoint {method} {}; the endpoints are POST /v1/predict, POST /v1/explain, GET /v1/model, GET /healthz, GET /metrics, GET /report and GET /",
             uri.path()
         ),
     )

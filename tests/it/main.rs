@@ -7,6 +7,7 @@ mod common;
 mod data_cli;
 mod data_imdb;
 mod data_readers;
+mod explain;
 mod multilabel_cli;
 mod multilabel_data;
 mod nn_conv2d_layers;
