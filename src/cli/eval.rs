@@ -93,7 +93,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let report = ConfusionMatrix::from_indices(labels, &y, &predicted).report();
     if let Some(dir) = &args.plots {
         let history = report::read_history(&args.model)?;
-        let run = report::RunReport::of_bundle(
+        let mut run = report::RunReport::of_bundle(
             classifier.bundle(),
             &history,
             &ds.name,
@@ -101,6 +101,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             &y,
             &probs,
         );
+        pool.install(|| run.highlight(&classifier, &texts));
         let written = report::write_run_report(dir, &run)?;
         eprintln!(
             "pictures in {}, report {}",

@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 use crate::bundle::{self, Bundle};
 use crate::eval::{ClassificationReport, ConfusionMatrix};
 use crate::fsutil::write_atomic;
+use crate::predict::Classifier;
 use crate::train::{EpochMetrics, describe_architecture};
 
 pub use tensorboard::TensorBoardWriter;
@@ -41,6 +42,11 @@ pub struct Example {
     pub predicted: String,
     /// Probability of the predicted label.
     pub probability: f32,
+    /// Position of the example in the evaluated texts.
+    pub index: usize,
+    /// The whole text as HTML with each token highlighted by its contribution to the predicted
+    /// label's logit ([`crate::explain`]), once [`RunReport::highlight`] has run.
+    pub highlighted: Option<String>,
 }
 
 /// Everything `report.html` and the pictures show.
@@ -97,6 +103,8 @@ impl RunReport {
             truth: labels[y[i]].clone(),
             predicted: labels[predicted[i]].clone(),
             probability: probs[i * k + predicted[i]],
+            index: i,
+            highlighted: None,
         };
         let mut wrong: Vec<usize> = (0..y.len()).filter(|&i| predicted[i] != y[i]).collect();
         // Most confident mistakes first; ties in data order (a stable sort).
@@ -139,6 +147,21 @@ impl RunReport {
                 .map(example)
                 .collect(),
             correct,
+        }
+    }
+}
+
+impl RunReport {
+    /// Highlights the shown examples' words by their contribution to the predicted label
+    /// ([`Classifier::explain`]; `texts` are the evaluated texts of
+    /// [`RunReport::of_bundle`]). Examples the classifier cannot explain (a multi-label model)
+    /// stay plain.
+    pub fn highlight(&mut self, classifier: &Classifier, texts: &[&str]) {
+        for x in self.wrong.iter_mut().chain(self.correct.iter_mut()) {
+            let text = texts[x.index];
+            if let Ok(e) = classifier.explain(text, Some(&x.predicted)) {
+                x.highlighted = Some(crate::explain::html::highlighted_text(text, &e));
+            }
         }
     }
 }
@@ -248,6 +271,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .figure { overflow: auto; max-width: 100%; margin: 0.5rem 0; }
 .figure svg { display: block; }
 .examples td.text { max-width: 40rem; }
+.examples .hl { max-height: 12rem; overflow-y: auto; }
+.examples mark { color: inherit; border-radius: 2px; }
 .ok { color: var(--ok); } .bad { color: var(--bad); }
 details { margin: 0.5rem 0; }
 "#;
@@ -342,6 +367,14 @@ pub fn render_html(run: &RunReport) -> String {
         svg::confusion_matrix(&r.confusion, true),
         svg::confusion_matrix(&r.confusion, false)
     );
+    if run
+        .wrong
+        .iter()
+        .chain(&run.correct)
+        .any(|x| x.highlighted.is_some())
+    {
+        h.push_str("<p class=\"muted\" id=\"highlight-legend\">Words are highlighted by their contribution to the predicted label's logit in the saved model (<code>textcnn explain</code>): <mark style=\"background:rgba(22,163,74,0.6)\">for</mark> / <mark style=\"background:rgba(220,38,38,0.6)\">against</mark>; hover a word for its value.</p>\n");
+    }
     for (title, list, class) in [
         (
             "Wrongly classified (most confident first)",
@@ -358,10 +391,14 @@ pub fn render_html(run: &RunReport) -> String {
             h.push_str("<tr><td colspan=\"4\" class=\"muted\">none</td></tr>\n");
         }
         for x in list.iter() {
+            let text = match &x.highlighted {
+                Some(html) => format!("<div class=\"hl\">{html}</div>"),
+                None => e(&x.text),
+            };
             let _ = writeln!(
                 h,
                 "<tr><td class=\"text\">{}</td><td>{}</td><td class=\"{class}\">{}</td><td class=\"num\">{:.3}</td></tr>",
-                e(&x.text),
+                text,
                 e(&x.truth),
                 e(&x.predicted),
                 x.probability

@@ -914,6 +914,7 @@ fn final_stages(
             &prep.valid_y,
             &probs,
         );
+        run.highlight(&classifier, &valid_texts);
         run.test_accuracy = test.as_ref().map(|t: &ClassificationReport| {
             (
                 data.test.map_or(String::new(), |d| d.name.clone()),

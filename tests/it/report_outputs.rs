@@ -230,6 +230,38 @@ fn observers_see_the_stages_and_tensorboard_holds_the_metrics() {
     );
     assert_eq!(html.matches("<svg ").count(), 4, "curves, F1, 2 confusion");
     assert!(!html.contains("<script") && !html.contains("src=\"http"));
+    // The shown examples are highlighted by `explain`: the first one's words, marks removed,
+    // are its original text, and its contributions are the explanation's.
+    assert!(html.contains("id=\"highlight-legend\""));
+    let first = html
+        .split("<div class=\"hl\">")
+        .nth(1)
+        .expect("a highlighted example");
+    let first = &first[..first.find("</div>").unwrap()];
+    let plain = first
+        .split('<')
+        .map(|part| part.split_once('>').map_or(part, |(_, rest)| rest))
+        .collect::<String>()
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'");
+    assert!(
+        texts.contains(&plain.as_str()),
+        "{plain:?} is not a validation text"
+    );
+    let e = classifier.explain(&plain, None).unwrap();
+    let top = e
+        .tokens
+        .iter()
+        .max_by(|a, b| a.contribution.abs().total_cmp(&b.contribution.abs()))
+        .unwrap();
+    assert!(
+        first.contains(&format!("{:+.4}", top.contribution)),
+        "the strongest token's contribution {:+.4} is not on the page",
+        top.contribution
+    );
     for name in [
         "learning_curves",
         "confusion_matrix",
