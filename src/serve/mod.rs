@@ -3,6 +3,7 @@
 //! | endpoint | answer |
 //! |---|---|
 //! | `POST /v1/predict` | `{"texts": [..], "top_k": 2}` or `{"instances": [..]}` → `{"predictions": [..], "model": {..}}` |
+//! | `POST /v1/models/NAME:predict` | KServe V1: `{"instances": [..]}` → `{"predictions": [..]}` (see [`kserve`]) |
 //! | `GET /v1/model` | labels, architecture (and the n-gram branch of `ngram-cnn`), tokenizer and encoding settings, training summary, best epoch, limits |
 //! | `GET /healthz` | `{"status": "ok", ..}` |
 //! | `GET /metrics` | Prometheus text format: requests, errors, latency histogram, texts classified |
@@ -13,6 +14,7 @@
 //! request gets a 4xx with a JSON body `{"error": "..."}`.
 
 mod batcher;
+mod kserve;
 pub mod metrics;
 
 use std::future::{Future, IntoFuture};
@@ -251,6 +253,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/model", get(model))
         .route("/metrics", get(metrics_text))
         .route("/v1/predict", post(predict))
+        .route("/v1/models", get(kserve::models))
+        .route(
+            "/v1/models/{target}",
+            get(kserve::ready).post(kserve::predict),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
@@ -466,7 +473,7 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let message = if status == StatusCode::METHOD_NOT_ALLOWED {
-            let allowed = if endpoint == "/v1/predict" {
+            let allowed = if endpoint == "/v1/predict" || endpoint == metrics::KSERVE_PREDICT {
                 "POST"
             } else {
                 "GET, HEAD"
@@ -492,7 +499,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no endpoint {method} {}; the endpoints are POST /v1/predict, GET /v1/model, GET /healthz, GET /metrics and GET /",
+            "no endpoint {method} {}; the endpoints are POST /v1/predict, POST /v1/models/NAME:predict (KServe V1), GET /v1/model, GET /healthz, GET /metrics and GET /",
             uri.path()
         ),
     )
@@ -535,6 +542,12 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 }
 
 async fn predict(State(state): State<AppState>, req: Request) -> Response {
+    predict_request(state, req, false).await
+}
+
+/// Answers a predict request: `{"predictions": [..], "model": {..}}`, or only
+/// `{"predictions": [..]}` for KServe's V1 protocol (`kserve`).
+async fn predict_request(state: AppState, req: Request, kserve: bool) -> Response {
     let timeout = state.0.config.timeout;
     // A declared length over the limit is answered at once, before any body byte is awaited.
     let limit = state.0.config.max_body_bytes;
@@ -552,7 +565,7 @@ async fn predict(State(state): State<AppState>, req: Request) -> Response {
         )
         .into_response();
     }
-    match tokio::time::timeout(timeout, predict_inner(&state, req.into_body())).await {
+    match tokio::time::timeout(timeout, predict_inner(&state, req.into_body(), kserve)).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => e.into_response(),
         Err(_) => ApiError::new(
@@ -601,7 +614,7 @@ struct PredictionOut<'a> {
     n_oov: usize,
 }
 
-async fn predict_inner(state: &AppState, body: Body) -> Result<Response, ApiError> {
+async fn predict_inner(state: &AppState, body: Body, kserve: bool) -> Result<Response, ApiError> {
     let s = &state.0;
     let _permit = s.permits.acquire().await.map_err(|_| {
         ApiError::new(
@@ -661,6 +674,12 @@ async fn predict_inner(state: &AppState, body: Body) -> Result<Response, ApiErro
             }
         })
         .collect();
+    if kserve {
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({ "predictions": out }),
+        ));
+    }
     Ok(json_response(
         StatusCode::OK,
         &PredictResponse {
