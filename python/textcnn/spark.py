@@ -16,7 +16,6 @@ executor. Each executor runs the model with `threads` threads; Spark already run
 core, so 1 is the right value unless executors have spare cores.
 """
 
-from __future__ import annotations
 
 import threading
 
