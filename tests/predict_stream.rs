@@ -134,10 +134,7 @@ fn jsonl_input_carries_ids_and_reports_bad_lines_in_place() {
     );
     assert!(v[2].get("id").is_none());
     assert!(
-        v[2]["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("invalid JSON"),
+        v[2]["error"].as_str().unwrap().starts_with("invalid JSON"),
         "{}",
         v[2]
     );

@@ -37,7 +37,10 @@ fn kserve_v1_predict_gives_the_predictions_of_v1_predict() {
     assert_eq!(status, 200, "{answer}");
     let v = json(&answer);
     // KServe's V1 answer is {"predictions": [...]} and nothing else.
-    assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["predictions"]);
+    assert_eq!(
+        v.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["predictions"]
+    );
     let preds = v["predictions"].as_array().unwrap();
     assert_eq!(preds.len(), texts.len());
     for (p, e) in preds.iter().zip(&expected) {

@@ -386,7 +386,7 @@ mod tests {
     #[test]
     fn a_chunk_is_answered_before_the_input_ends() {
         // A pipe whose writer stays open: the first line must come out alone, without EOF.
-        let (mut w, r) = std::io::pipe().unwrap();
+        let (r, mut w) = std::io::pipe().unwrap();
         let mut s = RecordStream::from_reader(r, "pipe".into(), true, StreamOptions::default());
         use std::io::Write;
         w.write_all(b"first\n").unwrap();

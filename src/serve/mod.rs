@@ -598,6 +598,12 @@ struct PredictResponse<'a> {
     model: &'a ModelInfo,
 }
 
+/// KServe V1's predict answer: only the predictions (f32 written as in [`PredictResponse`]).
+#[derive(Serialize)]
+struct KservePredictResponse<'a> {
+    predictions: Vec<PredictionOut<'a>>,
+}
+
 #[derive(Serialize)]
 struct LabelProb<'a> {
     label: &'a str,
@@ -677,7 +683,7 @@ async fn predict_inner(state: &AppState, body: Body, kserve: bool) -> Result<Res
     if kserve {
         return Ok(json_response(
             StatusCode::OK,
-            &json!({ "predictions": out }),
+            &KservePredictResponse { predictions: out },
         ));
     }
     Ok(json_response(
