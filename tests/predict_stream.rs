@@ -90,7 +90,7 @@ fn batch_size_does_not_change_the_answers() {
     let all = textcnn(&["predict", "--model", m, "--json"], &input);
     assert_eq!(one, all);
     assert_eq!(seven, all);
-    let lines: Vec<serde_json::Value> = all.lines().map(|l| json(l)).collect();
+    let lines: Vec<serde_json::Value> = all.lines().map(json).collect();
     assert_eq!(lines.len(), 52);
     let classifier = Classifier::load(model_dir()).unwrap();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
