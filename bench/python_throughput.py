@@ -5,7 +5,7 @@
 TEXTS.jsonl holds {"text": ...} lines (e.g. `textcnn data split imdb:test --fraction 0.4
 --first /dev/null ...`). Rows, each on all the texts, measured back to back:
 
-- `textcnn predict` (the CLI, streaming, --threads T), texts on standard input;
+- `textcnn predict` (the CLI, streaming, --threads T), texts on standard input, first and last;
 - `textcnn.load(...).predict_proba` in this process (T threads);
 - Spark local[T]: the pandas UDF of `textcnn.spark.predict_udf` (threads=1 per task, T tasks), on a
   DataFrame of T partitions, timed from the first action after caching the input;
@@ -38,13 +38,15 @@ def main() -> None:
     n = len(texts)
     rows = []
 
-    t = time.perf_counter()
-    p = subprocess.run([args.cli, "predict", "--model", args.model, "--threads", str(args.threads)],
-                       input="\n".join(texts) + "\n", capture_output=True, text=True, check=True)
-    cli_s = time.perf_counter() - t
-    cli_labels = [l.split("\t")[0] for l in p.stdout.splitlines()]
+    def run_cli():
+        t = time.perf_counter()
+        p = subprocess.run([args.cli, "predict", "--model", args.model, "--threads", str(args.threads)],
+                           input="\n".join(texts) + "\n", capture_output=True, text=True, check=True)
+        return time.perf_counter() - t, [l.split("\t")[0] for l in p.stdout.splitlines()]
+
+    cli_s, cli_labels = run_cli()
     assert len(cli_labels) == n
-    rows.append(("`textcnn predict` (CLI, load included)", cli_s, True))
+    rows.append(("`textcnn predict` (CLI, load included), first", cli_s, True))
 
     import textcnn
 
@@ -58,6 +60,7 @@ def main() -> None:
     from pyspark.sql import SparkSession
     from textcnn.spark import predict_udf
 
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers need textcnn, pandas, pyarrow
     spark = (SparkSession.builder.master(f"local[{args.threads}]").appName("textcnn-bench")
              .config("spark.ui.enabled", "false").config("spark.driver.memory", "4g")
              .getOrCreate())
@@ -98,6 +101,10 @@ def main() -> None:
         rows.append((f"Ray Data map_batches, {args.threads} actors (actor start included)", ray_s,
                      res["label"].tolist() == cli_labels))
         ray.shutdown()
+
+    # The CLI again, last: the machine's load may have changed meanwhile.
+    cli_s, again = run_cli()
+    rows.append(("`textcnn predict` (CLI, load included), last", cli_s, again == cli_labels))
 
     print(f"{n} texts, model {args.model}, {args.threads} threads/cores\n")
     print("| run | seconds | texts/s | same labels as the CLI |")

@@ -4,6 +4,7 @@ probabilities equal `textcnn predict`'s on the same texts."""
 import json
 import os
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -28,6 +29,9 @@ def spark():
         pytest.fail("Spark needs Java: install Debian's default-jre-headless (.ci/run does)")
     from pyspark.sql import SparkSession
 
+    # Spark's Python workers run `python3` from PATH unless told otherwise: use this
+    # interpreter, the one with textcnn, pandas and pyarrow installed.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     s = (SparkSession.builder.master("local[2]").appName("textcnn-test")
          .config("spark.ui.enabled", "false")
          .config("spark.sql.shuffle.partitions", "2")
