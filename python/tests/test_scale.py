@@ -88,8 +88,11 @@ def test_ray_map_batches_equals_the_cli(model_dir, imdb, tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              configure_logging=False)
     try:
-        ds = ray.data.from_pandas(pd.DataFrame({"id": range(len(rows)),
-                                                "text": [r["text"] for r in rows]})).repartition(2)
+        frame = pd.DataFrame({"id": range(len(rows)), "text": [r["text"] for r in rows]})
+        # Two blocks, one per actor. (No repartition: its tasks would wait for the CPUs that the
+        # two actors hold on this 2-CPU cluster.)
+        half = len(frame) // 2
+        ds = ray.data.from_pandas([frame.iloc[:half], frame.iloc[half:]])
         out = ds.map_batches(
             TextCNNPredictor,
             fn_constructor_kwargs={"path": str(model_dir), "threads": 1},
