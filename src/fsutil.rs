@@ -51,23 +51,7 @@ pub enum Source {
 /// The message names the path and what it is.
 pub fn read_file(path: &Path, source: Source, max_bytes: Option<u64>) -> Result<Vec<u8>> {
     use std::io::Read;
-    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let kind = meta.file_type();
-    let pipe = is_pipe(&kind);
-    if kind.is_dir() {
-        anyhow::bail!("{} is a folder, not a file", path.display());
-    }
-    if !(kind.is_file() || (pipe && source == Source::FileOrPipe)) {
-        anyhow::bail!(
-            "{} is not a regular file ({}); give a file",
-            path.display(),
-            if pipe {
-                "a pipe"
-            } else {
-                "a device or a socket"
-            }
-        );
-    }
+    let meta = check_source(path, source)?;
     if let Some(max) = max_bytes
         && meta.len() > max
     {
@@ -91,6 +75,39 @@ pub fn read_file(path: &Path, source: Source, max_bytes: Option<u64>) -> Result<
         );
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading as a stream, with the checks of [`read_file`] (no folder, device or
+/// socket; a named pipe only when `source` allows one), so that `textcnn predict` can answer
+/// lines as they arrive.
+///
+/// # Errors
+/// The message names the path and what it is.
+pub fn open_checked(path: &Path, source: Source) -> Result<fs::File> {
+    check_source(path, source)?;
+    fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The metadata of `path`, refusing what [`read_file`] refuses from it.
+fn check_source(path: &Path, source: Source) -> Result<fs::Metadata> {
+    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let kind = meta.file_type();
+    let pipe = is_pipe(&kind);
+    if kind.is_dir() {
+        anyhow::bail!("{} is a folder, not a file", path.display());
+    }
+    if !(kind.is_file() || (pipe && source == Source::FileOrPipe)) {
+        anyhow::bail!(
+            "{} is not a regular file ({}); give a file",
+            path.display(),
+            if pipe {
+                "a pipe"
+            } else {
+                "a device or a socket"
+            }
+        );
+    }
+    Ok(meta)
 }
 
 #[cfg(unix)]

@@ -7,18 +7,19 @@ use anyhow::{Result, bail};
 use clap::Args;
 use textcnn::predict::Classifier;
 
-use textcnn::data::{Encoding, ReadOptions};
+use textcnn::data::Encoding;
+use textcnn::data::stream::{Record, RecordStream, StreamFormat, StreamOptions};
 
 use super::common::thread_pool;
-
-/// Texts classified per call of the model; bounds memory on large inputs.
-const CHUNK: usize = 4096;
 
 /// The error record of a text that has no tokens once tokenized.
 const NO_TOKENS: &str =
     "no tokens after tokenization (only markup, stop words or characters the tokenizer drops)";
 
-/// Classify text: one text per input line (plain text, not CSV/JSONL), one output line per input line, in order.
+/// Classify text: one text per input line (plain text, or JSONL with --format jsonl), one output
+/// line per input line, in order. Input is read as it arrives and answered in chunks of up to
+/// --batch-size lines, so predict works inside pipes (`RDD.pipe`, shell pipelines) without
+/// waiting for the end of its input.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// Model bundle directory (the --output of `textcnn train`).
@@ -45,6 +46,17 @@ pub struct PredictArgs {
     /// Character encoding of the input.
     #[arg(long, value_enum, default_value = "utf8")]
     pub encoding: Encoding,
+    /// Input format: `lines` (one text per line) or `jsonl` (one JSON object per line with the
+    /// text under --text-column and an optional "id" carried to the output; implies --json).
+    #[arg(long, value_enum, default_value = "lines")]
+    pub format: StreamFormat,
+    /// JSONL key holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// Most texts per call of the model: a chunk is the lines that have arrived, up to this many
+    /// (bounds memory; larger chunks use the cores better).
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
@@ -56,106 +68,152 @@ pub fn run(args: PredictArgs) -> Result<()> {
     {
         bail!("--threshold must be in [0, 1], got {t}");
     }
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
     let classifier = Classifier::load(&args.model)?;
-    let multi = classifier.multi_label().is_some();
-    let (top_k, threshold) = (args.top_k.unwrap_or(1), args.threshold.unwrap_or(0.0));
-    let read = ReadOptions {
-        encoding: args.encoding,
-        ..ReadOptions::default()
-    };
-    let lines = textcnn::data::read_lines(&args.input, &read)?;
-    let labels = classifier.labels();
+    let mut stream = RecordStream::open(
+        &args.input,
+        StreamOptions {
+            format: args.format,
+            encoding: args.encoding,
+            text_key: args.text_column.clone(),
+            read_ahead: args.batch_size.saturating_mul(2),
+        },
+    )?;
+    let json = args.json || args.format == StreamFormat::Jsonl;
     let pool = thread_pool(args.threads)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    for (chunk_no, chunk) in lines.chunks(CHUNK).enumerate() {
-        let texts: Vec<&str> = chunk.iter().map(|s| s.as_str()).collect();
-        let predictions = pool.install(|| classifier.predict(&texts));
-        for (i, (text, p)) in texts.iter().zip(&predictions).enumerate() {
-            let line_no = chunk_no * CHUNK + i + 1;
-            // A text without tokens (blank, or only markup or stop words) has nothing to
-            // classify: an error record, not the label the biases alone would give.
-            let error = if text.trim().is_empty() {
-                Some("empty text")
-            } else if p.n_tokens == 0 {
-                Some(NO_TOKENS)
-            } else {
-                None
-            };
-            if let Some(error) = error {
-                if args.json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({ "line": line_no, "error": error, "n_tokens": 0 })
-                    )?;
-                } else {
-                    writeln!(out, "error\t{error} (line {line_no})")?;
-                }
-                continue;
-            }
-            if multi {
-                // Every label over its threshold (or --threshold), at most --top-k of them.
-                let mut decided = classifier.decided_labels(p, args.threshold);
-                decided.truncate(args.top_k.unwrap_or(usize::MAX));
-                if args.json {
-                    let labels_json: Vec<_> = decided
-                        .iter()
-                        .map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob }))
-                        .collect();
-                    let json = serde_json::json!({
-                        "line": line_no,
-                        "labels": labels_json,
-                        "probabilities": labels.iter().zip(&p.probabilities)
-                            .map(|(l, prob)| (l.clone(), serde_json::json!(prob)))
-                            .collect::<serde_json::Map<_, _>>(),
-                        "truncated": p.truncated,
-                        "n_tokens": p.n_tokens,
-                        "n_oov": p.n_oov,
-                    });
-                    writeln!(out, "{json}")?;
-                } else if decided.is_empty() {
-                    writeln!(out, "none\t(no label over its threshold)")?;
-                } else {
-                    let fields: Vec<String> = decided
-                        .iter()
-                        .map(|(l, prob)| format!("{l}\t{prob:.6}"))
-                        .collect();
-                    writeln!(out, "{}", fields.join("\t"))?;
-                }
-                continue;
-            }
-            let top: Vec<(&str, f32)> = p
-                .top_k(labels, top_k)
-                .into_iter()
-                .filter(|(_, prob)| *prob >= threshold)
-                .collect();
-            if args.json {
-                let top_json: Vec<_> = top
-                    .iter()
-                    .map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob }))
-                    .collect();
-                let json = serde_json::json!({
-                    "line": line_no,
-                    "label": top.first().map(|t| t.0),
-                    "probability": top.first().map(|t| t.1),
-                    "top_k": top_json,
-                    "truncated": p.truncated,
-                    "n_tokens": p.n_tokens,
-                    "n_oov": p.n_oov,
-                });
-                writeln!(out, "{json}")?;
-            } else if top.is_empty() {
-                writeln!(out, "none\t(no label with probability >= {threshold})")?;
-            } else {
-                let fields: Vec<String> = top
-                    .iter()
-                    .map(|(l, prob)| format!("{l}\t{prob:.6}"))
-                    .collect();
-                writeln!(out, "{}", fields.join("\t"))?;
-            }
+    loop {
+        let chunk = stream.next_chunk(args.batch_size)?;
+        if chunk.is_empty() {
+            break;
         }
+        let texts: Vec<&str> = chunk
+            .iter()
+            .map(|r| r.text.as_deref().unwrap_or(""))
+            .collect();
+        let predictions = pool.install(|| classifier.predict(&texts));
+        for (record, p) in chunk.iter().zip(&predictions) {
+            write_record(&mut out, record, p, &classifier, &args, json)?;
+        }
+        // Answer this chunk now: the reader may be waiting for it before sending more.
+        out.flush()?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Writes the output line of one input record.
+fn write_record(
+    out: &mut impl Write,
+    record: &Record,
+    p: &textcnn::predict::Prediction,
+    classifier: &Classifier,
+    args: &PredictArgs,
+    json: bool,
+) -> Result<()> {
+    let labels = classifier.labels();
+    let line_no = record.line;
+    // A text without tokens (blank, or only markup or stop words) has nothing to classify: an
+    // error record, not the label the biases alone would give.
+    let error = match &record.text {
+        Err(e) => Some(e.as_str()),
+        Ok(text) if text.trim().is_empty() => Some("empty text"),
+        Ok(_) if p.n_tokens == 0 => Some(NO_TOKENS),
+        Ok(_) => None,
+    };
+    if let Some(error) = error {
+        if json {
+            let mut v = serde_json::json!({ "line": line_no, "error": error, "n_tokens": 0 });
+            if let Some(id) = &record.id {
+                v["id"] = id.clone();
+            }
+            writeln!(out, "{v}")?;
+        } else {
+            writeln!(out, "error\t{error} (line {line_no})")?;
+        }
+        return Ok(());
+    }
+    if classifier.multi_label().is_some() {
+        return write_multi_label(out, record, p, classifier, args, json);
+    }
+    let threshold = args.threshold.unwrap_or(0.0);
+    let top: Vec<(&str, f32)> = p
+        .top_k(labels, args.top_k.unwrap_or(1))
+        .into_iter()
+        .filter(|(_, prob)| *prob >= threshold)
+        .collect();
+    if json {
+        let top_json: Vec<_> = top
+            .iter()
+            .map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob }))
+            .collect();
+        let mut v = serde_json::json!({
+            "line": line_no,
+            "label": top.first().map(|t| t.0),
+            "probability": top.first().map(|t| t.1),
+            "top_k": top_json,
+            "truncated": p.truncated,
+            "n_tokens": p.n_tokens,
+            "n_oov": p.n_oov,
+        });
+        if let Some(id) = &record.id {
+            v["id"] = id.clone();
+        }
+        writeln!(out, "{v}")?;
+    } else if top.is_empty() {
+        writeln!(out, "none\t(no label with probability >= {threshold})")?;
+    } else {
+        let fields: Vec<String> = top
+            .iter()
+            .map(|(l, prob)| format!("{l}\t{prob:.6}"))
+            .collect();
+        writeln!(out, "{}", fields.join("\t"))?;
+    }
+    Ok(())
+}
+
+/// The output line of a multi-label model: every label over its threshold (or --threshold), at
+/// most --top-k of them, possibly none.
+fn write_multi_label(
+    out: &mut impl Write,
+    record: &Record,
+    p: &textcnn::predict::Prediction,
+    classifier: &Classifier,
+    args: &PredictArgs,
+    json: bool,
+) -> Result<()> {
+    let mut decided = classifier.decided_labels(p, args.threshold);
+    decided.truncate(args.top_k.unwrap_or(usize::MAX));
+    if json {
+        let labels_json: Vec<_> = decided
+            .iter()
+            .map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob }))
+            .collect();
+        let mut v = serde_json::json!({
+            "line": record.line,
+            "labels": labels_json,
+            "probabilities": classifier.labels().iter().zip(&p.probabilities)
+                .map(|(l, prob)| (l.clone(), serde_json::json!(prob)))
+                .collect::<serde_json::Map<_, _>>(),
+            "truncated": p.truncated,
+            "n_tokens": p.n_tokens,
+            "n_oov": p.n_oov,
+        });
+        if let Some(id) = &record.id {
+            v["id"] = id.clone();
+        }
+        writeln!(out, "{v}")?;
+    } else if decided.is_empty() {
+        writeln!(out, "none\t(no label over its threshold)")?;
+    } else {
+        let fields: Vec<String> = decided
+            .iter()
+            .map(|(l, prob)| format!("{l}\t{prob:.6}"))
+            .collect();
+        writeln!(out, "{}", fields.join("\t"))?;
+    }
     Ok(())
 }

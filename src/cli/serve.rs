@@ -10,8 +10,8 @@ use clap::Args;
 use textcnn::predict::Classifier;
 use textcnn::serve::{AppState, ModelInfo, ServeConfig};
 
-/// Serve a model over HTTP: POST /v1/predict, GET /v1/model, /healthz, /metrics, and a web page
-/// at /.
+/// Serve a model over HTTP: POST /v1/predict, KServe's V1 POST /v1/models/NAME:predict, GET
+/// /v1/model, /healthz, /metrics, and a web page at /.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Model bundle directory (the --output of `textcnn train`).
@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// received or sent for --timeout-ms plus one second is closed.
     #[arg(long, default_value_t = 512)]
     pub max_connections: usize,
+    /// The model's name in responses and in KServe's path /v1/models/NAME:predict (default:
+    /// the bundle folder's name).
+    #[arg(long)]
+    pub model_name: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -65,7 +69,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
         "--max-connections must be at least 1"
     );
     let classifier = Classifier::load(&args.model)?;
-    let info = ModelInfo::from_dir(&args.model)?;
+    let mut info = ModelInfo::from_dir(&args.model)?;
+    if let Some(name) = &args.model_name {
+        ensure!(
+            !name.is_empty() && !name.contains(['/', ':']) && !name.chars().any(char::is_control),
+            "--model-name must be non-empty without '/', ':' or control characters, got {name:?}"
+        );
+        info.name = name.clone();
+    }
     let config = ServeConfig {
         threads: args.threads,
         max_body_bytes: args.max_body_bytes,

@@ -13,6 +13,7 @@ pub mod imdb;
 mod readers;
 pub mod split;
 pub mod stats;
+pub mod stream;
 
 pub use imdb::resolve_imdb;
 pub use split::{split_warnings, stratified_split};

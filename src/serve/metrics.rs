@@ -25,6 +25,9 @@ pub const ENDPOINTS: [&str; 7] = [
     "/v1/predict",
 ];
 
+/// The label of KServe's V1 predict path, `POST /v1/models/NAME:predict`, whatever the name.
+pub const KSERVE_PREDICT: &str = "/v1/models/:predict";
+
 /// Cumulative latency histogram of one endpoint.
 #[derive(Clone, Debug, Default)]
 struct Histogram {
@@ -77,6 +80,11 @@ impl Drop for InFlight<'_> {
 
 /// The label value under which a request path is counted.
 pub fn endpoint_label(path: &str) -> &'static str {
+    if let Some(rest) = path.strip_prefix("/v1/models/")
+        && rest.ends_with(":predict")
+    {
+        return KSERVE_PREDICT;
+    }
     ENDPOINTS
         .iter()
         .find(|&&e| e == path)

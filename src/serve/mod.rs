@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `POST /v1/predict` | `{"texts": [..], "top_k": 2}` or `{"instances": [..]}` → `{"predictions": [..], "model": {..}}` (multi-label models add `"labels"`, the labels over their thresholds, to each prediction) |
 //! | `POST /v1/explain` | `{"text": "..", "label": "pos", "top": 20}` → `{"explanation": {..}, "model": {..}}` (see [`explain`]) |
+//! | `POST /v1/models/NAME:predict` | KServe V1: `{"instances": [..]}` → `{"predictions": [..]}` (see [`kserve`]) |
 //! | `GET /v1/model` | labels, architecture (and the n-gram branch of `ngram-cnn`), tokenizer and encoding settings, training summary, best epoch, limits |
 //! | `GET /healthz` | `{"status": "ok", ..}` |
 //! | `GET /metrics` | Prometheus text format: requests, errors, latency histogram, texts classified |
@@ -15,6 +16,7 @@
 
 mod batcher;
 pub mod explain;
+mod kserve;
 pub mod metrics;
 
 use std::future::{Future, IntoFuture};
@@ -268,6 +270,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/v1/predict", post(predict))
         .route("/v1/explain", post(explain::explain))
+        .route("/v1/models", get(kserve::models))
+        .route(
+            "/v1/models/{target}",
+            get(kserve::ready).post(kserve::predict),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
@@ -483,7 +490,10 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let message = if status == StatusCode::METHOD_NOT_ALLOWED {
-            let allowed = if endpoint == "/v1/predict" || endpoint == "/v1/explain" {
+            let allowed = if endpoint == "/v1/predict"
+                || endpoint == "/v1/explain"
+                || endpoint == metrics::KSERVE_PREDICT
+            {
                 "POST"
             } else {
                 "GET, HEAD"
@@ -509,7 +519,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no endpoint {method} {}; the endpoints are POST /v1/predict, POST /v1/explain, GET /v1/model, GET /healthz, GET /metrics, GET /report and GET /",
+            "no endpoint {method} {}; the endpoints are POST /v1/predict, POST /v1/explain, POST /v1/models/NAME:predict (KServe V1), GET /v1/model, GET /healthz, GET /metrics, GET /report and GET /",
             uri.path()
         ),
     )
@@ -573,6 +583,12 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 }
 
 async fn predict(State(state): State<AppState>, req: Request) -> Response {
+    predict_request(state, req, false).await
+}
+
+/// Answers a predict request: `{"predictions": [..], "model": {..}}`, or only
+/// `{"predictions": [..]}` for KServe's V1 protocol (`kserve`).
+async fn predict_request(state: AppState, req: Request, kserve: bool) -> Response {
     let timeout = state.0.config.timeout;
     // A declared length over the limit is answered at once, before any body byte is awaited.
     let limit = state.0.config.max_body_bytes;
@@ -590,7 +606,7 @@ async fn predict(State(state): State<AppState>, req: Request) -> Response {
         )
         .into_response();
     }
-    match tokio::time::timeout(timeout, predict_inner(&state, req.into_body())).await {
+    match tokio::time::timeout(timeout, predict_inner(&state, req.into_body(), kserve)).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => e.into_response(),
         Err(_) => ApiError::new(
@@ -623,6 +639,12 @@ struct PredictResponse<'a> {
     model: &'a ModelInfo,
 }
 
+/// KServe V1's predict answer: only the predictions (f32 written as in [`PredictResponse`]).
+#[derive(Serialize)]
+struct KservePredictResponse<'a> {
+    predictions: Vec<PredictionOut<'a>>,
+}
+
 #[derive(Serialize)]
 struct LabelProb<'a> {
     label: &'a str,
@@ -643,7 +665,7 @@ struct PredictionOut<'a> {
     n_oov: usize,
 }
 
-async fn predict_inner(state: &AppState, body: Body) -> Result<Response, ApiError> {
+async fn predict_inner(state: &AppState, body: Body, kserve: bool) -> Result<Response, ApiError> {
     let s = &state.0;
     let _permit = s.permits.acquire().await.map_err(|_| {
         ApiError::new(
@@ -710,6 +732,12 @@ async fn predict_inner(state: &AppState, body: Body) -> Result<Response, ApiErro
             }
         })
         .collect();
+    if kserve {
+        return Ok(json_response(
+            StatusCode::OK,
+            &KservePredictResponse { predictions: out },
+        ));
+    }
     Ok(json_response(
         StatusCode::OK,
         &PredictResponse {

@@ -386,8 +386,8 @@ impl TrainConfig {
             Some((Some("seed"), span)) => {
                 format!("{}\"conv2d\"{}", &text[..span.start], &text[span.end..])
             }
-            Some((Some(other), span)) if !["kim", "conv2d"].contains(&other) => bail!(
-                "line {}: arch = {other:?}: expected \"kim\", \"conv2d\" or \"seed\"",
+            Some((Some(other), span)) if !["ngram-cnn", "kim", "conv2d"].contains(&other) => bail!(
+                "line {}: arch = {other:?}: expected \"ngram-cnn\", \"kim\", \"conv2d\" or \"seed\"",
                 text[..span.start].lines().count().max(1)
             ),
             _ => text.to_string(),
@@ -707,6 +707,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("epochz"), "{err}");
+    }
+
+    #[test]
+    fn every_architecture_name_is_accepted_in_a_config_file() {
+        // `arch = "ngram-cnn"` (the default's own name) was refused by the check for "seed".
+        for (name, kind) in [
+            ("ngram-cnn", ArchKind::NgramCnn),
+            ("kim", ArchKind::Kim),
+            ("conv2d", ArchKind::Conv2d),
+            ("seed", ArchKind::Conv2d),
+        ] {
+            let c = TrainConfig::from_toml_str(&format!("arch = \"{name}\"\n")).unwrap();
+            assert_eq!(c.arch, kind, "{name}");
+        }
     }
 
     #[test]

@@ -1,0 +1,95 @@
+"""TextCNNClassifier: the parts of scikit-learn's estimator contract that apply to a classifier of
+raw strings (clone, get/set_params, fit/predict/predict_proba/score, Pipeline,
+cross_val_score, GridSearchCV, pickling)."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn.base import clone  # noqa: E402
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn.preprocessing import FunctionTransformer  # noqa: E402
+
+import textcnn  # noqa: E402
+from textcnn.sklearn import TextCNNClassifier  # noqa: E402
+
+SMALL = dict(epochs=2, emb_dim=16, feature_maps=8, max_len=120, seed=5, threads=2)
+
+
+@pytest.fixture(scope="module")
+def reviews(imdb):
+    rows = [json.loads(l) for l in open(imdb["train"], encoding="utf-8")]
+    rows = rows[::5]  # 400 reviews, both classes
+    test = imdb["test_rows"][::4]
+    return ([r["text"] for r in rows], np.array([r["label"] for r in rows]),
+            [r["text"] for r in test], np.array([r["label"] for r in test]))
+
+
+def test_params_clone_and_unfitted_errors():
+    est = TextCNNClassifier(epochs=3, region_sizes=(2, 3))
+    params = est.get_params()
+    assert params["epochs"] == 3 and params["region_sizes"] == (2, 3) and params["arch"] == "ngram-cnn"
+    est.set_params(epochs=4, lr=0.01)
+    assert est.epochs == 4 and est.lr == 0.01
+    twin = clone(est)
+    assert twin is not est and twin.get_params() == est.get_params()
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        est.set_params(epochz=1)
+    with pytest.raises(sklearn.exceptions.NotFittedError):
+        est.predict(["text"])
+    assert textcnn.TextCNNClassifier is TextCNNClassifier
+
+
+def test_fit_predict_score_and_pickle(reviews):
+    X, y, Xt, yt = reviews
+    est = TextCNNClassifier(**SMALL).fit(X, y)
+    assert list(est.classes_) == ["neg", "pos"]
+    proba = est.predict_proba(Xt)
+    assert proba.shape == (len(Xt), 2)
+    pred = est.predict(Xt)
+    np.testing.assert_array_equal(pred, est.classes_[proba.argmax(axis=1)])
+    assert est.score(Xt, yt) == pytest.approx((pred == yt).mean())
+    assert est.score(Xt, yt) > 0.6
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict_proba(Xt), proba)
+    assert again.get_params() == est.get_params()
+    # Bad input to a fitted estimator.
+    with pytest.raises(TypeError, match=r"X\[0\] is int"):
+        est.predict([1, 2])
+    with pytest.raises(ValueError, match="empty list"):
+        est.predict([])
+    with pytest.raises(ValueError, match="one label per text"):
+        TextCNNClassifier(**SMALL).fit(X, y[:-1])
+    with pytest.raises(ValueError, match="1 class"):
+        TextCNNClassifier(**SMALL).fit(X[:3], ["a", "a", "a"])
+
+
+def test_integer_labels_keep_their_type_and_numeric_order(reviews):
+    X, y, Xt, _ = reviews
+    # Labels 2 and 10: as strings the bundle orders them "10" < "2"; classes_ is numeric.
+    yi = np.where(y == "pos", 10, 2)
+    est = TextCNNClassifier(**SMALL).fit(X, yi)
+    assert est.classes_.tolist() == [2, 10] and est.classes_.dtype.kind == "i"
+    proba = est.predict_proba(Xt)
+    native = est.model_.predict_proba(Xt)  # columns "10", "2"
+    assert est.model_.labels == ["10", "2"]
+    np.testing.assert_array_equal(proba, native[:, [1, 0]])
+    assert set(est.predict(Xt).tolist()) <= {2, 10}
+
+
+def test_pipeline_cross_val_score_and_grid_search(reviews):
+    X, y, _, _ = reviews
+    pipe = Pipeline([("strip", FunctionTransformer(lambda xs: [x.strip() for x in xs])),
+                     ("cnn", TextCNNClassifier(**SMALL))])
+    cv = StratifiedKFold(n_splits=2, shuffle=True, random_state=0)
+    scores = cross_val_score(pipe, X, y, cv=cv)
+    assert scores.shape == (2,) and (scores > 0.55).all(), scores
+    search = GridSearchCV(TextCNNClassifier(**SMALL), {"feature_maps": [4, 8]}, cv=cv)
+    search.fit(X, y)
+    assert search.best_params_["feature_maps"] in (4, 8)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    assert search.best_estimator_.feature_maps == search.best_params_["feature_maps"]

@@ -1,0 +1,383 @@
+"""Convolutional text classifiers from Python: the textcnn library (Rust) through PyO3.
+
+    import textcnn
+    clf = textcnn.load("runs/imdb")                  # a bundle written by `textcnn train`
+    clf.predict(["A wonderful, moving film."], k=2)  # [[("pos", 0.998), ("neg", 0.002)]]
+    clf.predict_proba(texts)                         # NumPy [len(texts), len(clf.classes_)]
+
+    clf = textcnn.train(train=(texts, labels), output="runs/mine", epochs=5)
+    clf = textcnn.train(train="imdb:train", output="runs/imdb")   # same specs as the CLI
+
+`TextCNNClassifier` (in `textcnn.sklearn`, also importable from here when scikit-learn is
+installed) is the scikit-learn estimator; `textcnn.spark` and `textcnn.ray` hold the recipes for
+running at scale. Probabilities are those of `textcnn predict` (the same Rust code path), and
+every computation releases the GIL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _native
+from ._native import TextCNNError
+
+__all__ = ["Classifier", "TextCNNError", "load", "train", "TextCNNClassifier", "__version__"]
+__version__ = _native.__version__
+
+#: Files of a bundle written by `textcnn train` that `save` and pickling carry (the
+#: `checkpoint/` folder, only needed to resume training, is left out).
+_CONFIG_FILE = "config.json"
+_METRICS_FILE = "metrics.jsonl"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _check_texts(texts: Any, what: str = "texts") -> list:
+    """`texts` as a list of str: one str, or a list / tuple / NumPy array / pandas Series of str.
+
+    Raises TypeError naming the first item that is not a str, and ValueError for an empty list.
+    """
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, (bytes, bytearray)):
+        raise TypeError(f"{what} must be str or a list of str, not bytes; decode it first")
+    if hasattr(texts, "tolist") and not isinstance(texts, list):  # NumPy arrays, pandas Series
+        texts = texts.tolist()
+    try:
+        items = list(texts)
+    except TypeError:
+        raise TypeError(
+            f"{what} must be str or a list of str, not {type(texts).__name__}"
+        ) from None
+    if not items:
+        raise ValueError(f"{what} is an empty list; give at least one text")
+    for i, t in enumerate(items):
+        if not isinstance(t, str):
+            raise TypeError(f"{what}[{i}] is {type(t).__name__}, not str: {t!r:.60}")
+    return items
+
+
+def _read_bundle(path: str) -> dict:
+    """The bundle's top-level files, name -> bytes."""
+    files = {}
+    for name in sorted(os.listdir(path)):
+        full = os.path.join(path, name)
+        if os.path.isfile(full) and not name.startswith("."):
+            with open(full, "rb") as f:
+                files[name] = f.read()
+    return files
+
+
+def _write_bundle(files: Mapping[str, bytes], path: PathLike) -> None:
+    """Writes bundle files atomically (temporary name, flush, rename), config.json last, into
+    `path`, which must not hold a bundle already."""
+    path = os.fspath(path)
+    if os.path.exists(os.path.join(path, _CONFIG_FILE)):
+        raise FileExistsError(f"{path} already holds a model bundle (config.json); give a new folder")
+    os.makedirs(path, exist_ok=True)
+    order = sorted(files, key=lambda n: (n == _CONFIG_FILE, n))
+    for name in order:
+        final = os.path.join(path, name)
+        tmp = os.path.join(path, f".{name}.tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            f.write(files[name])
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+
+
+class Classifier:
+    """A trained model bundle, ready to classify text.
+
+    `classes_` / `labels` are the class names in the column order of `predict_proba`. `threads`
+    is the number of threads running the model (0 = all cores). Instances pickle with the bundle
+    inside (so Spark and Ray can ship them to workers) and may be shared by threads.
+    """
+
+    def __init__(self, native: "_native.NativeClassifier", files: Mapping[str, bytes], path: Optional[str] = None):
+        self._native = native
+        self._files = dict(files)
+        #: Where the bundle was loaded from (None when it lives only in memory).
+        self.path = path
+
+    @property
+    def labels(self) -> list:
+        """Class names, in the column order of `predict_proba`."""
+        return self._native.labels
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """Class names as a NumPy array (scikit-learn's attribute)."""
+        return np.array(self._native.labels, dtype=object)
+
+    @property
+    def threads(self) -> int:
+        """Threads running the model; 0 = all cores."""
+        return self._native.threads
+
+    @threads.setter
+    def threads(self, n: int) -> None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"threads must be an int >= 0 (0 = all cores), got {n!r}")
+        self._native.threads = n
+
+    @property
+    def config(self) -> dict:
+        """The bundle's settings (`config.json`): architecture, tokenizer, labels, training."""
+        return json.loads(self._native.config_json())
+
+    def _probabilities(self, texts: Any):
+        items = _check_texts(texts)
+        raw, n_tokens, n_oov, truncated = self._native.probabilities(items)
+        probs = np.frombuffer(raw, dtype="<f4").reshape(len(items), len(self.labels))
+        return probs, n_tokens, n_oov, truncated
+
+    def predict_proba(self, texts: Any) -> np.ndarray:
+        """Softmax probabilities, float32 `[len(texts), len(classes_)]`, columns in `classes_`
+        order; the same values as `textcnn predict`."""
+        return self._probabilities(texts)[0].copy()
+
+    def predict(self, texts: Any, k: int = 1, threshold: float = 0.0) -> list:
+        """The `k` most probable `(label, probability)` pairs of each text whose probability is at
+        least `threshold`, most probable first (ties in label order) — fastText's `predict`.
+
+        Returns one list per text (a single str gives a single list). A text with no token after
+        tokenization (empty, only markup or stop words) gets an empty list, as `textcnn predict`
+        gives it an error record rather than the label the biases alone would give.
+        """
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        if not 0.0 <= float(threshold) <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+        probs, n_tokens, _, _ = self._probabilities(texts)
+        labels = self.labels
+        out = []
+        for row, n in zip(probs, n_tokens):
+            if n == 0:
+                out.append([])
+                continue
+            # Stable sort by descending probability: ties keep label order.
+            order = sorted(range(len(labels)), key=lambda j: -float(row[j]))[:k]
+            out.append([(labels[j], float(row[j])) for j in order if row[j] >= threshold])
+        return out[0] if isinstance(texts, str) else out
+
+    def predict_label(self, texts: Any) -> list:
+        """The most probable label of each text (`None` for a text without tokens)."""
+        probs, n_tokens, _, _ = self._probabilities(texts)
+        labels = self.labels
+        return [labels[int(np.argmax(row))] if n else None for row, n in zip(probs, n_tokens)]
+
+    def save(self, path: PathLike) -> None:
+        """Writes the bundle to the folder `path` (created; refused if it holds a bundle): the
+        same files as `textcnn train --output`, readable by the CLI and `textcnn.load`."""
+        _write_bundle(self._files, path)
+
+    def bundle_bytes(self) -> dict:
+        """The bundle's files, name -> bytes (what pickling carries)."""
+        return dict(self._files)
+
+    @classmethod
+    def from_bundle_bytes(cls, files: Mapping[str, bytes], threads: int = 0) -> "Classifier":
+        """A classifier from `bundle_bytes()` (checked as `load` checks a folder)."""
+        tmp = tempfile.mkdtemp(prefix="textcnn-")
+        try:
+            bundle = os.path.join(tmp, "bundle")
+            _write_bundle(files, bundle)
+            native = _native.NativeClassifier(bundle, threads)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return cls(native, files)
+
+    def __getstate__(self) -> dict:
+        return {"files": self._files, "threads": self.threads, "path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        other = Classifier.from_bundle_bytes(state["files"], state.get("threads", 0))
+        self._native = other._native
+        self._files = other._files
+        self.path = state.get("path")
+
+    def __repr__(self) -> str:
+        where = f" from {self.path!r}" if self.path else ""
+        return f"<textcnn.Classifier labels={self.labels!r}{where}>"
+
+
+def load(path: PathLike, threads: int = 0) -> Classifier:
+    """Loads the bundle in folder `path` (written by `textcnn train`, `Classifier.save` or
+    `textcnn.train`), checking every file as the CLI does.
+
+    Raises FileNotFoundError when `path` is not a folder, and TextCNNError (a ValueError) when
+    the bundle fails a check; the message names the file at fault.
+    """
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        what = "is a file, not a folder" if os.path.exists(path) else "does not exist"
+        raise FileNotFoundError(f"model bundle {path!r} {what}; give the --output folder of `textcnn train`")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"threads must be an int >= 0 (0 = all cores), got {threads!r}")
+    native = _native.NativeClassifier(path, threads)
+    return Classifier(native, _read_bundle(path), path)
+
+
+def _data_source(data: Any, role: str, text_column: str, label_column: str):
+    """A dataset for the native trainer: a spec string, or `(texts, labels)` lists."""
+    if data is None:
+        return None
+    if isinstance(data, (str, os.PathLike)):
+        return os.fspath(data)
+    columns = getattr(data, "columns", None)
+    if columns is not None:  # a pandas DataFrame
+        for c in (text_column, label_column):
+            if c not in columns:
+                raise ValueError(
+                    f"{role}: the DataFrame has no column {c!r} (columns: {list(columns)}); "
+                    "set text_column= / label_column="
+                )
+        texts, labels = data[text_column], data[label_column]
+    elif isinstance(data, Mapping):
+        texts, labels = data.get(text_column), data.get(label_column)
+        if texts is None or labels is None:
+            raise ValueError(f"{role}: the mapping needs keys {text_column!r} and {label_column!r}")
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        texts, labels = data
+    else:
+        raise TypeError(
+            f"{role} must be a path or dataset spec (str), a (texts, labels) pair, a mapping or "
+            f"a pandas DataFrame, not {type(data).__name__}"
+        )
+    texts = _check_texts(texts, f"{role} texts")
+    if hasattr(labels, "tolist"):
+        labels = labels.tolist()
+    labels = list(labels)
+    if len(labels) != len(texts):
+        raise ValueError(f"{role}: {len(texts)} texts but {len(labels)} labels; give one label per text")
+    bad = [i for i, y in enumerate(labels) if y is None or isinstance(y, float) and y != y]
+    if bad:
+        raise ValueError(f"{role}: label [{bad[0]}] is missing (None/NaN)")
+    return (texts, [str(y) for y in labels])
+
+
+def _poll_metrics(path: str, seen: int, callback: Optional[Callable[[dict], Any]]) -> int:
+    """Calls `callback` with every epoch line of `metrics.jsonl` after the first `seen`."""
+    if callback is None:
+        return seen
+    try:
+        with open(os.path.join(path, _METRICS_FILE), encoding="utf-8") as f:
+            lines = [l for l in f.read().splitlines() if l.strip()]
+    except OSError:
+        return seen
+    for line in lines[seen:]:
+        callback(json.loads(line))
+    return max(seen, len(lines))
+
+
+def train(
+    train: Any,
+    valid: Any = None,
+    output: Optional[PathLike] = None,
+    *,
+    test: Any = None,
+    callback: Optional[Callable[[dict], Any]] = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    format: Optional[str] = None,
+    data_dir: Optional[PathLike] = None,
+    **settings: Any,
+) -> Classifier:
+    """Trains a model as `textcnn train` does and returns it.
+
+    `train`, `valid`, `test`: a dataset spec as on the command line (`"imdb:train"`, a CSV/TSV/
+    JSONL/fastText file, a folder), a `(texts, labels)` pair of sequences (lists, NumPy arrays,
+    pandas columns), a mapping or a pandas DataFrame with `text_column` and `label_column`.
+    Without `valid`, `valid_fraction` of `train` (default 0.1) is held out, stratified.
+
+    `output`: the folder that receives the bundle (new or empty); None keeps the model only in
+    memory (`Classifier.save` writes it later).
+
+    `settings`: the keys of a `textcnn train --config` file, e.g. `arch="kim"`, `epochs=5`,
+    `lr=1e-3`, `region_sizes=[3, 4, 5]`, `feature_maps=100`, `max_len=400`, `seed=42`,
+    `threads=2`, `tokenizer={"lowercase": True}`. An unknown key raises TextCNNError.
+
+    `callback(metrics)` is called (in this thread) with each epoch's metrics as they are written
+    to `metrics.jsonl`: `epoch`, `train_loss`, `train_acc`, `valid_loss`, `valid_acc`,
+    `valid_macro_f1`, `lr`, `seconds`, `examples_per_s`. Ctrl-C stops after the current batch and
+    raises KeyboardInterrupt. Warnings about the data (skipped rows, tiny classes) are issued with
+    `warnings.warn`.
+    """
+    import warnings
+
+    clean = {k: v for k, v in settings.items() if v is not None}
+    train_src = _data_source(train, "train", text_column, label_column)
+    if train_src is None:
+        raise ValueError("train data is required")
+    valid_src = _data_source(valid, "valid", text_column, label_column)
+    test_src = _data_source(test, "test", text_column, label_column)
+    tmp = None
+    if output is None:
+        tmp = tempfile.mkdtemp(prefix="textcnn-train-")
+        out = os.path.join(tmp, "bundle")
+    else:
+        out = os.fspath(output)
+    try:
+        job = _native.TrainJob(
+            train_src,
+            out,
+            json.dumps(clean),
+            valid=valid_src,
+            test=test_src,
+            text_column=text_column,
+            label_column=label_column,
+            format=format,
+            data_dir=os.fspath(data_dir) if data_dir is not None else None,
+        )
+        result: dict = {}
+
+        def run() -> None:
+            try:
+                result["summary"] = json.loads(job.run())
+            except BaseException as e:  # handed to the calling thread
+                result["error"] = e
+
+        worker = threading.Thread(target=run, name="textcnn-train", daemon=True)
+        worker.start()
+        seen = 0
+        try:
+            while worker.is_alive():
+                worker.join(0.1)
+                seen = _poll_metrics(out, seen, callback)
+        except KeyboardInterrupt:
+            job.stop()
+            worker.join()
+            raise
+        seen = _poll_metrics(out, seen, callback)
+        if "error" in result:
+            raise result["error"]
+        summary = result["summary"]
+        for w in summary.get("warnings", []):
+            warnings.warn(w, stacklevel=2)
+        if summary.get("stop") == "interrupted":
+            raise KeyboardInterrupt("training stopped; the best epoch so far was saved")
+        clf = Classifier(_native.NativeClassifier(out, int(clean.get("threads", 0))), _read_bundle(out),
+                         None if tmp else out)
+        clf.training_summary = summary
+        return clf
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def __getattr__(name: str):
+    # `textcnn.TextCNNClassifier` without importing scikit-learn for users who do not need it.
+    if name == "TextCNNClassifier":
+        from .sklearn import TextCNNClassifier
+
+        return TextCNNClassifier
+    raise AttributeError(f"module 'textcnn' has no attribute {name!r}")

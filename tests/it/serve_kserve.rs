@@ -1,0 +1,112 @@
+//! KServe's V1 inference protocol on `textcnn serve` (issue 17): model list, readiness, and
+//! `POST /v1/models/NAME:predict`, whose predictions are those of `POST /v1/predict`.
+
+use crate::serve_util::*;
+use textcnn::predict::Classifier;
+use textcnn::serve::{ModelInfo, ServeConfig};
+
+#[test]
+fn kserve_v1_predict_gives_the_predictions_of_v1_predict() {
+    let server = TestServer::start(ServeConfig::default());
+    let name = ModelInfo::from_dir(model_dir()).unwrap().name;
+    let texts: Vec<String> = synthetic(12, 5)
+        .examples
+        .into_iter()
+        .map(|e| e.text)
+        .collect();
+    let classifier = Classifier::load(model_dir()).unwrap();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let expected = classifier.predict(&refs);
+
+    // Instances as strings or {"text": ...} objects, in input order.
+    let instances: Vec<serde_json::Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if i % 2 == 0 {
+                serde_json::json!(t)
+            } else {
+                serde_json::json!({ "text": t })
+            }
+        })
+        .collect();
+    let body = serde_json::json!({ "instances": instances }).to_string();
+    let (status, answer) = post(&server.url(&format!("/v1/models/{name}:predict")), &body);
+    assert_eq!(status, 200, "{answer}");
+    let v = json(&answer);
+    // KServe's V1 answer is {"predictions": [...]} and nothing else.
+    assert_eq!(
+        v.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["predictions"]
+    );
+    let preds = v["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), texts.len());
+    for (p, e) in preds.iter().zip(&expected) {
+        assert_eq!(p["label"], e.label.as_str());
+        assert_eq!(p["probability"].as_f64().unwrap() as f32, e.probability);
+    }
+    // The same body on the native endpoint gives the same predictions.
+    let (_, native) = post(&server.url("/v1/predict"), &body);
+    assert_eq!(json(&native)["predictions"], v["predictions"]);
+
+    // Model list and readiness.
+    let (status, _, list) = get(&server.url("/v1/models"));
+    assert_eq!(status, 200);
+    assert_eq!(json(&list), serde_json::json!({ "models": [name] }));
+    let (status, _, ready) = get(&server.url(&format!("/v1/models/{name}")));
+    assert_eq!(status, 200);
+    assert_eq!(
+        json(&ready),
+        serde_json::json!({ "name": name, "ready": true })
+    );
+
+    // The metrics count the KServe path under one label, whatever the name.
+    let (_, _, metrics) = get(&server.url("/metrics"));
+    assert!(
+        metrics.contains(
+            "textcnn_http_requests_total{endpoint=\"/v1/models/:predict\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn kserve_errors_are_json_and_name_the_served_model() {
+    let server = TestServer::start(ServeConfig::default());
+    let name = ModelInfo::from_dir(model_dir()).unwrap().name;
+    let (status, answer) = post(
+        &server.url("/v1/models/other:predict"),
+        r#"{"instances": ["great film"]}"#,
+    );
+    assert_eq!(status, 404);
+    assert_eq!(
+        json(&answer)["error"],
+        format!(
+            "no model named \"other\"; this service serves \"{name}\" (POST /v1/models/{name}:predict)"
+        )
+    );
+    let (status, answer) = post(
+        &server.url(&format!("/v1/models/{name}:explain")),
+        r#"{"instances": ["great film"]}"#,
+    );
+    assert_eq!(status, 404);
+    assert!(
+        json(&answer)["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("POST /v1/models/{name}:predict")),
+        "{answer}"
+    );
+    let (status, _, answer) = get(&server.url("/v1/models/other"));
+    assert_eq!(status, 404, "{answer}");
+    // Bad bodies get the checks of /v1/predict.
+    let (status, answer) = post(
+        &server.url(&format!("/v1/models/{name}:predict")),
+        r#"{"instances": []}"#,
+    );
+    assert_eq!(status, 422);
+    assert!(answer.contains("empty list"), "{answer}");
+    // GET on the predict path asks for the readiness of a model of that name: none.
+    let (status, _, answer) = get(&server.url(&format!("/v1/models/{name}:predict")));
+    assert_eq!(status, 404, "{answer}");
+}
