@@ -74,3 +74,60 @@ pub fn thread_pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
     }
     Ok(textcnn::nn::thread_pool(threads))
 }
+
+/// Whether `dir` holds a model bundle (`config.json` and `model.safetensors`).
+pub fn is_bundle_dir(dir: &std::path::Path) -> bool {
+    dir.join(textcnn::bundle::CONFIG_FILE).is_file() && dir.join("model.safetensors").is_file()
+}
+
+/// Refuses to write the file `output` of option `flag` when it is a directory, lies inside one of
+/// `models` or any model bundle (its files would be replaced), or exists and `force` is off.
+///
+/// # Errors
+/// Names the option, the path and the way out.
+pub fn check_output_file(
+    flag: &str,
+    output: &std::path::Path,
+    models: &[&std::path::Path],
+    force: bool,
+) -> anyhow::Result<()> {
+    if output.is_dir() {
+        anyhow::bail!(
+            "{flag} {} is a directory; give a file name",
+            output.display()
+        );
+    }
+    // Compare real paths: the file's folder may be named through a link or `..`.
+    let folder = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let real = std::fs::canonicalize(folder).ok();
+    let inside = models.iter().find(|m| {
+        let model = std::fs::canonicalize(m).ok();
+        matches!((&real, &model), (Some(f), Some(m)) if f.starts_with(m))
+    });
+    if let Some(model) = inside {
+        anyhow::bail!(
+            "{flag} {} is inside the model bundle {}; writing there could replace the model's files, \
+             so give a path outside it",
+            output.display(),
+            model.display()
+        );
+    }
+    if is_bundle_dir(folder) {
+        anyhow::bail!(
+            "{flag} {} is inside the model bundle {}; writing there could replace the model's files, \
+             so give a path outside it",
+            output.display(),
+            folder.display()
+        );
+    }
+    if output.exists() && !force {
+        anyhow::bail!(
+            "{flag} {} already exists; give another name or --force to replace it",
+            output.display()
+        );
+    }
+    Ok(())
+}

@@ -25,6 +25,9 @@ pub struct CompareArgs {
     /// Write the models' learning curves (their metrics.jsonl) on one chart to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub curves: Option<PathBuf>,
+    /// Replace an existing --curves file (never one inside a model bundle).
+    #[arg(long, requires = "curves")]
+    pub force: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -37,6 +40,8 @@ pub struct CompareArgs {
 
 pub fn run(args: CompareArgs) -> Result<()> {
     if let Some(path) = &args.curves {
+        let models: Vec<&std::path::Path> = args.models.iter().map(|m| m.as_path()).collect();
+        super::common::check_output_file("--curves", path, &models, args.force)?;
         let runs = args
             .models
             .iter()

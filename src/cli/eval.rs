@@ -39,7 +39,22 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let classifier = Classifier::load(&args.model)?;
+    if let Some(dir) = &args.plots
+        && super::common::is_bundle_dir(dir)
+    {
+        anyhow::bail!(
+            "--plots {} is a model bundle folder: its training report and pictures would be \
+             replaced; give another directory",
+            dir.display()
+        );
+    }
     if classifier.multi_label().is_some() {
+        if args.plots.is_some() {
+            anyhow::bail!(
+                "--plots is not available for multi-label models yet (no pictures or report.html \
+                 are written for them)"
+            );
+        }
         return super::multilabel::eval(
             &classifier,
             &args.model,

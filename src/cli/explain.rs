@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use textcnn::explain::{EXPLAINED, Explanation, Method, Source, Tagged, global, html};
+use textcnn::explain::{Explanation, Method, Source, Tagged, global, html};
 use textcnn::predict::Classifier;
 
 use super::common::{ReadArgs, load_dataset, thread_pool};
@@ -36,6 +36,9 @@ pub struct ExplainArgs {
     /// Write a self-contained HTML page (highlighted texts, legend, top windows) to this file.
     #[arg(long, conflicts_with = "global")]
     pub html: Option<PathBuf>,
+    /// Replace an existing --html file (never one inside a model bundle).
+    #[arg(long, requires = "html")]
+    pub force: bool,
     /// Per label, the n-grams that most often drive it over --data.
     #[arg(long, requires = "data")]
     pub global: bool,
@@ -60,6 +63,9 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     if args.top == 0 {
         bail!("--top must be at least 1");
     }
+    if let Some(path) = &args.html {
+        super::common::check_output_file("--html", path, &[&args.model], args.force)?;
+    }
     let classifier = Classifier::load(&args.model)?;
     if let Some(l) = &args.label {
         classifier.label_index(l)?;
@@ -83,9 +89,13 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     let mut pages: Vec<(&str, Vec<Explanation>)> = Vec::new();
     for (i, text) in lines.iter().enumerate() {
         let line_no = i + 1;
-        let result = pool.install(|| classifier.explain(text, args.label.as_deref()));
-        let e = match result {
-            Ok(e) => e,
+        // No --label: the decided labels (multi-label models: every label over its threshold).
+        let result = pool.install(|| match &args.label {
+            Some(l) => classifier.explain(text, Some(l)).map(|e| vec![e]),
+            None => classifier.explain_decided(text),
+        });
+        let explanations = match result {
+            Ok(es) => es,
             Err(err) => {
                 let error = if text.trim().is_empty() {
                     "empty text".to_string()
@@ -104,18 +114,20 @@ pub fn run(args: ExplainArgs) -> Result<()> {
                 continue;
             }
         };
-        if args.json {
-            let tagged = Tagged {
-                tags: serde_json::json!({ "line": line_no }),
-                explained: EXPLAINED,
-                explanation: &e,
-            };
-            writeln!(out, "{}", serde_json::to_string(&tagged)?)?;
-        } else if args.html.is_none() {
-            print_text(&mut out, line_no, &e, args.top)?;
+        for e in &explanations {
+            if args.json {
+                let tagged = Tagged {
+                    tags: serde_json::json!({ "line": line_no }),
+                    explained: e.explained(),
+                    explanation: e,
+                };
+                writeln!(out, "{}", serde_json::to_string(&tagged)?)?;
+            } else if args.html.is_none() {
+                print_text(&mut out, line_no, e, args.top)?;
+            }
         }
         if args.html.is_some() {
-            pages.push((text.as_str(), vec![e]));
+            pages.push((text.as_str(), explanations));
         }
     }
     out.flush()?;
@@ -160,14 +172,28 @@ fn print_text(out: &mut impl Write, line: usize, e: &Explanation, top: usize) ->
             let sum = e.reconstructed_logit() - b;
             writeln!(
                 out,
-                "  logit (centered) {:.4} = bias {b:.4} {} {:.4} from {} windows",
+                "  logit ({}) {:.4} = bias {b:.4} {} {:.4} from {} windows",
+                if e.multi_label {
+                    "of the label's sigmoid"
+                } else {
+                    "centered"
+                },
                 e.logit,
                 if sum < 0.0 { "-" } else { "+" },
                 sum.abs(),
                 e.windows.len()
             )?
         }
-        None => writeln!(out, "  logit (centered) {:.4}", e.logit)?,
+        None => writeln!(
+            out,
+            "  logit ({}) {:.4}",
+            if e.multi_label {
+                "of the label's sigmoid"
+            } else {
+                "centered"
+            },
+            e.logit
+        )?,
     }
     if let Some(m) = e.mix {
         writeln!(

@@ -1,8 +1,8 @@
 //! `textcnn export-vectors`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use textcnn::bundle::Bundle;
 use textcnn::fsutil::write_atomic;
@@ -47,37 +47,7 @@ pub struct ExportArgs {
 /// Refuses an `--output` inside the model bundle (it would replace the model's own files) and,
 /// without `--force`, an existing file.
 fn check_output(args: &ExportArgs) -> Result<()> {
-    let output = &args.output;
-    if output.is_dir() {
-        bail!(
-            "--output {} is a directory; give a file name",
-            output.display()
-        );
-    }
-    // Compare real paths: the file's folder may be named through a link or `..`.
-    let folder = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if let (Ok(folder), Ok(model)) = (
-        std::fs::canonicalize(folder),
-        std::fs::canonicalize(&args.model),
-    ) && folder.starts_with(&model)
-    {
-        bail!(
-            "--output {} is inside the model bundle {}; writing there could replace the model's files, \
-             so give a path outside it",
-            output.display(),
-            args.model.display()
-        );
-    }
-    if output.exists() && !args.force {
-        bail!(
-            "--output {} already exists; give another name or --force to replace it",
-            output.display()
-        );
-    }
-    Ok(())
+    super::common::check_output_file("--output", &args.output, &[&args.model], args.force)
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {

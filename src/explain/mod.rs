@@ -148,10 +148,17 @@ pub struct Explanation {
     pub n_oov: usize,
     /// Whether the CNN read only `max_len` of the tokens.
     pub truncated: bool,
+    /// A multi-label model (one sigmoid per label): [`Explanation::logit`] is the label's own
+    /// logit, not centered.
+    #[serde(skip)]
+    pub multi_label: bool,
 }
 
 /// What [`Explanation::logit`] is, as the JSON outputs name it (`"explained"`).
 pub const EXPLAINED: &str = "centered logit z_c - mean_k z_k";
+/// [`EXPLAINED`] for a multi-label model: the input of label `c`'s sigmoid (of the mixture
+/// `a · z_cnn + b · z_ngram` for `ngram-cnn`).
+pub const EXPLAINED_MULTI_LABEL: &str = "logit z_c of the label's sigmoid (multi-label)";
 
 /// An explanation with a few fields of context, serialized flat (f32 values in their shortest
 /// exact form): what the CLI's `--json` lines and `POST /v1/explain` write.
@@ -168,6 +175,15 @@ pub struct Tagged<'a, T: Serialize> {
 }
 
 impl Explanation {
+    /// What [`Explanation::logit`] is: [`EXPLAINED`] or [`EXPLAINED_MULTI_LABEL`].
+    pub fn explained(&self) -> &'static str {
+        if self.multi_label {
+            EXPLAINED_MULTI_LABEL
+        } else {
+            EXPLAINED
+        }
+    }
+
     /// Sum of the window contributions plus the bias: equals [`Explanation::logit`] to float
     /// rounding when the method is exact.
     pub fn reconstructed_logit(&self) -> f32 {
@@ -187,6 +203,8 @@ struct Analysis {
     probabilities: Vec<f32>,
     cnn: CnnPart,
     ngram: Option<NgramPart>,
+    /// One sigmoid per label: logits are explained as they are, not centered.
+    multi: bool,
 }
 
 enum CnnPart {
@@ -211,10 +229,27 @@ struct NgramPart {
     mix: MixWeights,
 }
 
-/// `v[c] − mean_k v[k]` for `v` of `k` entries, in f64.
-fn centered(v: impl Fn(usize) -> f32, k: usize, c: usize) -> f64 {
+/// `v[c] − mean_k v[k]` for `v` of `k` entries, in f64 (softmax outputs: the centered logit
+/// is what the probabilities fix); `v[c]` itself for a multi-label model (`multi`), whose
+/// labels are independent sigmoids.
+fn centered_or_own(multi: bool, v: impl Fn(usize) -> f32, k: usize, c: usize) -> f64 {
+    if multi {
+        return v(c) as f64;
+    }
     let mean: f64 = (0..k).map(|i| v(i) as f64).sum::<f64>() / k as f64;
     v(c) as f64 - mean
+}
+
+/// Probabilities from logits: softmax, or one sigmoid per label (`multi`).
+fn to_probabilities(mut logits: Vec<f32>, multi: bool) -> Vec<f32> {
+    if multi {
+        for v in logits.iter_mut() {
+            *v = crate::nn::loss::sigmoid(*v);
+        }
+    } else {
+        softmax_in_place(&mut logits);
+    }
+    logits
 }
 
 /// Token index of every position of an encoding of `n` tokens (see [`crate::text::encode`]).
@@ -235,8 +270,8 @@ impl Classifier {
     /// Explains the label `label` of `text` (by name; `None`: the predicted label).
     ///
     /// # Errors
-    /// A label the model does not have (the message lists them), a text with no token after
-    /// tokenization, or a multi-label model (not explained yet).
+    /// A label the model does not have (the message lists them), or a text with no token after
+    /// tokenization.
     pub fn explain(&self, text: &str, label: Option<&str>) -> Result<Explanation> {
         let a = self.analyze(text)?;
         let c = match label {
@@ -244,6 +279,32 @@ impl Classifier {
             Some(l) => self.label_index(l)?,
         };
         Ok(self.explanation(&a, c))
+    }
+
+    /// Explains the decided labels of `text`: the predicted label of a single-label model; every
+    /// label over its threshold of a multi-label model (the most probable one when none is),
+    /// most probable first. The model runs once.
+    ///
+    /// # Errors
+    /// A text with no token after tokenization.
+    pub fn explain_decided(&self, text: &str) -> Result<Vec<Explanation>> {
+        let a = self.analyze(text)?;
+        let best = crate::predict::argmax(&a.probabilities);
+        let labels = match self.multi_label() {
+            Some(m) => {
+                let decided: Vec<usize> = crate::multilabel::decide(&a.probabilities, m, None)
+                    .into_iter()
+                    .map(|(c, _)| c)
+                    .collect();
+                if decided.is_empty() {
+                    vec![best]
+                } else {
+                    decided
+                }
+            }
+            None => vec![best],
+        };
+        Ok(labels.iter().map(|&c| self.explanation(&a, c)).collect())
     }
 
     /// Explains several labels of one text (label indices, e.g. every label a multi-label model
@@ -277,14 +338,6 @@ impl Classifier {
     }
 
     fn analyze(&self, text: &str) -> Result<Analysis> {
-        if self.multi_label().is_some() {
-            // Its labels are independent sigmoids: the softmax decomposition below does not
-            // apply.
-            bail!(
-                "explanations are not available for multi-label models yet (this model has one \
-                 sigmoid per label); they exist for single-label models"
-            );
-        }
         let pipeline = self.pipeline();
         let spans = pipeline.tokenizer.tokenize_with_offsets(text);
         if spans.is_empty() {
@@ -307,6 +360,7 @@ impl Classifier {
         );
         let bundle = self.bundle();
         let k = self.labels().len();
+        let multi = self.multi_label().is_some();
         let padded = PaddedBatch::new(&[&encoded], pipeline.encode.min_len);
         let (cnn, cnn_probs) = match &bundle.model {
             Model::Kim(m) => {
@@ -324,8 +378,7 @@ impl Classifier {
                     k,
                     &mut logits,
                 );
-                let mut probs = logits.clone();
-                softmax_in_place(&mut probs);
+                let probs = to_probabilities(logits.clone(), multi);
                 (
                     CnnPart::Kim {
                         pooled,
@@ -338,11 +391,22 @@ impl Classifier {
             Model::Conv2d(m) => {
                 // The model reads at most its seq_len tokens.
                 positions.truncate(m.config().seq_len);
-                let probs = crate::predict::probabilities(
-                    &bundle.model,
-                    std::slice::from_ref(&encoded),
-                    pipeline.encode.min_len,
-                );
+                let probs = if multi {
+                    to_probabilities(
+                        crate::predict::logits(
+                            &bundle.model,
+                            std::slice::from_ref(&encoded),
+                            pipeline.encode.min_len,
+                        ),
+                        true,
+                    )
+                } else {
+                    crate::predict::probabilities(
+                        &bundle.model,
+                        std::slice::from_ref(&encoded),
+                        pipeline.encode.min_len,
+                    )
+                };
                 let (logits, occluded) = occlusion(&bundle.model, &padded, positions.len(), k);
                 (CnnPart::Occlusion { logits, occluded }, probs)
             }
@@ -354,9 +418,18 @@ impl Classifier {
                     std::slice::from_ref(&row),
                     model.featurizer.num_features(),
                 ));
-                let mut p_ngram = logits.clone();
-                softmax_in_place(&mut p_ngram);
-                let probs = mix_probabilities(&cnn_probs, &p_ngram, branch.mix, k);
+                let probs = if multi {
+                    let cnn_logits = match &cnn {
+                        CnnPart::Kim { logits, .. } | CnnPart::Occlusion { logits, .. } => logits,
+                    };
+                    to_probabilities(
+                        crate::multilabel::mix_logits(cnn_logits, &logits, branch.mix),
+                        true,
+                    )
+                } else {
+                    let p_ngram = to_probabilities(logits.clone(), false);
+                    mix_probabilities(&cnn_probs, &p_ngram, branch.mix, k)
+                };
                 let part = NgramPart {
                     occurrences: model.featurizer.occurrences(&tokens),
                     row,
@@ -375,12 +448,15 @@ impl Classifier {
             probabilities,
             cnn,
             ngram,
+            multi,
         })
     }
 
     fn explanation(&self, a: &Analysis, c: usize) -> Explanation {
         let bundle = self.bundle();
         let k = self.labels().len();
+        let centered =
+            |v: &dyn Fn(usize) -> f32, k: usize, c: usize| centered_or_own(a.multi, v, k, c);
         let cnn_weight = a.ngram.as_ref().map_or(1.0, |n| n.mix.cnn as f64);
         let mut windows: Vec<Window> = Vec::new();
         let mut logit = 0.0f64;
@@ -396,8 +472,8 @@ impl Classifier {
                 Model::Kim(m),
             ) => {
                 method = Method::Exact;
-                logit += cnn_weight * centered(|i| logits[i], k, c);
-                bias = bias.map(|b| b + cnn_weight * centered(|i| m.fc_bias[i], k, c));
+                logit += cnn_weight * centered(&|i| logits[i], k, c);
+                bias = bias.map(|b| b + cnn_weight * centered(&|i| m.fc_bias[i], k, c));
                 let cfg = m.config();
                 let (maps, nf) = (cfg.feature_maps, cfg.num_features());
                 let length = a.positions.len();
@@ -411,7 +487,7 @@ impl Classifier {
                     if pooled[j] <= 0.0 {
                         continue; // ReLU output 0: the map adds nothing.
                     }
-                    let w = centered(|i| m.fc_weight[i * nf + j], k, c);
+                    let w = centered(&|i| m.fc_weight[i * nf + j], k, c);
                     let slot = &mut sums[j / maps][argmax[j] as usize];
                     slot.0 += cnn_weight * w * pooled[j] as f64;
                     slot.1 += 1;
@@ -430,11 +506,11 @@ impl Classifier {
             (CnnPart::Occlusion { logits, occluded }, _) => {
                 method = Method::Occlusion;
                 bias = None;
-                let full = centered(|i| logits[i], k, c);
+                let full = centered(&|i| logits[i], k, c);
                 logit += cnn_weight * full;
                 for (p, &token) in a.positions.iter().enumerate() {
                     let row = &occluded[p * k..(p + 1) * k];
-                    let value = cnn_weight * (full - centered(|i| row[i], k, c));
+                    let value = cnn_weight * (full - centered(&|i| row[i], k, c));
                     windows.push(self.window(a, Source::Cnn, 1, None, vec![token], value, 0));
                 }
             }
@@ -443,8 +519,8 @@ impl Classifier {
         if let (Some(part), Some(model)) = (&a.ngram, &bundle.ngram) {
             let b = part.mix.ngram as f64;
             let lr = &model.logreg;
-            logit += b * centered(|i| part.logits[i], k, c);
-            bias = bias.map(|x| x + b * centered(|i| lr.bias[i], k, c));
+            logit += b * centered(&|i| part.logits[i], k, c);
+            bias = bias.map(|x| x + b * centered(&|i| lr.bias[i], k, c));
             let mut count = std::collections::HashMap::new();
             for (col, _, _) in &part.occurrences {
                 *count.entry(*col).or_insert(0usize) += 1;
@@ -453,7 +529,7 @@ impl Classifier {
                 .row
                 .iter()
                 .map(|&(col, x)| {
-                    let w = centered(|i| lr.weights[col as usize * k + i], k, c);
+                    let w = centered(&|i| lr.weights[col as usize * k + i], k, c);
                     (col, b * x as f64 * w / count[&col] as f64)
                 })
                 .collect();
@@ -511,6 +587,7 @@ impl Classifier {
             n_tokens: a.encoded.n_tokens,
             n_oov: a.encoded.n_oov,
             truncated: a.encoded.truncated,
+            multi_label: a.multi,
         }
     }
 

@@ -472,7 +472,9 @@ fn positive_weights(
             (0..k)
                 .map(|c| {
                     let pos = (0..n).filter(|&i| targets[i * k + c] >= 0.5).count();
-                    if pos == 0 {
+                    // A label on no text or on every text has nothing to balance: weight 1
+                    // (n_negative / n_positive would be 0 for the latter, erasing its loss).
+                    if pos == 0 || pos == n {
                         1.0
                     } else {
                         (n - pos) as f32 / pos as f32
@@ -748,6 +750,11 @@ mod tests {
             positive_weights(&ClassWeight::None, &labels, &t).unwrap(),
             None
         );
+        // A label on every text keeps weight 1 (not 0 negatives / 2 positives).
+        let labels = vec!["a".to_string(), "b".to_string()];
+        let t = [1.0, 1.0, 1.0, 0.0];
+        let w = positive_weights(&ClassWeight::Balanced, &labels, &t).unwrap();
+        assert_eq!(w, Some(vec![1.0, 1.0]));
     }
 
     #[test]

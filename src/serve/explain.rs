@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState, json_response};
-use crate::explain::{EXPLAINED, Tagged};
+use crate::explain::Tagged;
 
 /// Windows returned when the request does not say.
 pub const DEFAULT_TOP: usize = 20;
@@ -194,7 +194,7 @@ async fn explain_inner(state: &AppState, body: Body) -> Result<Response, ApiErro
         &Answer {
             explanation: Tagged {
                 tags: json!({ "n_windows": n_windows }),
-                explained: EXPLAINED,
+                explained: e.explained(),
                 explanation: &e,
             },
             model: &s.info,

@@ -413,7 +413,7 @@ fn target_architecture(
                 ..parent.clone()
             }),
             Architecture::Conv2d(_) => bail!(
-                "{}: fine-tuning and --init-from support Kim models only; this one is conv2d",
+                "{}: fine-tuning supports Kim models only; this one is conv2d",
                 s.path.display()
             ),
         },

@@ -385,3 +385,54 @@ fn a_bundle_with_bad_thresholds_is_refused_on_load() {
     let e = format!("{:#}", Classifier::load(dir.path()).err().unwrap());
     assert!(e.contains("threshold 1 is 1.5"), "{e}");
 }
+
+/// `explain` on a multi-label `ngram-cnn` model decomposes each decided label's own logit (the
+/// input of its sigmoid, not centered) exactly: windows + bias give the logit, whose sigmoid is
+/// the label's probability, and every decided label is explained.
+#[test]
+fn explain_decomposes_each_decided_labels_logit() {
+    let t = trained();
+    let classifier = Classifier::load(&t.model).unwrap();
+    for (text, _) in synthetic(12, 9) {
+        let es = classifier.explain_decided(&text).unwrap();
+        let p = &classifier.predict(&[text.as_str()])[0];
+        let decided = classifier.decided_labels(p, None);
+        let want: Vec<&str> = if decided.is_empty() {
+            vec![classifier.labels()[textcnn::predict::argmax(&p.probabilities)].as_str()]
+        } else {
+            decided.iter().map(|d| d.0).collect()
+        };
+        let got: Vec<&str> = es.iter().map(|e| e.label.as_str()).collect();
+        assert_eq!(got, want, "{text}");
+        for e in &es {
+            assert!(e.multi_label);
+            assert_eq!(e.explained(), textcnn::explain::EXPLAINED_MULTI_LABEL);
+            assert!(
+                (e.reconstructed_logit() - e.logit).abs() <= 1e-4 * (1.0 + e.logit.abs()),
+                "{text}: windows + bias {} vs logit {}",
+                e.reconstructed_logit(),
+                e.logit
+            );
+            let sigmoid = 1.0 / (1.0 + (-e.logit).exp());
+            assert!(
+                (sigmoid - e.probability).abs() < 1e-5,
+                "{text}: sigmoid(logit) {sigmoid} vs probability {}",
+                e.probability
+            );
+            assert!((e.probability - p.probabilities[e.label_index]).abs() < 1e-6);
+        }
+    }
+    // The CLI explains every decided label of a line.
+    let out = ok(&[
+        "explain",
+        "--model",
+        path(&t.model),
+        "--text",
+        "goal election today",
+        "--json",
+    ]);
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["explained"], textcnn::explain::EXPLAINED_MULTI_LABEL);
+    }
+}

@@ -387,6 +387,20 @@ fn the_cli_writes_tensorboard_logs_plots_and_reports() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let acc = json["report"]["accuracy"].as_f64().unwrap();
+    // The model's own folder is refused: its training report would be replaced.
+    let before = std::fs::read(run.join("report.html")).unwrap();
+    let o = textcnn(&[
+        "eval",
+        "--model",
+        run.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "--plots",
+        run.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is a model bundle folder"));
+    assert_eq!(std::fs::read(run.join("report.html")).unwrap(), before);
     let html = std::fs::read_to_string(plots.join("report.html")).unwrap();
     assert!(html.contains(&format!("<b id=\"accuracy\">{acc:.4}</b>")));
     assert!(html.contains("<h2>Evaluation on "));
@@ -405,12 +419,35 @@ fn the_cli_writes_tensorboard_logs_plots_and_reports() {
     let svg = std::fs::read_to_string(&chart).unwrap();
     assert_eq!(svg.matches("<polyline").count(), 6);
     assert!(svg.contains(&format!(">{}</text>", run.display())));
+    // An existing chart is kept unless --force; a model's own folder is refused.
+    let o = textcnn(&[
+        "compare",
+        "--models",
+        &format!("{},{}", run.display(), b.display()),
+        "--curves",
+        chart.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    let inside = run.join("curves.svg");
+    let o = textcnn(&[
+        "compare",
+        "--models",
+        &format!("{},{}", run.display(), b.display()),
+        "--curves",
+        inside.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("inside the model bundle"));
+    assert!(!inside.exists());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let chart2 = elsewhere.path().join("curves.svg");
     let o = textcnn(&[
         "compare",
         "--models",
         &format!("{},{}", run.display(), dir.path().display()),
         "--curves",
-        chart.to_str().unwrap(),
+        chart2.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no metrics.jsonl"));
