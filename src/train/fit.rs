@@ -580,6 +580,16 @@ fn build_model(
                 output.display()
             );
         }
+        if ckpt.progress.bad_epochs >= config.patience.max(1) {
+            // Early stopping ended the run, and its final stages ran right after.
+            bail!(
+                "{}: this run already finished (early stopping after epoch {}); nothing to resume. \
+                 To train further, use `textcnn finetune --model {}`",
+                output.display(),
+                ckpt.progress.epoch.saturating_sub(1),
+                output.display()
+            );
+        }
         ckpt.restore(output, &mut trainer, &arch)?;
         progress = ckpt.progress;
         observer.message(

@@ -129,6 +129,40 @@ fn interrupted_then_resumed_run_equals_an_uninterrupted_one() {
 }
 
 #[test]
+fn resuming_an_early_stopped_run_is_refused() {
+    let (tr, va) = (synthetic(200, 8), synthetic(40, 9));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    // Validation accuracy reaches its best (1.0) and cannot rise further: patience 1 stops.
+    let config = TrainConfig {
+        patience: 1,
+        epochs: Some(30),
+        ..small_config()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let done = train(&config, &data, dir.path(), &TrainOptions::default()).unwrap();
+    assert_eq!(done.stop, StopReason::EarlyStopped);
+    let before = params(dir.path());
+    let err = train(
+        &config,
+        &data,
+        dir.path(),
+        &TrainOptions {
+            resume: true,
+            ..TrainOptions::default()
+        },
+    )
+    .err()
+    .expect("nothing to resume")
+    .to_string();
+    assert!(err.contains("already finished"), "{err}");
+    assert_eq!(params(dir.path()), before);
+}
+
+#[test]
 fn a_diverging_loss_stops_with_epoch_step_and_advice() {
     let (tr, va) = (synthetic(64, 6), synthetic(20, 7));
     let data = TrainData {
