@@ -6,21 +6,7 @@ use std::fmt::Write;
 
 use super::{Explanation, Method, Source};
 
-/// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::report::svg::escape;
 
 /// Background colour of a contribution `v` relative to the largest magnitude `max`: green for
 /// the label, red against it, opacity growing with `|v| / max`.
