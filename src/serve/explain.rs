@@ -137,32 +137,7 @@ pub(super) async fn explain(State(state): State<AppState>, req: Request) -> Resp
 
 async fn explain_inner(state: &AppState, body: Body) -> Result<Response, ApiError> {
     let s = &state.0;
-    let _permit = s.permits.acquire().await.map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the service is shutting down",
-        )
-    })?;
-    let limit = s.config.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let inner = e.into_inner();
-        if inner
-            .downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some()
-        {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the request body is larger than the limit of {limit} bytes (--max-body-bytes)"
-                ),
-            )
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the request body: {inner}"),
-            )
-        }
-    })?;
+    let (_permit, bytes) = super::admit_and_read(s, body).await?;
     let request = parse_explain(&bytes, s.config.max_chars)?;
     if let Some(l) = &request.label {
         s.classifier

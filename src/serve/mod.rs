@@ -665,9 +665,16 @@ struct PredictionOut<'a> {
     n_oov: usize,
 }
 
-async fn predict_inner(state: &AppState, body: Body, kserve: bool) -> Result<Response, ApiError> {
-    let s = &state.0;
-    let _permit = s.permits.acquire().await.map_err(|_| {
+/// Waits for a request slot (`--max-concurrent`), then reads the body up to `--max-body-bytes`.
+///
+/// # Errors
+/// 503 when the service is shutting down, 413 for a body over the limit, 400 for an unreadable
+/// body.
+async fn admit_and_read(
+    s: &Inner,
+    body: Body,
+) -> Result<(tokio::sync::SemaphorePermit<'_>, axum::body::Bytes), ApiError> {
+    let permit = s.permits.acquire().await.map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the service is shutting down",
@@ -693,6 +700,12 @@ async fn predict_inner(state: &AppState, body: Body, kserve: bool) -> Result<Res
             )
         }
     })?;
+    Ok((permit, bytes))
+}
+
+async fn predict_inner(state: &AppState, body: Body, kserve: bool) -> Result<Response, ApiError> {
+    let s = &state.0;
+    let (_permit, bytes) = admit_and_read(s, body).await?;
     let labels = s.classifier.labels();
     let request = parse_predict(&bytes, &s.config, labels.len())?;
     let field = request.field;
