@@ -91,6 +91,7 @@ pub(super) fn train(
     multi: &MultiReadOptions,
     output: &Path,
     quiet: bool,
+    log: &super::train::LogArgs,
 ) -> Result<()> {
     let (train_spec, valid_spec, test_spec, read) = (
         info.train.as_str(),
@@ -120,7 +121,19 @@ pub(super) fn train(
         valid: &valid_ds,
         test: test_ds.as_ref(),
     };
-    let outcome = textcnn::multilabel::train_multi_label(&config, &data, output, !quiet, run_info)?;
+    let tb_dir = log.tensorboard.clone().unwrap_or_else(|| output.join("tb"));
+    let mut tensorboard =
+        textcnn::report::TensorBoardWriter::deferred(&tb_dir, log.tensorboard_every);
+    let mut printer = super::progress::TerminalPrinter::new(quiet);
+    let outcome = {
+        let mut observers = textcnn::train::Observers::new();
+        observers.push(&mut printer);
+        observers.push(&mut tensorboard);
+        textcnn::multilabel::train_multi_label(&config, &data, output, &mut observers, run_info)?
+    };
+    if let Err(e) = tensorboard.finish() {
+        eprintln!("warning: TensorBoard log incomplete: {e:#}");
+    }
     let b = &outcome.best;
     println!(
         "best epoch {}: valid micro-f1 {:.4}, macro-f1 {:.4}, subset acc {:.4} (the CNN alone, thresholds 0.5)",

@@ -713,7 +713,7 @@ fn train_locked(
         if resume {
             bail!("--resume is not supported for multi-label runs; start the run again");
         }
-        return super::multilabel::train(config, &info, multi, output, quiet);
+        return super::multilabel::train(config, &info, multi, output, quiet, log);
     }
     let full_train = load_dataset(&info.train, &info.read)?;
     let (train_ds, valid_ds) = match &info.valid {

@@ -25,7 +25,10 @@ use crate::ngram::{LogReg, LogRegFit, MixWeights, NgramFeaturizer, NgramModel};
 use crate::nn::loss::{Targets, sigmoid, sigmoid_binary_cross_entropy};
 use crate::text::{Encoded, TextPipeline, Tokenizer, Vocab, encode, tokenize_all};
 use crate::train::ngram_stage::{C_PATH, NB_FLOOR, NB_SMOOTHING, ngram_configs};
-use crate::train::{ArchKind, ClassWeight, Metric, TrainConfig, describe_architecture};
+use crate::train::{
+    ArchKind, ClassWeight, EpochEnd, EpochMetrics, MessageKind, Metric, RunStart, StepEvent,
+    TrainConfig, TrainObserver, describe_architecture,
+};
 
 /// Thresholds tried for each label (0.05, 0.10, …, 0.95).
 pub const THRESHOLD_GRID: [f32; 19] = [
@@ -92,7 +95,7 @@ pub struct MultiTrainOutcome {
 }
 
 /// Trains a multi-label model and writes its bundle to `output` (which the caller has checked
-/// and locked). `progress` prints one line per stage and epoch on standard error; `run_info`
+/// and locked). Messages and epochs are reported to `observer`; `run_info`
 /// is stored in the bundle.
 ///
 /// # Errors
@@ -103,19 +106,19 @@ pub fn train_multi_label(
     config: &TrainConfig,
     data: &MultiTrainData,
     output: &Path,
-    progress: bool,
+    observer: &mut dyn TrainObserver,
     run_info: serde_json::Value,
 ) -> Result<MultiTrainOutcome> {
     config.validate()?;
     let pool = crate::nn::thread_pool(config.threads);
-    pool.install(|| train_in_pool(config, data, output, progress, run_info))
+    pool.install(|| train_in_pool(config, data, output, observer, run_info))
 }
 
 fn train_in_pool(
     config: &TrainConfig,
     data: &MultiTrainData,
     output: &Path,
-    progress: bool,
+    observer: &mut dyn TrainObserver,
     run_info: serde_json::Value,
 ) -> Result<MultiTrainOutcome> {
     let started = Instant::now();
@@ -171,8 +174,9 @@ fn train_in_pool(
     };
     let (valid_tokens, valid_enc) = pipeline.tokenize_and_encode(&data.valid.texts());
     let wants_ngram = config.arch == ArchKind::NgramCnn;
-    if progress {
-        eprintln!(
+    observer.message(
+        MessageKind::Info,
+        &format!(
             "multi-label data: {} train / {} valid{} examples, {k} labels, vocabulary {}",
             data.train.len(),
             data.valid.len(),
@@ -180,14 +184,15 @@ fn train_in_pool(
                 .map(|t| format!(" / {} test", t.len()))
                 .unwrap_or_default(),
             pipeline.vocab.len()
-        );
-    }
+        ),
+    );
     let arch = config.architecture(pipeline.vocab.len(), k);
     let longest = train_enc.iter().map(|e| e.ids.len()).max().unwrap_or(1);
     let batch = config.batch_size.min(train_enc.len()).max(1);
     crate::train::check_training_memory(&arch, longest, batch)?;
-    if progress {
-        eprintln!(
+    observer.message(
+        MessageKind::Info,
+        &format!(
             "model: {}{}, one sigmoid per label, binary cross-entropy",
             if wants_ngram {
                 "ngram-cnn = one-vs-rest n-gram branch (fitted after the CNN) + "
@@ -195,8 +200,8 @@ fn train_in_pool(
                 ""
             },
             describe_architecture(&arch)
-        );
-    }
+        ),
+    );
     let pos_weight = positive_weights(&config.class_weight, &labels, &train_t)?;
     let initial = with_prior_bias(Model::new(&arch, config.seed), &train_t, k)?;
     let mut trainer = Trainer::new(initial, config.optimizer());
@@ -208,12 +213,23 @@ fn train_in_pool(
     let mut best: Option<(MultiEpochMetrics, Model)> = None;
     let mut bad_epochs = 0;
     let default_thresholds = vec![DEFAULT_THRESHOLD; k];
+    let hyperparameters = serde_json::to_value(config)?;
+    observer.run_started(&RunStart {
+        hyperparameters: &hyperparameters,
+        labels: &labels,
+        max_epochs,
+        train_examples: train_enc.len(),
+        valid_examples: valid_enc.len(),
+        num_params: arch.num_params(),
+        first_epoch: 1,
+    });
     for epoch in 1..=max_epochs {
         let epoch_started = Instant::now();
         let lr = config.lr * config.lr_decay.powi(epoch as i32 - 1);
         trainer.set_lr(lr);
         let (mut loss_sum, mut right, mut seen) = (0.0f64, 0usize, 0usize);
         let batches = epoch_batches(config, epoch, &lengths);
+        observer.epoch_started(epoch, max_epochs, batches.len(), 0);
         for (step, rows) in batches.iter().enumerate() {
             let refs: Vec<&Encoded> = rows.iter().map(|&i| &train_enc[i]).collect();
             let padded = PaddedBatch::new(&refs, pipeline.encode.min_len);
@@ -238,6 +254,17 @@ fn train_in_pool(
             loss_sum += stats.loss as f64 * rows.len() as f64;
             right += stats.correct;
             seen += rows.len();
+            observer.step(&StepEvent {
+                epoch,
+                step: step + 1,
+                steps: batches.len(),
+                global_step: ((epoch - 1) * batches.len() + step + 1) as u64,
+                loss: stats.loss as f64,
+                epoch_loss: loss_sum / seen as f64,
+                epoch_acc: right as f64 / seen as f64,
+                lr,
+                examples_per_s: seen as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9),
+            });
         }
         let train_seconds = epoch_started.elapsed().as_secs_f64();
         let model = trainer.model();
@@ -263,18 +290,24 @@ fn train_in_pool(
             Metric::Acc => metrics.valid_subset_acc > b.valid_subset_acc,
             Metric::Loss => metrics.valid_loss < b.valid_loss,
         });
-        if progress {
-            eprintln!(
-                "epoch {epoch:>2}/{max_epochs}: train loss {:.4} | valid loss {:.4} micro-f1 {:.4} macro-f1 {:.4} subset acc {:.4} | {:.1} s{}",
-                metrics.train_loss,
-                metrics.valid_loss,
-                metrics.valid_micro_f1,
-                metrics.valid_macro_f1,
-                metrics.valid_subset_acc,
-                metrics.seconds,
-                if improved { " *" } else { "" }
-            );
-        }
+        observer.epoch_finished(&EpochEnd {
+            metrics: &EpochMetrics {
+                epoch,
+                train_loss: metrics.train_loss,
+                train_acc: metrics.train_subset_acc,
+                valid_loss: metrics.valid_loss,
+                valid_acc: metrics.valid_subset_acc,
+                valid_macro_f1: metrics.valid_macro_f1,
+                valid_micro_f1: Some(metrics.valid_micro_f1),
+                lr,
+                seconds: metrics.seconds,
+                examples_per_s: metrics.examples_per_s,
+            },
+            max_epochs,
+            improved,
+            metric: config.metric,
+            steps: batches.len(),
+        });
         history.push(metrics.clone());
         write_metrics(output, &history)?;
         if improved {
@@ -283,12 +316,7 @@ fn train_in_pool(
         } else {
             bad_epochs += 1;
             if bad_epochs >= config.patience.max(1) {
-                if progress {
-                    eprintln!(
-                        "early stopping: no improvement of valid {:?} for {bad_epochs} epoch(s)",
-                        config.metric
-                    );
-                }
+                observer.early_stopped(config.metric, bad_epochs);
                 break;
             }
         }
@@ -308,9 +336,9 @@ fn train_in_pool(
             &cnn_valid,
             k,
         )?;
-        if progress {
-            eprintln!(
-                "n-gram branch (one-vs-rest): {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid micro-f1 at 0.5: cnn {:.4}, n-gram {:.4}, mixed {:.4} ({:.1} s)",
+        observer.message(
+            MessageKind::Info,
+            &format!("n-gram branch (one-vs-rest): {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid micro-f1 at 0.5: cnn {:.4}, n-gram {:.4}, mixed {:.4} ({:.1} s)",
                 fitted.branch.num_features,
                 fitted.branch.c,
                 fitted.branch.mix.cnn,
@@ -324,9 +352,8 @@ fn train_in_pool(
                 fitted.branch.validation["mixed_micro_f1"]
                     .as_f64()
                     .unwrap_or(f64::NAN),
-                t0.elapsed().as_secs_f64()
-            );
-        }
+                t0.elapsed().as_secs_f64()),
+        );
         (
             Some(fitted.model),
             Some(fitted.branch),
@@ -355,12 +382,11 @@ fn train_in_pool(
     validation.insert("micro_f1_tuned".into(), valid_report.micro_avg.f1.into());
     validation.insert("macro_f1_tuned".into(), valid_report.macro_avg.f1.into());
     validation.insert("thresholds_changed".into(), tuned.into());
-    if progress {
-        eprintln!(
-            "thresholds: {tuned} of {k} labels moved from {DEFAULT_THRESHOLD} (labels with at least {MIN_POSITIVES_FOR_THRESHOLD} validation texts); valid micro-f1 {:.4} -> {:.4}",
-            at_default.micro_avg.f1, valid_report.micro_avg.f1
-        );
-    }
+    observer.message(
+        MessageKind::Info,
+        &format!("thresholds: {tuned} of {k} labels moved from {DEFAULT_THRESHOLD} (labels with at least {MIN_POSITIVES_FOR_THRESHOLD} validation texts); valid micro-f1 {:.4} -> {:.4}",
+            at_default.micro_avg.f1, valid_report.micro_avg.f1),
+    );
     let multi_label = MultiLabelConfig {
         thresholds,
         default_threshold: DEFAULT_THRESHOLD,

@@ -591,6 +591,7 @@ mod tests {
             valid_loss: 0.8,
             valid_acc,
             valid_macro_f1: valid_acc,
+            valid_micro_f1: None,
             lr: 0.001,
             seconds: 1.0,
             examples_per_s: 100.0,

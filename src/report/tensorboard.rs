@@ -524,6 +524,9 @@ impl TrainObserver for TensorBoardWriter {
                 ("epoch/seconds", m.seconds),
             ],
         );
+        if let Some(f1) = m.valid_micro_f1 {
+            self.add_scalars(m.epoch as i64, &[("epoch/valid_micro_f1", f1)]);
+        }
         self.flush();
     }
 

@@ -71,6 +71,10 @@ pub struct EpochMetrics {
     /// Macro-averaged F1 on the validation data (labels present in it or its predictions).
     #[serde(default)]
     pub valid_macro_f1: f64,
+    /// Multi-label runs: micro-averaged F1 on the validation data (thresholds 0.5); `train_acc`
+    /// and `valid_acc` are then subset accuracies. Absent for single-label runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_micro_f1: Option<f64>,
     pub lr: f32,
     /// Wall-clock seconds of the epoch, validation included.
     pub seconds: f64,
@@ -804,6 +808,7 @@ fn end_epoch(
         valid_loss,
         valid_acc,
         valid_macro_f1,
+        valid_micro_f1: None,
         lr,
         seconds: epoch_started.elapsed().as_secs_f64(),
         examples_per_s: progress.seen as f64 / train_seconds.max(1e-9),

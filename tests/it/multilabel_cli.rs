@@ -436,3 +436,35 @@ fn explain_decomposes_each_decided_labels_logit() {
         assert_eq!(v["explained"], textcnn::explain::EXPLAINED_MULTI_LABEL);
     }
 }
+
+/// A multi-label run logs its epochs to TensorBoard like a single-label one, with the
+/// validation micro-F1 (and the subset accuracy as `valid_acc`); the library printed nothing
+/// itself (the CLI's printer wrote the epoch lines).
+#[test]
+fn multi_label_training_writes_tensorboard_scalars_with_micro_f1() {
+    use textcnn::report::tensorboard;
+    let t = trained();
+    let files = tensorboard::event_files(&t.model.join("tb")).unwrap();
+    assert_eq!(files.len(), 1);
+    let scalars = tensorboard::scalars(&tensorboard::read_events(&files[0]).unwrap());
+    let micro: Vec<(i64, f32)> = scalars
+        .iter()
+        .filter(|s| s.0 == "epoch/valid_micro_f1")
+        .map(|s| (s.1, s.2))
+        .collect();
+    assert!(!micro.is_empty());
+    // The same values as metrics.jsonl.
+    let lines = std::fs::read_to_string(t.model.join("metrics.jsonl")).unwrap();
+    let from_jsonl: Vec<(i64, f32)> = lines
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["epoch"].as_i64().unwrap(),
+                v["valid_micro_f1"].as_f64().unwrap() as f32,
+            )
+        })
+        .collect();
+    assert_eq!(micro, from_jsonl);
+    assert!(t.stderr.contains("micro-f1"), "{}", t.stderr);
+}
