@@ -96,6 +96,36 @@ impl NativeClassifier {
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))
     }
 
+    /// The explanation of `text` (`textcnn explain --json`, one object per explained label) as a
+    /// JSON string: of `label` when given, else of the decided labels (the predicted one; every
+    /// label over its threshold for a multi-label model). The GIL is released while computing.
+    #[pyo3(signature = (text, label = None))]
+    fn explain(&self, py: Python<'_>, text: String, label: Option<String>) -> PyResult<String> {
+        let pool = self
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone();
+        let explanations = py
+            .detach(|| {
+                pool.install(|| match &label {
+                    Some(l) => self.inner.explain(&text, Some(l)).map(|e| vec![e]),
+                    None => self.inner.explain_decided(&text),
+                })
+            })
+            .map_err(to_py)?;
+        let tagged: Vec<_> = explanations
+            .iter()
+            .map(|e| textcnn::explain::Tagged {
+                tags: serde_json::json!({}),
+                explained: e.explained(),
+                explanation: e,
+            })
+            .collect();
+        serde_json::to_string(&tagged).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+    }
+
     /// Class probabilities of `texts`: `(probs, n_tokens, n_oov, truncated)` where `probs` is
     /// the little-endian f32 matrix `[len(texts), len(labels)]` (row-major, label order) as
     /// bytes, and the lists give per text its token count, out-of-vocabulary count and whether

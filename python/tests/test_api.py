@@ -183,3 +183,24 @@ def test_train_bad_input(tmp_path, imdb):
     with pytest.raises(textcnn.TextCNNError, match="already holds files"):
         textcnn.train(train=str(imdb["train"]), output=tmp_path / "full")
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def test_explain_matches_the_cli_and_adds_up(model_dir, imdb):
+    clf = textcnn.load(model_dir)
+    text = imdb["test_rows"][0]["text"]
+    [e] = clf.explain(text)
+    # The predicted label, explained exactly: windows + bias give the logit.
+    assert e["label"] == clf.predict(text)[0][0]
+    total = sum(w["contribution"] for w in e["windows"]) + e["bias"]
+    assert abs(total - e["logit"]) <= 1e-4 * (1 + abs(e["logit"]))
+    # The same object as `textcnn explain --json` (one line for the text).
+    [cli] = [json.loads(l) for l in run_cli("explain", "--model", model_dir, "--text", text,
+                                            "--json").splitlines()]
+    assert cli["label"] == e["label"] and cli["explained"] == e["explained"]
+    assert abs(cli["logit"] - e["logit"]) < 1e-6
+    other = [l for l in clf.labels if l != e["label"]][0]
+    assert clf.explain(text, label=other)[0]["label"] == other
+    with pytest.raises(TypeError):
+        clf.explain(3)
+    with pytest.raises(ValueError):
+        clf.explain(text, label="no such label")

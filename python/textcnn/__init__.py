@@ -169,6 +169,19 @@ class Classifier:
             out.append([(labels[j], float(row[j])) for j in order if row[j] >= threshold])
         return out[0] if isinstance(texts, str) else out
 
+    def explain(self, text: str, label: Optional[str] = None) -> list:
+        """Why `text` got its label: a list with one dict per explained label (`label` when
+        given, else the predicted one; every label over its threshold for a multi-label model),
+        the fields of `textcnn explain --json`: `label`, `probability`, `logit` (what `explained`
+        names), `bias`, `windows` (each with `text`, `tokens`, character `start`/`end`,
+        `contribution`, `source`), `tokens` (each with its `contribution`), `method`.
+        Contributions plus `bias` add up to `logit` (exact methods)."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, not {type(text).__name__}")
+        if label is not None and not isinstance(label, str):
+            raise TypeError(f"label must be a str or None, not {type(label).__name__}")
+        return json.loads(self._native.explain(text, label))
+
     def predict_label(self, texts: Any) -> list:
         """The most probable label of each text (`None` for a text without tokens)."""
         probs, n_tokens, _, _ = self._probabilities(texts)
