@@ -456,7 +456,17 @@ fn parse_jsonl(
             }
         };
         let labels = match obj.get(&key) {
-            None | Some(Value::Null) => Vec::new(),
+            // One key for the whole file: a row without it (another key, a typo) would silently
+            // lose its labels.
+            None => {
+                let found: Vec<String> = obj.keys().map(|k| format!("{k:?}")).collect();
+                bail!(
+                    "{name}:{lineno}: no key {key:?}, which holds the labels on the earlier lines; \
+                     keys found: {} (a text without a label has \"{key}\": [])",
+                    found.join(", ")
+                );
+            }
+            Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {

@@ -274,6 +274,11 @@ fn jsonl_malformed_names_file_and_line() {
             "{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": 5, \"labels\": [\"a\"]}\n",
             "must be a string",
         ),
+        // The labels' key is the same on every line: a typo or another key is not "no label".
+        (
+            "{\"text\": \"t\", \"labels\": [\"a\"]}\n{\"text\": \"t\", \"lables\": [\"a\"]}\n",
+            "no key \"labels\", which holds the labels on the earlier lines",
+        ),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
         let p = write(dir.path(), &format!("bad{i}.jsonl"), text);
