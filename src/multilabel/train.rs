@@ -8,15 +8,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::data::MultiDataset;
 use super::metrics::{MultiLabelReport, apply_thresholds, tune_thresholds};
 use super::{DEFAULT_THRESHOLD, MultiLabelConfig, mix_logits};
-use crate::batch::{PaddedBatch, bucketed_batches, real_length};
+use crate::batch::{PaddedBatch, real_length};
 use crate::bundle::{self, Bundle, BundleConfig, FORMAT_VERSION, NgramBranch};
 use crate::fsutil::write_atomic;
 use crate::model::{Model, Trainer};
@@ -24,6 +21,7 @@ use crate::ngram::logreg::nb_scale_multi_label;
 use crate::ngram::{LogReg, LogRegFit, MixWeights, NgramFeaturizer, NgramModel};
 use crate::nn::loss::{Targets, sigmoid, sigmoid_binary_cross_entropy};
 use crate::text::{Encoded, TextPipeline, Tokenizer, Vocab, encode, tokenize_all};
+use crate::train::fit::{epoch_batches, step_seed, write_metrics};
 use crate::train::ngram_stage::{C_PATH, NB_FLOOR, NB_SMOOTHING, ngram_configs};
 use crate::train::{
     ArchKind, ClassWeight, EpochEnd, EpochMetrics, MessageKind, Metric, RunStart, StepEvent,
@@ -40,8 +38,6 @@ pub const THRESHOLD_GRID: [f32; 19] = [
 pub const MIN_POSITIVES_FOR_THRESHOLD: usize = 3;
 /// `k` of the P@k / R@k figures in reports.
 pub const REPORT_KS: [usize; 3] = [1, 3, 5];
-/// Batches sorted together by length (as the single-label loop does).
-const BUCKET_POOL: usize = 50;
 
 /// The datasets of one run; labels are those of `train` and `valid` together.
 pub struct MultiTrainData<'a> {
@@ -711,38 +707,6 @@ pub fn choose_logit_mix(cnn: &[f32], ngram: &[f32], targets: &[f32], k: usize) -
         }
     }
     best.1
-}
-
-/// The batches of one epoch: a seeded shuffle, length-sorted pools, batches shuffled again
-/// (the single-label loop's scheme).
-fn epoch_batches(config: &TrainConfig, epoch: usize, lengths: &[usize]) -> Vec<Vec<usize>> {
-    let mut rng =
-        ChaCha8Rng::seed_from_u64(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let mut order: Vec<usize> = (0..lengths.len()).collect();
-    order.shuffle(&mut rng);
-    let pool = if config.bucket { BUCKET_POOL } else { 1 };
-    let mut batches = bucketed_batches(&order, lengths, config.batch_size, pool);
-    if config.bucket {
-        batches.shuffle(&mut rng);
-    }
-    batches
-}
-
-/// Dropout seed of one step, a function of (run seed, epoch, step) only.
-fn step_seed(seed: u64, epoch: usize, step: usize) -> u64 {
-    let mut z = seed ^ ((epoch as u64) << 32) ^ step as u64;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn write_metrics(output: &Path, history: &[MultiEpochMetrics]) -> Result<()> {
-    let mut text = String::new();
-    for m in history {
-        text.push_str(&serde_json::to_string(m)?);
-        text.push('\n');
-    }
-    write_atomic(&output.join(bundle::METRICS_FILE), text.as_bytes())
 }
 
 fn part_summary(ds: &MultiDataset, enc: &[Encoded]) -> serde_json::Value {

@@ -39,23 +39,7 @@ pub struct ExplainRequest {
 /// body of the wrong shape (not an object, no `text`, a non-string or empty text, a label that
 /// is not a string, a bad `top`).
 pub fn parse_explain(body: &[u8], max_chars: usize) -> Result<ExplainRequest, ApiError> {
-    let text = std::str::from_utf8(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the request body is not valid UTF-8 (invalid byte at offset {})",
-                e.valid_up_to()
-            ),
-        )
-    })?;
-    if text.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "the request body is empty; send JSON like {\"text\": \"some text\"}",
-        ));
-    }
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+    let value = super::parse_json_body(body, "{\"text\": \"some text\"}")?;
     let Value::Object(mut o) = value else {
         return Err(ApiError::unprocessable(
             "the body must be a JSON object like {\"text\": \"some text\"}",

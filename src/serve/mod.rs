@@ -762,15 +762,11 @@ async fn predict_inner(state: &AppState, body: Body, kserve: bool) -> Result<Res
 
 /// Parses and checks a predict body against the limits.
 ///
+/// A request body as JSON; `example` is shown in the message for an empty body.
+///
 /// # Errors
-/// 400 for a body that is not UTF-8 or not JSON; 413 for too many or too long texts; 422 for
-/// JSON of the wrong shape (not an object, no `texts`/`instances`, both, not a list, an empty
-/// list, a non-string text, an empty text, a bad `top_k`).
-pub fn parse_predict(
-    body: &[u8],
-    config: &ServeConfig,
-    n_labels: usize,
-) -> Result<PredictRequest, ApiError> {
+/// 400 for a body that is not UTF-8, empty, or not JSON.
+fn parse_json_body(body: &[u8], example: &str) -> Result<Value, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -783,11 +779,23 @@ pub fn parse_predict(
     if text.trim().is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "the request body is empty; send JSON like {\"texts\": [\"some text\"]}",
+            format!("the request body is empty; send JSON like {example}"),
         ));
     }
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+    serde_json::from_str(text)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
+}
+
+/// # Errors
+/// 400 for a body that is not UTF-8 or not JSON; 413 for too many or too long texts; 422 for
+/// JSON of the wrong shape (not an object, no `texts`/`instances`, both, not a list, an empty
+/// list, a non-string text, an empty text, a bad `top_k`).
+pub fn parse_predict(
+    body: &[u8],
+    config: &ServeConfig,
+    n_labels: usize,
+) -> Result<PredictRequest, ApiError> {
+    let value = parse_json_body(body, "{\"texts\": [\"some text\"]}")?;
     let Value::Object(mut object) = value else {
         return Err(ApiError::unprocessable(format!(
             "the body must be a JSON object like {{\"texts\": [\"some text\"]}}, not {}",

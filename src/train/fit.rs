@@ -1078,7 +1078,11 @@ pub fn evaluate(
 
 /// The batches of one epoch: a seeded shuffle, then (when bucketing) length-sorted pools whose
 /// batches are shuffled again so that batch lengths do not rise through the epoch.
-fn epoch_batches(config: &TrainConfig, epoch: usize, lengths: &[usize]) -> Vec<Vec<usize>> {
+pub(crate) fn epoch_batches(
+    config: &TrainConfig,
+    epoch: usize,
+    lengths: &[usize],
+) -> Vec<Vec<usize>> {
     let mut rng =
         ChaCha8Rng::seed_from_u64(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut order: Vec<usize> = (0..lengths.len()).collect();
@@ -1093,7 +1097,7 @@ fn epoch_batches(config: &TrainConfig, epoch: usize, lengths: &[usize]) -> Vec<V
 
 /// Dropout seed of one step, a function of (run seed, epoch, step) only so that a resumed run
 /// draws the same masks.
-fn step_seed(seed: u64, epoch: usize, step: usize) -> u64 {
+pub(crate) fn step_seed(seed: u64, epoch: usize, step: usize) -> u64 {
     let mut z = seed ^ ((epoch as u64) << 32) ^ step as u64;
     // splitmix64 finaliser
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -1101,7 +1105,8 @@ fn step_seed(seed: u64, epoch: usize, step: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-fn write_metrics(output: &Path, history: &[EpochMetrics]) -> Result<()> {
+/// Writes `metrics.jsonl` (one JSON object per epoch) atomically.
+pub(crate) fn write_metrics<M: Serialize>(output: &Path, history: &[M]) -> Result<()> {
     let mut text = String::new();
     for m in history {
         text.push_str(&serde_json::to_string(m)?);

@@ -3,7 +3,7 @@
 
 mod checkpoint;
 mod config;
-mod fit;
+pub(crate) mod fit;
 pub mod ngram_stage;
 pub mod observer;
 pub mod transfer;
