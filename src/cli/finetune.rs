@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 use textcnn::bundle::Bundle;
-use textcnn::train::{ClassWeight, Metric, finetune_config};
+use textcnn::train::{FinetuneFlags, finetune_config};
 
 use super::common::ReadArgs;
 use super::train::{LogArgs, RunInfo, execute};
@@ -31,42 +31,9 @@ pub struct FinetuneArgs {
     /// Output directory for the new bundle (must not hold a model).
     #[arg(long)]
     pub output: PathBuf,
-    /// Learning rate [default: the parent's / 10, e.g. 1e-4 after Adam's 1e-3]
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// Maximum number of epochs [default: the parent's]
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Epochs without validation improvement before stopping [default: the parent's]
-    #[arg(long)]
-    pub patience: Option<usize>,
-    /// Validation metric for early stopping and the best checkpoint [default: the parent's]
-    #[arg(long, value_enum)]
-    pub metric: Option<Metric>,
-    /// Class weights in the training loss: none, balanced, or a JSON file of label weights
-    /// [default: the parent's]
-    #[arg(long)]
-    pub class_weight: Option<ClassWeight>,
-    /// Mini-batch size [default: the parent's]
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Fraction of the new data held out for validation when --valid is not given [default: the parent's]
-    #[arg(long)]
-    pub valid_fraction: Option<f64>,
-    /// Random seed [default: the parent's]
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Worker threads, 0 = all cores
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Add words of the new data missing from the model's vocabulary (at least --min-count
-    /// occurrences, most frequent first, at most the parent's vocab_size of them); their
-    /// embedding rows start uniform with the variance of the trained rows.
-    #[arg(long)]
-    pub extend_vocab: bool,
-    /// Minimum count of a new word for --extend-vocab [default: the parent's]
-    #[arg(long)]
-    pub min_count: Option<usize>,
+    /// The settings a fine-tuning run may change (the rest are the parent's).
+    #[command(flatten)]
+    pub settings: FinetuneFlags,
     /// Labels the model does not know grow its output layer (new rows small random) instead of
     /// being an error.
     #[arg(long)]
@@ -91,24 +58,7 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
     }
     let mut config = finetune_config(&parent);
     drop(parent);
-    macro_rules! set {
-        ($($field:ident),*) => { $( if let Some(v) = args.$field { config.$field = v; } )* };
-    }
-    if args.epochs.is_some() {
-        config.epochs = args.epochs;
-    }
-    set!(
-        lr,
-        patience,
-        metric,
-        class_weight,
-        batch_size,
-        valid_fraction,
-        seed,
-        threads,
-        min_count
-    );
-    config.extend_vocab = args.extend_vocab;
+    args.settings.apply(&mut config);
     let same = |a: &std::path::Path, b: &std::path::Path| {
         std::fs::canonicalize(a)
             .ok()

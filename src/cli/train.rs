@@ -8,14 +8,12 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use textcnn::data::{split_warnings, stratified_split};
-use textcnn::model::{InitScheme, PoolKind};
-use textcnn::nn::optim::OptimizerKind;
 use textcnn::report::TensorBoardWriter;
+use textcnn::text::EmbeddingMode;
 use textcnn::text::vectors::peek_dim;
-use textcnn::text::{EmbeddingMode, Truncation, VectorFormat};
 use textcnn::train::{
-    ArchKind, Checkpoint, ClassWeight, Metric, Observers, StartFrom, StopReason, TrainConfig,
-    TrainData, TrainOptions, train_observed,
+    ArchKind, Checkpoint, Metric, Observers, StartFrom, StopReason, TrainConfig, TrainData,
+    TrainFlags, TrainOptions, train_observed,
 };
 
 use super::progress::TerminalPrinter;
@@ -43,8 +41,9 @@ pub struct TrainArgs {
     /// TOML file with any of the training settings (flags override it).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// The training settings' flags (defined once, in `textcnn::train`'s settings table).
     #[command(flatten)]
-    pub hyper: HyperArgs,
+    pub hyper: TrainFlags,
     #[command(flatten)]
     pub read: ReadArgs,
     #[command(flatten)]
@@ -66,297 +65,6 @@ pub struct LogArgs {
     /// summaries are logged after every epoch)
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub tensorboard_every: usize,
-}
-
-/// `--arch` values: the two architectures and the tutorial preset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ArchArg {
-    /// The default: Kim CNN + an n-gram logistic-regression branch (word 1–2-grams; character
-    /// 1–3-grams for Chinese), probabilities mixed by a weight chosen on the validation split.
-    #[value(name = "ngram-cnn")]
-    NgramCnn,
-    /// Kim (2014) CNN alone, as in the paper.
-    Kim,
-    /// 2-D CNN: k×k conv blocks with 2-D pooling, flatten, dense layers (see --conv2d-blocks, --hidden).
-    Conv2d,
-    /// The tutorial's conv2d settings: emb 100, 3x64:max2, dense 64, batch 32, 10 epochs,
-    /// 10,000 words, 256 tokens head+tail (other flags override them).
-    Seed,
-}
-
-/// Hyperparameter flags; each overrides the config file and the defaults.
-#[derive(Args, Debug)]
-pub struct HyperArgs {
-    /// Architecture, or the `seed` preset [default: ngram-cnn]
-    #[arg(long, value_enum)]
-    pub arch: Option<ArchArg>,
-    /// conv2d blocks, comma-separated `KxM:maxP`/`KxM:avgP` (kernel, maps, pooling) [default: 3x64:max2]
-    #[arg(long, value_delimiter = ',')]
-    pub conv2d_blocks: Option<Vec<String>>,
-    /// conv2d hidden dense layer widths, comma-separated, or `none` for no hidden layer [default: 64]
-    #[arg(long, value_parser = parse_hidden)]
-    pub hidden: Option<HiddenWidths>,
-    /// conv2d pooling kind of blocks whose spec names none [default: max]
-    #[arg(long, value_enum)]
-    pub pool: Option<PoolKind>,
-    /// conv2d weight initialization [default: keras]
-    #[arg(long, value_enum)]
-    pub init: Option<InitScheme>,
-    /// Maximum number of epochs [default: automatic: enough for 2,000 steps, 10 to 50; early
-    /// stopping usually ends sooner]
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Mini-batch size [default: 64; seed: 32]
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Learning rate [default: 0.001]
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// Optimizer [default: adam]
-    #[arg(long, value_enum)]
-    pub optimizer: Option<OptimizerKind>,
-    /// L2 weight decay (decoupled for adamw) [default: 0]
-    #[arg(long)]
-    pub weight_decay: Option<f32>,
-    /// Dropout rate on the pooled features (kim) or after each hidden layer (conv2d) [default: 0.5]
-    #[arg(long)]
-    pub dropout: Option<f32>,
-    /// Momentum of SGD [default: 0.9]
-    #[arg(long)]
-    pub momentum: Option<f32>,
-    /// Max L2 norm of each class's output weight vector (Kim 2014: 3) [default: none]
-    #[arg(long)]
-    pub max_norm: Option<f32>,
-    /// Clip gradients to this global L2 norm [default: none]
-    #[arg(long)]
-    pub clip_grad_norm: Option<f32>,
-    /// Multiply the learning rate by this factor after every epoch, in (0, 1] [default: 1]
-    #[arg(long)]
-    pub lr_decay: Option<f32>,
-    /// Epochs without validation improvement before stopping [default: 2]
-    #[arg(long)]
-    pub patience: Option<usize>,
-    /// Validation metric for early stopping and the best checkpoint [default: acc]
-    #[arg(long, value_enum)]
-    pub metric: Option<Metric>,
-    /// Class weights in the training loss: none, balanced (n / (classes · n_class), as
-    /// scikit-learn), or a JSON file of label weights such as {"pos": 1, "neg": 3} [default: none]
-    #[arg(long)]
-    pub class_weight: Option<ClassWeight>,
-    /// Embedding dimension [default: 128; seed: 100]
-    #[arg(long)]
-    pub emb_dim: Option<usize>,
-    /// Region sizes (kernel heights in tokens), comma-separated [default: 3,4,5]
-    #[arg(long, value_delimiter = ',')]
-    pub region_sizes: Option<Vec<usize>>,
-    /// Feature maps per region size [default: 100]
-    #[arg(long)]
-    pub feature_maps: Option<usize>,
-    /// Maximum tokens per text; conv2d: the fixed input length [default: 400; seed: 256]
-    #[arg(long)]
-    pub max_len: Option<usize>,
-    /// Which part of a long text to keep [default: head+tail]
-    #[arg(long, value_enum)]
-    pub truncation: Option<Truncation>,
-    /// Maximum vocabulary size, without <pad> and <unk> [default: 80000; seed: 10000]
-    #[arg(long)]
-    pub vocab_size: Option<usize>,
-    /// Minimum token count in the training data to enter the vocabulary [default: 1]
-    #[arg(long)]
-    pub min_count: Option<usize>,
-    /// Fraction of the training data held out for validation when --valid is not given [default: 0.1]
-    #[arg(long)]
-    pub valid_fraction: Option<f64>,
-    /// Random seed [default: 42]
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Worker threads, 0 = all cores [default: 0]
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Pretrained word vectors for the embedding: word2vec binary, word2vec text / fastText
-    /// .vec, or GloVe text. --emb-dim defaults to their dimension.
-    #[arg(long, conflicts_with = "init_from")]
-    pub pretrained: Option<PathBuf>,
-    /// Format of the --pretrained file [default: auto]
-    #[arg(long, value_enum)]
-    pub pretrained_format: Option<VectorFormat>,
-    /// static: frozen embedding; non-static: fine-tuned; multichannel: one frozen and one
-    /// fine-tuned channel (Kim 2014) [default: non-static]
-    #[arg(long, value_enum)]
-    pub embedding: Option<EmbeddingMode>,
-    /// Add words of the --pretrained file / --init-from bundle that the training data lacks
-    /// (at most --vocab-size of them, in file order).
-    #[arg(long)]
-    pub extend_vocab: bool,
-    /// Initialise the embedding rows of words shared with this model bundle's vocabulary from
-    /// its embedding (others: uniform with matching variance). --emb-dim defaults to its one.
-    #[arg(long)]
-    pub init_from: Option<PathBuf>,
-    /// With --init-from: also copy its convolution filters (same region sizes and feature maps).
-    #[arg(long, requires = "init_from")]
-    pub init_conv: bool,
-}
-
-/// The value of `--hidden` (one argument, so that `none` can mean an empty list).
-#[derive(Clone, Debug)]
-pub struct HiddenWidths(Vec<usize>);
-
-/// `--hidden`: `64,32` or `none` (the flattened features feed the output layer directly).
-fn parse_hidden(s: &str) -> Result<HiddenWidths, String> {
-    if s.trim().eq_ignore_ascii_case("none") {
-        return Ok(HiddenWidths(Vec::new()));
-    }
-    s.split(',')
-        .map(|w| {
-            w.trim()
-                .parse()
-                .map_err(|_| format!("{w:?} is not a layer width: give widths like 64,32, or none"))
-        })
-        .collect::<Result<_, _>>()
-        .map(HiddenWidths)
-}
-
-impl HyperArgs {
-    /// Refuses flags that the chosen architecture would ignore (a user who passes `--hidden`
-    /// to a Kim model expects it to matter).
-    fn check_arch(&self, arch: ArchKind) -> Result<()> {
-        let (other, only): (&str, &[&str]) = match arch {
-            ArchKind::Kim | ArchKind::NgramCnn => {
-                ("conv2d", &["conv2d-blocks", "hidden", "pool", "init"])
-            }
-            ArchKind::Conv2d => ("kim", &["region-sizes", "feature-maps"]),
-        };
-        let wrong: Vec<String> = self
-            .given()
-            .into_iter()
-            .filter(|n| only.contains(&n.as_str()))
-            .map(|n| format!("--{n}"))
-            .collect();
-        if !wrong.is_empty() {
-            bail!(
-                "{} {} only to --arch {other}{}; this run trains --arch {}",
-                wrong.join(", "),
-                if wrong.len() == 1 { "applies" } else { "apply" },
-                if other == "conv2d" { " (and seed)" } else { "" },
-                match arch {
-                    ArchKind::NgramCnn => "ngram-cnn",
-                    ArchKind::Kim => "kim",
-                    ArchKind::Conv2d => "conv2d",
-                }
-            );
-        }
-        Ok(())
-    }
-
-    /// Flag names (kebab-case) given on the command line.
-    fn given(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        macro_rules! check {
-            ($($field:ident),*) => { $( if self.$field.is_some() { names.push(stringify!($field).replace('_', "-")); } )* };
-        }
-        check!(
-            arch,
-            conv2d_blocks,
-            hidden,
-            pool,
-            init,
-            epochs,
-            batch_size,
-            lr,
-            optimizer,
-            weight_decay,
-            momentum,
-            dropout,
-            max_norm,
-            clip_grad_norm,
-            lr_decay,
-            patience,
-            metric,
-            class_weight,
-            emb_dim,
-            region_sizes,
-            feature_maps,
-            max_len,
-            truncation,
-            vocab_size,
-            min_count,
-            valid_fraction,
-            seed,
-            threads,
-            embedding,
-            pretrained_format,
-            pretrained,
-            init_from
-        );
-        if self.extend_vocab {
-            names.push("extend-vocab".into());
-        }
-        if self.init_conv {
-            names.push("init-conv".into());
-        }
-        names
-    }
-
-    fn apply(&self, c: &mut TrainConfig) {
-        match self.arch {
-            // The preset itself is the base of the config file (see `run`).
-            Some(ArchArg::Seed) => c.arch = ArchKind::Conv2d,
-            Some(ArchArg::Conv2d) => c.arch = ArchKind::Conv2d,
-            Some(ArchArg::Kim) => c.arch = ArchKind::Kim,
-            Some(ArchArg::NgramCnn) => c.arch = ArchKind::NgramCnn,
-            None => {}
-        }
-        macro_rules! set {
-            ($($field:ident),*) => { $( if let Some(v) = &self.$field { c.$field = v.clone(); } )* };
-        }
-        if let Some(HiddenWidths(h)) = &self.hidden {
-            c.hidden = h.clone();
-        }
-        if self.epochs.is_some() {
-            c.epochs = self.epochs;
-        }
-        set!(
-            conv2d_blocks,
-            pool,
-            init,
-            batch_size,
-            lr,
-            optimizer,
-            weight_decay,
-            momentum,
-            dropout,
-            lr_decay,
-            patience,
-            metric,
-            class_weight,
-            emb_dim,
-            region_sizes,
-            feature_maps,
-            max_len,
-            truncation,
-            vocab_size,
-            min_count,
-            valid_fraction,
-            seed,
-            threads,
-            embedding,
-            pretrained_format
-        );
-        if self.pretrained.is_some() {
-            c.pretrained = self.pretrained.clone();
-        }
-        if self.init_from.is_some() {
-            c.init_from = self.init_from.clone();
-        }
-        c.extend_vocab |= self.extend_vocab;
-        c.init_conv |= self.init_conv;
-        if self.max_norm.is_some() {
-            c.max_norm = self.max_norm;
-        }
-        if self.clip_grad_norm.is_some() {
-            c.clip_grad_norm = self.clip_grad_norm;
-        }
-    }
 }
 
 /// What is needed to reload the same data on `--resume`.
@@ -613,7 +321,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         // `--arch seed` puts the preset in place of the defaults: the config file, then the
         // other flags, override it.
         let mut base = TrainConfig::default();
-        if args.hyper.arch == Some(ArchArg::Seed) {
+        if args.hyper.wants_seed_preset() {
             base.apply_seed_preset();
         }
         let mut config = match &args.config {

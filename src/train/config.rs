@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+pub use super::settings::TrainConfig;
 use crate::model::Architecture;
 use crate::model::{Conv2dBlock, Conv2dConfig, InitScheme, KimConfig, PoolKind};
 use crate::nn::optim::{OptimizerConfig, OptimizerKind};
-use crate::text::{EmbeddingMode, EncodeConfig, TokenizerConfig, Truncation, VectorFormat};
+use crate::text::{EmbeddingMode, EncodeConfig, Truncation};
 
 /// Validation metric that selects the best epoch and drives early stopping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -184,87 +185,6 @@ pub enum ArchKind {
     Conv2d,
 }
 
-/// Every training setting. A TOML file given with `--config` holds any subset of these keys
-/// (plus a `[tokenizer]` table); command-line flags override it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Network architecture.
-    pub arch: ArchKind,
-    /// conv2d: blocks `KxM:maxP` / `KxM:avgP` / `KxM:P` (kernel K×K, M maps, P×P pooling of kind
-    /// `pool`), e.g. `3x64:max2`.
-    pub conv2d_blocks: Vec<String>,
-    /// conv2d: widths of the hidden dense layers.
-    pub hidden: Vec<usize>,
-    /// conv2d: pooling kind of blocks whose spec names none (`3x64:2`).
-    pub pool: PoolKind,
-    /// conv2d: weight initialization (Keras's defaults or PyTorch's; see [`InitScheme`]).
-    pub init: InitScheme,
-    /// Maximum number of passes over the training data; `None` (the default): automatic, see
-    /// [`TrainConfig::max_epochs`].
-    pub epochs: Option<usize>,
-    /// Examples per mini-batch.
-    pub batch_size: usize,
-    /// Learning rate (step size of the optimizer).
-    pub lr: f32,
-    pub optimizer: OptimizerKind,
-    /// L2 penalty (decoupled for AdamW).
-    pub weight_decay: f32,
-    /// Momentum of SGD.
-    pub momentum: f32,
-    /// Dropout rate on the pooled features (Kim 2014: 0.5).
-    pub dropout: f32,
-    /// Max-norm constraint on each class's weight vector of the output layer (Kim 2014: 3).
-    pub max_norm: Option<f32>,
-    /// Clip gradients to this global L2 norm.
-    pub clip_grad_norm: Option<f32>,
-    /// Epochs without improvement of `metric` on the validation set before training stops.
-    pub patience: usize,
-    pub metric: Metric,
-    /// Embedding dimension.
-    pub emb_dim: usize,
-    /// Convolution region sizes (kernel heights, in tokens).
-    pub region_sizes: Vec<usize>,
-    /// Feature maps per region size.
-    pub feature_maps: usize,
-    /// Maximum tokens per text; longer texts are truncated.
-    pub max_len: usize,
-    pub truncation: Truncation,
-    /// Maximum vocabulary size, not counting `<pad>` and `<unk>`.
-    pub vocab_size: usize,
-    /// Minimum count of a token in the training data to enter the vocabulary.
-    pub min_count: usize,
-    /// Fraction of the training data held out for validation when no `--valid` set is given.
-    pub valid_fraction: f64,
-    /// Seed of initialisation, shuffling, dropout and the validation split.
-    pub seed: u64,
-    /// Worker threads (0 = all cores).
-    pub threads: usize,
-    /// Group texts of similar length into batches (less padding, faster epochs).
-    pub bucket: bool,
-    /// Multiply the learning rate by this factor after every epoch.
-    pub lr_decay: f32,
-    /// Weights of the classes in the training loss.
-    pub class_weight: ClassWeight,
-    pub tokenizer: TokenizerConfig,
-    /// Pretrained word vectors (word2vec binary/text, fastText `.vec`, GloVe) that initialise
-    /// the embedding; `emb_dim` must equal their dimension.
-    pub pretrained: Option<PathBuf>,
-    /// Format of `pretrained` (`auto` detects it).
-    pub pretrained_format: VectorFormat,
-    /// static (frozen), non-static (fine-tuned) or multichannel (one frozen and one fine-tuned
-    /// channel) embedding.
-    pub embedding: EmbeddingMode,
-    /// Add words absent from the training vocabulary: from the `pretrained` file or the
-    /// `init_from` bundle (file order), or, when fine-tuning, from the new training data; at
-    /// most `vocab_size` of them.
-    pub extend_vocab: bool,
-    /// A model bundle whose embedding rows initialise the words shared with its vocabulary.
-    pub init_from: Option<PathBuf>,
-    /// With `init_from`: also copy its convolution filters (the architectures must match).
-    pub init_conv: bool,
-}
-
 /// Input length of the `--arch seed` preset: 256 tokens (head+tail), which covers a median
 /// IMDB review whole. Chosen on the IMDB validation split (10 % of train; valid accuracy after 2
 /// epochs, 1 thread): 128 tokens 0.859, 256 tokens 0.884 (0.888 with another initialization
@@ -274,60 +194,6 @@ pub struct TrainConfig {
 pub const SEED_MAX_LEN: usize = 256;
 /// Truncation of the `--arch seed` preset.
 pub const SEED_TRUNCATION: Truncation = Truncation::HeadTail;
-
-/// Kim (2014)'s architecture and dropout with Adam. Input length, truncation and vocabulary size
-/// were chosen on the IMDB validation split (10 % of train, seed 42; never the test set): best
-/// valid accuracy 0.892 with 400 tokens head / 30k words, 0.901 with 800 tokens, 0.903 with
-/// 800 head+tail, 0.906 with 800 head+tail and 80k words; 1,200 tokens or 200 feature maps did
-/// not help. Length bucketing makes the longer limit cheap: short texts are not padded to it.
-///
-/// The default architecture is `ngram-cnn` (the CNN above plus the n-gram branch of
-/// [`crate::train::ngram_stage`]), whose n-gram branch reads every token of a text, so the
-/// CNN's input is cut to 400 tokens (head+tail): on the IMDB validation split the mixture
-/// scored 0.9224 with 400 tokens and 0.9220 with 800, at half the CNN's time per epoch. The
-/// paper-faithful `--arch kim` reached its 0.906 with `--max-len 800`.
-impl Default for TrainConfig {
-    fn default() -> TrainConfig {
-        TrainConfig {
-            arch: ArchKind::NgramCnn,
-            conv2d_blocks: vec!["3x64:max2".to_string()],
-            hidden: vec![64],
-            pool: PoolKind::Max,
-            init: InitScheme::Keras,
-            epochs: None,
-            batch_size: 64,
-            lr: 1e-3,
-            optimizer: OptimizerKind::Adam,
-            weight_decay: 0.0,
-            momentum: 0.9,
-            dropout: 0.5,
-            max_norm: None,
-            clip_grad_norm: None,
-            patience: 2,
-            metric: Metric::Acc,
-            emb_dim: 128,
-            region_sizes: vec![3, 4, 5],
-            feature_maps: 100,
-            max_len: 400,
-            truncation: Truncation::HeadTail,
-            vocab_size: 80_000,
-            min_count: 1,
-            valid_fraction: 0.1,
-            seed: 42,
-            threads: 0,
-            bucket: true,
-            lr_decay: 1.0,
-            class_weight: ClassWeight::None,
-            tokenizer: TokenizerConfig::default(),
-            pretrained: None,
-            pretrained_format: VectorFormat::Auto,
-            embedding: EmbeddingMode::NonStatic,
-            extend_vocab: false,
-            init_from: None,
-            init_conv: false,
-        }
-    }
-}
 
 /// Optimizer steps the automatic epoch cap allows at least ([`TrainConfig::max_epochs`]).
 pub const AUTO_MIN_STEPS: usize = 2_000;
@@ -386,10 +252,23 @@ impl TrainConfig {
             Some((Some("seed"), span)) => {
                 format!("{}\"conv2d\"{}", &text[..span.start], &text[span.end..])
             }
-            Some((Some(other), span)) if !["ngram-cnn", "kim", "conv2d"].contains(&other) => bail!(
-                "line {}: arch = {other:?}: expected \"ngram-cnn\", \"kim\", \"conv2d\" or \"seed\"",
-                text[..span.start].lines().count().max(1)
-            ),
+            Some((Some(other), span))
+                if <super::settings::ArchChoice as clap::ValueEnum>::from_str(other, false)
+                    .is_err() =>
+            {
+                let names: Vec<String> =
+                    <super::settings::ArchChoice as clap::ValueEnum>::value_variants()
+                        .iter()
+                        .filter_map(|c| clap::ValueEnum::to_possible_value(c))
+                        .map(|v| format!("{:?}", v.get_name()))
+                        .collect();
+                let (last, rest) = names.split_last().expect("ArchChoice has variants");
+                bail!(
+                    "line {}: arch = {other:?}: expected {} or {last}",
+                    text[..span.start].lines().count().max(1),
+                    rest.join(", ")
+                )
+            }
             _ => text.to_string(),
         };
         let _: TrainConfig = toml::from_str(&checked)?;
@@ -688,6 +567,7 @@ fn total_memory_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::VectorFormat;
 
     #[test]
     fn toml_overrides_only_given_keys_and_rejects_unknown_ones() {

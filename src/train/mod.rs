@@ -6,11 +6,12 @@ mod config;
 pub(crate) mod fit;
 pub mod ngram_stage;
 pub mod observer;
+mod settings;
 pub mod transfer;
 
 pub use checkpoint::{Checkpoint, EpochProgress};
 pub use config::{
-    ArchKind, ClassWeight, MAX_THREADS, Metric, SEED_MAX_LEN, SEED_TRUNCATION, TrainConfig,
+    ArchKind, ClassWeight, MAX_THREADS, Metric, SEED_MAX_LEN, SEED_TRUNCATION,
     check_training_memory,
 };
 pub use fit::{
@@ -19,5 +20,8 @@ pub use fit::{
 };
 pub use observer::{
     EpochEnd, MessageKind, Observers, RunStart, Silent, Stage, StepEvent, TrainObserver,
+};
+pub use settings::{
+    ArchChoice, FinetuneFlags, FlagValue, HiddenWidths, SettingValues, TrainConfig, TrainFlags,
 };
 pub use transfer::{StartFrom, finetune_config};
