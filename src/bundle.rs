@@ -203,27 +203,8 @@ impl Bundle {
         // The encoding must be the one training wrote (TrainConfig::encode): a tampered min_len
         // would pad every text to it.
         let e = &config.encode;
-        match arch {
-            Architecture::Conv2d(c) if (e.min_len, e.max_len) != (c.seq_len, c.seq_len) => bail!(
-                "{}: \"encode\" pads and cuts texts to {}..{} tokens, but the conv2d \"architecture\" reads exactly seq_len = {}",
-                config_path.display(),
-                e.min_len,
-                e.max_len,
-                c.seq_len
-            ),
-            Architecture::Kim(k)
-                if e.min_len != k.max_region_size()
-                    || (e.max_len != 0 && e.max_len < e.min_len) =>
-            {
-                bail!(
-                    "{}: \"encode\" has min_len {} and max_len {}, but a Kim model pads texts to its widest region size, {} (max_len 0 or at least that)",
-                    config_path.display(),
-                    e.min_len,
-                    e.max_len,
-                    k.max_region_size()
-                )
-            }
-            _ => {}
+        if let Err(msg) = arch.check_encoding(e.min_len, e.max_len) {
+            bail!("{}: {msg}", config_path.display());
         }
         check_labels(&config.labels)
             .with_context(|| format!("{}: invalid \"labels\"", config_path.display()))?;
@@ -405,7 +386,7 @@ fn check_finite_logits(arch: &Architecture, tensors: &TensorMap) -> Result<()> {
         })
     };
     // max over output units (first dimension) of Σ|w| · input + |b|.
-    let layer = |name: &str, input: f64| -> f64 {
+    let mut layer = |name: &str, input: f64| -> f64 {
         let Some((shape, w)) = tensors.get(&format!("{name}.weight")) else {
             return 0.0;
         };
@@ -418,25 +399,7 @@ fn check_finite_logits(arch: &Architecture, tensors: &TensorMap) -> Result<()> {
     };
     let limit = f32::MAX as f64 / 4.0;
     let embedding = max_abs("embedding.weight").max(max_abs(crate::model::kim::STATIC_EMBEDDING));
-    let logits = match arch {
-        Architecture::Kim(c) => {
-            let channels = if c.multichannel { 2.0 } else { 1.0 };
-            let features = (0..c.region_sizes.len())
-                .map(|i| layer(&c.conv_name(i), channels * embedding))
-                .fold(0.0f64, f64::max);
-            layer("fc", features)
-        }
-        Architecture::Conv2d(c) => {
-            let mut bound = embedding;
-            for i in 0..c.blocks.len() {
-                bound = layer(&format!("conv{i}"), bound);
-            }
-            for j in 0..c.hidden.len() {
-                bound = layer(&format!("hidden{j}"), bound);
-            }
-            layer("fc", bound)
-        }
-    };
+    let logits = arch.logit_bound(&mut layer, embedding);
     if logits.is_nan() || logits >= limit {
         bail!(
             "some input could drive the logits to {logits:.3e}, beyond the float range ({:.3e})",

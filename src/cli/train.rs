@@ -12,8 +12,8 @@ use textcnn::report::TensorBoardWriter;
 use textcnn::text::EmbeddingMode;
 use textcnn::text::vectors::peek_dim;
 use textcnn::train::{
-    ArchKind, Checkpoint, Metric, Observers, StartFrom, StopReason, TrainConfig, TrainData,
-    TrainFlags, TrainOptions, train_observed,
+    Checkpoint, Metric, Observers, StartFrom, StopReason, TrainConfig, TrainData, TrainFlags,
+    TrainOptions, train_observed,
 };
 
 use super::progress::TerminalPrinter;
@@ -340,12 +340,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 config.emb_dim = b.model.embedding().1;
             }
         }
-        if config.embedding != EmbeddingMode::NonStatic && config.arch == ArchKind::Conv2d {
-            bail!(
-                "--embedding {} needs --arch kim: a conv2d model learns its embedding from scratch",
-                config.embedding
-            );
-        }
+        // The settings' own checks (an architecture that cannot take --embedding, ...) before
+        // the check of the initial vectors below.
+        config.validate()?;
         if config.embedding != EmbeddingMode::NonStatic
             && config.pretrained.is_none()
             && config.init_from.is_none()

@@ -388,9 +388,12 @@ impl Classifier {
                     probs,
                 )
             }
-            Model::Conv2d(m) => {
-                // The model reads at most its seq_len tokens.
-                positions.truncate(m.config().seq_len);
+            // Any other architecture: occlusion (one forward pass per token).
+            model => {
+                // A fixed-length model (conv2d) reads at most its input length.
+                if let Some(n) = model.architecture().fixed_len() {
+                    positions.truncate(n);
+                }
                 let probs = if multi {
                     to_probabilities(
                         crate::predict::logits(

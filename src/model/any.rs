@@ -4,9 +4,12 @@
 //! The list of architectures is written once, in `for_each_arch!`: each entry names the variant,
 //! the network type (which implements [`Network`]) and its settings type (which implements
 //! [`NetworkConfig`]). [`Architecture`], [`Model`] and [`Trainer`] and every method dispatching
-//! on them are generated from that list. Adding an architecture: its folder under `src/model/`
-//! (network, training pass, config) and one line here; then its `--arch` flag group in
-//! `train::config` / `cli::train`.
+//! on them are generated from that list, and so are the training settings' `ArchKind` and
+//! the `--arch` choices (`train::arch_settings`). Adding an architecture: its folder under
+//! `src/model/` (network, training pass, config with its [`NetworkConfig`] impl: description,
+//! input lengths, logit bound, fine-tuning rule) and one line here; then its flag group: rows
+//! marked `only [Name]` in the settings table (`src/train/settings.rs`) and its `FromSettings`
+//! impl (`src/train/arch_settings.rs`).
 
 use std::collections::HashMap;
 
@@ -72,6 +75,60 @@ macro_rules! define_wrappers {
             /// its own fixed length); `None` on overflow.
             pub fn training_floats(&self, seq_len: usize) -> Option<(usize, usize)> {
                 match self { $(Architecture::$v(c) => NetworkConfig::training_floats(c, seq_len),)+ }
+            }
+
+            /// One line naming the architecture and its layers (see
+            /// [`NetworkConfig::describe`]).
+            pub fn describe(&self) -> String {
+                match self { $(Architecture::$v(c) => NetworkConfig::describe(c),)+ }
+            }
+
+            /// Tokens every input is padded to at least.
+            pub fn min_len(&self) -> usize {
+                match self { $(Architecture::$v(c) => NetworkConfig::min_len(c),)+ }
+            }
+
+            /// The exact input length of a fixed-length network (conv2d).
+            pub fn fixed_len(&self) -> Option<usize> {
+                match self { $(Architecture::$v(c) => NetworkConfig::fixed_len(c),)+ }
+            }
+
+            /// Whether the network has a frozen second embedding channel.
+            pub fn multichannel(&self) -> bool {
+                match self { $(Architecture::$v(c) => NetworkConfig::multichannel(c),)+ }
+            }
+
+            /// Checks a recorded encoding (see [`NetworkConfig::check_encoding`]).
+            ///
+            /// # Errors
+            /// The recorded lengths and the ones the network needs.
+            pub fn check_encoding(&self, min_len: usize, max_len: usize) -> Result<(), String> {
+                match self { $(Architecture::$v(c) => NetworkConfig::check_encoding(c, min_len, max_len),)+ }
+            }
+
+            /// An upper bound of |logit| (see [`NetworkConfig::logit_bound`]).
+            pub fn logit_bound(&self, layer: &mut dyn FnMut(&str, f64) -> f64, embedding: f64) -> f64 {
+                match self { $(Architecture::$v(c) => NetworkConfig::logit_bound(c, layer, embedding),)+ }
+            }
+
+            /// The flags that shrink this architecture's memory.
+            pub fn shrink_flags(&self) -> &'static str {
+                match self { $(Architecture::$v(c) => NetworkConfig::shrink_flags(c),)+ }
+            }
+
+            /// The architecture continued by fine-tuning (see [`NetworkConfig::for_finetune`]).
+            ///
+            /// # Errors
+            /// When the architecture cannot be fine-tuned.
+            pub fn for_finetune(
+                &self,
+                vocab_size: usize,
+                num_classes: usize,
+                dropout: f32,
+            ) -> anyhow::Result<Architecture> {
+                Ok(match self {
+                    $(Architecture::$v(c) => Architecture::$v(c.for_finetune(vocab_size, num_classes, dropout)?),)+
+                })
             }
         }
 
@@ -218,6 +275,10 @@ macro_rules! define_wrappers {
 }
 
 for_each_arch!(define_wrappers);
+
+/// The registry for the rest of the crate (the training settings' `ArchKind` and `--arch`
+/// choices are generated from it too).
+pub(crate) use for_each_arch;
 
 impl Model {
     /// The trained embedding table `[vocab_size, emb_dim]` and its width (every architecture

@@ -132,6 +132,58 @@ pub trait NetworkConfig: Clone {
     /// `(parameters, f32 per training example)` for texts of `seq_len` tokens; `None` on
     /// overflow.
     fn training_floats(&self, seq_len: usize) -> Option<(usize, usize)>;
+
+    /// One line naming the architecture and its layers, e.g. `kim: emb 128, regions [3, 4, 5]
+    /// x 100 maps` (without the parameter count).
+    fn describe(&self) -> String;
+
+    /// Tokens every input is padded to at least (Kim: the widest region size, so that every
+    /// text has one window; conv2d: its fixed input length).
+    fn min_len(&self) -> usize;
+
+    /// The exact input length of a network that reads a fixed number of tokens (conv2d);
+    /// `None` when any length from [`NetworkConfig::min_len`] on works.
+    fn fixed_len(&self) -> Option<usize> {
+        None
+    }
+
+    /// Whether the network has a frozen second embedding channel (Kim 2014's multichannel).
+    fn multichannel(&self) -> bool {
+        false
+    }
+
+    /// Checks the encoding a bundle records (texts padded to `min_len` tokens and cut at
+    /// `max_len`, 0 = no limit) against what this network reads.
+    ///
+    /// # Errors
+    /// A message giving the recorded lengths and the ones the network needs.
+    fn check_encoding(&self, min_len: usize, max_len: usize) -> Result<(), String>;
+
+    /// An upper bound of |logit| for inputs whose embedding entries are at most `embedding` in
+    /// absolute value, given `layer(name, input_bound)`, the bound of the output of the
+    /// layer `name` (its `name.weight` and `name.bias`) from the bound of its inputs.
+    fn logit_bound(&self, layer: &mut dyn FnMut(&str, f64) -> f64, embedding: f64) -> f64;
+
+    /// The settings (flags) that shrink this architecture's memory, for the message that
+    /// refuses a model too large for the machine.
+    fn shrink_flags(&self) -> &'static str;
+
+    /// These hyperparameters continued by fine-tuning on a `vocab_size`-row vocabulary and
+    /// `num_classes` labels with `dropout` (the layers stay the parent's).
+    ///
+    /// # Errors
+    /// When the architecture cannot be fine-tuned (the default).
+    fn for_finetune(
+        &self,
+        _vocab_size: usize,
+        _num_classes: usize,
+        _dropout: f32,
+    ) -> anyhow::Result<Self> {
+        anyhow::bail!(
+            "fine-tuning supports Kim models only; this one is {}",
+            self.describe()
+        )
+    }
 }
 
 /// An architecture the generic trainer can train.

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+pub use super::arch_settings::ArchKind;
 pub use super::settings::TrainConfig;
 use crate::model::Architecture;
-use crate::model::{Conv2dBlock, Conv2dConfig, InitScheme, KimConfig, PoolKind};
+use crate::model::{Conv2dBlock, InitScheme, PoolKind};
 use crate::nn::optim::{OptimizerConfig, OptimizerKind};
 use crate::text::{EmbeddingMode, EncodeConfig, Truncation};
 
@@ -168,23 +169,6 @@ fn read_weight_file(path: &Path) -> Result<std::collections::BTreeMap<String, f3
         .collect()
 }
 
-/// Which network to train.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ArchKind {
-    /// The default: the Kim CNN plus an n-gram branch (TF-IDF word 1–2-grams, character
-    /// 1–3-grams for Chinese, logistic regression) whose probabilities are mixed with the CNN's
-    /// by a weight chosen on the validation split (see [`crate::ngram`]).
-    #[default]
-    #[serde(rename = "ngram-cnn")]
-    #[value(name = "ngram-cnn")]
-    NgramCnn,
-    /// Kim (2014): convolution over time with several region sizes, max-over-time pooling.
-    Kim,
-    /// The tutorial's 2-D CNN (`conv2d_blocks`, `hidden`; the input length is `max_len`).
-    Conv2d,
-}
-
 /// Input length of the `--arch seed` preset: 256 tokens (head+tail), which covers a median
 /// IMDB review whole. Chosen on the IMDB validation split (10 % of train; valid accuracy after 2
 /// epochs, 1 thread): 128 tokens 0.859, 256 tokens 0.884 (0.888 with another initialization
@@ -253,13 +237,15 @@ impl TrainConfig {
                 format!("{}\"conv2d\"{}", &text[..span.start], &text[span.end..])
             }
             Some((Some(other), span))
-                if <super::settings::ArchChoice as clap::ValueEnum>::from_str(other, false)
-                    .is_err() =>
+                if <super::arch_settings::ArchChoice as clap::ValueEnum>::from_str(
+                    other, false,
+                )
+                .is_err() =>
             {
                 let names: Vec<String> =
-                    <super::settings::ArchChoice as clap::ValueEnum>::value_variants()
+                    <super::arch_settings::ArchChoice as clap::ValueEnum>::value_variants()
                         .iter()
-                        .filter_map(|c| clap::ValueEnum::to_possible_value(c))
+                        .filter_map(clap::ValueEnum::to_possible_value)
                         .map(|v| format!("{:?}", v.get_name()))
                         .collect();
                 let (last, rest) = names.split_last().expect("ArchChoice has variants");
@@ -334,29 +320,20 @@ impl TrainConfig {
     }
 
     /// The architecture to train for a vocabulary of `vocab_size` entries and `num_classes`
-    /// classes. Panics if `conv2d_blocks` does not parse (run [`TrainConfig::validate`] first).
+    /// classes. Panics on settings the architecture refuses (run [`TrainConfig::validate`]
+    /// first).
     pub fn architecture(&self, vocab_size: usize, num_classes: usize) -> Architecture {
-        match self.arch {
-            ArchKind::Kim | ArchKind::NgramCnn => Architecture::Kim(KimConfig {
-                vocab_size,
-                emb_dim: self.emb_dim,
-                region_sizes: self.region_sizes.clone(),
-                feature_maps: self.feature_maps,
-                num_classes,
-                dropout: self.dropout,
-                multichannel: self.embedding == crate::text::EmbeddingMode::Multichannel,
-            }),
-            ArchKind::Conv2d => Architecture::Conv2d(Conv2dConfig {
-                vocab_size,
-                emb_dim: self.emb_dim,
-                seq_len: self.max_len,
-                blocks: self.blocks().expect("validated conv2d blocks"),
-                hidden: self.hidden.clone(),
-                dropout: self.dropout,
-                num_classes,
-                init: self.init,
-            }),
-        }
+        self.try_architecture(vocab_size, num_classes)
+            .expect("validated settings")
+    }
+
+    /// As [`TrainConfig::architecture`], with the architecture's own checks of its settings
+    /// (see [`super::arch_settings::FromSettings`]).
+    ///
+    /// # Errors
+    /// A setting the architecture cannot take; the message names the flag.
+    pub fn try_architecture(&self, vocab_size: usize, num_classes: usize) -> Result<Architecture> {
+        super::arch_settings::architecture_from_settings(self, vocab_size, num_classes)
     }
 
     /// Checks ranges; the message names the offending setting. Also refuses a model that
@@ -365,8 +342,9 @@ impl TrainConfig {
     /// vocabulary, batch size and text lengths.
     pub fn validate(&self) -> Result<()> {
         self.validate_ranges()?;
-        let shortest = self.region_sizes.iter().copied().max().unwrap_or(1);
-        check_training_memory(&self.architecture(2, 2), shortest, 1)
+        // After the range checks, so that a zero size gets its own message.
+        let arch = self.try_architecture(2, 2)?;
+        check_training_memory(&arch, arch.min_len(), 1)
     }
 
     fn validate_ranges(&self) -> Result<()> {
@@ -436,38 +414,6 @@ impl TrainConfig {
         if let ClassWeight::File(path) = &self.class_weight {
             read_weight_file(path)?;
         }
-        // One rule for training and loading (`Bundle::load`): a Kim model pads every text to
-        // its widest region size, so a shorter --max-len would train a bundle that no command
-        // can load.
-        let widest = self.region_sizes.iter().copied().max().unwrap_or(1);
-        if self.arch != ArchKind::Conv2d && self.max_len < widest {
-            bail!(
-                "--max-len {} is shorter than the widest region size {widest} (--region-sizes {}); \
-                 give --max-len {widest} or more, or smaller region sizes",
-                self.max_len,
-                self.region_sizes
-                    .iter()
-                    .map(|r| r.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-        }
-        // After the range checks, so that a zero size gets its own message.
-        if self.arch == ArchKind::Conv2d {
-            let blocks = self.blocks().context("--conv2d-blocks")?;
-            let c = Conv2dConfig {
-                vocab_size: 2,
-                emb_dim: self.emb_dim,
-                seq_len: self.max_len,
-                blocks,
-                hidden: self.hidden.clone(),
-                dropout: 0.0,
-                num_classes: 2,
-                init: self.init,
-            };
-            c.validate()
-                .context("conv2d settings (--conv2d-blocks, --hidden, --max-len, --emb-dim)")?;
-        }
         Ok(())
     }
 
@@ -488,19 +434,14 @@ impl TrainConfig {
     /// Encoding settings: texts are padded to at least the widest region size so that every
     /// text, even one emptied by cleaning, has one convolution window.
     pub fn encode(&self) -> EncodeConfig {
-        if self.arch == ArchKind::Conv2d {
-            // conv2d reads exactly max_len tokens: pad every text to it.
-            return EncodeConfig {
-                max_len: self.max_len,
-                truncation: self.truncation,
-                min_len: self.max_len,
-            };
-        }
+        // The architecture's own minimum: conv2d reads exactly max_len tokens, so every text is
+        // padded to it. Settings it refuses (caught by `validate`) fall back to the widest region.
         let widest = self.region_sizes.iter().copied().max().unwrap_or(1);
+        let min_len = self.try_architecture(2, 2).map_or(widest, |a| a.min_len());
         EncodeConfig {
             max_len: self.max_len,
             truncation: self.truncation,
-            min_len: widest,
+            min_len,
         }
     }
 
@@ -544,12 +485,7 @@ pub fn check_training_memory(arch: &Architecture, seq_len: usize, batch_size: us
             gb(state),
             gb(acts),
             gb(total as u128),
-            match arch {
-                Architecture::Kim(_) =>
-                    "--emb-dim, --feature-maps, --region-sizes, --vocab-size, --max-len or --batch-size",
-                Architecture::Conv2d(_) =>
-                    "--hidden, --emb-dim, --max-len, the maps of --conv2d-blocks, --vocab-size or --batch-size",
-            }
+            arch.shrink_flags()
         );
     }
     Ok(())

@@ -25,7 +25,7 @@ use crate::data::Dataset;
 use crate::eval::{ClassificationReport, ConfusionMatrix};
 use crate::fsutil::write_atomic;
 use crate::model::Architecture;
-use crate::model::{KimConfig, Model, Trainer};
+use crate::model::{Model, Trainer};
 use crate::predict;
 use crate::text::{Encoded, TextPipeline, Tokenizer, Vocab, encode, tokenize_all};
 
@@ -409,27 +409,19 @@ fn target_architecture(
 ) -> Result<Architecture> {
     let (pipeline, labels) = (&prep.pipeline, &prep.labels);
     let arch = match start {
-        Some(s) => match &s.bundle.config.architecture {
-            Architecture::Kim(parent) => Architecture::Kim(KimConfig {
-                vocab_size: pipeline.vocab.len(),
-                num_classes: labels.len(),
-                dropout: config.dropout,
-                ..parent.clone()
-            }),
-            Architecture::Conv2d(_) => bail!(
-                "{}: fine-tuning supports Kim models only; this one is conv2d",
-                s.path.display()
-            ),
-        },
+        Some(s) => s
+            .bundle
+            .config
+            .architecture
+            .for_finetune(pipeline.vocab.len(), labels.len(), config.dropout)
+            .with_context(|| s.path.display().to_string())?,
         None => config.architecture(pipeline.vocab.len(), labels.len()),
     };
-    if let Architecture::Kim(kim) = &arch
-        && kim.multichannel != (config.embedding == crate::text::EmbeddingMode::Multichannel)
-    {
+    if arch.multichannel() != (config.embedding == crate::text::EmbeddingMode::Multichannel) {
         bail!(
             "--embedding {} does not fit the model to continue, which is {}multichannel",
             config.embedding,
-            if kim.multichannel { "" } else { "not " }
+            if arch.multichannel() { "" } else { "not " }
         );
     }
     Ok(arch)
@@ -1001,28 +993,7 @@ fn write_test_report(
 
 /// One line describing an architecture: its layers and parameter count.
 pub fn describe_architecture(arch: &Architecture) -> String {
-    match arch {
-        Architecture::Kim(c) => format!(
-            "kim: emb {}, regions {:?} x {} maps, {} parameters",
-            c.emb_dim,
-            c.region_sizes,
-            c.feature_maps,
-            arch.num_params()
-        ),
-        Architecture::Conv2d(c) => format!(
-            "conv2d: emb {}, seq_len {}, blocks [{}], {} features, hidden {:?}, {} parameters",
-            c.emb_dim,
-            c.seq_len,
-            c.blocks
-                .iter()
-                .map(|b| b.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            c.num_features(),
-            c.hidden,
-            arch.num_params()
-        ),
-    }
+    format!("{}, {} parameters", arch.describe(), arch.num_params())
 }
 
 /// Maps each example's label to its index in `labels` (any order).

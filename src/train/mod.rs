@@ -1,6 +1,7 @@
 //! Training stage: hyperparameters, the training loop with early stopping, and resumable
 //! checkpoints.
 
+mod arch_settings;
 mod checkpoint;
 mod config;
 pub(crate) mod fit;
@@ -9,6 +10,7 @@ pub mod observer;
 mod settings;
 pub mod transfer;
 
+pub use arch_settings::{ArchChoice, FromSettings};
 pub use checkpoint::{Checkpoint, EpochProgress};
 pub use config::{
     ArchKind, ClassWeight, MAX_THREADS, Metric, SEED_MAX_LEN, SEED_TRUNCATION,
@@ -22,6 +24,6 @@ pub use observer::{
     EpochEnd, MessageKind, Observers, RunStart, Silent, Stage, StepEvent, TrainObserver,
 };
 pub use settings::{
-    ArchChoice, FinetuneFlags, FlagValue, HiddenWidths, SettingValues, TrainConfig, TrainFlags,
+    FinetuneFlags, FlagValue, HiddenWidths, SettingValues, TrainConfig, TrainFlags,
 };
 pub use transfer::{StartFrom, finetune_config};

@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde::{Deserialize, Serialize};
 
+use super::arch_settings::ArchChoice;
 use super::config::{ArchKind, ClassWeight, Metric};
 use crate::model::{InitScheme, PoolKind};
 use crate::nn::optim::OptimizerKind;
@@ -605,33 +606,6 @@ impl ShowDefault for PathBuf {
 impl ShowDefault for TokenizerConfig {
     fn show(&self) -> Option<String> {
         None
-    }
-}
-
-/// `--arch` values: the architectures and the tutorial preset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ArchChoice {
-    /// The default: Kim CNN + an n-gram logistic-regression branch (word 1–2-grams; character
-    /// 1–3-grams for Chinese), probabilities mixed by a weight chosen on the validation split.
-    #[value(name = "ngram-cnn")]
-    NgramCnn,
-    /// Kim (2014) CNN alone, as in the paper.
-    Kim,
-    /// 2-D CNN: k×k conv blocks with 2-D pooling, flatten, dense layers (see --conv2d-blocks,
-    /// --hidden).
-    Conv2d,
-    /// The tutorial's conv2d settings: emb 100, 3x64:max2, dense 64, batch 32, 10 epochs,
-    /// 10,000 words, 256 tokens head+tail (other flags override them).
-    Seed,
-}
-
-impl From<ArchChoice> for ArchKind {
-    fn from(a: ArchChoice) -> ArchKind {
-        match a {
-            ArchChoice::NgramCnn => ArchKind::NgramCnn,
-            ArchChoice::Kim => ArchKind::Kim,
-            ArchChoice::Conv2d | ArchChoice::Seed => ArchKind::Conv2d,
-        }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::text::vectors::{
     PretrainedVectors, VectorFilter, VectorsReport, matching_uniform_bound, read_vectors,
     uniform_fill,
 };
-use crate::text::{EmbeddingMode, Tokenizer, VectorFormat, Vocab};
+use crate::text::{Tokenizer, VectorFormat, Vocab};
 
 /// Half-width of U(−b, b) for the output rows of labels added by `--allow-new-labels`.
 pub const NEW_LABEL_INIT: f32 = 0.01;
@@ -98,22 +98,10 @@ pub fn finetune_config(parent: &Bundle) -> TrainConfig {
         .get("config")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
-    let crate::model::Architecture::Kim(kim) = &parent.config.architecture else {
-        // Conv2d bundles are refused when training starts (fine-tuning is Kim-only).
-        return c;
-    };
-    c.emb_dim = kim.emb_dim;
-    c.region_sizes = kim.region_sizes.clone();
-    c.feature_maps = kim.feature_maps;
-    c.dropout = kim.dropout;
+    super::arch_settings::architecture_to_settings(&parent.config.architecture, &mut c);
     c.tokenizer = parent.config.tokenizer.clone();
     c.max_len = parent.config.encode.max_len;
     c.truncation = parent.config.encode.truncation;
-    if kim.multichannel {
-        c.embedding = EmbeddingMode::Multichannel;
-    } else if c.embedding == EmbeddingMode::Multichannel {
-        c.embedding = EmbeddingMode::NonStatic;
-    }
     c.pretrained = None;
     c.pretrained_format = VectorFormat::Auto;
     c.init_from = None;

@@ -747,4 +747,52 @@ impl crate::model::network::NetworkConfig for Conv2dConfig {
     fn training_floats(&self, _seq_len: usize) -> Option<(usize, usize)> {
         Conv2dConfig::training_floats(self)
     }
+
+    fn describe(&self) -> String {
+        format!(
+            "conv2d: emb {}, seq_len {}, blocks [{}], {} features, hidden {:?}",
+            self.emb_dim,
+            self.seq_len,
+            self.blocks
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.num_features(),
+            self.hidden
+        )
+    }
+
+    fn min_len(&self) -> usize {
+        self.seq_len
+    }
+
+    fn fixed_len(&self) -> Option<usize> {
+        Some(self.seq_len)
+    }
+
+    fn check_encoding(&self, min_len: usize, max_len: usize) -> Result<(), String> {
+        if (min_len, max_len) != (self.seq_len, self.seq_len) {
+            return Err(format!(
+                "\"encode\" pads and cuts texts to {min_len}..{max_len} tokens, but the conv2d \"architecture\" reads exactly seq_len = {}",
+                self.seq_len
+            ));
+        }
+        Ok(())
+    }
+
+    fn logit_bound(&self, layer: &mut dyn FnMut(&str, f64) -> f64, embedding: f64) -> f64 {
+        let mut bound = embedding;
+        for i in 0..self.blocks.len() {
+            bound = layer(&format!("conv{i}"), bound);
+        }
+        for j in 0..self.hidden.len() {
+            bound = layer(&format!("hidden{j}"), bound);
+        }
+        layer("fc", bound)
+    }
+
+    fn shrink_flags(&self) -> &'static str {
+        "--hidden, --emb-dim, --max-len, the maps of --conv2d-blocks, --vocab-size or --batch-size"
+    }
 }

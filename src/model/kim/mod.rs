@@ -604,6 +604,57 @@ impl crate::model::network::NetworkConfig for KimConfig {
     fn training_floats(&self, seq_len: usize) -> Option<(usize, usize)> {
         KimConfig::training_floats(self, seq_len)
     }
+
+    fn describe(&self) -> String {
+        format!(
+            "kim: emb {}, regions {:?} x {} maps",
+            self.emb_dim, self.region_sizes, self.feature_maps
+        )
+    }
+
+    fn min_len(&self) -> usize {
+        self.max_region_size()
+    }
+
+    fn multichannel(&self) -> bool {
+        self.multichannel
+    }
+
+    fn check_encoding(&self, min_len: usize, max_len: usize) -> Result<(), String> {
+        if min_len != self.max_region_size() || (max_len != 0 && max_len < min_len) {
+            return Err(format!(
+                "\"encode\" has min_len {min_len} and max_len {max_len}, but a Kim model pads texts to its widest region size, {} (max_len 0 or at least that)",
+                self.max_region_size()
+            ));
+        }
+        Ok(())
+    }
+
+    fn logit_bound(&self, layer: &mut dyn FnMut(&str, f64) -> f64, embedding: f64) -> f64 {
+        let channels = if self.multichannel { 2.0 } else { 1.0 };
+        let features = (0..self.region_sizes.len())
+            .map(|i| layer(&self.conv_name(i), channels * embedding))
+            .fold(0.0f64, f64::max);
+        layer("fc", features)
+    }
+
+    fn shrink_flags(&self) -> &'static str {
+        "--emb-dim, --feature-maps, --region-sizes, --vocab-size, --max-len or --batch-size"
+    }
+
+    fn for_finetune(
+        &self,
+        vocab_size: usize,
+        num_classes: usize,
+        dropout: f32,
+    ) -> anyhow::Result<KimConfig> {
+        Ok(KimConfig {
+            vocab_size,
+            num_classes,
+            dropout,
+            ..self.clone()
+        })
+    }
 }
 
 #[cfg(test)]
