@@ -63,6 +63,11 @@ macro_rules! define_wrappers {
                 match self { $(Architecture::$v(c) => NetworkConfig::param_shapes(c),)+ }
             }
 
+            /// The declared parameters (names, shapes, roles), in declaration order.
+            pub fn param_specs(&self) -> Vec<ParamSpec> {
+                match self { $(Architecture::$v(c) => NetworkConfig::param_specs(c),)+ }
+            }
+
             /// Checks every size.
             ///
             /// # Errors

@@ -123,6 +123,12 @@ pub trait NetworkConfig: Clone {
     /// Names and shapes of every parameter, in declaration order.
     fn param_shapes(&self) -> Vec<(String, Vec<usize>)>;
 
+    /// The declared parameters (names, shapes, roles) of the network these settings build, in
+    /// declaration order (its [`Network::param_specs`]).
+    fn param_specs(&self) -> Vec<ParamSpec> {
+        ParamSpec::from_shapes(self.param_shapes(), &[])
+    }
+
     /// Checks every size.
     ///
     /// # Errors

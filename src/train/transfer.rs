@@ -229,26 +229,8 @@ impl EmbeddingInit {
             let b = Bundle::load(dir).with_context(|| format!("--init-from {}", dir.display()))?;
             let v = vectors_from_bundle(&b, dir, vocab, &filter)?;
             if config.init_conv {
-                let src = b
-                    .model
-                    .kim()
-                    .with_context(|| format!("--init-conv: {}", dir.display()))?
-                    .config();
-                if src.emb_dim != config.emb_dim
-                    || src.region_sizes != config.region_sizes
-                    || src.feature_maps != config.feature_maps
-                {
-                    bail!(
-                        "--init-conv: {} has emb_dim {}, region sizes {:?} and {} feature maps; this run has {}, {:?} and {}",
-                        dir.display(),
-                        src.emb_dim,
-                        src.region_sizes,
-                        src.feature_maps,
-                        config.emb_dim,
-                        config.region_sizes,
-                        config.feature_maps
-                    );
-                }
+                check_feature_layers(&b.model, &config.try_architecture(2, 2)?)
+                    .with_context(|| format!("--init-conv: {}", dir.display()))?;
             }
             (v, config.init_conv.then_some(b.model))
         } else {
@@ -271,15 +253,14 @@ impl EmbeddingInit {
     }
 
     /// Writes the embedding (the [`ParamRole::Embedding`], copied into any
-    /// [`ParamRole::FrozenEmbedding`] channel) and, with `init_conv`, the convolution filters
-    /// (same names and shapes) into `model`, whatever its architecture.
+    /// [`ParamRole::FrozenEmbedding`] channel) and, with `init_conv`, the feature layers (the
+    /// [`ParamRole::Weight`] and [`ParamRole::Bias`] parameters: Kim's convolution filters,
+    /// conv2d's blocks and hidden layers; same names and shapes) into `model`, whatever its
+    /// architecture.
     pub fn apply(&mut self, model: &mut Model, seed: u64) {
         let specs = model.param_specs();
         let conv: HashMap<String, Vec<f32>> = match &self.conv_source {
-            Some(src) => src
-                .named_params()
-                .into_iter()
-                .filter(|(n, _, _)| n.starts_with("conv"))
+            Some(src) => feature_layers(src)
                 .map(|(n, _, d)| (n, d.to_vec()))
                 .collect(),
             None => HashMap::new(),
@@ -307,6 +288,47 @@ impl EmbeddingInit {
     pub fn copies_convs(&self) -> bool {
         self.conv_source.is_some()
     }
+}
+
+/// The feature layers of `model` (`name, shape, data` of its [`ParamRole::Weight`] and
+/// [`ParamRole::Bias`] parameters: everything between the embedding and the output layer).
+fn feature_layers(model: &Model) -> impl Iterator<Item = (String, Vec<usize>, &[f32])> {
+    model
+        .param_specs()
+        .into_iter()
+        .zip(model.named_params())
+        .filter(|(spec, _)| matches!(spec.role, ParamRole::Weight | ParamRole::Bias))
+        .map(|(_, p)| p)
+}
+
+/// Refuses `--init-conv` from `src` into a model of `target` unless every feature layer of
+/// `src` has a parameter of the same name and shape in `target`, and `target` has no other.
+fn check_feature_layers(src: &Model, target: &Architecture) -> Result<()> {
+    let ours: Vec<(String, Vec<usize>)> = feature_layers(src)
+        .map(|(n, shape, _)| (n, shape))
+        .collect();
+    let theirs: Vec<(String, Vec<usize>)> = target
+        .param_specs()
+        .into_iter()
+        .filter(|s| matches!(s.role, ParamRole::Weight | ParamRole::Bias))
+        .map(|s| (s.name, s.shape))
+        .collect();
+    if ours != theirs {
+        let show = |v: &[(String, Vec<usize>)]| {
+            v.iter()
+                .map(|(n, s)| format!("{n} {s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        bail!(
+            "its layers ({}: {}) differ from this run's ({}: {}); give the same architecture settings",
+            src.architecture().describe(),
+            show(&ours),
+            target.describe(),
+            show(&theirs)
+        );
+    }
+    Ok(())
 }
 
 /// The (trained-channel) embedding rows of bundle `b` for the words of `vocab`, as pretrained

@@ -38,7 +38,7 @@ impl Network for Conv2dNet {
     type Scratch = Conv2dScratch;
 
     fn param_specs(&self) -> Vec<ParamSpec> {
-        ParamSpec::from_shapes(self.config.param_shapes(), &[])
+        crate::model::NetworkConfig::param_specs(&self.config)
     }
 
     fn params(&self) -> Vec<&[f32]> {

@@ -597,6 +597,10 @@ impl crate::model::network::NetworkConfig for KimConfig {
         KimConfig::param_shapes(self)
     }
 
+    fn param_specs(&self) -> Vec<crate::model::ParamSpec> {
+        crate::model::ParamSpec::from_shapes(KimConfig::param_shapes(self), &[STATIC_EMBEDDING])
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
         KimConfig::validate(self)
     }

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::{KimCnn, STATIC_EMBEDDING};
+use super::KimCnn;
 use crate::batch::Batch;
 use crate::model::network::{Gradients, Network, ParamSpec};
 use crate::nn::conv::{conv_backward_input, conv_backward_weight};
@@ -29,7 +29,7 @@ impl Network for KimCnn {
     type Scratch = KimScratch;
 
     fn param_specs(&self) -> Vec<ParamSpec> {
-        ParamSpec::from_shapes(self.config.param_shapes(), &[STATIC_EMBEDDING])
+        crate::model::NetworkConfig::param_specs(&self.config)
     }
 
     fn params(&self) -> Vec<&[f32]> {
