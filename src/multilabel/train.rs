@@ -13,19 +13,22 @@ use serde::Serialize;
 use super::data::MultiDataset;
 use super::metrics::{MultiLabelReport, apply_thresholds, tune_thresholds};
 use super::{DEFAULT_THRESHOLD, MultiLabelConfig, mix_logits};
-use crate::batch::{PaddedBatch, real_length};
+use crate::batch::real_length;
 use crate::bundle::{self, Bundle, BundleConfig, FORMAT_VERSION, NgramBranch};
 use crate::fsutil::write_atomic;
 use crate::model::{Model, Trainer};
 use crate::ngram::logreg::nb_scale_multi_label;
 use crate::ngram::{LogReg, LogRegFit, MixWeights, NgramFeaturizer, NgramModel};
-use crate::nn::loss::{Targets, sigmoid, sigmoid_binary_cross_entropy};
+use crate::nn::loss::{sigmoid, sigmoid_binary_cross_entropy};
 use crate::text::{Encoded, TextPipeline, Tokenizer, Vocab, encode, tokenize_all};
-use crate::train::fit::{epoch_batches, step_seed, write_metrics};
+use crate::train::EpochProgress;
+use crate::train::fit::{
+    EpochCtx, EpochData, TrainTargets, epoch_batches, improves, train_batches, write_metrics,
+};
 use crate::train::ngram_stage::{C_PATH, NB_FLOOR, NB_SMOOTHING, ngram_configs};
 use crate::train::{
-    ArchKind, ClassWeight, EpochEnd, EpochMetrics, MessageKind, Metric, RunStart, StepEvent,
-    TrainConfig, TrainObserver, describe_architecture,
+    ArchKind, ClassWeight, EpochEnd, EpochMetrics, MessageKind, RunStart, TrainConfig,
+    TrainObserver, describe_architecture,
 };
 
 /// Thresholds tried for each label (0.05, 0.10, …, 0.95).
@@ -206,8 +209,7 @@ fn train_in_pool(
     let lengths: Vec<usize> = train_enc.iter().map(real_length).collect();
     let max_epochs = config.max_epochs(train_enc.len().div_ceil(batch));
     let mut history: Vec<MultiEpochMetrics> = Vec::new();
-    let mut best: Option<(MultiEpochMetrics, Model)> = None;
-    let mut bad_epochs = 0;
+    let mut best: Option<(MultiEpochMetrics, EpochMetrics, Model)> = None;
     let default_thresholds = vec![DEFAULT_THRESHOLD; k];
     let hyperparameters = serde_json::to_value(config)?;
     observer.run_started(&RunStart {
@@ -219,50 +221,42 @@ fn train_in_pool(
         num_params: arch.num_params(),
         first_epoch: 1,
     });
-    for epoch in 1..=max_epochs {
-        let epoch_started = Instant::now();
+    let targets = TrainTargets::MultiHot {
+        targets: &train_t,
+        labels: k,
+    };
+    let epoch_data = EpochData {
+        train_enc: &train_enc,
+        min_len: pipeline.encode.min_len,
+        targets: &targets,
+    };
+    // The single-label run's progress record: counters of the epoch, the patience count.
+    let mut progress = EpochProgress::start();
+    while progress.epoch <= max_epochs {
+        let epoch = progress.epoch;
+        let started = Instant::now();
         let lr = config.lr * config.lr_decay.powi(epoch as i32 - 1);
         trainer.set_lr(lr);
-        let (mut loss_sum, mut right, mut seen) = (0.0f64, 0usize, 0usize);
         let batches = epoch_batches(config, epoch, &lengths);
         observer.epoch_started(epoch, max_epochs, batches.len(), 0);
-        for (step, rows) in batches.iter().enumerate() {
-            let refs: Vec<&Encoded> = rows.iter().map(|&i| &train_enc[i]).collect();
-            let padded = PaddedBatch::new(&refs, pipeline.encode.min_len);
-            let mut t = Vec::with_capacity(rows.len() * k);
-            for &i in rows {
-                t.extend_from_slice(&train_t[i * k..(i + 1) * k]);
-            }
-            let stats = trainer.train_step_targets(
-                &padded.view(),
-                Targets::MultiHot(&t),
-                step_seed(config.seed, epoch, step),
-            );
-            if !stats.loss.is_finite() {
-                bail!(
-                    "the training loss became {} at epoch {epoch}, batch {} of {}: lower the learning \
-                     rate (--lr, now {lr}) or clip gradients (--clip-grad-norm)",
-                    stats.loss,
-                    step + 1,
-                    batches.len()
-                );
-            }
-            loss_sum += stats.loss as f64 * rows.len() as f64;
-            right += stats.correct;
-            seen += rows.len();
-            observer.step(&StepEvent {
-                epoch,
-                step: step + 1,
-                steps: batches.len(),
-                global_step: ((epoch - 1) * batches.len() + step + 1) as u64,
-                loss: stats.loss as f64,
-                epoch_loss: loss_sum / seen as f64,
-                epoch_acc: right as f64 / seen as f64,
-                lr,
-                examples_per_s: seen as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9),
-            });
-        }
-        let train_seconds = epoch_started.elapsed().as_secs_f64();
+        let ctx = EpochCtx {
+            epoch,
+            lr,
+            started,
+            batches: &batches,
+            max_epochs,
+        };
+        train_batches(
+            config,
+            &mut trainer,
+            &epoch_data,
+            &ctx,
+            &mut progress,
+            &|| false,
+            observer,
+        )?;
+        let train_seconds = started.elapsed().as_secs_f64();
+        let (loss_sum, right, seen) = (progress.loss_sum, progress.correct, progress.seen);
         let model = trainer.model();
         let logits = crate::predict::logits(&model, &valid_enc, pipeline.encode.min_len);
         let valid_loss = mean_bce(&logits, &valid_t, k);
@@ -277,28 +271,24 @@ fn train_in_pool(
             valid_macro_f1: report.macro_avg.f1,
             valid_subset_acc: report.subset_accuracy,
             lr,
-            seconds: epoch_started.elapsed().as_secs_f64(),
+            seconds: started.elapsed().as_secs_f64(),
             examples_per_s: seen as f64 / train_seconds.max(1e-9),
         };
-        let improved = best.as_ref().is_none_or(|(b, _)| match config.metric {
-            Metric::MicroF1 => metrics.valid_micro_f1 > b.valid_micro_f1,
-            Metric::MacroF1 => metrics.valid_macro_f1 > b.valid_macro_f1,
-            Metric::Acc => metrics.valid_subset_acc > b.valid_subset_acc,
-            Metric::Loss => metrics.valid_loss < b.valid_loss,
-        });
+        let common = EpochMetrics {
+            epoch,
+            train_loss: metrics.train_loss,
+            train_acc: metrics.train_subset_acc,
+            valid_loss: metrics.valid_loss,
+            valid_acc: metrics.valid_subset_acc,
+            valid_macro_f1: metrics.valid_macro_f1,
+            valid_micro_f1: Some(metrics.valid_micro_f1),
+            lr,
+            seconds: metrics.seconds,
+            examples_per_s: metrics.examples_per_s,
+        };
+        let improved = improves(config.metric, &common, best.as_ref().map(|(_, b, _)| b));
         observer.epoch_finished(&EpochEnd {
-            metrics: &EpochMetrics {
-                epoch,
-                train_loss: metrics.train_loss,
-                train_acc: metrics.train_subset_acc,
-                valid_loss: metrics.valid_loss,
-                valid_acc: metrics.valid_subset_acc,
-                valid_macro_f1: metrics.valid_macro_f1,
-                valid_micro_f1: Some(metrics.valid_micro_f1),
-                lr,
-                seconds: metrics.seconds,
-                examples_per_s: metrics.examples_per_s,
-            },
+            metrics: &common,
             max_epochs,
             improved,
             metric: config.metric,
@@ -307,17 +297,18 @@ fn train_in_pool(
         history.push(metrics.clone());
         write_metrics(output, &history)?;
         if improved {
-            best = Some((metrics, model));
-            bad_epochs = 0;
+            best = Some((metrics, common, model));
+            progress.bad_epochs = 0;
         } else {
-            bad_epochs += 1;
-            if bad_epochs >= config.patience.max(1) {
-                observer.early_stopped(config.metric, bad_epochs);
+            progress.bad_epochs += 1;
+            if progress.bad_epochs >= config.patience.max(1) {
+                observer.early_stopped(config.metric, progress.bad_epochs);
                 break;
             }
         }
+        progress.next_epoch();
     }
-    let (best_metrics, model) = best.expect("at least one epoch ran");
+    let (best_metrics, _, model) = best.expect("at least one epoch ran");
 
     // The n-gram branch and the mixture, then the thresholds, on the validation split.
     let cnn_valid = crate::predict::logits(&model, &valid_enc, pipeline.encode.min_len);

@@ -26,6 +26,7 @@ use crate::eval::{ClassificationReport, ConfusionMatrix};
 use crate::fsutil::write_atomic;
 use crate::model::Architecture;
 use crate::model::{Model, Trainer};
+use crate::nn::loss::Targets;
 use crate::predict;
 use crate::text::{Encoded, TextPipeline, Tokenizer, Vocab, encode, tokenize_all};
 
@@ -623,12 +624,17 @@ fn interrupted(options: &TrainOptions) -> bool {
 }
 
 /// The epoch being trained.
-struct EpochCtx<'a> {
-    epoch: usize,
-    lr: f32,
-    started: Instant,
-    batches: &'a [Vec<usize>],
-    max_epochs: usize,
+pub(crate) struct EpochCtx<'a> {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Its learning rate.
+    pub lr: f32,
+    /// When it started.
+    pub started: Instant,
+    /// Its mini-batches (rows of the training data).
+    pub batches: &'a [Vec<usize>],
+    /// The run's epoch cap.
+    pub max_epochs: usize,
 }
 
 /// Stage 3: epochs of shuffled mini-batches, validation after each, the best epoch's bundle
@@ -704,13 +710,98 @@ fn train_epoch(
         progress,
         ..
     } = run;
+    let targets = TrainTargets::Classes(&prep.train_y);
+    let stop = || interrupted(options);
+    let data = EpochData {
+        train_enc: &prep.train_enc,
+        min_len: prep.pipeline.encode.min_len,
+        targets: &targets,
+    };
+    if train_batches(config, trainer, &data, ctx, progress, &stop, observer)? {
+        return Ok(true);
+    }
+    observer.interrupted();
+    Checkpoint::save(output, config, &options.run_info, trainer, progress)?;
+    observer.checkpoint_written(&output.join("checkpoint"), ctx.epoch, false);
+    observer.message(
+        MessageKind::Interrupted,
+        &format!(
+            "interrupted at epoch {}, batch {}: the best model in {} is intact{}; continue with \
+             `textcnn train --resume {}`",
+            ctx.epoch,
+            progress.step,
+            output.display(),
+            if prep.wants_ngram {
+                " (the CNN alone: the n-gram branch is fitted when training ends)"
+            } else {
+                ""
+            },
+            output.display()
+        ),
+    );
+    Ok(false)
+}
+
+/// The targets of a run's training examples.
+pub(crate) enum TrainTargets<'a> {
+    /// Class index per example (softmax cross-entropy).
+    Classes(&'a [usize]),
+    /// Multi-hot rows `[examples, labels]` (one sigmoid per label, binary cross-entropy).
+    MultiHot {
+        /// `[examples, labels]`, row-major.
+        targets: &'a [f32],
+        /// Labels per row.
+        labels: usize,
+    },
+}
+
+/// What [`train_batches`] trains on.
+pub(crate) struct EpochData<'a> {
+    /// Encoded training texts.
+    pub train_enc: &'a [Encoded],
+    /// Padding length of a batch (the encoding's `min_len`).
+    pub min_len: usize,
+    /// Their targets.
+    pub targets: &'a TrainTargets<'a>,
+}
+
+/// Trains the batches of epoch `ctx.epoch` from `progress.step` on (one optimizer step each,
+/// dropout seeded by [`step_seed`]), adding to `progress`'s loss, right and seen counts and
+/// reporting each step to `observer`. Returns `false` when `stop()` turned true after a batch
+/// (the rest of the epoch is left for a resumed run), `true` at the end of the epoch. Both the
+/// single-label and the multi-label run train through this loop.
+///
+/// # Errors
+/// A loss that is not finite (the message says which batch and what to lower).
+pub(crate) fn train_batches(
+    config: &TrainConfig,
+    trainer: &mut Trainer,
+    data: &EpochData,
+    ctx: &EpochCtx,
+    progress: &mut EpochProgress,
+    stop: &dyn Fn() -> bool,
+    observer: &mut dyn TrainObserver,
+) -> Result<bool> {
     let (epoch, lr, epoch_started, batches) = (ctx.epoch, ctx.lr, ctx.started, ctx.batches);
     let mut seen_this_run = 0usize;
     for (step, rows) in batches.iter().enumerate().skip(progress.step) {
-        let refs: Vec<&Encoded> = rows.iter().map(|&i| &prep.train_enc[i]).collect();
-        let padded = PaddedBatch::new(&refs, prep.pipeline.encode.min_len);
-        let y: Vec<u32> = rows.iter().map(|&i| prep.train_y[i] as u32).collect();
-        let stats = trainer.train_step(&padded.view(), &y, step_seed(config.seed, epoch, step));
+        let refs: Vec<&Encoded> = rows.iter().map(|&i| &data.train_enc[i]).collect();
+        let padded = PaddedBatch::new(&refs, data.min_len);
+        let seed = step_seed(config.seed, epoch, step);
+        let stats = match data.targets {
+            TrainTargets::Classes(y) => {
+                let y: Vec<u32> = rows.iter().map(|&i| y[i] as u32).collect();
+                trainer.train_step(&padded.view(), &y, seed)
+            }
+            TrainTargets::MultiHot { targets, labels } => {
+                let k = *labels;
+                let mut t = Vec::with_capacity(rows.len() * k);
+                for &i in rows {
+                    t.extend_from_slice(&targets[i * k..(i + 1) * k]);
+                }
+                trainer.train_step_targets(&padded.view(), Targets::MultiHot(&t), seed)
+            }
+        };
         if !stats.loss.is_finite() {
             bail!(
                 "the training loss became {} at epoch {epoch}, batch {} of {}: lower the learning rate \
@@ -736,33 +827,26 @@ fn train_epoch(
             lr,
             examples_per_s: seen_this_run as f64 / epoch_started.elapsed().as_secs_f64().max(1e-9),
         });
-        if interrupted(options) {
-            observer.interrupted();
-            Checkpoint::save(output, config, &options.run_info, trainer, progress)?;
-            observer.checkpoint_written(&output.join("checkpoint"), epoch, false);
-            observer.message(
-                    MessageKind::Interrupted,
-                    &format!(
-                        "interrupted at epoch {epoch}, batch {}: the best model in {} is intact{}; continue with \
-                         `textcnn train --resume {}`",
-                        step + 1,
-                        output.display(),
-                        if prep.wants_ngram {
-                            " (the CNN alone: the n-gram branch is fitted when training ends)"
-                        } else {
-                            ""
-                        },
-                        output.display()
-                    ),
-                );
+        if stop() {
             return Ok(false);
         }
     }
     Ok(true)
 }
 
-/// Validation after an epoch: metrics, the bundle when the epoch is the best so far,
-/// `metrics.jsonl` and the checkpoint.
+/// Whether `m` improves on `best` by `metric` (early stopping and the best epoch). With one
+/// label per text micro-F1 is accuracy; in a multi-label run `valid_acc` is subset accuracy.
+pub(crate) fn improves(metric: Metric, m: &EpochMetrics, best: Option<&EpochMetrics>) -> bool {
+    best.is_none_or(|b| match metric {
+        Metric::Acc => m.valid_acc > b.valid_acc,
+        Metric::MicroF1 => {
+            m.valid_micro_f1.unwrap_or(m.valid_acc) > b.valid_micro_f1.unwrap_or(b.valid_acc)
+        }
+        Metric::Loss => m.valid_loss < b.valid_loss,
+        Metric::MacroF1 => m.valid_macro_f1 > b.valid_macro_f1,
+    })
+}
+
 fn end_epoch(
     config: &TrainConfig,
     run: &mut Run,
@@ -805,12 +889,7 @@ fn end_epoch(
         seconds: epoch_started.elapsed().as_secs_f64(),
         examples_per_s: progress.seen as f64 / train_seconds.max(1e-9),
     };
-    let improved = progress.best.as_ref().is_none_or(|b| match config.metric {
-        // With one label per text, micro-F1 is accuracy.
-        Metric::Acc | Metric::MicroF1 => metrics.valid_acc > b.valid_acc,
-        Metric::Loss => metrics.valid_loss < b.valid_loss,
-        Metric::MacroF1 => metrics.valid_macro_f1 > b.valid_macro_f1,
-    });
+    let improved = improves(config.metric, &metrics, progress.best.as_ref());
     observer.epoch_finished(&EpochEnd {
         metrics: &metrics,
         max_epochs,
