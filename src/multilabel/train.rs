@@ -701,19 +701,14 @@ pub fn choose_logit_mix(cnn: &[f32], ngram: &[f32], targets: &[f32], k: usize) -
 }
 
 fn part_summary(ds: &MultiDataset, enc: &[Encoded]) -> serde_json::Value {
-    let tokens: usize = enc.iter().map(|e| e.n_tokens).sum();
-    let oov: usize = enc.iter().map(|e| e.n_oov).sum();
-    serde_json::json!({
-        "name": ds.name,
-        "examples": ds.len(),
-        "labels": ds.label_counts(),
-        "label_cardinality": ds.cardinality(),
-        "without_label": ds.unlabelled(),
-        "skipped_rows": ds.skipped.len(),
-        "tokens": tokens,
-        "oov_rate": if tokens == 0 { 0.0 } else { oov as f64 / tokens as f64 },
-        "truncated": enc.iter().filter(|e| e.truncated).count(),
-    })
+    let mut summary = crate::train::fit::encoding_summary(enc);
+    summary.insert("name".into(), ds.name.clone().into());
+    summary.insert("examples".into(), ds.len().into());
+    summary.insert("labels".into(), serde_json::json!(ds.label_counts()));
+    summary.insert("label_cardinality".into(), ds.cardinality().into());
+    summary.insert("without_label".into(), serde_json::json!(ds.unlabelled()));
+    summary.insert("skipped_rows".into(), ds.skipped.len().into());
+    serde_json::Value::Object(summary)
 }
 
 #[cfg(test)]

@@ -1165,6 +1165,29 @@ pub(crate) fn write_metrics<M: Serialize>(output: &Path, history: &[M]) -> Resul
     write_atomic(&output.join(bundle::METRICS_FILE), text.as_bytes())
 }
 
+/// `tokens`, `oov_rate` (share of tokens outside the vocabulary) and `truncated` (texts cut at
+/// `max_len`) of encoded texts, for the bundle's dataset summary.
+pub(crate) fn encoding_summary(enc: &[Encoded]) -> serde_json::Map<String, serde_json::Value> {
+    let tokens: usize = enc.iter().map(|e| e.n_tokens).sum();
+    let oov: usize = enc.iter().map(|e| e.n_oov).sum();
+    let mut m = serde_json::Map::new();
+    m.insert("tokens".into(), tokens.into());
+    m.insert(
+        "oov_rate".into(),
+        (if tokens == 0 {
+            0.0
+        } else {
+            oov as f64 / tokens as f64
+        })
+        .into(),
+    );
+    m.insert(
+        "truncated".into(),
+        enc.iter().filter(|e| e.truncated).count().into(),
+    );
+    m
+}
+
 fn dataset_summary(
     data: &TrainData,
     train: &[Encoded],
@@ -1172,17 +1195,12 @@ fn dataset_summary(
     test: Option<&[Encoded]>,
 ) -> serde_json::Value {
     let part = |ds: &Dataset, enc: &[Encoded]| {
-        let tokens: usize = enc.iter().map(|e| e.n_tokens).sum();
-        let oov: usize = enc.iter().map(|e| e.n_oov).sum();
-        serde_json::json!({
-            "name": ds.name,
-            "examples": ds.len(),
-            "classes": ds.class_counts(),
-            "skipped_rows": ds.skipped.len(),
-            "tokens": tokens,
-            "oov_rate": if tokens == 0 { 0.0 } else { oov as f64 / tokens as f64 },
-            "truncated": enc.iter().filter(|e| e.truncated).count(),
-        })
+        let mut summary = encoding_summary(enc);
+        summary.insert("name".into(), ds.name.clone().into());
+        summary.insert("examples".into(), ds.len().into());
+        summary.insert("classes".into(), serde_json::json!(ds.class_counts()));
+        summary.insert("skipped_rows".into(), ds.skipped.len().into());
+        serde_json::Value::Object(summary)
     };
     serde_json::json!({
         "train": part(data.train, train),
