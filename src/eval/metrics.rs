@@ -159,11 +159,58 @@ fn ratio(num: usize, den: usize) -> f64 {
 /// of an average.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassMetrics {
+    /// The label, or the average's name (`macro avg`, `micro avg`, ...).
     pub label: String,
+    /// `tp / (tp + fp)` (multi-label samples avg: mean over texts of `|true ∩ predicted| /
+    /// |predicted|`).
     pub precision: f64,
+    /// `tp / (tp + fn)` (multi-label samples avg: mean over texts of `|true ∩ predicted| /
+    /// |true|`).
     pub recall: f64,
+    /// Harmonic mean of precision and recall (macro/weighted: mean of the labels' F1; samples:
+    /// mean over texts of `2 |true ∩ predicted| / (|true| + |predicted|)`).
     pub f1: f64,
+    /// True occurrences (for an average: of all labels, as scikit-learn prints).
     pub support: usize,
+}
+
+/// The start of scikit-learn's `classification_report` layout: the header and one row per
+/// label in `rows`, then a blank line. Returns the width of the first column, for
+/// [`write_score_row`].
+pub(crate) fn write_score_table(
+    f: &mut fmt::Formatter<'_>,
+    rows: &[ClassMetrics],
+) -> Result<usize, fmt::Error> {
+    let width = rows
+        .iter()
+        .map(|m| m.label.chars().count())
+        .chain(["weighted avg".len()])
+        .max()
+        .unwrap_or(12);
+    writeln!(
+        f,
+        "{:>width$} {:>9} {:>9} {:>9} {:>9}",
+        "", "precision", "recall", "f1-score", "support"
+    )?;
+    writeln!(f)?;
+    for m in rows {
+        write_score_row(f, width, m)?;
+    }
+    writeln!(f)?;
+    Ok(width)
+}
+
+/// One row of the report: label, precision, recall, F1 (4 decimals) and support.
+pub(crate) fn write_score_row(
+    f: &mut fmt::Formatter<'_>,
+    width: usize,
+    m: &ClassMetrics,
+) -> fmt::Result {
+    writeln!(
+        f,
+        "{:>width$} {:>9.4} {:>9.4} {:>9.4} {:>9}",
+        m.label, m.precision, m.recall, m.f1, m.support
+    )
 }
 
 /// Everything `textcnn eval` prints; `Display` gives the layout of scikit-learn's
@@ -179,30 +226,8 @@ pub struct ClassificationReport {
 
 impl fmt::Display for ClassificationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
-            .per_class
-            .iter()
-            .map(|m| m.label.chars().count())
-            .chain(["weighted avg".len()])
-            .max()
-            .unwrap_or(12);
-        writeln!(
-            f,
-            "{:>width$} {:>9} {:>9} {:>9} {:>9}",
-            "", "precision", "recall", "f1-score", "support"
-        )?;
-        writeln!(f)?;
-        let row = |f: &mut fmt::Formatter<'_>, m: &ClassMetrics| {
-            writeln!(
-                f,
-                "{:>width$} {:>9.4} {:>9.4} {:>9.4} {:>9}",
-                m.label, m.precision, m.recall, m.f1, m.support
-            )
-        };
-        for m in &self.per_class {
-            row(f, m)?;
-        }
-        writeln!(f)?;
+        let width = write_score_table(f, &self.per_class)?;
+        let row = |f: &mut fmt::Formatter<'_>, m: &ClassMetrics| write_score_row(f, width, m);
         let total = self.confusion.total();
         writeln!(
             f,

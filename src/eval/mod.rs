@@ -3,6 +3,7 @@
 mod metrics;
 
 pub use metrics::{ClassMetrics, ClassificationReport, ConfusionMatrix};
+pub(crate) use metrics::{write_score_row, write_score_table};
 
 /// Mean cross-entropy, accuracy and the predicted class (arg-max, first on ties) of each row of
 /// class probabilities `probs [n, classes]` against the true classes `y [n]`. A zero probability

@@ -11,21 +11,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// Precision, recall, F1 and support of one label or one average.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Scores {
-    /// The label, or the average's name (`micro avg`, ...).
-    pub label: String,
-    /// `tp / (tp + fp)` (samples avg: mean over texts of `|true ∩ predicted| / |predicted|`).
-    pub precision: f64,
-    /// `tp / (tp + fn)` (samples avg: mean over texts of `|true ∩ predicted| / |true|`).
-    pub recall: f64,
-    /// Harmonic mean of precision and recall (macro/weighted: mean of the labels' F1; samples:
-    /// mean over texts of `2 |true ∩ predicted| / (|true| + |predicted|)`).
-    pub f1: f64,
-    /// True occurrences (for an average: of all labels, as scikit-learn prints).
-    pub support: usize,
-}
+/// Precision, recall, F1 and support of one label or one average (the single-label report's
+/// row type; see its field docs for the multi-label averages).
+pub type Scores = crate::eval::ClassMetrics;
 
 /// Precision and recall of the `k` most probable labels of each text.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -226,30 +214,9 @@ fn at_k(truth: &[bool], scores: &[f32], labels: usize, k: usize) -> AtK {
 
 impl fmt::Display for MultiLabelReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
-            .per_label
-            .iter()
-            .map(|m| m.label.chars().count())
-            .chain(["weighted avg".len()])
-            .max()
-            .unwrap_or(12);
-        writeln!(
-            f,
-            "{:>width$} {:>9} {:>9} {:>9} {:>9}",
-            "", "precision", "recall", "f1-score", "support"
-        )?;
-        writeln!(f)?;
-        let row = |f: &mut fmt::Formatter<'_>, m: &Scores| {
-            writeln!(
-                f,
-                "{:>width$} {:>9.4} {:>9.4} {:>9.4} {:>9}",
-                m.label, m.precision, m.recall, m.f1, m.support
-            )
-        };
-        for m in &self.per_label {
-            row(f, m)?;
-        }
-        writeln!(f)?;
+        let width = crate::eval::write_score_table(f, &self.per_label)?;
+        let row =
+            |f: &mut fmt::Formatter<'_>, m: &Scores| crate::eval::write_score_row(f, width, m);
         for m in [
             &self.micro_avg,
             &self.macro_avg,
