@@ -16,7 +16,7 @@ use super::{DEFAULT_THRESHOLD, MultiLabelConfig, mix_logits};
 use crate::batch::real_length;
 use crate::bundle::{self, Bundle, BundleConfig, FORMAT_VERSION, NgramBranch};
 use crate::fsutil::write_atomic;
-use crate::model::{Model, Trainer};
+use crate::model::{Architecture, Model, Trainer};
 use crate::ngram::logreg::nb_scale_multi_label;
 use crate::ngram::{LogReg, LogRegFit, MixWeights, NgramFeaturizer, NgramModel};
 use crate::nn::loss::{sigmoid, sigmoid_binary_cross_entropy};
@@ -113,14 +113,27 @@ pub fn train_multi_label(
     pool.install(|| train_in_pool(config, data, output, observer, run_info))
 }
 
-fn train_in_pool(
+/// Stage 1 of a multi-label run: labels, targets, tokens, vocabulary and encodings.
+struct MultiPrepared {
+    labels: Vec<String>,
+    train_t: Vec<f32>,
+    valid_t: Vec<f32>,
+    test_t: Option<Vec<f32>>,
+    test_unknown: std::collections::BTreeMap<String, usize>,
+    train_tokens: Vec<Vec<String>>,
+    valid_tokens: Vec<Vec<String>>,
+    train_enc: Vec<Encoded>,
+    valid_enc: Vec<Encoded>,
+    pipeline: TextPipeline,
+}
+
+/// Stage 1: the labels of train and valid, multi-hot targets, the vocabulary of the training
+/// texts and the encoded texts.
+fn prepare(
     config: &TrainConfig,
     data: &MultiTrainData,
-    output: &Path,
     observer: &mut dyn TrainObserver,
-    run_info: serde_json::Value,
-) -> Result<MultiTrainOutcome> {
-    let started = Instant::now();
+) -> Result<MultiPrepared> {
     let mut labels = data.train.labels();
     labels.extend(data.valid.labels());
     labels.sort();
@@ -172,7 +185,6 @@ fn train_in_pool(
         encode: encode_config,
     };
     let (valid_tokens, valid_enc) = pipeline.tokenize_and_encode(&data.valid.texts());
-    let wants_ngram = config.arch == ArchKind::NgramCnn;
     observer.message(
         MessageKind::Info,
         &format!(
@@ -185,6 +197,47 @@ fn train_in_pool(
             pipeline.vocab.len()
         ),
     );
+    Ok(MultiPrepared {
+        labels,
+        train_t,
+        valid_t,
+        test_t,
+        test_unknown,
+        train_tokens,
+        valid_tokens,
+        train_enc,
+        valid_enc,
+        pipeline,
+    })
+}
+
+/// Stage 2 of a multi-label run: the CNN trained with one sigmoid per label, validated after
+/// every epoch, stopped early; returns the architecture, the positive weights, the history, and
+/// the best epoch with its model.
+#[allow(clippy::type_complexity)]
+fn fit_cnn(
+    config: &TrainConfig,
+    prep: &MultiPrepared,
+    output: &Path,
+    observer: &mut dyn TrainObserver,
+) -> Result<(
+    Architecture,
+    Option<Vec<f32>>,
+    Vec<MultiEpochMetrics>,
+    MultiEpochMetrics,
+    Model,
+)> {
+    let MultiPrepared {
+        labels,
+        train_t,
+        valid_t,
+        train_enc,
+        valid_enc,
+        pipeline,
+        ..
+    } = prep;
+    let k = labels.len();
+    let wants_ngram = config.arch == ArchKind::NgramCnn;
     let arch = config.architecture(pipeline.vocab.len(), k);
     let longest = train_enc.iter().map(|e| e.ids.len()).max().unwrap_or(1);
     let batch = config.batch_size.min(train_enc.len()).max(1);
@@ -201,8 +254,8 @@ fn train_in_pool(
             describe_architecture(&arch)
         ),
     );
-    let pos_weight = positive_weights(&config.class_weight, &labels, &train_t)?;
-    let initial = with_prior_bias(Model::new(&arch, config.seed), &train_t, k)?;
+    let pos_weight = positive_weights(&config.class_weight, labels, train_t)?;
+    let initial = with_prior_bias(Model::new(&arch, config.seed), train_t, k)?;
     let mut trainer = Trainer::new(initial, config.optimizer());
     trainer.set_class_weights(pos_weight.clone());
 
@@ -214,7 +267,7 @@ fn train_in_pool(
     let hyperparameters = serde_json::to_value(config)?;
     observer.run_started(&RunStart {
         hyperparameters: &hyperparameters,
-        labels: &labels,
+        labels,
         max_epochs,
         train_examples: train_enc.len(),
         valid_examples: valid_enc.len(),
@@ -222,11 +275,11 @@ fn train_in_pool(
         first_epoch: 1,
     });
     let targets = TrainTargets::MultiHot {
-        targets: &train_t,
+        targets: train_t,
         labels: k,
     };
     let epoch_data = EpochData {
-        train_enc: &train_enc,
+        train_enc,
         min_len: pipeline.encode.min_len,
         targets: &targets,
     };
@@ -258,10 +311,10 @@ fn train_in_pool(
         let train_seconds = started.elapsed().as_secs_f64();
         let (loss_sum, right, seen) = (progress.loss_sum, progress.correct, progress.seen);
         let model = trainer.model();
-        let logits = crate::predict::logits(&model, &valid_enc, pipeline.encode.min_len);
-        let valid_loss = mean_bce(&logits, &valid_t, k);
+        let logits = crate::predict::logits(&model, valid_enc, pipeline.encode.min_len);
+        let valid_loss = mean_bce(&logits, valid_t, k);
         let probs: Vec<f32> = logits.iter().map(|&z| sigmoid(z)).collect();
-        let report = report_of(&labels, &valid_t, &probs, &default_thresholds, false);
+        let report = report_of(labels, valid_t, &probs, &default_thresholds, false);
         let metrics = MultiEpochMetrics {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -310,19 +363,43 @@ fn train_in_pool(
     }
     let (best_metrics, _, model) = best.expect("at least one epoch ran");
 
+    Ok((arch, pos_weight, history, best_metrics, model))
+}
+
+/// Stage 3 of a multi-label run: for `ngram-cnn` the one-vs-rest n-gram branch and its
+/// mixture, then the per-label thresholds, all on the validation split.
+#[allow(clippy::type_complexity)]
+fn branch_and_thresholds(
+    config: &TrainConfig,
+    prep: &MultiPrepared,
+    model: &Model,
+    pos_weight: Option<Vec<f32>>,
+    observer: &mut dyn TrainObserver,
+) -> Result<(
+    Option<NgramModel>,
+    Option<NgramBranch>,
+    MultiLabelConfig,
+    MultiLabelReport,
+)> {
+    let MultiPrepared {
+        labels,
+        train_t,
+        valid_t,
+        train_tokens,
+        valid_tokens,
+        valid_enc,
+        pipeline,
+        ..
+    } = prep;
+    let k = labels.len();
+    let wants_ngram = config.arch == ArchKind::NgramCnn;
+    let default_thresholds = vec![DEFAULT_THRESHOLD; k];
     // The n-gram branch and the mixture, then the thresholds, on the validation split.
-    let cnn_valid = crate::predict::logits(&model, &valid_enc, pipeline.encode.min_len);
+    let cnn_valid = crate::predict::logits(model, valid_enc, pipeline.encode.min_len);
     let mut validation = serde_json::Map::new();
     let (ngram, branch, valid_logits) = if wants_ngram {
         let t0 = Instant::now();
-        let fitted = fit_branch(
-            &train_tokens,
-            &train_t,
-            &valid_tokens,
-            &valid_t,
-            &cnn_valid,
-            k,
-        )?;
+        let fitted = fit_branch(train_tokens, train_t, valid_tokens, valid_t, &cnn_valid, k)?;
         observer.message(
             MessageKind::Info,
             &format!("n-gram branch (one-vs-rest): {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid micro-f1 at 0.5: cnn {:.4}, n-gram {:.4}, mixed {:.4} ({:.1} s)",
@@ -351,7 +428,7 @@ fn train_in_pool(
     };
     let valid_probs: Vec<f32> = valid_logits.iter().map(|&z| sigmoid(z)).collect();
     let valid_truth: Vec<bool> = valid_t.iter().map(|&v| v >= 0.5).collect();
-    let at_default = report_of(&labels, &valid_t, &valid_probs, &default_thresholds, false);
+    let at_default = report_of(labels, valid_t, &valid_probs, &default_thresholds, false);
     let thresholds = tune_thresholds(
         &valid_probs,
         &valid_truth,
@@ -360,7 +437,7 @@ fn train_in_pool(
         DEFAULT_THRESHOLD,
         MIN_POSITIVES_FOR_THRESHOLD,
     );
-    let valid_report = report_of(&labels, &valid_t, &valid_probs, &thresholds, true);
+    let valid_report = report_of(labels, valid_t, &valid_probs, &thresholds, true);
     let tuned = thresholds
         .iter()
         .filter(|&&t| t != DEFAULT_THRESHOLD)
@@ -380,6 +457,31 @@ fn train_in_pool(
         pos_weight: pos_weight.clone(),
         validation: validation.into(),
     };
+    Ok((ngram, branch, multi_label, valid_report))
+}
+
+fn train_in_pool(
+    config: &TrainConfig,
+    data: &MultiTrainData,
+    output: &Path,
+    observer: &mut dyn TrainObserver,
+    run_info: serde_json::Value,
+) -> Result<MultiTrainOutcome> {
+    let started = Instant::now();
+    let prep = prepare(config, data, observer)?;
+    let (arch, pos_weight, history, best_metrics, model) =
+        fit_cnn(config, &prep, output, observer)?;
+    let (ngram, branch, multi_label, valid_report) =
+        branch_and_thresholds(config, &prep, &model, pos_weight, observer)?;
+    let MultiPrepared {
+        labels,
+        test_t,
+        test_unknown,
+        train_enc,
+        valid_enc,
+        pipeline,
+        ..
+    } = prep;
     let summary = serde_json::json!({
         "train": part_summary(data.train, &train_enc),
         "valid": part_summary(data.valid, &valid_enc),

@@ -470,6 +470,47 @@ fn parent_record(
     })
 }
 
+/// `--resume`: restores the trainer (parameters and optimizer state) from `output`'s
+/// checkpoint and returns where the run stopped.
+///
+/// # Errors
+/// No readable checkpoint, one made with other settings, or a run that early stopping already
+/// finished.
+fn resume_checkpoint(
+    config: &TrainConfig,
+    output: &Path,
+    trainer: &mut Trainer,
+    arch: &Architecture,
+    observer: &mut dyn TrainObserver,
+) -> Result<EpochProgress> {
+    let ckpt = Checkpoint::load(output)?;
+    if ckpt.config != *config {
+        bail!(
+            "{}: the checkpoint was made with other settings; resume without changing them",
+            output.display()
+        );
+    }
+    if ckpt.progress.bad_epochs >= config.patience.max(1) {
+        // Early stopping ended the run, and its final stages ran right after.
+        bail!(
+            "{}: this run already finished (early stopping after epoch {}); nothing to resume. \
+             To train further, use `textcnn finetune --model {}`",
+            output.display(),
+            ckpt.progress.epoch.saturating_sub(1),
+            output.display()
+        );
+    }
+    ckpt.restore(output, trainer, arch)?;
+    observer.message(
+        MessageKind::Info,
+        &format!(
+            "resuming at epoch {}, batch {}",
+            ckpt.progress.epoch, ckpt.progress.step
+        ),
+    );
+    Ok(ckpt.progress)
+}
+
 /// Stage 2: the model (new, grown from the parent, or initialised from vectors), its trainer,
 /// the bundle record, and the resumed state.
 fn build_model(
@@ -568,35 +609,11 @@ fn build_model(
     }
     let mut trainer = Trainer::new(initial, config.optimizer());
     trainer.set_class_weights(class_weights);
-    let mut progress = EpochProgress::start();
-    if options.resume {
-        let ckpt = Checkpoint::load(output)?;
-        if ckpt.config != *config {
-            bail!(
-                "{}: the checkpoint was made with other settings; resume without changing them",
-                output.display()
-            );
-        }
-        if ckpt.progress.bad_epochs >= config.patience.max(1) {
-            // Early stopping ended the run, and its final stages ran right after.
-            bail!(
-                "{}: this run already finished (early stopping after epoch {}); nothing to resume. \
-                 To train further, use `textcnn finetune --model {}`",
-                output.display(),
-                ckpt.progress.epoch.saturating_sub(1),
-                output.display()
-            );
-        }
-        ckpt.restore(output, &mut trainer, &arch)?;
-        progress = ckpt.progress;
-        observer.message(
-            MessageKind::Info,
-            &format!(
-                "resuming at epoch {}, batch {}",
-                progress.epoch, progress.step
-            ),
-        );
-    }
+    let progress = if options.resume {
+        resume_checkpoint(config, output, &mut trainer, &arch, observer)?
+    } else {
+        EpochProgress::start()
+    };
     Ok(Run {
         prep,
         arch,
