@@ -347,7 +347,16 @@ impl TrainConfig {
         check_training_memory(&arch, arch.min_len(), 1)
     }
 
-    fn validate_ranges(&self) -> Result<()> {
+    /// The first setting out of its range or in conflict with another, as a typed error (the
+    /// cross-setting checks of the architecture and the `--class-weight` file come after, in
+    /// [`TrainConfig::validate`]).
+    pub fn setting_error(&self) -> Option<SettingError> {
+        use SettingError::{Conflict, OutOfRange, Requires};
+        let range = |setting: &'static str, requirement: &str, got: Option<String>| OutOfRange {
+            setting,
+            requirement: requirement.to_string(),
+            got,
+        };
         let positive = [
             ("epochs", self.epochs.unwrap_or(1)),
             ("batch-size", self.batch_size),
@@ -356,60 +365,89 @@ impl TrainConfig {
             ("max-len", self.max_len),
             ("vocab-size", self.vocab_size),
         ];
-        for (name, v) in positive {
-            if v == 0 {
-                bail!("--{name} must be at least 1");
-            }
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Some(range(name, "must be at least 1", None));
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            bail!("--lr must be a positive number, got {}", self.lr);
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            bail!("--dropout must be in [0, 1), got {}", self.dropout);
-        }
-        if !(0.0..1.0).contains(&self.valid_fraction) {
-            bail!(
-                "--valid-fraction must be in [0, 1), got {}",
-                self.valid_fraction
-            );
-        }
-        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            bail!(
-                "--weight-decay must be a number >= 0, got {}",
-                self.weight_decay
-            );
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            bail!("momentum must be in [0, 1), got {}", self.momentum);
-        }
-        if self.threads > MAX_THREADS {
-            bail!(
-                "--threads must be at most {MAX_THREADS} (0 = all cores), got {}",
-                self.threads
-            );
-        }
-        if self.region_sizes.is_empty() || self.region_sizes.contains(&0) {
-            bail!(
-                "--region-sizes must list one or more sizes >= 1, got {:?}",
-                self.region_sizes
-            );
+        let unit = 0.0..1.0;
+        let threads = format!("must be at most {MAX_THREADS} (0 = all cores)");
+        let checks: [(bool, &'static str, &str, String); 7] = [
+            (
+                self.lr > 0.0 && self.lr.is_finite(),
+                "lr",
+                "must be a positive number",
+                self.lr.to_string(),
+            ),
+            (
+                unit.contains(&self.dropout),
+                "dropout",
+                "must be in [0, 1)",
+                self.dropout.to_string(),
+            ),
+            (
+                (0.0..1.0).contains(&self.valid_fraction),
+                "valid-fraction",
+                "must be in [0, 1)",
+                self.valid_fraction.to_string(),
+            ),
+            (
+                self.weight_decay >= 0.0 && self.weight_decay.is_finite(),
+                "weight-decay",
+                "must be a number >= 0",
+                self.weight_decay.to_string(),
+            ),
+            (
+                unit.contains(&self.momentum),
+                "momentum",
+                "must be in [0, 1)",
+                self.momentum.to_string(),
+            ),
+            (
+                self.threads <= MAX_THREADS,
+                "threads",
+                &threads,
+                self.threads.to_string(),
+            ),
+            (
+                !self.region_sizes.is_empty() && !self.region_sizes.contains(&0),
+                "region-sizes",
+                "must list one or more sizes >= 1",
+                format!("{:?}", self.region_sizes),
+            ),
+        ];
+        if let Some((_, name, req, got)) = checks.into_iter().find(|c| !c.0) {
+            return Some(range(name, req, Some(got)));
         }
         for (name, v) in [
             ("max-norm", self.max_norm),
             ("clip-grad-norm", self.clip_grad_norm),
         ] {
             if let Some(m) = v.filter(|m| !(*m > 0.0 && m.is_finite())) {
-                bail!("--{name} must be a positive number, got {m}");
+                return Some(range(
+                    name,
+                    "must be a positive number",
+                    Some(m.to_string()),
+                ));
             }
         }
         if self.pretrained.is_some() && self.init_from.is_some() {
-            bail!("give either --pretrained or --init-from, not both");
+            return Some(Conflict("pretrained", "init-from"));
         }
         if self.init_conv && self.init_from.is_none() {
-            bail!("--init-conv needs --init-from");
+            return Some(Requires("init-conv", "init-from"));
         }
         if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
-            bail!("--lr-decay must be in (0, 1], got {}", self.lr_decay);
+            return Some(range(
+                "lr-decay",
+                "must be in (0, 1]",
+                Some(self.lr_decay.to_string()),
+            ));
+        }
+        None
+    }
+
+    fn validate_ranges(&self) -> Result<()> {
+        if let Some(e) = self.setting_error() {
+            return Err(e.into());
         }
         if let ClassWeight::File(path) = &self.class_weight {
             read_weight_file(path)?;
@@ -459,6 +497,48 @@ impl TrainConfig {
         }
     }
 }
+
+/// A training setting out of its range or in conflict with another (see
+/// [`TrainConfig::setting_error`]); it is the source of the `anyhow::Error` that
+/// [`TrainConfig::validate`] returns, so a library user can `downcast_ref::<SettingError>()`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettingError {
+    /// `--setting requirement, got value`.
+    OutOfRange {
+        /// The flag name without dashes, e.g. `dropout`.
+        setting: &'static str,
+        /// What the value must be, e.g. `must be in [0, 1)`.
+        requirement: String,
+        /// The value given, when it helps to repeat it.
+        got: Option<String>,
+    },
+    /// Two settings that exclude each other.
+    Conflict(&'static str, &'static str),
+    /// A setting (first) that needs another (second).
+    Requires(&'static str, &'static str),
+}
+
+impl std::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingError::OutOfRange {
+                setting,
+                requirement,
+                got,
+            } => {
+                write!(f, "--{setting} {requirement}")?;
+                match got {
+                    Some(g) => write!(f, ", got {g}"),
+                    None => Ok(()),
+                }
+            }
+            SettingError::Conflict(a, b) => write!(f, "give either --{a} or --{b}, not both"),
+            SettingError::Requires(a, b) => write!(f, "--{a} needs --{b}"),
+        }
+    }
+}
+
+impl std::error::Error for SettingError {}
 
 /// Refuses to train `arch` on batches of `batch_size` texts of `seq_len` tokens (conv2d: its
 /// own fixed length) when its
@@ -594,9 +674,28 @@ mod tests {
             ),
         ];
         for (c, name) in bad {
-            let err = c.validate().unwrap_err().to_string();
-            assert!(err.contains(name), "{err}");
+            let err = c.validate().unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+            // The error is typed: a library user can ask which setting it is.
+            match err.downcast_ref::<SettingError>() {
+                Some(SettingError::OutOfRange { setting, .. }) => {
+                    assert!(name.ends_with(setting), "{setting} {name}")
+                }
+                other => panic!("{other:?}"),
+            }
         }
+        let c = TrainConfig {
+            init_conv: true,
+            ..TrainConfig::default()
+        };
+        assert_eq!(
+            c.setting_error(),
+            Some(SettingError::Requires("init-conv", "init-from"))
+        );
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "--init-conv needs --init-from"
+        );
         TrainConfig::default().validate().unwrap();
     }
 

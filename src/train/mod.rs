@@ -13,7 +13,7 @@ pub mod transfer;
 pub use arch_settings::{ArchChoice, FromSettings};
 pub use checkpoint::{Checkpoint, EpochProgress};
 pub use config::{
-    ArchKind, ClassWeight, MAX_THREADS, Metric, SEED_MAX_LEN, SEED_TRUNCATION,
+    ArchKind, ClassWeight, MAX_THREADS, Metric, SEED_MAX_LEN, SEED_TRUNCATION, SettingError,
     check_training_memory,
 };
 pub use fit::{
