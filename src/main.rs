@@ -9,6 +9,8 @@ fn main() {
     if !matches!(args.command, cli::Command::Serve(_)) {
         restore_default_sigpipe();
     }
+    // The command shows what it downloads (the library alone prints nothing).
+    textcnn::data::show_download_progress(true);
     if let Err(err) = cli::run(args) {
         eprintln!("error: {err:#}");
         std::process::exit(1);

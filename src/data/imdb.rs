@@ -139,8 +139,18 @@ pub fn resolve_imdb(data_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 pub use crate::fsutil::sha256_hex;
 
-/// Downloads `url` to `dest` with a progress bar on stderr: written to a temporary file next to
-/// `dest`, its size and SHA-256 checked, then renamed into place.
+/// Whether a download tells the terminal about itself ([`show_download_progress`]).
+static SHOW_DOWNLOAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lets downloads print what they fetch and a progress bar on stderr. Off by default: the
+/// library prints nothing unless the application (the `textcnn` command) asks for it.
+pub fn show_download_progress(on: bool) {
+    SHOW_DOWNLOAD.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Downloads `url` to `dest` (with a progress bar on stderr when [`show_download_progress`] is
+/// on): written to a temporary file next to `dest`, its size and SHA-256 checked, then renamed
+/// into place.
 ///
 /// # Errors
 /// Network errors, a size or checksum mismatch (the temporary file is removed), I/O errors.
@@ -154,7 +164,10 @@ pub fn download_verified(
         .parent()
         .context("download destination has no parent folder")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    eprintln!("downloading {url} to {}", dest.display());
+    let show = SHOW_DOWNLOAD.load(std::sync::atomic::Ordering::Relaxed);
+    if show {
+        eprintln!("downloading {url} to {}", dest.display());
+    }
     let mut resp = ureq::get(url)
         .call()
         .with_context(|| format!("downloading {url} (offline? point --data-dir or TEXTCNN_DATA_DIR at a folder holding aclImdb_v1.tar.gz or aclImdb/)"))?;
@@ -164,7 +177,11 @@ pub fn download_verified(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .or(size);
-    let bar = indicatif::ProgressBar::new(len.unwrap_or(0));
+    let bar = if show {
+        indicatif::ProgressBar::new(len.unwrap_or(0))
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
     ) {

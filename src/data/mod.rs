@@ -15,7 +15,7 @@ pub mod split;
 pub mod stats;
 pub mod stream;
 
-pub use imdb::resolve_imdb;
+pub use imdb::{resolve_imdb, show_download_progress};
 pub use split::{split_warnings, stratified_split};
 pub use stats::DatasetStats;
 
