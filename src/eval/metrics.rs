@@ -224,6 +224,52 @@ pub struct ClassificationReport {
     pub confusion: ConfusionMatrix,
 }
 
+/// Labels up to which the text report prints the whole confusion matrix; with more (intent
+/// sets have 150) it lists the most frequent confusions instead, and the full matrix is in
+/// `report.json` and the SVG of `eval --plots`.
+pub const MAX_MATRIX_LABELS: usize = 20;
+
+/// Confusions listed in place of a matrix too wide for a terminal.
+const TOP_CONFUSIONS: usize = 20;
+
+impl ClassificationReport {
+    /// The [`TOP_CONFUSIONS`] most frequent (true, predicted) pairs with different labels, most
+    /// frequent first (ties by true label, then predicted label, in label order).
+    pub fn top_confusions(&self) -> Vec<(&str, &str, usize)> {
+        let labels = &self.confusion.labels;
+        let mut pairs: Vec<(usize, usize, usize)> = self
+            .confusion
+            .counts
+            .iter()
+            .enumerate()
+            .flat_map(|(t, row)| {
+                row.iter()
+                    .enumerate()
+                    .filter(move |&(p, &c)| p != t && c > 0)
+                    .map(move |(p, &c)| (t, p, c))
+            })
+            .collect();
+        pairs.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        pairs
+            .into_iter()
+            .take(TOP_CONFUSIONS)
+            .map(|(t, p, c)| (labels[t].as_str(), labels[p].as_str(), c))
+            .collect()
+    }
+
+    fn write_top_confusions(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "most frequent confusions ({} labels: the full matrix is in report.json and `textcnn eval --plots`)",
+            self.confusion.labels.len()
+        )?;
+        for (t, p, c) in self.top_confusions() {
+            writeln!(f, "{c:>7}  {t} -> {p}")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for ClassificationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let width = write_score_table(f, &self.per_class)?;
@@ -254,6 +300,9 @@ impl fmt::Display for ClassificationReport {
             )?;
         }
         writeln!(f)?;
+        if self.confusion.labels.len() > MAX_MATRIX_LABELS {
+            return self.write_top_confusions(f);
+        }
         writeln!(
             f,
             "confusion matrix (rows: true label, columns: predicted label)"
@@ -293,6 +342,36 @@ mod tests {
 
     /// The example of scikit-learn's `classification_report` documentation:
     /// y_true = [0, 1, 2, 2, 2], y_pred = [0, 0, 2, 2, 1].
+    #[test]
+    fn many_labels_list_the_top_confusions_instead_of_the_matrix() {
+        // 25 labels; label i is mistaken for label i+1 (i+1) times on top of 30 right answers.
+        let names: Vec<String> = (0..25).map(|i| format!("l{i:02}")).collect();
+        let (mut truth, mut pred) = (Vec::new(), Vec::new());
+        for i in 0..25usize {
+            for _ in 0..30 {
+                truth.push(i);
+                pred.push(i);
+            }
+            for _ in 0..=i {
+                truth.push(i);
+                pred.push((i + 1) % 25);
+            }
+        }
+        let report = ConfusionMatrix::from_indices(names, &truth, &pred).report();
+        let top = report.top_confusions();
+        assert_eq!(top.len(), 20);
+        assert_eq!(top[0], ("l24", "l00", 25));
+        assert_eq!(top[1], ("l23", "l24", 24));
+        assert_eq!(top[19], ("l05", "l06", 6));
+        let text = report.to_string();
+        assert!(
+            text.contains("most frequent confusions (25 labels"),
+            "{text}"
+        );
+        assert!(text.contains("     25  l24 -> l00\n"), "{text}");
+        assert!(!text.contains("confusion matrix"));
+    }
+
     #[test]
     fn matches_scikit_learn_documentation_example() {
         let m = ConfusionMatrix::from_indices(
