@@ -116,10 +116,14 @@ pub(super) fn train(
     let test_ds = test_spec
         .map(|spec| load(spec, read, multi, quiet))
         .transpose()?;
+    let interrupt = super::train::on_ctrl_c(
+        "finishing the current batch; the run then ends with the best epoch so far (Ctrl-C again to quit now)",
+    );
     let data = MultiTrainData {
         train: &train_ds,
         valid: &valid_ds,
         test: test_ds.as_ref(),
+        interrupt: Some(&interrupt),
     };
     let tb_dir = log.tensorboard.clone().unwrap_or_else(|| output.join("tb"));
     let mut tensorboard =
@@ -163,6 +167,10 @@ pub(super) fn train(
         output.display(),
         outcome.seconds
     );
+    if outcome.interrupted {
+        // As a single-label run stopped by Ctrl-C: the model is saved, the exit says why.
+        std::process::exit(130);
+    }
     Ok(())
 }
 

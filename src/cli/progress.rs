@@ -86,9 +86,11 @@ impl TrainObserver for TerminalPrinter {
 
     fn early_stopped(&mut self, metric: Metric, bad_epochs: usize) {
         if !self.quiet {
-            eprintln!(
-                "early stopping: no improvement of valid {metric:?} for {bad_epochs} epoch(s)"
-            );
+            // The metric as the user names it (`--metric micro-f1`), not its Rust name.
+            let name = clap::ValueEnum::to_possible_value(&metric)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default();
+            eprintln!("early stopping: no improvement of valid {name} for {bad_epochs} epoch(s)");
         }
     }
 

@@ -379,6 +379,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
     execute(config, info, output, resume, args.quiet, &args.log)
 }
 
+/// Installs the Ctrl-C handler of a training run: the first Ctrl-C sets the returned flag (the
+/// run stops after its current batch) and prints `what`; a second one exits at once.
+pub(super) fn on_ctrl_c(what: &'static str) -> Arc<AtomicBool> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: {what}");
+    });
+    interrupt
+}
+
 /// Loads the data of `info`, trains (continuing `info.parent` when set) and prints the outcome.
 pub(super) fn execute(
     config: TrainConfig,
@@ -439,19 +453,8 @@ fn train_locked(
         .map(|spec| load_dataset(spec, &info.read))
         .transpose()?;
 
-    let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupt.clone();
-        // A second Ctrl-C while the batch finishes exits at once.
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\nCtrl-C: finishing the current batch and saving a checkpoint (Ctrl-C again to quit now)"
-            );
-        });
-    }
+    let interrupt =
+        on_ctrl_c("finishing the current batch and saving a checkpoint (Ctrl-C again to quit now)");
     let options = TrainOptions {
         resume,
         report: true,

@@ -50,6 +50,9 @@ pub struct MultiTrainData<'a> {
     pub valid: &'a MultiDataset,
     /// Test texts, evaluated once at the end (`report.json`).
     pub test: Option<&'a MultiDataset>,
+    /// Set (by Ctrl-C) to end training after the current batch: the run then finishes its
+    /// later stages with the best epoch so far (a multi-label run cannot be resumed).
+    pub interrupt: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
 /// One line of `metrics.jsonl` in a multi-label run.
@@ -91,6 +94,9 @@ pub struct MultiTrainOutcome {
     pub test_unknown_labels: std::collections::BTreeMap<String, usize>,
     /// Wall-clock seconds of the whole run.
     pub seconds: f64,
+    /// Training was cut short by [`MultiTrainData::interrupt`] (the bundle holds the best
+    /// epoch before it).
+    pub interrupted: bool,
 }
 
 /// Trains a multi-label model and writes its bundle to `output` (which the caller has checked
@@ -211,22 +217,28 @@ fn prepare(
     })
 }
 
+/// What stage 2 of a multi-label run leaves.
+struct CnnFit {
+    arch: Architecture,
+    /// `pos_weight` of each label (`--class-weight`).
+    pos_weight: Option<Vec<f32>>,
+    history: Vec<MultiEpochMetrics>,
+    /// The best epoch and its model.
+    best: MultiEpochMetrics,
+    model: Model,
+    /// Training ended at an interruption (Ctrl-C).
+    interrupted: bool,
+}
+
 /// Stage 2 of a multi-label run: the CNN trained with one sigmoid per label, validated after
-/// every epoch, stopped early; returns the architecture, the positive weights, the history, and
-/// the best epoch with its model.
-#[allow(clippy::type_complexity)]
+/// every epoch, stopped early or by `interrupt`.
 fn fit_cnn(
     config: &TrainConfig,
     prep: &MultiPrepared,
     output: &Path,
+    interrupt: Option<&std::sync::atomic::AtomicBool>,
     observer: &mut dyn TrainObserver,
-) -> Result<(
-    Architecture,
-    Option<Vec<f32>>,
-    Vec<MultiEpochMetrics>,
-    MultiEpochMetrics,
-    Model,
-)> {
+) -> Result<CnnFit> {
     let MultiPrepared {
         labels,
         train_t,
@@ -285,6 +297,7 @@ fn fit_cnn(
     };
     // The single-label run's progress record: counters of the epoch, the patience count.
     let mut progress = EpochProgress::start();
+    let mut interrupted = false;
     while progress.epoch <= max_epochs {
         let epoch = progress.epoch;
         let started = Instant::now();
@@ -299,15 +312,34 @@ fn fit_cnn(
             batches: &batches,
             max_epochs,
         };
-        train_batches(
+        let stop = || interrupt.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
+        if !train_batches(
             config,
             &mut trainer,
             &epoch_data,
             &ctx,
             &mut progress,
-            &|| false,
+            &stop,
             observer,
-        )?;
+        )? {
+            observer.interrupted();
+            let Some((best, _, _)) = &best else {
+                bail!(
+                    "interrupted during the first epoch (batch {} of {}): no epoch to save",
+                    progress.step,
+                    batches.len()
+                );
+            };
+            observer.message(
+                MessageKind::Interrupted,
+                &format!(
+                    "interrupted at epoch {epoch}, batch {}: the run finishes with the best epoch so far ({})",
+                    progress.step, best.epoch
+                ),
+            );
+            interrupted = true;
+            break;
+        }
         let train_seconds = started.elapsed().as_secs_f64();
         let (loss_sum, right, seen) = (progress.loss_sum, progress.correct, progress.seen);
         let model = trainer.model();
@@ -363,7 +395,14 @@ fn fit_cnn(
     }
     let (best_metrics, _, model) = best.expect("at least one epoch ran");
 
-    Ok((arch, pos_weight, history, best_metrics, model))
+    Ok(CnnFit {
+        arch,
+        pos_weight,
+        history,
+        best: best_metrics,
+        model,
+        interrupted,
+    })
 }
 
 /// Stage 3 of a multi-label run: for `ngram-cnn` the one-vs-rest n-gram branch and its
@@ -469,8 +508,14 @@ fn train_in_pool(
 ) -> Result<MultiTrainOutcome> {
     let started = Instant::now();
     let prep = prepare(config, data, observer)?;
-    let (arch, pos_weight, history, best_metrics, model) =
-        fit_cnn(config, &prep, output, observer)?;
+    let CnnFit {
+        arch,
+        pos_weight,
+        history,
+        best: best_metrics,
+        model,
+        interrupted,
+    } = fit_cnn(config, &prep, output, data.interrupt, observer)?;
     let (ngram, branch, multi_label, valid_report) =
         branch_and_thresholds(config, &prep, &model, pos_weight, observer)?;
     let MultiPrepared {
@@ -547,6 +592,7 @@ fn train_in_pool(
         test,
         test_unknown_labels: test_unknown,
         seconds: started.elapsed().as_secs_f64(),
+        interrupted,
     })
 }
 

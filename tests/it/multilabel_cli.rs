@@ -468,3 +468,95 @@ fn multi_label_training_writes_tensorboard_scalars_with_micro_f1() {
     assert_eq!(micro, from_jsonl);
     assert!(t.stderr.contains("micro-f1"), "{}", t.stderr);
 }
+
+/// Ctrl-C in a multi-label run (the flag of `MultiTrainData::interrupt`): training stops after
+/// the current batch and the run finishes with the best epoch so far; during the first epoch
+/// there is nothing to save.
+#[test]
+fn an_interrupted_multi_label_run_finishes_with_its_best_epoch() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use textcnn::multilabel::train::MultiTrainData;
+    use textcnn::multilabel::{MultiDataset, MultiExample};
+    use textcnn::train::{ArchKind, EpochEnd, TrainConfig, TrainObserver};
+
+    /// Sets the flag when epoch `after` ends.
+    struct StopAfter<'a> {
+        flag: &'a AtomicBool,
+        after: usize,
+    }
+    impl TrainObserver for StopAfter<'_> {
+        fn epoch_finished(&mut self, e: &EpochEnd) {
+            if e.metrics.epoch == self.after {
+                self.flag.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    let dataset = |n: usize, seed: usize, name: &str| MultiDataset {
+        name: name.into(),
+        examples: synthetic(n, seed)
+            .into_iter()
+            .map(|(text, labels)| MultiExample {
+                text,
+                labels: labels.into_iter().map(String::from).collect(),
+            })
+            .collect(),
+        ..MultiDataset::default()
+    };
+    let (train, valid) = (dataset(120, 0, "train"), dataset(40, 1, "valid"));
+    let config = TrainConfig {
+        arch: ArchKind::Kim,
+        epochs: Some(6),
+        patience: 10,
+        batch_size: 16,
+        emb_dim: 8,
+        feature_maps: 4,
+        threads: 1,
+        ..TrainConfig::default()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let flag = AtomicBool::new(false);
+    let data = MultiTrainData {
+        train: &train,
+        valid: &valid,
+        test: None,
+        interrupt: Some(&flag),
+    };
+    let mut stop = StopAfter {
+        flag: &flag,
+        after: 2,
+    };
+    let outcome = textcnn::multilabel::train_multi_label(
+        &config,
+        &data,
+        &dir,
+        &mut stop,
+        serde_json::Value::Null,
+    )
+    .unwrap();
+    assert!(outcome.interrupted);
+    // Epochs 1 and 2 ran; epoch 3 stopped after its first batch and is not recorded.
+    assert_eq!(outcome.history.len(), 2);
+    assert!(outcome.best.epoch <= 2);
+    let loaded = Classifier::load(&dir).unwrap();
+    assert_eq!(loaded.labels().len(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Interrupted during the first epoch: an error, no model.
+    flag.store(true, Ordering::SeqCst);
+    let err = textcnn::multilabel::train_multi_label(
+        &config,
+        &data,
+        &dir,
+        &mut textcnn::train::Silent,
+        serde_json::Value::Null,
+    )
+    .err()
+    .expect("nothing to save")
+    .to_string();
+    assert!(
+        err.starts_with("interrupted during the first epoch (batch 1 of 8)"),
+        "{err}"
+    );
+    assert!(!dir.join("config.json").exists());
+}
