@@ -125,9 +125,7 @@ pub(super) fn train(
         test: test_ds.as_ref(),
         interrupt: Some(&interrupt),
     };
-    let tb_dir = log.tensorboard.clone().unwrap_or_else(|| output.join("tb"));
-    let mut tensorboard =
-        textcnn::report::TensorBoardWriter::deferred(&tb_dir, log.tensorboard_every);
+    let mut tensorboard = super::train::tensorboard_writer(log, output)?;
     let mut printer = super::progress::TerminalPrinter::new(quiet);
     let outcome = {
         let mut observers = textcnn::train::Observers::new();

@@ -379,6 +379,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
     execute(config, info, output, resume, args.quiet, &args.log)
 }
 
+/// The run's TensorBoard writer: in `--tensorboard DIR`, created now so that a folder that
+/// cannot be written is an error before training (not a warning after it); by default in
+/// `OUTPUT/tb`, created at the first event so that a run failing early leaves nothing there.
+pub(super) fn tensorboard_writer(log: &LogArgs, output: &Path) -> Result<TensorBoardWriter> {
+    match &log.tensorboard {
+        Some(dir) => TensorBoardWriter::create(dir, log.tensorboard_every)
+            .with_context(|| format!("--tensorboard {}", dir.display())),
+        None => Ok(TensorBoardWriter::deferred(
+            &output.join("tb"),
+            log.tensorboard_every,
+        )),
+    }
+}
+
 /// Installs the Ctrl-C handler of a training run: the first Ctrl-C sets the returned flag (the
 /// run stops after its current batch) and prints `what`; a second one exits at once.
 pub(super) fn on_ctrl_c(what: &'static str) -> Arc<AtomicBool> {
@@ -471,8 +485,7 @@ fn train_locked(
         valid: &valid_ds,
         test: test_ds.as_ref(),
     };
-    let tb_dir = log.tensorboard.clone().unwrap_or_else(|| output.join("tb"));
-    let mut tensorboard = TensorBoardWriter::deferred(&tb_dir, log.tensorboard_every);
+    let mut tensorboard = tensorboard_writer(log, output)?;
     let mut printer = TerminalPrinter::new(quiet);
     let outcome = {
         let mut observers = Observers::new();

@@ -488,6 +488,37 @@ fn a_failed_run_leaves_no_tensorboard_folder_behind() {
 }
 
 /// `GET path` on `addr` over a plain connection: (status, body).
+/// `--tensorboard DIR` that cannot be written is an error before training, naming the flag
+/// (it was a warning after the whole run), and the run leaves no output folder.
+#[test]
+fn an_unwritable_tensorboard_folder_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = write_ft(dir.path(), "train.ft", &synthetic(60, 1));
+    let out = dir.path().join("run");
+    // A regular file where the folder should be.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let tb = blocker.join("tb");
+    let o = textcnn(&[
+        "train",
+        "--train",
+        train.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--tensorboard",
+        tb.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.starts_with(&format!("error: --tensorboard {}", tb.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("epoch"), "{stderr}");
+    assert!(!out.exists());
+}
+
 fn http_get(addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
