@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 pub mod imdb;
-mod readers;
+pub(crate) mod readers;
 pub mod split;
 pub mod stats;
 pub mod stream;

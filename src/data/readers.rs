@@ -28,7 +28,40 @@ fn short(line: &str) -> String {
     }
 }
 
-/// fastText: `__label__a [__label__b ...] text`. Fails on the first non-blank line without a label.
+/// One fastText line split into its labels and its text, as fastText reads it: every
+/// whitespace-separated word that starts with `prefix` is a label, wherever it stands. Returns
+/// the labels (without the prefix, in line order), the text, and whether a label stood after
+/// the first word of text (the text is then its other words joined by single spaces; otherwise
+/// it is the line after the leading labels, unchanged).
+pub(crate) fn split_fasttext_line<'a>(
+    line: &'a str,
+    prefix: &str,
+) -> (Vec<&'a str>, std::borrow::Cow<'a, str>, bool) {
+    let mut rest = line.trim_start();
+    let mut labels = Vec::new();
+    if prefix.is_empty() {
+        return (labels, rest.into(), false);
+    }
+    while let Some(after) = rest.strip_prefix(prefix) {
+        let end = after.find(char::is_whitespace).unwrap_or(after.len());
+        labels.push(&after[..end]);
+        rest = after[end..].trim_start();
+    }
+    if !rest.split_whitespace().any(|w| w.starts_with(prefix)) {
+        return (labels, rest.into(), false);
+    }
+    let mut words = Vec::new();
+    for w in rest.split_whitespace() {
+        match w.strip_prefix(prefix) {
+            Some(label) => labels.push(label),
+            None => words.push(w),
+        }
+    }
+    (labels, words.join(" ").into(), true)
+}
+
+/// fastText: `__label__a [__label__b ...] text`; a label after the text counts too, as in
+/// fastText (with a warning). Fails on the first non-blank line without a label.
 pub(super) fn parse_fasttext(
     text: &str,
     name: &str,
@@ -40,17 +73,19 @@ pub(super) fn parse_fasttext(
     }
     let mut multi = 0usize;
     let mut first_multi = 0usize;
+    let (mut late, mut first_late) = (0usize, 0usize);
     for (lineno, line) in numbered_lines(text) {
-        let mut rest = line.trim_start();
+        let rest = line.trim_start();
         if rest.trim_end().is_empty() {
             skip(ds, name, lineno, "blank line");
             continue;
         }
-        let mut labels = Vec::new();
-        while let Some(after) = rest.strip_prefix(prefix) {
-            let end = after.find(char::is_whitespace).unwrap_or(after.len());
-            labels.push(&after[..end]);
-            rest = after[end..].trim_start();
+        let (labels, body, trailing) = split_fasttext_line(rest, prefix);
+        if trailing {
+            late += 1;
+            if first_late == 0 {
+                first_late = lineno;
+            }
         }
         if labels.is_empty() {
             bail!(
@@ -66,7 +101,7 @@ pub(super) fn parse_fasttext(
             }
         }
         let label = labels[0].trim();
-        let body = rest.trim_end();
+        let body = body.trim_end();
         if label.is_empty() {
             skip(ds, name, lineno, "no label");
         } else if body.is_empty() {
@@ -78,6 +113,12 @@ pub(super) fn parse_fasttext(
                 meta: None,
             });
         }
+    }
+    if late > 0 {
+        ds.warnings.push(format!(
+            "{name}: {late} line(s) have a {prefix}<label> word after the text (first: line \
+             {first_late}); it is read as a label, as fastText does (labels usually come first)"
+        ));
     }
     if multi > 0 {
         ds.warnings.push(format!(

@@ -198,7 +198,9 @@ pub fn detect_multi_label(spec: &str, opts: &ReadOptions) -> Option<String> {
     let name = path.display().to_string();
     match format {
         Format::FastText => text.lines().enumerate().find_map(|(i, line)| {
-            let n = fasttext_labels(line, &opts.label_prefix).0.len();
+            let n = crate::data::readers::split_fasttext_line(line, &opts.label_prefix)
+                .0
+                .len();
             (n > 1).then(|| format!("{name}:{}: a line with {n} labels", i + 1))
         }),
         Format::Jsonl => text.lines().enumerate().find_map(|(i, line)| {
@@ -320,21 +322,6 @@ fn check_label(label: &str, name: &str, line: usize) -> Result<()> {
     Ok(())
 }
 
-/// The label prefixes at the start of a fastText line and the rest of the line.
-fn fasttext_labels<'a>(line: &'a str, prefix: &str) -> (Vec<&'a str>, &'a str) {
-    let mut rest = line.trim_start();
-    let mut labels = Vec::new();
-    if prefix.is_empty() {
-        return (labels, rest);
-    }
-    while let Some(after) = rest.strip_prefix(prefix) {
-        let end = after.find(char::is_whitespace).unwrap_or(after.len());
-        labels.push(&after[..end]);
-        rest = after[end..].trim_start();
-    }
-    (labels, rest)
-}
-
 /// fastText: `__label__a __label__b text`; a line with no label prefix is an example without
 /// labels.
 fn parse_fasttext(text: &str, name: &str, prefix: &str, ds: &mut MultiDataset) -> Result<()> {
@@ -347,7 +334,7 @@ fn parse_fasttext(text: &str, name: &str, prefix: &str, ds: &mut MultiDataset) -
             skip(ds, name, lineno, "blank line");
             continue;
         }
-        let (labels, body) = fasttext_labels(line, prefix);
+        let (labels, body, _) = crate::data::readers::split_fasttext_line(line, prefix);
         for l in &labels {
             if l.is_empty() {
                 bail!("{name}:{lineno}: {prefix:?} without a label name after it");

@@ -68,6 +68,44 @@ fn fasttext_basic_bom_crlf_blank_lines_multi_label() {
     assert_eq!(ds.class_counts()["neg"], 2);
 }
 
+/// A label after the text is a label, as fastText reads it (it used to become part of the
+/// text), and the reader says so once; the other words keep their order.
+#[test]
+fn fasttext_labels_after_the_text_are_labels_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        &dir,
+        "a.ft",
+        b"__label__pos Great  film\nAwful   plot __label__neg\nmeh __label__neg so-so\n",
+    );
+    let ds = load(&p).unwrap();
+    assert_eq!(
+        pairs(&ds),
+        [
+            ("pos", "Great  film"),
+            ("neg", "Awful plot"),
+            ("neg", "meh so-so")
+        ]
+    );
+    assert_eq!(ds.warnings.len(), 1, "{:?}", ds.warnings);
+    assert!(
+        ds.warnings[0]
+            .contains("2 line(s) have a __label__<label> word after the text (first: line 2)"),
+        "{:?}",
+        ds.warnings
+    );
+    // Multi-label: trailing labels join the leading ones.
+    let q = write(&dir, "m.ft", b"__label__a x y __label__b\n__label__b z\n");
+    let m = textcnn::multilabel::load_multi_dataset(
+        q.to_str().unwrap(),
+        &ReadOptions::default(),
+        &textcnn::multilabel::MultiReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(m.examples[0].labels, ["a", "b"]);
+    assert_eq!(m.examples[0].text, "x y");
+}
+
 #[test]
 fn fasttext_custom_prefix() {
     let dir = tempfile::tempdir().unwrap();
