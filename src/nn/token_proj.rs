@@ -9,6 +9,14 @@
 //! memory-bound additions that vectorize well. [`prefer_projection`] chooses between this path
 //! and the GEMM over the window view ([`crate::nn::conv::conv_forward`]) per batch.
 //!
+//! Two formulations of the additions: GATHER ([`windows_from_projection`]: for each window, add
+//! `h` rows of `maps` floats from `h` places of a tap-major table `[distinct, h·maps]` per region)
+//! and SCATTER ([`scatter_max`]: token-major rows holding every region's taps, `Σh·maps` floats,
+//! streamed position by position into a small ring of live windows and max-pooled as each
+//! window completes). Scatter reads each position's row once, contiguously, and is the one the
+//! model uses by default; it also serves a per-model cache of the most frequent words
+//! ([`ProjTable`]) at inference, which removes the projection GEMM from the per-batch work.
+//!
 //! Both paths compute the same sums in a different order: results agree to float rounding
 //! (tested to 1e-5 relative), and each path is deterministic for any thread count.
 
@@ -16,11 +24,13 @@ use rayon::prelude::*;
 
 /// Cost of adding one projected row per tap and position, in multiply-adds per embedding
 /// coordinate of the GEMM path (which costs `2 · emb_dim` per position and tap). Measured with
-/// `textcnn bench --workload imdb|kim` on AVX-512: the additions gather rows of a projection
+/// `textcnn bench --workload imdb|kim` on AVX-512: the additions read rows of a projection
 /// table that outgrows the caches when the batch has many distinct tokens, so they cost far more
 /// than their arithmetic. With 100 and `emb_dim` 128 the projection is chosen below 0.61
-/// distinct tokens per position: IMDB batches (0.12–0.3) take it and run 1.5–2.5× faster;
-/// random ids (0.66, workload `kim`) keep the GEMM, where the projection measured 1.5× slower.
+/// distinct tokens per position: IMDB batches (0.12–0.3) take it and run 1.5–2.5× faster
+/// (gather; scatter is 1.2× faster again); random ids (0.66, workload `kim`) keep the GEMM:
+/// per-batch scatter measured the same time as the GEMM there (training, batch 64), gather
+/// 1.5× slower.
 pub const ADD_COST: usize = 100;
 
 /// The distinct real tokens of a batch, in order of first occurrence, and for every position

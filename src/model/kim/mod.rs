@@ -198,16 +198,19 @@ impl std::fmt::Debug for ProjCache {
     }
 }
 
-/// How the convolutions are computed ([`KimCnn::set_conv_path`]). Both paths give the same
+/// How the convolutions are computed ([`KimCnn::set_conv_path`]). All paths give the same
 /// features up to float rounding.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ConvPath {
-    /// Per batch, the cheaper of the two by [`prefer_projection`]'s estimate.
+    /// Per batch, [`ConvPath::Scatter`] or [`ConvPath::Gemm`], the cheaper by
+    /// [`prefer_projection`]'s estimate for the tokens that need projecting (at inference, those
+    /// beyond the projection cache).
     #[default]
     Auto,
     /// One GEMM per example and region over the window view.
     Gemm,
-    /// Per-token projection of the batch's distinct tokens ([`crate::nn::token_proj`]).
+    /// Per-token projection of the batch's distinct tokens, one tap-major table per region,
+    /// each window gathered from `h` rows ([`windows_from_projection`]); no cache.
     Projection,
     /// Per-token projection into token-major rows (all regions' taps of a token contiguous),
     /// streamed position by position into a ring of windows by [`scatter_max`]. At inference
