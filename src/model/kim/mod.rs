@@ -906,6 +906,67 @@ mod tests {
     }
 
     #[test]
+    fn training_by_scatter_follows_the_gemm_path_in_every_embedding_mode() {
+        // Non-static, static (frozen table) and multichannel: a few Adam steps by each path
+        // from the same start give the same losses, and the trained models the same logits
+        // (inference through the projection cache, built after training).
+        use crate::model::{Model, Trainer};
+        use crate::nn::optim::OptimizerConfig;
+        let lengths = [11, 4, 0, 9];
+        let ids = batch_ids(&lengths, 11, 50);
+        let batch = Batch {
+            ids: &ids,
+            lengths: &lengths,
+            batch: 4,
+            seq_len: 11,
+        };
+        let labels = [0, 1, 1, 0];
+        for (multichannel, freeze) in [(false, false), (false, true), (true, false)] {
+            let config = KimConfig {
+                vocab_size: 50,
+                emb_dim: 12,
+                region_sizes: vec![2, 3, 5],
+                feature_maps: 7,
+                num_classes: 2,
+                dropout: 0.5,
+                multichannel,
+            };
+            let run = |path: ConvPath| {
+                let mut m = KimCnn::new(config.clone(), 9);
+                m.set_conv_path(path);
+                let optim = OptimizerConfig {
+                    freeze_embedding: freeze,
+                    ..OptimizerConfig::default()
+                };
+                let mut tr = Trainer::new(Model::Kim(m), optim);
+                let losses: Vec<f32> = (0..4)
+                    .map(|i| tr.train_step(&batch, &labels, i).loss)
+                    .collect();
+                let Model::Kim(mut m) = tr.model() else {
+                    unreachable!()
+                };
+                m.set_conv_path(ConvPath::Auto);
+                (losses, m.logits(&batch), m.embedding.clone())
+            };
+            let (lg, zg, eg) = run(ConvPath::Gemm);
+            let (ls, zs, es) = run(ConvPath::Scatter);
+            let close = |a: &[f32], b: &[f32], tol: f32| {
+                a.iter()
+                    .zip(b)
+                    .all(|(x, y)| (x - y).abs() <= tol * x.abs().max(1.0))
+            };
+            let mode = (multichannel, freeze);
+            assert!(close(&lg, &ls, 1e-5), "{mode:?}: {lg:?} vs {ls:?}");
+            assert!(close(&zg, &zs, 1e-4), "{mode:?}: {zg:?} vs {zs:?}");
+            assert!(close(&eg, &es, 1e-4), "{mode:?}");
+            // Static: the table did not move.
+            if freeze {
+                assert_eq!(eg, KimCnn::new(config.clone(), 9).embedding);
+            }
+        }
+    }
+
+    #[test]
     fn projection_cache_follows_parameter_changes_and_thread_counts() {
         let config = KimConfig {
             vocab_size: 30,
