@@ -52,6 +52,21 @@ impl Classifier {
         Classifier { bundle, pipeline }
     }
 
+    /// Sets the memory cap of the model's inference projection cache, in bytes (default 256
+    /// MiB, 0 turns it off; see [`crate::model::KimCnn::set_proj_cache_bytes`]). The cache
+    /// holds the convolution filters' projection of the most frequent words, built on the first
+    /// prediction (or by [`Classifier::warm_proj_cache`]); it makes inference several times
+    /// faster and costs its size in memory.
+    pub fn set_proj_cache_bytes(&mut self, bytes: usize) {
+        self.bundle.model.set_proj_cache_bytes(bytes);
+    }
+
+    /// Builds the projection cache now, in the current rayon pool, rather than on the first
+    /// prediction: `(words covered, bytes)`.
+    pub fn warm_proj_cache(&self) -> (usize, usize) {
+        self.bundle.model.warm_proj_cache()
+    }
+
     /// Class names in output order.
     pub fn labels(&self) -> &[String] {
         &self.bundle.config.labels

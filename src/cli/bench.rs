@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use clap::Args;
-use textcnn::model::{Batch, KimCnn, KimConfig, Model, Trainer};
+use textcnn::model::{Batch, ConvPath, KimCnn, KimConfig, Model, Trainer};
 use textcnn::nn::dropout::mix64;
 use textcnn::nn::optim::OptimizerConfig;
 use textcnn::nn::thread_pool;
@@ -23,6 +23,34 @@ pub struct BenchArgs {
     /// (torch_kim.py's workload B: conv2d emb 64, len 256, 32 maps 3x3, max 2x2, dense 64, batch 64).
     #[arg(long, value_enum, default_value = "kim")]
     pub workload: Workload,
+    /// Memory cap in MiB of the inference projection cache (workloads kim and imdb; 0 = off).
+    #[arg(long, default_value_t = textcnn::nn::token_proj::DEFAULT_PROJ_CACHE_BYTES >> 20)]
+    pub proj_cache_mb: usize,
+    /// Convolution path (workloads kim and imdb, training and inference): `auto` (per batch,
+    /// by a cost estimate), `gemm`, `projection` (per-batch projection, gather) or `scatter`
+    /// (with the projection cache at inference). Workload imdb also times `gemm`.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub conv_path: BenchConvPath,
+}
+
+/// [`ConvPath`] as a command-line value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchConvPath {
+    Auto,
+    Gemm,
+    Projection,
+    Scatter,
+}
+
+impl From<BenchConvPath> for ConvPath {
+    fn from(p: BenchConvPath) -> ConvPath {
+        match p {
+            BenchConvPath::Auto => ConvPath::Auto,
+            BenchConvPath::Gemm => ConvPath::Gemm,
+            BenchConvPath::Projection => ConvPath::Projection,
+            BenchConvPath::Scatter => ConvPath::Scatter,
+        }
+    }
 }
 
 /// Benchmark workloads.
@@ -156,7 +184,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let pool = thread_pool(threads);
         let n = pool.current_num_threads();
         let (ms, first, last) = pool.install(|| {
-            let model = Model::Kim(KimCnn::new(config.clone(), 42));
+            let mut model = KimCnn::new(config.clone(), 42);
+            model.set_conv_path(args.conv_path.into());
+            let model = Model::Kim(model);
             time_training(model, &train_data, TRAIN_BATCH, SEQ_LEN, args.steps)
         });
         eprintln!("train threads={n}: {ms:.1} ms/step (loss {first:.4} -> {last:.4})");
@@ -165,11 +195,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let train_peak = peak_rss_mib();
 
     let infer_data = random_batches(4, INFER_BATCH, SEQ_LEN, VOCAB, 2);
-    let model = KimCnn::new(config.clone(), 42);
     let mut infer_rows = Vec::new();
     for &threads in &args.threads {
         let pool = thread_pool(threads);
+        let mut model = KimCnn::new(config.clone(), 42);
+        model.set_conv_path(args.conv_path.into());
+        model.set_proj_cache_bytes(args.proj_cache_mb.saturating_mul(1 << 20));
         let rps = pool.install(|| {
+            let t0 = Instant::now();
+            let words = model.warm_proj_cache();
+            let build_ms = t0.elapsed().as_secs_f64() * 1e3;
             let mut times = Vec::new();
             for i in 0..WARMUP + args.steps {
                 let (ids, _) = &infer_data[i % 4];
@@ -203,7 +238,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     times.push(t0.elapsed().as_secs_f64() * 1e3);
                 }
             }
-            (rps, median(&mut times))
+            (rps, median(&mut times), words, build_ms)
         });
         infer_rows.push(rps);
     }
@@ -212,12 +247,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "workload Kim: vocab 30000, emb 128, seq_len 400, regions 3/4/5 x 100, dropout 0.5, 2 classes, Adam lr 1e-3"
     );
     println!(
-        "| threads | train ms/step (batch 64, median of {}) | inference reviews/s (batch 256) | latency ms (batch 1) |",
+        "| threads | train ms/step (batch 64, median of {}) | inference reviews/s (batch 256) | latency ms (batch 1) | projection cache: words, build ms |",
         args.steps
     );
-    println!("|---|---|---|---|");
-    for ((n, ms), (rps, lat)) in train_rows.iter().zip(&infer_rows) {
-        println!("| {n} | {ms:.1} | {rps:.0} | {lat:.2} |");
+    println!("|---|---|---|---|---|");
+    for ((n, ms), (rps, lat, words, build)) in train_rows.iter().zip(&infer_rows) {
+        println!("| {n} | {ms:.1} | {rps:.0} | {lat:.2} | {words}, {build:.0} |");
     }
     println!(
         "peak memory (VmHWM) after training: {}; at exit: {}",

@@ -82,23 +82,29 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         defaults.batch_size
     );
     println!(
-        "| threads | convolution | train ms/step (median of {}) | inference reviews/s (batch 256) | latency ms (batch 1, {} tokens) |",
+        "| threads | convolution | train ms/step (median of {}) | inference reviews/s (batch 256) | latency ms (batch 1, {} tokens) | projection cache: words, build ms |",
         args.steps, enc_cfg.max_len
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for &threads in &args.threads {
         let pool = thread_pool(threads);
         let n = pool.current_num_threads();
-        for (name, path) in [("gemm", ConvPath::Gemm), ("auto", ConvPath::Auto)] {
+        let chosen = ConvPath::from(args.conv_path);
+        let name = format!("{:?}", args.conv_path).to_lowercase();
+        for (name, path) in [("gemm", ConvPath::Gemm), (name.as_str(), chosen)] {
             let row = pool.install(|| {
                 let mut model = KimCnn::new(config.clone(), 42);
                 model.set_conv_path(path);
+                model.set_proj_cache_bytes(args.proj_cache_mb.saturating_mul(1 << 20));
                 let views: Vec<_> = train
                     .iter()
                     .map(|(b, y)| (b.view(), y.as_slice()))
                     .collect();
                 let (ms, _, _) =
                     time_training_batches(Model::Kim(model.clone()), &views, args.steps);
+                let t0 = Instant::now();
+                let words = model.warm_proj_cache();
+                let build_ms = t0.elapsed().as_secs_f64() * 1e3;
                 let mut times = Vec::new();
                 for i in 0..WARMUP + args.steps {
                     let (b, _) = &infer[i % infer.len()];
@@ -118,11 +124,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         lat.push(t0.elapsed().as_secs_f64() * 1e3);
                     }
                 }
-                (ms, rps, median(&mut lat))
+                (ms, rps, median(&mut lat), words, build_ms)
             });
             println!(
-                "| {n} | {name} | {:.1} | {:.0} | {:.2} |",
-                row.0, row.1, row.2
+                "| {n} | {name} | {:.1} | {:.0} | {:.2} | {}, {:.0} |",
+                row.0, row.1, row.2, row.3, row.4
             );
         }
     }

@@ -368,7 +368,7 @@ impl Classifier {
                 let (mut pooled, mut argmax) = (vec![0.0; nf], vec![0u32; nf]);
                 let batch = padded.view();
                 m.check_batch(&batch);
-                m.features(&batch, &mut pooled, &mut argmax);
+                m.features_inference(&batch, &mut pooled, &mut argmax);
                 let mut logits = vec![0.0; k];
                 crate::nn::dense::dense_forward(
                     &pooled,

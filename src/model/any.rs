@@ -304,6 +304,31 @@ impl Model {
         Some(self.named_params()[i].2)
     }
 
+    /// Sets the memory cap in bytes of the Kim CNN's inference projection cache (see
+    /// [`KimCnn::set_proj_cache_bytes`]; 0 turns it off). Other architectures have none: no
+    /// effect.
+    pub fn set_proj_cache_bytes(&mut self, bytes: usize) {
+        if let Model::Kim(m) = self {
+            m.set_proj_cache_bytes(bytes);
+        }
+    }
+
+    /// Builds the Kim CNN's inference projection cache now, in the current rayon pool (see
+    /// [`KimCnn::warm_proj_cache`]): `(words covered, bytes)`; `(0, 0)` for other architectures.
+    pub fn warm_proj_cache(&self) -> (usize, usize) {
+        match self {
+            Model::Kim(m) => {
+                let rows = m.warm_proj_cache();
+                let c = m.config();
+                (
+                    rows,
+                    rows * c.region_sizes.iter().sum::<usize>() * c.feature_maps * 4,
+                )
+            }
+            _ => (0, 0),
+        }
+    }
+
     /// The Kim model inside, for the operations only it supports (`--init-conv`).
     ///
     /// # Errors

@@ -5,6 +5,7 @@
 mod train;
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::ensure;
 use rand_chacha::ChaCha8Rng;
@@ -18,7 +19,8 @@ use crate::nn::dense::dense_forward;
 use crate::nn::embedding::embedding_forward;
 use crate::nn::pool::bias_relu_max_pool_forward;
 use crate::nn::token_proj::{
-    DistinctTokens, gather_rows, prefer_projection, project, tap_major, windows_from_projection,
+    DEFAULT_PROJ_CACHE_BYTES, DistinctTokens, ProjTable, gather_rows, prefer_projection, project,
+    scatter_max, stacked_taps, tap_major, windows_from_projection,
 };
 pub use train::KimScratch;
 
@@ -176,19 +178,46 @@ pub struct KimCnn {
     pub(crate) fc_bias: Vec<f32>,
     /// How [`KimCnn::features`] computes the convolutions (not saved; `Auto` when loaded).
     pub(crate) conv_path: ConvPath,
+    /// Memory cap of the inference projection cache in bytes ([`KimCnn::set_proj_cache_bytes`]).
+    pub(crate) proj_cache_bytes: usize,
+    /// The inference projection cache, built by the first inference call that uses it; reset
+    /// whenever the parameters may change (`params_mut`, `embedding_mut`, ...).
+    pub(crate) proj_cache: ProjCache,
 }
 
-/// How the convolutions are computed ([`KimCnn::set_conv_path`]). Both paths give the same
+/// The lazily built [`ProjTable`] of a model (shared by clones until their parameters change).
+#[derive(Clone, Default)]
+pub(crate) struct ProjCache(OnceLock<Arc<ProjTable>>);
+
+impl std::fmt::Debug for ProjCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.get() {
+            Some(t) => write!(f, "ProjCache({} rows × {} floats)", t.rows, t.width),
+            None => write!(f, "ProjCache(not built)"),
+        }
+    }
+}
+
+/// How the convolutions are computed ([`KimCnn::set_conv_path`]). All paths give the same
 /// features up to float rounding.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ConvPath {
-    /// Per batch, the cheaper of the two by [`prefer_projection`]'s estimate.
+    /// Per batch, [`ConvPath::Scatter`] or [`ConvPath::Gemm`], the cheaper by
+    /// [`prefer_projection`]'s estimate for the tokens that need projecting (at inference, those
+    /// beyond the projection cache).
     #[default]
     Auto,
     /// One GEMM per example and region over the window view.
     Gemm,
-    /// Per-token projection ([`crate::nn::token_proj`]).
+    /// Per-token projection of the batch's distinct tokens, one tap-major table per region,
+    /// each window gathered from `h` rows ([`windows_from_projection`]); no cache.
     Projection,
+    /// Per-token projection into token-major rows (all regions' taps of a token contiguous),
+    /// streamed position by position into a ring of windows by [`scatter_max`]. At inference
+    /// the model's projection cache ([`ProjTable`], up to [`KimCnn::set_proj_cache_bytes`])
+    /// serves the most frequent words and the batch's other tokens are projected per batch;
+    /// in training (the parameters change every step) all of the batch's distinct tokens are.
+    Scatter,
 }
 
 /// Per-thread buffers of the per-example forward pass.
@@ -279,6 +308,8 @@ impl KimCnn {
             fc_weight,
             fc_bias,
             conv_path: ConvPath::Auto,
+            proj_cache_bytes: DEFAULT_PROJ_CACHE_BYTES,
+            proj_cache: ProjCache::default(),
         }
     }
 
@@ -286,6 +317,72 @@ impl KimCnn {
     /// [`ConvPath::Auto`], picks per batch).
     pub fn set_conv_path(&mut self, path: ConvPath) {
         self.conv_path = path;
+    }
+
+    /// Sets the memory cap of the inference projection cache to `bytes` (default
+    /// [`DEFAULT_PROJ_CACHE_BYTES`], 256 MiB; 0 turns the cache off) and drops the cache. The
+    /// cache holds `Σh·maps` floats per word (4.8 KB with region sizes 3/4/5 × 100 maps) for the
+    /// most frequent words (ids `1..`) that fit; it is built on the first inference call
+    /// (about `2 · emb_dim · Σh·maps` flops per word). Tokens beyond it are projected per batch.
+    pub fn set_proj_cache_bytes(&mut self, bytes: usize) {
+        self.proj_cache_bytes = bytes;
+        self.invalidate_proj_cache();
+    }
+
+    /// The memory cap of the inference projection cache in bytes.
+    pub fn proj_cache_bytes(&self) -> usize {
+        self.proj_cache_bytes
+    }
+
+    /// Words (vocabulary ids `0..n`) the inference projection cache covers under its cap.
+    pub fn proj_cache_rows(&self) -> usize {
+        ProjTable::rows_within(
+            self.proj_cache_bytes,
+            self.proj_width(),
+            self.config.vocab_size,
+        )
+    }
+
+    /// Builds the inference projection cache now (in the current rayon pool) rather than on
+    /// the first inference call; returns the words it covers (0 when the cap holds none or the
+    /// convolution path, [`KimCnn::set_conv_path`], uses no cache). A server calls this at load.
+    pub fn warm_proj_cache(&self) -> usize {
+        if !matches!(self.conv_path, ConvPath::Auto | ConvPath::Scatter) {
+            return 0;
+        }
+        self.proj_cache().map_or(0, |t| t.rows)
+    }
+
+    /// Drops the projection cache: called by everything that hands out the parameters mutably.
+    pub(crate) fn invalidate_proj_cache(&mut self) {
+        self.proj_cache = ProjCache::default();
+    }
+
+    /// `Σh·maps`: floats of one token's projection by every region and tap.
+    fn proj_width(&self) -> usize {
+        self.config.region_sizes.iter().sum::<usize>() * self.config.feature_maps
+    }
+
+    /// The projection cache, built if needed; `None` when its cap holds no word.
+    fn proj_cache(&self) -> Option<&ProjTable> {
+        let rows = self.proj_cache_rows();
+        if rows == 0 {
+            return None;
+        }
+        let table = self.proj_cache.0.get_or_init(|| {
+            let e = self.config.emb_dim;
+            let taps = stacked_taps(
+                self.convs.iter().map(|c| (c.weight.as_slice(), c.h)),
+                self.config.feature_maps,
+                e,
+            );
+            let extra = self
+                .config
+                .multichannel
+                .then_some(self.embedding_static.as_slice());
+            Arc::new(ProjTable::build(&self.embedding, extra, e, rows, &taps))
+        });
+        Some(table)
     }
 
     /// The configuration this model was built from.
@@ -356,38 +453,76 @@ impl KimCnn {
         }
     }
 
+    /// [`KimCnn::features_path`] as in training (no projection cache).
+    #[cfg(test)]
+    pub(crate) fn features(&self, batch: &Batch, pooled: &mut [f32], argmax: &mut [u32]) {
+        self.features_path(batch, pooled, argmax, false, &mut Vec::new())
+    }
+
+    /// [`KimCnn::features_path`] for inference: the parameters do not change between calls, so
+    /// the model's projection cache can serve the frequent words.
+    pub(crate) fn features_inference(&self, batch: &Batch, pooled: &mut [f32], argmax: &mut [u32]) {
+        self.features_path(batch, pooled, argmax, true, &mut Vec::new())
+    }
+
     /// Pooled features of a batch, `[batch, num_features]`, and their argmax windows (same shape).
     /// Parallel over examples in the current rayon pool (and inside each example's GEMMs when the
     /// batch has fewer examples than the pool has threads); each example is independent, so the
     /// result does not depend on the thread count.
     ///
-    /// Two paths give the same features up to float rounding: the GEMM over each example's
-    /// window view, and, when [`prefer_projection`] estimates it cheaper (real text, with many
-    /// repeated tokens), the per-token projection of [`crate::nn::token_proj`]. The choice
-    /// depends on the batch only, so runs stay deterministic.
-    pub(crate) fn features(&self, batch: &Batch, pooled: &mut [f32], argmax: &mut [u32]) {
-        let positions: usize = batch.lengths.iter().sum();
-        let distinct = DistinctTokens::new(
+    /// The paths ([`ConvPath`]) give the same features up to float rounding. With
+    /// [`ConvPath::Auto`], the tokens of the batch that the projection cache does not hold (at
+    /// `inference` only; in training, all of them) are counted, and the scatter path is taken
+    /// when [`prefer_projection`] estimates projecting them cheaper than the GEMM over windows
+    /// (real text repeats its tokens; with the cache nearly every batch qualifies). The choice
+    /// depends on the batch and the settings only, so runs stay deterministic.
+    ///
+    /// `buf` holds the per-batch projection of the scatter path: a training loop passes the
+    /// same buffer every step, so that tens of MB are not mapped and faulted in again each time.
+    pub(crate) fn features_path(
+        &self,
+        batch: &Batch,
+        pooled: &mut [f32],
+        argmax: &mut [u32],
+        inference: bool,
+        buf: &mut Vec<f32>,
+    ) {
+        if self.conv_path == ConvPath::Gemm {
+            return self.features_gemm(batch, pooled, argmax);
+        }
+        if self.conv_path == ConvPath::Projection {
+            let distinct = DistinctTokens::new(
+                batch.ids,
+                batch.lengths,
+                batch.seq_len,
+                self.config.vocab_size,
+            );
+            return self.features_projected(batch, &distinct, pooled, argmax);
+        }
+        // Auto or Scatter: the ids the cache does not hold are projected per batch.
+        let cache_rows = if inference { self.proj_cache_rows() } else { 0 };
+        let split = DistinctTokens::beyond(
             batch.ids,
             batch.lengths,
             batch.seq_len,
             self.config.vocab_size,
+            cache_rows,
         );
-        let projected = match self.conv_path {
-            ConvPath::Auto => {
-                let taps: usize = self.config.region_sizes.iter().sum();
-                prefer_projection(
-                    distinct.ids.len(),
-                    positions,
-                    self.config.emb_dim,
-                    taps * self.config.feature_maps,
-                )
-            }
-            ConvPath::Gemm => false,
-            ConvPath::Projection => true,
-        };
-        if projected {
-            self.features_projected(batch, &distinct, pooled, argmax);
+        let positions: usize = batch.lengths.iter().sum();
+        if self.conv_path == ConvPath::Scatter
+            || prefer_projection(
+                split.ids.len(),
+                positions,
+                self.config.emb_dim,
+                self.proj_width(),
+            )
+        {
+            let empty = ProjTable::default();
+            let table = match cache_rows {
+                0 => &empty,
+                _ => self.proj_cache().expect("a cache of at least one row"),
+            };
+            self.features_scatter(batch, table, &split, pooled, argmax, buf);
         } else {
             self.features_gemm(batch, pooled, argmax);
         }
@@ -453,6 +588,70 @@ impl KimCnn {
         );
     }
 
+    /// [`KimCnn::features`] by [`scatter_max`] over the token-major rows of `table` (ids
+    /// `0..table.rows`) and of a per-batch projection of `split.ids` (the ids beyond it).
+    pub(crate) fn features_scatter(
+        &self,
+        batch: &Batch,
+        table: &ProjTable,
+        split: &DistinctTokens,
+        pooled: &mut [f32],
+        argmax: &mut [u32],
+        buf: &mut Vec<f32>,
+    ) {
+        let (e, maps) = (self.config.emb_dim, self.config.feature_maps);
+        let nf = self.config.num_features();
+        let width = self.proj_width();
+        let s = batch.seq_len;
+        if !split.ids.is_empty() {
+            let taps = stacked_taps(
+                self.convs.iter().map(|c| (c.weight.as_slice(), c.h)),
+                maps,
+                e,
+            );
+            let static_channel = self
+                .config
+                .multichannel
+                .then_some(self.embedding_static.as_slice());
+            let rows = gather_rows(&self.embedding, static_channel, e, &split.ids);
+            buf.resize(split.ids.len() * width, 0.0);
+            project(
+                &rows,
+                split.ids.len(),
+                e,
+                &taps,
+                buf,
+                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            );
+        }
+        let extra_rows = &buf[..split.ids.len() * width];
+        per_example(
+            pooled,
+            argmax,
+            nf,
+            || vec![0.0f32; width],
+            |ring, b, p, a| {
+                let len = batch.lengths[b];
+                scatter_max(
+                    &table.data,
+                    table.rows,
+                    extra_rows,
+                    &self.config.region_sizes,
+                    maps,
+                    &split.local[b * s..b * s + len],
+                    ring,
+                    p,
+                    a,
+                );
+                for (r, conv) in self.convs.iter().enumerate() {
+                    for (v, &bias) in p[r * maps..(r + 1) * maps].iter_mut().zip(&conv.bias) {
+                        *v = (*v + bias).max(0.0);
+                    }
+                }
+            },
+        );
+    }
+
     /// [`KimCnn::features`] by one GEMM per example and region over the window view.
     pub(crate) fn features_gemm(&self, batch: &Batch, pooled: &mut [f32], argmax: &mut [u32]) {
         let nf = self.config.num_features();
@@ -487,7 +686,7 @@ impl KimCnn {
         let nf = self.config.num_features();
         let mut pooled = vec![0.0; batch.batch * nf];
         let mut argmax = vec![0u32; batch.batch * nf];
-        self.features(batch, &mut pooled, &mut argmax);
+        self.features_inference(batch, &mut pooled, &mut argmax);
         let mut logits = vec![0.0; batch.batch * self.config.num_classes];
         dense_forward(
             &pooled,
@@ -537,18 +736,22 @@ impl KimCnn {
             fc_weight,
             fc_bias,
             conv_path: ConvPath::Auto,
+            proj_cache_bytes: DEFAULT_PROJ_CACHE_BYTES,
+            proj_cache: ProjCache::default(),
         })
     }
 
     /// Embedding table `[vocab_size, emb_dim]`, for pretrained-vector initialization. Keep row 0
     /// (`<pad>`) zero.
     pub fn embedding_mut(&mut self) -> &mut [f32] {
+        self.invalidate_proj_cache();
         &mut self.embedding
     }
 
     /// The frozen channel of a multichannel model, `[vocab_size, emb_dim]` (`None` otherwise).
     /// Keep row 0 (`<pad>`) zero.
     pub fn embedding_static_mut(&mut self) -> Option<&mut [f32]> {
+        self.invalidate_proj_cache();
         self.config
             .multichannel
             .then_some(self.embedding_static.as_mut_slice())
@@ -704,10 +907,175 @@ mod tests {
         }
         // The same windows win (no near-ties in these random weights).
         assert_eq!(a1, a2);
-        // Whichever path `features` picks, it gives one of these results.
+
+        // Scatter: in training (every token projected per batch), and at inference with a
+        // projection cache of no word, of part of the vocabulary (the other tokens projected
+        // per batch) and of all of it.
+        let width: usize = config.region_sizes.iter().sum::<usize>() * config.feature_maps;
+        let v = config.vocab_size;
+        let mut scattered = Vec::new();
+        for (inference, cache_rows) in [(false, v), (true, 0), (true, v / 2), (true, v)] {
+            let mut m = model.clone();
+            m.set_conv_path(ConvPath::Scatter);
+            m.set_proj_cache_bytes(cache_rows * width * 4);
+            assert_eq!(m.proj_cache_rows(), cache_rows);
+            let (mut p4, mut a4) = (vec![f32::NAN; n], vec![u32::MAX; n]);
+            if inference {
+                m.features_inference(&batch, &mut p4, &mut a4);
+            } else {
+                m.features(&batch, &mut p4, &mut a4);
+            }
+            for i in 0..n {
+                let tol = 1e-5 * p1[i].abs().max(1.0);
+                assert!(
+                    (p1[i] - p4[i]).abs() <= tol,
+                    "scatter (inference {inference}, cache {cache_rows}) feature {i}: {} vs {}",
+                    p1[i],
+                    p4[i]
+                );
+            }
+            assert_eq!(a1, a4, "inference {inference}, cache {cache_rows}");
+            // The logits of the default path (cache + scatter) against the GEMM path's:
+            // within 1e-5 relative, the same class.
+            let mut g = model.clone();
+            g.set_conv_path(ConvPath::Gemm);
+            m.set_conv_path(ConvPath::Auto);
+            let (zg, zs) = (g.logits(&batch), m.logits(&batch));
+            for (row_g, row_s) in zg
+                .chunks(config.num_classes)
+                .zip(zs.chunks(config.num_classes))
+            {
+                for (a, b) in row_g.iter().zip(row_s) {
+                    assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
+                }
+                assert_eq!(crate::predict::argmax(row_g), crate::predict::argmax(row_s));
+            }
+            scattered.push(p4);
+        }
+        // Scatter without a cache in training and at inference: the same computation.
+        assert_eq!(scattered[0], scattered[1]);
+        // Whichever path `features` picks (GEMM or scatter), it gives one of these results.
         let (mut p3, mut a3) = (vec![0.0; n], vec![0u32; n]);
         model.features(&batch, &mut p3, &mut a3);
-        assert!(p3 == p1 || p3 == p2);
+        assert!(p3 == p1 || p3 == scattered[0]);
+    }
+
+    #[test]
+    fn training_by_scatter_follows_the_gemm_path_in_every_embedding_mode() {
+        // Non-static, static (frozen table) and multichannel: a few Adam steps by each path
+        // from the same start give the same losses, and the trained models the same logits
+        // (inference through the projection cache, built after training).
+        use crate::model::{Model, Trainer};
+        use crate::nn::optim::OptimizerConfig;
+        let lengths = [11, 4, 0, 9];
+        let ids = batch_ids(&lengths, 11, 50);
+        let batch = Batch {
+            ids: &ids,
+            lengths: &lengths,
+            batch: 4,
+            seq_len: 11,
+        };
+        let labels = [0, 1, 1, 0];
+        for (multichannel, freeze) in [(false, false), (false, true), (true, false)] {
+            let config = KimConfig {
+                vocab_size: 50,
+                emb_dim: 12,
+                region_sizes: vec![2, 3, 5],
+                feature_maps: 7,
+                num_classes: 2,
+                dropout: 0.5,
+                multichannel,
+            };
+            let run = |path: ConvPath| {
+                let mut m = KimCnn::new(config.clone(), 9);
+                m.set_conv_path(path);
+                let optim = OptimizerConfig {
+                    freeze_embedding: freeze,
+                    ..OptimizerConfig::default()
+                };
+                let mut tr = Trainer::new(Model::Kim(m), optim);
+                let losses: Vec<f32> = (0..4)
+                    .map(|i| tr.train_step(&batch, &labels, i).loss)
+                    .collect();
+                let Model::Kim(mut m) = tr.model() else {
+                    unreachable!()
+                };
+                m.set_conv_path(ConvPath::Auto);
+                (losses, m.logits(&batch), m.embedding.clone())
+            };
+            let (lg, zg, eg) = run(ConvPath::Gemm);
+            let (ls, zs, es) = run(ConvPath::Scatter);
+            let close = |a: &[f32], b: &[f32], tol: f32| {
+                a.iter()
+                    .zip(b)
+                    .all(|(x, y)| (x - y).abs() <= tol * x.abs().max(1.0))
+            };
+            let mode = (multichannel, freeze);
+            assert!(close(&lg, &ls, 1e-5), "{mode:?}: {lg:?} vs {ls:?}");
+            assert!(close(&zg, &zs, 1e-4), "{mode:?}: {zg:?} vs {zs:?}");
+            assert!(close(&eg, &es, 1e-4), "{mode:?}");
+            // Static: the table did not move.
+            if freeze {
+                assert_eq!(eg, KimCnn::new(config.clone(), 9).embedding);
+            }
+        }
+    }
+
+    #[test]
+    fn projection_cache_follows_parameter_changes_and_thread_counts() {
+        let config = KimConfig {
+            vocab_size: 30,
+            emb_dim: 8,
+            region_sizes: vec![2, 3],
+            feature_maps: 6,
+            num_classes: 2,
+            dropout: 0.0,
+            multichannel: false,
+        };
+        let mut model = KimCnn::new(config.clone(), 5);
+        let lengths = [7, 3, 9];
+        let ids = batch_ids(&lengths, 9, 30);
+        let batch = Batch {
+            ids: &ids,
+            lengths: &lengths,
+            batch: 3,
+            seq_len: 9,
+        };
+        let gemm_logits = |m: &KimCnn| {
+            let mut g = m.clone();
+            g.set_conv_path(ConvPath::Gemm);
+            g.logits(&batch)
+        };
+        let close = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= 1e-5 * x.abs().max(1.0))
+        };
+        assert_eq!(model.proj_cache_rows(), 30);
+        assert_eq!(model.warm_proj_cache(), 30);
+        assert!(close(&model.logits(&batch), &gemm_logits(&model)));
+        // Changing a parameter drops the cache: the logits follow the new weights.
+        use crate::model::network::Network;
+        for p in model.params_mut() {
+            for (i, v) in p.iter_mut().enumerate() {
+                *v += (i % 5) as f32 * 0.01;
+            }
+        }
+        model.embedding_mut()[..8].fill(0.0);
+        let changed = gemm_logits(&model);
+        assert!(close(&model.logits(&batch), &changed));
+        model.embedding_mut()[ids[0] as usize * 8] += 1.0;
+        assert!(close(&model.logits(&batch), &gemm_logits(&model)));
+        assert!(!close(&changed, &gemm_logits(&model)));
+        // The same bits for 1 and 2 threads, with and without a cache (building it included).
+        for cap in [DEFAULT_PROJ_CACHE_BYTES, 10 * 5 * 6 * 4, 0] {
+            let run = |threads: usize| {
+                let mut m = model.clone();
+                m.set_proj_cache_bytes(cap);
+                crate::nn::thread_pool(threads).install(|| m.logits(&batch))
+            };
+            assert_eq!(run(1), run(2), "cap {cap}");
+        }
     }
 
     #[test]
@@ -724,6 +1092,9 @@ mod tests {
         // Padding, texts shorter than the widest region, an empty text, one long text.
         assert_paths_agree(config.clone(), &[12, 2, 0, 5, 30, 4], 30);
         assert_paths_agree(config.clone(), &[1], 5);
+        // Texts full length (every window valid) and only padding.
+        assert_paths_agree(config.clone(), &[8, 8, 8], 8);
+        assert_paths_agree(config.clone(), &[0, 0], 6);
         assert_paths_agree(
             KimConfig {
                 multichannel: true,

@@ -23,6 +23,7 @@ pub struct KimScratch {
     dfeat: Vec<f32>,   // [batch, nf]
     dconv: Vec<f32>,   // [batch, nf]
     dx: Vec<f32>,      // [batch, seq_len, emb_dim]
+    proj: Vec<f32>,    // [distinct, Σh·maps], the scatter path's per-batch projection
 }
 
 impl Network for KimCnn {
@@ -47,6 +48,7 @@ impl Network for KimCnn {
     }
 
     fn params_mut(&mut self) -> Vec<&mut [f32]> {
+        self.invalidate_proj_cache();
         let mut v: Vec<&mut [f32]> = vec![&mut self.embedding];
         for c in &mut self.convs {
             v.push(&mut c.weight);
@@ -86,7 +88,7 @@ impl Network for KimCnn {
         }
         sc.argmax.resize(bs * nf, 0);
         logits.resize(bs * nc, 0.0);
-        self.features(batch, &mut sc.pooled, &mut sc.argmax);
+        self.features_path(batch, &mut sc.pooled, &mut sc.argmax, false, &mut sc.proj);
         sc.dropped.copy_from_slice(&sc.pooled);
         if cfg.dropout > 0.0 {
             dropout_forward(&mut sc.dropped, &mut sc.mask, cfg.dropout, seed);
