@@ -539,6 +539,9 @@ impl FlagValue for HiddenWidths {
 
 /// A default as the help shows it; `None` where it shows none (paths).
 trait ShowDefault {
+    /// Whether a value of this type is ever shown: `false` for paths, whose help shows no
+    /// default, also when the setting is an unset `Option` (`--pretrained`, `--init-from`).
+    const SHOWN: bool = true;
     fn show(&self) -> Option<String>;
 }
 
@@ -589,8 +592,10 @@ impl<T: ToString> ShowDefault for Vec<T> {
 }
 
 impl<T: ShowDefault> ShowDefault for Option<T> {
+    const SHOWN: bool = T::SHOWN;
     fn show(&self) -> Option<String> {
         match self {
+            _ if !T::SHOWN => None,
             None => Some("none".to_string()),
             Some(v) => v.show(),
         }
@@ -598,12 +603,14 @@ impl<T: ShowDefault> ShowDefault for Option<T> {
 }
 
 impl ShowDefault for PathBuf {
+    const SHOWN: bool = false;
     fn show(&self) -> Option<String> {
         None
     }
 }
 
 impl ShowDefault for TokenizerConfig {
+    const SHOWN: bool = false;
     fn show(&self) -> Option<String> {
         None
     }
@@ -819,6 +826,10 @@ mod tests {
         assert!(help("optimizer").ends_with("[default: adam]"));
         assert!(help("truncation").ends_with("[default: head+tail]"));
         assert!(help("max_norm").ends_with("[default: none]"));
+        // Paths show no default, as before the table (an unset path is not "none").
+        for id in ["pretrained", "init_from"] {
+            assert!(!help(id).contains("[default"), "{}", help(id));
+        }
         assert!(help("epochs").contains("automatic"));
         // Settings without a flag have none.
         assert!(cmd.get_arguments().all(|a| a.get_id() != "bucket"));
