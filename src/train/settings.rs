@@ -212,8 +212,9 @@ macro_rules! settings_table {
                 init_from: Option<PathBuf> = None, option as PathBuf [keep]
             }
             train {
-                /// With --init-from: also copy its convolution filters (same region sizes and
-                /// feature maps)
+                /// With --init-from: also copy its feature layers (kim: the convolution filters,
+                /// same region sizes and feature maps; conv2d: the blocks and hidden layers, same
+                /// shapes)
                 init_conv: bool = false, switch [requires_init_from]
             }
         }
@@ -826,6 +827,8 @@ mod tests {
         assert!(help("optimizer").ends_with("[default: adam]"));
         assert!(help("truncation").ends_with("[default: head+tail]"));
         assert!(help("max_norm").ends_with("[default: none]"));
+        // --init-conv copies the feature layers of any architecture, not only Kim's filters.
+        assert!(help("init_conv").contains("conv2d: the blocks and hidden layers"));
         // Paths show no default, as before the table (an unset path is not "none").
         for id in ["pretrained", "init_from"] {
             assert!(!help(id).contains("[default"), "{}", help(id));
