@@ -475,7 +475,9 @@ impl TrainConfig {
         // The architecture's own minimum: conv2d reads exactly max_len tokens, so every text is
         // padded to it. Settings it refuses (caught by `validate`) fall back to the widest region.
         let widest = self.region_sizes.iter().copied().max().unwrap_or(1);
-        let min_len = self.try_architecture(2, 2).map_or(widest, |a| a.min_len());
+        let min_len = self
+            .try_architecture(2, 2)
+            .map_or(widest, |a| a.min_len().max(1));
         EncodeConfig {
             max_len: self.max_len,
             truncation: self.truncation,
