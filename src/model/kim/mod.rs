@@ -185,13 +185,26 @@ pub struct KimCnn {
     pub(crate) proj_cache: ProjCache,
 }
 
-/// The lazily built [`ProjTable`] of a model (shared by clones until their parameters change).
-#[derive(Clone, Default)]
-pub(crate) struct ProjCache(OnceLock<Arc<ProjTable>>);
+/// The lazily built [`ProjTable`] of a model (shared by clones until their parameters change),
+/// and the text positions read at inference before it was built.
+#[derive(Default)]
+pub(crate) struct ProjCache {
+    table: OnceLock<Arc<ProjTable>>,
+    seen: std::sync::atomic::AtomicUsize,
+}
+
+impl Clone for ProjCache {
+    fn clone(&self) -> ProjCache {
+        ProjCache {
+            table: self.table.clone(),
+            seen: self.seen.load(std::sync::atomic::Ordering::Relaxed).into(),
+        }
+    }
+}
 
 impl std::fmt::Debug for ProjCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.get() {
+        match self.table.get() {
             Some(t) => write!(f, "ProjCache({} rows × {} floats)", t.rows, t.width),
             None => write!(f, "ProjCache(not built)"),
         }
@@ -363,13 +376,32 @@ impl KimCnn {
         self.config.region_sizes.iter().sum::<usize>() * self.config.feature_maps
     }
 
+    /// The rows of the projection cache to use for a batch of `positions` text positions: all
+    /// of them once the cache is built, or once the model has read at inference at least as many
+    /// positions as the cache holds rows (building it costs about as much as projecting that many
+    /// tokens, so it pays from then on); 0 before, so that predicting one short text does not
+    /// build a table of tens of thousands of words ([`KimCnn::warm_proj_cache`] builds it at
+    /// once).
+    fn cache_rows_after(&self, positions: usize) -> usize {
+        let rows = self.proj_cache_rows();
+        if rows == 0 || self.proj_cache.table.get().is_some() {
+            return rows;
+        }
+        let seen = self
+            .proj_cache
+            .seen
+            .fetch_add(positions, std::sync::atomic::Ordering::Relaxed)
+            + positions;
+        if seen >= rows { rows } else { 0 }
+    }
+
     /// The projection cache, built if needed; `None` when its cap holds no word.
     fn proj_cache(&self) -> Option<&ProjTable> {
         let rows = self.proj_cache_rows();
         if rows == 0 {
             return None;
         }
-        let table = self.proj_cache.0.get_or_init(|| {
+        let table = self.proj_cache.table.get_or_init(|| {
             let e = self.config.emb_dim;
             let taps = stacked_taps(
                 self.convs.iter().map(|c| (c.weight.as_slice(), c.h)),
@@ -500,7 +532,12 @@ impl KimCnn {
             return self.features_projected(batch, &distinct, pooled, argmax);
         }
         // Auto or Scatter: the ids the cache does not hold are projected per batch.
-        let cache_rows = if inference { self.proj_cache_rows() } else { 0 };
+        let positions: usize = batch.lengths.iter().sum();
+        let cache_rows = if inference {
+            self.cache_rows_after(positions)
+        } else {
+            0
+        };
         let split = DistinctTokens::beyond(
             batch.ids,
             batch.lengths,
@@ -508,7 +545,6 @@ impl KimCnn {
             self.config.vocab_size,
             cache_rows,
         );
-        let positions: usize = batch.lengths.iter().sum();
         if self.conv_path == ConvPath::Scatter
             || prefer_projection(
                 split.ids.len(),
@@ -919,6 +955,10 @@ mod tests {
             m.set_conv_path(ConvPath::Scatter);
             m.set_proj_cache_bytes(cache_rows * width * 4);
             assert_eq!(m.proj_cache_rows(), cache_rows);
+            if inference {
+                // Built now: a small batch alone would not build it (see the next test).
+                assert_eq!(m.warm_proj_cache(), cache_rows);
+            }
             let (mut p4, mut a4) = (vec![f32::NAN; n], vec![u32::MAX; n]);
             if inference {
                 m.features_inference(&batch, &mut p4, &mut a4);
@@ -1076,6 +1116,47 @@ mod tests {
             };
             assert_eq!(run(1), run(2), "cap {cap}");
         }
+    }
+
+    #[test]
+    fn the_cache_is_built_once_inference_has_read_as_many_positions_as_it_has_rows() {
+        let config = KimConfig {
+            vocab_size: 100,
+            emb_dim: 4,
+            region_sizes: vec![2],
+            feature_maps: 3,
+            num_classes: 2,
+            dropout: 0.0,
+            multichannel: false,
+        };
+        let mut model = KimCnn::new(config, 1);
+        model.set_conv_path(ConvPath::Scatter);
+        assert_eq!(model.proj_cache_rows(), 100);
+        let ids: Vec<u32> = (1..=30).collect();
+        let lengths = [30];
+        let batch = Batch {
+            ids: &ids,
+            lengths: &lengths,
+            batch: 1,
+            seq_len: 30,
+        };
+        let (mut p, mut a) = (vec![0.0; 3], vec![0u32; 3]);
+        // 30, 60, 90 positions read: below the 100 rows, no table.
+        for _ in 0..3 {
+            model.features_inference(&batch, &mut p, &mut a);
+            assert!(model.proj_cache.table.get().is_none());
+        }
+        let before = p.clone();
+        // 120 positions: the table is built and used, with the same features.
+        model.features_inference(&batch, &mut p, &mut a);
+        assert_eq!(model.proj_cache.table.get().map(|t| t.rows), Some(100));
+        for (x, y) in before.iter().zip(&p) {
+            assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0));
+        }
+        // A clone shares the built table; a parameter change drops it and counts again.
+        assert!(model.clone().proj_cache.table.get().is_some());
+        model.embedding_mut()[4] += 1.0;
+        assert!(model.proj_cache.table.get().is_none());
     }
 
     #[test]
