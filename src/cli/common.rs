@@ -9,7 +9,9 @@ use textcnn::data::{Encoding, Format, ReadOptions};
 /// How to read a dataset (`imdb:train`, `imdb:test`, a file or a folder).
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct ReadArgs {
-    /// Input format; by default from the file extension (.csv .tsv .jsonl .txt/.ft) or folder layout.
+    /// Input format; by default from the file extension (.csv, .tsv, .jsonl, .ft for fastText;
+    /// .txt: fastText when its first line starts with the label prefix, else unlabelled lines)
+    /// or the folder layout.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// CSV/TSV/JSONL field holding the text.

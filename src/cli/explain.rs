@@ -87,6 +87,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut pages: Vec<(&str, Vec<Explanation>)> = Vec::new();
+    let mut failed = 0usize;
     for (i, text) in lines.iter().enumerate() {
         let line_no = i + 1;
         // No --label: the decided labels (multi-label models: every label over its threshold).
@@ -111,6 +112,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
                 } else {
                     writeln!(out, "line {line_no}: error: {error}")?;
                 }
+                failed += 1;
                 continue;
             }
         };
@@ -131,6 +133,19 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         }
     }
     out.flush()?;
+    // Each failed line has its record in the output; the exit status says whether any text
+    // was explained at all.
+    if failed > 0 && failed == lines.len() {
+        bail!(
+            "no text could be explained ({failed} line{} failed; see the records above)",
+            if failed == 1 { "" } else { "s" }
+        );
+    } else if failed > 0 {
+        eprintln!(
+            "warning: {failed} of {} lines could not be explained (see their records)",
+            lines.len()
+        );
+    }
     if let Some(path) = &args.html {
         textcnn::fsutil::write_atomic(path, html::page(&pages, args.top).as_bytes())?;
         eprintln!(

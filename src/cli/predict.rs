@@ -58,7 +58,8 @@ pub struct PredictArgs {
     #[arg(long, default_value_t = 1024)]
     pub batch_size: usize,
     /// Memory cap in MiB of the projection cache of the most frequent words (Kim models: built
-    /// on the first chunk, several times faster inference; 0 = off).
+    /// once the texts read hold as many tokens as the cache has words, then faster inference on
+    /// large inputs; 0 = off).
     #[arg(long, default_value_t = textcnn::nn::token_proj::DEFAULT_PROJ_CACHE_BYTES >> 20)]
     pub proj_cache_mb: usize,
 }

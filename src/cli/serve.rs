@@ -51,7 +51,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub model_name: Option<String>,
     /// Memory cap in MiB of the projection cache of the most frequent words (Kim models: built
-    /// at start, several times faster inference; 0 = off).
+    /// at start, faster inference; 0 = off).
     #[arg(long, default_value_t = textcnn::nn::token_proj::DEFAULT_PROJ_CACHE_BYTES >> 20)]
     pub proj_cache_mb: usize,
 }

@@ -170,7 +170,7 @@ pub fn download_verified(
     }
     let mut resp = ureq::get(url)
         .call()
-        .with_context(|| format!("downloading {url} (offline? point --data-dir or TEXTCNN_DATA_DIR at a folder holding aclImdb_v1.tar.gz or aclImdb/)"))?;
+        .with_context(|| format!("downloading {url} (offline? point --data-dir or TEXTCNN_DATA_DIR at a folder holding aclImdb_v1_labeled.tar.gz, aclImdb_v1.tar.gz or aclImdb/)"))?;
     let len = resp
         .headers()
         .get("content-length")

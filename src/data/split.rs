@@ -71,7 +71,7 @@ pub fn split_warnings(ds: &Dataset, fraction: f64, held_out: &str) -> Vec<String
 /// `ChaCha8Rng` seeded by `seed`, and the first [`valid_count`] go to validation. Both outputs keep
 /// the original example order, so the result depends only on the data, `fraction` and `seed`
 /// (identical across processes and machines). `skipped` and `warnings` stay with `train`; names
-/// get the suffixes `/train` and `/valid`.
+/// get the suffixes ` (training part)` and ` (validation part)`.
 pub fn stratified_split(ds: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dataset) {
     let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, e) in ds.examples.iter().enumerate() {
@@ -86,13 +86,13 @@ pub fn stratified_split(ds: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dat
         }
     }
     let mut train = Dataset {
-        name: format!("{}/train", ds.name),
+        name: format!("{} (training part)", ds.name),
         skipped: ds.skipped.clone(),
         warnings: ds.warnings.clone(),
         ..Default::default()
     };
     let mut valid = Dataset {
-        name: format!("{}/valid", ds.name),
+        name: format!("{} (validation part)", ds.name),
         ..Default::default()
     };
     for (e, v) in ds.examples.iter().zip(is_valid) {
@@ -169,7 +169,7 @@ mod tests {
         assert_eq!(train.class_counts()["c"], 1);
         assert_eq!(
             (train.name.as_str(), valid.name.as_str()),
-            ("d/train", "d/valid")
+            ("d (training part)", "d (validation part)")
         );
         assert_eq!(valid_count(3, 0.5), 2); // round(1.5) = 2
         assert_eq!(valid_count(2, 0.99), 1);

@@ -368,7 +368,7 @@ fn commands_fail_with_clear_errors_on_bad_input() {
             "--output",
             out.to_str().unwrap(),
         ],
-        "singles.txt/valid has no examples",
+        "singles.txt (validation part) has no examples",
     );
 
     // predict reads standard input by default and checks its flags.

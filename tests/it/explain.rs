@@ -480,6 +480,12 @@ fn the_cli_prints_text_json_html_and_the_global_view() {
         want.windows.len()
     );
     assert_eq!(lines[1]["error"], "empty text");
+    // Some lines explained: success, with a warning counting the others.
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("warning: 1 of 3 lines could not be explained"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(lines[2]["tokens"][1]["text"], "&");
     // "<b>boring</b> &amp; awful": the entity's token spans the entity.
     assert_eq!(lines[2]["tokens"][1]["byte_start"], 14);
