@@ -981,6 +981,10 @@ fn final_stages(
             valid_y: &prep.valid_y,
             cnn_valid_probs: &cnn_valid_probs,
             classes: prep.labels.len(),
+            parent: options
+                .start_from
+                .as_ref()
+                .and_then(|s| s.bundle.ngram.as_ref().zip(s.bundle.config.ngram.as_ref())),
         };
         let (acc, probs) = add_ngram_branch(&mut best, &branch_data, output, observer)?;
         ngram_valid_acc = Some(acc);
@@ -1047,6 +1051,20 @@ fn add_ngram_branch(
     let started = Instant::now();
     let (model, branch, held_out) = ngram_stage::fit_branch_held_out(data)?;
     let acc = |key: &str| branch.validation[key].as_f64().unwrap_or(f64::NAN);
+    if branch.validation.get("kept_parent_branch").is_some() {
+        observer.message(
+            MessageKind::Info,
+            &format!(
+                "n-gram branch: kept the parent's (valid acc {:.4}; refitted on the new texts {:.4})",
+                branch.validation["kept_parent_branch"]["valid_acc"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                branch.validation["kept_parent_branch"]["refit_valid_acc"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+            ),
+        );
+    }
     observer.message(
         MessageKind::Info,
         &format!(

@@ -94,6 +94,10 @@ pub struct BranchData<'a> {
     pub valid_y: &'a [usize],
     pub cnn_valid_probs: &'a [f32],
     pub classes: usize,
+    /// When fine-tuning a model with an n-gram branch over the same labels: that branch and its
+    /// record, kept instead of the branch fitted on the new texts when it is more accurate on
+    /// the validation split (the new texts alone may be too few to refit it).
+    pub parent: Option<(&'a NgramModel, &'a NgramBranch)>,
 }
 
 fn accuracy(probs: &[f32], y: &[usize], classes: usize) -> f64 {
@@ -164,6 +168,9 @@ pub fn fit_branch_held_out(data: &BranchData) -> Result<(NgramModel, NgramBranch
             warm = Some(model);
         }
     }
+    if let Some(kept) = keep_parent(data, best.as_ref().map_or(0.0, |b| b.acc), &path) {
+        return Ok(kept);
+    }
     let Selected {
         acc: ngram_acc,
         c,
@@ -206,6 +213,39 @@ pub fn fit_branch_held_out(data: &BranchData) -> Result<(NgramModel, NgramBranch
     Ok((NgramModel { featurizer, logreg }, branch, mixed))
 }
 
+/// Fine-tuning: the parent's branch (unchanged, with a new mixture) when it is strictly more
+/// accurate on the validation split than `refit_acc`, the best branch fitted on the new texts.
+fn keep_parent(
+    data: &BranchData,
+    refit_acc: f64,
+    path: &[serde_json::Value],
+) -> Option<(NgramModel, NgramBranch, Vec<f32>)> {
+    let (model, record) = data.parent?;
+    let k = data.classes;
+    if model.logreg.classes != k {
+        return None;
+    }
+    let probs = model.probabilities(data.valid_docs);
+    let acc = accuracy(&probs, data.valid_y, k);
+    if acc <= refit_acc {
+        return None;
+    }
+    let mix = choose_mix(data.cnn_valid_probs, &probs, data.valid_y, k);
+    let mixed = mix_probabilities(data.cnn_valid_probs, &probs, mix, k);
+    let branch = NgramBranch {
+        mix,
+        validation: serde_json::json!({
+            "cnn": accuracy(data.cnn_valid_probs, data.valid_y, k),
+            "ngram": acc,
+            "mixed": accuracy(&mixed, data.valid_y, k),
+            "c_path": path,
+            "kept_parent_branch": { "valid_acc": acc, "refit_valid_acc": refit_acc },
+        }),
+        ..record.clone()
+    };
+    Some((model.clone(), branch, mixed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +260,66 @@ mod tests {
             .iter()
             .map(|c| (c.word_n, c.char_n, c.min_df))
             .collect()
+    }
+
+    /// `n` texts of class `i % 2`, class 0 with a cue word of its own, class 1 with another,
+    /// each cue only in the texts `keep` accepts; the rest is shared filler.
+    fn cued(n: usize, keep: impl Fn(usize) -> bool) -> (Vec<Vec<String>>, Vec<usize>) {
+        (0..n)
+            .map(|i| {
+                let y = i % 2;
+                let mut doc: Vec<String> = ["the", "film", "was", "seen"]
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect();
+                if keep(i) {
+                    doc.push(if y == 0 { "awful" } else { "great" }.to_string());
+                }
+                doc.push(format!("w{}", i % 7));
+                (doc, y)
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn fine_tuning_keeps_the_parents_branch_when_it_is_better_on_validation() {
+        // The parent learnt the cues from 200 texts.
+        let (train, y) = cued(200, |_| true);
+        let (valid, vy) = cued(40, |_| true);
+        let flat = vec![0.5f32; valid.len() * 2];
+        let data = BranchData {
+            train_docs: &train,
+            train_y: &y,
+            valid_docs: &valid,
+            valid_y: &vy,
+            cnn_valid_probs: &flat,
+            classes: 2,
+            parent: None,
+        };
+        let (parent, record) = fit_branch(&data).unwrap();
+        assert_eq!(record.validation["ngram"], 1.0);
+        // The new texts have no cues: a branch refitted on them alone is at chance.
+        let (new_train, new_y) = cued(20, |_| false);
+        let data = BranchData {
+            train_docs: &new_train,
+            train_y: &new_y,
+            parent: Some((&parent, &record)),
+            ..data
+        };
+        let (model, branch, mixed) = fit_branch_held_out(&data).unwrap();
+        let kept = &branch.validation["kept_parent_branch"];
+        assert_eq!(kept["valid_acc"], 1.0);
+        assert!(kept["refit_valid_acc"].as_f64().unwrap() < 1.0);
+        assert_eq!(model.logreg.weights, parent.logreg.weights);
+        assert_eq!(branch.features, record.features);
+        assert_eq!(accuracy(&mixed, &vy, 2), 1.0);
+        // Without the parent, the refit branch is used.
+        let data = BranchData {
+            parent: None,
+            ..data
+        };
+        let (_, branch, _) = fit_branch_held_out(&data).unwrap();
+        assert!(branch.validation.get("kept_parent_branch").is_none());
     }
 
     #[test]
