@@ -368,6 +368,17 @@ pub fn check_labels(labels: &[String]) -> Result<()> {
                  printable (predict writes one line per text, with tab-separated fields)"
             );
         }
+        // Spaces and zero-width characters only (U+200B–U+200D, U+2060, U+FEFF): a class
+        // nobody could read in a report or type in a request.
+        let invisible = |c: char| {
+            c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+        };
+        if !l.is_empty() && l.chars().all(invisible) {
+            bail!(
+                "label {l:?} is made of spaces or zero-width characters only; give each class a \
+                 visible name"
+            );
+        }
         if !seen.insert(l.as_str()) {
             bail!("label {l:?} is listed twice; each output class needs its own label");
         }
@@ -511,4 +522,27 @@ fn parse_tensors(bytes: &[u8], path: &Path) -> Result<TensorMap> {
         out.insert(name, (view.shape().to_vec(), data));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_must_be_printable_visible_and_unique() {
+        let labels = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        check_labels(&labels(&["pos", "neg", "a\u{200B}b", "été"])).unwrap();
+        for (bad, why) in [
+            (
+                vec!["pos", "\u{200B}"],
+                "spaces or zero-width characters only",
+            ),
+            (vec![" \u{FEFF} "], "spaces or zero-width characters only"),
+            (vec!["a\tb"], "control character"),
+            (vec!["x", "x"], "listed twice"),
+        ] {
+            let err = check_labels(&labels(&bad)).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+    }
 }
