@@ -22,6 +22,37 @@
 
 use rayon::prelude::*;
 
+/// Calls the `#[inline(always)]` kernel `$f` compiled for AVX-512F, or for AVX2 + FMA, when
+/// the CPU has them (detected at run time), else its portable build: each wrapper gets its own
+/// vectorized copy of the kernel. Expands to the body of the calling function, whose parameters
+/// are the listed ones.
+macro_rules! simd_dispatch {
+    ($f:ident ( $($arg:ident : $ty:ty),* $(,)? )) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx512($($arg: $ty),*) {
+                $f($($arg),*)
+            }
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx2($($arg: $ty),*) {
+                $f($($arg),*)
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F (checked just above).
+                return unsafe { avx512($($arg),*) };
+            } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                return unsafe { avx2($($arg),*) };
+            }
+        }
+        $f($($arg),*)
+    }};
+}
+
 /// Cost of adding one projected row per tap and position, in multiply-adds per embedding
 /// coordinate of the GEMM path (which costs `2 · emb_dim` per position and tap). Measured with
 /// `textcnn bench --workload imdb|kim` on AVX-512: the additions read rows of a projection
@@ -153,29 +184,13 @@ pub fn windows_from_projection(
     local: &[u32],
     out: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
-            return unsafe { windows_avx512(proj, maps, h, local, out) };
-        } else if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { windows_avx2(proj, maps, h, local, out) };
-        }
-    }
-    windows(proj, maps, h, local, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn windows_avx512(proj: &[f32], maps: usize, h: usize, local: &[u32], out: &mut [f32]) {
-    windows(proj, maps, h, local, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn windows_avx2(proj: &[f32], maps: usize, h: usize, local: &[u32], out: &mut [f32]) {
-    windows(proj, maps, h, local, out)
+    simd_dispatch!(windows(
+        proj: &[f32],
+        maps: usize,
+        h: usize,
+        local: &[u32],
+        out: &mut [f32],
+    ))
 }
 
 #[inline(always)]
@@ -358,65 +373,17 @@ pub fn scatter_max(
     let width: usize = regions.iter().sum::<usize>() * maps;
     assert!(ring.len() >= width && max.len() == regions.len() * maps && argmax.len() == max.len());
     assert!(table.len() >= n_table * width);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
-            return unsafe {
-                scatter_avx512(
-                    table, n_table, extra, regions, maps, local, ring, max, argmax,
-                )
-            };
-        } else if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            return unsafe {
-                scatter_avx2(
-                    table, n_table, extra, regions, maps, local, ring, max, argmax,
-                )
-            };
-        }
-    }
-    scatter(
-        table, n_table, extra, regions, maps, local, ring, max, argmax,
-    )
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn scatter_avx512(
-    table: &[f32],
-    n_table: usize,
-    extra: &[f32],
-    regions: &[usize],
-    maps: usize,
-    local: &[u32],
-    ring: &mut [f32],
-    max: &mut [f32],
-    argmax: &mut [u32],
-) {
-    scatter(
-        table, n_table, extra, regions, maps, local, ring, max, argmax,
-    )
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn scatter_avx2(
-    table: &[f32],
-    n_table: usize,
-    extra: &[f32],
-    regions: &[usize],
-    maps: usize,
-    local: &[u32],
-    ring: &mut [f32],
-    max: &mut [f32],
-    argmax: &mut [u32],
-) {
-    scatter(
-        table, n_table, extra, regions, maps, local, ring, max, argmax,
-    )
+    simd_dispatch!(scatter(
+        table: &[f32],
+        n_table: usize,
+        extra: &[f32],
+        regions: &[usize],
+        maps: usize,
+        local: &[u32],
+        ring: &mut [f32],
+        max: &mut [f32],
+        argmax: &mut [u32],
+    ))
 }
 
 /// Positions ahead whose row [`scatter`] prefetches (into L1, every cache line of it): on
