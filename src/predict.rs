@@ -54,15 +54,16 @@ impl Classifier {
 
     /// Sets the memory cap of the model's inference projection cache, in bytes (default 256
     /// MiB, 0 turns it off; see [`crate::model::KimCnn::set_proj_cache_bytes`]). The cache
-    /// holds the convolution filters' projection of the most frequent words, built on the first
-    /// prediction (or by [`Classifier::warm_proj_cache`]); it makes inference several times
-    /// faster and costs its size in memory.
+    /// holds the convolution filters' projection of the most frequent words, built once
+    /// inference has read as many text positions as it has rows (or at once by
+    /// [`Classifier::warm_proj_cache`]); it makes inference on large inputs faster (measured
+    /// 1.1–3× on real text, see the README) and costs its size in memory.
     pub fn set_proj_cache_bytes(&mut self, bytes: usize) {
         self.bundle.model.set_proj_cache_bytes(bytes);
     }
 
-    /// Builds the projection cache now, in the current rayon pool, rather than on the first
-    /// prediction: `(words covered, bytes)`.
+    /// Builds the projection cache now, in the current rayon pool, rather than once inference
+    /// has read enough text: `(words covered, bytes)`.
     pub fn warm_proj_cache(&self) -> (usize, usize) {
         self.bundle.model.warm_proj_cache()
     }

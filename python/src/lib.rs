@@ -58,12 +58,14 @@ struct NativeClassifier {
 #[pymethods]
 impl NativeClassifier {
     /// Loads and checks the bundle in `path` (the `--output` of `textcnn train`), with a pool of
-    /// `threads` threads (0 = all cores).
+    /// `threads` threads (0 = all cores) and an inference projection cache of at most
+    /// `proj_cache_mb` MiB (Kim models; 0 = none; `textcnn predict --proj-cache-mb`).
     #[new]
-    #[pyo3(signature = (path, threads = 0))]
-    fn new(py: Python<'_>, path: PathBuf, threads: usize) -> PyResult<Self> {
+    #[pyo3(signature = (path, threads = 0, proj_cache_mb = textcnn::nn::token_proj::DEFAULT_PROJ_CACHE_BYTES >> 20))]
+    fn new(py: Python<'_>, path: PathBuf, threads: usize, proj_cache_mb: usize) -> PyResult<Self> {
         let pool = thread_pool(threads)?;
-        let inner = py.detach(|| Classifier::load(&path)).map_err(to_py)?;
+        let mut inner = py.detach(|| Classifier::load(&path)).map_err(to_py)?;
+        inner.set_proj_cache_bytes(proj_cache_mb.saturating_mul(1 << 20));
         Ok(NativeClassifier {
             inner,
             pool: Mutex::new((threads, pool)),

@@ -47,6 +47,16 @@ def test_predict_proba_equals_the_cli(model_dir, imdb, tmp_path):
     assert acc > 0.75, acc
 
 
+def test_projection_cache_size_does_not_change_predictions(model_dir, imdb):
+    texts = [r["text"] for r in imdb["test_rows"]]
+    with_cache = textcnn.load(model_dir).predict_proba(texts)
+    without = textcnn.load(model_dir, proj_cache_mb=0).predict_proba(texts)
+    assert np.abs(with_cache - without).max() <= 1e-5
+    assert (with_cache.argmax(axis=1) == without.argmax(axis=1)).all()
+    with pytest.raises(ValueError, match="proj_cache_mb must be an int >= 0"):
+        textcnn.load(model_dir, proj_cache_mb=-1)
+
+
 def test_predict_top_k_threshold_and_text_without_tokens(model_dir):
     clf = textcnn.load(model_dir)
     texts = ["A wonderful, moving film. Loved it.", "Dull, boring and far too long.", "<br />"]

@@ -223,9 +223,11 @@ class Classifier:
         return f"<textcnn.Classifier labels={self.labels!r}{where}>"
 
 
-def load(path: PathLike, threads: int = 0) -> Classifier:
+def load(path: PathLike, threads: int = 0, proj_cache_mb: int = 256) -> Classifier:
     """Loads the bundle in folder `path` (written by `textcnn train`, `Classifier.save` or
-    `textcnn.train`), checking every file as the CLI does.
+    `textcnn.train`), checking every file as the CLI does. `proj_cache_mb` caps the memory of
+    the projection cache of the most frequent words (Kim models: faster inference on large
+    inputs; 0 = none), as `textcnn predict --proj-cache-mb`.
 
     Raises FileNotFoundError when `path` is not a folder, and TextCNNError (a ValueError) when
     the bundle fails a check; the message names the file at fault.
@@ -236,7 +238,9 @@ def load(path: PathLike, threads: int = 0) -> Classifier:
         raise FileNotFoundError(f"model bundle {path!r} {what}; give the --output folder of `textcnn train`")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
         raise ValueError(f"threads must be an int >= 0 (0 = all cores), got {threads!r}")
-    native = _native.NativeClassifier(path, threads)
+    if isinstance(proj_cache_mb, bool) or not isinstance(proj_cache_mb, int) or proj_cache_mb < 0:
+        raise ValueError(f"proj_cache_mb must be an int >= 0 (0 = no cache), got {proj_cache_mb!r}")
+    native = _native.NativeClassifier(path, threads, proj_cache_mb)
     return Classifier(native, _read_bundle(path), path)
 
 
