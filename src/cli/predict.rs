@@ -132,11 +132,8 @@ fn write_record(
     };
     if let Some(error) = error {
         if json {
-            let mut v = serde_json::json!({ "line": line_no, "error": error, "n_tokens": 0 });
-            if let Some(id) = &record.id {
-                v["id"] = id.clone();
-            }
-            writeln!(out, "{v}")?;
+            let v = serde_json::json!({ "line": line_no, "error": error, "n_tokens": 0 });
+            write_json(out, v, record)?;
         } else {
             writeln!(out, "error\t{error} (line {line_no})")?;
         }
@@ -152,27 +149,48 @@ fn write_record(
         .filter(|(_, prob)| *prob >= threshold)
         .collect();
     if json {
-        let top_json: Vec<_> = top
-            .iter()
-            .map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob }))
-            .collect();
-        let mut v = serde_json::json!({
+        let v = serde_json::json!({
             "line": line_no,
             "label": top.first().map(|t| t.0),
             "probability": top.first().map(|t| t.1),
-            "top_k": top_json,
+            "top_k": pairs_json(&top),
             "truncated": p.truncated,
             "n_tokens": p.n_tokens,
             "n_oov": p.n_oov,
         });
-        if let Some(id) = &record.id {
-            v["id"] = id.clone();
-        }
-        writeln!(out, "{v}")?;
-    } else if top.is_empty() {
-        writeln!(out, "none\t(no label with probability >= {threshold})")?;
+        write_json(out, v, record)
     } else {
-        let fields: Vec<String> = top
+        write_pairs(
+            out,
+            &top,
+            &format!("no label with probability >= {threshold}"),
+        )
+    }
+}
+
+/// `[{"label", "probability"}, ...]` of `(label, probability)` pairs.
+fn pairs_json(pairs: &[(&str, f32)]) -> Vec<serde_json::Value> {
+    pairs
+        .iter()
+        .map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob }))
+        .collect()
+}
+
+/// Writes the JSON record `v` on one line, with the input's `id` when it had one.
+fn write_json(out: &mut impl Write, mut v: serde_json::Value, record: &Record) -> Result<()> {
+    if let Some(id) = &record.id {
+        v["id"] = id.clone();
+    }
+    writeln!(out, "{v}")?;
+    Ok(())
+}
+
+/// The text output line: `label<TAB>probability` pairs, or `none<TAB>(why)` when there are none.
+fn write_pairs(out: &mut impl Write, pairs: &[(&str, f32)], why_none: &str) -> Result<()> {
+    if pairs.is_empty() {
+        writeln!(out, "none\t({why_none})")?;
+    } else {
+        let fields: Vec<String> = pairs
             .iter()
             .map(|(l, prob)| format!("{l}\t{prob:.6}"))
             .collect();
@@ -194,13 +212,9 @@ fn write_multi_label(
     let mut decided = classifier.decided_labels(p, args.threshold);
     decided.truncate(args.top_k.unwrap_or(usize::MAX));
     if json {
-        let labels_json: Vec<_> = decided
-            .iter()
-            .map(|(l, prob)| serde_json::json!({ "label": l, "probability": prob }))
-            .collect();
-        let mut v = serde_json::json!({
+        let v = serde_json::json!({
             "line": record.line,
-            "labels": labels_json,
+            "labels": pairs_json(&decided),
             "probabilities": classifier.labels().iter().zip(&p.probabilities)
                 .map(|(l, prob)| (l.clone(), serde_json::json!(prob)))
                 .collect::<serde_json::Map<_, _>>(),
@@ -208,18 +222,8 @@ fn write_multi_label(
             "n_tokens": p.n_tokens,
             "n_oov": p.n_oov,
         });
-        if let Some(id) = &record.id {
-            v["id"] = id.clone();
-        }
-        writeln!(out, "{v}")?;
-    } else if decided.is_empty() {
-        writeln!(out, "none\t(no label over its threshold)")?;
+        write_json(out, v, record)
     } else {
-        let fields: Vec<String> = decided
-            .iter()
-            .map(|(l, prob)| format!("{l}\t{prob:.6}"))
-            .collect();
-        writeln!(out, "{}", fields.join("\t"))?;
+        write_pairs(out, &decided, "no label over its threshold")
     }
-    Ok(())
 }
