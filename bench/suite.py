@@ -16,21 +16,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
-import time
+
+from common import add_paths, check_binary, run
 
 SETS = ["sms", "finphrase", "snips", "germeval", "waimai", "news20"]
 CJK = {"waimai"}
-
-
-def run(cmd, env=None):
-    t0 = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        sys.stderr.write(p.stdout + p.stderr)
-        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
-    return p.stdout + p.stderr, time.time() - t0
 
 
 def textcnn(args, name, train, test, extra_env=None):
@@ -49,20 +40,22 @@ def textcnn(args, name, train, test, extra_env=None):
 
 def main():
     ap = argparse.ArgumentParser()
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(here)
-    ap.add_argument("--textcnn", default=os.path.join(root, "target/release/textcnn"))
-    ap.add_argument("--shared", default=os.path.join(root, "../shared"))
-    ap.add_argument("--out", default=os.path.join(root, "runs/suite"))
+    add_paths(ap, "suite")
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--no-imdb", action="store_true")
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("extra", nargs="*", help="extra `textcnn train` flags (after --)")
     args = ap.parse_args()
+    check_binary(args.textcnn)
     suite = os.path.join(args.shared, "data/suite")
     bench = os.path.join(args.shared, "bench")
     rows = []
-    for s in [x for x in args.sets.split(",") if x]:
+    names = [x for x in args.sets.split(",") if x]
+    for s in names:
+        # A set is a folder of the suite, never a path: its output folder OUT/SET is deleted first.
+        if os.sep in s or s in (".", "..") or not os.path.isfile(os.path.join(suite, s, "train.tsv")):
+            raise SystemExit(f"--sets: {s!r} is not a set of {suite} (one of: {', '.join(SETS)})")
+    for s in names:
         tr, te = os.path.join(suite, s, "train.tsv"), os.path.join(suite, s, "test.tsv")
         acc, wall, val = textcnn(args, s, tr, te)
         row = {"set": s, "textcnn": acc, "textcnn_s": wall, "valid": val}

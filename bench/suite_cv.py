@@ -11,7 +11,11 @@ usage: python bench/suite_cv.py [--textcnn target/release/textcnn] [--shared ../
                                 [--folds 5] [--seed 7] [--cjk] [--no-baselines] SET_OR_TSV ... [-- flags]
 
 SET_OR_TSV is a suite set name (`waimai`: ../shared/data/suite/waimai/train.tsv) or any `label<TAB>text`
-file with a header line. `--cjk` (automatic for waimai) runs the Chinese baseline (character 1–3-grams).
+file with a header line; a file named `train.tsv` takes its folder's name, any other its own stem, and the
+folds go to OUT/NAME (deleted first). Every row must hold one tab, a label without surrounding spaces and a
+non-blank text, so that textcnn and the baselines score the same rows; each fold's textcnn report is checked
+against the number of held-out rows. `--cjk` (automatic for waimai) runs the Chinese baseline (character
+1–3-grams).
 For each fold i the file's rows, shuffled with `random.Random(seed)`, are split into rows i, i+k, i+2k, ...
 (held out) and the rest (training); textcnn trains with `--seed 42` (its default) plus any extra flags and
 is scored on the held-out rows, as are `../shared/bench/baselines_tsv.py`'s two baselines. Prints one
@@ -25,43 +29,78 @@ import random
 import re
 import shutil
 import statistics
-import subprocess
 import sys
+
+from common import add_paths, check_binary, run
 
 CJK = {"waimai"}
 
 
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.stderr.write(p.stdout + p.stderr)
-        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
-    return p.stdout + p.stderr
+def read_rows(path):
+    """The header and `label<TAB>text` rows of `path`, checked: exits naming file:line on a bad row."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except UnicodeDecodeError as e:
+        raise SystemExit(f"{path}: not UTF-8 ({e})")
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    if not lines or lines[0].lstrip("\ufeff").split("\t") != ["label", "text"]:
+        raise SystemExit(f"{path}:1: the header must be `label<TAB>text`")
+    for n, line in enumerate(lines[1:], start=2):
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise SystemExit(f"{path}:{n}: {len(parts) - 1} tabs; a row is `label<TAB>text` with one tab")
+        label, text = parts
+        if not label or label != label.strip():
+            raise SystemExit(f"{path}:{n}: label {label!r} is empty or has surrounding spaces")
+        if not text.strip():
+            raise SystemExit(f"{path}:{n}: the text is blank")
+    return lines[0], lines[1:]
 
 
-def folds(path, k, seed, out):
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    head, rows = lines[0], [line for line in lines[1:] if line]
+def folds(head, rows, k, seed, out):
+    """Writes OUT/fold{i}/train.tsv and test.tsv; yields (folder, held-out rows) per fold."""
+    rows = list(rows)
     random.Random(seed).shuffle(rows)
     for i in range(k):
         d = os.path.join(out, f"fold{i}")
         os.makedirs(d, exist_ok=True)
         held = rows[i::k]
         rest = [r for j, r in enumerate(rows) if j % k != i]
+        unseen = sorted({r.split("\t")[0] for r in held} - {r.split("\t")[0] for r in rest})
+        if unseen:
+            raise SystemExit(f"fold {i}: label(s) {', '.join(unseen)} only in the held-out part; "
+                             f"each label needs more rows (or use fewer --folds)")
         for name, part in (("train.tsv", rest), ("test.tsv", held)):
             with open(os.path.join(d, name), "w", encoding="utf-8") as f:
                 f.write("\n".join([head] + part) + "\n")
-        yield d
+        yield d, held
+
+
+def source(s, shared):
+    """(name, path) of a set name or TSV file; exits if neither."""
+    if os.path.isfile(s):
+        path = os.path.abspath(s)
+        base = os.path.basename(path)
+        name = os.path.basename(os.path.dirname(path)) if base == "train.tsv" else os.path.splitext(base)[0]
+        return name, path
+    path = os.path.join(shared, "data/suite", s, "train.tsv")
+    if os.sep in s or s in (".", "..") or not os.path.isfile(path):
+        raise SystemExit(f"{s}: neither a TSV file nor a set of {os.path.join(shared, 'data/suite')}")
+    return s, path
+
+
+def scored(report_path):
+    with open(report_path) as f:
+        report = json.load(f)["report"]
+    return report["accuracy"], sum(map(sum, report["confusion"]["counts"]))
 
 
 def main():
     ap = argparse.ArgumentParser()
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(here)
-    ap.add_argument("--textcnn", default=os.path.join(root, "target/release/textcnn"))
-    ap.add_argument("--shared", default=os.path.join(root, "../shared"))
-    ap.add_argument("--out", default=os.path.join(root, "runs/cv"))
+    add_paths(ap, "cv")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cjk", action="store_true")
@@ -73,26 +112,41 @@ def main():
     args = ap.parse_args(argv)
     if args.folds < 2:
         raise SystemExit("--folds must be at least 2")
+    check_binary(args.textcnn)
+    sources = [source(s, args.shared) for s in args.sets]
+    names = [n for n, _ in sources]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"two inputs share a name ({', '.join(names)}): their folds would overwrite each other")
+    out_root = os.path.realpath(args.out)
+    for name, path in sources:
+        # OUT/NAME is deleted before its folds are written: never when it holds the input.
+        if os.path.realpath(path).startswith(os.path.join(out_root, name) + os.sep):
+            raise SystemExit(f"{path} lies inside the output folder {os.path.join(out_root, name)}: use another --out")
     table = []
-    for s in args.sets:
-        path = s if os.path.isfile(s) else os.path.join(args.shared, "data/suite", s, "train.tsv")
-        if not os.path.isfile(path):
-            raise SystemExit(f"{s}: neither a file nor a suite set ({path} not found)")
-        name = os.path.splitext(os.path.basename(path))[0] if os.path.isfile(s) else s
+    for name, path in sources:
+        head, rows = read_rows(path)
+        if len(rows) < args.folds:
+            raise SystemExit(f"{path}: {len(rows)} rows, fewer than --folds {args.folds}")
         cjk = args.cjk or name in CJK
-        out = os.path.join(args.out, name)
+        out = os.path.join(out_root, name)
         shutil.rmtree(out, ignore_errors=True)
         scores = {"textcnn": [], "tfidf+lr": [], "fasttext": []}
-        for i, d in enumerate(folds(path, args.folds, args.seed, out)):
+        for i, (d, held) in enumerate(folds(head, rows, args.folds, args.seed, out)):
             tr, te = os.path.join(d, "train.tsv"), os.path.join(d, "test.tsv")
             run([args.textcnn, "train", "--train", tr, "--test", te, "--output", os.path.join(d, "model")] + extra)
-            with open(os.path.join(d, "model", "report.json")) as f:
-                scores["textcnn"].append(json.load(f)["report"]["accuracy"])
+            acc, n = scored(os.path.join(d, "model", "report.json"))
+            if n != len(held):
+                raise SystemExit(f"fold {i}: textcnn scored {n} of the {len(held)} held-out rows")
+            scores["textcnn"].append(acc)
             if not args.no_baselines:
-                log = run([sys.executable, os.path.join(args.shared, "bench", "baselines_tsv.py"), tr, te]
-                          + (["--cjk"] if cjk else []))
-                for m in re.finditer(r"RESULT baseline=(\S+) test_acc=(\S+)", log):
-                    scores[m.group(1)].append(float(m.group(2)))
+                log, _ = run([sys.executable, os.path.join(args.shared, "bench", "baselines_tsv.py"), tr, te]
+                             + (["--cjk"] if cjk else []))
+                found = dict((m.group(1), float(m.group(2)))
+                             for m in re.finditer(r"RESULT baseline=(\S+) test_acc=(\S+)", log))
+                if set(found) != {"tfidf+lr", "fasttext"}:
+                    raise SystemExit(f"fold {i}: baselines_tsv.py printed {sorted(found)}, not tfidf+lr and fasttext")
+                for k, v in found.items():
+                    scores[k].append(v)
             print(json.dumps({"set": name, "fold": i, **{k: v[-1] for k, v in scores.items() if v}}), flush=True)
         table.append((name, scores))
 

@@ -1,0 +1,30 @@
+"""Helpers shared by the accuracy scripts of bench/ (suite.py, suite_cv.py)."""
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def add_paths(ap, out):
+    """--textcnn, --shared and --out (default runs/OUT) arguments, relative to the checkout."""
+    ap.add_argument("--textcnn", default=os.path.join(ROOT, "target/release/textcnn"))
+    ap.add_argument("--shared", default=os.path.join(ROOT, "../shared"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "runs", out))
+
+
+def check_binary(path):
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise SystemExit(f"{path}: no textcnn binary there (build it with `cargo build --release`, or pass --textcnn)")
+
+
+def run(cmd, env=None):
+    """Runs `cmd`; returns (stdout + stderr, wall seconds). Exits with its output if it fails."""
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
+    return p.stdout + p.stderr, time.time() - t0
