@@ -20,6 +20,16 @@ def check_binary(path):
         raise SystemExit(f"{path}: no textcnn binary there (build it with `cargo build --release`, or pass --textcnn)")
 
 
+def check_baseline_modules():
+    """Exits naming the missing modules unless this Python can run ../shared/bench's baselines."""
+    import importlib.util
+
+    missing = [m for m in ("numpy", "sklearn", "fasttext") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(f"{sys.executable} lacks {', '.join(missing)}: run this script with the Python of the "
+                         "venv from ../shared/bench/README.md (or pass --no-baselines)")
+
+
 def run(cmd, env=None):
     """Runs `cmd`; returns (stdout + stderr, wall seconds). Exits with its output if it fails."""
     t0 = time.time()

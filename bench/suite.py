@@ -18,7 +18,7 @@ import re
 import shutil
 import sys
 
-from common import add_paths, check_binary, run
+from common import add_paths, check_baseline_modules, check_binary, run
 
 SETS = ["sms", "finphrase", "snips", "germeval", "waimai", "news20"]
 CJK = {"waimai"}
@@ -39,7 +39,7 @@ def textcnn(args, name, train, test, extra_env=None):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_paths(ap, "suite")
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--no-imdb", action="store_true")
@@ -47,6 +47,8 @@ def main():
     ap.add_argument("extra", nargs="*", help="extra `textcnn train` flags (after --)")
     args = ap.parse_args()
     check_binary(args.textcnn)
+    if not args.no_baselines:
+        check_baseline_modules()
     suite = os.path.join(args.shared, "data/suite")
     bench = os.path.join(args.shared, "bench")
     rows = []
@@ -99,7 +101,7 @@ def main():
     both = [r for r in rows if "tfidf+lr" in r]
     if both:
         mean = sum(round(r["textcnn"], 4) - r["tfidf+lr"] for r in both) / len(both)
-        print(f"\nmean difference to TF-IDF + LR over {len(both)} sets: {100 * mean:+.2f} points")
+        print(f"\nmean difference to TF-IDF + LR over {len(both)} set(s): {100 * mean:+.2f} points")
 
 
 if __name__ == "__main__":

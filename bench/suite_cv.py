@@ -14,8 +14,9 @@ SET_OR_TSV is a suite set name (`waimai`: ../shared/data/suite/waimai/train.tsv)
 file with a header line; a file named `train.tsv` takes its folder's name, any other its own stem, and the
 folds go to OUT/NAME (deleted first). Every row must hold one tab, a label without surrounding spaces and a
 non-blank text, so that textcnn and the baselines score the same rows; each fold's textcnn report is checked
-against the number of held-out rows. `--cjk` (automatic for waimai) runs the Chinese baseline (character
-1–3-grams).
+against the number of held-out rows. `--cjk` (automatic for waimai and for files whose text is more than 30 %
+Han characters) runs the Chinese baselines (character 1–3-grams). Folds are shuffled, not stratified. The
+fastText baseline is not deterministic (a few tenths of a point between runs).
 For each fold i the file's rows, shuffled with `random.Random(seed)`, are split into rows i, i+k, i+2k, ...
 (held out) and the rest (training); textcnn trains with `--seed 42` (its default) plus any extra flags and
 is scored on the held-out rows, as are `../shared/bench/baselines_tsv.py`'s two baselines. Prints one
@@ -31,9 +32,22 @@ import shutil
 import statistics
 import sys
 
-from common import add_paths, check_binary, run
+from common import add_paths, check_baseline_modules, check_binary, run
 
 CJK = {"waimai"}
+# Share of Han characters among a file's non-space characters above which the baselines run with --cjk,
+# as textcnn's n-gram branch switches to character n-grams (train::ngram_stage).
+HAN_SHARE_FOR_CJK = 0.3
+
+
+def han_share(rows):
+    han = total = 0
+    for r in rows:
+        for c in r.split("\t", 1)[1]:
+            if not c.isspace():
+                total += 1
+                han += 0x4E00 <= ord(c) <= 0x9FFF or 0x3400 <= ord(c) <= 0x4DBF or 0xF900 <= ord(c) <= 0xFAFF
+    return han / max(total, 1)
 
 
 def read_rows(path):
@@ -99,12 +113,15 @@ def scored(report_path):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_paths(ap, "cv")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--cjk", action="store_true")
-    ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    ap.add_argument("--seed", type=int, default=7,
+                    help="seed of the fold shuffle (default 7); textcnn's own --seed goes after --")
+    ap.add_argument("--cjk", action="store_true",
+                    help="Chinese baselines for every input (default: for waimai and for files whose text is "
+                         "more than 30%% Han characters)")
+    ap.add_argument("--no-baselines", action="store_true", help="textcnn only")
     ap.add_argument("sets", nargs="+", help="suite set names or TSV files; extra `textcnn train` flags after --")
     argv, extra = sys.argv[1:], []
     if "--" in argv:
@@ -113,6 +130,8 @@ def main():
     if args.folds < 2:
         raise SystemExit("--folds must be at least 2")
     check_binary(args.textcnn)
+    if not args.no_baselines:
+        check_baseline_modules()
     sources = [source(s, args.shared) for s in args.sets]
     names = [n for n, _ in sources]
     if len(set(names)) != len(names):
@@ -127,7 +146,7 @@ def main():
         head, rows = read_rows(path)
         if len(rows) < args.folds:
             raise SystemExit(f"{path}: {len(rows)} rows, fewer than --folds {args.folds}")
-        cjk = args.cjk or name in CJK
+        cjk = args.cjk or name in CJK or han_share(rows) > HAN_SHARE_FOR_CJK
         out = os.path.join(out_root, name)
         shutil.rmtree(out, ignore_errors=True)
         scores = {"textcnn": [], "tfidf+lr": [], "fasttext": []}
