@@ -25,7 +25,7 @@ use crate::train::EpochProgress;
 use crate::train::fit::{
     EpochCtx, EpochData, TrainTargets, epoch_batches, improves, train_batches, write_metrics,
 };
-use crate::train::ngram_stage::{C_PATH, NB_FLOOR, NB_SMOOTHING, ngram_configs};
+use crate::train::ngram_stage::{C_PATH, NB_FLOOR, NB_SMOOTHING, ngram_configs, path_turned};
 use crate::train::{
     ArchKind, ClassWeight, EpochEnd, EpochMetrics, MessageKind, RunStart, TrainConfig,
     TrainObserver, describe_architecture,
@@ -741,7 +741,7 @@ fn micro_f1_at_half(logits: &[f32], targets: &[f32]) -> f64 {
 }
 
 /// Fits the one-vs-rest n-gram branch: `C` from [`C_PATH`] by validation micro-F1 (at the best
-/// shared threshold), the mixture weights `a`, `b` of `a · z_cnn + b · z_ngram` from
+/// shared threshold; the path stops after the first fall, as [`path_turned`] says), the mixture weights `a`, `b` of `a · z_cnn + b · z_ngram` from
 /// {0, 0.1, …, 4}² (not both 0) by validation log-loss, then a refit on training + validation
 /// texts with the chosen `C` (as the single-label stage does, [`crate::train::ngram_stage`]).
 fn fit_branch(
@@ -762,6 +762,7 @@ fn fit_branch(
     let mut path = Vec::new();
     let mut best: Option<(f64, f64, Vec<f32>, LogReg)> = None;
     let mut warm: Option<LogReg> = None;
+    let mut prev_f1: Option<f64> = None;
     for c in C_PATH {
         let settings = LogRegFit {
             c,
@@ -776,6 +777,10 @@ fn fit_branch(
         if best.as_ref().is_none_or(|b| f1 > b.0) {
             best = Some((f1, c, logits, model.clone()));
         }
+        if path_turned(prev_f1, f1) {
+            break;
+        }
+        prev_f1 = Some(f1);
         warm = Some(model);
     }
     let (_, c, ngram_logits, chosen) = best.expect("C_PATH is not empty");
