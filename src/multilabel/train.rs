@@ -741,8 +741,9 @@ fn micro_f1_at_half(logits: &[f32], targets: &[f32]) -> f64 {
 }
 
 /// Fits the one-vs-rest n-gram branch: `C` from [`C_PATH`] by validation micro-F1 (at the best
-/// shared threshold; the path stops after the first fall, as [`path_turned`] says), the mixture weights `a`, `b` of `a · z_cnn + b · z_ngram` from
-/// {0, 0.1, …, 4}² (not both 0) by validation log-loss, then a refit on training + validation
+/// shared threshold; the path stops after the first fall, see [`path_turned`]), the mixture
+/// weights `a`, `b` of `a · z_cnn + b · z_ngram` from {0, 0.1, …, 4}² (not both 0) by
+/// validation log-loss, then a refit on training + validation
 /// texts with the chosen `C` (as the single-label stage does, [`crate::train::ngram_stage`]).
 fn fit_branch(
     train_docs: &[Vec<String>],

@@ -48,10 +48,11 @@ use crate::ngram::{
 /// path stops early when validation accuracy falls, see [`path_turned`]).
 pub(crate) const C_PATH: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
 /// Whether a feature set's C path stops after a `C` scoring `acc` on validation (accuracy;
-/// micro-F1 for multi-label models), the previous (smaller) `C` having scored `prev`: when it fell, the weaker regularisation already
-/// overfits and the larger `C` values left would fit slowest and score lower still. On every
-/// suite set and IMDB no `C` after such a fall was more accurate than the best before it (the
-/// `c_path` records of `bench/suite.py`); on 120,000 short texts it halves the branch's fits.
+/// micro-F1 for multi-label models), the previous (smaller) `C` having scored `prev`. When the
+/// score fell, the weaker regularisation already overfits, and the larger `C` values left would
+/// fit slowest and score lower still. On every suite set and IMDB no `C` after such a fall was
+/// more accurate than the best before it (the `c_path` records of `bench/suite.py`); on 120,000
+/// short texts it halves the branch's fits.
 pub(crate) fn path_turned(prev: Option<f64>, acc: f64) -> bool {
     prev.is_some_and(|p| acc < p)
 }
