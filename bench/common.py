@@ -15,6 +15,15 @@ def add_paths(ap, out):
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", out))
 
 
+def suite_train_file(shared, name):
+    """`SHARED/data/suite/NAME/train.tsv` when NAME is a set of the suite (a folder name, never a path:
+    the scripts delete OUT/NAME before writing it), else None."""
+    path = os.path.join(shared, "data/suite", name, "train.tsv")
+    if os.sep in name or name in ("", ".", "..") or not os.path.isfile(path):
+        return None
+    return path
+
+
 def check_binary(path):
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         raise SystemExit(f"{path}: no textcnn binary there (build it with `cargo build --release`, or pass --textcnn)")

@@ -18,7 +18,7 @@ import re
 import shutil
 import sys
 
-from common import add_paths, check_baseline_modules, check_binary, run
+from common import add_paths, check_baseline_modules, check_binary, run, suite_train_file
 
 SETS = ["sms", "finphrase", "snips", "germeval", "waimai", "news20"]
 CJK = {"waimai"}
@@ -54,8 +54,7 @@ def main():
     rows = []
     names = [x for x in args.sets.split(",") if x]
     for s in names:
-        # A set is a folder of the suite, never a path: its output folder OUT/SET is deleted first.
-        if os.sep in s or s in (".", "..") or not os.path.isfile(os.path.join(suite, s, "train.tsv")):
+        if suite_train_file(args.shared, s) is None:
             raise SystemExit(f"--sets: {s!r} is not a set of {suite} (one of: {', '.join(SETS)})")
     for s in names:
         tr, te = os.path.join(suite, s, "train.tsv"), os.path.join(suite, s, "test.tsv")

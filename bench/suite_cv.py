@@ -14,8 +14,8 @@ SET_OR_TSV is a suite set name (`waimai`: ../shared/data/suite/waimai/train.tsv)
 file with a header line; a file named `train.tsv` takes its folder's name, any other its own stem, and the
 folds go to OUT/NAME (deleted first). Every row must hold one tab, a label without surrounding spaces and a
 non-blank text, so that textcnn and the baselines score the same rows; each fold's textcnn report is checked
-against the number of held-out rows. `--cjk` (automatic for waimai and for files whose text is more than 30 %
-Han characters) runs the Chinese baselines (character 1–3-grams). Folds are shuffled, not stratified. The
+against the number of held-out rows. `--cjk` (automatic for files whose text is more than 30 % Han characters,
+such as waimai) runs the Chinese baselines (character 1–3-grams). Folds are shuffled, not stratified. The
 fastText baseline is not deterministic (a few tenths of a point between runs).
 For each fold i the file's rows, shuffled with `random.Random(seed)`, are split into rows i, i+k, i+2k, ...
 (held out) and the rest (training); textcnn trains with `--seed 42` (its default) plus any extra flags and
@@ -32,9 +32,8 @@ import shutil
 import statistics
 import sys
 
-from common import add_paths, check_baseline_modules, check_binary, run
+from common import add_paths, check_baseline_modules, check_binary, run, suite_train_file
 
-CJK = {"waimai"}
 # Share of Han characters among a file's non-space characters above which the baselines run with --cjk,
 # as textcnn's n-gram branch switches to character n-grams (train::ngram_stage).
 HAN_SHARE_FOR_CJK = 0.3
@@ -100,8 +99,8 @@ def source(s, shared):
         base = os.path.basename(path)
         name = os.path.basename(os.path.dirname(path)) if base == "train.tsv" else os.path.splitext(base)[0]
         return name, path
-    path = os.path.join(shared, "data/suite", s, "train.tsv")
-    if os.sep in s or s in (".", "..") or not os.path.isfile(path):
+    path = suite_train_file(shared, s)
+    if path is None:
         raise SystemExit(f"{s}: neither a TSV file nor a set of {os.path.join(shared, 'data/suite')}")
     return s, path
 
@@ -119,8 +118,8 @@ def main():
     ap.add_argument("--seed", type=int, default=7,
                     help="seed of the fold shuffle (default 7); textcnn's own --seed goes after --")
     ap.add_argument("--cjk", action="store_true",
-                    help="Chinese baselines for every input (default: for waimai and for files whose text is "
-                         "more than 30%% Han characters)")
+                    help="Chinese baselines for every input (default: for inputs whose text is more than 30%% "
+                         "Han characters, such as waimai)")
     ap.add_argument("--no-baselines", action="store_true", help="textcnn only")
     ap.add_argument("sets", nargs="+", help="suite set names or TSV files; extra `textcnn train` flags after --")
     argv, extra = sys.argv[1:], []
@@ -146,7 +145,7 @@ def main():
         head, rows = read_rows(path)
         if len(rows) < args.folds:
             raise SystemExit(f"{path}: {len(rows)} rows, fewer than --folds {args.folds}")
-        cjk = args.cjk or name in CJK or han_share(rows) > HAN_SHARE_FOR_CJK
+        cjk = args.cjk or han_share(rows) > HAN_SHARE_FOR_CJK
         out = os.path.join(out_root, name)
         shutil.rmtree(out, ignore_errors=True)
         scores = {"textcnn": [], "tfidf+lr": [], "fasttext": []}
