@@ -47,3 +47,42 @@ def run(cmd, env=None):
         sys.stderr.write(p.stdout + p.stderr)
         raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
     return p.stdout + p.stderr, time.time() - t0
+
+
+# Share of Han characters among a file's non-space characters above which the baselines run with --cjk,
+# as textcnn's n-gram branch switches to character n-grams (train::ngram_stage).
+HAN_SHARE_FOR_CJK = 0.3
+
+
+def han_share(rows):
+    han = total = 0
+    for r in rows:
+        for c in r.split("\t", 1)[1]:
+            if not c.isspace():
+                total += 1
+                han += 0x4E00 <= ord(c) <= 0x9FFF or 0x3400 <= ord(c) <= 0x4DBF or 0xF900 <= ord(c) <= 0xFAFF
+    return han / max(total, 1)
+
+
+def read_rows(path):
+    """The header and `label<TAB>text` rows of `path`, checked: exits naming file:line on a bad row."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except UnicodeDecodeError as e:
+        raise SystemExit(f"{path}: not UTF-8 ({e})")
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    if not lines or lines[0].lstrip("\ufeff").split("\t") != ["label", "text"]:
+        raise SystemExit(f"{path}:1: the header must be `label<TAB>text`")
+    for n, line in enumerate(lines[1:], start=2):
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise SystemExit(f"{path}:{n}: {len(parts) - 1} tabs; a row is `label<TAB>text` with one tab")
+        label, text = parts
+        if not label or label != label.strip():
+            raise SystemExit(f"{path}:{n}: label {label!r} is empty or has surrounding spaces")
+        if not text.strip():
+            raise SystemExit(f"{path}:{n}: the text is blank")
+    return lines[0], lines[1:]
