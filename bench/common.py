@@ -1,5 +1,6 @@
 """Helpers shared by the accuracy scripts of bench/ (suite.py, suite_cv.py)."""
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +23,21 @@ def suite_train_file(shared, name):
     if os.sep in name or name in ("", ".", "..") or not os.path.isfile(path):
         return None
     return path
+
+
+def fresh_output(out_root, name, inputs):
+    """OUT/NAME, emptied for a new run: exits instead when that path is a file, or when any of `inputs`
+    (files or folders the run reads) lies inside it or contains it (deleting it would delete the input)."""
+    out = os.path.realpath(os.path.join(out_root, name))
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise SystemExit(f"{out} is a file, not an output folder: use another --out")
+    for path in inputs:
+        p = os.path.realpath(path)
+        if p == out or p.startswith(out + os.sep) or out.startswith(p.rstrip(os.sep) + os.sep):
+            raise SystemExit(f"{path} lies inside (or holds) the output folder {out}, which is deleted first: "
+                             "use another --out")
+    shutil.rmtree(out, ignore_errors=True)
+    return out
 
 
 def check_binary(path):
@@ -64,13 +80,21 @@ def han_share(rows):
     return han / max(total, 1)
 
 
+# Longest field Python's csv module reads by default (`csv.field_size_limit()`), as baselines_tsv.py does.
+CSV_FIELD_LIMIT = 131072
+
+
 def read_rows(path):
     """The header and `label<TAB>text` rows of `path`, checked: exits naming file:line on a bad row."""
+    if not os.path.isfile(path):
+        raise SystemExit(f"{path}: no such file")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", newline="") as f:
             lines = f.read().split("\n")
     except UnicodeDecodeError as e:
         raise SystemExit(f"{path}: not UTF-8 ({e})")
+    except OSError as e:
+        raise SystemExit(f"{path}: cannot be read ({e.strerror})")
     if lines and lines[-1] == "":
         lines.pop()
     lines = [line[:-1] if line.endswith("\r") else line for line in lines]
@@ -85,4 +109,9 @@ def read_rows(path):
             raise SystemExit(f"{path}:{n}: label {label!r} is empty or has surrounding spaces")
         if not text.strip():
             raise SystemExit(f"{path}:{n}: the text is blank")
+        if "\r" in line:
+            raise SystemExit(f"{path}:{n}: a carriage return inside the row (the baselines would split it)")
+        if len(text) > CSV_FIELD_LIMIT:
+            raise SystemExit(f"{path}:{n}: a text of {len(text)} characters, above the {CSV_FIELD_LIMIT} that "
+                             "../shared/bench/baselines_tsv.py's csv reader accepts")
     return lines[0], lines[1:]

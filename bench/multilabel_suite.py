@@ -12,10 +12,11 @@ Needs scikit-learn in the Python running it.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
+
+from common import fresh_output
 
 
 def run(cmd):
@@ -28,8 +29,7 @@ def run(cmd):
 
 
 def textcnn(args, name, train, test, flags):
-    out = os.path.join(args.out, name)
-    shutil.rmtree(out, ignore_errors=True)
+    out = fresh_output(args.out, name, [train, test])
     _, wall = run([args.textcnn, "train", "--train", train, "--test", test, "--output", out, "--quiet"] + flags)
     with open(os.path.join(out, "report.json")) as f:
         r = json.load(f)["report"]

@@ -11,7 +11,7 @@ predicts every test text with `textcnn predict`, and fits the TF-IDF + LR baseli
 `../shared/bench/baselines_tsv.py` (its configuration, C chosen on the same 10 % split) to get that
 baseline's prediction for every test text too. The baseline's accuracy is checked against
 `baselines_tsv.tfidf`'s own figure, and textcnn's against its training report, so both columns are the
-figures `bench/suite.py` prints.
+figures `bench/suite.py` prints. OUT/SET is deleted first (refused when it would hold the set's files).
 
 Prints one markdown row per set: test texts, how many each model gets right, how many only one of them gets
 right (the discordant pairs b and c), and the two-sided exact McNemar p-value, 2·P(X ≤ min(b, c)) for
@@ -25,12 +25,12 @@ import importlib
 import json
 import os
 import random
-import shutil
+import subprocess
 import sys
 from math import comb
 
-from common import HAN_SHARE_FOR_CJK, add_paths, check_baseline_modules, check_binary, han_share, read_rows, run
-from common import suite_train_file
+from common import (HAN_SHARE_FOR_CJK, add_paths, check_baseline_modules, check_binary, fresh_output, han_share,
+                    read_rows, run, suite_train_file)
 
 
 def mcnemar_exact(b, c):
@@ -79,43 +79,53 @@ def main():
     args = ap.parse_args(argv)
     check_binary(args.textcnn)
     check_baseline_modules()
-    paths = []
+    if len(set(args.sets)) != len(args.sets):
+        raise SystemExit("a set is named twice")
+    baselines_file = os.path.join(args.shared, "bench", "baselines_tsv.py")
+    if not os.path.isfile(baselines_file):
+        raise SystemExit(f"{baselines_file}: not found (--shared must hold bench/baselines_tsv.py)")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise SystemExit(f"{args.out} is a file, not an output folder: use another --out")
+    # Every set's files are checked before anything is trained.
+    sets = []
     for name in args.sets:
         train = suite_train_file(args.shared, name)
         if train is None:
             raise SystemExit(f"{name}: not a set of {os.path.join(args.shared, 'data/suite')}")
-        paths.append((name, train, os.path.join(os.path.dirname(train), "test.tsv")))
-    if len(set(args.sets)) != len(args.sets):
-        raise SystemExit("a set is named twice")
-    sys.path.insert(0, os.path.join(args.shared, "bench"))
+        test = os.path.join(os.path.dirname(train), "test.tsv")
+        _, train_rows = read_rows(train)  # errors name file:line
+        read_rows(test)
+        sets.append((name, train, test, han_share(train_rows) > HAN_SHARE_FOR_CJK))
+    sys.path.insert(0, os.path.dirname(baselines_file))
     baselines = importlib.import_module("baselines_tsv")
     rows = []
-    for name, train, test in paths:
-        _, train_rows = read_rows(train)  # checked first: errors name file:line
-        read_rows(test)
+    for name, train, test, cjk in sets:
         texts, labels = baselines.read(train)  # the baseline's own reading of the files
         test_texts, gold = baselines.read(test)
-        cjk = han_share(train_rows) > HAN_SHARE_FOR_CJK
-        out = os.path.join(args.out, name)
-        shutil.rmtree(out, ignore_errors=True)
-        os.makedirs(args.out, exist_ok=True)
+        out = fresh_output(args.out, name, [os.path.dirname(train)])
         run([args.textcnn, "train", "--train", train, "--test", test, "--output", out] + extra)
         with open(os.path.join(out, "report.json")) as f:
             reported = json.load(f)["report"]["accuracy"]
         texts_file = os.path.join(args.out, f"{name}.test.txt")
         with open(texts_file, "w", encoding="utf-8") as f:
             f.write("".join(t + "\n" for t in test_texts))
-        log, _ = run([args.textcnn, "predict", "--model", out, "--input", texts_file])
-        ours = [line.split("\t")[0] for line in log.splitlines() if line]
-        if len(ours) != len(gold):
-            raise SystemExit(f"{name}: textcnn predict gave {len(ours)} labels for {len(gold)} test texts")
+        p = subprocess.run([args.textcnn, "predict", "--model", out, "--input", texts_file], capture_output=True,
+                           text=True)
+        lines = p.stdout.splitlines()
+        ours = [line.split("\t")[0] for line in lines]
+        if p.returncode != 0 or len(ours) != len(gold) or any(line.startswith("error\t") for line in lines):
+            raise SystemExit(f"{name}: textcnn predict failed or gave {len(ours)} lines for {len(gold)} test texts:\n"
+                             + p.stderr[-2000:])
         right_ours = [p == y for p, y in zip(ours, gold)]
         if round(sum(right_ours) / len(gold), 4) != round(reported, 4):
             raise SystemExit(f"{name}: predict's accuracy {sum(right_ours) / len(gold):.4f} differs from the "
                              f"training report's {reported:.4f}")
-        theirs = tfidf_predictions(texts, labels, test_texts, cjk)
+        try:
+            theirs = tfidf_predictions(texts, labels, test_texts, cjk)
+            own, _, _ = baselines.tfidf("cjk" if cjk else "word", texts, labels, test_texts, gold)
+        except ValueError as e:  # scikit-learn on too few rows or a single class in the 90 % part
+            raise SystemExit(f"{name}: the TF-IDF + LR baseline cannot be fitted on {train} ({e})")
         right_theirs = [p == y for p, y in zip(theirs, gold)]
-        own, _, _ = baselines.tfidf("cjk" if cjk else "word", texts, labels, test_texts, gold)
         if round(own, 4) != round(sum(right_theirs) / len(gold), 4):
             raise SystemExit(f"{name}: the reproduced TF-IDF + LR scores {sum(right_theirs) / len(gold):.4f}, "
                              f"baselines_tsv.py {own:.4f}")

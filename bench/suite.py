@@ -15,18 +15,16 @@ import argparse
 import json
 import os
 import re
-import shutil
 import sys
 
-from common import add_paths, check_baseline_modules, check_binary, run, suite_train_file
+from common import add_paths, check_baseline_modules, check_binary, fresh_output, run, suite_train_file
 
 SETS = ["sms", "finphrase", "snips", "germeval", "waimai", "news20"]
 CJK = {"waimai"}
 
 
-def textcnn(args, name, train, test, extra_env=None):
-    out = os.path.join(args.out, name)
-    shutil.rmtree(out, ignore_errors=True)
+def textcnn(args, name, train, test, inputs, extra_env=None):
+    out = fresh_output(args.out, name, inputs)
     env = dict(os.environ, **(extra_env or {}))
     cmd = [args.textcnn, "train", "--train", train, "--test", test, "--output", out] + args.extra
     log, wall = run(cmd, env)
@@ -58,7 +56,7 @@ def main():
             raise SystemExit(f"--sets: {s!r} is not a set of {suite} (one of: {', '.join(SETS)})")
     for s in names:
         tr, te = os.path.join(suite, s, "train.tsv"), os.path.join(suite, s, "test.tsv")
-        acc, wall, val = textcnn(args, s, tr, te)
+        acc, wall, val = textcnn(args, s, tr, te, [tr, te])
         row = {"set": s, "textcnn": acc, "textcnn_s": wall, "valid": val}
         if not args.no_baselines:
             cmd = [sys.executable, os.path.join(bench, "baselines_tsv.py"), tr, te] + (["--cjk"] if s in CJK else [])
@@ -70,7 +68,7 @@ def main():
         print(json.dumps(row), flush=True)
     if not args.no_imdb:
         imdb = os.path.join(args.shared, "data/imdb")
-        acc, wall, val = textcnn(args, "imdb", "imdb:train", "imdb:test", {"TEXTCNN_DATA_DIR": imdb})
+        acc, wall, val = textcnn(args, "imdb", "imdb:train", "imdb:test", [imdb], {"TEXTCNN_DATA_DIR": imdb})
         row = {"set": "imdb", "textcnn": acc, "textcnn_s": wall, "valid": val}
         if not args.no_baselines:
             tar = os.path.join(imdb, "aclImdb_v1_labeled.tar.gz")

@@ -28,30 +28,38 @@ import json
 import os
 import random
 import re
-import shutil
 import statistics
 import sys
 
-from common import (HAN_SHARE_FOR_CJK, add_paths, check_baseline_modules, check_binary, han_share, read_rows,
+from common import (HAN_SHARE_FOR_CJK, add_paths, check_baseline_modules, check_binary, fresh_output, han_share,
+                    read_rows,
                     run, suite_train_file)
 
-def folds(head, rows, k, seed, out):
-    """Writes OUT/fold{i}/train.tsv and test.tsv; yields (folder, held-out rows) per fold."""
+def partitions(path, rows, k, seed):
+    """The k (held-out, training) row partitions: rows shuffled with `random.Random(seed)`, fold i holding out
+    rows i, i+k, i+2k, ...; exits when a held-out label is missing from its training part."""
     rows = list(rows)
     random.Random(seed).shuffle(rows)
+    parts = []
     for i in range(k):
-        d = os.path.join(out, f"fold{i}")
-        os.makedirs(d, exist_ok=True)
         held = rows[i::k]
         rest = [r for j, r in enumerate(rows) if j % k != i]
         unseen = sorted({r.split("\t")[0] for r in held} - {r.split("\t")[0] for r in rest})
         if unseen:
-            raise SystemExit(f"fold {i}: label(s) {', '.join(unseen)} only in the held-out part; "
+            raise SystemExit(f"{path}, fold {i}: label(s) {', '.join(unseen)} only in the held-out part; "
                              f"each label needs more rows (or use fewer --folds)")
-        for name, part in (("train.tsv", rest), ("test.tsv", held)):
-            with open(os.path.join(d, name), "w", encoding="utf-8") as f:
-                f.write("\n".join([head] + part) + "\n")
-        yield d, held
+        parts.append((held, rest))
+    return parts
+
+
+def write_fold(out, i, head, held, rest):
+    """Writes OUT/fold{i}/train.tsv and test.tsv; returns the folder."""
+    d = os.path.join(out, f"fold{i}")
+    os.makedirs(d, exist_ok=True)
+    for name, part in (("train.tsv", rest), ("test.tsv", held)):
+        with open(os.path.join(d, name), "w", encoding="utf-8") as f:
+            f.write("\n".join([head] + part) + "\n")
+    return d
 
 
 def source(s, shared):
@@ -97,21 +105,20 @@ def main():
     names = [n for n, _ in sources]
     if len(set(names)) != len(names):
         raise SystemExit(f"two inputs share a name ({', '.join(names)}): their folds would overwrite each other")
-    out_root = os.path.realpath(args.out)
-    for name, path in sources:
-        # OUT/NAME is deleted before its folds are written: never when it holds the input.
-        if os.path.realpath(path).startswith(os.path.join(out_root, name) + os.sep):
-            raise SystemExit(f"{path} lies inside the output folder {os.path.join(out_root, name)}: use another --out")
-    table = []
+    # Every input is read and partitioned before anything is trained.
+    plans = []
     for name, path in sources:
         head, rows = read_rows(path)
         if len(rows) < args.folds:
             raise SystemExit(f"{path}: {len(rows)} rows, fewer than --folds {args.folds}")
         cjk = args.cjk or han_share(rows) > HAN_SHARE_FOR_CJK
-        out = os.path.join(out_root, name)
-        shutil.rmtree(out, ignore_errors=True)
+        plans.append((name, path, head, cjk, partitions(path, rows, args.folds, args.seed)))
+    table = []
+    for name, path, head, cjk, parts in plans:
+        out = fresh_output(args.out, name, [path])
         scores = {"textcnn": [], "tfidf+lr": [], "fasttext": []}
-        for i, (d, held) in enumerate(folds(head, rows, args.folds, args.seed, out)):
+        for i, (held, rest) in enumerate(parts):
+            d = write_fold(out, i, head, held, rest)
             tr, te = os.path.join(d, "train.tsv"), os.path.join(d, "test.tsv")
             run([args.textcnn, "train", "--train", tr, "--test", te, "--output", os.path.join(d, "model")] + extra)
             acc, n = scored(os.path.join(d, "model", "report.json"))
