@@ -109,14 +109,14 @@ def main():
         texts_file = os.path.join(args.out, f"{name}.test.txt")
         with open(texts_file, "w", encoding="utf-8") as f:
             f.write("".join(t + "\n" for t in test_texts))
-        p = subprocess.run([args.textcnn, "predict", "--model", out, "--input", texts_file], capture_output=True,
-                           text=True)
-        lines = p.stdout.splitlines()
+        pred = subprocess.run([args.textcnn, "predict", "--model", out, "--input", texts_file],
+                              capture_output=True, text=True)
+        lines = pred.stdout.splitlines()
         ours = [line.split("\t")[0] for line in lines]
-        if p.returncode != 0 or len(ours) != len(gold) or any(line.startswith("error\t") for line in lines):
+        if pred.returncode != 0 or len(ours) != len(gold) or any(line.startswith("error\t") for line in lines):
             raise SystemExit(f"{name}: textcnn predict failed or gave {len(ours)} lines for {len(gold)} test texts:\n"
-                             + p.stderr[-2000:])
-        right_ours = [p == y for p, y in zip(ours, gold)]
+                             + pred.stderr[-2000:])
+        right_ours = [o == y for o, y in zip(ours, gold)]
         if round(sum(right_ours) / len(gold), 4) != round(reported, 4):
             raise SystemExit(f"{name}: predict's accuracy {sum(right_ours) / len(gold):.4f} differs from the "
                              f"training report's {reported:.4f}")
@@ -125,7 +125,7 @@ def main():
             own, _, _ = baselines.tfidf("cjk" if cjk else "word", texts, labels, test_texts, gold)
         except ValueError as e:  # scikit-learn on too few rows or a single class in the 90 % part
             raise SystemExit(f"{name}: the TF-IDF + LR baseline cannot be fitted on {train} ({e})")
-        right_theirs = [p == y for p, y in zip(theirs, gold)]
+        right_theirs = [t == y for t, y in zip(theirs, gold)]
         if round(own, 4) != round(sum(right_theirs) / len(gold), 4):
             raise SystemExit(f"{name}: the reproduced TF-IDF + LR scores {sum(right_theirs) / len(gold):.4f}, "
                              f"baselines_tsv.py {own:.4f}")
@@ -138,7 +138,8 @@ def main():
     print("| dataset | texts | textcnn | TF-IDF + LR | only textcnn right | only TF-IDF right | p |")
     print("|---|---|---|---|---|---|---|")
     for name, n, a, t, b, c, p in rows:
-        print(f"| {name} | {n} | {a} ({a / n:.4f}) | {t} ({t / n:.4f}) | {b} | {c} | {p:.3f} |" if p >= 0.001 else f"| {name} | {n} | {a} ({a / n:.4f}) | {t} ({t / n:.4f}) | {b} | {c} | {p:.1e} |")
+        shown = f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+        print(f"| {name} | {n} | {a} ({a / n:.4f}) | {t} ({t / n:.4f}) | {b} | {c} | {shown} |")
 
 
 if __name__ == "__main__":
