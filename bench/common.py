@@ -1,4 +1,4 @@
-"""Helpers shared by the accuracy scripts of bench/ (suite.py, suite_cv.py)."""
+"""Helpers shared by the accuracy scripts of bench/ (suite.py, suite_cv.py, paired.py, multilabel_suite.py)."""
 import os
 import shutil
 import subprocess

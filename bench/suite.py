@@ -17,10 +17,10 @@ import os
 import re
 import sys
 
-from common import add_paths, check_baseline_modules, check_binary, fresh_output, run, suite_train_file
+from common import (HAN_SHARE_FOR_CJK, add_paths, check_baseline_modules, check_binary, fresh_output, han_share,
+                    read_rows, run, suite_train_file)
 
 SETS = ["sms", "finphrase", "snips", "germeval", "waimai", "news20"]
-CJK = {"waimai"}
 
 
 def textcnn(args, name, train, test, inputs, extra_env=None):
@@ -59,7 +59,8 @@ def main():
         acc, wall, val = textcnn(args, s, tr, te, [tr, te])
         row = {"set": s, "textcnn": acc, "textcnn_s": wall, "valid": val}
         if not args.no_baselines:
-            cmd = [sys.executable, os.path.join(bench, "baselines_tsv.py"), tr, te] + (["--cjk"] if s in CJK else [])
+            cjk = han_share(read_rows(tr)[1]) > HAN_SHARE_FOR_CJK  # waimai
+            cmd = [sys.executable, os.path.join(bench, "baselines_tsv.py"), tr, te] + (["--cjk"] if cjk else [])
             log, _ = run(cmd)
             for m in re.finditer(r"RESULT baseline=(\S+) test_acc=(\S+) wall_s=(\S+)", log):
                 row[m.group(1)] = float(m.group(2))

@@ -32,8 +32,8 @@ import statistics
 import sys
 
 from common import (HAN_SHARE_FOR_CJK, add_paths, check_baseline_modules, check_binary, fresh_output, han_share,
-                    read_rows,
-                    run, suite_train_file)
+                    read_rows, run, suite_train_file)
+
 
 def partitions(path, rows, k, seed):
     """The k (held-out, training) row partitions: rows shuffled with `random.Random(seed)`, fold i holding out
