@@ -64,6 +64,7 @@ fn main() {
         num_classes: 2,
         dropout: 0.5,
         multichannel: false,
+        pooling: Default::default(),
     };
     // Four batches of random ids in 1..VOCAB, as `textcnn bench` makes them.
     let data: Vec<(Vec<u32>, Vec<u32>)> = (0..4u64)
@@ -178,6 +179,8 @@ fn main() {
                                 ring,
                                 max,
                                 &mut argmax,
+                                None,
+                                None,
                             );
                         },
                     );

@@ -176,6 +176,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         num_classes: 2,
         dropout: 0.5,
         multichannel: false,
+        pooling: Default::default(),
     };
     let train_data = random_batches(4, TRAIN_BATCH, SEQ_LEN, VOCAB, 1);
     let lengths = vec![SEQ_LEN; INFER_BATCH];

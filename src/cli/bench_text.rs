@@ -52,6 +52,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         num_classes: 2,
         dropout: defaults.dropout,
         multichannel: false,
+        pooling: Default::default(),
     };
     let batches = |size: usize| -> Vec<(PaddedBatch, Vec<u32>)> {
         encoded

@@ -208,11 +208,13 @@ struct Analysis {
 }
 
 enum CnnPart {
-    /// Pooled features `[num_features]`, their argmax windows and the logits `[classes]`.
+    /// Pooled features `[num_features]`, their argmax windows, the logits `[classes]` and, with
+    /// mean pooling, every window's convolution without bias `[R, seq_len, maps]` (else empty).
     Kim {
         pooled: Vec<f32>,
         argmax: Vec<u32>,
         logits: Vec<f32>,
+        windows: Vec<f32>,
     },
     /// Logits of the text `[classes]` and of the text with position `i` occluded, `[L, classes]`.
     Occlusion {
@@ -368,7 +370,16 @@ impl Classifier {
                 let (mut pooled, mut argmax) = (vec![0.0; nf], vec![0u32; nf]);
                 let batch = padded.view();
                 m.check_batch(&batch);
-                m.features_inference(&batch, &mut pooled, &mut argmax);
+                // Mean pooling: every window counts, so they are kept (pooled and windows from
+                // the same pass, so that the decomposition adds up exactly).
+                let mut windows = Vec::new();
+                if m.config().pooling.has_mean() {
+                    let cfg = m.config();
+                    windows = vec![0.0; cfg.region_sizes.len() * batch.seq_len * cfg.feature_maps];
+                    m.features_gemm(&batch, &mut pooled, &mut argmax, Some(&mut windows));
+                } else {
+                    m.features_inference(&batch, &mut pooled, &mut argmax);
+                }
                 let mut logits = vec![0.0; k];
                 crate::nn::dense::dense_forward(
                     &pooled,
@@ -384,6 +395,7 @@ impl Classifier {
                         pooled,
                         argmax,
                         logits,
+                        windows,
                     },
                     probs,
                 )
@@ -471,6 +483,7 @@ impl Classifier {
                     pooled,
                     argmax,
                     logits,
+                    windows: all_windows,
                 },
                 Model::Kim(m),
             ) => {
@@ -486,7 +499,8 @@ impl Classifier {
                     .iter()
                     .map(|&h| vec![(0.0, 0); crate::model::kim::valid_windows(length, h)])
                     .collect();
-                for j in 0..nf {
+                let mf = cfg.max_features();
+                for j in 0..mf {
                     if pooled[j] <= 0.0 {
                         continue; // ReLU output 0: the map adds nothing.
                     }
@@ -494,6 +508,25 @@ impl Classifier {
                     let slot = &mut sums[j / maps][argmax[j] as usize];
                     slot.0 += cnn_weight * w * pooled[j] as f64;
                     slot.1 += 1;
+                }
+                // Mean pooling: feature `mf + r·maps + f` is the mean of relu(window + bias)
+                // over the region's windows, so each window adds its share.
+                let seq_len = all_windows.len() / (maps * cfg.region_sizes.len()).max(1);
+                for j in mf..nf {
+                    if pooled[j] <= 0.0 {
+                        continue;
+                    }
+                    let (r, f) = ((j - mf) / maps, (j - mf) % maps);
+                    let w = centered(&|i| m.fc_weight[i * nf + j], k, c);
+                    let bias = m.convs[r].bias[f];
+                    let nw = sums[r].len();
+                    for (t, slot) in sums[r].iter_mut().enumerate() {
+                        let v = (all_windows[(r * seq_len + t) * maps + f] + bias).max(0.0);
+                        if v > 0.0 {
+                            slot.0 += cnn_weight * w * (v / nw as f32) as f64;
+                            slot.1 += 1;
+                        }
+                    }
                 }
                 for (r, region) in sums.iter().enumerate() {
                     let h = cfg.region_sizes[r];

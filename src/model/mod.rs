@@ -11,7 +11,7 @@ pub mod trainer;
 pub(crate) use any::for_each_arch;
 pub use any::{Architecture, Model, Trainer};
 pub use conv2d::{Conv2dBlock, Conv2dConfig, Conv2dNet, InitScheme, PoolKind};
-pub use kim::{Batch, ConvPath, KimCnn, KimConfig};
+pub use kim::{Batch, ConvPath, KimCnn, KimConfig, Pooling};
 pub use network::{Gradients, Network, NetworkConfig, ParamRole, ParamSpec};
 pub use trainer::{NetTrainer, StepStats};
 

@@ -280,6 +280,7 @@ mod tests {
             num_classes: 3,
             dropout: 0.5,
             multichannel: true,
+            pooling: Default::default(),
         };
         let specs = KimCnn::new(cfg, 1).param_specs();
         use ParamRole::*;

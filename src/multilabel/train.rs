@@ -897,6 +897,7 @@ mod tests {
             num_classes: 2,
             dropout: 0.0,
             multichannel: false,
+            pooling: Default::default(),
         });
         // 4 texts: label 0 in 1 of them, label 1 in 2.
         let t = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0];

@@ -102,6 +102,33 @@ fn max_pool(conv: &[f32], maps: usize, n_valid: usize, pooled: &mut [f32], argma
     }
 }
 
+/// Mean-over-time pooling after bias + ReLU, for one example and one region size:
+/// `mean[f] = (1 / n_valid) · Σ_{t < n_valid} relu(conv[t, f] + bias[f])` (windows summed in
+/// order).
+///
+/// * `conv`: `[n_windows, maps]`, convolution output without bias; windows `0..n_valid` are read
+/// * `bias`, `mean`: `[maps]`
+pub fn bias_relu_mean_pool_forward(
+    conv: &[f32],
+    maps: usize,
+    n_valid: usize,
+    bias: &[f32],
+    mean: &mut [f32],
+) {
+    assert!(n_valid >= 1 && conv.len() >= n_valid * maps);
+    assert!(mean.len() == maps && bias.len() == maps);
+    mean.fill(0.0);
+    for row in conv[..n_valid * maps].chunks_exact(maps) {
+        for ((m, &v), &b) in mean.iter_mut().zip(row).zip(bias) {
+            *m += (v + b).max(0.0);
+        }
+    }
+    let inv = 1.0 / n_valid as f32;
+    for m in mean.iter_mut() {
+        *m *= inv;
+    }
+}
+
 /// Backward pass through ReLU: the gradient w.r.t. the (pre-bias) convolution output at the
 /// argmax window is `dpooled` where the pooled value is positive and 0 where it is `<= 0`.
 ///

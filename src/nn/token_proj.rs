@@ -358,6 +358,11 @@ impl DistinctTokens {
 /// * `max`, `argmax`: `[regions.len() · maps]`, the maximum over the valid windows
 ///   ([`crate::model::kim::valid_windows`]; one window, covering text and zero padding, when
 ///   the text is shorter than `h`) of the convolution without bias, and its first window
+/// * `mean`: when given, `(bias, sums)`, both `[regions.len() · maps]`: `sums` receives
+///   `Σ_t relu(window_t + bias)` over the valid windows (mean-over-time pooling before the
+///   division by the window count)
+/// * `store`: when given, `(windows, stride)`: window `t` of region `r` (without bias) is
+///   copied to `windows[r · stride + t · maps..][..maps]`
 #[allow(clippy::too_many_arguments)]
 pub fn scatter_max(
     table: &[f32],
@@ -369,10 +374,15 @@ pub fn scatter_max(
     ring: &mut [f32],
     max: &mut [f32],
     argmax: &mut [u32],
+    mean: Option<(&[f32], &mut [f32])>,
+    store: Option<(&mut [f32], usize)>,
 ) {
     let width: usize = regions.iter().sum::<usize>() * maps;
     assert!(ring.len() >= width && max.len() == regions.len() * maps && argmax.len() == max.len());
     assert!(table.len() >= n_table * width);
+    if let Some((bias, sums)) = &mean {
+        assert!(bias.len() == max.len() && sums.len() == max.len());
+    }
     simd_dispatch!(scatter(
         table: &[f32],
         n_table: usize,
@@ -383,6 +393,8 @@ pub fn scatter_max(
         ring: &mut [f32],
         max: &mut [f32],
         argmax: &mut [u32],
+        mean: Option<(&[f32], &mut [f32])>,
+        store: Option<(&mut [f32], usize)>,
     ))
 }
 
@@ -431,6 +443,14 @@ fn max_into(v: &mut [f32], t: u32, max: &mut [f32], argmax: &mut [u32]) {
     }
 }
 
+/// `sums += relu(v + bias)` (mean-over-time pooling's running sum).
+#[inline(always)]
+fn relu_sum_into(v: &[f32], bias: &[f32], sums: &mut [f32]) {
+    for ((s, &v), &b) in sums.iter_mut().zip(v).zip(bias) {
+        *s += (v + b).max(0.0);
+    }
+}
+
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn scatter(
@@ -443,6 +463,8 @@ fn scatter(
     ring: &mut [f32],
     max: &mut [f32],
     argmax: &mut [u32],
+    mut mean: Option<(&[f32], &mut [f32])>,
+    mut store: Option<(&mut [f32], usize)>,
 ) {
     let width: usize = regions.iter().sum::<usize>() * maps;
     let length = local.len();
@@ -458,6 +480,9 @@ fn scatter(
     };
     max.fill(f32::NEG_INFINITY);
     argmax.fill(0);
+    if let Some((_, sums)) = &mut mean {
+        sums.fill(0.0);
+    }
     // Window t's sum starts in a zero slot: zero now, and again each time a window completes.
     ring[..width].fill(0.0);
     // Per region, the ring slot of window p (p mod h), advanced without divisions.
@@ -492,12 +517,16 @@ fn scatter(
                 None
             };
             if let Some((t, slot)) = done.filter(|&(t, _)| t < nw) {
-                max_into(
-                    &mut ring_r[slot * maps..(slot + 1) * maps],
-                    t as u32,
-                    &mut max[r * maps..(r + 1) * maps],
-                    &mut argmax[r * maps..(r + 1) * maps],
-                );
+                let v = &mut ring_r[slot * maps..(slot + 1) * maps];
+                let cols = r * maps..(r + 1) * maps;
+                if let Some((bias, sums)) = &mut mean {
+                    relu_sum_into(v, &bias[cols.clone()], &mut sums[cols.clone()]);
+                }
+                if let Some((windows, stride)) = &mut store {
+                    let at = r * *stride + t * maps;
+                    windows[at..at + maps].copy_from_slice(v);
+                }
+                max_into(v, t as u32, &mut max[cols.clone()], &mut argmax[cols]);
             }
             heads[r] = if head + 1 == h { 0 } else { head + 1 };
             off += h * maps;
@@ -506,6 +535,16 @@ fn scatter(
     if length == 0 {
         // One window of zero padding.
         max.fill(0.0);
+        if let Some((bias, sums)) = &mut mean {
+            for (s, &b) in sums.iter_mut().zip(bias.iter()) {
+                *s = b.max(0.0);
+            }
+        }
+        if let Some((windows, stride)) = &mut store {
+            for r in 0..regions.len() {
+                windows[r * *stride..r * *stride + maps].fill(0.0);
+            }
+        }
     }
 }
 
@@ -609,7 +648,7 @@ mod tests {
             let mut max = vec![f32::NAN; regions.len() * maps];
             let mut arg = vec![u32::MAX; regions.len() * maps];
             scatter_max(
-                table, 4, extra, &regions, maps, text, &mut ring, &mut max, &mut arg,
+                table, 4, extra, &regions, maps, text, &mut ring, &mut max, &mut arg, None, None,
             );
             let mut off = 0;
             for (r, &h) in regions.iter().enumerate() {

@@ -52,12 +52,14 @@ impl FromSettings for KimConfig {
             num_classes,
             dropout: s.dropout,
             multichannel: s.embedding == EmbeddingMode::Multichannel,
+            pooling: s.pooling,
         })
     }
 
     fn to_settings(&self, s: &mut TrainConfig) {
         s.emb_dim = self.emb_dim;
         s.region_sizes = self.region_sizes.clone();
+        s.pooling = self.pooling;
         s.feature_maps = self.feature_maps;
         s.dropout = self.dropout;
         if self.multichannel {

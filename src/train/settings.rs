@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use super::arch_settings::ArchChoice;
 use super::config::{ArchKind, ClassWeight, Metric};
-use crate::model::{InitScheme, PoolKind};
+use crate::model::{InitScheme, PoolKind, Pooling};
 use crate::nn::optim::OptimizerKind;
 use crate::text::{EmbeddingMode, TokenizerConfig, Truncation, VectorFormat};
 
@@ -139,6 +139,11 @@ macro_rules! settings_table {
             train {
                 /// Feature maps per region size
                 feature_maps: usize = 100, value [keep] only [Kim, NgramCnn]
+            }
+            train {
+                /// Pooling over time of each feature map: max (Kim 2014), or max-mean (the max and
+                /// the mean of the map's windows, two features per map)
+                pooling: Pooling = Pooling::Max, value [keep] only [Kim, NgramCnn]
             }
             train {
                 /// Maximum tokens per text, longer texts are truncated; conv2d: the fixed input
@@ -486,6 +491,7 @@ scalar_flags!(
     ClassWeight,
     ArchChoice,
     PoolKind,
+    Pooling,
     InitScheme,
     OptimizerKind,
     Metric,
@@ -571,6 +577,7 @@ macro_rules! show_value_enum {
 show_value_enum!(
     ArchKind,
     PoolKind,
+    Pooling,
     InitScheme,
     OptimizerKind,
     Metric,

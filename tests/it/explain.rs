@@ -85,6 +85,7 @@ fn a_hand_computed_kim_model_is_decomposed_exactly() {
         num_classes: 2,
         dropout: 0.0,
         multichannel: false,
+        pooling: Default::default(),
     };
     let mut m = KimCnn::new(config, 0);
     let id = |w: &str| bundle.vocab.id(w) as usize;
@@ -158,6 +159,82 @@ fn a_hand_computed_kim_model_is_decomposed_exactly() {
         .unwrap();
     assert!((other.logit + 4.625).abs() < 1e-5);
     assert_additive(&other, "label 1");
+}
+
+#[test]
+fn a_hand_computed_max_and_mean_pooling_model_is_decomposed_exactly() {
+    // The model above with max and mean pooling: features [max h1, max h2, mean h1, mean h2].
+    let mut bundle = Bundle::load(model_dir()).unwrap();
+    bundle.ngram = None;
+    bundle.config.ngram = None;
+    let config = KimConfig {
+        vocab_size: bundle.vocab.len(),
+        emb_dim: 1,
+        region_sizes: vec![1, 2],
+        feature_maps: 1,
+        num_classes: 2,
+        dropout: 0.0,
+        multichannel: false,
+        pooling: textcnn::model::Pooling::MaxMean,
+    };
+    let mut m = KimCnn::new(config, 0);
+    let id = |w: &str| bundle.vocab.id(w) as usize;
+    let (film, great, awful) = (id("film"), id("great"), id("awful"));
+    for (name, _, data) in m.named_params_mut() {
+        match name.as_str() {
+            "embedding.weight" => {
+                data.fill(0.0);
+                data[film] = 0.5;
+                data[great] = 2.0;
+                data[awful] = -1.0;
+            }
+            "conv1.weight" => data.copy_from_slice(&[1.0]),
+            "conv1.bias" => data.copy_from_slice(&[0.0]),
+            "conv2.weight" => data.copy_from_slice(&[1.0, -1.0]),
+            "conv2.bias" => data.copy_from_slice(&[0.1]),
+            "fc.weight" => data.copy_from_slice(&[1.0, 2.0, 0.4, -1.0, -1.0, 0.5, 0.0, 1.0]),
+            "fc.bias" => data.copy_from_slice(&[0.3, -0.3]),
+            other => panic!("unexpected parameter {other}"),
+        }
+    }
+    bundle.model = Model::Kim(m);
+    let classifier = Classifier::from_bundle(bundle);
+    let label0 = classifier.labels()[0].clone();
+    // h=1 windows after ReLU: 0.5, 2, 0, 0.5 (max 2, mean 0.75); h=2: 0, 3.1, 0 (max 3.1, mean
+    // 3.1/3). Centered weights of label 0: (1, 0.75, 0.2, -1), centered bias 0.3. Logit:
+    // 0.3 + 2 + 0.75·3.1 + 0.2·0.75 - 3.1/3 = 3.741667. Windows: "great" (h=1) 2 + 0.2·2/4 =
+    // 2.1; "great awful" (h=2) 2.325 - 3.1/3 = 1.291667; each "film" (h=1) 0.2·0.5/4 = 0.025.
+    let e = classifier
+        .explain("Film GREAT awful film", Some(&label0))
+        .unwrap();
+    assert!((e.logit - 3.741667).abs() < 1e-5, "{}", e.logit);
+    assert!((e.bias.unwrap() - 0.3).abs() < 1e-6);
+    let mut got: Vec<(usize, &str, usize, f32, usize)> = e
+        .windows
+        .iter()
+        .map(|w| {
+            (
+                w.region_size,
+                w.text.as_str(),
+                w.start,
+                w.contribution,
+                w.maps,
+            )
+        })
+        .collect();
+    got.sort_by_key(|g| (g.0, g.2));
+    let want = [
+        (1, "film", 0, 0.025, 1),
+        (1, "great", 5, 2.1, 2),
+        (1, "film", 17, 0.025, 1),
+        (2, "great awful", 5, 1.291667, 2),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!((g.0, g.1, g.2, g.4), (w.0, w.1, w.2, w.4), "{got:?}");
+        assert!((g.3 - w.3).abs() < 1e-5, "{got:?}");
+    }
+    assert_additive(&e, "max and mean pooling");
 }
 
 #[test]

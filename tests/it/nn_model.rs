@@ -7,11 +7,15 @@
 use std::collections::HashMap;
 
 use textcnn::model::Network;
-use textcnn::model::{Batch, KimCnn, KimConfig, KimTrainer};
+use textcnn::model::{Batch, KimCnn, KimConfig, KimTrainer, Pooling};
 use textcnn::nn::optim::{OptimizerConfig, OptimizerKind};
 use textcnn::nn::thread_pool;
 
 fn tiny_config(dropout: f32) -> KimConfig {
+    tiny_config_pooled(dropout, Pooling::Max)
+}
+
+fn tiny_config_pooled(dropout: f32, pooling: Pooling) -> KimConfig {
     KimConfig {
         vocab_size: 12,
         emb_dim: 4,
@@ -20,6 +24,7 @@ fn tiny_config(dropout: f32) -> KimConfig {
         num_classes: 3,
         dropout,
         multichannel: false,
+        pooling,
     }
 }
 
@@ -48,7 +53,11 @@ fn pad(rows: &[Vec<u32>], seq_len: usize) -> (Vec<u32>, Vec<usize>) {
 /// test data keeps ε away from argmax ties and ReLU kinks (a kink crossing would show as an error
 /// of the order of the gradient itself). Bound: `|a − n| ≤ 1e-3 + 1e-2·|a|`.
 fn gradient_check(opt: OptimizerConfig, dropout: f32) {
-    let config = tiny_config(dropout);
+    gradient_check_pooled(opt, dropout, Pooling::Max)
+}
+
+fn gradient_check_pooled(opt: OptimizerConfig, dropout: f32, pooling: Pooling) {
+    let config = tiny_config_pooled(dropout, pooling);
     let mut model = KimCnn::new(config.clone(), 5);
     // Larger weights than the default init, so that gradients are well above the rounding noise.
     for (_, _, d) in model.named_params_mut() {
@@ -99,7 +108,10 @@ fn gradient_check(opt: OptimizerConfig, dropout: f32) {
             checked += 1;
         }
     }
-    assert_eq!(checked, 131, "every parameter but the <pad> row");
+    // Max pooling: 48 embedding + 2·3·4 + 3 + 3·3·4 + 3 conv + 3·6 + 3 dense, less the <pad>
+    // row; mean pooling doubles the dense layer's inputs (3·12 weights).
+    let want = if pooling == Pooling::Max { 131 } else { 149 };
+    assert_eq!(checked, want, "every parameter but the <pad> row");
     // Something non-trivial was checked: the embedding and conv gradients are not all zero.
     assert!(grads[0].2.iter().any(|&v| v.abs() > 1e-3));
     assert!(grads[1].2.iter().any(|&v| v.abs() > 1e-3));
@@ -113,6 +125,14 @@ fn whole_model_gradient_matches_finite_differences() {
 #[test]
 fn whole_model_gradient_with_dropout_matches_finite_differences() {
     gradient_check(OptimizerConfig::default(), 0.5);
+}
+
+#[test]
+fn max_and_mean_pooling_gradient_matches_finite_differences() {
+    // Every window receives gradient through the mean block (the per-token projection's
+    // transpose, `backward_by_windows`), the max window through the max block too.
+    gradient_check_pooled(OptimizerConfig::default(), 0.0, Pooling::MaxMean);
+    gradient_check_pooled(OptimizerConfig::default(), 0.5, Pooling::MaxMean);
 }
 
 #[test]
@@ -153,6 +173,7 @@ fn padding_never_matters() {
         num_classes: 2,
         dropout: 0.5,
         multichannel: false,
+        pooling: Default::default(),
     };
     let model = KimCnn::new(config, 11);
     for text in [
@@ -216,6 +237,7 @@ fn logits_do_not_depend_on_the_thread_count() {
         num_classes: 2,
         dropout: 0.5,
         multichannel: false,
+        pooling: Default::default(),
     };
     let model = KimCnn::new(config, 3);
     // Batch 1 (GEMM split over threads when there are more threads than examples) and batch 5.
@@ -249,6 +271,7 @@ fn train_some(threads: usize, opt: OptimizerConfig) -> KimTrainer {
         num_classes: 2,
         dropout: 0.5,
         multichannel: false,
+        pooling: Default::default(),
     };
     let pool = thread_pool(threads);
     pool.install(|| {

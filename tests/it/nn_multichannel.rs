@@ -20,6 +20,7 @@ fn config(multichannel: bool, dropout: f32) -> KimConfig {
         num_classes: 3,
         dropout,
         multichannel,
+        pooling: Default::default(),
     }
 }
 

@@ -17,7 +17,7 @@ pub use crate::batch::Batch;
 use crate::nn::conv::conv_forward;
 use crate::nn::dense::dense_forward;
 use crate::nn::embedding::embedding_forward;
-use crate::nn::pool::bias_relu_max_pool_forward;
+use crate::nn::pool::{bias_relu_max_pool_forward, bias_relu_mean_pool_forward};
 use crate::nn::token_proj::{
     DEFAULT_PROJ_CACHE_BYTES, DistinctTokens, ProjTable, gather_rows, prefer_projection, project,
     scatter_max, stacked_taps, tap_major, windows_from_projection,
@@ -26,6 +26,42 @@ pub use train::KimScratch;
 
 /// Parameter name of the frozen channel of a multichannel model, `[vocab_size, emb_dim]`.
 pub const STATIC_EMBEDDING: &str = "embedding_static.weight";
+
+/// What the pooling layer takes over time from each feature map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pooling {
+    /// Max-over-time pooling (Kim 2014 §2): one feature per map, its largest window.
+    #[default]
+    Max,
+    /// Max-over-time and mean-over-time pooling, concatenated: two features per map, the
+    /// largest window and the mean of `relu(window + bias)` over the text's valid windows.
+    /// The mean counts how much of the text fires a map, which max pooling cannot (Johnson &
+    /// Zhang 2015, "Effective Use of Word Order for Text Categorization with CNNs", §2.2, use
+    /// average pooling for topic classification of long texts).
+    #[value(name = "max-mean")]
+    MaxMean,
+}
+
+impl Pooling {
+    /// Pooled features per feature map: 1 (max) or 2 (max and mean).
+    pub fn per_map(self) -> usize {
+        match self {
+            Pooling::Max => 1,
+            Pooling::MaxMean => 2,
+        }
+    }
+
+    /// Whether this is [`Pooling::Max`] (the serde default: not written to `config.json`).
+    pub fn is_max(&self) -> bool {
+        *self == Pooling::Max
+    }
+
+    /// Whether the mean-over-time features are computed.
+    pub fn has_mean(self) -> bool {
+        self == Pooling::MaxMean
+    }
+}
 
 /// Hyper-parameters of the Kim CNN.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,11 +83,23 @@ pub struct KimConfig {
     /// summed. Absent (false) in bundles written before it existed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multichannel: bool,
+    /// What is pooled over time from each feature map (absent, max, in bundles written before
+    /// it existed).
+    #[serde(default, skip_serializing_if = "Pooling::is_max")]
+    pub pooling: Pooling,
 }
 
 impl KimConfig {
-    /// Width of the pooled feature vector: `feature_maps × region_sizes.len()`.
+    /// Width of the pooled feature vector: `feature_maps × region_sizes.len()` max-over-time
+    /// features (region `r` in columns `r·maps..(r+1)·maps`), then, with
+    /// [`Pooling::MaxMean`], as many mean-over-time features in the same order.
     pub fn num_features(&self) -> usize {
+        self.max_features() * self.pooling.per_map()
+    }
+
+    /// Columns of the max-over-time features: `feature_maps × region_sizes.len()` (the mean
+    /// features, if any, follow them).
+    pub fn max_features(&self) -> usize {
         self.feature_maps * self.region_sizes.len()
     }
 
@@ -101,7 +149,11 @@ impl KimConfig {
                 .checked_add(prod(&[self.feature_maps, h, self.emb_dim])?)?
                 .checked_add(self.feature_maps)?;
         }
-        let features = prod(&[self.feature_maps, self.region_sizes.len()])?;
+        let features = prod(&[
+            self.feature_maps,
+            self.region_sizes.len(),
+            self.pooling.per_map(),
+        ])?;
         params = params
             .checked_add(prod(&[self.num_classes, features])?)?
             .checked_add(self.num_classes)?;
@@ -241,21 +293,66 @@ pub(crate) struct ExampleScratch {
     pub(crate) conv: Vec<f32>,
 }
 
-/// Runs `f(scratch, b, pooled_b, argmax_b)` for every example `b` of `[batch, nf]` outputs,
-/// in parallel in the current rayon pool, with one `init()` scratch per job. Each example
-/// writes only its own rows, so the result does not depend on the thread count.
+/// Runs `f(scratch, b, pooled_b, argmax_b, windows_b)` for every example `b` of `[batch, nf]`
+/// outputs, in parallel in the current rayon pool, with one `init()` scratch per job.
+/// `windows`, when given, is `[batch, per_example]` (each example's slice is passed as
+/// `windows_b`; otherwise `windows_b` is empty). Each example writes only its own rows, so the
+/// result does not depend on the thread count.
 fn per_example<S>(
     pooled: &mut [f32],
     argmax: &mut [u32],
+    windows: Option<(&mut [f32], usize)>,
     nf: usize,
     init: impl Fn() -> S + Sync + Send,
-    f: impl Fn(&mut S, usize, &mut [f32], &mut [u32]) + Sync + Send,
+    f: impl Fn(&mut S, usize, &mut [f32], &mut [u32], &mut [f32]) + Sync + Send,
 ) {
-    pooled
-        .par_chunks_mut(nf)
-        .zip(argmax.par_chunks_mut(nf))
-        .enumerate()
-        .for_each_init(init, |scratch, (b, (p, a))| f(scratch, b, p, a));
+    let rows = pooled.par_chunks_mut(nf).zip(argmax.par_chunks_mut(nf));
+    match windows {
+        None => rows
+            .enumerate()
+            .for_each_init(init, |scratch, (b, (p, a))| f(scratch, b, p, a, &mut [])),
+        Some((w, per)) => rows
+            .zip(w.par_chunks_mut(per))
+            .enumerate()
+            .for_each_init(init, |scratch, (b, ((p, a), w))| f(scratch, b, p, a, w)),
+    }
+}
+
+/// Finishes region `r`'s pooled features of one example from its convolution output `conv`
+/// (`[n_windows, maps]`, no bias): the max block by [`bias_relu_max_pool_forward`], the mean
+/// block (with [`Pooling::MaxMean`]) by [`bias_relu_mean_pool_forward`], and a copy of the
+/// windows into `windows` (`[R, seq_len, maps]`, region `r` at `r·seq_len·maps`) when it is not
+/// empty (training keeps them for the backward pass of mean pooling).
+#[allow(clippy::too_many_arguments)]
+fn pool_region(
+    config: &KimConfig,
+    r: usize,
+    conv: &[f32],
+    nw: usize,
+    bias: &[f32],
+    pooled: &mut [f32],
+    argmax: &mut [u32],
+    windows: &mut [f32],
+) {
+    let maps = config.feature_maps;
+    let cols = r * maps..(r + 1) * maps;
+    bias_relu_max_pool_forward(
+        conv,
+        maps,
+        nw,
+        bias,
+        &mut pooled[cols.clone()],
+        &mut argmax[cols],
+    );
+    if config.pooling.has_mean() {
+        let at = config.max_features() + r * maps;
+        bias_relu_mean_pool_forward(conv, maps, nw, bias, &mut pooled[at..at + maps]);
+        argmax[at..at + maps].fill(0);
+    }
+    if !windows.is_empty() {
+        let per_region = windows.len() / config.region_sizes.len();
+        windows[r * per_region..r * per_region + nw * maps].copy_from_slice(&conv[..nw * maps]);
+    }
 }
 
 /// Number of valid windows of region size `h` over `length` real tokens: `length - h + 1`, or 1
@@ -444,8 +541,12 @@ impl KimCnn {
     /// Forward pass of one example up to the pooled features.
     ///
     /// * `ids`: `[seq_len]`, `length` real tokens
-    /// * `pooled`, `argmax`: `[num_features]` (region `r` in columns `r*maps..(r+1)*maps`)
+    /// * `pooled`, `argmax`: `[num_features]` (region `r` in columns `r*maps..(r+1)*maps`; the
+    ///   mean block, if any, after the max block; `argmax` is meaningful for the max block only)
+    /// * `windows`: empty, or `[R, seq_len, maps]` to receive every window's convolution (no
+    ///   bias) for the backward pass of mean pooling
     /// * `parallelism`: threads for the convolution GEMMs of this example
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward_example(
         &self,
         ids: &[u32],
@@ -453,6 +554,7 @@ impl KimCnn {
         s: &mut ExampleScratch,
         pooled: &mut [f32],
         argmax: &mut [u32],
+        windows: &mut [f32],
         parallelism: gemm::Parallelism,
     ) {
         let (e, maps) = (self.config.emb_dim, self.config.feature_maps);
@@ -474,13 +576,15 @@ impl KimCnn {
                 &mut s.conv,
                 parallelism,
             );
-            bias_relu_max_pool_forward(
+            pool_region(
+                &self.config,
+                r,
                 &s.conv,
-                maps,
                 nw,
                 &conv.bias,
-                &mut pooled[r * maps..(r + 1) * maps],
-                &mut argmax[r * maps..(r + 1) * maps],
+                pooled,
+                argmax,
+                windows,
             );
         }
     }
@@ -488,13 +592,13 @@ impl KimCnn {
     /// [`KimCnn::features_path`] as in training (no projection cache).
     #[cfg(test)]
     pub(crate) fn features(&self, batch: &Batch, pooled: &mut [f32], argmax: &mut [u32]) {
-        self.features_path(batch, pooled, argmax, false, &mut Vec::new())
+        self.features_path(batch, pooled, argmax, None, false, &mut Vec::new())
     }
 
     /// [`KimCnn::features_path`] for inference: the parameters do not change between calls, so
     /// the model's projection cache can serve the frequent words.
     pub(crate) fn features_inference(&self, batch: &Batch, pooled: &mut [f32], argmax: &mut [u32]) {
-        self.features_path(batch, pooled, argmax, true, &mut Vec::new())
+        self.features_path(batch, pooled, argmax, None, true, &mut Vec::new())
     }
 
     /// Pooled features of a batch, `[batch, num_features]`, and their argmax windows (same shape).
@@ -511,16 +615,19 @@ impl KimCnn {
     ///
     /// `buf` holds the per-batch projection of the scatter path: a training loop passes the
     /// same buffer every step, so that tens of MB are not mapped and faulted in again each time.
+    /// `windows`, when given, is `[batch, R, seq_len, maps]` and receives every window's
+    /// convolution without bias (see [`KimCnn::forward_example`]).
     pub(crate) fn features_path(
         &self,
         batch: &Batch,
         pooled: &mut [f32],
         argmax: &mut [u32],
+        windows: Option<&mut [f32]>,
         inference: bool,
         buf: &mut Vec<f32>,
     ) {
         if self.conv_path == ConvPath::Gemm {
-            return self.features_gemm(batch, pooled, argmax);
+            return self.features_gemm(batch, pooled, argmax, windows);
         }
         if self.conv_path == ConvPath::Projection {
             let distinct = DistinctTokens::new(
@@ -529,7 +636,7 @@ impl KimCnn {
                 batch.seq_len,
                 self.config.vocab_size,
             );
-            return self.features_projected(batch, &distinct, pooled, argmax);
+            return self.features_projected(batch, &distinct, pooled, argmax, windows);
         }
         // Auto or Scatter: the ids the cache does not hold are projected per batch.
         let positions: usize = batch.lengths.iter().sum();
@@ -558,9 +665,9 @@ impl KimCnn {
                 0 => &empty,
                 _ => self.proj_cache().expect("a cache of at least one row"),
             };
-            self.features_scatter(batch, table, &split, pooled, argmax, buf);
+            self.features_scatter(batch, table, &split, pooled, argmax, windows, buf);
         } else {
-            self.features_gemm(batch, pooled, argmax);
+            self.features_gemm(batch, pooled, argmax, windows);
         }
     }
 
@@ -571,6 +678,7 @@ impl KimCnn {
         distinct: &DistinctTokens,
         pooled: &mut [f32],
         argmax: &mut [u32],
+        windows: Option<&mut [f32]>,
     ) {
         let (e, maps) = (self.config.emb_dim, self.config.feature_maps);
         let nf = self.config.num_features();
@@ -600,25 +708,20 @@ impl KimCnn {
             })
             .collect();
         let longest = batch.lengths.iter().copied().max().unwrap_or(0).max(1);
+        let per = self.convs.len() * s * maps;
         per_example(
             pooled,
             argmax,
+            windows.map(|w| (w, per)),
             nf,
             || vec![0.0f32; longest * maps],
-            |conv_out, b, p, a| {
+            |conv_out, b, p, a, w| {
                 let len = batch.lengths[b];
                 let local = &distinct.local[b * s..b * s + len];
                 for (r, conv) in self.convs.iter().enumerate() {
                     let nw = valid_windows(len, conv.h);
                     windows_from_projection(&projections[r], maps, conv.h, local, conv_out);
-                    bias_relu_max_pool_forward(
-                        conv_out,
-                        maps,
-                        nw,
-                        &conv.bias,
-                        &mut p[r * maps..(r + 1) * maps],
-                        &mut a[r * maps..(r + 1) * maps],
-                    );
+                    pool_region(&self.config, r, conv_out, nw, &conv.bias, p, a, w);
                 }
             },
         );
@@ -626,6 +729,7 @@ impl KimCnn {
 
     /// [`KimCnn::features`] by [`scatter_max`] over the token-major rows of `table` (ids
     /// `0..table.rows`) and of a per-batch projection of `split.ids` (the ids beyond it).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn features_scatter(
         &self,
         batch: &Batch,
@@ -633,6 +737,7 @@ impl KimCnn {
         split: &DistinctTokens,
         pooled: &mut [f32],
         argmax: &mut [u32],
+        windows: Option<&mut [f32]>,
         buf: &mut Vec<f32>,
     ) {
         let (e, maps) = (self.config.emb_dim, self.config.feature_maps);
@@ -661,13 +766,30 @@ impl KimCnn {
             );
         }
         let extra_rows = &buf[..split.ids.len() * width];
+        let mf = self.config.max_features();
+        let mean = self.config.pooling.has_mean();
+        // The regions' biases side by side, `[R·maps]`, for the mean block.
+        let biases: Vec<f32> = if mean {
+            self.convs
+                .iter()
+                .flat_map(|c| c.bias.iter().copied())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let per = self.convs.len() * s * maps;
         per_example(
             pooled,
             argmax,
+            windows.map(|w| (w, per)),
             nf,
             || vec![0.0f32; width],
-            |ring, b, p, a| {
+            |ring, b, p, a, w| {
                 let len = batch.lengths[b];
+                a[mf..].fill(0);
+                let (max_block, mean_block) = p.split_at_mut(mf);
+                let mean_sums = mean.then(|| (biases.as_slice(), &mut mean_block[..mf]));
+                let store = (!w.is_empty()).then(|| (&mut *w, s * maps));
                 scatter_max(
                     &table.data,
                     table.rows,
@@ -676,12 +798,20 @@ impl KimCnn {
                     maps,
                     &split.local[b * s..b * s + len],
                     ring,
-                    p,
-                    a,
+                    max_block,
+                    &mut a[..mf],
+                    mean_sums,
+                    store,
                 );
                 for (r, conv) in self.convs.iter().enumerate() {
                     for (v, &bias) in p[r * maps..(r + 1) * maps].iter_mut().zip(&conv.bias) {
                         *v = (*v + bias).max(0.0);
+                    }
+                    if mean {
+                        let inv = 1.0 / valid_windows(len, conv.h) as f32;
+                        for v in &mut p[mf + r * maps..mf + (r + 1) * maps] {
+                            *v *= inv;
+                        }
                     }
                 }
             },
@@ -689,8 +819,15 @@ impl KimCnn {
     }
 
     /// [`KimCnn::features`] by one GEMM per example and region over the window view.
-    pub(crate) fn features_gemm(&self, batch: &Batch, pooled: &mut [f32], argmax: &mut [u32]) {
+    pub(crate) fn features_gemm(
+        &self,
+        batch: &Batch,
+        pooled: &mut [f32],
+        argmax: &mut [u32],
+        windows: Option<&mut [f32]>,
+    ) {
         let nf = self.config.num_features();
+        let per = self.convs.len() * batch.seq_len * self.config.feature_maps;
         let s = batch.seq_len;
         let threads = rayon::current_num_threads();
         let parallelism = if batch.batch < threads {
@@ -701,15 +838,17 @@ impl KimCnn {
         per_example(
             pooled,
             argmax,
+            windows.map(|w| (w, per)),
             nf,
             || self.new_scratch(s),
-            |scratch, b, p, a| {
+            |scratch, b, p, a, w| {
                 self.forward_example(
                     &batch.ids[b * s..(b + 1) * s],
                     batch.lengths[b],
                     scratch,
                     p,
                     a,
+                    w,
                     parallelism,
                 )
             },
@@ -849,8 +988,12 @@ impl crate::model::network::NetworkConfig for KimConfig {
     }
 
     fn describe(&self) -> String {
+        let pooling = match self.pooling {
+            Pooling::Max => "",
+            Pooling::MaxMean => ", max+mean pooling",
+        };
         format!(
-            "kim: emb {}, regions {:?} x {} maps",
+            "kim: emb {}, regions {:?} x {} maps{pooling}",
             self.emb_dim, self.region_sizes, self.feature_maps
         )
     }
@@ -929,9 +1072,61 @@ mod tests {
         let n = lengths.len() * nf;
         let (mut p1, mut a1) = (vec![0.0; n], vec![0u32; n]);
         let (mut p2, mut a2) = (vec![0.0; n], vec![0u32; n]);
-        model.features_gemm(&batch, &mut p1, &mut a1);
+        // Every window's convolution, as training keeps it for mean pooling: `[batch, R,
+        // seq_len, maps]`, compared over the valid windows.
+        let per = config.region_sizes.len() * seq_len * config.feature_maps;
+        let (mut w1, mut w2, mut w3) = (
+            vec![f32::NAN; lengths.len() * per],
+            vec![f32::NAN; lengths.len() * per],
+            vec![f32::NAN; lengths.len() * per],
+        );
+        model.features_gemm(&batch, &mut p1, &mut a1, Some(&mut w1));
         let d = DistinctTokens::new(&ids, lengths, seq_len, config.vocab_size);
-        model.features_projected(&batch, &d, &mut p2, &mut a2);
+        model.features_projected(&batch, &d, &mut p2, &mut a2, Some(&mut w2));
+        let mut scatter = model.clone();
+        scatter.set_conv_path(ConvPath::Scatter);
+        let (mut p3, mut a3) = (vec![0.0; n], vec![0u32; n]);
+        scatter.features_path(
+            &batch,
+            &mut p3,
+            &mut a3,
+            Some(&mut w3),
+            false,
+            &mut Vec::new(),
+        );
+        let maps = config.feature_maps;
+        for (b, &len) in lengths.iter().enumerate() {
+            for (r, &h) in config.region_sizes.iter().enumerate() {
+                let at = b * per + r * seq_len * maps;
+                let valid = at..at + valid_windows(len, h) * maps;
+                for i in valid {
+                    let tol = 1e-5 * w1[i].abs().max(1.0);
+                    assert!((w1[i] - w2[i]).abs() <= tol, "window value {i}");
+                    assert!((w1[i] - w3[i]).abs() <= tol, "window value {i}");
+                }
+            }
+        }
+        // Mean pooling: the mean block is relu(window + bias) averaged over the valid windows.
+        if config.pooling.has_mean() {
+            let mf = config.max_features();
+            for (b, &len) in lengths.iter().enumerate() {
+                for (r, &h) in config.region_sizes.iter().enumerate() {
+                    let nw = valid_windows(len, h);
+                    for f in 0..maps {
+                        let bias = model.convs[r].bias[f];
+                        let want: f32 = (0..nw)
+                            .map(|t| (w1[b * per + (r * seq_len + t) * maps + f] + bias).max(0.0))
+                            .sum::<f32>()
+                            / nw as f32;
+                        let got = p3[b * nf + mf + r * maps + f];
+                        assert!(
+                            (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                            "mean {b} {r} {f}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
         for i in 0..n {
             let tol = 1e-5 * p1[i].abs().max(1.0);
             assert!(
@@ -998,6 +1193,10 @@ mod tests {
         let (mut p3, mut a3) = (vec![0.0; n], vec![0u32; n]);
         model.features(&batch, &mut p3, &mut a3);
         assert!(p3 == p1 || p3 == scattered[0]);
+        // With and without keeping the windows, the same features.
+        let (mut p5, mut a5) = (vec![0.0; n], vec![0u32; n]);
+        model.features_gemm(&batch, &mut p5, &mut a5, None);
+        assert_eq!(p5, p1);
     }
 
     #[test]
@@ -1025,6 +1224,7 @@ mod tests {
                 num_classes: 2,
                 dropout: 0.5,
                 multichannel,
+                pooling: Default::default(),
             };
             let run = |path: ConvPath| {
                 let mut m = KimCnn::new(config.clone(), 9);
@@ -1071,6 +1271,7 @@ mod tests {
             num_classes: 2,
             dropout: 0.0,
             multichannel: false,
+            pooling: Default::default(),
         };
         let mut model = KimCnn::new(config.clone(), 5);
         let lengths = [7, 3, 9];
@@ -1128,6 +1329,7 @@ mod tests {
             num_classes: 2,
             dropout: 0.0,
             multichannel: false,
+            pooling: Default::default(),
         };
         let mut model = KimCnn::new(config, 1);
         model.set_conv_path(ConvPath::Scatter);
@@ -1169,6 +1371,7 @@ mod tests {
             num_classes: 3,
             dropout: 0.5,
             multichannel: false,
+            pooling: Default::default(),
         };
         // Padding, texts shorter than the widest region, an empty text, one long text.
         assert_paths_agree(config.clone(), &[12, 2, 0, 5, 30, 4], 30);
@@ -1179,7 +1382,22 @@ mod tests {
         assert_paths_agree(
             KimConfig {
                 multichannel: true,
-                ..config
+                ..config.clone()
+            },
+            &[9, 3, 17],
+            17,
+        );
+        // Max and mean pooling, every path.
+        let mean = KimConfig {
+            pooling: Pooling::MaxMean,
+            ..config
+        };
+        assert_paths_agree(mean.clone(), &[12, 2, 0, 5, 30, 4], 30);
+        assert_paths_agree(mean.clone(), &[0, 0], 6);
+        assert_paths_agree(
+            KimConfig {
+                multichannel: true,
+                ..mean
             },
             &[9, 3, 17],
             17,

@@ -10,8 +10,9 @@ use crate::model::network::{Gradients, Network, ParamSpec};
 use crate::nn::conv::{conv_backward_input, conv_backward_weight};
 use crate::nn::dense::{dense_backward, dense_forward};
 use crate::nn::dropout::{dropout_backward, dropout_forward};
-use crate::nn::embedding::embedding_backward;
+use crate::nn::embedding::{SparseRows, embedding_backward};
 use crate::nn::pool::{bias_backward, relu_max_pool_backward};
+use crate::nn::token_proj::{DistinctTokens, gather_rows};
 
 /// Per-batch buffers of [`KimCnn`]'s training pass.
 #[derive(Default)]
@@ -24,6 +25,9 @@ pub struct KimScratch {
     dconv: Vec<f32>,   // [batch, nf]
     dx: Vec<f32>,      // [batch, seq_len, emb_dim]
     proj: Vec<f32>,    // [distinct, Σh·maps], the scatter path's per-batch projection
+    /// Mean pooling only: `[batch, R, seq_len, maps]`, every window's convolution (no bias)
+    /// from the forward pass, overwritten by the backward pass with its gradient.
+    windows: Vec<f32>,
 }
 
 impl Network for KimCnn {
@@ -88,7 +92,23 @@ impl Network for KimCnn {
         }
         sc.argmax.resize(bs * nf, 0);
         logits.resize(bs * nc, 0.0);
-        self.features_path(batch, &mut sc.pooled, &mut sc.argmax, false, &mut sc.proj);
+        let windows = if cfg.pooling.has_mean() {
+            sc.windows.resize(
+                bs * cfg.region_sizes.len() * batch.seq_len * cfg.feature_maps,
+                0.0,
+            );
+            Some(sc.windows.as_mut_slice())
+        } else {
+            None
+        };
+        self.features_path(
+            batch,
+            &mut sc.pooled,
+            &mut sc.argmax,
+            windows,
+            false,
+            &mut sc.proj,
+        );
         sc.dropped.copy_from_slice(&sc.pooled);
         if cfg.dropout > 0.0 {
             dropout_forward(&mut sc.dropped, &mut sc.mask, cfg.dropout, seed);
@@ -134,6 +154,15 @@ impl Network for KimCnn {
             &mut sc.dfeat,
         );
         dropout_backward(&mut sc.dfeat, &sc.mask);
+        if cfg.pooling.has_mean() {
+            return self.backward_by_windows(
+                batch,
+                sc,
+                train_embedding,
+                conv_grads,
+                &mut g.embedding,
+            );
+        }
         relu_max_pool_backward(&sc.pooled, &sc.dfeat, &mut sc.dconv);
 
         // Convolution parameters: only the argmax window of each (example, map). With
@@ -206,6 +235,188 @@ impl Network for KimCnn {
                     &mut g.embedding,
                 );
             }
+        }
+    }
+}
+
+impl KimCnn {
+    /// The backward pass from the pooled features' gradient (`sc.dfeat`) when every window
+    /// receives gradient (mean pooling), through the per-token projection of the forward pass
+    /// ([`crate::nn::token_proj`]) transposed:
+    ///
+    /// 1. the gradient of every window, `g[b, r, t, f]`: `dmean[b, r, f] / n_windows` where
+    ///    `relu` is active, plus `dmax[b, r, f]` at the max window (written over `sc.windows`);
+    /// 2. its sum per distinct token, tap and map, `dP[r, k][v, f] = Σ_{positions p of v}
+    ///    g[b, r, p − k, f]` (one `[distinct, maps]` block per region and tap, each summed by
+    ///    one thread in a fixed order);
+    /// 3. two GEMMs per block: the weight gradient `dW[r][f, k, :] = Σ_v dP[r, k][v, f] · e(v)`
+    ///    and the embedding rows' gradient `de(v) += Σ_f dP[r, k][v, f] · W[r][f, k, :]`.
+    ///
+    /// The cost is that of the forward projection (twice), not of a convolution over every
+    /// window. Deterministic for any thread count: each sum has a fixed order and gemm never
+    /// splits the inner dimension.
+    fn backward_by_windows(
+        &self,
+        batch: &Batch,
+        sc: &mut KimScratch,
+        train_embedding: bool,
+        conv_grads: &mut [Vec<f32>],
+        embedding: &mut SparseRows,
+    ) {
+        let cfg = &self.config;
+        let (bs, sl, e, maps) = (batch.batch, batch.seq_len, cfg.emb_dim, cfg.feature_maps);
+        let (nf, mf, nr) = (cfg.num_features(), cfg.max_features(), self.convs.len());
+        let per = nr * sl * maps;
+        // 1. Window gradients, example by example.
+        let (pooled, argmax, dfeat) = (&sc.pooled, &sc.argmax, &sc.dfeat);
+        sc.windows[..bs * per]
+            .par_chunks_mut(per)
+            .enumerate()
+            .for_each(|(b, w)| {
+                let len = batch.lengths[b];
+                for (r, conv) in self.convs.iter().enumerate() {
+                    let nw = super::valid_windows(len, conv.h);
+                    let inv = 1.0 / nw as f32;
+                    let w = &mut w[r * sl * maps..(r * sl + nw) * maps];
+                    let col = b * nf + r * maps;
+                    let dmean = &dfeat[mf + col..mf + col + maps];
+                    for row in w.chunks_exact_mut(maps) {
+                        for ((v, &bias), &dm) in row.iter_mut().zip(&conv.bias).zip(dmean) {
+                            *v = if *v + bias > 0.0 { dm * inv } else { 0.0 };
+                        }
+                    }
+                    for f in 0..maps {
+                        if pooled[col + f] > 0.0 {
+                            w[argmax[col + f] as usize * maps + f] += dfeat[col + f];
+                        }
+                    }
+                }
+            });
+        let windows = &sc.windows[..bs * per];
+        // Bias gradients: every window of every example, in order.
+        for (r, (conv, dwb)) in self.convs.iter().zip(conv_grads.chunks_mut(2)).enumerate() {
+            let db = &mut dwb[1];
+            db.fill(0.0);
+            for b in 0..bs {
+                let nw = super::valid_windows(batch.lengths[b], conv.h);
+                let at = b * per + r * sl * maps;
+                for row in windows[at..at + nw * maps].chunks_exact(maps) {
+                    for (d, &v) in db.iter_mut().zip(row) {
+                        *d += v;
+                    }
+                }
+            }
+        }
+        // 2. Per-token sums, one [distinct, maps] block per (region, tap).
+        let distinct = DistinctTokens::new(batch.ids, batch.lengths, sl, cfg.vocab_size);
+        let d = distinct.ids.len();
+        let blocks: Vec<(usize, usize)> = self
+            .convs
+            .iter()
+            .enumerate()
+            .flat_map(|(r, c)| (0..c.h).map(move |k| (r, k)))
+            .collect();
+        let mut dp = vec![0.0f32; blocks.len() * d * maps];
+        if d > 0 {
+            dp.par_chunks_mut(d * maps)
+                .zip(&blocks)
+                .for_each(|(out, &(r, k))| {
+                    let h = self.convs[r].h;
+                    for b in 0..bs {
+                        let len = batch.lengths[b];
+                        let nw = super::valid_windows(len, h);
+                        let local = &distinct.local[b * sl..b * sl + len];
+                        let w = &windows[b * per + r * sl * maps..];
+                        // Window t reads position t + k.
+                        for t in 0..nw {
+                            let Some(&v) = local.get(t + k) else { break };
+                            if v == u32::MAX {
+                                continue;
+                            }
+                            let dst = &mut out[v as usize * maps..(v as usize + 1) * maps];
+                            for (o, &x) in dst.iter_mut().zip(&w[t * maps..(t + 1) * maps]) {
+                                *o += x;
+                            }
+                        }
+                    }
+                });
+        }
+        // 3. Weight and embedding-row gradients.
+        let extra = cfg.multichannel.then_some(self.embedding_static.as_slice());
+        let rows = gather_rows(&self.embedding, extra, e, &distinct.ids);
+        let threads = gemm::Parallelism::Rayon(rayon::current_num_threads());
+        for dwb in conv_grads.chunks_mut(2) {
+            dwb[0].fill(0.0);
+        }
+        let mut drows = vec![0.0f32; d * e];
+        for (i, &(r, k)) in blocks.iter().enumerate() {
+            if d == 0 {
+                break;
+            }
+            let h = self.convs[r].h;
+            let block = &dp[i * d * maps..(i + 1) * d * maps];
+            let dw = &mut conv_grads[2 * r];
+            // SAFETY: dst (f, j) = dw[f·h·e + k·e + j] for f < maps, j < e lies in dw
+            // ([maps, h, e]); lhs (f, v) = block[v·maps + f], v < d; rhs (v, j) = rows[v·e + j].
+            unsafe {
+                gemm::gemm(
+                    maps,
+                    e,
+                    d,
+                    dw.as_mut_ptr().add(k * e),
+                    1,
+                    (h * e) as isize,
+                    false,
+                    block.as_ptr(),
+                    maps as isize,
+                    1,
+                    rows.as_ptr(),
+                    1,
+                    e as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    threads,
+                );
+            }
+            if train_embedding {
+                let weight = &self.convs[r].weight;
+                // SAFETY: dst (v, j) = drows[v·e + j]; lhs (v, f) = block[v·maps + f];
+                // rhs (f, j) = weight[f·h·e + k·e + j], f < maps, j < e, inside [maps, h, e].
+                unsafe {
+                    gemm::gemm(
+                        d,
+                        e,
+                        maps,
+                        drows.as_mut_ptr(),
+                        1,
+                        e as isize,
+                        i > 0,
+                        block.as_ptr(),
+                        1,
+                        maps as isize,
+                        weight.as_ptr().add(k * e),
+                        1,
+                        (h * e) as isize,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        threads,
+                    );
+                }
+            }
+        }
+        if train_embedding {
+            embedding.gather_rows(cfg.vocab_size, e, batch.ids, batch.lengths, sl);
+            assert_eq!(
+                embedding.rows, distinct.ids,
+                "sparse rows and distinct tokens list the batch's ids in the same order"
+            );
+            embedding.grad.copy_from_slice(&drows);
         }
     }
 }
