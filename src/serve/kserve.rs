@@ -16,7 +16,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{ApiError, AppState, json_response, predict_request};
+use super::predict::predict_request;
+use super::request::json_response;
+use super::{ApiError, AppState};
 
 /// The suffix of a KServe V1 predict path.
 const PREDICT_VERB: &str = ":predict";
