@@ -269,7 +269,7 @@ fn unreadable(line: usize, why: Unreadable, message: String) -> Record {
 
 /// `16 MiB`, `100 bytes`: a byte limit for messages.
 fn size(bytes: usize) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{bytes} bytes")
