@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -51,15 +51,11 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let post_only = endpoint == "/v1/predict"
+            || endpoint == "/v1/explain"
+            || endpoint == metrics::KSERVE_PREDICT;
         let message = if status == StatusCode::METHOD_NOT_ALLOWED {
-            let allowed = if endpoint == "/v1/predict"
-                || endpoint == "/v1/explain"
-                || endpoint == metrics::KSERVE_PREDICT
-            {
-                "POST"
-            } else {
-                "GET, HEAD"
-            };
+            let allowed = if post_only { "POST" } else { "GET, HEAD" };
             format!("method {method} is not allowed for {path} (use {allowed})")
         } else {
             status
@@ -67,7 +63,12 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
                 .unwrap_or("request failed")
                 .to_lowercase()
         };
-        let allow = response.headers().get(header::ALLOW).cloned();
+        let allow = if status == StatusCode::METHOD_NOT_ALLOWED && post_only {
+            // axum's own list for `/v1/models/{target}` holds GET, which is for readiness.
+            Some(HeaderValue::from_static("POST"))
+        } else {
+            response.headers().get(header::ALLOW).cloned()
+        };
         response = ApiError::new(status, message).into_response();
         if let Some(allow) = allow {
             response.headers_mut().insert(header::ALLOW, allow);
