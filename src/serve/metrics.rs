@@ -60,6 +60,7 @@ struct Inner {
     latency: BTreeMap<&'static str, Histogram>,
     texts: u64,
     batches: u64,
+    evicted: u64,
 }
 
 /// Counters of the service; cheap to update from any thread.
@@ -120,6 +121,11 @@ impl Metrics {
         let mut m = self.lock();
         m.texts += texts as u64;
         m.batches += 1;
+    }
+
+    /// Records a connection closed to give its slot to a new one (`--max-connections`).
+    pub fn connection_evicted(&self) {
+        self.lock().evicted += 1;
     }
 
     /// Texts classified so far.
@@ -191,10 +197,14 @@ impl Metrics {
              textcnn_texts_classified_total {}\n\
              # HELP textcnn_model_batches_total Forward passes of the model (concurrent requests are batched).\n\
              # TYPE textcnn_model_batches_total counter\n\
-             textcnn_model_batches_total {}",
+             textcnn_model_batches_total {}\n\
+             # HELP textcnn_connections_evicted_total Connections without a request in flight closed to give their slot to a new connection (--max-connections).\n\
+             # TYPE textcnn_connections_evicted_total counter\n\
+             textcnn_connections_evicted_total {}",
             self.in_flight.load(Ordering::Relaxed),
             m.texts,
-            m.batches
+            m.batches,
+            m.evicted
         );
         s
     }
@@ -230,5 +240,6 @@ mod tests {
         );
         assert!(s.contains("textcnn_http_errors_total{endpoint=\"other\"} 1\n"));
         assert!(s.contains("textcnn_http_requests_in_flight 0\n"));
+        assert!(s.ends_with("textcnn_connections_evicted_total 0\n"), "{s}");
     }
 }

@@ -63,9 +63,15 @@ pub struct ServeConfig {
     pub max_concurrent: usize,
     /// Most texts per forward pass when batching concurrent requests.
     pub max_batch: usize,
-    /// Connections held open at once; further ones wait in the listen backlog until one
-    /// closes. Bounds the file descriptors a crowd of idle clients can take.
+    /// Connections held open at once. When all are taken, a new connection takes the slot of
+    /// the one that has waited longest without a request in flight (a client still sending its
+    /// head, an idle keep-alive), which is closed; when every one has a request in flight, new
+    /// ones wait in the listen backlog. Bounds the file descriptors a crowd of clients can take.
     pub max_connections: usize,
+    /// Time a client has to send a request's head (request line and headers), counted from the
+    /// connection's start or the end of the previous answer on it; past it the connection is
+    /// closed. Also the longest an idle keep-alive connection stays open.
+    pub header_timeout: Duration,
 }
 
 impl Default for ServeConfig {
@@ -79,6 +85,7 @@ impl Default for ServeConfig {
             max_concurrent: 256,
             max_batch: crate::predict::INFERENCE_BATCH,
             max_connections: 512,
+            header_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -213,6 +220,7 @@ fn model_json(c: &Classifier, info: &ModelInfo, config: &ServeConfig) -> Value {
             "max_len_tokens": bc.encode.max_len,
             "timeout_ms": config.timeout.as_millis() as u64,
             "max_connections": config.max_connections,
+            "header_timeout_ms": config.header_timeout.as_millis() as u64,
         },
     })
 }
