@@ -72,6 +72,23 @@ pub struct ServeConfig {
     /// connection's start or the end of the previous answer on it; past it the connection is
     /// closed. Also the longest an idle keep-alive connection stays open.
     pub header_timeout: Duration,
+    /// Called on the model thread with each batch's texts, inside the batch's forward pass; a
+    /// panic in it is handled as a panic of the model. For fault-injection tests; `None` in
+    /// service.
+    pub batch_hook: Option<BatchHook>,
+}
+
+/// What a [`BatchHook`] runs: a function of a batch's texts.
+pub type BatchFn = dyn Fn(&[&str]) + Send + Sync;
+
+/// A function run on every batch the model worker runs (see [`ServeConfig::batch_hook`]).
+#[derive(Clone)]
+pub struct BatchHook(pub Arc<BatchFn>);
+
+impl std::fmt::Debug for BatchHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BatchHook")
+    }
 }
 
 impl Default for ServeConfig {
@@ -86,6 +103,7 @@ impl Default for ServeConfig {
             max_batch: crate::predict::INFERENCE_BATCH,
             max_connections: 512,
             header_timeout: Duration::from_secs(10),
+            batch_hook: None,
         }
     }
 }
@@ -165,6 +183,7 @@ impl AppState {
             config.max_batch,
             config.max_concurrent,
             metrics.clone(),
+            config.batch_hook.clone(),
         );
         let model_json = model_json(&classifier, &info, &config);
         AppState(Arc::new(Inner {

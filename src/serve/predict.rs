@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::request::{admit_and_read, json_response, kind, parse_json_body};
-use super::{ApiError, AppState, ModelInfo, ServeConfig};
+use super::{ApiError, AppState, ModelInfo, ServeConfig, WorkerError};
 
 pub(super) async fn predict(State(state): State<AppState>, req: Request) -> Response {
     predict_request(state, req, false).await
@@ -100,11 +100,15 @@ async fn predict_inner(state: &AppState, body: Body, kserve: bool) -> Result<Res
     let labels = s.classifier.labels();
     let request = parse_predict(&bytes, &s.config, labels.len())?;
     let field = request.field;
-    let predictions = s.worker.predict(request.texts).await.map_err(|_| {
-        ApiError::new(
+    let predictions = s.worker.predict(request.texts).await.map_err(|e| match e {
+        WorkerError::Gone => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the model worker is not running",
-        )
+        ),
+        WorkerError::Failed(message) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the model failed on this request's texts ({message}); the service goes on"),
+        ),
     })?;
     // A text without tokens is refused as an empty one is (see `parse_predict`).
     if let Some(i) = predictions.iter().position(|p| p.n_tokens == 0) {

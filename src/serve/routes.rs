@@ -105,7 +105,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.0.metrics.render(),
+        state.0.metrics.render(state.0.worker.queued()),
     )
         .into_response()
 }
