@@ -1,27 +1,7 @@
 //! Connections: the accept loop of [`serve`], the connection limit (`--max-connections`) and
 //! what frees a slot, the time limits of a connection, graceful shutdown, and
-//! [`shutdown_signal`].
-//!
-//! Each connection is served by hyper's HTTP/1 connection ([`hyper::server::conn::http1`]):
-//! - the head of a request (its request line and headers) must arrive within
-//!   [`ServeConfig::header_timeout`] of the connection's start or of the end of the previous
-//!   answer on it (hyper's `header_read_timeout`); else the connection is closed, so a client
-//!   that trickles its head a byte at a time cannot hold it, and neither can an idle keep-alive;
-//! - a connection on which nothing is received or sent for [`ServeConfig::timeout`] plus one
-//!   second is closed (a body that stops arriving, an answer the client does not read);
-//! - when all `max_connections` slots are taken, a new connection takes the slot of the open
-//!   connection that has waited longest without a request in flight (a client still sending
-//!   its head, or an idle keep-alive), which is closed. Only when every open connection has a
-//!   request in flight do new ones wait in the listen backlog. So slow clients holding every
-//!   slot cannot keep `GET /healthz` out.
-//!
-//! A request head that hyper cannot parse (an unparseable `Content-Length`, a malformed header
-//! line, a head over hyper's size limit) is answered by hyper itself, with a 400 (431, 414)
-//! without a body, before any handler of the service runs: hyper has no hook to give such an
-//! answer a body, and reading heads ourselves would mean writing our own HTTP parser.
-//!
-//! [`ServeConfig::header_timeout`]: super::ServeConfig::header_timeout
-//! [`ServeConfig::timeout`]: super::ServeConfig::timeout
+//! [`shutdown_signal`]. Each connection is served by hyper's HTTP/1 connection
+//! ([`hyper::server::conn::http1`]); [`serve`] says what limits it.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -48,9 +28,23 @@ use super::routes::router;
 /// and returns once the requests in flight are answered, or at the latest `config.timeout`
 /// after `shutdown` (the longest a request may take), whatever the clients still hold open.
 ///
-/// At most `config.max_connections` connections are open at once; see the [module
-/// documentation](self) for the time limits of a connection and which connection gives up its
-/// slot to a new one.
+/// Limits of the connections (`config` is the state's [`ServeConfig`](super::ServeConfig)):
+/// - the head of a request (its request line and headers) must arrive within
+///   `config.header_timeout` of the connection's start or of the end of the previous answer on
+///   it (hyper's `header_read_timeout`); else the connection is closed, so a client that
+///   trickles its head a byte at a time cannot hold it, and neither can an idle keep-alive;
+/// - a connection on which nothing is received or sent for `config.timeout` plus one second is
+///   closed (a body that stops arriving, an answer the client does not read);
+/// - at most `config.max_connections` are open at once. When all slots are taken, a new
+///   connection takes the slot of the open connection that has waited longest without a
+///   request in flight (a client still sending its head, or an idle keep-alive), which is
+///   closed; only when every open connection has a request in flight do new ones wait in the
+///   listen backlog. So slow clients holding every slot cannot keep `GET /healthz` out.
+///
+/// A request head that hyper cannot parse (an unparseable `Content-Length`, a malformed header
+/// line, a head over hyper's size limit) is answered by hyper itself, with a 400 (431, 414)
+/// without a body, before any handler of the service runs: hyper has no hook to give such an
+/// answer a body, and reading heads ourselves would mean writing our own HTTP parser.
 ///
 /// # Errors
 /// None at present (the `Result` leaves room for listener errors): an error accepting a

@@ -644,7 +644,7 @@ fn healthz_answers_while_slow_clients_hold_every_connection_slot() {
 
 /// Issue 29, L7: a request whose `Content-Length` cannot be parsed is answered by hyper while it
 /// parses the head, before any handler runs, with a 400 and no body; hyper has no hook to give
-/// that answer a body (see the module documentation of the service's connections). This pins
+/// that answer a body (see the docs of `textcnn::serve::serve`). This pins
 /// that answer, and that the service goes on.
 #[test]
 fn an_unparseable_content_length_gets_a_bodiless_400_and_the_service_goes_on() {
