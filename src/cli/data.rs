@@ -49,6 +49,9 @@ pub struct SplitArgs {
     /// JSONL file for the fraction.
     #[arg(long)]
     pub second: PathBuf,
+    /// Replace --first and --second when they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -111,8 +114,9 @@ fn split(a: SplitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses `--first`/`--second` naming the same file (the second would replace the first) or
-/// the input itself (it would be replaced before it is read whole, or with half its rows).
+/// Refuses `--first`/`--second` naming the same file (the second would replace the first), the
+/// input itself (it would be replaced before it is read whole, or with half its rows), or an
+/// existing file without `--force`.
 fn check_split_outputs(a: &SplitArgs) -> anyhow::Result<()> {
     use textcnn::fsutil::same_file;
     if same_file(&a.first, &a.second) {
@@ -131,6 +135,12 @@ fn check_split_outputs(a: &SplitArgs) -> anyhow::Result<()> {
                 "{flag} {} is the input {}; give a new file so that the input is kept",
                 path.display(),
                 a.data
+            );
+        }
+        if path.exists() && !a.force {
+            anyhow::bail!(
+                "{flag} {} already exists; give another name or --force to replace it",
+                path.display()
             );
         }
     }

@@ -31,6 +31,9 @@ pub struct EvalArgs {
     /// learning curves) and DIR/report.html for this data.
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
+    /// Replace an existing DIR/report.html and DIR/plots/ of --plots.
+    #[arg(long, requires = "plots")]
+    pub force: bool,
     #[command(flatten)]
     pub read: ReadArgs,
     #[command(flatten)]
@@ -47,6 +50,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
              replaced; give another directory",
             dir.display()
         );
+    }
+    if let Some(dir) = &args.plots
+        && !args.force
+    {
+        for existing in [dir.join(report::REPORT_HTML), dir.join(report::PLOTS_DIR)] {
+            if existing.exists() {
+                anyhow::bail!(
+                    "--plots: {} already exists; give another folder or --force to replace it",
+                    existing.display()
+                );
+            }
+        }
     }
     if classifier.multi_label().is_some() {
         if args.plots.is_some() {

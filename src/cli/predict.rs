@@ -8,7 +8,9 @@ use clap::Args;
 use textcnn::predict::Classifier;
 
 use textcnn::data::Encoding;
-use textcnn::data::stream::{Record, RecordStream, StreamFormat, StreamOptions};
+use textcnn::data::stream::{
+    MAX_LINE_BYTES, Record, RecordStream, StreamFormat, StreamOptions, Unreadable,
+};
 
 use super::common::thread_pool;
 
@@ -19,7 +21,9 @@ const NO_TOKENS: &str =
 /// Classify text: one text per input line (plain text, or JSONL with --format jsonl), one output
 /// line per input line, in order. Input is read as it arrives and answered in chunks of up to
 /// --batch-size lines, so predict works inside pipes (`RDD.pipe`, shell pipelines) without
-/// waiting for the end of its input.
+/// waiting for the end of its input. A line that holds no text to classify (blank, not valid
+/// UTF-8, over 16 MiB, a bad JSONL record) gets an error line in its place (`error<TAB>why (line
+/// N)`, or a JSON record with "error") and the stream goes on.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// Model bundle directory (the --output of `textcnn train`).
@@ -85,17 +89,20 @@ pub fn run(args: PredictArgs) -> Result<()> {
             encoding: args.encoding,
             text_key: args.text_column.clone(),
             read_ahead: args.batch_size.saturating_mul(2),
+            max_line_bytes: MAX_LINE_BYTES,
         },
     )?;
     let json = args.json || args.format == StreamFormat::Jsonl;
     let pool = thread_pool(args.threads)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let mut unreadable = Unreadables::default();
     loop {
         let chunk = stream.next_chunk(args.batch_size)?;
         if chunk.is_empty() {
             break;
         }
+        unreadable.count(&chunk);
         let texts: Vec<&str> = chunk
             .iter()
             .map(|r| r.text.as_deref().unwrap_or(""))
@@ -108,7 +115,66 @@ pub fn run(args: PredictArgs) -> Result<()> {
         out.flush()?;
     }
     out.flush()?;
+    let input = if args.input == "-" {
+        "<stdin>"
+    } else {
+        &args.input
+    };
+    for warning in unreadable.warnings(input) {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
+}
+
+/// The lines that could not be read as text: how many, and the first, per reason.
+#[derive(Default)]
+struct Unreadables {
+    invalid_utf8: (usize, usize),
+    too_long: (usize, usize),
+}
+
+impl Unreadables {
+    fn count(&mut self, chunk: &[Record]) {
+        for r in chunk {
+            let seen = match r.unreadable {
+                Some(Unreadable::InvalidUtf8) => &mut self.invalid_utf8,
+                Some(Unreadable::TooLong) => &mut self.too_long,
+                None => continue,
+            };
+            if seen.0 == 0 {
+                seen.1 = r.line;
+            }
+            seen.0 += 1;
+        }
+    }
+
+    /// What to tell about them once the input has ended.
+    fn warnings(&self, input: &str) -> Vec<String> {
+        // "1 line was ... (line 3)", "2 lines were ... (the first: line 3)".
+        let said = |(n, first): (usize, usize), what: &str| {
+            if n == 1 {
+                format!("{input}: 1 line was {what} (line {first})")
+            } else {
+                format!("{input}: {n} lines were {what} (the first: line {first})")
+            }
+        };
+        let mut out = Vec::new();
+        if self.invalid_utf8.0 > 0 {
+            out.push(format!(
+                "{}; answered with error records. If the input is Latin-1 / Windows-1252, pass \
+                 `--encoding latin1`",
+                said(self.invalid_utf8, "not valid UTF-8")
+            ));
+        }
+        if self.too_long.0 > 0 {
+            let what = format!("longer than the limit of {} MiB", MAX_LINE_BYTES >> 20);
+            out.push(format!(
+                "{}; answered with error records",
+                said(self.too_long, &what)
+            ));
+        }
+        out
+    }
 }
 
 /// Writes the output line of one input record.
@@ -176,12 +242,27 @@ fn pairs_json(pairs: &[(&str, f32)]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Writes the JSON record `v` on one line, with the input's `id` when it had one.
-fn write_json(out: &mut impl Write, mut v: serde_json::Value, record: &Record) -> Result<()> {
-    if let Some(id) = &record.id {
-        v["id"] = id.clone();
+/// Writes the JSON object `v` on one line, with the input's `id` as written when it had one.
+/// The keys come sorted, the id's among them, as `serde_json::Value` writes them.
+fn write_json(out: &mut impl Write, v: serde_json::Value, record: &Record) -> Result<()> {
+    /// A field's value: one the program made, or the input's id verbatim.
+    #[derive(serde::Serialize)]
+    #[serde(untagged)]
+    enum Field<'a> {
+        Made(&'a serde_json::Value),
+        AsWritten(&'a serde_json::value::RawValue),
     }
-    writeln!(out, "{v}")?;
+    match (&record.id, &v) {
+        (Some(id), serde_json::Value::Object(map)) => {
+            let mut fields: std::collections::BTreeMap<&str, Field> = map
+                .iter()
+                .map(|(k, v)| (k.as_str(), Field::Made(v)))
+                .collect();
+            fields.insert("id", Field::AsWritten(id));
+            writeln!(out, "{}", serde_json::to_string(&fields)?)?;
+        }
+        _ => writeln!(out, "{v}")?,
+    }
     Ok(())
 }
 

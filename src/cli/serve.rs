@@ -42,10 +42,18 @@ pub struct ServeArgs {
     /// Predict requests handled at once; more wait (bounds memory to about this many bodies).
     #[arg(long, default_value_t = 256)]
     pub max_concurrent: usize,
-    /// Connections open at once; more wait to be accepted. A connection on which nothing is
-    /// received or sent for --timeout-ms plus one second is closed.
+    /// Connections open at once. When all are taken, a new one takes the slot of the
+    /// connection that has waited longest without a request in flight (a client still sending
+    /// its headers, an idle keep-alive), which is closed; when all have requests in flight, new
+    /// ones wait to be accepted. A connection on which nothing is received or sent for
+    /// --timeout-ms plus one second is closed.
     #[arg(long, default_value_t = 512)]
     pub max_connections: usize,
+    /// Time in milliseconds a client has to send a request's line and headers, from the
+    /// connection's start or the end of the previous answer on it; past it the connection is
+    /// closed (so also the longest an idle keep-alive connection stays open).
+    #[arg(long, default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
     /// The model's name in responses and in KServe's path /v1/models/NAME:predict (default:
     /// the bundle folder's name).
     #[arg(long)]
@@ -71,6 +79,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
     ensure!(
         args.max_connections >= 1,
         "--max-connections must be at least 1"
+    );
+    ensure!(
+        args.header_timeout_ms >= 1,
+        "--header-timeout-ms must be at least 1"
     );
     let mut classifier = Classifier::load(&args.model)?;
     classifier.set_proj_cache_bytes(args.proj_cache_mb.saturating_mul(1 << 20));
@@ -98,6 +110,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         timeout: Duration::from_millis(args.timeout_ms),
         max_concurrent: args.max_concurrent,
         max_connections: args.max_connections,
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
         ..ServeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -5,6 +5,10 @@
 //! A chunk is the first record to arrive plus whatever else has already arrived, up to a
 //! maximum: under a steady stream the chunks are full (throughput), and a lone line is answered
 //! at once (latency).
+//!
+//! A line that cannot be read as text (not UTF-8, or longer than [`MAX_LINE_BYTES`]) is a record
+//! whose text is an error, like a JSONL line without a text: the consumer answers it in its
+//! place and the stream goes on. Only an unreadable input (an I/O error) ends it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -12,6 +16,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::Encoding;
 
@@ -26,17 +31,36 @@ pub enum StreamFormat {
     Jsonl,
 }
 
+/// The longest line read, in bytes (without its `\n`): a longer one is a record whose text is an
+/// error, and the rest of it is skipped without being kept, so that one endless line (`predict
+/// < /dev/zero`) cannot exhaust the memory.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
 /// One input line.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Record {
     /// 1-based line number in the input.
     pub line: usize,
-    /// The JSONL record's `"id"`, when it has one.
-    pub id: Option<Value>,
+    /// The JSONL record's `"id"` exactly as written (`1e2` stays `1e2`, a 23-digit integer keeps
+    /// its digits), when it has one.
+    pub id: Option<Box<RawValue>>,
     /// The text to classify, or why the line holds none (a JSONL line that is not an object,
-    /// has no text key, or a text that is not a string). Such lines get an error record in the
-    /// output and do not stop the stream.
+    /// has no text key, or a text that is not a string; a line that is not valid UTF-8 or is
+    /// over [`MAX_LINE_BYTES`]). Such lines get an error record in the output and do not stop
+    /// the stream.
     pub text: std::result::Result<String, String>,
+    /// Why the line could not be read as text at all, when that is so (then `text` is the
+    /// error message); `None` for every line that was read.
+    pub unreadable: Option<Unreadable>,
+}
+
+/// Why a line could not be read as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Not valid UTF-8 (with `--encoding utf8`).
+    InvalidUtf8,
+    /// Longer than [`MAX_LINE_BYTES`].
+    TooLong,
 }
 
 /// Records read on a background thread, handed out in chunks by [`RecordStream::next_chunk`].
@@ -55,6 +79,8 @@ pub struct StreamOptions {
     pub text_key: String,
     /// Records read ahead of the consumer at most (bounds memory to about this many lines).
     pub read_ahead: usize,
+    /// The longest line read, in bytes; see [`MAX_LINE_BYTES`].
+    pub max_line_bytes: usize,
 }
 
 impl Default for StreamOptions {
@@ -64,6 +90,7 @@ impl Default for StreamOptions {
             encoding: Encoding::Utf8,
             text_key: "text".into(),
             read_ahead: 4096,
+            max_line_bytes: MAX_LINE_BYTES,
         }
     }
 }
@@ -113,8 +140,8 @@ impl RecordStream {
     /// in all (at least 1). An empty chunk means the input has ended.
     ///
     /// # Errors
-    /// An unreadable input or invalid UTF-8 (naming the input, the line and the byte offset),
-    /// returned once the records before it have been handed out.
+    /// An unreadable input (an I/O error, naming the input), returned once the records before
+    /// it have been handed out.
     pub fn next_chunk(&mut self, max: usize) -> Result<Vec<Record>> {
         if let Some(e) = self.pending.take() {
             return Err(e);
@@ -140,8 +167,9 @@ impl RecordStream {
 }
 
 /// The reading thread: splits on `\n` (a trailing `\r` is dropped, a final terminator adds no
-/// line, a leading UTF-8 BOM is stripped), decodes and parses each line, and sends it. Stops
-/// quietly when the consumer has gone.
+/// line, a leading UTF-8 BOM is stripped), decodes and parses each line, and sends it. A line over
+/// `options.max_line_bytes` is sent as an error record as soon as the limit is passed, then the
+/// rest of it is skipped. Stops quietly when the consumer has gone.
 fn read_records(
     reader: impl Read,
     name: &str,
@@ -150,12 +178,16 @@ fn read_records(
     tx: &SyncSender<Result<Record>>,
 ) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let max = options.max_line_bytes;
     let mut buf = Vec::new();
     let mut offset = 0usize;
     let mut line = 0usize;
     loop {
         buf.clear();
-        let n = reader
+        // At most the limit, its `\r\n` and one byte more, so that an over-long line is seen
+        // without reading it whole.
+        let n = (&mut reader)
+            .take(max as u64 + 3)
             .read_until(b'\n', &mut buf)
             .with_context(|| format!("reading {name}"))?;
         if n == 0 {
@@ -168,8 +200,26 @@ fn read_records(
         let start = offset;
         offset += n;
         let mut bytes = &buf[..];
+        let ended = bytes.last() == Some(&b'\n');
         bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.len() > max {
+            let record = unreadable(
+                line,
+                Unreadable::TooLong,
+                format!(
+                    "line longer than the limit of {}; not classified (the rest of the line is skipped)",
+                    size(max)
+                ),
+            );
+            if tx.send(Ok(record)).is_err() {
+                return Ok(());
+            }
+            if !ended {
+                offset += skip_line(&mut reader).with_context(|| format!("reading {name}"))?;
+            }
+            continue;
+        }
         let mut skipped = 0;
         if line == 1
             && let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF")
@@ -177,26 +227,84 @@ fn read_records(
             bytes = rest;
             skipped = 3;
         }
-        let text = decode_line(bytes, options.encoding).map_err(|at| {
-            anyhow::anyhow!(
-                "{name}:{line}: invalid UTF-8 (byte 0x{:02X} at offset {}); if the file is \
-                 Latin-1 / Windows-1252, pass `--encoding latin1`",
-                bytes[at],
-                start + skipped + at
-            )
-        })?;
-        let record = match options.format {
-            StreamFormat::Lines => Record {
-                line,
-                id: None,
-                text: Ok(text),
+        let record = match decode_line(bytes, options.encoding) {
+            Ok(text) => match options.format {
+                StreamFormat::Lines => Record {
+                    line,
+                    id: None,
+                    text: Ok(text),
+                    unreadable: None,
+                },
+                StreamFormat::Jsonl => parse_jsonl_record(line, &text, &options.text_key),
             },
-            StreamFormat::Jsonl => parse_jsonl_record(line, &text, &options.text_key),
+            Err(at) => {
+                let message = format!(
+                    "invalid UTF-8 (byte 0x{:02X} at offset {}); if the input is Latin-1 / \
+                     Windows-1252, pass `--encoding latin1`",
+                    bytes[at],
+                    start + skipped + at
+                );
+                let mut record = unreadable(line, Unreadable::InvalidUtf8, message);
+                if options.format == StreamFormat::Jsonl {
+                    record.id = lossy_id(bytes);
+                }
+                record
+            }
         };
         if tx.send(Ok(record)).is_err() {
             return Ok(());
         }
     }
+}
+
+/// A record for a line that could not be read as text.
+fn unreadable(line: usize, why: Unreadable, message: String) -> Record {
+    Record {
+        line,
+        id: None,
+        text: Err(message),
+        unreadable: Some(why),
+    }
+}
+
+/// `16 MiB`, `100 bytes`: a byte limit for messages.
+fn size(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Reads through the next `\n` (or the end of the input) without keeping what it reads;
+/// returns the number of bytes read.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<usize> {
+    let mut skipped = 0;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(skipped);
+        }
+        match available.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(skipped + i + 1);
+            }
+            None => {
+                let n = available.len();
+                reader.consume(n);
+                skipped += n;
+            }
+        }
+    }
+}
+
+/// The `"id"` of a JSONL line that is not valid UTF-8, read with the invalid bytes replaced,
+/// so that its error record can be matched to it; none when the id itself holds an invalid
+/// byte (a replaced id would name another record).
+fn lossy_id(bytes: &[u8]) -> Option<Box<RawValue>> {
+    let text = String::from_utf8_lossy(bytes);
+    raw_id(&text).filter(|id| !id.get().contains('\u{FFFD}'))
 }
 
 /// Decodes one line; `Err(offset)` of the first invalid UTF-8 byte.
@@ -222,6 +330,7 @@ pub fn parse_jsonl_record(line: usize, text: &str, text_key: &str) -> Record {
                 line,
                 id: None,
                 text: Err("blank line, expected a JSON object".into()),
+                unreadable: None,
             };
         }
         Err(e) => {
@@ -229,6 +338,7 @@ pub fn parse_jsonl_record(line: usize, text: &str, text_key: &str) -> Record {
                 line,
                 id: None,
                 text: Err(format!("invalid JSON: {e}")),
+                unreadable: None,
             };
         }
     };
@@ -240,9 +350,11 @@ pub fn parse_jsonl_record(line: usize, text: &str, text_key: &str) -> Record {
                 "expected a JSON object like {{\"id\": 1, \"{text_key}\": \"...\"}}, found {}",
                 json_kind(&value)
             )),
+            unreadable: None,
         };
     };
-    let id = object.remove("id");
+    // The id as written: `Value` would turn `1e2` into `100.0`.
+    let id = object.remove("id").and_then(|_| raw_id(text));
     let text = match object.remove(text_key) {
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(format!(
@@ -265,7 +377,19 @@ pub fn parse_jsonl_record(line: usize, text: &str, text_key: &str) -> Record {
             ))
         }
     };
-    Record { line, id, text }
+    Record {
+        line,
+        id,
+        text,
+        unreadable: None,
+    }
+}
+
+/// The `"id"` of the JSON object `text` exactly as written (the last one, when the key repeats,
+/// as for the other keys); `None` when there is none or `text` is not an object.
+fn raw_id(text: &str) -> Option<Box<RawValue>> {
+    let object: std::collections::HashMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+    object.get("id").map(|id| (*id).to_owned())
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -317,27 +441,75 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_names_line_and_offset_after_the_lines_before() {
-        let mut s = RecordStream::from_reader(
-            std::io::Cursor::new(b"ok\nbad \xFF\n".to_vec()),
-            "in".into(),
-            false,
-            StreamOptions::default(),
+    fn invalid_utf8_is_an_error_record_naming_the_offset_and_the_stream_goes_on() {
+        let r = all(b"ok\nbad \xFF\nafter\n", StreamOptions::default()).unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].text, Ok("ok".into()));
+        assert_eq!(
+            r[1].text,
+            Err(
+                "invalid UTF-8 (byte 0xFF at offset 7); if the input is Latin-1 / Windows-1252, \
+                 pass `--encoding latin1`"
+                    .into()
+            )
         );
-        let first = s.next_chunk(10);
-        // The good line comes first (possibly alone, if the error had not arrived yet).
-        let first = first.unwrap();
-        assert_eq!(texts(&first), ["ok"]);
-        let e = s.next_chunk(10).unwrap_err().to_string();
-        assert!(
-            e.starts_with("in:2: invalid UTF-8 (byte 0xFF at offset 7)"),
-            "{e}"
-        );
+        assert_eq!(r[1].unreadable, Some(Unreadable::InvalidUtf8));
+        assert_eq!((r[2].line, r[2].text.as_deref()), (3, Ok("after")));
+        assert_eq!(r[2].unreadable, None);
         let latin = StreamOptions {
             encoding: Encoding::Latin1,
             ..StreamOptions::default()
         };
         assert_eq!(texts(&all(b"caf\xE9\n", latin).unwrap()), ["caf\u{e9}"]);
+        // JSONL: the record keeps its id when the invalid byte is elsewhere.
+        let jsonl = StreamOptions {
+            format: StreamFormat::Jsonl,
+            ..StreamOptions::default()
+        };
+        let r = all(
+            b"{\"id\": 1e2, \"text\": \"\xFF\"}\n{\"id\": \"\xFF\"}\n",
+            jsonl,
+        )
+        .unwrap();
+        assert_eq!(r[0].id.as_ref().map(|id| id.get()), Some("1e2"));
+        assert!(
+            r[0].text
+                .as_ref()
+                .unwrap_err()
+                .starts_with("invalid UTF-8 (byte 0xFF at offset 21)")
+        );
+        assert!(
+            r[1].id.is_none(),
+            "an id holding the invalid byte is not echoed"
+        );
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_an_error_record_and_its_rest_is_skipped() {
+        let o = StreamOptions {
+            max_line_bytes: 4,
+            ..StreamOptions::default()
+        };
+        // "abcd" fits (also with \r\n); "abcde" and the endless last line do not.
+        let r = all(
+            b"abcd\r\nabcde\nxy\n0123456789012345678901234567890123456789",
+            o.clone(),
+        )
+        .unwrap();
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[0].text, Ok("abcd".into()));
+        let long = "line longer than the limit of 4 bytes; not classified (the rest of the line is skipped)";
+        assert_eq!((r[1].line, r[1].text.clone()), (2, Err(long.to_string())));
+        assert_eq!(r[1].unreadable, Some(Unreadable::TooLong));
+        assert_eq!((r[2].line, r[2].text.clone()), (3, Ok("xy".into())));
+        assert_eq!((r[3].line, r[3].text.clone()), (4, Err(long.to_string())));
+        // The offsets after a skipped line still count its bytes.
+        let r = all(b"0123456789\n\xFF\n", o).unwrap();
+        assert!(
+            r[1].text.as_ref().unwrap_err().contains("at offset 11"),
+            "{:?}",
+            r[1].text
+        );
     }
 
     #[test]
@@ -349,9 +521,10 @@ mod tests {
         let input = b"{\"id\": 7, \"text\": \"hi\"}\n{\"text\": \"no id\"}\n\n[1]\n{\"id\": \"x\", \"body\": 1}\n{\"id\": {\"k\": 1}, \"text\": 3}\nnot json\n";
         let r = all(input, o).unwrap();
         assert_eq!(r.len(), 7);
-        assert_eq!(r[0].id, Some(serde_json::json!(7)));
+        let id = |r: &Record| r.id.as_ref().map(|id| id.get().to_string());
+        assert_eq!(id(&r[0]).as_deref(), Some("7"));
         assert_eq!(r[0].text, Ok("hi".into()));
-        assert_eq!(r[1].id, None);
+        assert_eq!(id(&r[1]), None);
         assert_eq!(r[1].text, Ok("no id".into()));
         assert_eq!(
             r[2].text,
@@ -364,12 +537,12 @@ mod tests {
                     .to_string()
             )
         );
-        assert_eq!(r[4].id, Some(serde_json::json!("x")));
+        assert_eq!(id(&r[4]).as_deref(), Some("\"x\""));
         assert_eq!(
             r[4].text,
             Err("no \"text\" key (keys: id, body); --text-column names another".to_string())
         );
-        assert_eq!(r[5].id, Some(serde_json::json!({"k": 1})));
+        assert_eq!(id(&r[5]).as_deref(), Some("{\"k\": 1}"));
         assert_eq!(
             r[5].text,
             Err("\"text\" must be a string, found a number".to_string())

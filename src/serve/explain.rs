@@ -15,7 +15,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, json_response};
+use super::request::{admit_and_read, json_response, parse_json_body};
+use super::{ApiError, AppState};
 use crate::explain::Tagged;
 
 /// Windows returned when the request does not say.
@@ -39,7 +40,7 @@ pub struct ExplainRequest {
 /// body of the wrong shape (not an object, no `text`, a non-string or empty text, a label that
 /// is not a string, a bad `top`).
 pub fn parse_explain(body: &[u8], max_chars: usize) -> Result<ExplainRequest, ApiError> {
-    let value = super::parse_json_body(body, "{\"text\": \"some text\"}")?;
+    let value = parse_json_body(body, "{\"text\": \"some text\"}")?;
     let Value::Object(mut o) = value else {
         return Err(ApiError::unprocessable(
             "the body must be a JSON object like {\"text\": \"some text\"}",
@@ -121,7 +122,7 @@ pub(super) async fn explain(State(state): State<AppState>, req: Request) -> Resp
 
 async fn explain_inner(state: &AppState, body: Body) -> Result<Response, ApiError> {
     let s = &state.0;
-    let (_permit, bytes) = super::admit_and_read(s, body).await?;
+    let (_permit, bytes) = admit_and_read(s, body).await?;
     let request = parse_explain(&bytes, s.config.max_chars)?;
     if let Some(l) = &request.label {
         s.classifier

@@ -16,7 +16,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{ApiError, AppState, json_response, predict_request};
+use super::predict::predict_request;
+use super::request::json_response;
+use super::{ApiError, AppState};
 
 /// The suffix of a KServe V1 predict path.
 const PREDICT_VERB: &str = ":predict";
@@ -38,7 +40,12 @@ pub(super) async fn models(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /v1/models/NAME`: whether the model is ready (it is loaded before the service starts).
+/// `GET /v1/models/NAME:predict` is the wrong method for the predict path: a 405 (which the
+/// router's middleware words as for every other wrong method).
 pub(super) async fn ready(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    if name.ends_with(PREDICT_VERB) {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
     if name != state.info().name {
         return unknown_model(&state, &name).into_response();
     }

@@ -60,6 +60,8 @@ struct Inner {
     latency: BTreeMap<&'static str, Histogram>,
     texts: u64,
     batches: u64,
+    batch_failures: u64,
+    evicted: u64,
 }
 
 /// Counters of the service; cheap to update from any thread.
@@ -122,13 +124,24 @@ impl Metrics {
         m.batches += 1;
     }
 
+    /// Records a forward pass of the model that panicked.
+    pub fn batch_failed(&self) {
+        self.lock().batch_failures += 1;
+    }
+
+    /// Records a connection closed to give its slot to a new one (`--max-connections`).
+    pub fn connection_evicted(&self) {
+        self.lock().evicted += 1;
+    }
+
     /// Texts classified so far.
     pub fn texts_classified(&self) -> u64 {
         self.lock().texts
     }
 
-    /// The metrics in the Prometheus text format.
-    pub fn render(&self) -> String {
+    /// The metrics in the Prometheus text format; `queued_jobs` is the model worker's queue
+    /// length (see [`super::Worker::queued`]).
+    pub fn render(&self, queued_jobs: usize) -> String {
         let m = self.lock();
         let mut s = String::new();
         let _ = writeln!(
@@ -191,10 +204,21 @@ impl Metrics {
              textcnn_texts_classified_total {}\n\
              # HELP textcnn_model_batches_total Forward passes of the model (concurrent requests are batched).\n\
              # TYPE textcnn_model_batches_total counter\n\
-             textcnn_model_batches_total {}",
+             textcnn_model_batches_total {}\n\
+             # HELP textcnn_model_batch_failures_total Forward passes in which the model failed (panicked).\n\
+             # TYPE textcnn_model_batch_failures_total counter\n\
+             textcnn_model_batch_failures_total {}\n\
+             # HELP textcnn_model_queue_jobs Requests waiting in the model worker's queue.\n\
+             # TYPE textcnn_model_queue_jobs gauge\n\
+             textcnn_model_queue_jobs {queued_jobs}\n\
+             # HELP textcnn_connections_evicted_total Connections without a request in flight closed to give their slot to a new connection (--max-connections).\n\
+             # TYPE textcnn_connections_evicted_total counter\n\
+             textcnn_connections_evicted_total {}",
             self.in_flight.load(Ordering::Relaxed),
             m.texts,
-            m.batches
+            m.batches,
+            m.batch_failures,
+            m.evicted
         );
         s
     }
@@ -217,7 +241,8 @@ mod tests {
         }
         drop(m.request_started());
         m.request_finished(endpoint_label("/nope/x"), 404, Duration::ZERO);
-        let s = m.render();
+        m.batch_failed();
+        let s = m.render(3);
         assert!(s.contains("le=\"0.0005\"} 1\n"), "{s}");
         assert!(
             s.contains("endpoint=\"/v1/predict\",le=\"0.01\"} 3\n"),
@@ -230,5 +255,8 @@ mod tests {
         );
         assert!(s.contains("textcnn_http_errors_total{endpoint=\"other\"} 1\n"));
         assert!(s.contains("textcnn_http_requests_in_flight 0\n"));
+        assert!(s.contains("textcnn_model_batch_failures_total 1\n"), "{s}");
+        assert!(s.contains("textcnn_model_queue_jobs 3\n"), "{s}");
+        assert!(s.ends_with("textcnn_connections_evicted_total 0\n"), "{s}");
     }
 }

@@ -50,10 +50,12 @@ pub enum ClassWeight {
 impl std::str::FromStr for ClassWeight {
     type Err = String;
 
+    /// `none` and `balanced` in any case; anything else is a file name (`./Balanced` names a
+    /// file called `Balanced`).
     fn from_str(s: &str) -> Result<ClassWeight, String> {
         match s {
-            "none" => Ok(ClassWeight::None),
-            "balanced" => Ok(ClassWeight::Balanced),
+            _ if s.eq_ignore_ascii_case("none") => Ok(ClassWeight::None),
+            _ if s.eq_ignore_ascii_case("balanced") => Ok(ClassWeight::Balanced),
             "" => Err("give none, balanced or a JSON file of label weights".into()),
             path => Ok(ClassWeight::File(PathBuf::from(path))),
         }
@@ -148,7 +150,11 @@ fn read_weight_file(path: &Path) -> Result<std::collections::BTreeMap<String, f3
         crate::fsutil::Source::RegularFile,
         Some(MAX_SETTINGS_BYTES),
     )
-    .with_context(|| format!("--class-weight: cannot read {name}"))?;
+    .with_context(|| {
+        format!(
+            "--class-weight {name}: not none or balanced, and not a readable JSON file of label weights"
+        )
+    })?;
     let text =
         String::from_utf8(bytes).with_context(|| format!("--class-weight {name} is not UTF-8"))?;
     let value: serde_json::Value = serde_json::from_str(&text)

@@ -1154,3 +1154,32 @@ fn settings_files_that_are_devices_are_refused() {
     );
     assert!(!Path::new("unused").exists());
 }
+
+/// Issue 29, L7: `--class-weight Balanced` was read as a file name ("cannot read Balanced").
+/// The keywords are read whatever their case, and a weight file that cannot be read is reported
+/// with the values the option takes.
+#[test]
+fn class_weight_keywords_ignore_case_and_an_unreadable_file_names_the_choices() {
+    use textcnn::train::ClassWeight;
+    for s in ["balanced", "Balanced", "BALANCED"] {
+        assert_eq!(s.parse::<ClassWeight>(), Ok(ClassWeight::Balanced), "{s}");
+    }
+    assert_eq!("None".parse::<ClassWeight>(), Ok(ClassWeight::None));
+    assert_eq!(
+        "./Balanced".parse::<ClassWeight>(),
+        Ok(ClassWeight::File("./Balanced".into()))
+    );
+    fails_with(
+        &[
+            "train",
+            "--train",
+            "missing.jsonl",
+            "--output",
+            "unused",
+            "--class-weight",
+            "Balance",
+        ],
+        "--class-weight Balance: not none or balanced, and not a readable JSON file of label weights",
+    );
+    assert!(!Path::new("unused").exists());
+}

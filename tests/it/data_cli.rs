@@ -166,3 +166,63 @@ fn numeric_labels_written_two_ways_are_one_class_or_a_warning() {
         "{out}"
     );
 }
+
+/// Issue 29, L2: `data split --first other.tsv` replaced an existing file. An existing
+/// `--first` or `--second` is refused, naming it, unless `--force`.
+#[test]
+fn data_split_keeps_existing_files_unless_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("d.jsonl");
+    let rows: String = (0..20)
+        .map(|i| {
+            format!(
+                "{{\"text\": \"t {i}\", \"label\": \"{}\"}}\n",
+                ["a", "b"][i % 2]
+            )
+        })
+        .collect();
+    std::fs::write(&input, &rows).unwrap();
+    let (first, second) = (dir.path().join("other.tsv"), dir.path().join("s.jsonl"));
+    let split = |force: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_textcnn"));
+        c.args(["data", "split", input.to_str().unwrap(), "--first"])
+            .arg(&first)
+            .arg("--second")
+            .arg(&second);
+        if force {
+            c.arg("--force");
+        }
+        c.output().unwrap()
+    };
+    std::fs::write(&first, "keep me\n").unwrap();
+    let o = split(false);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(&format!(
+            "--first {} already exists; give another name or --force to replace it",
+            first.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&first).unwrap(), "keep me\n");
+    assert!(
+        !second.exists(),
+        "nothing is written when one file is refused"
+    );
+    std::fs::remove_file(&first).unwrap();
+    std::fs::write(&second, "keep me too\n").unwrap();
+    let o = split(false);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains(&format!("--second {} already exists", second.display())),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!first.exists());
+    let o = split(true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let n = |p: &std::path::Path| std::fs::read_to_string(p).unwrap().lines().count();
+    assert_eq!(n(&first) + n(&second), 20);
+}

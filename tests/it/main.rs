@@ -21,6 +21,7 @@ mod predict_stream;
 mod report_outputs;
 mod serve_api;
 mod serve_cli;
+mod serve_faults;
 mod serve_kserve;
 mod serve_util;
 mod text_pipeline;

@@ -633,3 +633,68 @@ fn an_ngram_cnn_report_shows_held_out_validation_predictions() {
         ]
     );
 }
+
+/// Issue 29, L1: `eval --plots DIR` replaced an existing DIR/report.html without `--force`. It
+/// is refused, naming the file, and nothing in DIR is written; `--force` replaces it.
+#[test]
+fn eval_plots_keeps_an_existing_report_unless_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = train_cli(dir.path(), "a", &["--quiet"]);
+    let test = write_ft(dir.path(), "test.ft", &synthetic(45, 3));
+    let plots = dir.path().join("plots-dir");
+    std::fs::create_dir(&plots).unwrap();
+    let report = plots.join("report.html");
+    std::fs::write(&report, "mine").unwrap();
+    let eval = |extra: &[&str]| {
+        textcnn(
+            &[
+                &[
+                    "eval",
+                    "--model",
+                    run.to_str().unwrap(),
+                    "--data",
+                    test.to_str().unwrap(),
+                    "--plots",
+                    plots.to_str().unwrap(),
+                ][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let o = eval(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(&format!(
+            "--plots: {} already exists; give another folder or --force to replace it",
+            report.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), "mine");
+    assert!(
+        !plots.join("plots").exists(),
+        "no picture is written either"
+    );
+    let o = eval(&["--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        std::fs::read_to_string(&report)
+            .unwrap()
+            .contains("<h2>Evaluation on ")
+    );
+    // A new folder needs no --force.
+    let fresh = dir.path().join("fresh");
+    let o = textcnn(&[
+        "eval",
+        "--model",
+        run.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "--plots",
+        fresh.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(fresh.join("report.html").is_file());
+}

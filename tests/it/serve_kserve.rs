@@ -106,7 +106,26 @@ fn kserve_errors_are_json_and_name_the_served_model() {
     );
     assert_eq!(status, 422);
     assert!(answer.contains("empty list"), "{answer}");
-    // GET on the predict path asks for the readiness of a model of that name: none.
-    let (status, _, answer) = get(&server.url(&format!("/v1/models/{name}:predict")));
-    assert_eq!(status, 404, "{answer}");
+    // Issue 29, L7: GET on the predict path was a 404 (as the readiness of a model named
+    // "NAME:predict"); it is the wrong method for that path.
+    for target in [name.as_str(), "other"] {
+        let path = format!("/v1/models/{target}:predict");
+        let mut r = agent().get(&server.url(&path)).call().unwrap();
+        assert_eq!(r.status().as_u16(), 405, "{path}");
+        assert_eq!(r.headers().get("allow").unwrap(), "POST", "{path}");
+        let answer = r.body_mut().read_to_string().unwrap();
+        assert_eq!(
+            json(&answer)["error"],
+            format!("method GET is not allowed for {path} (use POST)")
+        );
+    }
+    // Other methods on it say the same.
+    let path = format!("/v1/models/{name}:predict");
+    let mut r = agent().put(&server.url(&path)).send("").unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers().get("allow").unwrap(), "POST");
+    assert_eq!(
+        json(&r.body_mut().read_to_string().unwrap())["error"],
+        format!("method PUT is not allowed for {path} (use POST)")
+    );
 }
