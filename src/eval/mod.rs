@@ -14,7 +14,7 @@ pub fn score(probs: &[f32], y: &[usize], classes: usize) -> (f64, f64, Vec<usize
     let mut predicted = Vec::with_capacity(y.len());
     for (row, &t) in probs.chunks(classes).zip(y) {
         loss -= (row[t] as f64).max(1e-30).ln();
-        let p = crate::predict::argmax(row);
+        let p = crate::nn::argmax(row);
         correct += usize::from(p == t);
         predicted.push(p);
     }

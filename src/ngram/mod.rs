@@ -429,7 +429,7 @@ impl NgramModel {
     }
 
     /// Parses the contents of [`NGRAM_TENSORS_FILE`] and [`NGRAM_TOKENS_FILE`] (written by
-    /// [`NgramModel::to_bytes`]; [`crate::bundle::Bundle`] reads and writes the files) for a
+    /// [`NgramModel::to_bytes`]; the bundle reads and writes the files) for a
     /// model of `classes` outputs; `dir` only names the files in errors.
     ///
     /// # Errors
@@ -556,7 +556,7 @@ pub fn mix_probabilities(cnn: &[f32], ngram: &[f32], w: MixWeights, classes: usi
         .map(|(&a, &b)| w.cnn * a.max(MIN_PROB).ln() + w.ngram * b.max(MIN_PROB).ln())
         .collect();
     for row in out.chunks_mut(classes) {
-        crate::predict::softmax_in_place(row);
+        crate::nn::softmax_in_place(row);
     }
     out
 }

@@ -9,6 +9,7 @@
 use std::fmt::Write;
 
 use crate::eval::{ClassificationReport, ConfusionMatrix};
+pub use crate::explain::html::escape;
 use crate::train::EpochMetrics;
 
 /// Ten distinguishable line colours (matplotlib's `tab10`), reused in order.
@@ -16,22 +17,6 @@ pub const PALETTE: [&str; 10] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",
 ];
-
-/// Escapes `&`, `<`, `>`, `"` and `'` for XML/HTML text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// At most `max` characters of `text`, with "…" when cut.
 fn shorten(text: &str, max: usize) -> String {

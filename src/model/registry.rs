@@ -1,5 +1,6 @@
-//! Architecture-agnostic wrappers: [`Model`] and [`Trainer`] expose what the bundle, prediction,
-//! training loop and checkpoints need, whatever the architecture.
+//! The architecture registry and the wrappers it generates: [`Architecture`], [`Model`] and
+//! [`Trainer`] expose what the bundle, prediction, training loop and checkpoints need, whatever
+//! the architecture.
 //!
 //! The list of architectures is written once, in `for_each_arch!`: each entry names the variant,
 //! the network type (which implements [`Network`]) and its settings type (which implements
@@ -48,6 +49,14 @@ macro_rules! define_wrappers {
         }
 
         impl Architecture {
+            /// Total number of parameters.
+            pub fn num_params(&self) -> usize {
+                self.param_shapes()
+                    .iter()
+                    .map(|(_, s)| s.iter().product::<usize>())
+                    .sum()
+            }
+
             /// Output classes.
             pub fn num_classes(&self) -> usize {
                 match self { $(Architecture::$v(c) => c.num_classes(),)+ }
