@@ -19,12 +19,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{Source, read_file, write_atomic};
+use crate::head::{Head, HeadRecord, MultiLabelConfig, head_of_record};
 pub use crate::model::Architecture;
 use crate::model::Model;
 use crate::ngram::{MixWeights, NGRAM_TENSORS_FILE, NGRAM_TOKENS_FILE, NgramConfig, NgramModel};
@@ -75,9 +77,31 @@ pub struct BundleConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ngram: Option<NgramBranch>,
     /// Multi-label models only: one sigmoid per label and the per-label decision thresholds
-    /// ([`crate::multilabel`]); absent in single-label bundles.
+    /// ([`crate::head::MultiLabel`]); absent in single-label bundles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub multi_label: Option<crate::multilabel::MultiLabelConfig>,
+    pub multi_label: Option<MultiLabelConfig>,
+}
+
+impl BundleConfig {
+    /// The head's record: its fields of `config.json` ([`crate::head`]).
+    pub fn head_record(&self) -> HeadRecord {
+        HeadRecord {
+            multi_label: self.multi_label.clone(),
+        }
+    }
+
+    /// Stores the head's record in its fields of `config.json`.
+    pub fn set_head_record(&mut self, record: HeadRecord) {
+        self.multi_label = record.multi_label;
+    }
+
+    /// The model's head, from its record.
+    ///
+    /// # Errors
+    /// A record that does not fit the labels.
+    pub fn head(&self) -> Result<Arc<dyn Head>> {
+        head_of_record(&self.head_record(), self.labels.len())
+    }
 }
 
 /// Settings and validation figures of the n-gram branch (`config.json` → `"ngram"`).
@@ -216,10 +240,9 @@ impl Bundle {
                 config.labels.len()
             );
         }
-        if let Some(m) = &config.multi_label {
-            m.validate(config.labels.len())
-                .with_context(|| format!("{}: invalid \"multi_label\"", config_path.display()))?;
-        }
+        config
+            .head()
+            .with_context(|| config_path.display().to_string())?;
         let vocab_path = dir.join(VOCAB_FILE);
         let vocab = Vocab::load(&vocab_path)?;
         let vocab_bytes = read_file(&vocab_path, Source::RegularFile, None)?;

@@ -42,7 +42,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .collect();
     let labels: Vec<u32> = ds.examples[..REVIEWS]
         .iter()
-        .map(|e| u32::from(e.label == "pos"))
+        .map(|e| u32::from(e.label() == "pos"))
         .collect();
     let config = KimConfig {
         vocab_size: vocab.len(),

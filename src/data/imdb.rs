@@ -285,7 +285,7 @@ fn push_review(
     }
     ds.examples.push(Example {
         text,
-        label: label.to_string(),
+        labels: vec![label.to_string()],
         meta: rating(file_name),
     });
     Ok(())

@@ -332,6 +332,36 @@ impl fmt::Display for ClassificationReport {
     }
 }
 
+impl super::Scores for ClassificationReport {
+    fn figures(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("accuracy", self.accuracy),
+            ("macro F1", self.macro_avg.f1),
+            ("weighted F1", self.weighted_avg.f1),
+        ]
+    }
+
+    fn per_label(&self) -> &[ClassMetrics] {
+        &self.per_class
+    }
+
+    fn averages(&self) -> Vec<&ClassMetrics> {
+        vec![&self.macro_avg, &self.weighted_avg]
+    }
+
+    fn confusion(&self) -> Option<&ConfusionMatrix> {
+        Some(&self.confusion)
+    }
+
+    fn examples(&self) -> usize {
+        self.confusion.total()
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a report serializes")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -241,6 +241,17 @@ macro_rules! define_wrappers {
                 match self { $(Trainer::$v(t) => t.train_step_targets(batch, targets, seed),)+ }
             }
 
+            /// One training step with the loss computed by `loss(logits, dlogits)` (see
+            /// [`NetTrainer::train_step_with`]).
+            pub fn train_step_with(
+                &mut self,
+                batch: &Batch,
+                seed: u64,
+                loss: &mut super::trainer::LossFn,
+            ) -> StepStats {
+                match self { $(Trainer::$v(t) => t.train_step_with(batch, seed, loss),)+ }
+            }
+
             /// Weighs class `c`'s examples by `weights[c]` in the training loss (`None`: all alike).
             pub fn set_class_weights(&mut self, weights: Option<Vec<f32>>) {
                 match self { $(Trainer::$v(t) => t.set_class_weights(weights),)+ }

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use crate::eval::{ClassificationReport, ConfusionMatrix};
+use crate::eval::{ConfusionMatrix, Scores};
 pub use crate::explain::html::escape;
 use crate::train::EpochMetrics;
 
@@ -298,23 +298,41 @@ pub fn learning_curves(history: &[EpochMetrics], best_epoch: Option<usize>) -> S
         marker: marker.clone(),
         y_include: None,
     };
+    let mut acc_series = vec![
+        Series {
+            name: "train",
+            color: PALETTE[0],
+            dashed: false,
+            points: pick(|m| m.train_acc),
+        },
+        Series {
+            name: "valid",
+            color: PALETTE[1],
+            dashed: false,
+            points: pick(|m| m.valid_acc),
+        },
+    ];
+    // Multi-label runs: accuracy is subset accuracy; micro-F1 is the figure they stop on.
+    let micro = history.iter().any(|m| m.valid_micro_f1.is_some());
+    if micro {
+        acc_series.push(Series {
+            name: "valid micro-F1",
+            color: PALETTE[2],
+            dashed: true,
+            points: history
+                .iter()
+                .filter_map(|m| m.valid_micro_f1.map(|v| (m.epoch as f64, v)))
+                .collect(),
+        });
+    }
     let acc = LinePanel {
-        title: "accuracy",
+        title: if micro {
+            "subset accuracy, micro-F1"
+        } else {
+            "accuracy"
+        },
         x_label: "epoch",
-        series: vec![
-            Series {
-                name: "train",
-                color: PALETTE[0],
-                dashed: false,
-                points: pick(|m| m.train_acc),
-            },
-            Series {
-                name: "valid",
-                color: PALETTE[1],
-                dashed: false,
-                points: pick(|m| m.valid_acc),
-            },
-        ],
+        series: acc_series,
         marker,
         y_include: None,
     };
@@ -322,10 +340,13 @@ pub fn learning_curves(history: &[EpochMetrics], best_epoch: Option<usize>) -> S
     let mut body = String::new();
     loss.draw(&mut body, 0.0, 0.0, w, h);
     acc.draw(&mut body, w, 0.0, w, h);
-    let entries = vec![
+    let mut entries = vec![
         ("train".to_string(), PALETTE[0], false),
         ("valid".to_string(), PALETTE[1], false),
     ];
+    if micro {
+        entries.push(("valid micro-F1".to_string(), PALETTE[2], true));
+    }
     let lh = legend(&mut body, &entries, 52.0, h + 12.0, 2.0 * w - 64.0);
     document(2.0 * w, h + lh + 6.0, "learning curves", &body)
 }
@@ -501,14 +522,19 @@ pub fn confusion_matrix(cm: &ConfusionMatrix, normalize: bool) -> String {
     document(width, y0 + grid + 16.0, title, &body)
 }
 
-/// Per-class F1 as horizontal bars (one row per class, in label order), with precision,
-/// recall and support in each bar's tooltip and the F1 value beside it; the macro average is
-/// the dashed line.
-pub fn per_class_f1(report: &ClassificationReport) -> String {
-    let rows = report.per_class.len();
+/// Per-label F1 as horizontal bars (one row per label, in label order, from a report's
+/// [`Scores::per_label`]), with precision, recall and support in each bar's tooltip and the F1
+/// value beside it; the macro average is the dashed line.
+pub fn per_class_f1(scores: &dyn Scores) -> String {
+    let per_label = scores.per_label();
+    let macro_f1 = scores
+        .averages()
+        .iter()
+        .find(|a| a.label == "macro avg")
+        .map_or(0.0, |a| a.f1);
+    let rows = per_label.len();
     let row_h = 18.0;
-    let max_label = report
-        .per_class
+    let max_label = per_label
         .iter()
         .map(|m| shorten(&m.label, 28).chars().count())
         .max()
@@ -520,9 +546,9 @@ pub fn per_class_f1(report: &ClassificationReport) -> String {
     let _ = write!(
         body,
         r##"<text x="8" y="18" font-size="14" font-weight="bold">F1 per class</text><text x="8" y="34" font-size="11" fill="#555">dashed: macro average {:.4}</text>"##,
-        report.macro_avg.f1
+        macro_f1
     );
-    for (i, m) in report.per_class.iter().enumerate() {
+    for (i, m) in per_label.iter().enumerate() {
         let y = top + i as f64 * row_h;
         let w = (m.f1.clamp(0.0, 1.0) * bar_w).max(0.0);
         let _ = write!(
@@ -546,7 +572,7 @@ pub fn per_class_f1(report: &ClassificationReport) -> String {
         );
     }
     let bottom = top + rows as f64 * row_h;
-    let mx = left + report.macro_avg.f1.clamp(0.0, 1.0) * bar_w;
+    let mx = left + macro_f1.clamp(0.0, 1.0) * bar_w;
     let _ = write!(
         body,
         r##"<line x1="{left:.1}" y1="{:.1}" x2="{left:.1}" y2="{bottom:.1}" stroke="#999"/><line x1="{mx:.1}" y1="{:.1}" x2="{mx:.1}" y2="{bottom:.1}" stroke="#d62728" stroke-dasharray="4 3"/>"##,

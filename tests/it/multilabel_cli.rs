@@ -405,7 +405,7 @@ fn explain_decomposes_each_decided_labels_logit() {
         let got: Vec<&str> = es.iter().map(|e| e.label.as_str()).collect();
         assert_eq!(got, want, "{text}");
         for e in &es {
-            assert!(e.multi_label);
+            assert_eq!(e.explained_as.short, "of the label's sigmoid");
             assert_eq!(e.explained(), textcnn::explain::EXPLAINED_MULTI_LABEL);
             assert!(
                 (e.reconstructed_logit() - e.logit).abs() <= 1e-4 * (1.0 + e.logit.abs()),
@@ -469,94 +469,126 @@ fn multi_label_training_writes_tensorboard_scalars_with_micro_f1() {
     assert!(t.stderr.contains("micro-f1"), "{}", t.stderr);
 }
 
-/// Ctrl-C in a multi-label run (the flag of `MultiTrainData::interrupt`): training stops after
-/// the current batch and the run finishes with the best epoch so far; during the first epoch
-/// there is nothing to save.
+/// The multi-label texts of `synthetic` as a dataset (label sets).
+fn dataset(n: usize, seed: usize, name: &str) -> textcnn::data::Dataset {
+    textcnn::data::Dataset {
+        name: name.into(),
+        examples: synthetic(n, seed)
+            .into_iter()
+            .map(|(text, labels)| textcnn::data::Example {
+                text,
+                labels: labels.into_iter().map(String::from).collect(),
+                meta: None,
+            })
+            .collect(),
+        ..textcnn::data::Dataset::default()
+    }
+}
+
+/// Ctrl-C in a multi-label run stops it after the current batch with a resumable checkpoint,
+/// as in a single-label run; `--resume` (here `TrainOptions::resume`) finishes it with the same
+/// model, byte for byte, as the run that was never stopped (thresholds and test report
+/// included). During the first epoch there is no model yet, only the checkpoint.
 #[test]
-fn an_interrupted_multi_label_run_finishes_with_its_best_epoch() {
+fn an_interrupted_multi_label_run_resumes_to_the_same_model() {
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use textcnn::multilabel::train::MultiTrainData;
-    use textcnn::multilabel::{MultiDataset, MultiExample};
-    use textcnn::train::{ArchKind, EpochEnd, TrainConfig, TrainObserver};
+    use textcnn::head::HeadKind;
+    use textcnn::train::{
+        ArchKind, EpochEnd, StopReason, TrainConfig, TrainData, TrainObserver, TrainOptions,
+    };
 
     /// Sets the flag when epoch `after` ends.
-    struct StopAfter<'a> {
-        flag: &'a AtomicBool,
+    struct StopAfter {
+        flag: Arc<AtomicBool>,
         after: usize,
     }
-    impl TrainObserver for StopAfter<'_> {
+    impl TrainObserver for StopAfter {
         fn epoch_finished(&mut self, e: &EpochEnd) {
             if e.metrics.epoch == self.after {
                 self.flag.store(true, Ordering::SeqCst);
             }
         }
     }
-    let dataset = |n: usize, seed: usize, name: &str| MultiDataset {
-        name: name.into(),
-        examples: synthetic(n, seed)
-            .into_iter()
-            .map(|(text, labels)| MultiExample {
-                text,
-                labels: labels.into_iter().map(String::from).collect(),
-            })
-            .collect(),
-        ..MultiDataset::default()
+    let (train, valid, test) = (
+        dataset(120, 0, "train"),
+        dataset(40, 1, "valid"),
+        dataset(30, 2, "test"),
+    );
+    let data = TrainData {
+        train: &train,
+        valid: &valid,
+        test: Some(&test),
     };
-    let (train, valid) = (dataset(120, 0, "train"), dataset(40, 1, "valid"));
     let config = TrainConfig {
-        arch: ArchKind::Kim,
-        epochs: Some(6),
+        arch: ArchKind::NgramCnn,
+        epochs: Some(4),
         patience: 10,
         batch_size: 16,
         emb_dim: 8,
         feature_maps: 4,
         threads: 1,
+        metric: textcnn::train::Metric::MicroF1,
         ..TrainConfig::default()
     };
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let flag = AtomicBool::new(false);
-    let data = MultiTrainData {
-        train: &train,
-        valid: &valid,
-        test: None,
-        interrupt: Some(&flag),
+    let (whole, stopped) = (tmp.path().join("whole"), tmp.path().join("stopped"));
+    let options = |interrupt: Option<Arc<AtomicBool>>, resume: bool| TrainOptions {
+        head: HeadKind::MultiLabel,
+        interrupt,
+        resume,
+        ..TrainOptions::default()
     };
+    let straight = textcnn::train::train(&config, &data, &whole, &options(None, false)).unwrap();
+    assert_eq!(straight.stop, StopReason::Completed);
+    let flag = Arc::new(AtomicBool::new(false));
     let mut stop = StopAfter {
-        flag: &flag,
+        flag: flag.clone(),
         after: 2,
     };
-    let outcome = textcnn::multilabel::train_multi_label(
+    let first = textcnn::train::train_observed(
         &config,
         &data,
-        &dir,
+        &stopped,
+        &options(Some(flag), false),
         &mut stop,
-        serde_json::Value::Null,
     )
     .unwrap();
-    assert!(outcome.interrupted);
-    // Epochs 1 and 2 ran; epoch 3 stopped after its first batch and is not recorded.
-    assert_eq!(outcome.history.len(), 2);
-    assert!(outcome.best.epoch <= 2);
-    let loaded = Classifier::load(&dir).unwrap();
-    assert_eq!(loaded.labels().len(), 3);
-    std::fs::remove_dir_all(&dir).unwrap();
-
-    // Interrupted during the first epoch: an error, no model.
-    flag.store(true, Ordering::SeqCst);
-    let err = textcnn::multilabel::train_multi_label(
-        &config,
-        &data,
-        &dir,
-        &mut textcnn::train::Silent,
-        serde_json::Value::Null,
-    )
-    .err()
-    .expect("nothing to save")
-    .to_string();
-    assert!(
-        err.starts_with("interrupted during the first epoch (batch 1 of 8)"),
-        "{err}"
+    assert_eq!(first.stop, StopReason::Interrupted);
+    assert_eq!(first.history.len(), 2);
+    assert!(first.valid.is_none() && first.test.is_none());
+    // The bundle holds the best epoch so far (the CNN, default thresholds), loadable.
+    let partial: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stopped.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        partial["multi_label"]["thresholds"],
+        serde_json::json!([0.5, 0.5, 0.5])
     );
-    assert!(!dir.join("config.json").exists());
+    assert!(partial["ngram"].is_null());
+    Classifier::load(&stopped).unwrap();
+    let resumed = textcnn::train::train(&config, &data, &stopped, &options(None, true)).unwrap();
+    assert_eq!(resumed.stop, StopReason::Completed);
+    assert_eq!(resumed.history.len(), 4);
+    for file in [
+        "model.safetensors",
+        "vocab.txt",
+        "ngram.safetensors",
+        "report.json",
+    ] {
+        assert_eq!(
+            std::fs::read(whole.join(file)).unwrap(),
+            std::fs::read(stopped.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    let thresholds = |dir: &Path| -> serde_json::Value {
+        let c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        c["multi_label"].clone()
+    };
+    assert_eq!(thresholds(&whole), thresholds(&stopped));
+    assert_eq!(
+        straight.test.unwrap().headline(),
+        resumed.test.unwrap().headline()
+    );
 }

@@ -11,9 +11,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// Precision, recall, F1 and support of one label or one average (the single-label report's
-/// row type; see its field docs for the multi-label averages).
-pub type Scores = crate::eval::ClassMetrics;
+use super::{ClassMetrics, ConfusionMatrix, Scores};
 
 /// Precision and recall of the `k` most probable labels of each text.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -31,15 +29,15 @@ pub struct AtK {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MultiLabelReport {
     /// One row per label, in label order.
-    pub per_label: Vec<Scores>,
+    pub per_label: Vec<ClassMetrics>,
     /// From the summed counts of all labels.
-    pub micro_avg: Scores,
+    pub micro_avg: ClassMetrics,
     /// Unweighted mean over all labels (those without support included, as scikit-learn).
-    pub macro_avg: Scores,
+    pub macro_avg: ClassMetrics,
     /// Mean over labels weighted by support.
-    pub weighted_avg: Scores,
+    pub weighted_avg: ClassMetrics,
     /// Mean over texts of the per-text scores.
-    pub samples_avg: Scores,
+    pub samples_avg: ClassMetrics,
     /// Share of texts whose predicted label set equals the true one.
     pub subset_accuracy: f64,
     /// Mean over texts of `|true ∩ predicted| / |true ∪ predicted|`.
@@ -107,11 +105,11 @@ impl MultiLabelReport {
             sr += ratio(inter as f64, nt as f64);
             sf += ratio(2.0 * inter as f64, (nt + np) as f64);
         }
-        let per_label: Vec<Scores> = (0..k)
+        let per_label: Vec<ClassMetrics> = (0..k)
             .map(|c| {
                 let p = ratio(tp[c] as f64, (tp[c] + fp[c]) as f64);
                 let r = ratio(tp[c] as f64, (tp[c] + fn_[c]) as f64);
-                Scores {
+                ClassMetrics {
                     label: labels[c].clone(),
                     precision: p,
                     recall: r,
@@ -127,22 +125,23 @@ impl MultiLabelReport {
             fn_.iter().sum::<usize>() as f64,
         );
         let (mp, mr) = (ratio(stp, stp + sfp), ratio(stp, stp + sfn));
-        let micro_avg = Scores {
+        let micro_avg = ClassMetrics {
             label: "micro avg".into(),
             precision: mp,
             recall: mr,
             f1: f1(mp, mr),
             support,
         };
-        let mean = |f: &dyn Fn(&Scores) -> f64| per_label.iter().map(f).sum::<f64>() / k as f64;
-        let macro_avg = Scores {
+        let mean =
+            |f: &dyn Fn(&ClassMetrics) -> f64| per_label.iter().map(f).sum::<f64>() / k as f64;
+        let macro_avg = ClassMetrics {
             label: "macro avg".into(),
             precision: mean(&|s| s.precision),
             recall: mean(&|s| s.recall),
             f1: mean(&|s| s.f1),
             support,
         };
-        let wmean = |f: &dyn Fn(&Scores) -> f64| {
+        let wmean = |f: &dyn Fn(&ClassMetrics) -> f64| {
             ratio(
                 per_label
                     .iter()
@@ -151,7 +150,7 @@ impl MultiLabelReport {
                 support as f64,
             )
         };
-        let weighted_avg = Scores {
+        let weighted_avg = ClassMetrics {
             label: "weighted avg".into(),
             precision: wmean(&|s| s.precision),
             recall: wmean(&|s| s.recall),
@@ -159,7 +158,7 @@ impl MultiLabelReport {
             support,
         };
         let nn = n.max(1) as f64;
-        let samples_avg = Scores {
+        let samples_avg = ClassMetrics {
             label: "samples avg".into(),
             precision: sp / nn,
             recall: sr / nn,
@@ -214,9 +213,9 @@ fn at_k(truth: &[bool], scores: &[f32], labels: usize, k: usize) -> AtK {
 
 impl fmt::Display for MultiLabelReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = crate::eval::write_score_table(f, &self.per_label)?;
+        let width = super::write_score_table(f, &self.per_label)?;
         let row =
-            |f: &mut fmt::Formatter<'_>, m: &Scores| crate::eval::write_score_row(f, width, m);
+            |f: &mut fmt::Formatter<'_>, m: &ClassMetrics| super::write_score_row(f, width, m);
         for m in [
             &self.micro_avg,
             &self.macro_avg,
@@ -240,81 +239,39 @@ impl fmt::Display for MultiLabelReport {
     }
 }
 
-/// Per-label decision thresholds chosen on validation data: for each label with at least
-/// `min_positives` true occurrences, the threshold of `grid` that maximises that label's F1
-/// (the one nearest `default` on ties); other labels keep `default`. This is the "S-cut"
-/// strategy of Yang (2001), *A study of thresholding strategies for text categorization*.
-///
-/// `probs` and `truth` are `[n, labels]`; returns `[labels]`.
-pub fn tune_thresholds(
-    probs: &[f32],
-    truth: &[bool],
-    labels: usize,
-    grid: &[f32],
-    default: f32,
-    min_positives: usize,
-) -> Vec<f32> {
-    let n = truth.len() / labels.max(1);
-    (0..labels)
-        .map(|c| {
-            let positives = (0..n).filter(|&i| truth[i * labels + c]).count();
-            if positives < min_positives.max(1) {
-                return default;
-            }
-            let mut best = (f64::NEG_INFINITY, default);
-            for &t in grid {
-                let (mut tp, mut fp) = (0usize, 0usize);
-                for i in 0..n {
-                    if probs[i * labels + c] >= t {
-                        if truth[i * labels + c] {
-                            tp += 1;
-                        } else {
-                            fp += 1;
-                        }
-                    }
-                }
-                let f = ratio(2.0 * tp as f64, (tp + fp + positives) as f64);
-                let closer = (t - default).abs() < (best.1 - default).abs();
-                if f > best.0 || (f == best.0 && closer) {
-                    best = (f, t);
-                }
-            }
-            best.1
-        })
-        .collect()
-}
+impl Scores for MultiLabelReport {
+    fn figures(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("micro F1", self.micro_avg.f1),
+            ("macro F1", self.macro_avg.f1),
+            ("weighted F1", self.weighted_avg.f1),
+            ("samples F1", self.samples_avg.f1),
+            ("subset accuracy", self.subset_accuracy),
+        ]
+    }
 
-/// Indicator matrix of `probs [n, labels]` at per-label `thresholds` (`p >= t`).
-pub fn apply_thresholds(probs: &[f32], thresholds: &[f32]) -> Vec<bool> {
-    let k = thresholds.len();
-    probs
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| p >= thresholds[i % k])
-        .collect()
-}
+    fn per_label(&self) -> &[ClassMetrics] {
+        &self.per_label
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    fn averages(&self) -> Vec<&ClassMetrics> {
+        vec![
+            &self.micro_avg,
+            &self.macro_avg,
+            &self.weighted_avg,
+            &self.samples_avg,
+        ]
+    }
 
-    #[test]
-    fn thresholds_maximise_each_labels_f1() {
-        // Label 0: positives score 0.3 and 0.6, a negative 0.2 → threshold 0.3 (F1 1).
-        // Label 1: no positive → default.
-        let probs = [0.3, 0.9, 0.6, 0.1, 0.2, 0.8];
-        let truth = [true, false, true, false, false, false];
-        let grid = [0.1, 0.3, 0.5, 0.7];
-        let t = tune_thresholds(&probs, &truth, 2, &grid, 0.5, 1);
-        assert_eq!(t, vec![0.3, 0.5]);
-        // With too few positives required, label 0 keeps the default too.
-        assert_eq!(
-            tune_thresholds(&probs, &truth, 2, &grid, 0.5, 3),
-            vec![0.5, 0.5]
-        );
-        assert_eq!(
-            apply_thresholds(&probs, &t),
-            vec![true, true, true, false, false, true]
-        );
+    fn confusion(&self) -> Option<&ConfusionMatrix> {
+        None
+    }
+
+    fn examples(&self) -> usize {
+        self.examples
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a report serializes")
     }
 }
