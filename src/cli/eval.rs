@@ -52,14 +52,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let labels = classifier.labels().to_vec();
     let (all_targets, unknown) = head.targets(&ds, &labels)?;
     if !unknown.is_empty() {
+        let unknown = textcnn::head::describe_unknown(&unknown);
         eprintln!(
-            "warning: {}: labels unknown to the model are left out: {}",
-            ds.name,
-            unknown
-                .iter()
-                .map(|(l, n)| format!("{l} ({n})"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "warning: {}: labels unknown to the model are left out: {unknown}",
+            ds.name
         );
     }
     let all_texts = ds.texts();

@@ -41,9 +41,6 @@ pub struct FinetuneArgs {
     pub allow_new_labels: bool,
     #[command(flatten)]
     pub read: ReadArgs,
-    /// No progress bar or per-epoch lines.
-    #[arg(long, short)]
-    pub quiet: bool,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -66,5 +63,5 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         },
         ..RunRequest::new(config, args.output)
     };
-    execute(request, args.quiet, &args.log)
+    execute(request, &args.log)
 }

@@ -51,16 +51,16 @@ pub struct TrainArgs {
     pub hyper: TrainFlags,
     #[command(flatten)]
     pub read: ReadArgs,
-    /// No progress bar or per-epoch lines.
-    #[arg(long, short)]
-    pub quiet: bool,
     #[command(flatten)]
     pub log: LogArgs,
 }
 
-/// Where and how often a run is logged for TensorBoard.
+/// How a run is followed: on the terminal, and where and how often for TensorBoard.
 #[derive(Args, Clone, Debug, Default)]
 pub struct LogArgs {
+    /// No progress bar or per-epoch lines.
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Folder for the TensorBoard event files (`tensorboard --logdir DIR`) [default: OUTPUT/tb]
     #[arg(long, value_name = "DIR")]
     pub tensorboard: Option<PathBuf>,
@@ -116,7 +116,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
         }
     };
-    execute(request, args.quiet, &args.log)
+    execute(request, &args.log)
 }
 
 /// The run's TensorBoard writer: in `--tensorboard DIR`, created now so that a folder that
@@ -149,7 +149,8 @@ fn on_ctrl_c(what: &'static str) -> Arc<AtomicBool> {
 
 /// Checks and prepares the run in the library, trains it with the terminal printer and the
 /// TensorBoard writer, prints the outcome and writes the run's report.
-pub(super) fn execute(request: RunRequest, quiet: bool, log: &LogArgs) -> Result<()> {
+pub(super) fn execute(request: RunRequest, log: &LogArgs) -> Result<()> {
+    let quiet = log.quiet;
     // Before the output folder is touched: an unwritable --tensorboard folder leaves nothing.
     let mut tensorboard = tensorboard_writer(log, &request.output)?;
     let mut run = request.prepare()?;
@@ -234,14 +235,9 @@ fn print_outcome(run: &PreparedRun, outcome: &TrainOutcome) {
     }
     if let Some(report) = &outcome.test {
         if !outcome.test_unknown_labels.is_empty() {
+            let unknown = textcnn::head::describe_unknown(&outcome.test_unknown_labels);
             eprintln!(
-                "warning: labels of the test data unknown to the model (left out): {}",
-                outcome
-                    .test_unknown_labels
-                    .iter()
-                    .map(|(l, n)| format!("{l} ({n})"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "warning: labels of the test data unknown to the model (left out): {unknown}"
             );
         }
         let test_name = run.data().test.map_or("test", |t| t.name.as_str());

@@ -73,11 +73,41 @@ fn normalise(mut labels: Vec<String>, sets: bool) -> Vec<String> {
     labels
 }
 
-/// Checks a label read as part of a label set from `name:line`: no control characters (tabs
-/// and newlines would break the one-line-per-text outputs and the report; one label per text
-/// is checked when a model is trained, [`crate::bundle::check_labels`]).
-fn check_label(label: &str, name: &str, line: usize) -> anyhow::Result<()> {
-    if label.chars().any(char::is_control) {
+/// Adds a row of `text` with `labels` (sorted when read as label sets, `sets`), or records
+/// why it is left out: without a label and text ("empty row") or a label ("no label"), when
+/// one label per text is read; without text ("no text").
+fn add_row(ds: &mut Dataset, at: (&str, usize), text: &str, labels: Vec<String>, sets: bool) {
+    let (name, line) = at;
+    let reason = match (labels.is_empty() && !sets, text.trim().is_empty()) {
+        (true, true) => "empty row",
+        (true, false) => "no label",
+        (false, true) => "no text",
+        (false, false) => {
+            ds.examples.push(Example {
+                text: text.to_string(),
+                labels: normalise(labels, sets),
+                meta: None,
+            });
+            return;
+        }
+    };
+    skip(ds, name, line, reason);
+}
+
+/// Checks the labels of a row read as a label set (`sets`) from `name:line`: no control
+/// characters (tabs and newlines would break the one-line-per-text outputs and the report; one
+/// label per text is checked when a model is trained, [`crate::bundle::check_labels`]).
+fn check_set<S: AsRef<str>>(
+    labels: &[S],
+    sets: bool,
+    name: &str,
+    line: usize,
+) -> anyhow::Result<()> {
+    if let Some(label) = labels
+        .iter()
+        .map(AsRef::as_ref)
+        .find(|l| sets && l.chars().any(char::is_control))
+    {
         bail!("{name}:{line}: label {label:?} holds a control character (tab, newline, ...)");
     }
     Ok(())
@@ -129,29 +159,14 @@ pub(super) fn parse_fasttext(
                 first_multi = lineno;
             }
         }
-        if sets {
-            for l in &labels {
-                check_label(l, name, lineno)?;
-            }
-        }
+        check_set(&labels, sets, name, lineno)?;
         let labels: Vec<String> = labels
             .iter()
             .map(|l| l.trim())
             .filter(|l| !l.is_empty())
             .map(str::to_string)
             .collect();
-        let body = body.trim_end();
-        if labels.is_empty() && !sets {
-            skip(ds, name, lineno, "no label");
-        } else if body.is_empty() {
-            skip(ds, name, lineno, "no text");
-        } else {
-            ds.examples.push(Example {
-                text: body.to_string(),
-                labels: normalise(labels, sets),
-                meta: None,
-            });
-        }
+        add_row(ds, (name, lineno), body.trim_end(), labels, sets);
     }
     if late > 0 {
         ds.warnings.push(format!(
@@ -486,25 +501,8 @@ pub(super) fn parse_delimited(
             name,
             lineno,
         )?;
-        if sets {
-            for l in &labels {
-                check_label(l, name, lineno)?;
-            }
-        }
-        let body = &record[ti];
-        if labels.is_empty() && body.trim().is_empty() && !sets {
-            skip(ds, name, lineno, "empty row");
-        } else if labels.is_empty() && !sets {
-            skip(ds, name, lineno, "no label");
-        } else if body.trim().is_empty() {
-            skip(ds, name, lineno, "no text");
-        } else {
-            ds.examples.push(Example {
-                text: body.to_string(),
-                labels: normalise(labels, sets),
-                meta: None,
-            });
-        }
+        check_set(&labels, sets, name, lineno)?;
+        add_row(ds, (name, lineno), &record[ti], labels, sets);
     }
     ds.skipped.sort_by_key(|s| s.line);
     Ok(())
@@ -642,11 +640,7 @@ pub(super) fn parse_jsonl(
             bail!("{name}:{lineno}: an empty label name");
         }
         let labels: Vec<String> = labels.into_iter().filter(|l| !l.is_empty()).collect();
-        if sets {
-            for l in &labels {
-                check_label(l, name, lineno)?;
-            }
-        }
+        check_set(&labels, sets, name, lineno)?;
         if labels.len() > 1 {
             multi += 1;
         }
@@ -662,17 +656,7 @@ pub(super) fn parse_jsonl(
                 continue;
             }
         };
-        let no_text = body.trim().is_empty();
-        match (labels.is_empty() && !sets, no_text) {
-            (true, true) => skip(ds, name, lineno, "empty row"),
-            (true, false) => skip(ds, name, lineno, "no label"),
-            (false, true) => skip(ds, name, lineno, "no text"),
-            (false, false) => ds.examples.push(Example {
-                text: body.to_string(),
-                labels: normalise(labels, sets),
-                meta: None,
-            }),
-        }
+        add_row(ds, (name, lineno), body, labels, sets);
     }
     if multi > 0 && !sets {
         ds.warnings.push(format!(

@@ -258,34 +258,23 @@ mod tests {
             ..Default::default()
         };
         ds.examples[0].labels.push("y".into());
-        let s = DatasetStats::compute(
-            &ds,
-            &Tokenizer::new(TokenizerConfig::default()),
-            1,
-            None,
-            None,
-        );
+        let tok = Tokenizer::new(TokenizerConfig::default());
+        let s = DatasetStats::compute(&ds, &tok, 1, None, None);
         assert_eq!(s.label_counts.len(), 2);
         assert_eq!((s.unlabelled, s.cardinality), (1, 1.0));
         let table = s.to_string();
+        let has = |needle: &str| table.contains(needle);
         assert!(
-            table.contains("(unlabeled)                       1    50.0%"),
+            has("(unlabeled)                       1    50.0%"),
             "{table}"
         );
         assert!(
-            table.contains("y                                 1    50.0%"),
+            has("y                                 1    50.0%"),
             "{table}"
         );
-        assert!(!table.contains("labels per row"), "{table}");
+        assert!(!has("labels per row"), "{table}");
         ds.examples[1].labels.push("x".into());
-        let table = DatasetStats::compute(
-            &ds,
-            &Tokenizer::new(TokenizerConfig::default()),
-            1,
-            None,
-            None,
-        )
-        .to_string();
+        let table = DatasetStats::compute(&ds, &tok, 1, None, None).to_string();
         assert!(table.contains("labels per row     1.500"), "{table}");
     }
 }

@@ -174,6 +174,19 @@ pub struct ClassMetrics {
     pub support: usize,
 }
 
+impl ClassMetrics {
+    /// The row `label`: precision, recall, F1 and support.
+    pub fn new(label: &str, precision: f64, recall: f64, f1: f64, support: usize) -> ClassMetrics {
+        ClassMetrics {
+            label: label.to_string(),
+            precision,
+            recall,
+            f1,
+            support,
+        }
+    }
+}
+
 /// The start of scikit-learn's `classification_report` layout: the header and one row per
 /// label in `rows`, then a blank line. Returns the width of the first column, for
 /// [`write_score_row`].

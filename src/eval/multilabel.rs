@@ -125,22 +125,11 @@ impl MultiLabelReport {
             fn_.iter().sum::<usize>() as f64,
         );
         let (mp, mr) = (ratio(stp, stp + sfp), ratio(stp, stp + sfn));
-        let micro_avg = ClassMetrics {
-            label: "micro avg".into(),
-            precision: mp,
-            recall: mr,
-            f1: f1(mp, mr),
-            support,
-        };
+        let micro_avg = ClassMetrics::new("micro avg", mp, mr, f1(mp, mr), support);
         let mean =
             |f: &dyn Fn(&ClassMetrics) -> f64| per_label.iter().map(f).sum::<f64>() / k as f64;
-        let macro_avg = ClassMetrics {
-            label: "macro avg".into(),
-            precision: mean(&|s| s.precision),
-            recall: mean(&|s| s.recall),
-            f1: mean(&|s| s.f1),
-            support,
-        };
+        let (p, r, f) = (mean(&|s| s.precision), mean(&|s| s.recall), mean(&|s| s.f1));
+        let macro_avg = ClassMetrics::new("macro avg", p, r, f, support);
         let wmean = |f: &dyn Fn(&ClassMetrics) -> f64| {
             ratio(
                 per_label
@@ -150,21 +139,14 @@ impl MultiLabelReport {
                 support as f64,
             )
         };
-        let weighted_avg = ClassMetrics {
-            label: "weighted avg".into(),
-            precision: wmean(&|s| s.precision),
-            recall: wmean(&|s| s.recall),
-            f1: wmean(&|s| s.f1),
-            support,
-        };
+        let (p, r, f) = (
+            wmean(&|s| s.precision),
+            wmean(&|s| s.recall),
+            wmean(&|s| s.f1),
+        );
+        let weighted_avg = ClassMetrics::new("weighted avg", p, r, f, support);
         let nn = n.max(1) as f64;
-        let samples_avg = ClassMetrics {
-            label: "samples avg".into(),
-            precision: sp / nn,
-            recall: sr / nn,
-            f1: sf / nn,
-            support,
-        };
+        let samples_avg = ClassMetrics::new("samples avg", sp / nn, sr / nn, sf / nn, support);
         let at_k = match scores {
             Some(s) => {
                 assert_eq!(s.len(), truth.len(), "scores are not [n, labels]");

@@ -40,7 +40,8 @@ pub use single::{EXPLAINED, SingleLabel, label_ids};
 use crate::data::Dataset;
 use crate::eval::{Metric, Scores};
 use crate::model::Model;
-use crate::ngram::{Csr, LogReg, LogRegFit, MixWeights, NgramConfig};
+use crate::ngram::logreg::{nb_scale, nb_scale_multi_label};
+use crate::ngram::{Csr, LogReg, LogRegFit, MixWeights, NB_FLOOR, NB_SMOOTHING, NgramConfig};
 
 /// The registry of heads: the `--head` choices, the Python API's `head=` and the `"head"` of a
 /// run's record.
@@ -105,11 +106,27 @@ pub fn head_of_record(record: &HeadRecord, labels: usize) -> Result<Arc<dyn Head
     })
 }
 
+/// Labels of some data that a model lacks, with their counts.
+pub type Unknown = BTreeMap<String, usize>;
+/// `label (count), ...` of labels a model lacks, for messages.
+pub fn describe_unknown(unknown: &Unknown) -> String {
+    let v: Vec<String> = unknown.iter().map(|(l, n)| format!("{l} ({n})")).collect();
+    v.join(", ")
+}
+
+/// A JSON object's fields.
+pub type JsonMap = serde_json::Map<String, serde_json::Value>;
+
 /// The targets of a list of examples, in the form the head's loss reads.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Targets {
-    /// One class index per example, `[n]`.
-    Classes(Vec<usize>),
+    /// One class index per example.
+    Classes {
+        /// Number of classes.
+        labels: usize,
+        /// `[n]`, each `< labels`.
+        classes: Vec<usize>,
+    },
     /// Multi-hot rows `[n, labels]`, row-major, each value 0 or 1.
     MultiHot {
         /// Labels per row.
@@ -120,11 +137,23 @@ pub enum Targets {
 }
 
 impl Targets {
+    /// Class indices `y` (each `< labels`) as targets.
+    pub fn classes(labels: usize, classes: Vec<usize>) -> Targets {
+        Targets::Classes { labels, classes }
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         match self {
-            Targets::Classes(y) => y.len(),
+            Targets::Classes { classes, .. } => classes.len(),
             Targets::MultiHot { labels, values } => values.len() / (*labels).max(1),
+        }
+    }
+
+    /// Number of labels (the model's outputs).
+    pub fn labels(&self) -> usize {
+        match self {
+            Targets::Classes { labels, .. } | Targets::MultiHot { labels, .. } => *labels,
         }
     }
 
@@ -136,7 +165,10 @@ impl Targets {
     /// The targets of the examples `rows`, in that order.
     pub fn rows(&self, rows: &[usize]) -> Targets {
         match self {
-            Targets::Classes(y) => Targets::Classes(rows.iter().map(|&i| y[i]).collect()),
+            Targets::Classes { labels, classes } => Targets::Classes {
+                labels: *labels,
+                classes: rows.iter().map(|&i| classes[i]).collect(),
+            },
             Targets::MultiHot { labels, values } => {
                 let k = *labels;
                 let mut out = Vec::with_capacity(rows.len() * k);
@@ -156,20 +188,16 @@ impl Targets {
     /// # Panics
     /// When the two differ in kind or label count.
     pub fn concat(&self, other: &Targets) -> Targets {
+        let labels = self.labels();
+        assert_eq!(labels, other.labels(), "targets of different label counts");
         match (self, other) {
-            (Targets::Classes(a), Targets::Classes(b)) => {
-                Targets::Classes(a.iter().chain(b).copied().collect())
+            (Targets::Classes { classes: a, .. }, Targets::Classes { classes: b, .. }) => {
+                Targets::classes(labels, [a.as_slice(), b].concat())
             }
-            (
-                Targets::MultiHot { labels, values },
-                Targets::MultiHot {
-                    labels: l2,
-                    values: v2,
-                },
-            ) if labels == l2 => Targets::MultiHot {
-                labels: *labels,
-                values: values.iter().chain(v2).copied().collect(),
-            },
+            (Targets::MultiHot { values: a, .. }, Targets::MultiHot { values: b, .. }) => {
+                let values = [a.as_slice(), b].concat();
+                Targets::MultiHot { labels, values }
+            }
             _ => panic!("targets of different kinds cannot be joined"),
         }
     }
@@ -177,7 +205,7 @@ impl Targets {
     /// The label indices of example `i` (ascending).
     pub fn truth(&self, i: usize) -> Vec<usize> {
         match self {
-            Targets::Classes(y) => vec![y[i]],
+            Targets::Classes { classes, .. } => vec![classes[i]],
             Targets::MultiHot { labels, values } => (0..*labels)
                 .filter(|&c| values[i * labels + c] >= 0.5)
                 .collect(),
@@ -211,6 +239,13 @@ pub struct Explained {
     pub json: &'static str,
     /// The words after "logit" in the text output (`centered`, `of the label's sigmoid`).
     pub short: &'static str,
+}
+
+impl Explained {
+    /// What an explanation explains: its JSON `"explained"` and its short text form.
+    pub const fn new(json: &'static str, short: &'static str) -> Explained {
+        Explained { json, short }
+    }
 }
 
 /// A model's head: how its logits become probabilities, decisions and a loss, how data becomes
@@ -248,15 +283,11 @@ pub trait Head: fmt::Debug + Send + Sync {
     /// # Errors
     /// An example the head cannot take (no label, or one unknown to a single-label model);
     /// the message names the dataset and the example.
-    fn targets(
-        &self,
-        ds: &Dataset,
-        labels: &[String],
-    ) -> Result<(Targets, BTreeMap<String, usize>)>;
+    fn targets(&self, ds: &Dataset, labels: &[String]) -> Result<(Targets, Unknown)>;
 
     /// Adds the head's own figures to a dataset's summary in the bundle (`config.json` →
     /// `dataset`).
-    fn summarize(&self, ds: &Dataset, summary: &mut serde_json::Map<String, serde_json::Value>);
+    fn summarize(&self, ds: &Dataset, summary: &mut JsonMap);
 
     // ----- training
 
@@ -271,31 +302,20 @@ pub trait Head: fmt::Debug + Send + Sync {
     fn init_model(&self, model: Model, train: &Targets) -> Result<Model>;
 
     /// `--class-weight balanced`: one weight per label from the training targets.
-    fn balanced_weights(&self, train: &Targets, labels: usize) -> Vec<f32>;
+    fn balanced_weights(&self, train: &Targets) -> Vec<f32>;
 
-    /// The training loss of `logits [batch, labels]` against `batch`'s targets and its
-    /// gradient `dlogits`, with per-label `weights`; returns `(mean loss, rows right)`.
-    fn loss(
-        &self,
-        logits: &[f32],
-        batch: &Targets,
-        weights: Option<&[f32]>,
-        dlogits: &mut [f32],
-    ) -> (f32, usize);
+    /// The training loss of logits `z [batch, labels]` against the batch's targets `t`, with
+    /// per-label weights `w`, and its gradient `dz` (same shape); returns `(mean loss, rows
+    /// right)`.
+    fn loss(&self, z: &[f32], t: &Targets, w: Option<&[f32]>, dz: &mut [f32]) -> (f32, usize);
 
     /// The validation figures of the CNN's `logits` against `targets` (see [`EpochScores`]).
     fn epoch_scores(&self, labels: &[String], logits: &[f32], targets: &Targets) -> EpochScores;
 
-    /// Calibrates the head on the final model's validation probabilities (multi-label: the
-    /// per-label thresholds), with the loss weights of the run. Returns the calibrated head,
-    /// its bundle record, lines for the run's log and figures for the record.
-    fn calibrate(
-        &self,
-        labels: &[String],
-        valid_probs: &[f32],
-        valid: &Targets,
-        weights: Option<&[f32]>,
-    ) -> Calibration;
+    /// Calibrates the head on the final model's validation probabilities `p [valid, labels]`
+    /// against their targets `t` (multi-label: the per-label thresholds). Its bundle record is
+    /// then [`Head::record`] of the calibrated head.
+    fn calibrate(&self, labels: &[String], p: &[f32], t: &Targets) -> Calibration;
 
     /// The head's bundle record (multi-label: its thresholds, the defaults before
     /// calibration), with the run's loss `weights`.
@@ -333,10 +353,7 @@ pub trait Head: fmt::Debug + Send + Sync {
 
     /// Fields the head adds to `report.json` and `textcnn eval --json` (multi-label: the flag
     /// and the labels of the data the model lacks).
-    fn json_tags(
-        &self,
-        unknown: &BTreeMap<String, usize>,
-    ) -> serde_json::Map<String, serde_json::Value>;
+    fn json_tags(&self, unknown: &Unknown) -> JsonMap;
 
     // ----- the n-gram branch of ngram-cnn
 
@@ -344,19 +361,34 @@ pub trait Head: fmt::Debug + Send + Sync {
     /// `train::ngram_stage::ngram_configs`.
     fn branch_feature_sets(&self, preferred: Vec<NgramConfig>) -> Vec<NgramConfig>;
 
-    /// The naive-Bayes weight scale `[features, labels]` of the branch's regression.
-    fn branch_scale(&self, x: &Csr, targets: &Targets, labels: usize) -> Vec<f32>;
+    /// The naive-Bayes weight scale `[features, labels]` of the branch's regression on the
+    /// rows of `x` with targets `t` (by default by the targets' kind: one class against the
+    /// rest, or each label against the texts without it).
+    fn branch_scale(&self, x: &Csr, t: &Targets) -> Vec<f32> {
+        match t {
+            Targets::Classes { labels, classes } => {
+                nb_scale(x, classes, *labels, NB_SMOOTHING, NB_FLOOR)
+            }
+            Targets::MultiHot { labels, values } => {
+                nb_scale_multi_label(x, values, *labels, NB_SMOOTHING, NB_FLOOR)
+            }
+        }
+    }
 
-    /// Fits the branch's logistic regression (warm-started from `warm`).
-    fn branch_fit(
-        &self,
-        x: &Csr,
-        targets: &Targets,
-        labels: usize,
-        settings: LogRegFit,
-        warm: Option<&LogReg>,
-        scale: &[f32],
-    ) -> LogReg;
+    /// Fits the branch's logistic regression on the rows of `x` with targets `t` (see
+    /// [`BranchFit`]); by default by the targets' kind: multinomial (softmax) on classes,
+    /// one-vs-rest (one sigmoid per label) on multi-hot rows.
+    fn branch_fit(&self, x: &Csr, t: &Targets, fit: &BranchFit) -> LogReg {
+        let (scale, warm) = (Some(fit.scale), fit.warm);
+        match t {
+            Targets::Classes { labels, classes } => {
+                LogReg::fit_scaled(x, classes, *labels, fit.settings, warm, scale).0
+            }
+            Targets::MultiHot { labels, values } => {
+                LogReg::fit_multi_label(x, values, *labels, fit.settings, warm, scale).0
+            }
+        }
+    }
 
     /// The validation score that chooses the branch's `C` (higher is better).
     fn branch_score(&self, probs: &[f32], targets: &Targets) -> f64;
@@ -370,31 +402,34 @@ pub trait Head: fmt::Debug + Send + Sync {
     fn figure(&self, probs: &[f32], targets: &Targets) -> f64;
 
     /// The mixture weights chosen on validation from the two branches' logits.
-    fn choose_mix(
-        &self,
-        cnn: &[f32],
-        ngram: &[f32],
-        targets: &Targets,
-        labels: usize,
-    ) -> MixWeights;
+    fn choose_mix(&self, cnn: &[f32], ngram: &[f32], t: &Targets) -> MixWeights;
 
     /// Fields the head adds to the branch's validation record.
-    fn branch_record(&self) -> serde_json::Map<String, serde_json::Value>;
+    fn branch_record(&self) -> JsonMap;
 }
 
 /// What [`Head::calibrate`] gives.
 pub struct Calibration {
     /// The calibrated head.
     pub head: Arc<dyn Head>,
-    /// Its bundle record.
-    pub record: HeadRecord,
     /// Lines for the run's log.
     pub messages: Vec<String>,
 }
 
+/// One fit of the n-gram branch's regression ([`Head::branch_fit`]).
+pub struct BranchFit<'a> {
+    /// Inverse L2 strength and solver settings.
+    pub settings: LogRegFit,
+    /// The model to start from (the previous `C` of the path, or the chosen model remapped to
+    /// the refit's n-grams).
+    pub warm: Option<&'a LogReg>,
+    /// The naive-Bayes weight scale `[features, labels]` ([`Head::branch_scale`]).
+    pub scale: &'a [f32],
+}
+
 /// The label sets of a dataset's examples against `labels`: multi-hot rows and the labels
 /// outside `labels` with their counts (shared by heads that read label sets).
-pub fn multi_hot(ds: &Dataset, labels: &[String]) -> (Targets, BTreeMap<String, usize>) {
+pub fn multi_hot(ds: &Dataset, labels: &[String]) -> (Targets, Unknown) {
     let index: std::collections::HashMap<&str, usize> = labels
         .iter()
         .enumerate()
@@ -426,8 +461,9 @@ mod tests {
 
     #[test]
     fn targets_gather_join_and_name_their_labels() {
-        let y = Targets::Classes(vec![2, 0, 1]);
-        assert_eq!(y.rows(&[2, 0]), Targets::Classes(vec![1, 2]));
+        let y = Targets::classes(3, vec![2, 0, 1]);
+        assert_eq!(y.rows(&[2, 0]), Targets::classes(3, vec![1, 2]));
+        assert_eq!(y.labels(), 3);
         assert_eq!(y.truth(0), vec![2]);
         let t = Targets::MultiHot {
             labels: 2,
@@ -444,8 +480,8 @@ mod tests {
         );
         assert_eq!(t.concat(&t.rows(&[0])).len(), 4);
         assert_eq!(
-            Targets::Classes(vec![1]).concat(&Targets::Classes(vec![0])),
-            Targets::Classes(vec![1, 0])
+            Targets::classes(2, vec![1]).concat(&Targets::classes(2, vec![0])),
+            Targets::classes(2, vec![1, 0])
         );
     }
 

@@ -12,18 +12,19 @@
 //! in the bundle (`config.json` → `"multi_label"`), so prediction, evaluation and the HTTP
 //! service apply the same decisions.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{Calibration, EpochScores, Explained, Head, HeadKind, HeadRecord, Targets, multi_hot};
+use super::{
+    Calibration, EpochScores, Explained, Head, HeadKind, HeadRecord, JsonMap, Targets, Unknown,
+    multi_hot,
+};
 use crate::data::Dataset;
 use crate::eval::{Metric, MultiLabelReport, Scores};
 use crate::model::Model;
-use crate::ngram::logreg::nb_scale_multi_label;
-use crate::ngram::{Csr, LogReg, LogRegFit, MixWeights, NB_FLOOR, NB_SMOOTHING, NgramConfig};
+use crate::ngram::{MixWeights, NgramConfig};
 use crate::nn::loss::{sigmoid, sigmoid_binary_cross_entropy};
 
 /// The probability at which a label is predicted when validation could not tune it.
@@ -135,7 +136,7 @@ pub fn mix_logits(cnn: &[f32], ngram: &[f32], mix: MixWeights) -> Vec<f32> {
 fn hot(t: &Targets) -> (&[f32], usize) {
     match t {
         Targets::MultiHot { labels, values } => (values, *labels),
-        Targets::Classes(_) => panic!("a multi-label head reads multi-hot targets"),
+        Targets::Classes { .. } => panic!("a multi-label head reads multi-hot targets"),
     }
 }
 
@@ -299,20 +300,11 @@ pub fn choose_logit_mix(cnn: &[f32], ngram: &[f32], targets: &[f32], k: usize) -
         },
     );
     let mut d = vec![0.0; cnn.len()];
-    for i in 0..=40 {
-        for j in 0..=40 {
-            if i == 0 && j == 0 {
-                continue;
-            }
-            let w = MixWeights {
-                cnn: i as f32 / 10.0,
-                ngram: j as f32 / 10.0,
-            };
-            let z = mix_logits(cnn, ngram, w);
-            let loss = sigmoid_binary_cross_entropy(&z, targets, k, None, &mut d).0 as f64;
-            if loss < best.0 {
-                best = (loss, w);
-            }
+    for w in MixWeights::grid() {
+        let z = mix_logits(cnn, ngram, w);
+        let loss = sigmoid_binary_cross_entropy(&z, targets, k, None, &mut d).0 as f64;
+        if loss < best.0 {
+            best = (loss, w);
         }
     }
     best.1
@@ -353,15 +345,11 @@ impl Head for MultiLabel {
         Ok(())
     }
 
-    fn targets(
-        &self,
-        ds: &Dataset,
-        labels: &[String],
-    ) -> Result<(Targets, BTreeMap<String, usize>)> {
+    fn targets(&self, ds: &Dataset, labels: &[String]) -> Result<(Targets, Unknown)> {
         Ok(multi_hot(ds, labels))
     }
 
-    fn summarize(&self, ds: &Dataset, summary: &mut serde_json::Map<String, serde_json::Value>) {
+    fn summarize(&self, ds: &Dataset, summary: &mut JsonMap) {
         summary.insert("label_cardinality".into(), ds.cardinality().into());
         summary.insert("without_label".into(), ds.unlabelled().into());
     }
@@ -377,9 +365,8 @@ impl Head for MultiLabel {
 
     /// `n_negative / n_positive` of each label in the training texts (PyTorch's suggested
     /// `pos_weight`; 1 for a label on no text or on every text, which has nothing to balance).
-    fn balanced_weights(&self, train: &Targets, labels: usize) -> Vec<f32> {
+    fn balanced_weights(&self, train: &Targets) -> Vec<f32> {
         let (t, k) = hot(train);
-        debug_assert_eq!(k, labels);
         let n = t.len() / k.max(1);
         (0..k)
             .map(|c| {
@@ -393,15 +380,9 @@ impl Head for MultiLabel {
             .collect()
     }
 
-    fn loss(
-        &self,
-        logits: &[f32],
-        batch: &Targets,
-        weights: Option<&[f32]>,
-        dlogits: &mut [f32],
-    ) -> (f32, usize) {
-        let (t, k) = hot(batch);
-        sigmoid_binary_cross_entropy(logits, t, k, weights, dlogits)
+    fn loss(&self, z: &[f32], t: &Targets, w: Option<&[f32]>, dz: &mut [f32]) -> (f32, usize) {
+        let (t, k) = hot(t);
+        sigmoid_binary_cross_entropy(z, t, k, w, dz)
     }
 
     fn epoch_scores(&self, labels: &[String], logits: &[f32], targets: &Targets) -> EpochScores {
@@ -417,14 +398,9 @@ impl Head for MultiLabel {
         }
     }
 
-    fn calibrate(
-        &self,
-        labels: &[String],
-        valid_probs: &[f32],
-        valid: &Targets,
-        weights: Option<&[f32]>,
-    ) -> Calibration {
-        let (t, k) = hot(valid);
+    fn calibrate(&self, labels: &[String], p: &[f32], t: &Targets) -> Calibration {
+        let valid_probs = p;
+        let (t, k) = hot(t);
         let truth: Vec<bool> = t.iter().map(|&v| v >= 0.5).collect();
         let at_default = report_of(labels, t, valid_probs, &vec![DEFAULT_THRESHOLD; k], false);
         let thresholds = tune_thresholds(
@@ -456,7 +432,6 @@ impl Head for MultiLabel {
             validation,
         };
         Calibration {
-            record: head.record(k, weights),
             head: Arc::new(head),
             messages: vec![message],
         }
@@ -502,10 +477,7 @@ impl Head for MultiLabel {
     }
 
     fn explained(&self) -> Explained {
-        Explained {
-            json: EXPLAINED_MULTI_LABEL,
-            short: "of the label's sigmoid",
-        }
+        Explained::new(EXPLAINED_MULTI_LABEL, "of the label's sigmoid")
     }
 
     fn evaluate(&self, labels: &[String], targets: &Targets, probs: &[f32]) -> Box<dyn Scores> {
@@ -527,11 +499,8 @@ impl Head for MultiLabel {
         total / n
     }
 
-    fn json_tags(
-        &self,
-        unknown: &BTreeMap<String, usize>,
-    ) -> serde_json::Map<String, serde_json::Value> {
-        let mut m = serde_json::Map::new();
+    fn json_tags(&self, unknown: &Unknown) -> JsonMap {
+        let mut m = JsonMap::new();
         m.insert("multi_label".into(), true.into());
         m.insert("unknown_labels".into(), serde_json::json!(unknown));
         m
@@ -541,22 +510,6 @@ impl Head for MultiLabel {
     /// searched.
     fn branch_feature_sets(&self, preferred: Vec<NgramConfig>) -> Vec<NgramConfig> {
         preferred.into_iter().take(1).collect()
-    }
-
-    fn branch_scale(&self, x: &Csr, targets: &Targets, labels: usize) -> Vec<f32> {
-        nb_scale_multi_label(x, hot(targets).0, labels, NB_SMOOTHING, NB_FLOOR)
-    }
-
-    fn branch_fit(
-        &self,
-        x: &Csr,
-        targets: &Targets,
-        labels: usize,
-        settings: LogRegFit,
-        warm: Option<&LogReg>,
-        scale: &[f32],
-    ) -> LogReg {
-        LogReg::fit_multi_label(x, hot(targets).0, labels, settings, warm, Some(scale)).0
     }
 
     /// Micro-F1 at the best threshold shared by every label, independent of the calibration
@@ -573,18 +526,13 @@ impl Head for MultiLabel {
         micro_f1_at(probs, hot(targets).0, DEFAULT_THRESHOLD)
     }
 
-    fn choose_mix(
-        &self,
-        cnn: &[f32],
-        ngram: &[f32],
-        targets: &Targets,
-        labels: usize,
-    ) -> MixWeights {
-        choose_logit_mix(cnn, ngram, hot(targets).0, labels)
+    fn choose_mix(&self, cnn: &[f32], ngram: &[f32], t: &Targets) -> MixWeights {
+        let (t, k) = hot(t);
+        choose_logit_mix(cnn, ngram, t, k)
     }
 
-    fn branch_record(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut m = serde_json::Map::new();
+    fn branch_record(&self) -> JsonMap {
+        let mut m = JsonMap::new();
         m.insert("metric".into(), "micro-f1".into());
         m
     }
@@ -649,30 +597,26 @@ mod tests {
             labels: 3,
             values: vec![1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
         };
-        let w = MultiLabel::untrained().balanced_weights(&t, 3);
+        let w = MultiLabel::untrained().balanced_weights(&t);
         assert_eq!(w, vec![3.0, 1.0 / 3.0, 1.0]);
         // A label on every text keeps weight 1 (not 0 negatives / 2 positives).
         let t = Targets::MultiHot {
             labels: 2,
             values: vec![1.0, 1.0, 1.0, 0.0],
         };
-        assert_eq!(
-            MultiLabel::untrained().balanced_weights(&t, 2),
-            vec![1.0, 1.0]
-        );
+        assert_eq!(MultiLabel::untrained().balanced_weights(&t), vec![1.0, 1.0]);
     }
 
     #[test]
     fn prior_bias_is_the_log_odds_of_each_label() {
-        let arch = crate::model::Architecture::Kim(crate::model::KimConfig {
-            vocab_size: 10,
+        let settings = crate::train::TrainConfig {
+            arch: crate::train::ArchKind::Kim,
             emb_dim: 4,
             region_sizes: vec![2],
             feature_maps: 3,
-            num_classes: 2,
-            dropout: 0.0,
-            multichannel: false,
-        });
+            ..Default::default()
+        };
+        let arch = settings.architecture(10, 2);
         // 4 texts: label 0 in 1 of them, label 1 in 2.
         let t = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0];
         let m = with_prior_bias(Model::new(&arch, 1), &t, 2).unwrap();

@@ -7,15 +7,13 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 
-use super::{Calibration, EpochScores, Explained, Head, HeadKind, HeadRecord, Targets};
+use super::{
+    Calibration, EpochScores, Explained, Head, HeadKind, HeadRecord, JsonMap, Targets, Unknown,
+};
 use crate::data::Dataset;
 use crate::eval::{ConfusionMatrix, Metric, Scores, score};
 use crate::model::Model;
-use crate::ngram::logreg::nb_scale;
-use crate::ngram::{
-    Csr, LogReg, LogRegFit, MixWeights, NB_FLOOR, NB_SMOOTHING, NgramConfig, choose_mix,
-    mix_probabilities,
-};
+use crate::ngram::{MixWeights, NgramConfig, choose_mix, mix_probabilities};
 use crate::nn::loss::weighted_softmax_cross_entropy;
 use crate::nn::softmax_in_place;
 
@@ -62,10 +60,10 @@ pub fn label_ids(ds: &Dataset, labels: &[String]) -> Result<Vec<usize>> {
         .collect()
 }
 
-/// The class indices of single-label targets.
-fn classes(t: &Targets) -> &[usize] {
+/// The class indices of single-label targets and the number of classes.
+fn classes(t: &Targets) -> (&[usize], usize) {
     match t {
-        Targets::Classes(y) => y,
+        Targets::Classes { labels, classes } => (classes, *labels),
         Targets::MultiHot { .. } => panic!("a single-label head reads class indices"),
     }
 }
@@ -112,15 +110,12 @@ impl Head for SingleLabel {
         Ok(())
     }
 
-    fn targets(
-        &self,
-        ds: &Dataset,
-        labels: &[String],
-    ) -> Result<(Targets, BTreeMap<String, usize>)> {
-        Ok((Targets::Classes(label_ids(ds, labels)?), BTreeMap::new()))
+    fn targets(&self, ds: &Dataset, labels: &[String]) -> Result<(Targets, Unknown)> {
+        let y = label_ids(ds, labels)?;
+        Ok((Targets::classes(labels.len(), y), BTreeMap::new()))
     }
 
-    fn summarize(&self, _ds: &Dataset, _summary: &mut serde_json::Map<String, serde_json::Value>) {}
+    fn summarize(&self, _ds: &Dataset, _summary: &mut JsonMap) {}
 
     fn default_metric(&self) -> Metric {
         Metric::Acc
@@ -130,8 +125,8 @@ impl Head for SingleLabel {
         Ok(model)
     }
 
-    fn balanced_weights(&self, train: &Targets, labels: usize) -> Vec<f32> {
-        let y = classes(train);
+    fn balanced_weights(&self, train: &Targets) -> Vec<f32> {
+        let (y, labels) = classes(train);
         let mut counts = vec![0usize; labels];
         for &c in y {
             counts[c] += 1;
@@ -149,20 +144,14 @@ impl Head for SingleLabel {
             .collect()
     }
 
-    fn loss(
-        &self,
-        logits: &[f32],
-        batch: &Targets,
-        weights: Option<&[f32]>,
-        dlogits: &mut [f32],
-    ) -> (f32, usize) {
-        let y: Vec<u32> = classes(batch).iter().map(|&c| c as u32).collect();
-        let k = logits.len() / y.len().max(1);
-        weighted_softmax_cross_entropy(logits, &y, k, weights, dlogits)
+    fn loss(&self, z: &[f32], t: &Targets, w: Option<&[f32]>, dz: &mut [f32]) -> (f32, usize) {
+        let (y, k) = classes(t);
+        let y: Vec<u32> = y.iter().map(|&c| c as u32).collect();
+        weighted_softmax_cross_entropy(z, &y, k, w, dz)
     }
 
     fn epoch_scores(&self, labels: &[String], logits: &[f32], targets: &Targets) -> EpochScores {
-        let y = classes(targets);
+        let (y, _) = classes(targets);
         let probs = softmax_rows(logits, labels.len());
         let (loss, acc, predicted) = score(&probs, y, labels.len());
         let macro_f1 = ConfusionMatrix::from_indices(labels.to_vec(), y, &predicted)
@@ -177,16 +166,9 @@ impl Head for SingleLabel {
         }
     }
 
-    fn calibrate(
-        &self,
-        _labels: &[String],
-        _valid_probs: &[f32],
-        _valid: &Targets,
-        _weights: Option<&[f32]>,
-    ) -> Calibration {
+    fn calibrate(&self, _labels: &[String], _p: &[f32], _t: &Targets) -> Calibration {
         Calibration {
             head: Arc::new(SingleLabel),
-            record: HeadRecord::default(),
             messages: Vec::new(),
         }
     }
@@ -225,48 +207,26 @@ impl Head for SingleLabel {
     }
 
     fn explained(&self) -> Explained {
-        Explained {
-            json: EXPLAINED,
-            short: "centered",
-        }
+        Explained::new(EXPLAINED, "centered")
     }
 
     fn evaluate(&self, labels: &[String], targets: &Targets, probs: &[f32]) -> Box<dyn Scores> {
-        let y = classes(targets);
+        let (y, _) = classes(targets);
         let (_, _, predicted) = score(probs, y, labels.len());
         Box::new(ConfusionMatrix::from_indices(labels.to_vec(), y, &predicted).report())
     }
 
     fn mean_loss(&self, probs: &[f32], targets: &Targets) -> f64 {
-        let y = classes(targets);
-        score(probs, y, probs.len() / y.len().max(1)).0
+        let (y, k) = classes(targets);
+        score(probs, y, k).0
     }
 
-    fn json_tags(
-        &self,
-        _unknown: &BTreeMap<String, usize>,
-    ) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::Map::new()
+    fn json_tags(&self, _unknown: &Unknown) -> JsonMap {
+        JsonMap::new()
     }
 
     fn branch_feature_sets(&self, preferred: Vec<NgramConfig>) -> Vec<NgramConfig> {
         preferred
-    }
-
-    fn branch_scale(&self, x: &Csr, targets: &Targets, labels: usize) -> Vec<f32> {
-        nb_scale(x, classes(targets), labels, NB_SMOOTHING, NB_FLOOR)
-    }
-
-    fn branch_fit(
-        &self,
-        x: &Csr,
-        targets: &Targets,
-        labels: usize,
-        settings: LogRegFit,
-        warm: Option<&LogReg>,
-        scale: &[f32],
-    ) -> LogReg {
-        LogReg::fit_scaled(x, classes(targets), labels, settings, warm, Some(scale)).0
     }
 
     fn branch_score(&self, probs: &[f32], targets: &Targets) -> f64 {
@@ -278,27 +238,17 @@ impl Head for SingleLabel {
     }
 
     fn figure(&self, probs: &[f32], targets: &Targets) -> f64 {
-        let y = classes(targets);
-        accuracy(probs, y, probs.len() / y.len().max(1))
+        let (y, k) = classes(targets);
+        accuracy(probs, y, k)
     }
 
-    fn choose_mix(
-        &self,
-        cnn: &[f32],
-        ngram: &[f32],
-        targets: &Targets,
-        labels: usize,
-    ) -> MixWeights {
-        choose_mix(
-            &softmax_rows(cnn, labels),
-            &softmax_rows(ngram, labels),
-            classes(targets),
-            labels,
-        )
+    fn choose_mix(&self, cnn: &[f32], ngram: &[f32], t: &Targets) -> MixWeights {
+        let (y, k) = classes(t);
+        choose_mix(&softmax_rows(cnn, k), &softmax_rows(ngram, k), y, k)
     }
 
-    fn branch_record(&self) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::Map::new()
+    fn branch_record(&self) -> JsonMap {
+        JsonMap::new()
     }
 }
 
@@ -312,7 +262,7 @@ mod tests {
         assert_eq!(h.decide(&[0.2, 0.5, 0.3], None), vec![(1, 0.5)]);
         assert_eq!(h.decide(&[0.2, 0.5, 0.3], Some(0.6)), vec![]);
         // 4 examples of 3 classes: 2 × class 0, 1 × class 1, none of class 2.
-        let w = h.balanced_weights(&Targets::Classes(vec![0, 0, 1, 0]), 3);
+        let w = h.balanced_weights(&Targets::classes(3, vec![0, 0, 1, 0]));
         assert_eq!(w, vec![(4.0f64 / 9.0) as f32, (4.0f64 / 3.0) as f32, 1.0]);
         // Centered value: 3 − mean(1, 3, 5) = 0.
         assert_eq!(h.explained_value(&|i| [1.0, 3.0, 5.0][i], 3, 1), 0.0);
@@ -324,7 +274,7 @@ mod tests {
         let mut d = [0.0; 2];
         let (loss, right) = h.loss(
             &[0.0, (2.0f32).ln()],
-            &Targets::Classes(vec![1]),
+            &Targets::classes(2, vec![1]),
             None,
             &mut d,
         );
@@ -333,7 +283,7 @@ mod tests {
         let s = h.epoch_scores(
             &["a".into(), "b".into()],
             &[0.0, 1.0, 2.0, 0.0],
-            &Targets::Classes(vec![1, 1]),
+            &Targets::classes(2, vec![1, 1]),
         );
         assert_eq!((s.acc, s.micro_f1), (0.5, None));
     }

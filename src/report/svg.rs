@@ -82,6 +82,18 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
+impl<'a> Series<'a> {
+    /// A series named `name`, drawn in `color` (dashed or solid) through `points`.
+    pub fn line(name: &'a str, color: &'a str, dashed: bool, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            name,
+            color,
+            dashed,
+            points,
+        }
+    }
+}
+
 /// A line chart in a box of the document: axes with ticks, a title, lines with dots, and an
 /// optional marked x (the best epoch: a dashed vertical line and its label).
 pub struct LinePanel<'a> {
@@ -274,56 +286,34 @@ fn document(width: f64, height: f64, title: &str, body: &str) -> String {
 /// validation, with the best epoch marked (a dashed vertical line). `history` is the run's
 /// `metrics.jsonl`; `best_epoch` the epoch whose parameters were kept.
 pub fn learning_curves(history: &[EpochMetrics], best_epoch: Option<usize>) -> String {
-    let pick = |f: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
-        history.iter().map(|m| (m.epoch as f64, f(m))).collect()
+    let pick = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|m| f(m).map(|v| (m.epoch as f64, v)))
+            .collect()
+    };
+    // The training and validation series of one figure.
+    let pair = |train: fn(&EpochMetrics) -> f64, valid: fn(&EpochMetrics) -> f64| {
+        let (t, v) = (pick(&|m| Some(train(m))), pick(&|m| Some(valid(m))));
+        vec![
+            Series::line("train", PALETTE[0], false, t),
+            Series::line("valid", PALETTE[1], false, v),
+        ]
     };
     let marker = best_epoch.map(|e| (e as f64, format!("best epoch {e}")));
     let loss = LinePanel {
         title: "loss (cross-entropy)",
         x_label: "epoch",
-        series: vec![
-            Series {
-                name: "train",
-                color: PALETTE[0],
-                dashed: false,
-                points: pick(|m| m.train_loss),
-            },
-            Series {
-                name: "valid",
-                color: PALETTE[1],
-                dashed: false,
-                points: pick(|m| m.valid_loss),
-            },
-        ],
+        series: pair(|m| m.train_loss, |m| m.valid_loss),
         marker: marker.clone(),
         y_include: None,
     };
-    let mut acc_series = vec![
-        Series {
-            name: "train",
-            color: PALETTE[0],
-            dashed: false,
-            points: pick(|m| m.train_acc),
-        },
-        Series {
-            name: "valid",
-            color: PALETTE[1],
-            dashed: false,
-            points: pick(|m| m.valid_acc),
-        },
-    ];
+    let mut acc_series = pair(|m| m.train_acc, |m| m.valid_acc);
     // Multi-label runs: accuracy is subset accuracy; micro-F1 is the figure they stop on.
     let micro = history.iter().any(|m| m.valid_micro_f1.is_some());
     if micro {
-        acc_series.push(Series {
-            name: "valid micro-F1",
-            color: PALETTE[2],
-            dashed: true,
-            points: history
-                .iter()
-                .filter_map(|m| m.valid_micro_f1.map(|v| (m.epoch as f64, v)))
-                .collect(),
-        });
+        let points = pick(&|m| m.valid_micro_f1);
+        acc_series.push(Series::line("valid micro-F1", PALETTE[2], true, points));
     }
     let acc = LinePanel {
         title: if micro {

@@ -149,9 +149,9 @@ fn loss_weights(
     head: &dyn Head,
     prep: &Prepared,
 ) -> Result<Option<Vec<f32>>> {
-    config.class_weight.resolve(&prep.labels, || {
-        head.balanced_weights(&prep.train_t, prep.labels.len())
-    })
+    config
+        .class_weight
+        .resolve(&prep.labels, || head.balanced_weights(&prep.train_t))
 }
 
 /// Stage 2: the model (new, grown from the parent, or initialised from vectors), its trainer,

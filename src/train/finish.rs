@@ -88,17 +88,15 @@ pub(super) fn final_stages(
             z
         }
     };
-    let calibration = head.calibrate(
-        &prep.labels,
-        &valid_probs,
-        &prep.valid_t,
-        run.weights.as_deref(),
-    );
+    let calibration = head.calibrate(&prep.labels, &valid_probs, &prep.valid_t);
     for m in &calibration.messages {
         observer.message(MessageKind::Info, m);
     }
-    if prep.wants_ngram || calibration.record != best.config.head_record() {
-        best.config.set_head_record(calibration.record);
+    let record = calibration
+        .head
+        .record(prep.labels.len(), run.weights.as_deref());
+    if prep.wants_ngram || record != best.config.head_record() {
+        best.config.set_head_record(record);
         best.save(output)?;
     }
     let classifier = Classifier::from_bundle(best)?;

@@ -248,6 +248,14 @@ fn interrupted(options: &TrainOptions) -> bool {
         .is_some_and(|f| f.load(Ordering::SeqCst))
 }
 
+/// What the epochs of a run read and never change.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    config: &'a TrainConfig,
+    output: &'a Path,
+    options: &'a TrainOptions,
+}
+
 /// The epoch being trained.
 struct EpochCtx<'a> {
     /// 1-based epoch.
@@ -300,10 +308,15 @@ fn fit_loop(
             batches: &batches,
             max_epochs,
         };
-        if !train_epoch(config, run, &ctx, output, options, observer)? {
+        let setup = Setup {
+            config,
+            output,
+            options,
+        };
+        if !train_epoch(run, &ctx, &setup, observer)? {
             return Ok(StopReason::Interrupted);
         }
-        end_epoch(config, run, &ctx, output, options, observer)?;
+        end_epoch(run, &ctx, &setup, observer)?;
         let progress = &run.progress;
         if progress.bad_epochs >= config.patience.max(1) && progress.epoch <= max_epochs {
             stop = StopReason::EarlyStopped;
@@ -322,29 +335,22 @@ fn fit_loop(
 /// The remaining training steps of one epoch; `false` when interrupted (after writing the
 /// checkpoint).
 fn train_epoch(
-    config: &TrainConfig,
     run: &mut Run,
     ctx: &EpochCtx,
-    output: &Path,
-    options: &TrainOptions,
+    setup: &Setup,
     observer: &mut dyn TrainObserver,
 ) -> Result<bool> {
-    let Run {
-        prep,
-        head,
-        trainer,
-        progress,
-        weights,
-        ..
-    } = run;
+    let (config, output, options) = (setup.config, setup.output, setup.options);
     let stop = || interrupted(options);
+    let prep = &run.prep;
     let data = EpochData {
-        head: head.as_ref(),
+        head: run.head.as_ref(),
         train_enc: &prep.train_enc,
         min_len: prep.pipeline.encode.min_len,
         targets: &prep.train_t,
-        weights: weights.as_deref(),
+        weights: run.weights.as_deref(),
     };
+    let (trainer, progress) = (&mut run.trainer, &mut run.progress);
     if train_batches(config, trainer, &data, ctx, progress, &stop, observer)? {
         return Ok(true);
     }
@@ -459,19 +465,18 @@ pub(crate) fn improves(metric: Metric, m: &EpochMetrics, best: Option<&EpochMetr
 /// The end of an epoch: validation by the head, the epoch's line of `metrics.jsonl`, the
 /// bundle saved when the epoch improved, and the checkpoint.
 fn end_epoch(
-    config: &TrainConfig,
     run: &mut Run,
     ctx: &EpochCtx,
-    output: &Path,
-    options: &TrainOptions,
+    setup: &Setup,
     observer: &mut dyn TrainObserver,
 ) -> Result<()> {
+    let (config, output, options) = (setup.config, setup.output, setup.options);
     let Run {
+        bundle_config,
         prep,
-        head,
         trainer,
         progress,
-        bundle_config,
+        head,
         ..
     } = run;
     let (epoch, lr, epoch_started, max_epochs) = (ctx.epoch, ctx.lr, ctx.started, ctx.max_epochs);

@@ -43,7 +43,7 @@
 use anyhow::Result;
 
 use crate::bundle::NgramBranch;
-use crate::head::{Head, Targets};
+use crate::head::{BranchFit, Head, Targets};
 use crate::ngram::{LogReg, LogRegFit, NgramConfig, NgramFeaturizer, NgramModel, han_share};
 pub use crate::ngram::{NB_FLOOR, NB_SMOOTHING};
 
@@ -179,13 +179,17 @@ pub fn fit_branch_held_out(
         let x_valid = featurizer.transform_all(data.valid_docs);
         let mut warm: Option<LogReg> = None;
         let mut prev: Option<f64> = None;
-        let scale = head.branch_scale(&x_train, data.train, k);
+        let scale = head.branch_scale(&x_train, data.train);
         for c in C_PATH {
-            let settings = LogRegFit {
-                c,
-                ..LogRegFit::default()
+            let fit = BranchFit {
+                settings: LogRegFit {
+                    c,
+                    ..LogRegFit::default()
+                },
+                warm: warm.as_ref(),
+                scale: &scale,
             };
-            let model = head.branch_fit(&x_train, data.train, k, settings, warm.as_ref(), &scale);
+            let model = head.branch_fit(&x_train, data.train, &fit);
             let logits = model.logits(&x_valid);
             let probs = activated(head, &logits, k);
             let score = head.branch_score(&probs, data.valid);
@@ -227,7 +231,7 @@ pub fn fit_branch_held_out(
         ..
     } = best.expect("at least one feature set and C");
     let cnn = data.cnn_valid_logits;
-    let mix = head.choose_mix(cnn, &ngram_logits, data.valid, k);
+    let mix = head.choose_mix(cnn, &ngram_logits, data.valid);
     let mixed = head.mix(cnn, &ngram_logits, mix, k);
     let validation = branch_validation(head, data, &ngram_probs, &mixed, path, None);
 
@@ -238,12 +242,16 @@ pub fn fit_branch_held_out(
     let refit_featurizer = NgramFeaturizer::fit(&all_docs, config.clone())?;
     let x_all = refit_featurizer.transform_all(&all_docs);
     let start = chosen.remap(&featurizer, &refit_featurizer);
-    let settings = LogRegFit {
-        c,
-        ..LogRegFit::default()
+    let scale = head.branch_scale(&x_all, &all);
+    let fit = BranchFit {
+        settings: LogRegFit {
+            c,
+            ..LogRegFit::default()
+        },
+        warm: Some(&start),
+        scale: &scale,
     };
-    let scale = head.branch_scale(&x_all, &all, k);
-    let logreg = head.branch_fit(&x_all, &all, k, settings, Some(&start), &scale);
+    let logreg = head.branch_fit(&x_all, &all, &fit);
     let featurizer = refit_featurizer;
     let branch = NgramBranch {
         model: "ngram-cnn".to_string(),
@@ -305,7 +313,7 @@ fn keep_parent(
         return None;
     }
     let cnn = data.cnn_valid_logits;
-    let mix = head.choose_mix(cnn, &logits, data.valid, k);
+    let mix = head.choose_mix(cnn, &logits, data.valid);
     let mixed = head.mix(cnn, &logits, mix, k);
     let name = head.branch_score_name();
     let mut kept = serde_json::Map::new();
@@ -364,7 +372,7 @@ mod tests {
         let (valid, vy) = cued(40, |_| true);
         // Flat CNN logits: probability 0.5 for both classes.
         let flat = vec![0.0f32; valid.len() * 2];
-        let (y, vy) = (Targets::Classes(y), Targets::Classes(vy));
+        let (y, vy) = (Targets::classes(2, y), Targets::classes(2, vy));
         let head = crate::head::SingleLabel;
         let data = BranchData {
             train_docs: &train,
@@ -379,7 +387,7 @@ mod tests {
         assert_eq!(record.validation["ngram"], 1.0);
         // The new texts have no cues: a branch refitted on them alone is at chance.
         let (new_train, new_y) = cued(20, |_| false);
-        let new_y = Targets::Classes(new_y);
+        let new_y = Targets::classes(2, new_y);
         let data = BranchData {
             train_docs: &new_train,
             train: &new_y,

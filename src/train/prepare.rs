@@ -12,7 +12,7 @@ use super::fit::{TrainData, TrainOptions};
 use super::observer::{MessageKind, TrainObserver};
 use super::transfer::{self, EmbeddingInit, StartFrom};
 use crate::data::Dataset;
-use crate::head::{Head, Targets};
+use crate::head::{Head, Targets, describe_unknown};
 use crate::text::{Encoded, TextPipeline, Tokenizer, Vocab, encode, tokenize_all};
 
 /// What the first stage prepares: labels, targets, the text pipeline and the encoded splits.
@@ -129,11 +129,7 @@ fn targets_of(
             &format!(
                 "{}: labels the model lacks are left out: {}",
                 ds.name,
-                unknown
-                    .iter()
-                    .map(|(l, n)| format!("{l} ({n})"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                describe_unknown(&unknown)
             ),
         );
     }

@@ -65,14 +65,16 @@ pub struct RunRequest {
     pub head: Option<HeadKind>,
     /// Training data (`None` only when resuming).
     pub train: Option<DataSource>,
+    /// How to read the specs (the head chosen decides whether label sets are read, see
+    /// [`ReadOptions::multi_label`]).
+    pub read: ReadOptions,
     /// Validation data; `None`: a `valid_fraction` of the training data.
     pub valid: Option<DataSource>,
+    /// The output folder: new or empty for a new or fine-tuning run (leftovers of a run that
+    /// saved nothing are removed), the interrupted run's folder to resume.
+    pub output: PathBuf,
     /// Test data, evaluated once at the end.
     pub test: Option<DataSource>,
-    /// How to read the specs.
-    pub read: ReadOptions,
-    /// The output folder.
-    pub output: PathBuf,
     /// New, resumed or fine-tuned.
     pub start: Start,
     /// Extra fields of the run's record (e.g. `"api": "python"`).

@@ -211,7 +211,7 @@ fn observers_see_the_stages_and_tensorboard_holds_the_metrics() {
 
     // The pictures and the page show the saved model on the validation data.
     let texts: Vec<&str> = va.examples.iter().map(|e| e.text.as_str()).collect();
-    let y = Targets::Classes(label_ids(&va, classifier.labels()).unwrap());
+    let y = Targets::classes(3, label_ids(&va, classifier.labels()).unwrap());
     let acc = classifier.evaluate(&texts, &y).1.headline();
     assert_eq!(acc, outcome.valid.as_ref().unwrap().scores.headline());
     let html = std::fs::read_to_string(out.join(report::REPORT_HTML)).unwrap();
@@ -599,7 +599,7 @@ fn an_ngram_cnn_report_shows_held_out_validation_predictions() {
     let run_report = report::RunReport::of_run(&classifier, &outcome, &data).unwrap();
     report::write_run_report(dir.path(), &run_report).unwrap();
     let texts: Vec<&str> = va.examples.iter().map(|e| e.text.as_str()).collect();
-    let y = Targets::Classes(label_ids(&va, classifier.labels()).unwrap());
+    let y = Targets::classes(3, label_ids(&va, classifier.labels()).unwrap());
     let seen_acc = classifier.evaluate(&texts, &y).1.headline();
     assert!(seen_acc > mixed, "{seen_acc} vs {mixed}");
     let html = std::fs::read_to_string(dir.path().join(report::REPORT_HTML)).unwrap();
