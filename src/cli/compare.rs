@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use textcnn::data::Dataset;
 use textcnn::eval::Scores;
 use textcnn::predict::Classifier;
 
@@ -40,57 +41,17 @@ pub struct CompareArgs {
 
 /// One model's mean loss and scores.
 type Row = (f64, Box<dyn Scores>);
+/// The data as read for one reading mode (label sets or not).
+type ReadAs = (bool, Dataset);
 
 pub fn run(args: CompareArgs) -> Result<()> {
     if let Some(path) = &args.curves {
-        let models: Vec<&std::path::Path> = args.models.iter().map(|m| m.as_path()).collect();
-        super::common::check_output_file("--curves", path, &models, args.force)?;
-        let runs = args
-            .models
-            .iter()
-            .map(|m| {
-                let history = textcnn::report::read_history(m)?;
-                if history.is_empty() {
-                    anyhow::bail!(
-                        "{}: no {} (is it a training run's --output?)",
-                        m.display(),
-                        textcnn::bundle::METRICS_FILE
-                    );
-                }
-                Ok((m.display().to_string(), history))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let svg = textcnn::report::svg::compare_curves(&runs);
-        textcnn::fsutil::write_atomic(path, svg.as_bytes())?;
-        eprintln!(
-            "learning curves of {} runs in {}",
-            runs.len(),
-            path.display()
-        );
+        write_curves(&args, path)?;
     }
     let Some(data) = &args.data else {
         return Ok(());
     };
-    let pool = super::common::thread_pool(args.threads)?;
-    // The data as each head reads it (read once per reading mode).
-    let mut datasets: Vec<(bool, textcnn::data::Dataset)> = Vec::new();
-    let mut rows: Vec<Row> = Vec::new();
-    for dir in &args.models {
-        let classifier = Classifier::load(dir)?;
-        let head = classifier.head();
-        let sets = head.reads_label_sets();
-        if !datasets.iter().any(|(s, _)| *s == sets) {
-            let mut read = args.read.options();
-            read.multi_label = sets;
-            datasets.push((sets, load_dataset(data, &read)?));
-        }
-        let ds = &datasets.iter().find(|(s, _)| *s == sets).expect("loaded").1;
-        let (targets, _) = head
-            .targets(ds, classifier.labels())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-        let texts = ds.texts();
-        rows.push(pool.install(|| classifier.evaluate(&texts, &targets)));
-    }
+    let (datasets, rows) = evaluate_all(&args, data)?;
     let ds = &datasets[0].1;
     if args.json {
         let models: Vec<_> = args
@@ -163,4 +124,59 @@ pub fn run(args: CompareArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--curves`: the models' learning curves on one chart.
+fn write_curves(args: &CompareArgs, path: &std::path::Path) -> Result<()> {
+    let models: Vec<&std::path::Path> = args.models.iter().map(|m| m.as_path()).collect();
+    super::common::check_output_file("--curves", path, &models, args.force)?;
+    let runs = args
+        .models
+        .iter()
+        .map(|m| {
+            let history = textcnn::report::read_history(m)?;
+            if history.is_empty() {
+                anyhow::bail!(
+                    "{}: no {} (is it a training run's --output?)",
+                    m.display(),
+                    textcnn::bundle::METRICS_FILE
+                );
+            }
+            Ok((m.display().to_string(), history))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let svg = textcnn::report::svg::compare_curves(&runs);
+    textcnn::fsutil::write_atomic(path, svg.as_bytes())?;
+    eprintln!(
+        "learning curves of {} runs in {}",
+        runs.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// The data as each model's head reads it (once per reading mode) and each model's mean loss
+/// and scores on it.
+fn evaluate_all(args: &CompareArgs, data: &str) -> Result<(Vec<ReadAs>, Vec<Row>)> {
+    let pool = super::common::thread_pool(args.threads)?;
+    // The data as each head reads it (read once per reading mode).
+    let mut datasets: Vec<ReadAs> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
+    for dir in &args.models {
+        let classifier = Classifier::load(dir)?;
+        let head = classifier.head();
+        let sets = head.reads_label_sets();
+        if !datasets.iter().any(|(s, _)| *s == sets) {
+            let mut read = args.read.options();
+            read.multi_label = sets;
+            datasets.push((sets, load_dataset(data, &read)?));
+        }
+        let ds = &datasets.iter().find(|(s, _)| *s == sets).expect("loaded").1;
+        let (targets, _) = head
+            .targets(ds, classifier.labels())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        let texts = ds.texts();
+        rows.push(pool.install(|| classifier.evaluate(&texts, &targets)));
+    }
+    Ok((datasets, rows))
 }

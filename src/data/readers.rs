@@ -96,7 +96,7 @@ fn add_row(ds: &mut Dataset, at: (&str, usize), text: &str, labels: Vec<String>,
 
 /// Checks the labels of a row read as a label set (`sets`) from `name:line`: no control
 /// characters (tabs and newlines would break the one-line-per-text outputs and the report; one
-/// label per text is checked when a model is trained, [`crate::bundle::check_labels`]).
+/// label per text is checked when a model is trained, by the bundle's label check).
 fn check_set<S: AsRef<str>>(
     labels: &[S],
     sets: bool,
@@ -385,6 +385,45 @@ fn split_field(field: &str, sep: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// The index of the text column in `headers`.
+///
+/// # Errors
+/// When the text column, or (without indicator columns) the label column, is not in the
+/// header; the message lists the columns found.
+fn text_column(
+    headers: &csv::StringRecord,
+    name: &str,
+    opts: &ReadOptions,
+) -> anyhow::Result<usize> {
+    let find = |col: &str| headers.iter().position(|h| h.trim() == col);
+    let mut wanted = vec![&opts.text_column];
+    if !opts.layout.indicators() {
+        wanted.push(&opts.label_column);
+    }
+    let missing: Vec<String> = wanted
+        .into_iter()
+        .filter(|c| find(c).is_none())
+        .map(|c| format!("{c:?}"))
+        .collect();
+    match find(&opts.text_column).filter(|_| missing.is_empty()) {
+        Some(ti) => Ok(ti),
+        None => {
+            let found: Vec<String> = headers.iter().map(|h| format!("{h:?}")).collect();
+            bail!(
+                "{name}: no column named {} in the header; columns found: {} (choose with \
+                 --text-column / --label-column{})",
+                missing.join(" or "),
+                found.join(", "),
+                if opts.multi_label {
+                    ", or give indicator columns with --label-columns / --label-column-prefix"
+                } else {
+                    ""
+                }
+            )
+        }
+    }
+}
+
 /// CSV (`delim` = `,`, RFC 4180 quoting) or TSV (`delim` = tab, no quoting) with a header row:
 /// a label column (one label, or a `--label-sep` list), or one 0/1 column per label.
 pub(super) fn parse_delimited(
@@ -405,30 +444,7 @@ pub(super) fn parse_delimited(
         .headers()
         .with_context(|| format!("{name}: reading the header row"))?
         .clone();
-    let find = |col: &str| headers.iter().position(|h| h.trim() == col);
-    let mut wanted = vec![&opts.text_column];
-    if !opts.layout.indicators() {
-        wanted.push(&opts.label_column);
-    }
-    let missing: Vec<String> = wanted
-        .into_iter()
-        .filter(|c| find(c).is_none())
-        .map(|c| format!("{c:?}"))
-        .collect();
-    let Some(ti) = find(&opts.text_column).filter(|_| missing.is_empty()) else {
-        let found: Vec<String> = headers.iter().map(|h| format!("{h:?}")).collect();
-        bail!(
-            "{name}: no column named {} in the header; columns found: {} (choose with \
-             --text-column / --label-column{})",
-            missing.join(" or "),
-            found.join(", "),
-            if opts.multi_label {
-                ", or give indicator columns with --label-columns / --label-column-prefix"
-            } else {
-                ""
-            }
-        );
-    };
+    let ti = text_column(&headers, name, opts)?;
     let fields = LabelFields::find(&headers, ti, name, opts)?;
     let needed = fields.columns().into_iter().chain([ti]).max().unwrap_or(0) + 1;
     // The csv parser skips blank lines itself; find them from the record positions so they are
@@ -523,6 +539,47 @@ pub(super) fn jsonl_label_key(
     }
 }
 
+/// The keys of a JSON object, quoted, for messages.
+fn keys_of(obj: &serde_json::Map<String, serde_json::Value>) -> String {
+    let v: Vec<String> = obj.keys().map(|k| format!("{k:?}")).collect();
+    v.join(", ")
+}
+
+/// The key of the labels in the first object of a JSONL file (`at`: file and line), which must
+/// also hold the text.
+///
+/// # Errors
+/// Neither the label column nor `labels`, or no text column; the message lists the keys found.
+fn first_label_key(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    opts: &ReadOptions,
+    at: (&str, usize),
+) -> anyhow::Result<String> {
+    let (name, lineno) = at;
+    let Some(k) = jsonl_label_key(obj, opts) else {
+        bail!(
+            "{name}:{lineno}: no key {:?}{}; keys found: {} (choose with --text-column / \
+             --label-column)",
+            opts.label_column,
+            if opts.multi_label {
+                " or \"labels\""
+            } else {
+                ""
+            },
+            keys_of(obj)
+        );
+    };
+    if !obj.contains_key(&opts.text_column) {
+        bail!(
+            "{name}:{lineno}: no key {:?}; keys found: {} (choose with --text-column / \
+             --label-column)",
+            opts.text_column,
+            keys_of(obj)
+        );
+    }
+    Ok(k)
+}
+
 /// The labels of a JSONL label value: a list of scalars, one scalar (split on `--label-sep`
 /// when read as label sets), or `null` (none). `Err` holds what is wrong for a value that is
 /// none of these.
@@ -595,33 +652,12 @@ pub(super) fn parse_jsonl(
                 continue;
             }
         };
-        let keys_found = || -> String {
-            let v: Vec<String> = obj.keys().map(|k| format!("{k:?}")).collect();
-            v.join(", ")
-        };
+        let keys_found = || keys_of(&obj);
         let key = match &key {
             Some(k) => k.clone(),
-            None => {
-                let Some(k) = jsonl_label_key(&obj, opts) else {
-                    bail!(
-                        "{name}:{lineno}: no key {:?}{}; keys found: {} (choose with --text-column / \
-                         --label-column)",
-                        opts.label_column,
-                        if sets { " or \"labels\"" } else { "" },
-                        keys_found()
-                    );
-                };
-                if !obj.contains_key(&opts.text_column) {
-                    bail!(
-                        "{name}:{lineno}: no key {:?}; keys found: {} (choose with --text-column / \
-                         --label-column)",
-                        opts.text_column,
-                        keys_found()
-                    );
-                }
-                key = Some(k.clone());
-                k
-            }
+            None => key
+                .insert(first_label_key(&obj, opts, (name, lineno))?)
+                .clone(),
         };
         let labels = match obj.get(&key) {
             // One key for the whole file: a row without it (another key, a typo) would silently

@@ -58,29 +58,24 @@ fn f1(p: f64, r: f64) -> f64 {
     ratio(2.0 * p * r, p + r)
 }
 
-impl MultiLabelReport {
-    /// The report of `predicted` against `truth`, both indicator matrices `[n, labels.len()]`
-    /// (row-major, `true` = the text has / is given the label), with P@k and R@k for every `k`
-    /// of `ks` from `scores [n, labels]` (probabilities; ties broken by label order) when given.
-    ///
-    /// # Panics
-    /// When the matrices do not have `labels.len()` columns and equal sizes.
-    pub fn new(
-        labels: &[String],
-        truth: &[bool],
-        predicted: &[bool],
-        scores: Option<&[f32]>,
-        ks: &[usize],
-    ) -> MultiLabelReport {
-        let k = labels.len();
-        assert!(k > 0, "no labels");
-        assert_eq!(
-            truth.len(),
-            predicted.len(),
-            "truth and predictions differ in size"
-        );
-        assert_eq!(truth.len() % k, 0, "not [n, labels]");
-        let n = truth.len() / k;
+/// The counts behind a [`MultiLabelReport`]: per label true positives, false positives and
+/// false negatives; over texts exact matches, Jaccard, wrong decisions and the sums of the
+/// per-text precision, recall and F1.
+struct Counts {
+    tp: Vec<usize>,
+    fp: Vec<usize>,
+    fn_: Vec<usize>,
+    exact: usize,
+    jac: f64,
+    wrong: usize,
+    sp: f64,
+    sr: f64,
+    sf: f64,
+}
+
+impl Counts {
+    /// The counts of indicator matrices `truth` and `predicted`, `[n, k]`.
+    fn of(truth: &[bool], predicted: &[bool], k: usize) -> Counts {
         let (mut tp, mut fp, mut fn_) = (vec![0usize; k], vec![0usize; k], vec![0usize; k]);
         let (mut exact, mut jac, mut wrong) = (0usize, 0.0f64, 0usize);
         let (mut sp, mut sr, mut sf) = (0.0f64, 0.0f64, 0.0f64);
@@ -105,24 +100,62 @@ impl MultiLabelReport {
             sr += ratio(inter as f64, nt as f64);
             sf += ratio(2.0 * inter as f64, (nt + np) as f64);
         }
+        Counts {
+            tp,
+            fp,
+            fn_,
+            exact,
+            jac,
+            wrong,
+            sp,
+            sr,
+            sf,
+        }
+    }
+}
+
+impl MultiLabelReport {
+    /// The report of `predicted` against `truth`, both indicator matrices `[n, labels.len()]`
+    /// (row-major, `true` = the text has / is given the label), with P@k and R@k for every `k`
+    /// of `ks` from `scores [n, labels]` (probabilities; ties broken by label order) when given.
+    ///
+    /// # Panics
+    /// When the matrices do not have `labels.len()` columns and equal sizes.
+    pub fn new(
+        labels: &[String],
+        truth: &[bool],
+        predicted: &[bool],
+        scores: Option<&[f32]>,
+        ks: &[usize],
+    ) -> MultiLabelReport {
+        let k = labels.len();
+        assert!(k > 0, "no labels");
+        assert_eq!(
+            truth.len(),
+            predicted.len(),
+            "truth and predictions differ in size"
+        );
+        assert_eq!(truth.len() % k, 0, "not [n, labels]");
+        let n = truth.len() / k;
+        let counts = Counts::of(truth, predicted, k);
         let per_label: Vec<ClassMetrics> = (0..k)
             .map(|c| {
-                let p = ratio(tp[c] as f64, (tp[c] + fp[c]) as f64);
-                let r = ratio(tp[c] as f64, (tp[c] + fn_[c]) as f64);
+                let p = ratio(counts.tp[c] as f64, (counts.tp[c] + counts.fp[c]) as f64);
+                let r = ratio(counts.tp[c] as f64, (counts.tp[c] + counts.fn_[c]) as f64);
                 ClassMetrics {
                     label: labels[c].clone(),
                     precision: p,
                     recall: r,
                     f1: f1(p, r),
-                    support: tp[c] + fn_[c],
+                    support: counts.tp[c] + counts.fn_[c],
                 }
             })
             .collect();
         let support: usize = per_label.iter().map(|s| s.support).sum();
         let (stp, sfp, sfn) = (
-            tp.iter().sum::<usize>() as f64,
-            fp.iter().sum::<usize>() as f64,
-            fn_.iter().sum::<usize>() as f64,
+            counts.tp.iter().sum::<usize>() as f64,
+            counts.fp.iter().sum::<usize>() as f64,
+            counts.fn_.iter().sum::<usize>() as f64,
         );
         let (mp, mr) = (ratio(stp, stp + sfp), ratio(stp, stp + sfn));
         let micro_avg = ClassMetrics::new("micro avg", mp, mr, f1(mp, mr), support);
@@ -146,7 +179,13 @@ impl MultiLabelReport {
         );
         let weighted_avg = ClassMetrics::new("weighted avg", p, r, f, support);
         let nn = n.max(1) as f64;
-        let samples_avg = ClassMetrics::new("samples avg", sp / nn, sr / nn, sf / nn, support);
+        let samples_avg = ClassMetrics::new(
+            "samples avg",
+            counts.sp / nn,
+            counts.sr / nn,
+            counts.sf / nn,
+            support,
+        );
         let at_k = match scores {
             Some(s) => {
                 assert_eq!(s.len(), truth.len(), "scores are not [n, labels]");
@@ -160,9 +199,9 @@ impl MultiLabelReport {
             macro_avg,
             weighted_avg,
             samples_avg,
-            subset_accuracy: exact as f64 / nn,
-            jaccard_samples: jac / nn,
-            hamming_loss: wrong as f64 / (nn * k as f64),
+            subset_accuracy: counts.exact as f64 / nn,
+            jaccard_samples: counts.jac / nn,
+            hamming_loss: counts.wrong as f64 / (nn * k as f64),
             at_k,
             examples: n,
         }

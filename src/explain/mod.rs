@@ -463,57 +463,12 @@ impl Classifier {
             }
             _ => unreachable!("the analysis was made for this model"),
         }
-        if let (Some(part), Some(model)) = (&a.ngram, &bundle.ngram) {
-            let b = part.mix.ngram as f64;
-            let lr = &model.logreg;
-            logit += b * centered(&|i| part.logits[i], k, c);
-            bias = bias.map(|x| x + b * centered(&|i| lr.bias[i], k, c));
-            let mut count = std::collections::HashMap::new();
-            for (col, _, _) in &part.occurrences {
-                *count.entry(*col).or_insert(0usize) += 1;
-            }
-            let value: std::collections::HashMap<u32, f64> = part
-                .row
-                .iter()
-                .map(|&(col, x)| {
-                    let w = centered(&|i| lr.weights[col as usize * k + i], k, c);
-                    (col, b * x as f64 * w / count[&col] as f64)
-                })
-                .collect();
-            for (col, n, tokens) in &part.occurrences {
-                let name = model.featurizer.ngram_text(*col as usize);
-                let tokens: Vec<usize> = tokens.clone().collect();
-                windows.push(self.window(a, Source::Ngram, *n, Some(name), tokens, value[col], 0));
-            }
+        if let Some((l, b)) = self.ngram_windows(a, c, &mut windows) {
+            logit += l;
+            bias = bias.map(|x| x + b);
         }
         windows.retain(|w| w.contribution != 0.0);
-        // Token shares, from the unrounded window values.
-        let mut token_sums = vec![0.0f64; a.spans.len()];
-        for w in &windows {
-            let share = w.contribution as f64 / w.tokens.len() as f64;
-            for &t in &w.tokens {
-                token_sums[t] += share;
-            }
-        }
-        let mut read = vec![false; a.spans.len()];
-        for &p in &a.positions {
-            read[p] = true;
-        }
-        let tokens = a
-            .spans
-            .iter()
-            .zip(&a.chars)
-            .enumerate()
-            .map(|(i, (s, &(start, end)))| TokenScore {
-                text: s.text.clone(),
-                start,
-                end,
-                byte_start: s.start,
-                byte_end: s.end,
-                contribution: token_sums[i] as f32,
-                read_by_cnn: read[i],
-            })
-            .collect();
+        let tokens = token_scores(a, &windows);
         windows.sort_by(|x, y| {
             y.contribution
                 .abs()
@@ -536,6 +491,44 @@ impl Classifier {
             truncated: a.encoded.truncated,
             explained_as: head.explained(),
         }
+    }
+
+    /// The n-gram branch's windows of label `c` (one per n-gram occurrence, a column's value
+    /// shared by its occurrences), added to `windows`; returns the branch's share of the logit
+    /// and of the bias (`None` without a branch).
+    fn ngram_windows(
+        &self,
+        a: &Analysis,
+        c: usize,
+        windows: &mut Vec<Window>,
+    ) -> Option<(f64, f64)> {
+        let (part, model) = a.ngram.as_ref().zip(self.bundle().ngram.as_ref())?;
+        let k = self.labels().len();
+        let head = self.head();
+        let centered = |v: &dyn Fn(usize) -> f32| head.explained_value(v, k, c);
+        let b = part.mix.ngram as f64;
+        let lr = &model.logreg;
+        let mut count = std::collections::HashMap::new();
+        for (col, _, _) in &part.occurrences {
+            *count.entry(*col).or_insert(0usize) += 1;
+        }
+        let value: std::collections::HashMap<u32, f64> = part
+            .row
+            .iter()
+            .map(|&(col, x)| {
+                let w = centered(&|i| lr.weights[col as usize * k + i]);
+                (col, b * x as f64 * w / count[&col] as f64)
+            })
+            .collect();
+        for (col, n, tokens) in &part.occurrences {
+            let name = model.featurizer.ngram_text(*col as usize);
+            let tokens: Vec<usize> = tokens.clone().collect();
+            windows.push(self.window(a, Source::Ngram, *n, Some(name), tokens, value[col], 0));
+        }
+        Some((
+            b * centered(&|i| part.logits[i]),
+            b * centered(&|i| lr.bias[i]),
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -570,6 +563,36 @@ impl Classifier {
             maps,
         }
     }
+}
+
+/// Every token of the analysed text with its share of the windows covering it (from the
+/// unrounded window values), and whether the CNN read it.
+fn token_scores(a: &Analysis, windows: &[Window]) -> Vec<TokenScore> {
+    let mut token_sums = vec![0.0f64; a.spans.len()];
+    for w in windows {
+        let share = w.contribution as f64 / w.tokens.len() as f64;
+        for &t in &w.tokens {
+            token_sums[t] += share;
+        }
+    }
+    let mut read = vec![false; a.spans.len()];
+    for &p in &a.positions {
+        read[p] = true;
+    }
+    a.spans
+        .iter()
+        .zip(&a.chars)
+        .enumerate()
+        .map(|(i, (s, &(start, end)))| TokenScore {
+            text: s.text.clone(),
+            start,
+            end,
+            byte_start: s.start,
+            byte_end: s.end,
+            contribution: token_sums[i] as f32,
+            read_by_cnn: read[i],
+        })
+        .collect()
 }
 
 /// Logits `[classes]` of the text in `padded` (one row) and `[length, classes]` of the text

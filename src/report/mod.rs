@@ -365,9 +365,18 @@ fn slug(name: &str) -> String {
 
 /// The whole page: no external script, style, font or image (the pictures are inline SVG).
 pub fn render_html(run: &RunReport) -> String {
+    let mut h = String::new();
+    write_head_and_cards(&mut h, run);
+    write_evaluation(&mut h, run);
+    write_data_and_branch(&mut h, run);
+    write_epochs_and_settings(&mut h, run);
+    h
+}
+
+/// The page's head, title and summary cards (best epoch, figures, examples, test figure).
+fn write_head_and_cards(h: &mut String, run: &RunReport) {
     let e = svg::escape;
     let r = run.scores.as_ref();
-    let mut h = String::new();
     let _ = write!(
         h,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n<p class=\"muted\">{}</p>\n",
@@ -417,6 +426,12 @@ pub fn render_html(run: &RunReport) -> String {
         );
     }
     h.push_str("</div>\n");
+}
+
+/// Learning curves, the per-label table and F1 bars, the confusion matrix (one label per text) and the right and wrong examples.
+fn write_evaluation(h: &mut String, run: &RunReport) {
+    let e = svg::escape;
+    let r = run.scores.as_ref();
     if !run.history.is_empty() {
         let _ = write!(
             h,
@@ -497,6 +512,11 @@ pub fn render_html(run: &RunReport) -> String {
         }
         h.push_str("</table>\n");
     }
+}
+
+/// The data table, the training examples per label and the n-gram branch.
+fn write_data_and_branch(h: &mut String, run: &RunReport) {
+    let e = svg::escape;
     h.push_str("<h2>Data</h2>\n<table id=\"data\"><tr><th>split</th><th>name</th><th class=\"num\">examples</th><th class=\"num\">classes</th><th class=\"num\">tokens</th><th class=\"num\">OOV rate</th><th class=\"num\">truncated</th><th class=\"num\">skipped rows</th></tr>\n");
     for split in ["train", "valid", "test"] {
         let d = &run.dataset[split];
@@ -544,6 +564,11 @@ pub fn render_html(run: &RunReport) -> String {
             num(&n["validation"]["mixed"])
         );
     }
+}
+
+/// The epochs' table and the settings, closing the page.
+fn write_epochs_and_settings(h: &mut String, run: &RunReport) {
+    let e = svg::escape;
     if !run.history.is_empty() {
         let micro = run.history.iter().any(|m| m.valid_micro_f1.is_some());
         let _ = writeln!(
@@ -595,7 +620,6 @@ pub fn render_html(run: &RunReport) -> String {
         }
     }
     h.push_str("</table>\n</body>\n</html>\n");
-    h
 }
 
 #[cfg(test)]

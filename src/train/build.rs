@@ -154,6 +154,46 @@ fn loss_weights(
         .resolve(&prep.labels, || head.balanced_weights(&prep.train_t))
 }
 
+/// The model training starts from: the parent grown to the new sizes (fine-tuning), or a
+/// fresh one adjusted by the head, with the initial embedding (and filters) of `--pretrained`
+/// / `--init-from` written in; and the record of where they came from.
+fn initial_model(
+    config: &TrainConfig,
+    head: &dyn Head,
+    arch: &Architecture,
+    prep: &mut Prepared,
+    start: Option<&StartFrom>,
+    observer: &mut dyn TrainObserver,
+) -> Result<(Model, serde_json::Map<String, serde_json::Value>)> {
+    let mut initial = match start {
+        Some(s) => transfer::grow_model(&s.bundle.model, arch, config.seed)?,
+        None => head.init_model(Model::new(arch, config.seed), &prep.train_t)?,
+    };
+    let mut transfer_info = serde_json::Map::new();
+    if let Some(init) = &mut prep.init {
+        init.apply(&mut initial, config.seed);
+        observer.message(
+            MessageKind::Info,
+            &format!(
+                "embedding from {}{}",
+                init.report().summary(),
+                if init.copies_convs() {
+                    "; convolution filters copied"
+                } else {
+                    ""
+                }
+            ),
+        );
+        let key = if config.pretrained.is_some() {
+            "pretrained"
+        } else {
+            "init_from"
+        };
+        transfer_info.insert(key.into(), serde_json::to_value(init.report())?);
+    }
+    Ok((initial, transfer_info))
+}
+
 /// Stage 2: the model (new, grown from the parent, or initialised from vectors), its trainer,
 /// the bundle record, and the resumed state.
 pub(super) fn build_model(
@@ -192,32 +232,8 @@ pub(super) fn build_model(
             }
         ),
     );
-    let mut initial = match start {
-        Some(s) => transfer::grow_model(&s.bundle.model, &arch, config.seed)?,
-        None => head.init_model(Model::new(&arch, config.seed), &prep.train_t)?,
-    };
-    let mut transfer_info = serde_json::Map::new();
-    if let Some(init) = &mut prep.init {
-        init.apply(&mut initial, config.seed);
-        observer.message(
-            MessageKind::Info,
-            &format!(
-                "embedding from {}{}",
-                init.report().summary(),
-                if init.copies_convs() {
-                    "; convolution filters copied"
-                } else {
-                    ""
-                }
-            ),
-        );
-        let key = if config.pretrained.is_some() {
-            "pretrained"
-        } else {
-            "init_from"
-        };
-        transfer_info.insert(key.into(), serde_json::to_value(init.report())?);
-    }
+    let (initial, mut transfer_info) =
+        initial_model(config, head.as_ref(), &arch, &mut prep, start, observer)?;
     let parent = parent_record(&prep, start, output, &mut transfer_info, observer)?;
     let weights = loss_weights(config, head.as_ref(), &prep)?;
     let labels = &prep.labels;

@@ -166,58 +166,7 @@ pub fn fit_branch_held_out(
     data: &BranchData,
 ) -> Result<(NgramModel, NgramBranch, Vec<f32>)> {
     let k = data.labels;
-    let score_name = head.branch_score_name();
-    // The table, IDF and NB ratios of the selection runs come from the training rows only:
-    // validation rows must look like unseen text (n-grams absent from training dropped), or
-    // C and the mixture would be chosen on rows that differ from those met at prediction.
-    // Each feature set's C path; a later set must be strictly better on validation.
-    let mut path = Vec::new();
-    let mut best: Option<Selected> = None;
-    for config in head.branch_feature_sets(ngram_configs(data.train_docs)) {
-        let featurizer = NgramFeaturizer::fit(data.train_docs, config.clone())?;
-        let x_train = featurizer.transform_all(data.train_docs);
-        let x_valid = featurizer.transform_all(data.valid_docs);
-        let mut warm: Option<LogReg> = None;
-        let mut prev: Option<f64> = None;
-        let scale = head.branch_scale(&x_train, data.train);
-        for c in C_PATH {
-            let fit = BranchFit {
-                settings: LogRegFit {
-                    c,
-                    ..LogRegFit::default()
-                },
-                warm: warm.as_ref(),
-                scale: &scale,
-            };
-            let model = head.branch_fit(&x_train, data.train, &fit);
-            let logits = model.logits(&x_valid);
-            let probs = activated(head, &logits, k);
-            let score = head.branch_score(&probs, data.valid);
-            let mut step = serde_json::json!({
-                "word_n": config.word_n,
-                "char_n": config.char_n,
-                "c": c,
-            });
-            step[score_name] = score.into();
-            path.push(step);
-            if best.as_ref().is_none_or(|b| score > b.score) {
-                best = Some(Selected {
-                    score,
-                    c,
-                    logits,
-                    probs,
-                    model: model.clone(),
-                    config: config.clone(),
-                    featurizer: featurizer.clone(),
-                });
-            }
-            if path_turned(prev, score) {
-                break;
-            }
-            prev = Some(score);
-            warm = Some(model);
-        }
-    }
+    let (path, best) = search(head, data)?;
     if let Some(kept) = keep_parent(head, data, best.as_ref().map_or(0.0, |b| b.score), &path) {
         return Ok(kept);
     }
@@ -289,6 +238,70 @@ fn branch_validation(
         map.extend(head.branch_record());
     }
     v
+}
+
+/// The `C` path of every feature set the head searches (see the module documentation): the
+/// path's record and the best (feature set, `C`) by the head's branch score.
+///
+/// # Errors
+/// Only from [`NgramFeaturizer::fit`].
+fn search(
+    head: &dyn Head,
+    data: &BranchData,
+) -> Result<(Vec<serde_json::Value>, Option<Selected>)> {
+    let (k, score_name) = (data.labels, head.branch_score_name());
+    // The table, IDF and NB ratios of the selection runs come from the training rows only:
+    // validation rows must look like unseen text (n-grams absent from training dropped), or
+    // C and the mixture would be chosen on rows that differ from those met at prediction.
+    // Each feature set's C path; a later set must be strictly better on validation.
+    let mut path = Vec::new();
+    let mut best: Option<Selected> = None;
+    for config in head.branch_feature_sets(ngram_configs(data.train_docs)) {
+        let featurizer = NgramFeaturizer::fit(data.train_docs, config.clone())?;
+        let x_train = featurizer.transform_all(data.train_docs);
+        let x_valid = featurizer.transform_all(data.valid_docs);
+        let mut warm: Option<LogReg> = None;
+        let mut prev: Option<f64> = None;
+        let scale = head.branch_scale(&x_train, data.train);
+        for c in C_PATH {
+            let fit = BranchFit {
+                settings: LogRegFit {
+                    c,
+                    ..LogRegFit::default()
+                },
+                warm: warm.as_ref(),
+                scale: &scale,
+            };
+            let model = head.branch_fit(&x_train, data.train, &fit);
+            let logits = model.logits(&x_valid);
+            let probs = activated(head, &logits, k);
+            let score = head.branch_score(&probs, data.valid);
+            let mut step = serde_json::json!({
+                "word_n": config.word_n,
+                "char_n": config.char_n,
+                "c": c,
+            });
+            step[score_name] = score.into();
+            path.push(step);
+            if best.as_ref().is_none_or(|b| score > b.score) {
+                best = Some(Selected {
+                    score,
+                    c,
+                    logits,
+                    probs,
+                    model: model.clone(),
+                    config: config.clone(),
+                    featurizer: featurizer.clone(),
+                });
+            }
+            if path_turned(prev, score) {
+                break;
+            }
+            prev = Some(score);
+            warm = Some(model);
+        }
+    }
+    Ok((path, best))
 }
 
 /// Fine-tuning: the parent's branch (unchanged, with a new mixture) when it scores strictly

@@ -157,55 +157,18 @@ pub(super) fn prepare_data(
         None => (None, BTreeMap::new()),
     };
 
-    // Vocabulary from the training split only (or the parent's, possibly extended).
-    let tokenizer = Tokenizer::new(match start {
-        Some(s) => s.bundle.config.tokenizer.clone(),
-        None => config.tokenizer.clone(),
-    });
-    let train_tokens = tokenize_all(&tokenizer, &data.train.texts());
-    let mut vocab = match start {
-        Some(s) => s.bundle.vocab.clone(),
-        None => Vocab::build(
-            train_tokens.iter().map(|t| t.as_slice()),
-            config.min_count,
-            Some(config.vocab_size),
-        ),
-    };
-    let mut added_words = 0;
-    if start.is_some() && config.extend_vocab {
-        added_words = transfer::extend_vocab_from_tokens(
-            &mut vocab,
-            &train_tokens,
-            config.min_count,
-            config.vocab_size,
-        );
-    }
-    if vocab.len() <= 2 {
-        bail!(
-            "the vocabulary is empty: no token of {} occurs at least --min-count {} times",
-            data.train.name,
-            config.min_count
-        );
-    }
-    let init = EmbeddingInit::read(config, &mut vocab, &tokenizer)?;
-    let encode_config = match start {
-        Some(s) => s.bundle.config.encode.clone(),
-        None => config.encode(),
-    };
-    let train_enc: Vec<Encoded> = train_tokens
-        .iter()
-        .map(|t| encode(t, &vocab, &encode_config))
-        .collect();
+    let TrainText {
+        pipeline,
+        train_tokens,
+        train_enc,
+        init,
+        added_words,
+    } = train_text(config, data, start)?;
     let wants_ngram = ngram_wanted(config, head, data, &labels, start, observer);
     let train_tokens = if wants_ngram {
         train_tokens
     } else {
         Vec::new()
-    };
-    let pipeline = TextPipeline {
-        tokenizer,
-        vocab,
-        encode: encode_config,
     };
     let valid_enc = pipeline.encode_batch(&data.valid.texts());
     // The test texts' tokens are kept for the n-gram branch of the final evaluation.
@@ -253,6 +216,81 @@ pub(super) fn prepare_data(
         init,
         added_words,
         summary,
+    })
+}
+
+/// The text side of the training data: the pipeline (tokenizer, vocabulary, encoding), the
+/// training texts' tokens and encodings, the initial vectors, the words a parent's vocabulary
+/// gained.
+struct TrainText {
+    pipeline: TextPipeline,
+    train_tokens: Vec<Vec<String>>,
+    train_enc: Vec<Encoded>,
+    init: Option<EmbeddingInit>,
+    added_words: usize,
+}
+
+/// The tokenizer and encoding (the parent's when fine-tuning), the vocabulary of the training
+/// split (or the parent's, possibly extended), the initial vectors, and the training texts
+/// encoded.
+///
+/// # Errors
+/// An empty vocabulary, or unreadable initial vectors.
+fn train_text(
+    config: &TrainConfig,
+    data: &TrainData,
+    start: Option<&StartFrom>,
+) -> Result<TrainText> {
+    // Vocabulary from the training split only (or the parent's, possibly extended).
+    let tokenizer = Tokenizer::new(match start {
+        Some(s) => s.bundle.config.tokenizer.clone(),
+        None => config.tokenizer.clone(),
+    });
+    let train_tokens = tokenize_all(&tokenizer, &data.train.texts());
+    let mut vocab = match start {
+        Some(s) => s.bundle.vocab.clone(),
+        None => Vocab::build(
+            train_tokens.iter().map(|t| t.as_slice()),
+            config.min_count,
+            Some(config.vocab_size),
+        ),
+    };
+    let mut added_words = 0;
+    if start.is_some() && config.extend_vocab {
+        added_words = transfer::extend_vocab_from_tokens(
+            &mut vocab,
+            &train_tokens,
+            config.min_count,
+            config.vocab_size,
+        );
+    }
+    if vocab.len() <= 2 {
+        bail!(
+            "the vocabulary is empty: no token of {} occurs at least --min-count {} times",
+            data.train.name,
+            config.min_count
+        );
+    }
+    let init = EmbeddingInit::read(config, &mut vocab, &tokenizer)?;
+    let encode_config = match start {
+        Some(s) => s.bundle.config.encode.clone(),
+        None => config.encode(),
+    };
+    let train_enc: Vec<Encoded> = train_tokens
+        .iter()
+        .map(|t| encode(t, &vocab, &encode_config))
+        .collect();
+    let pipeline = TextPipeline {
+        tokenizer,
+        vocab,
+        encode: encode_config,
+    };
+    Ok(TrainText {
+        pipeline,
+        train_tokens,
+        train_enc,
+        init,
+        added_words,
     })
 }
 

@@ -321,6 +321,48 @@ impl RunRequest {
         })
     }
 
+    /// The reader options and data of a new run as `head` reads them, and their record.
+    #[allow(clippy::type_complexity)]
+    fn new_sources(
+        self,
+        head: HeadKind,
+    ) -> (
+        ReadOptions,
+        Option<DataSource>,
+        Option<DataSource>,
+        Option<DataSource>,
+        RunSources,
+    ) {
+        let sets = head.head().reads_label_sets();
+        let mut read = self.read;
+        read.multi_label = sets;
+        let name = |d: &Option<DataSource>| {
+            d.as_ref().map(|d| match d {
+                DataSource::Spec(s) => s.clone(),
+                DataSource::Dataset(ds) => ds.name.clone(),
+            })
+        };
+        let (parent, allow_new_labels) = match &self.start {
+            Start::Finetune {
+                parent,
+                allow_new_labels,
+            } => (Some(parent.clone()), *allow_new_labels),
+            _ => (None, false),
+        };
+        let sources = RunSources {
+            train: name(&self.train).unwrap_or_default(),
+            valid: name(&self.valid),
+            test: name(&self.test),
+            read: read.clone(),
+            parent,
+            allow_new_labels,
+            multi_label: sets.then(|| read.layout.clone()),
+            head,
+            tags: self.tags,
+        };
+        (read, self.train, self.valid, self.test, sources)
+    }
+
     /// Reads (and splits) the data as `head` reads it; returns the datasets, the run's record
     /// and the data's warnings.
     #[allow(clippy::type_complexity)]
@@ -346,35 +388,7 @@ impl RunRequest {
                 s.test.clone().map(DataSource::Spec),
                 s,
             ),
-            None => {
-                let mut read = self.read;
-                read.multi_label = sets;
-                let name = |d: &Option<DataSource>| {
-                    d.as_ref().map(|d| match d {
-                        DataSource::Spec(s) => s.clone(),
-                        DataSource::Dataset(ds) => ds.name.clone(),
-                    })
-                };
-                let (parent, allow_new_labels) = match &self.start {
-                    Start::Finetune {
-                        parent,
-                        allow_new_labels,
-                    } => (Some(parent.clone()), *allow_new_labels),
-                    _ => (None, false),
-                };
-                let sources = RunSources {
-                    train: name(&self.train).unwrap_or_default(),
-                    valid: name(&self.valid),
-                    test: name(&self.test),
-                    read: read.clone(),
-                    parent,
-                    allow_new_labels,
-                    multi_label: sets.then(|| read.layout.clone()),
-                    head,
-                    tags: self.tags,
-                };
-                (read, self.train, self.valid, self.test, sources)
-            }
+            None => self.new_sources(head),
         };
         let load = |d: DataSource| -> Result<Dataset> {
             match d {
