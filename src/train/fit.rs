@@ -51,6 +51,8 @@ pub struct TrainData<'a> {
 #[derive(Default)]
 pub struct TrainOptions {
     /// The model's head (single-label or multi-label); a fine-tuned model keeps its parent's.
+    /// The validation metric is the settings' (the run entry, [`super::RunRequest`], puts the
+    /// head's default there when none is named).
     pub head: HeadKind,
     /// Continue from the checkpoint in the output directory.
     pub resume: bool,

@@ -293,13 +293,21 @@ impl RunRequest {
     /// The head of a new or fine-tuning run: the one asked for, the parent's, or the one the
     /// data implies (said in `notes`).
     fn head_kind(&self, parent: Option<&StartFrom>, notes: &mut Vec<String>) -> Result<HeadKind> {
+        let sets = self.read.multi_label || self.read.layout.any();
         if let Some(h) = self.head {
+            if sets && !h.head().reads_label_sets() {
+                bail!(
+                    "the {} head reads one label per text; drop --multi-label, --label-sep, \
+                     --label-columns and --label-column-prefix, or train --head multi-label",
+                    h.name()
+                );
+            }
             return Ok(h);
         }
         if let Some(p) = parent {
             return Ok(p.bundle.config.head()?.kind());
         }
-        if self.read.multi_label || self.read.layout.any() {
+        if sets {
             return Ok(HeadKind::MultiLabel);
         }
         let reason = match &self.train {

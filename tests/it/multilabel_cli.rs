@@ -371,6 +371,27 @@ fn serve_lists_several_labels_per_text() {
 
 #[test]
 fn multi_label_flags_are_refused_where_they_cannot_apply() {
+    let dir0 = tempfile::tempdir().unwrap();
+    let csv = dir0.path().join("t.csv");
+    std::fs::write(&csv, "text,label\na b c,x|y\n").unwrap();
+    let o = textcnn(&[
+        "train",
+        "--train",
+        path(&csv),
+        "--output",
+        path(&dir0.path().join("m")),
+        "--head",
+        "single-label",
+        "--label-sep",
+        "|",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("the single-label head reads one label per text"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let dir = tempfile::tempdir().unwrap();
     let train = dir.path().join("t.csv");
     std::fs::write(&train, "text,label\na b c,x\n").unwrap();
@@ -470,6 +491,35 @@ fn explain_decomposes_each_decided_labels_logit() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["explained"], textcnn::explain::EXPLAINED_MULTI_LABEL);
     }
+    // The global view counts a text for every label it is given: texts of two topics count
+    // twice, so the labels' text counts add up to the decided labels of the data.
+    let global: serde_json::Value = serde_json::from_str(
+        ok(&[
+            "explain",
+            "--model",
+            path(&t.model),
+            "--global",
+            "--data",
+            path(&t.test),
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    let counted: u64 = global["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["texts"].as_u64().unwrap())
+        .sum();
+    let texts: Vec<String> = synthetic(80, 2).into_iter().map(|(t, _)| t).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let decided: usize = classifier
+        .predict(&refs)
+        .iter()
+        .map(|p| classifier.decided_labels(p, None).len().max(1))
+        .sum();
+    assert_eq!(counted as usize, decided);
 }
 
 /// A multi-label run logs its epochs to TensorBoard like a single-label one, with the
