@@ -91,7 +91,7 @@ impl MultiLabelConfig {
     }
 }
 
-/// Any number of labels per text (see the [module documentation](self)); holds the per-label
+/// Any number of labels per text (see the module documentation); holds the per-label
 /// thresholds (none before calibration: every label at [`DEFAULT_THRESHOLD`]).
 #[derive(Clone, Debug)]
 pub struct MultiLabel {

@@ -20,7 +20,7 @@ use crate::nn::softmax_in_place;
 /// What an explanation of a softmax output explains (the JSON `"explained"`).
 pub const EXPLAINED: &str = "centered logit z_c - mean_k z_k";
 
-/// One label per text (see the [module documentation](self)).
+/// One label per text (see the module documentation).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SingleLabel;
 

@@ -1,7 +1,7 @@
 //! The training loop: seeded shuffling, (bucketed) mini-batches through the head's loss,
 //! validation after every epoch, early stopping, best-epoch saving and resumable checkpoints;
 //! and the entry points [`train`] and [`train_observed`], which run the stages in order
-//! ([`super::prepare`], [`super::build`], the loop, [`super::finish`]).
+//! (`prepare`, `build`, the loop, `finish`).
 
 use std::collections::BTreeMap;
 use std::path::Path;

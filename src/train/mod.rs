@@ -1,9 +1,9 @@
 //! Training stage: the one run entry ([`RunRequest`]), hyperparameters, the training loop with
 //! early stopping for every head, the n-gram branch, and resumable checkpoints.
 //!
-//! A run goes through four stages, one file each: [`prepare`] (labels, targets, vocabulary,
-//! encodings), [`build`] (architecture, initial model, loss weights, bundle record), [`fit`]
-//! (epochs, validation, best-epoch bundle, checkpoints) and [`finish`] (n-gram branch, the
+//! A run goes through four stages, one file each: `prepare` (labels, targets, vocabulary,
+//! encodings), `build` (architecture, initial model, loss weights, bundle record), `fit`
+//! (epochs, validation, best-epoch bundle, checkpoints) and `finish` (n-gram branch, the
 //! head's calibration, test evaluation). Training writes the bundle, `metrics.jsonl`,
 //! `report.json` and the checkpoint; the pictures and `report.html` are the caller's
 //! (the `report` module).
