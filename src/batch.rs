@@ -20,7 +20,17 @@ pub struct Batch<'a> {
     pub seq_len: usize,
 }
 
-impl Batch<'_> {
+impl<'a> Batch<'a> {
+    /// A batch of `lengths.len()` rows of `seq_len` ids each (`ids` is `[rows, seq_len]`).
+    pub fn new(ids: &'a [u32], lengths: &'a [usize], seq_len: usize) -> Batch<'a> {
+        Batch {
+            ids,
+            lengths,
+            batch: lengths.len(),
+            seq_len,
+        }
+    }
+
     /// Panics with a clear message unless `ids` is `[batch, seq_len]`, `lengths` is `[batch]`,
     /// every length is at most `seq_len` and every real token id is below `vocab_size`. The
     /// check shared by both models (each adds its own).

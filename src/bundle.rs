@@ -19,12 +19,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{Source, read_file, write_atomic};
+use crate::head::{Head, HeadRecord, MultiLabelConfig, head_of_record};
 pub use crate::model::Architecture;
 use crate::model::Model;
 use crate::ngram::{MixWeights, NGRAM_TENSORS_FILE, NGRAM_TOKENS_FILE, NgramConfig, NgramModel};
@@ -75,9 +77,31 @@ pub struct BundleConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ngram: Option<NgramBranch>,
     /// Multi-label models only: one sigmoid per label and the per-label decision thresholds
-    /// ([`crate::multilabel`]); absent in single-label bundles.
+    /// ([`crate::head::MultiLabel`]); absent in single-label bundles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub multi_label: Option<crate::multilabel::MultiLabelConfig>,
+    pub multi_label: Option<MultiLabelConfig>,
+}
+
+impl BundleConfig {
+    /// The head's record: its fields of `config.json` ([`crate::head`]).
+    pub fn head_record(&self) -> HeadRecord {
+        HeadRecord {
+            multi_label: self.multi_label.clone(),
+        }
+    }
+
+    /// Stores the head's record in its fields of `config.json`.
+    pub fn set_head_record(&mut self, record: HeadRecord) {
+        self.multi_label = record.multi_label;
+    }
+
+    /// The model's head, from its record.
+    ///
+    /// # Errors
+    /// A record that does not fit the labels.
+    pub fn head(&self) -> Result<Arc<dyn Head>> {
+        head_of_record(&self.head_record(), self.labels.len())
+    }
 }
 
 /// Settings and validation figures of the n-gram branch (`config.json` → `"ngram"`).
@@ -154,72 +178,9 @@ impl Bundle {
     /// differs from the architecture's, a label count that differs from the output size, and a
     /// missing, extra or mis-shaped tensor each give a message naming the file.
     pub fn load(dir: &Path) -> Result<Bundle> {
-        if dir.is_file() {
-            bail!(
-                "--model {} is a file; give the model bundle's directory",
-                dir.display()
-            );
-        }
-        if !dir.is_dir() {
-            bail!(
-                "model directory {} does not exist (train one with `textcnn train --output DIR`)",
-                dir.display()
-            );
-        }
+        let (config, files) = read_config(dir)?;
         let config_path = dir.join(CONFIG_FILE);
-        let text = read_file(&config_path, Source::RegularFile, Some(MAX_CONFIG_BYTES))
-            .and_then(|b| Ok(String::from_utf8(b)?))
-            .with_context(|| {
-                format!(
-                    "cannot read {} (is {} a model bundle?)",
-                    config_path.display(),
-                    dir.display()
-                )
-            })?;
-        let version: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
-        let given = version.get("format_version");
-        match given.map(|v| (v, v.as_u64())) {
-            Some((_, Some(v))) if v == FORMAT_VERSION as u64 => {}
-            Some((_, Some(v))) => bail!(
-                "{}: bundle format version {v} is not supported by this textcnn (it reads version {FORMAT_VERSION})",
-                config_path.display()
-            ),
-            Some((v, None)) => bail!(
-                "{}: \"format_version\" must be a whole number (this textcnn reads {FORMAT_VERSION}), not {v}{}",
-                config_path.display(),
-                if v.is_string() { " (a string)" } else { "" }
-            ),
-            None => bail!("{}: missing \"format_version\"", config_path.display()),
-        }
-        let files = recorded_hashes(&version, &config_path)?;
-        drop(version);
-        // From the text, not the parsed value, so that errors carry the line and column.
-        let config: BundleConfig = serde_json::from_str(&text)
-            .with_context(|| format!("{}: invalid bundle config", config_path.display()))?;
         let arch = &config.architecture;
-        arch.validate()
-            .with_context(|| format!("{}: invalid \"architecture\"", config_path.display()))?;
-        // The encoding must be the one training wrote (TrainConfig::encode): a tampered min_len
-        // would pad every text to it.
-        let e = &config.encode;
-        if let Err(msg) = arch.check_encoding(e.min_len, e.max_len) {
-            bail!("{}: {msg}", config_path.display());
-        }
-        check_labels(&config.labels)
-            .with_context(|| format!("{}: invalid \"labels\"", config_path.display()))?;
-        if arch.num_classes() != config.labels.len() {
-            bail!(
-                "{}: the architecture has {} output classes but {} labels are listed",
-                config_path.display(),
-                arch.num_classes(),
-                config.labels.len()
-            );
-        }
-        if let Some(m) = &config.multi_label {
-            m.validate(config.labels.len())
-                .with_context(|| format!("{}: invalid \"multi_label\"", config_path.display()))?;
-        }
         let vocab_path = dir.join(VOCAB_FILE);
         let vocab = Vocab::load(&vocab_path)?;
         let vocab_bytes = read_file(&vocab_path, Source::RegularFile, None)?;
@@ -254,87 +215,9 @@ impl Bundle {
             )
         })?;
         // Last, so that a damaged file gets its own, more precise message above.
-        if let Some(files) = &files {
-            for (name, path, bytes) in [
-                (VOCAB_FILE, &vocab_path, &vocab_bytes),
-                (MODEL_FILE, &model_path, &model_bytes),
-            ] {
-                let recorded = files.get(name).ok_or_else(|| {
-                    anyhow::anyhow!("{}: \"files\" has no hash of {name}", config_path.display())
-                })?;
-                if *recorded != sha256_tag(bytes) {
-                    bail!(
-                        "{} is not the file this model was saved with: its SHA-256 differs from the one \
-                         recorded in {} (a file of another bundle, or a save that was interrupted; \
-                         `textcnn train --resume {}` finishes an interrupted training)",
-                        path.display(),
-                        config_path.display(),
-                        dir.display()
-                    );
-                }
-            }
-        }
-        let ngram = match &config.ngram {
-            Some(branch) => {
-                let w = branch.mix;
-                if !(w.cnn >= 0.0 && w.ngram >= 0.0 && w.cnn.is_finite() && w.ngram.is_finite())
-                    || w.cnn + w.ngram == 0.0
-                {
-                    bail!(
-                        "{}: \"ngram\".mix weights must be finite numbers >= 0, not both 0, got {} and {}",
-                        config_path.display(),
-                        w.cnn,
-                        w.ngram
-                    );
-                }
-                branch
-                    .features
-                    .validate()
-                    .with_context(|| format!("{}: \"ngram\".features", config_path.display()))?;
-                let source = Source::RegularFile;
-                let tensors = read_file(&dir.join(NGRAM_TENSORS_FILE), source, None)?;
-                let tokens = read_file(&dir.join(NGRAM_TOKENS_FILE), source, None)?;
-                if let Some(files) = &files {
-                    for (name, bytes) in
-                        [(NGRAM_TENSORS_FILE, &tensors), (NGRAM_TOKENS_FILE, &tokens)]
-                    {
-                        let Some(recorded) = files.get(name) else {
-                            bail!("{}: \"files\" has no hash of {name}", config_path.display());
-                        };
-                        if *recorded != sha256_tag(bytes) {
-                            bail!(
-                                "{} is not the file this model was saved with: its SHA-256 is not the one \
-                                 recorded in {} (a file of another bundle, or a save that was interrupted; \
-                                 `textcnn train --resume {}` finishes an interrupted training)",
-                                dir.join(name).display(),
-                                config_path.display(),
-                                dir.display()
-                            );
-                        }
-                    }
-                }
-                Some(NgramModel::from_bytes(
-                    &tensors,
-                    &tokens,
-                    dir,
-                    branch.features.clone(),
-                    config.labels.len(),
-                )?)
-            }
-            None => {
-                if files
-                    .as_ref()
-                    .is_some_and(|f| f.contains_key(NGRAM_TENSORS_FILE))
-                {
-                    bail!(
-                        "{}: \"files\" lists the n-gram branch ({NGRAM_TENSORS_FILE}) but there is no \"ngram\" \
-                         object; the config was edited or belongs to another bundle",
-                        config_path.display()
-                    );
-                }
-                None
-            }
-        };
+        check_hash(dir, files.as_ref(), VOCAB_FILE, &vocab_bytes)?;
+        check_hash(dir, files.as_ref(), MODEL_FILE, &model_bytes)?;
+        let ngram = load_ngram(dir, &config, files.as_ref())?;
         Ok(Bundle {
             config,
             model,
@@ -351,6 +234,152 @@ impl Bundle {
             encode: self.config.encode.clone(),
         }
     }
+}
+
+/// Reads and checks `dir/config.json`: the format version, the architecture and its encoding,
+/// the labels, the head's record; returns it with the recorded file hashes (`None` for bundles
+/// written before they were recorded).
+fn read_config(dir: &Path) -> Result<(BundleConfig, Option<HashMap<String, String>>)> {
+    if dir.is_file() {
+        bail!(
+            "--model {} is a file; give the model bundle's directory",
+            dir.display()
+        );
+    }
+    if !dir.is_dir() {
+        bail!(
+            "model directory {} does not exist (train one with `textcnn train --output DIR`)",
+            dir.display()
+        );
+    }
+    let config_path = dir.join(CONFIG_FILE);
+    let text = read_file(&config_path, Source::RegularFile, Some(MAX_CONFIG_BYTES))
+        .and_then(|b| Ok(String::from_utf8(b)?))
+        .with_context(|| {
+            format!(
+                "cannot read {} (is {} a model bundle?)",
+                config_path.display(),
+                dir.display()
+            )
+        })?;
+    let version: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+    let given = version.get("format_version");
+    match given.map(|v| (v, v.as_u64())) {
+        Some((_, Some(v))) if v == FORMAT_VERSION as u64 => {}
+        Some((_, Some(v))) => bail!(
+            "{}: bundle format version {v} is not supported by this textcnn (it reads version {FORMAT_VERSION})",
+            config_path.display()
+        ),
+        Some((v, None)) => bail!(
+            "{}: \"format_version\" must be a whole number (this textcnn reads {FORMAT_VERSION}), not {v}{}",
+            config_path.display(),
+            if v.is_string() { " (a string)" } else { "" }
+        ),
+        None => bail!("{}: missing \"format_version\"", config_path.display()),
+    }
+    let files = recorded_hashes(&version, &config_path)?;
+    drop(version);
+    // From the text, not the parsed value, so that errors carry the line and column.
+    let config: BundleConfig = serde_json::from_str(&text)
+        .with_context(|| format!("{}: invalid bundle config", config_path.display()))?;
+    let arch = &config.architecture;
+    arch.validate()
+        .with_context(|| format!("{}: invalid \"architecture\"", config_path.display()))?;
+    // The encoding must be the one training wrote (TrainConfig::encode): a tampered min_len
+    // would pad every text to it.
+    let e = &config.encode;
+    if let Err(msg) = arch.check_encoding(e.min_len, e.max_len) {
+        bail!("{}: {msg}", config_path.display());
+    }
+    check_labels(&config.labels)
+        .with_context(|| format!("{}: invalid \"labels\"", config_path.display()))?;
+    if arch.num_classes() != config.labels.len() {
+        bail!(
+            "{}: the architecture has {} output classes but {} labels are listed",
+            config_path.display(),
+            arch.num_classes(),
+            config.labels.len()
+        );
+    }
+    config
+        .head()
+        .with_context(|| config_path.display().to_string())?;
+    Ok((config, files))
+}
+
+/// Refuses the bytes of `dir/name` when `config.json` records another SHA-256 for them (or
+/// records hashes but none for them); bundles without recorded hashes load unverified.
+fn check_hash(
+    dir: &Path,
+    files: Option<&HashMap<String, String>>,
+    name: &str,
+    bytes: &[u8],
+) -> Result<()> {
+    let Some(files) = files else {
+        return Ok(());
+    };
+    let config_path = dir.join(CONFIG_FILE);
+    let Some(recorded) = files.get(name) else {
+        bail!("{}: \"files\" has no hash of {name}", config_path.display());
+    };
+    if *recorded != sha256_tag(bytes) {
+        bail!(
+            "{} is not the file this model was saved with: its SHA-256 differs from the one \
+             recorded in {} (a file of another bundle, or a save that was interrupted; \
+             `textcnn train --resume {}` finishes an interrupted training)",
+            dir.join(name).display(),
+            config_path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The n-gram branch of a bundle whose config has one (its mixture weights and features
+/// checked, its files verified against the recorded hashes); none otherwise (and then the
+/// hashes must not name one).
+fn load_ngram(
+    dir: &Path,
+    config: &BundleConfig,
+    files: Option<&HashMap<String, String>>,
+) -> Result<Option<NgramModel>> {
+    let config_path = dir.join(CONFIG_FILE);
+    let Some(branch) = &config.ngram else {
+        if files.is_some_and(|f| f.contains_key(NGRAM_TENSORS_FILE)) {
+            bail!(
+                "{}: \"files\" lists the n-gram branch ({NGRAM_TENSORS_FILE}) but there is no \"ngram\" \
+                 object; the config was edited or belongs to another bundle",
+                config_path.display()
+            );
+        }
+        return Ok(None);
+    };
+    let w = branch.mix;
+    if !(w.cnn >= 0.0 && w.ngram >= 0.0 && w.cnn.is_finite() && w.ngram.is_finite())
+        || w.cnn + w.ngram == 0.0
+    {
+        bail!(
+            "{}: \"ngram\".mix weights must be finite numbers >= 0, not both 0, got {} and {}",
+            config_path.display(),
+            w.cnn,
+            w.ngram
+        );
+    }
+    branch
+        .features
+        .validate()
+        .with_context(|| format!("{}: \"ngram\".features", config_path.display()))?;
+    let source = Source::RegularFile;
+    let tensors = read_file(&dir.join(NGRAM_TENSORS_FILE), source, None)?;
+    let tokens = read_file(&dir.join(NGRAM_TOKENS_FILE), source, None)?;
+    check_hash(dir, files, NGRAM_TENSORS_FILE, &tensors)?;
+    check_hash(dir, files, NGRAM_TOKENS_FILE, &tokens)?;
+    let features = branch.features.clone();
+    let labels = config.labels.len();
+    Ok(Some(NgramModel::from_bytes(
+        &tensors, &tokens, dir, features, labels,
+    )?))
 }
 
 /// Refuses a label list with a repeated label (one of the two output units could never be

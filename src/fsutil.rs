@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
 
 /// Writes `bytes` to `path` atomically: the data goes to a temporary file in the same directory,
 /// is flushed to disk, and is then renamed over `path`. A crash leaves either the old file or
@@ -31,6 +33,45 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Character encoding of input files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// UTF-8 (a leading BOM is stripped). Invalid bytes are an error.
+    #[default]
+    Utf8,
+    /// ISO-8859-1 / Windows-1252 (decoded as Windows-1252, its superset, per the WHATWG
+    /// Encoding Standard as implemented by `encoding_rs`). Never fails.
+    Latin1,
+}
+
+/// Decodes file contents to a `String`, stripping a UTF-8 BOM.
+///
+/// # Errors
+/// With [`Encoding::Utf8`], invalid UTF-8 is an error naming `name`, the 1-based line and the
+/// offending byte, and suggesting `--encoding latin1`.
+pub fn decode_bytes(bytes: &[u8], name: &str, encoding: Encoding) -> Result<String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match encoding {
+        Encoding::Utf8 => match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s.to_string()),
+            Err(e) => {
+                let at = e.valid_up_to();
+                let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+                anyhow::bail!(
+                    "{name}:{line}: invalid UTF-8 (byte 0x{:02X} at offset {at}); if the file is \
+                     Latin-1 / Windows-1252, pass `--encoding latin1`",
+                    bytes[at]
+                )
+            }
+        },
+        Encoding::Latin1 => Ok(encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned()),
+    }
 }
 
 /// What [`read_file`] accepts besides regular files.

@@ -3,13 +3,16 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::batch::{PaddedBatch, bucketed_batches, real_length};
 use crate::bundle::Bundle;
+use crate::head::{Head, MultiLabelConfig};
 use crate::model::Model;
-use crate::ngram::mix_probabilities;
+pub use crate::nn::{argmax, softmax_in_place};
 use crate::text::{Encoded, TextPipeline};
 
 /// Texts per forward pass at inference time.
@@ -20,7 +23,7 @@ pub const INFERENCE_BATCH: usize = 256;
 pub struct Prediction {
     /// Most probable label.
     pub label: String,
-    /// Its softmax probability, in [0, 1] (multi-label bundles: its sigmoid).
+    /// Its probability, in [0, 1] (softmax; multi-label bundles: its sigmoid).
     pub probability: f32,
     /// Softmax probability of every label, in the bundle's label order (multi-label bundles:
     /// one sigmoid per label; see [`Classifier::decided_labels`]).
@@ -38,18 +41,32 @@ pub struct Prediction {
 pub struct Classifier {
     bundle: Bundle,
     pipeline: TextPipeline,
+    head: Arc<dyn Head>,
 }
 
 impl Classifier {
     /// Loads and validates the bundle in `dir` (see [`Bundle::load`] for the errors).
     pub fn load(dir: &Path) -> Result<Classifier> {
-        Ok(Classifier::from_bundle(Bundle::load(dir)?))
+        Classifier::from_bundle(Bundle::load(dir)?)
     }
 
     /// Wraps an already loaded bundle.
-    pub fn from_bundle(bundle: Bundle) -> Classifier {
+    ///
+    /// # Errors
+    /// A head record that does not fit the labels (see [`crate::bundle::BundleConfig::head`]).
+    pub fn from_bundle(bundle: Bundle) -> Result<Classifier> {
         let pipeline = bundle.pipeline();
-        Classifier { bundle, pipeline }
+        let head = bundle.config.head()?;
+        Ok(Classifier {
+            bundle,
+            pipeline,
+            head,
+        })
+    }
+
+    /// The model's head: what its outputs mean and how labels are decided.
+    pub fn head(&self) -> &dyn Head {
+        self.head.as_ref()
     }
 
     /// Sets the memory cap of the model's inference projection cache, in bytes (default 256
@@ -107,9 +124,8 @@ impl Classifier {
 }
 
 impl Classifier {
-    /// The encoded texts and their class probabilities `[texts, classes]` (label order): the
-    /// CNN's softmax, mixed with the n-gram branch's when the bundle has one
-    /// ([`crate::ngram::mix_probabilities`]).
+    /// The encoded texts and their probabilities `[texts, labels]` (label order; see
+    /// [`Classifier::probabilities_of`]).
     pub fn probabilities(&self, texts: &[&str]) -> (Vec<Encoded>, Vec<f32>) {
         if self.bundle.ngram.is_some() {
             let (docs, encoded) = self.pipeline.tokenize_and_encode(texts);
@@ -122,57 +138,59 @@ impl Classifier {
         }
     }
 
-    /// Class probabilities `[texts, classes]` of texts already tokenized (`docs`, read only by
-    /// the n-gram branch; may be empty for a bundle without one) and encoded by
-    /// [`Classifier::pipeline`].
+    /// Probabilities `[texts, labels]` (label order) of texts already tokenized (`docs`, read
+    /// only by the n-gram branch; may be empty for a bundle without one) and encoded by
+    /// [`Classifier::pipeline`]: the head's activation of the CNN's logits (softmax, or one
+    /// sigmoid per label), mixed with the n-gram branch when the bundle has one.
     ///
     /// # Panics
     /// If the bundle has an n-gram branch and `docs` and `encoded` differ in length.
     pub fn probabilities_of(&self, docs: &[Vec<String>], encoded: &[Encoded]) -> Vec<f32> {
-        if self.bundle.config.multi_label.is_some() {
-            // One sigmoid per label (the probabilities do not sum to 1).
-            return crate::multilabel::probabilities(&self.bundle, docs, encoded);
-        }
-        let cnn = probabilities(&self.bundle.model, encoded, self.pipeline.encode.min_len);
+        let k = self.labels().len();
+        let mut cnn = logits(&self.bundle.model, encoded, self.pipeline.encode.min_len);
         match (&self.bundle.ngram, &self.bundle.config.ngram) {
             (Some(ngram), Some(branch)) => {
                 assert_eq!(docs.len(), encoded.len(), "one token list per encoded text");
-                let k = self.labels().len();
-                mix_probabilities(&cnn, &ngram.probabilities(docs), branch.mix, k)
+                let z = ngram.logreg.logits(&ngram.featurizer.transform_all(docs));
+                self.head.mix(&cnn, &z, branch.mix, k)
             }
-            _ => cnn,
+            _ => {
+                self.head.activate(&mut cnn, k);
+                cnn
+            }
         }
     }
 
     /// The multi-label settings (thresholds) of a multi-label bundle; `None` for a
     /// single-label one.
-    pub fn multi_label(&self) -> Option<&crate::multilabel::MultiLabelConfig> {
+    pub fn multi_label(&self) -> Option<&MultiLabelConfig> {
         self.bundle.config.multi_label.as_ref()
     }
 
-    /// The labels decided for prediction `p`, most probable first, with their probabilities.
-    /// Multi-label bundle: every label whose probability reaches its threshold (`threshold`
-    /// overrides them all), possibly none. Single-label bundle: the most probable label, if its
-    /// probability reaches `threshold` (default 0).
+    /// The labels decided for prediction `p` by the head, most probable first, with their
+    /// probabilities: the most probable label if its probability reaches `threshold` (default
+    /// 0); for a multi-label model every label whose probability reaches its threshold
+    /// (`threshold` overrides them all), possibly none.
     pub fn decided_labels(&self, p: &Prediction, threshold: Option<f32>) -> Vec<(&str, f32)> {
-        match self.multi_label() {
-            Some(m) => crate::multilabel::decide(&p.probabilities, m, threshold)
-                .into_iter()
-                .map(|(c, prob)| (self.labels()[c].as_str(), prob))
-                .collect(),
-            None if p.probability >= threshold.unwrap_or(0.0) => {
-                let best = argmax(&p.probabilities);
-                vec![(self.labels()[best].as_str(), p.probabilities[best])]
-            }
-            None => Vec::new(),
-        }
+        self.head
+            .decide(&p.probabilities, threshold)
+            .into_iter()
+            .map(|(c, prob)| (self.labels()[c].as_str(), prob))
+            .collect()
     }
 
-    /// Mean cross-entropy, accuracy and predicted class of `texts` against label indices `y`
-    /// (see [`crate::eval::score`]).
-    pub fn evaluate(&self, texts: &[&str], y: &[usize]) -> (f64, f64, Vec<usize>) {
+    /// The head's mean loss and scores of `texts` against `targets` (see
+    /// [`Head::evaluate`]).
+    pub fn evaluate(
+        &self,
+        texts: &[&str],
+        targets: &crate::head::Targets,
+    ) -> (f64, Box<dyn crate::eval::Scores>) {
         let (_, probs) = self.probabilities(texts);
-        crate::eval::score(&probs, y, self.labels().len())
+        (
+            self.head.mean_loss(&probs, targets),
+            self.head.evaluate(self.labels(), targets, &probs),
+        )
     }
 }
 
@@ -213,7 +231,8 @@ pub fn logits(model: &Model, encoded: &[Encoded], min_len: usize) -> Vec<f32> {
     out
 }
 
-/// Softmax probabilities `[n, num_classes]` of encoded texts (see [`logits`]).
+/// Softmax probabilities `[n, num_classes]` of encoded texts by the CNN alone (see
+/// [`logits`]; a classifier's probabilities are its head's, [`Classifier::probabilities_of`]).
 pub fn probabilities(model: &Model, encoded: &[Encoded], min_len: usize) -> Vec<f32> {
     let k = model.num_classes();
     let mut z = logits(model, encoded, min_len);
@@ -223,66 +242,9 @@ pub fn probabilities(model: &Model, encoded: &[Encoded], min_len: usize) -> Vec<
     z
 }
 
-/// Numerically stable softmax of one row of logits. Infinite logits get the limit: the `+inf`
-/// entries share the probability equally (a NaN logit stays NaN).
-pub fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::INFINITY {
-        let n = row.iter().filter(|v| **v == f32::INFINITY).count() as f32;
-        for v in row.iter_mut() {
-            *v = if v.is_nan() {
-                f32::NAN
-            } else if *v == f32::INFINITY {
-                1.0 / n
-            } else {
-                0.0
-            };
-        }
-        return;
-    }
-    let mut sum = 0.0;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    for v in row.iter_mut() {
-        *v /= sum;
-    }
-}
-
-/// Index of the largest value (first one on ties).
-pub fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn softmax_is_stable_for_large_logits() {
-        // 1000 and 1000.5 are exact in f32; exp(1000) alone would overflow.
-        let mut row = [1000.0, 1000.5];
-        softmax_in_place(&mut row);
-        let p1 = 1.0 / (1.0 + (-0.5f32).exp());
-        assert!(
-            (row[1] - p1).abs() < 1e-6 && (row[0] - (1.0 - p1)).abs() < 1e-6,
-            "{row:?}"
-        );
-    }
-
-    #[test]
-    fn softmax_of_infinite_logits_is_their_limit() {
-        let mut row = [f32::INFINITY, 3.0, f32::INFINITY, f32::NEG_INFINITY];
-        softmax_in_place(&mut row);
-        assert_eq!(row, [0.5, 0.0, 0.5, 0.0]);
-    }
 
     #[test]
     fn top_k_orders_by_probability_then_label_order() {

@@ -1,6 +1,7 @@
 //! `textcnn._native`: the Rust half of the `textcnn` Python package (PyO3). It exposes a loaded
 //! bundle ([`NativeClassifier`], the same [`textcnn::predict::Classifier`] as `textcnn predict`)
-//! and a training run ([`TrainJob`], the same [`textcnn::train::train`] as `textcnn train`).
+//! and a training run ([`TrainJob`], the same run entry, [`textcnn::train::RunRequest`], as
+//! `textcnn train`: the same checks of settings, data and output folder, the same messages).
 //! The pure-Python layer (`textcnn/__init__.py`) checks arguments, turns probabilities into NumPy
 //! arrays and adds the scikit-learn estimator.
 //!
@@ -17,11 +18,10 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use serde_json::json;
-use textcnn::data::{
-    Dataset, Example, Format, ReadOptions, load_dataset, split_warnings, stratified_split,
-};
+use textcnn::data::{Dataset, Example, Format, LabelLayout, ReadOptions};
+use textcnn::head::HeadKind;
 use textcnn::predict::Classifier;
-use textcnn::train::{StopReason, TrainConfig, TrainData, TrainOptions};
+use textcnn::train::{RunRequest, Silent, StopReason, TrainConfig};
 
 create_exception!(
     textcnn,
@@ -76,6 +76,48 @@ impl NativeClassifier {
     #[getter]
     fn labels(&self) -> Vec<String> {
         self.inner.labels().to_vec()
+    }
+
+    /// The model's head: `"single-label"` or `"multi-label"`.
+    #[getter]
+    fn head(&self) -> &'static str {
+        self.inner.head().kind().name()
+    }
+
+    /// The labels each text is given, most probable first, with their probabilities: the
+    /// head's decision (the most probable label whose probability reaches `threshold`, default
+    /// 0; for a multi-label model every label over its own threshold, or over `threshold` when
+    /// given). A text without tokens gets none. The GIL is released while computing.
+    #[pyo3(signature = (texts, threshold = None))]
+    fn decided(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        threshold: Option<f32>,
+    ) -> Vec<Vec<(String, f32)>> {
+        let pool = self
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone();
+        py.detach(|| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let predictions = pool.install(|| self.inner.predict(&refs));
+            predictions
+                .iter()
+                .map(|p| {
+                    if p.n_tokens == 0 {
+                        return Vec::new();
+                    }
+                    self.inner
+                        .decided_labels(p, threshold)
+                        .into_iter()
+                        .map(|(l, prob)| (l.to_string(), prob))
+                        .collect()
+                })
+                .collect()
+        })
     }
 
     /// Threads running the model (0 = all cores).
@@ -159,58 +201,82 @@ impl NativeClassifier {
 }
 
 /// Training data given from Python: a dataset spec (`imdb:train`, a file or a folder, read as
-/// by the CLI) or `(texts, labels)`.
-#[derive(FromPyObject)]
+/// by the CLI), `(texts, labels)` with one label per text, or `(texts, label_lists)` with a list
+/// of labels per text (multi-label; an empty list for a text without any).
+#[derive(Clone, FromPyObject)]
 enum DataSource {
     Spec(String),
     Lists(Vec<String>, Vec<String>),
+    Sets(Vec<String>, Vec<Vec<String>>),
 }
 
 impl DataSource {
-    /// The dataset; `role` names it in messages (`train`, `valid`, `test`). Pairs with an empty
-    /// text are left out and counted, as the file readers do.
-    fn load(&self, role: &str, read: &ReadOptions) -> anyhow::Result<Dataset> {
-        match self {
-            DataSource::Spec(spec) => {
-                load_dataset(spec, read).with_context(|| format!("{role} data {spec}"))
-            }
-            DataSource::Lists(texts, labels) => {
-                if texts.len() != labels.len() {
-                    bail!(
-                        "{role}: {} texts but {} labels; give one label per text",
-                        texts.len(),
-                        labels.len()
-                    );
-                }
-                let mut ds = Dataset {
-                    name: format!("{role} (Python lists)"),
-                    ..Dataset::default()
-                };
-                for (i, (text, label)) in texts.iter().zip(labels).enumerate() {
-                    let label = label.trim();
-                    if label.is_empty() {
-                        bail!("{role}: label [{i}] is empty");
-                    }
-                    if text.trim().is_empty() {
-                        ds.skipped.push(textcnn::data::SkippedRow {
-                            file: ds.name.clone(),
-                            line: i + 1,
-                            reason: "no text".into(),
-                        });
-                        continue;
-                    }
-                    ds.examples.push(Example {
-                        text: text.clone(),
-                        label: label.to_string(),
-                        meta: None,
-                    });
-                }
-                if ds.examples.is_empty() {
-                    bail!("{role}: no example has a text");
-                }
-                Ok(ds)
-            }
+    /// The run's data source; `role` names it in messages (`train`, `valid`, `test`). Pairs with
+    /// an empty text are left out and counted, as the file readers do.
+    fn source(&self, role: &str) -> anyhow::Result<textcnn::train::DataSource> {
+        let (texts, labels): (&Vec<String>, Vec<Vec<String>>) = match self {
+            DataSource::Spec(spec) => return Ok(textcnn::train::DataSource::Spec(spec.clone())),
+            DataSource::Lists(texts, labels) => (
+                texts,
+                labels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        let l = l.trim();
+                        if l.is_empty() {
+                            bail!("{role}: label [{i}] is empty");
+                        }
+                        Ok(vec![l.to_string()])
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+            ),
+            DataSource::Sets(texts, sets) => (
+                texts,
+                sets.iter()
+                    .enumerate()
+                    .map(|(i, set)| {
+                        let mut set: Vec<String> =
+                            set.iter().map(|l| l.trim().to_string()).collect();
+                        if set.iter().any(String::is_empty) {
+                            bail!("{role}: the labels [{i}] hold an empty label name");
+                        }
+                        set.sort();
+                        set.dedup();
+                        Ok(set)
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+            ),
+        };
+        if texts.len() != labels.len() {
+            bail!(
+                "{role}: {} texts but {} labels; give one label (or list of labels) per text",
+                texts.len(),
+                labels.len()
+            );
         }
+        let mut ds = Dataset {
+            name: format!("{role} (Python lists)"),
+            ..Dataset::default()
+        };
+        for (i, (text, labels)) in texts.iter().zip(labels).enumerate() {
+            if text.trim().is_empty() {
+                ds.skipped.push(textcnn::data::SkippedRow {
+                    file: ds.name.clone(),
+                    line: i + 1,
+                    reason: "no text".into(),
+                });
+                continue;
+            }
+            ds.examples.push(Example {
+                text: text.clone(),
+                labels,
+                meta: None,
+            });
+        }
+        if ds.examples.is_empty() {
+            bail!("{role}: no example has a text");
+        }
+        Ok(textcnn::train::DataSource::Dataset(ds))
     }
 }
 
@@ -224,6 +290,9 @@ struct TrainJob {
     test: Option<DataSource>,
     output: PathBuf,
     config: TrainConfig,
+    /// The settings the caller named.
+    explicit: std::collections::BTreeSet<String>,
+    head: Option<HeadKind>,
     read: ReadOptions,
     stop: Arc<AtomicBool>,
 }
@@ -232,9 +301,11 @@ struct TrainJob {
 impl TrainJob {
     /// `settings_json`: a JSON object of training settings, the keys of a `textcnn train
     /// --config` file (`epochs`, `lr`, `region_sizes`, `arch`, a `tokenizer` object, ...).
-    /// `output` must not exist or be an empty folder.
+    /// `output` must not exist or be an empty folder. `head`: `"single-label"` or
+    /// `"multi-label"` (default: from the data, as the CLI decides); `multi_label`,
+    /// `label_sep`, `label_columns`, `label_column_prefix`: the CLI's flags of the same names.
     #[new]
-    #[pyo3(signature = (train, output, settings_json, valid = None, test = None, text_column = "text".to_string(), label_column = "label".to_string(), format = None, data_dir = None))]
+    #[pyo3(signature = (train, output, settings_json, valid = None, test = None, text_column = "text".to_string(), label_column = "label".to_string(), format = None, data_dir = None, head = None, multi_label = false, label_sep = None, label_columns = None, label_column_prefix = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         train: DataSource,
@@ -246,8 +317,22 @@ impl TrainJob {
         label_column: String,
         format: Option<String>,
         data_dir: Option<PathBuf>,
+        head: Option<String>,
+        multi_label: bool,
+        label_sep: Option<String>,
+        label_columns: Option<Vec<String>>,
+        label_column_prefix: Option<String>,
     ) -> PyResult<Self> {
-        let config = settings(settings_json).map_err(to_py)?;
+        let (config, explicit) = settings(settings_json).map_err(to_py)?;
+        let head = head
+            .map(|h| {
+                serde_json::from_value::<HeadKind>(json!(h)).map_err(|_| {
+                    PyValueError::new_err(format!(
+                        "head {h:?}: expected \"single-label\" or \"multi-label\""
+                    ))
+                })
+            })
+            .transpose()?;
         let format = format
             .map(|f| {
                 serde_json::from_value::<Format>(json!(f.to_lowercase())).map_err(|_| {
@@ -257,11 +342,18 @@ impl TrainJob {
                 })
             })
             .transpose()?;
+        let layout = LabelLayout {
+            label_sep,
+            label_columns: label_columns.unwrap_or_default(),
+            label_column_prefix,
+        };
         let read = ReadOptions {
             format,
             text_column,
             label_column,
             data_dir,
+            multi_label: multi_label || layout.any(),
+            layout,
             ..ReadOptions::default()
         };
         Ok(TrainJob {
@@ -270,14 +362,17 @@ impl TrainJob {
             test,
             output,
             config,
+            explicit,
+            head,
             read,
             stop: Arc::new(AtomicBool::new(false)),
         })
     }
 
     /// Reads the data, trains and writes the bundle to `output`. Returns a JSON summary:
-    /// `stop` (`Completed`, `EarlyStopped`, `Interrupted`), `best` (the kept epoch's metrics),
-    /// `ngram_valid_acc`, `test_accuracy`, `seconds`, `warnings`.
+    /// `stop` (`completed`, `early_stopped`, `interrupted`), `head`, `best` (the kept epoch's
+    /// metrics), `ngram_valid` (the mixture's validation accuracy, or micro-F1), `test` (the
+    /// test figures by name), `test_accuracy` (single-label), `seconds`, `warnings`.
     fn run(&self, py: Python<'_>) -> PyResult<String> {
         py.detach(|| self.run_detached()).map_err(to_py)
     }
@@ -290,80 +385,43 @@ impl TrainJob {
 
 impl TrainJob {
     fn run_detached(&self) -> anyhow::Result<String> {
-        let config = &self.config;
-        config.validate()?;
-        if self.output.exists() {
-            let mut entries = std::fs::read_dir(&self.output)
-                .with_context(|| format!("output {}", self.output.display()))?;
-            if entries.next().is_some() {
-                bail!(
-                    "output {} already holds files; give a new or empty folder (a bundle is never \
-                     overwritten)",
-                    self.output.display()
-                );
-            }
-        }
-        let mut warnings = Vec::new();
-        let full = self.train.load("train", &self.read)?;
-        let (train, valid) = match &self.valid {
-            Some(v) => (full, v.load("valid", &self.read)?),
-            None => {
-                if config.valid_fraction <= 0.0 {
-                    bail!("no validation data: give valid= or a valid_fraction above 0");
-                }
-                warnings.extend(
-                    split_warnings(&full, config.valid_fraction, "validation")
-                        .into_iter()
-                        .map(|w| format!("{}: {w}", full.name)),
-                );
-                stratified_split(&full, config.valid_fraction, config.seed)
-            }
+        let mut tags = serde_json::Map::new();
+        tags.insert("api".into(), "python".into());
+        let request = RunRequest {
+            explicit: self.explicit.clone(),
+            head: self.head,
+            train: Some(self.train.source("train")?),
+            valid: self.valid.as_ref().map(|v| v.source("valid")).transpose()?,
+            test: self.test.as_ref().map(|t| t.source("test")).transpose()?,
+            read: self.read.clone(),
+            tags,
+            ..RunRequest::new(self.config.clone(), self.output.clone())
         };
-        let test = self
-            .test
-            .as_ref()
-            .map(|t| t.load("test", &self.read))
-            .transpose()?;
-        for ds in [Some(&train), Some(&valid), test.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            warnings.extend(ds.warnings.iter().map(|w| format!("{}: {w}", ds.name)));
-            if !ds.skipped.is_empty() {
-                warnings.push(format!(
-                    "{}: skipped {} row(s) (first: line {}: {})",
-                    ds.name,
-                    ds.skipped.len(),
-                    ds.skipped[0].line,
-                    ds.skipped[0].reason
-                ));
-            }
-        }
-        let options = TrainOptions {
-            interrupt: Some(self.stop.clone()),
-            run_info: json!({
-                "train": train.name,
-                "valid": valid.name,
-                "test": test.as_ref().map(|t| t.name.clone()),
-                "api": "python",
-            }),
-            ..TrainOptions::default()
-        };
-        let data = TrainData {
-            train: &train,
-            valid: &valid,
-            test: test.as_ref(),
-        };
-        let outcome = textcnn::train::train(config, &data, &self.output, &options)?;
+        let mut run = request.prepare()?;
+        let warnings: Vec<String> = run.warnings().to_vec();
+        let outcome = run.train(&mut Silent, Some(self.stop.clone()))?;
+        let test: Option<serde_json::Map<String, serde_json::Value>> =
+            outcome.test.as_ref().map(|t| {
+                t.figures()
+                    .into_iter()
+                    .map(|(name, v)| (name.to_string(), v.into()))
+                    .collect()
+            });
         Ok(json!({
             "stop": match outcome.stop {
                 StopReason::Completed => "completed",
                 StopReason::EarlyStopped => "early_stopped",
                 StopReason::Interrupted => "interrupted",
             },
+            "head": run.head().name(),
             "best": outcome.best,
-            "ngram_valid_acc": outcome.ngram_valid_acc,
-            "test_accuracy": outcome.test.as_ref().map(|r| r.accuracy),
+            "ngram_valid": outcome.ngram_valid,
+            "test": test,
+            "test_accuracy": outcome
+                .test
+                .as_ref()
+                .filter(|_| run.head() == HeadKind::SingleLabel)
+                .map(|t| t.headline()),
             "seconds": outcome.seconds,
             "warnings": warnings,
         })
@@ -372,16 +430,21 @@ impl TrainJob {
 }
 
 /// Training settings from a JSON object with the keys of a `--config` TOML file, read the same
-/// way (unknown keys are errors; `arch = "seed"` starts from the preset).
-fn settings(settings_json: &str) -> anyhow::Result<TrainConfig> {
+/// way (unknown keys are errors; `arch = "seed"` starts from the preset), and the keys given.
+fn settings(
+    settings_json: &str,
+) -> anyhow::Result<(TrainConfig, std::collections::BTreeSet<String>)> {
     let value: serde_json::Value =
         serde_json::from_str(settings_json).context("settings are not JSON")?;
-    if !value.is_object() {
+    let Some(object) = value.as_object() else {
         bail!("settings must be a mapping of setting names to values");
-    }
+    };
+    let explicit = object.keys().cloned().collect();
     let table = toml::Value::try_from(&value).context("settings")?;
     let text = toml::to_string(&table).context("settings")?;
-    TrainConfig::from_toml_str(&text).map_err(|e| anyhow::anyhow!("settings: {e:#}"))
+    let config =
+        TrainConfig::from_toml_str(&text).map_err(|e| anyhow::anyhow!("settings: {e:#}"))?;
+    Ok((config, explicit))
 }
 
 /// The Rust half of the `textcnn` package.

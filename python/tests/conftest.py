@@ -67,3 +67,25 @@ def model_dir(tmp_path_factory, imdb):
     out = tmp_path_factory.mktemp("model") / "imdb-small"
     textcnn.train(train=str(imdb["train"]), output=str(out), **FAST)
     return out
+
+
+TOPICS = [("sport", ["goal", "match", "striker"]), ("politics", ["election", "senate", "vote"]),
+          ("money", ["bank", "shares", "profit"])]
+FILLER = ["the", "today", "report", "said", "a", "new", "city", "people", "week", "news"]
+
+
+def topics(n, seed):
+    """`n` synthetic texts, each with the cue words of any subset of three topics (the empty
+    one included): `(texts, label lists)`, as `tests/it/multilabel_cli.rs` makes them."""
+    texts, labels = [], []
+    for i in range(n):
+        mask, k = (i * 5 + seed) % 8, i * 7 + seed * 3
+        words = [FILLER[(k + j * 3) % len(FILLER)] for j in range(6 + k % 5)]
+        mine = []
+        for t, (name, cues) in enumerate(TOPICS):
+            if mask & (1 << t):
+                words.insert((k + t) % len(words), cues[(k + t) % 3])
+                mine.append(name)
+        texts.append(" ".join(words))
+        labels.append(mine)
+    return texts, labels

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import textcnn
-from conftest import FAST, run_cli
+from conftest import FAST, run_cli, topics
 
 
 def cli_probabilities(model_dir, texts, tmp_path):
@@ -190,7 +190,7 @@ def test_train_bad_input(tmp_path, imdb):
         textcnn.train(train=str(tmp_path / "missing.jsonl"))
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
-    with pytest.raises(textcnn.TextCNNError, match="already holds files"):
+    with pytest.raises(textcnn.TextCNNError, match="is a directory that is not empty"):
         textcnn.train(train=str(imdb["train"]), output=tmp_path / "full")
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
 
@@ -214,3 +214,57 @@ def test_explain_matches_the_cli_and_adds_up(model_dir, imdb):
         clf.explain(3)
     with pytest.raises(ValueError):
         clf.explain(text, label="no such label")
+
+
+def test_multi_label_training_from_label_lists_predicts_and_pickles(tmp_path):
+    texts, labels = topics(300, 1)
+    clf = textcnn.train(train=(texts, labels), output=tmp_path / "m", epochs=6,
+                        emb_dim=16, feature_maps=8, region_sizes=[2, 3], lr=0.01, seed=3,
+                        threads=2)
+    assert clf.head == "multi-label" and clf.multi_label
+    assert clf.labels == ["money", "politics", "sport"]
+    assert clf.training_summary["head"] == "multi-label"
+    thresholds = clf.thresholds
+    assert thresholds.shape == (3,) and ((thresholds > 0) & (thresholds < 1)).all()
+    test, truth = topics(60, 2)
+    p = clf.predict_proba(test)
+    assert p.shape == (60, 3)
+    # One sigmoid per label: the rows do not sum to 1 (two topics: both near 1).
+    assert p.sum(axis=1).max() > 1.5
+    decided = clf.predict(test)
+    for row, got in zip(p, decided):
+        want = sorted([(clf.labels[j], float(row[j])) for j in range(3) if row[j] >= thresholds[j]],
+                      key=lambda x: -x[1])
+        assert [g[0] for g in got] == [w[0] for w in want]
+    hits = sum(sorted(l for l, _ in d) == sorted(t) for d, t in zip(decided, truth))
+    assert hits / len(test) > 0.8, hits
+    assert clf.predict_label(test[:3]) == [[l for l, _ in d] for d in decided[:3]]
+    # k caps the labels, threshold replaces the tuned ones; the CLI decides the same.
+    assert all(len(d) <= 1 for d in clf.predict(test, k=1))
+    assert all(len(d) == 3 for d in clf.predict(test[:5], threshold=0.0))
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(test[:10]) + "\n", encoding="utf-8")
+    cli = [json.loads(l) for l in run_cli("predict", "--model", tmp_path / "m", "--input", src,
+                                          "--json").splitlines()]
+    assert [[x["label"] for x in c["labels"]] for c in cli] == [[l for l, _ in d] for d in decided[:10]]
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(test), p)
+    assert again.predict(test) == decided
+    # Every decided label is explained, each with its own logit.
+    explained = clf.explain(test[3])
+    assert [e["label"] for e in explained] == [l for l, _ in decided[3]] or not decided[3]
+    assert all(e["explained"].startswith("logit z_c of the label's sigmoid") for e in explained)
+
+
+def test_multi_label_training_checks_what_the_cli_checks(tmp_path):
+    texts, labels = topics(40, 1)
+    with pytest.raises(ValueError, match=r"labels \[0\] holds a missing label"):
+        textcnn.train(train=(texts, [[None]] + labels[1:]))
+    with pytest.raises(textcnn.TextCNNError, match="empty label name"):
+        textcnn.train(train=(texts, [[" "]] + labels[1:]))
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(textcnn.TextCNNError, match="is a directory that is not empty"):
+        textcnn.train(train=(texts, labels), output=tmp_path / "busy")
+    with pytest.raises(ValueError, match="head"):
+        textcnn.train(train=(texts, labels), head="ordinal")

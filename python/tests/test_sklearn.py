@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 
 import textcnn  # noqa: E402
+from conftest import topics  # noqa: E402
 from textcnn.sklearn import TextCNNClassifier  # noqa: E402
 
 SMALL = dict(epochs=2, emb_dim=16, feature_maps=8, max_len=120, seed=5, threads=2)
@@ -93,3 +94,37 @@ def test_pipeline_cross_val_score_and_grid_search(reviews):
     assert search.best_params_["feature_maps"] in (4, 8)
     assert len(search.cv_results_["mean_test_score"]) == 2
     assert search.best_estimator_.feature_maps == search.best_params_["feature_maps"]
+
+
+def test_multi_label_y_as_label_lists_or_indicator_matrix():
+    texts, labels = topics(300, 1)
+    test, truth = topics(60, 2)
+    settings = dict(SMALL, epochs=6, lr=0.01, region_sizes=(2, 3))
+    est = TextCNNClassifier(**settings).fit(texts, labels)
+    assert est.multilabel_ and est.classes_.tolist() == ["money", "politics", "sport"]
+    proba = est.predict_proba(test)
+    assert proba.shape == (60, 3)
+    pred = est.predict(test)
+    assert pred.shape == (60, 3) and set(np.unique(pred)) <= {0, 1}
+    thresholds = est.model_.thresholds
+    np.testing.assert_array_equal(pred, (proba >= thresholds).astype(int))
+    score = est.score(test, truth)
+    indicator = np.array([[int(c in t) for c in est.classes_] for t in truth])
+    assert score == pytest.approx((pred == indicator).all(axis=1).mean())
+    assert score > 0.7, score
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict(test), pred)
+    # The same data as an indicator matrix: classes 0..2 in its column order.
+    columns = ["sport", "politics", "money"]
+    y = np.array([[int(c in t) for c in columns] for t in labels])
+    est2 = TextCNNClassifier(**settings).fit(texts, y)
+    assert est2.classes_.tolist() == [0, 1, 2]
+    # The bundle names the columns "0", "1", "2"; predict_proba follows classes_.
+    assert est2.model_.labels == ["0", "1", "2"]
+    np.testing.assert_array_equal(est2.predict_proba(test), est2.model_.predict_proba(test))
+    y_test = np.array([[int(c in t) for c in columns] for t in truth])
+    assert est2.score(test, y_test) > 0.7
+    with pytest.raises(ValueError, match="0 or 1"):
+        TextCNNClassifier(**settings).fit(texts, y * 2)
+    with pytest.raises(ValueError, match="list of labels for every text"):
+        TextCNNClassifier(**settings).fit(texts[:2], [["a"], "b"])

@@ -7,6 +7,8 @@
 
     clf = textcnn.train(train=(texts, labels), output="runs/mine", epochs=5)
     clf = textcnn.train(train="imdb:train", output="runs/imdb")   # same specs as the CLI
+    tags = textcnn.train(train=(texts, [["economy"], [], ["economy", "politics"]]))  # multi-label
+    tags.predict(texts)          # the labels over their thresholds: [[("economy", 0.93)], [], ...]
 
 `TextCNNClassifier` (in `textcnn.sklearn`, also importable from here when scikit-learn is
 installed) is the scikit-learn estimator; `textcnn.spark` and `textcnn.ray` hold the recipes for
@@ -99,7 +101,9 @@ class Classifier:
 
     `classes_` / `labels` are the class names in the column order of `predict_proba`. `threads`
     is the number of threads running the model (0 = all cores). Instances pickle with the bundle
-    inside (so Spark and Ray can ship them to workers) and may be shared by threads.
+    inside (so Spark and Ray can ship them to workers) and may be shared by threads. A
+    multi-label model (`head == "multi-label"`) gives one sigmoid per label and predicts every
+    label whose probability reaches its threshold (`thresholds`).
     """
 
     def __init__(self, native: "_native.NativeClassifier", files: Mapping[str, bytes], path: Optional[str] = None):
@@ -117,6 +121,24 @@ class Classifier:
     def classes_(self) -> np.ndarray:
         """Class names as a NumPy array (scikit-learn's attribute)."""
         return np.array(self._native.labels, dtype=object)
+
+    @property
+    def head(self) -> str:
+        """`"single-label"` (softmax, one label per text) or `"multi-label"` (one sigmoid per
+        label, any number of labels per text)."""
+        return self._native.head
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether the model gives each text a set of labels."""
+        return self.head == "multi-label"
+
+    @property
+    def thresholds(self) -> Optional[np.ndarray]:
+        """A multi-label model's decision threshold of each label (float32, `labels` order);
+        None for a single-label model."""
+        m = self.config.get("multi_label")
+        return None if m is None else np.asarray(m["thresholds"], dtype=np.float32)
 
     @property
     def threads(self) -> int:
@@ -141,22 +163,32 @@ class Classifier:
         return probs, n_tokens, n_oov, truncated
 
     def predict_proba(self, texts: Any) -> np.ndarray:
-        """Softmax probabilities, float32 `[len(texts), len(classes_)]`, columns in `classes_`
-        order; the same values as `textcnn predict`."""
+        """Probabilities, float32 `[len(texts), len(classes_)]`, columns in `classes_` order
+        (softmax; multi-label models: one sigmoid per label); the same values as `textcnn
+        predict`."""
         return self._probabilities(texts)[0].copy()
 
-    def predict(self, texts: Any, k: int = 1, threshold: float = 0.0) -> list:
+    def predict(self, texts: Any, k: Optional[int] = None, threshold: Optional[float] = None) -> list:
         """The `k` most probable `(label, probability)` pairs of each text whose probability is at
-        least `threshold`, most probable first (ties in label order) — fastText's `predict`.
+        least `threshold`, most probable first (ties in label order) — fastText's `predict`
+        (default k 1, threshold 0). A multi-label model gives every label whose probability
+        reaches its own threshold (or `threshold` when given), at most `k` (default: all).
 
         Returns one list per text (a single str gives a single list). A text with no token after
         tokenization (empty, only markup or stop words) gets an empty list, as `textcnn predict`
         gives it an error record rather than the label the biases alone would give.
         """
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
             raise ValueError(f"k must be an int >= 1, got {k!r}")
-        if not 0.0 <= float(threshold) <= 1.0:
+        if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+        if self.multi_label:
+            items = _check_texts(texts)
+            thr = None if threshold is None else float(threshold)
+            out = [d[:k] for d in self._native.decided(items, thr)]
+            return out[0] if isinstance(texts, str) else out
+        k = 1 if k is None else k
+        threshold = 0.0 if threshold is None else threshold
         probs, n_tokens, _, _ = self._probabilities(texts)
         labels = self.labels
         out = []
@@ -183,7 +215,10 @@ class Classifier:
         return json.loads(self._native.explain(text, label))
 
     def predict_label(self, texts: Any) -> list:
-        """The most probable label of each text (`None` for a text without tokens)."""
+        """The most probable label of each text (`None` for a text without tokens); for a
+        multi-label model the list of labels over their thresholds."""
+        if self.multi_label:
+            return [[label for label, _ in d] for d in self._native.decided(_check_texts(texts))]
         probs, n_tokens, _, _ = self._probabilities(texts)
         labels = self.labels
         return [labels[int(np.argmax(row))] if n else None for row, n in zip(probs, n_tokens)]
@@ -244,8 +279,25 @@ def load(path: PathLike, threads: int = 0, proj_cache_mb: int = 256) -> Classifi
     return Classifier(native, _read_bundle(path), path)
 
 
+def _label_set(y: Any, where: str) -> list:
+    """One text's labels (a list / tuple / set / array of labels) as a list of str."""
+    if hasattr(y, "tolist"):
+        y = y.tolist()
+    items = list(y)
+    for label in items:
+        if label is None or isinstance(label, float) and label != label:
+            raise ValueError(f"{where} holds a missing label (None/NaN)")
+    return [str(label) for label in items]
+
+
+def _is_label_set(y: Any) -> bool:
+    """Whether a label is a set of labels (a list, tuple, set or array, not a str)."""
+    return isinstance(y, (list, tuple, set, frozenset)) or (hasattr(y, "ndim") and y.ndim == 1)
+
+
 def _data_source(data: Any, role: str, text_column: str, label_column: str):
-    """A dataset for the native trainer: a spec string, or `(texts, labels)` lists."""
+    """A dataset for the native trainer: a spec string, or `(texts, labels)` lists (one label
+    per text, or a list of labels per text)."""
     if data is None:
         return None
     if isinstance(data, (str, os.PathLike)):
@@ -276,6 +328,8 @@ def _data_source(data: Any, role: str, text_column: str, label_column: str):
     labels = list(labels)
     if len(labels) != len(texts):
         raise ValueError(f"{role}: {len(texts)} texts but {len(labels)} labels; give one label per text")
+    if any(_is_label_set(y) for y in labels):
+        return (texts, [_label_set(y, f"{role}: labels [{i}]") for i, y in enumerate(labels)])
     bad = [i for i, y in enumerate(labels) if y is None or isinstance(y, float) and y != y]
     if bad:
         raise ValueError(f"{role}: label [{bad[0]}] is missing (None/NaN)")
@@ -307,6 +361,11 @@ def train(
     label_column: str = "label",
     format: Optional[str] = None,
     data_dir: Optional[PathLike] = None,
+    head: Optional[str] = None,
+    multi_label: bool = False,
+    label_sep: Optional[str] = None,
+    label_columns: Optional[Sequence[str]] = None,
+    label_column_prefix: Optional[str] = None,
     **settings: Any,
 ) -> Classifier:
     """Trains a model as `textcnn train` does and returns it.
@@ -314,7 +373,14 @@ def train(
     `train`, `valid`, `test`: a dataset spec as on the command line (`"imdb:train"`, a CSV/TSV/
     JSONL/fastText file, a folder), a `(texts, labels)` pair of sequences (lists, NumPy arrays,
     pandas columns), a mapping or a pandas DataFrame with `text_column` and `label_column`.
-    Without `valid`, `valid_fraction` of `train` (default 0.1) is held out, stratified.
+    Each label may be a list of labels (multi-label data; an empty list for a text without any).
+    Without `valid`, `valid_fraction` of `train` (default 0.1) is held out (stratified by label
+    for one label per text).
+
+    `head`: `"single-label"` or `"multi-label"`; by default multi-label when the data holds
+    label sets (lists of labels, fastText lines with several labels, JSONL label lists) or
+    `multi_label`, `label_sep`, `label_columns` or `label_column_prefix` (the CLI's flags of the
+    same names, for CSV/TSV files) is given, as `textcnn train` decides.
 
     `output`: the folder that receives the bundle (new or empty); None keeps the model only in
     memory (`Classifier.save` writes it later).
@@ -325,7 +391,8 @@ def train(
 
     `callback(metrics)` is called (in this thread) with each epoch's metrics as they are written
     to `metrics.jsonl`: `epoch`, `train_loss`, `train_acc`, `valid_loss`, `valid_acc`,
-    `valid_macro_f1`, `lr`, `seconds`, `examples_per_s`. Ctrl-C stops after the current batch and
+    `valid_macro_f1` (multi-label: `valid_micro_f1`, accuracies are subset accuracies), `lr`,
+    `seconds`, `examples_per_s`. Ctrl-C stops after the current batch and
     raises KeyboardInterrupt. Warnings about the data (skipped rows, tiny classes) are issued with
     `warnings.warn`.
     """
@@ -354,6 +421,11 @@ def train(
             label_column=label_column,
             format=format,
             data_dir=os.fspath(data_dir) if data_dir is not None else None,
+            head=head,
+            multi_label=multi_label,
+            label_sep=label_sep,
+            label_columns=list(label_columns) if label_columns is not None else None,
+            label_column_prefix=label_column_prefix,
         )
         result: dict = {}
 

@@ -10,6 +10,12 @@ It takes raw strings (the model tokenizes them itself), so it needs no vectorize
 `Pipeline`. Labels may be of any hashable type (str, int, ...): `classes_` holds them sorted, as
 scikit-learn's classifiers do, and `predict_proba`'s columns follow `classes_`. A fitted estimator
 pickles with its bundle inside.
+
+Multi-label: `y` as a binary indicator matrix `[n_texts, n_labels]` (`classes_` is then
+`arange(n_labels)`) or as a list of label lists (`classes_`: their labels, sorted, as
+`MultiLabelBinarizer`) trains a multi-label model (one sigmoid per label, thresholds tuned on the
+validation split); `predict` then gives an indicator matrix, as `OneVsRestClassifier` does, and
+`score` the subset accuracy.
 """
 
 from __future__ import annotations
@@ -88,8 +94,12 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         return s
 
     def fit(self, X: Any, y: Any) -> "TextCNNClassifier":
-        """Trains on texts `X` (str each) and labels `y`; returns self."""
+        """Trains on texts `X` (str each) and labels `y` (one per text; or, multi-label, an
+        indicator matrix or a list of label lists); returns self."""
         texts = _check_texts(X, "X")
+        multi = _multi_label_targets(y, len(texts))
+        if multi is not None:
+            return self._fit_multi_label(texts, *multi)
         y = np.asarray(y.tolist() if hasattr(y, "tolist") else list(y), dtype=object)
         if y.ndim != 1 or len(y) != len(texts):
             raise ValueError(f"X has {len(texts)} texts but y has shape {y.shape}; give one label per text")
@@ -106,6 +116,28 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes if _all_str(classes) else _as_array(classes)
         self._columns = np.array([position[n] for n in names], dtype=np.intp)
         self.n_features_in_ = 1
+        self.multilabel_ = False
+        return self
+
+    def _fit_multi_label(self, texts: list, sets: list, classes: np.ndarray) -> "TextCNNClassifier":
+        """Trains a multi-label model on label sets `sets` (indices into `classes`)."""
+        names = [str(c) for c in classes.tolist()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"the labels {classes.tolist()} are not distinct once written as str")
+        if len(names) < 2:
+            raise ValueError(f"y has {len(names)} label(s); a multi-label model needs at least 2")
+        labels = [[names[j] for j in s] for s in sets]
+        model = train(train=(texts, labels), callback=self.callback, head="multi-label",
+                      **self._settings())
+        position = {label: j for j, label in enumerate(model.labels)}
+        missing = [n for n in names if n not in position]
+        if missing:
+            raise ValueError(f"labels {missing} have no training text in y")
+        self.model_ = model
+        self.classes_ = classes
+        self._columns = np.array([position[n] for n in names], dtype=np.intp)
+        self.n_features_in_ = 1
+        self.multilabel_ = True
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -115,9 +147,23 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each text (a text without tokens gets the class the
-        model's biases favour)."""
+        model's biases favour). Multi-label: the indicator matrix `[len(X), len(classes_)]` of
+        the labels whose probability reaches their threshold."""
         proba = self.predict_proba(X)
+        if getattr(self, "multilabel_", False):
+            thresholds = self.model_.thresholds[self._columns]
+            return (proba >= thresholds).astype(np.int64)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy (multi-label: subset accuracy, `y` as given to `fit`)."""
+        if getattr(self, "multilabel_", False):
+            from sklearn.metrics import accuracy_score
+
+            check_is_fitted(self, "model_")
+            truth = _indicator(y, self.classes_, len(_check_texts(X, "X")))
+            return float(accuracy_score(truth, self.predict(X), sample_weight=sample_weight))
+        return super().score(X, y, sample_weight=sample_weight)
 
     def save(self, path) -> None:
         """Writes the fitted bundle to `path` (for `textcnn predict`, `serve`, `textcnn.load`)."""
@@ -128,10 +174,59 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
         tags.input_tags.two_d_array = False
+        tags.classifier_tags.multi_label = True
         return tags
 
     def _more_tags(self):  # scikit-learn < 1.6
         return {"X_types": ["string"], "requires_y": True}
+
+
+def _multi_label_targets(y: Any, n: int):
+    """`(label sets as index lists, classes_)` when `y` is multi-label — a 2-D indicator matrix
+    or a sequence of label lists — else None."""
+    if hasattr(y, "toarray"):  # a scipy sparse indicator matrix
+        y = y.toarray()
+    arr = np.asarray(y) if hasattr(y, "ndim") or hasattr(y, "shape") else None
+    if arr is not None and arr.ndim == 2:
+        if arr.shape[0] != n:
+            raise ValueError(f"X has {n} texts but y has shape {arr.shape}; give one row per text")
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError("a 2-D y is an indicator matrix: every value must be 0 or 1")
+        sets = [list(np.flatnonzero(row)) for row in arr]
+        return sets, np.arange(arr.shape[1])
+    items = list(y.tolist() if hasattr(y, "tolist") else y)
+    if not items or not any(isinstance(v, (list, tuple, set, frozenset)) for v in items):
+        return None
+    if len(items) != n:
+        raise ValueError(f"X has {n} texts but y has {len(items)} label lists; give one per text")
+    for i, v in enumerate(items):
+        if not isinstance(v, (list, tuple, set, frozenset)):
+            raise ValueError(f"y[{i}] is {v!r}; give a list of labels for every text")
+    classes = sorted({label for v in items for label in v})
+    index = {c: j for j, c in enumerate(classes)}
+    sets = [sorted({index[label] for label in v}) for v in items]
+    return sets, np.array(classes, dtype=object) if not _all_int(classes) else np.array(classes)
+
+
+def _indicator(y: Any, classes: np.ndarray, n: int) -> np.ndarray:
+    """`y` (an indicator matrix or label lists) as an indicator matrix over `classes`."""
+    multi = _multi_label_targets(y, n)
+    if multi is None:
+        raise ValueError("a multi-label model is scored on multi-label y (label lists or indicators)")
+    sets, seen = multi
+    position = {c: j for j, c in enumerate(classes.tolist())}
+    seen = seen.tolist()
+    out = np.zeros((n, len(classes)), dtype=np.int64)
+    for i, s in enumerate(sets):
+        for j in s:
+            if seen[j] not in position:
+                raise ValueError(f"y holds label {seen[j]!r}, which the model does not know")
+            out[i, position[seen[j]]] = 1
+    return out
+
+
+def _all_int(values: list) -> bool:
+    return all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
 
 
 def _all_str(classes: np.ndarray) -> bool:

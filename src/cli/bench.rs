@@ -209,12 +209,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let mut times = Vec::new();
             for i in 0..WARMUP + args.steps {
                 let (ids, _) = &infer_data[i % 4];
-                let batch = Batch {
-                    ids,
-                    lengths: &lengths,
-                    batch: INFER_BATCH,
-                    seq_len: SEQ_LEN,
-                };
+                let batch = Batch::new(ids, &lengths, SEQ_LEN);
                 let t0 = Instant::now();
                 let logits = model.logits(&batch);
                 std::hint::black_box(&logits);

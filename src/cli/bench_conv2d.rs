@@ -83,12 +83,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let mut times = Vec::new();
             for i in 0..2 + args.steps.div_ceil(4) {
                 let (ids, _) = &infer_data[i % 2];
-                let batch = Batch {
-                    ids,
-                    lengths: &lengths,
-                    batch: INFER_BATCH,
-                    seq_len: l,
-                };
+                let batch = Batch::new(ids, &lengths, l);
                 let t0 = Instant::now();
                 std::hint::black_box(model.logits(&batch));
                 if i >= 2 {

@@ -42,7 +42,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .collect();
     let labels: Vec<u32> = ds.examples[..REVIEWS]
         .iter()
-        .map(|e| u32::from(e.label == "pos"))
+        .map(|e| u32::from(e.label() == "pos"))
         .collect();
     let config = KimConfig {
         vocab_size: vocab.len(),
@@ -93,40 +93,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let chosen = ConvPath::from(args.conv_path);
         let name = format!("{:?}", args.conv_path).to_lowercase();
         for (name, path) in [("gemm", ConvPath::Gemm), (name.as_str(), chosen)] {
-            let row = pool.install(|| {
-                let mut model = KimCnn::new(config.clone(), 42);
-                model.set_conv_path(path);
-                model.set_proj_cache_bytes(args.proj_cache_mb.saturating_mul(1 << 20));
-                let views: Vec<_> = train
-                    .iter()
-                    .map(|(b, y)| (b.view(), y.as_slice()))
-                    .collect();
-                let (ms, _, _) =
-                    time_training_batches(Model::Kim(model.clone()), &views, args.steps);
-                let t0 = Instant::now();
-                let words = model.warm_proj_cache();
-                let build_ms = t0.elapsed().as_secs_f64() * 1e3;
-                let mut times = Vec::new();
-                for i in 0..WARMUP + args.steps {
-                    let (b, _) = &infer[i % infer.len()];
-                    let t0 = Instant::now();
-                    std::hint::black_box(model.logits(&b.view()));
-                    if i >= WARMUP {
-                        times.push(t0.elapsed().as_secs_f64());
-                    }
-                }
-                // Throughput over the batches timed: their real sizes.
-                let rps = 256.0 / median(&mut times);
-                let mut lat = Vec::new();
-                for i in 0..WARMUP + 4 * args.steps {
-                    let t0 = Instant::now();
-                    std::hint::black_box(model.logits(&single.view()));
-                    if i >= WARMUP {
-                        lat.push(t0.elapsed().as_secs_f64() * 1e3);
-                    }
-                }
-                (ms, rps, median(&mut lat), words, build_ms)
-            });
+            let row = pool.install(|| measure(&config, path, &train, &infer, &single, args));
             println!(
                 "| {n} | {name} | {:.1} | {:.0} | {:.2} | {}, {:.0} |",
                 row.0, row.1, row.2, row.3, row.4
@@ -134,4 +101,47 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Training ms/step, inference reviews/s, batch-1 latency ms and the projection cache's words
+/// and build ms of a Kim CNN of `config` on convolution path `path` (in the current pool).
+fn measure(
+    config: &KimConfig,
+    path: ConvPath,
+    train: &[(PaddedBatch, Vec<u32>)],
+    infer: &[(PaddedBatch, Vec<u32>)],
+    single: &PaddedBatch,
+    args: &BenchArgs,
+) -> (f64, f64, f64, usize, f64) {
+    let mut model = KimCnn::new(config.clone(), 42);
+    model.set_conv_path(path);
+    model.set_proj_cache_bytes(args.proj_cache_mb.saturating_mul(1 << 20));
+    let views: Vec<_> = train
+        .iter()
+        .map(|(b, y)| (b.view(), y.as_slice()))
+        .collect();
+    let (ms, _, _) = time_training_batches(Model::Kim(model.clone()), &views, args.steps);
+    let t0 = Instant::now();
+    let words = model.warm_proj_cache();
+    let build_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut times = Vec::new();
+    for i in 0..WARMUP + args.steps {
+        let (b, _) = &infer[i % infer.len()];
+        let t0 = Instant::now();
+        std::hint::black_box(model.logits(&b.view()));
+        if i >= WARMUP {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    // Throughput over the batches timed: their real sizes.
+    let rps = 256.0 / median(&mut times);
+    let mut lat = Vec::new();
+    for i in 0..WARMUP + 4 * args.steps {
+        let t0 = Instant::now();
+        std::hint::black_box(model.logits(&single.view()));
+        if i >= WARMUP {
+            lat.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    (ms, rps, median(&mut lat), words, build_ms)
 }

@@ -4,15 +4,16 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use textcnn::eval::{ClassificationReport, ConfusionMatrix};
+use textcnn::data::Dataset;
+use textcnn::eval::Scores;
 use textcnn::predict::Classifier;
-use textcnn::train::label_ids;
 
 use super::common::{ReadArgs, load_dataset};
 
 /// Evaluate several model bundles on the same data side by side (e.g. before/after finetune).
 ///
-/// Prints accuracy, mean loss, macro and weighted F1 and per-class F1 of each model.
+/// Prints accuracy, mean loss, macro and weighted F1 and per-class F1 of each model
+/// (multi-label models: micro, macro, weighted and samples F1, subset accuracy, per-label F1).
 #[derive(Args, Debug)]
 pub struct CompareArgs {
     /// Model bundle directories, comma-separated (or --models repeated).
@@ -38,72 +39,42 @@ pub struct CompareArgs {
     pub read: ReadArgs,
 }
 
+/// One model's mean loss and scores.
+type Row = (f64, Box<dyn Scores>);
+/// The data as read for one reading mode (label sets or not).
+type ReadAs = (bool, Dataset);
+
 pub fn run(args: CompareArgs) -> Result<()> {
     if let Some(path) = &args.curves {
-        let models: Vec<&std::path::Path> = args.models.iter().map(|m| m.as_path()).collect();
-        super::common::check_output_file("--curves", path, &models, args.force)?;
-        let runs = args
-            .models
-            .iter()
-            .map(|m| {
-                let history = textcnn::report::read_history(m)?;
-                if history.is_empty() {
-                    anyhow::bail!(
-                        "{}: no {} (is it a training run's --output?)",
-                        m.display(),
-                        textcnn::bundle::METRICS_FILE
-                    );
-                }
-                Ok((m.display().to_string(), history))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let svg = textcnn::report::svg::compare_curves(&runs);
-        textcnn::fsutil::write_atomic(path, svg.as_bytes())?;
-        eprintln!(
-            "learning curves of {} runs in {}",
-            runs.len(),
-            path.display()
-        );
+        write_curves(&args, path)?;
     }
     let Some(data) = &args.data else {
         return Ok(());
     };
-    let ds = load_dataset(data, &args.read)?;
-    let texts: Vec<&str> = ds.examples.iter().map(|e| e.text.as_str()).collect();
-    let pool = super::common::thread_pool(args.threads)?;
-    let mut rows: Vec<(f64, ClassificationReport)> = Vec::new();
-    for dir in &args.models {
-        let classifier = Classifier::load(dir)?;
-        if classifier.multi_label().is_some() {
-            anyhow::bail!(
-                "{} is a multi-label model; compare reads single-label data (evaluate it with `textcnn eval`)",
-                dir.display()
-            );
-        }
-        let labels = classifier.labels().to_vec();
-        let y = label_ids(&ds, &labels).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-        let (loss, _, predicted) = pool.install(|| classifier.evaluate(&texts, &y));
-        rows.push((
-            loss,
-            ConfusionMatrix::from_indices(labels, &y, &predicted).report(),
-        ));
-    }
+    let (datasets, rows) = evaluate_all(&args, data)?;
+    let ds = &datasets[0].1;
     if args.json {
         let models: Vec<_> = args
             .models
             .iter()
             .zip(&rows)
-            .map(|(m, (loss, r))| serde_json::json!({ "model": m, "loss": loss, "report": r }))
+            .map(|(m, (loss, r))| serde_json::json!({ "model": m, "loss": loss, "report": r.to_json() }))
             .collect();
         let json = serde_json::json!({ "data": ds.name, "examples": ds.len(), "models": models });
         println!("{}", serde_json::to_string(&json)?);
         return Ok(());
     }
     let mut labels: Vec<String> = Vec::new();
+    let mut figures: Vec<&'static str> = Vec::new();
     for (_, r) in &rows {
-        for m in &r.per_class {
+        for m in r.per_label() {
             if !labels.contains(&m.label) {
                 labels.push(m.label.clone());
+            }
+        }
+        for (name, _) in r.figures() {
+            if !figures.contains(&name) {
+                figures.push(name);
             }
         }
     }
@@ -119,7 +90,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
         print!(" {n:>w$}");
     }
     println!();
-    let line = |name: &str, f: &dyn Fn(&(f64, ClassificationReport)) -> Option<f64>| {
+    let line = |name: &str, f: &dyn Fn(&Row) -> Option<f64>| {
         print!("{name:<16}");
         for r in &rows {
             match f(r) {
@@ -129,21 +100,83 @@ pub fn run(args: CompareArgs) -> Result<()> {
         }
         println!();
     };
-    line("accuracy", &|r| Some(r.1.accuracy));
-    line("mean loss", &|r| Some(r.0));
-    line("macro F1", &|r| Some(r.1.macro_avg.f1));
-    line("weighted F1", &|r| Some(r.1.weighted_avg.f1));
+    let figure = |r: &Row, name: &str| {
+        r.1.figures()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    };
+    for (i, name) in figures.iter().enumerate() {
+        line(name, &|r| figure(r, name));
+        if i == 0 {
+            line("mean loss", &|r| Some(r.0));
+        }
+    }
     for l in &labels {
         line(&format!("F1 {l}"), &|r| {
-            r.1.per_class.iter().find(|m| &m.label == l).map(|m| m.f1)
+            r.1.per_label().iter().find(|m| &m.label == l).map(|m| m.f1)
         });
     }
     if rows.len() >= 2 {
-        let (a, b) = (&rows[0].1, &rows[rows.len() - 1].1);
-        println!(
-            "\naccuracy change (last − first): {:+.4}",
-            b.accuracy - a.accuracy
-        );
+        let main = figures[0];
+        if let (Some(a), Some(b)) = (figure(&rows[0], main), figure(&rows[rows.len() - 1], main)) {
+            println!("\n{main} change (last − first): {:+.4}", b - a);
+        }
     }
     Ok(())
+}
+
+/// `--curves`: the models' learning curves on one chart.
+fn write_curves(args: &CompareArgs, path: &std::path::Path) -> Result<()> {
+    let models: Vec<&std::path::Path> = args.models.iter().map(|m| m.as_path()).collect();
+    super::common::check_output_file("--curves", path, &models, args.force)?;
+    let runs = args
+        .models
+        .iter()
+        .map(|m| {
+            let history = textcnn::report::read_history(m)?;
+            if history.is_empty() {
+                anyhow::bail!(
+                    "{}: no {} (is it a training run's --output?)",
+                    m.display(),
+                    textcnn::bundle::METRICS_FILE
+                );
+            }
+            Ok((m.display().to_string(), history))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let svg = textcnn::report::svg::compare_curves(&runs);
+    textcnn::fsutil::write_atomic(path, svg.as_bytes())?;
+    eprintln!(
+        "learning curves of {} runs in {}",
+        runs.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// The data as each model's head reads it (once per reading mode) and each model's mean loss
+/// and scores on it.
+fn evaluate_all(args: &CompareArgs, data: &str) -> Result<(Vec<ReadAs>, Vec<Row>)> {
+    let pool = super::common::thread_pool(args.threads)?;
+    // The data as each head reads it (read once per reading mode).
+    let mut datasets: Vec<ReadAs> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
+    for dir in &args.models {
+        let classifier = Classifier::load(dir)?;
+        let head = classifier.head();
+        let sets = head.reads_label_sets();
+        if !datasets.iter().any(|(s, _)| *s == sets) {
+            let mut read = args.read.options();
+            read.multi_label = sets;
+            datasets.push((sets, load_dataset(data, &read)?));
+        }
+        let ds = &datasets.iter().find(|(s, _)| *s == sets).expect("loaded").1;
+        let (targets, _) = head
+            .targets(ds, classifier.labels())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        let texts = ds.texts();
+        rows.push(pool.install(|| classifier.evaluate(&texts, &targets)));
+    }
+    Ok((datasets, rows))
 }

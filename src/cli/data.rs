@@ -22,12 +22,14 @@ pub struct DataArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum DataCommand {
-    /// Rows per class, token-length percentiles, vocabulary size, OOV rate, skipped rows.
+    /// Rows per label (multi-label data: every label of a text, and the texts without one),
+    /// token-length percentiles, vocabulary size, OOV rate, skipped rows.
     Stats(StatsArgs),
     /// Time reading, tokenizing and encoding imdb:train from the archive.
     Bench(BenchArgs),
-    /// Split a dataset in two, stratified by label and seeded, written as JSONL
-    /// (`{"text", "label"}` per line), e.g. halves of imdb:train to test fine-tuning.
+    /// Split a dataset in two, seeded, written as JSONL (`{"text", "label"}` per line,
+    /// stratified by label; multi-label data: `{"text", "labels"}`, one shuffle), e.g. halves
+    /// of imdb:train to test fine-tuning.
     Split(SplitArgs),
 }
 
@@ -37,7 +39,7 @@ pub struct SplitArgs {
     pub data: String,
     #[command(flatten)]
     pub read: ReadArgs,
-    /// Fraction of each class that goes to the second file.
+    /// Fraction of each class (multi-label data: of the examples) that goes to the second file.
     #[arg(long, default_value_t = 0.5)]
     pub fraction: f64,
     /// Seed of the shuffle.
@@ -95,17 +97,25 @@ fn split(a: SplitArgs) -> anyhow::Result<()> {
         "--fraction must be in (0, 1)"
     );
     check_split_outputs(&a)?;
-    let ds = super::common::load_dataset(&a.data, &a.read)?;
-    for w in textcnn::data::split_warnings(&ds, a.fraction, "the second file") {
-        eprintln!("warning: {}: {w}", ds.name);
+    let read = a.read.options_for(&a.data, false);
+    let ds = super::common::load_dataset(&a.data, &read)?;
+    // Label sets keep every label; one label per text is stratified by label.
+    let sets = read.multi_label;
+    if !sets {
+        for w in textcnn::data::split_warnings(&ds, a.fraction, "the second file") {
+            eprintln!("warning: {}: {w}", ds.name);
+        }
     }
-    let (first, second) = textcnn::data::stratified_split(&ds, a.fraction, a.seed);
+    let (first, second) = textcnn::data::split(&ds, a.fraction, a.seed, !sets);
     for (part, path) in [(&first, &a.first), (&second, &a.second)] {
         let mut out = String::new();
         for e in &part.examples {
-            out.push_str(&serde_json::to_string(
-                &serde_json::json!({ "text": e.text, "label": e.label }),
-            )?);
+            let row = if sets {
+                serde_json::json!({ "text": e.text, "labels": e.labels })
+            } else {
+                serde_json::json!({ "text": e.text, "label": e.label() })
+            };
+            out.push_str(&serde_json::to_string(&row)?);
             out.push('\n');
         }
         textcnn::fsutil::write_atomic(path, out.as_bytes())?;
@@ -148,7 +158,7 @@ fn check_split_outputs(a: &SplitArgs) -> anyhow::Result<()> {
 }
 
 fn stats(a: StatsArgs) -> anyhow::Result<()> {
-    let ds = load_dataset(&a.data, &a.read.options())?;
+    let ds = load_dataset(&a.data, &a.read.options_for(&a.data, false))?;
     let given = match &a.vocab {
         Some(p) => Some((p.display().to_string(), Vocab::load(p)?)),
         None => None,

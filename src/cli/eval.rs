@@ -4,15 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use textcnn::eval::ConfusionMatrix;
 use textcnn::predict::Classifier;
 use textcnn::report;
-use textcnn::train::label_ids;
 
 use super::common::{ReadArgs, load_dataset, thread_pool};
 
 /// Evaluate a model bundle on labelled data: accuracy, per-class precision/recall/F1, macro and
-/// weighted averages, confusion matrix.
+/// weighted averages, confusion matrix (multi-label models: per-label scores, micro, macro,
+/// weighted and samples averages, subset accuracy, Jaccard, Hamming loss, P@k and R@k).
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Model bundle directory (the --output of `textcnn train`).
@@ -36,8 +35,6 @@ pub struct EvalArgs {
     pub force: bool,
     #[command(flatten)]
     pub read: ReadArgs,
-    #[command(flatten)]
-    pub multi: super::multilabel::MultiLabelArgs,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -63,34 +60,26 @@ pub fn run(args: EvalArgs) -> Result<()> {
             }
         }
     }
-    if classifier.multi_label().is_some() {
-        if args.plots.is_some() {
-            anyhow::bail!(
-                "--plots is not available for multi-label models yet (no pictures or report.html \
-                 are written for them)"
-            );
-        }
-        return super::multilabel::eval(
-            &classifier,
-            &args.model,
-            &args.data,
-            &args.read,
-            &args.multi,
-            args.json,
-            args.threads,
+    let head = classifier.head();
+    let mut read = args.read.options();
+    read.multi_label = head.reads_label_sets();
+    let ds = load_dataset(&args.data, &read)?;
+    let labels = classifier.labels().to_vec();
+    let (all_targets, unknown) = head.targets(&ds, &labels)?;
+    if !unknown.is_empty() {
+        let unknown = textcnn::head::describe_unknown(&unknown);
+        eprintln!(
+            "warning: {}: labels unknown to the model are left out: {unknown}",
+            ds.name
         );
     }
-    let ds = load_dataset(&args.data, &args.read)?;
-    let labels = classifier.labels().to_vec();
-    let all_y = label_ids(&ds, &labels)?;
-    let texts: Vec<&str> = ds.examples.iter().map(|e| e.text.as_str()).collect();
+    let all_texts = ds.texts();
     let pool = thread_pool(args.threads)?;
-    let encoded = pool.install(|| classifier.pipeline().encode_batch(&texts));
+    let encoded = pool.install(|| classifier.pipeline().encode_batch(&all_texts));
     // Examples without tokens (only markup or stop words) are skipped as rows without text are,
     // and reported, as `predict` and `serve` refuse them.
-    let no_tokens: Vec<usize> = (0..encoded.len())
-        .filter(|&i| encoded[i].n_tokens == 0)
-        .collect();
+    let (keep, no_tokens): (Vec<usize>, Vec<usize>) =
+        (0..encoded.len()).partition(|&i| encoded[i].n_tokens > 0);
     if !no_tokens.is_empty() {
         let first: Vec<String> = no_tokens
             .iter()
@@ -105,30 +94,26 @@ pub fn run(args: EvalArgs) -> Result<()> {
             if no_tokens.len() > 5 { ", ..." } else { "" }
         );
     }
-    let (texts, y): (Vec<&str>, Vec<usize>) = texts
-        .iter()
-        .zip(all_y)
-        .zip(&encoded)
-        .filter(|(_, e)| e.n_tokens > 0)
-        .map(|((t, y), _)| (*t, y))
-        .unzip();
-    if y.is_empty() {
+    if keep.is_empty() {
         anyhow::bail!(
             "{}: no example has any token after tokenization; nothing to evaluate",
             ds.name
         );
     }
+    let texts: Vec<&str> = keep.iter().map(|&i| all_texts[i]).collect();
+    let targets = all_targets.rows(&keep);
     let (_, probs) = pool.install(|| classifier.probabilities(&texts));
-    let (loss, _, predicted) = textcnn::eval::score(&probs, &y, labels.len());
-    let report = ConfusionMatrix::from_indices(labels, &y, &predicted).report();
+    let loss = head.mean_loss(&probs, &targets);
+    let scores = head.evaluate(&labels, &targets, &probs);
     if let Some(dir) = &args.plots {
         let history = report::read_history(&args.model)?;
         let mut run = report::RunReport::of_bundle(
             classifier.bundle(),
+            head,
             &history,
             &ds.name,
             &texts,
-            &y,
+            &targets,
             &probs,
         );
         pool.install(|| run.highlight(&classifier, &texts));
@@ -140,24 +125,27 @@ pub fn run(args: EvalArgs) -> Result<()> {
         );
     }
     if args.json {
-        let json = serde_json::json!({
-            "model": args.model,
-            "data": ds.name,
-            "examples": y.len(),
-            "skipped_rows": ds.skipped.len() + no_tokens.len(),
-            "no_token_examples": no_tokens.len(),
-            "loss": loss,
-            "report": report,
-        });
-        println!("{}", serde_json::to_string(&json)?);
+        let mut json = serde_json::Map::new();
+        json.insert("model".into(), serde_json::json!(args.model));
+        json.insert("data".into(), ds.name.clone().into());
+        json.extend(head.json_tags(&unknown));
+        json.insert("examples".into(), keep.len().into());
+        json.insert(
+            "skipped_rows".into(),
+            (ds.skipped.len() + no_tokens.len()).into(),
+        );
+        json.insert("no_token_examples".into(), no_tokens.len().into());
+        json.insert("loss".into(), loss.into());
+        json.insert("report".into(), scores.to_json());
+        println!("{}", serde_json::Value::Object(json));
     } else {
         println!(
             "model {} on {} ({} examples, mean loss {loss:.4})\n",
             args.model.display(),
             ds.name,
-            y.len()
+            keep.len()
         );
-        print!("{report}");
+        print!("{scores}");
     }
     Ok(())
 }

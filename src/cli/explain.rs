@@ -188,27 +188,14 @@ fn print_text(out: &mut impl Write, line: usize, e: &Explanation, top: usize) ->
             writeln!(
                 out,
                 "  logit ({}) {:.4} = bias {b:.4} {} {:.4} from {} windows",
-                if e.multi_label {
-                    "of the label's sigmoid"
-                } else {
-                    "centered"
-                },
+                e.explained_as.short,
                 e.logit,
                 if sum < 0.0 { "-" } else { "+" },
                 sum.abs(),
                 e.windows.len()
             )?
         }
-        None => writeln!(
-            out,
-            "  logit ({}) {:.4}",
-            if e.multi_label {
-                "of the label's sigmoid"
-            } else {
-                "centered"
-            },
-            e.logit
-        )?,
+        None => writeln!(out, "  logit ({}) {:.4}", e.explained_as.short, e.logit)?,
     }
     if let Some(m) = e.mix {
         writeln!(
@@ -249,7 +236,7 @@ fn run_global(args: &ExplainArgs, classifier: &Classifier, pool: &rayon::ThreadP
         bail!("--per-text must be at least 1");
     }
     let spec = args.data.as_deref().expect("clap requires --data");
-    let ds = load_dataset(spec, &args.read)?;
+    let ds = load_dataset(spec, &args.read.options_for(spec, true))?;
     let texts: Vec<&str> = ds.examples.iter().map(|e| e.text.as_str()).collect();
     let (labels, skipped) =
         pool.install(|| global::drivers(classifier, &texts, args.per_text, args.top, args.source));

@@ -2,17 +2,18 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use textcnn::bundle::Bundle;
-use textcnn::train::{FinetuneFlags, finetune_config};
+use textcnn::train::{DataSource, FinetuneFlags, RunRequest, Start, finetune_config};
 
 use super::common::ReadArgs;
-use super::train::{LogArgs, RunInfo, execute};
+use super::train::{LogArgs, execute};
 
-/// Continue training a model bundle on new labelled data (fine-tuning).
+/// Continue training a model bundle on new labelled data (fine-tuning), single-label or
+/// multi-label.
 ///
-/// Tokenizer, encoding, vocabulary, labels and architecture come from the bundle, which is never modified; the new bundle
+/// Tokenizer, encoding, vocabulary, labels, head and architecture come from the bundle, which is never modified; the new bundle
 /// records it as its parent (path and SHA-256) and keeps its metric history.
 #[derive(Args, Debug)]
 pub struct FinetuneArgs {
@@ -40,41 +41,27 @@ pub struct FinetuneArgs {
     pub allow_new_labels: bool,
     #[command(flatten)]
     pub read: ReadArgs,
-    /// No progress bar or per-epoch lines.
-    #[arg(long, short)]
-    pub quiet: bool,
     #[command(flatten)]
     pub log: LogArgs,
 }
 
 pub fn run(args: FinetuneArgs) -> Result<()> {
     let parent = Bundle::load(&args.model)?;
-    if parent.config.multi_label.is_some() {
-        bail!(
-            "{} is a multi-label model; fine-tuning supports single-label models only (train a new \
-             multi-label model instead)",
-            args.model.display()
-        );
-    }
     let mut config = finetune_config(&parent);
     drop(parent);
     args.settings.apply(&mut config);
-    let same = |a: &std::path::Path, b: &std::path::Path| {
-        std::fs::canonicalize(a)
-            .ok()
-            .is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok())
+    let explicit = super::train::explicit_settings(&args.settings.given(), None)?;
+    let request = RunRequest {
+        explicit,
+        train: Some(DataSource::Spec(args.train)),
+        valid: args.valid.map(DataSource::Spec),
+        test: args.test.map(DataSource::Spec),
+        read: args.read.options(),
+        start: Start::Finetune {
+            parent: args.model,
+            allow_new_labels: args.allow_new_labels,
+        },
+        ..RunRequest::new(config, args.output)
     };
-    if same(&args.model, &args.output) {
-        bail!("--output must differ from --model: the original bundle is never modified");
-    }
-    let info = RunInfo {
-        train: args.train,
-        valid: args.valid,
-        test: args.test,
-        read: args.read,
-        parent: Some(args.model),
-        allow_new_labels: args.allow_new_labels,
-        multi_label: None,
-    };
-    execute(config, info, args.output, false, args.quiet, &args.log)
+    execute(request, &args.log)
 }

@@ -10,7 +10,6 @@ mod eval;
 mod explain;
 mod export;
 mod finetune;
-mod multilabel;
 mod predict;
 mod progress;
 mod serve;

@@ -205,8 +205,24 @@ fn write_record(
         }
         return Ok(());
     }
-    if classifier.multi_label().is_some() {
-        return write_multi_label(out, record, p, classifier, args, json);
+    if classifier.head().reads_label_sets() {
+        // Every label over its threshold (or --threshold), at most --top-k, possibly none.
+        let mut decided = classifier.decided_labels(p, args.threshold);
+        decided.truncate(args.top_k.unwrap_or(usize::MAX));
+        if !json {
+            return write_pairs(out, &decided, "no label over its threshold");
+        }
+        let v = serde_json::json!({
+            "line": record.line,
+            "labels": pairs_json(&decided),
+            "probabilities": labels.iter().zip(&p.probabilities)
+                .map(|(l, prob)| (l.clone(), serde_json::json!(prob)))
+                .collect::<serde_json::Map<_, _>>(),
+            "truncated": p.truncated,
+            "n_tokens": p.n_tokens,
+            "n_oov": p.n_oov,
+        });
+        return write_json(out, v, record);
     }
     let threshold = args.threshold.unwrap_or(0.0);
     let top: Vec<(&str, f32)> = p
@@ -278,33 +294,4 @@ fn write_pairs(out: &mut impl Write, pairs: &[(&str, f32)], why_none: &str) -> R
         writeln!(out, "{}", fields.join("\t"))?;
     }
     Ok(())
-}
-
-/// The output line of a multi-label model: every label over its threshold (or --threshold), at
-/// most --top-k of them, possibly none.
-fn write_multi_label(
-    out: &mut impl Write,
-    record: &Record,
-    p: &textcnn::predict::Prediction,
-    classifier: &Classifier,
-    args: &PredictArgs,
-    json: bool,
-) -> Result<()> {
-    let mut decided = classifier.decided_labels(p, args.threshold);
-    decided.truncate(args.top_k.unwrap_or(usize::MAX));
-    if json {
-        let v = serde_json::json!({
-            "line": record.line,
-            "labels": pairs_json(&decided),
-            "probabilities": classifier.labels().iter().zip(&p.probabilities)
-                .map(|(l, prob)| (l.clone(), serde_json::json!(prob)))
-                .collect::<serde_json::Map<_, _>>(),
-            "truncated": p.truncated,
-            "n_tokens": p.n_tokens,
-            "n_oov": p.n_oov,
-        });
-        write_json(out, v, record)
-    } else {
-        write_pairs(out, &decided, "no label over its threshold")
-    }
 }

@@ -285,7 +285,7 @@ fn push_review(
     }
     ds.examples.push(Example {
         text,
-        label: label.to_string(),
+        labels: vec![label.to_string()],
         meta: rating(file_name),
     });
     Ok(())
@@ -317,14 +317,8 @@ pub(super) fn read_split_dir(
         for (fname, path) in files {
             let bytes =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            push_review(
-                ds,
-                path.display().to_string(),
-                &bytes,
-                label,
-                &fname,
-                encoding,
-            )?;
+            let source = path.display().to_string();
+            push_review(ds, source, &bytes, label, &fname, encoding)?;
         }
     }
     Ok(())
@@ -382,14 +376,8 @@ pub fn read_imdb_tar_gz<R: Read>(
     ds.examples.reserve(members.len());
     for (path, label, bytes) in members {
         let fname = path.rsplit('/').next().unwrap_or("").to_string();
-        push_review(
-            ds,
-            format!("{archive_name}!{path}"),
-            &bytes,
-            label,
-            &fname,
-            encoding,
-        )?;
+        let source = format!("{archive_name}!{path}");
+        push_review(ds, source, &bytes, label, &fname, encoding)?;
     }
     Ok(())
 }

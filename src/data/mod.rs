@@ -1,13 +1,29 @@
 //! Data stage: dataset readers (IMDB archive, fastText, CSV/TSV, JSONL, folders, plain lines) and splits.
 //!
-//! Every reader returns a [`Dataset`]: the examples read, plus every row that was skipped (with
-//! file, line and reason) and warnings about suspicious data. Rows are never dropped silently.
+//! Every reader returns a [`Dataset`]: the examples read, each with its labels, plus every row
+//! that was skipped (with file, line and reason) and warnings about suspicious data. Rows are
+//! never dropped silently.
+//!
+//! Labels are read as label sets. Single-label data has one label per text; multi-label data
+//! ([`ReadOptions::multi_label`]) any number, none included, laid out as
+//!
+//! | layout | example | option |
+//! |---|---|---|
+//! | fastText | `__label__economy __label__politics some text` | `--label-prefix` |
+//! | CSV/TSV, delimited list | `text,labels` / `"a story","economy,politics"` | `--label-sep ,` (column: `--label-column`) |
+//! | JSONL | `{"text": "...", "labels": ["economy", "politics"]}` | key `labels` (or `--label-column`) |
+//! | CSV/TSV, indicator columns | `text,economy,politics` / `"a story",1,1` | `--label-columns economy,politics` or `--label-column-prefix cat_` |
+//!
+//! Read as label sets, a malformed label field (an empty label name, a label value that is not
+//! a list of strings, an indicator that is not 0 or 1, invalid JSON) is an error naming the file
+//! and line; read one label per text, rows without a usable label are skipped and recorded.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
 
 pub mod imdb;
 pub(crate) mod readers;
@@ -16,18 +32,42 @@ pub mod stats;
 pub mod stream;
 
 pub use imdb::{resolve_imdb, show_download_progress};
-pub use split::{split_warnings, stratified_split};
+pub use split::{split, split_warnings, stratified_split};
 pub use stats::DatasetStats;
 
-/// One labelled text.
+pub use crate::fsutil::{Encoding, decode_bytes};
+
+/// One text and its labels.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Example {
     /// The raw text (HTML and all; cleaning is the tokenizer's job).
     pub text: String,
-    /// Class label, surrounding whitespace trimmed. Empty for [`Format::Lines`].
-    pub label: String,
+    /// Its labels, surrounding whitespace trimmed, without repeats: one for single-label data,
+    /// any number (sorted) for data read as label sets, none for [`Format::Lines`].
+    pub labels: Vec<String>,
     /// Extra information: the IMDB star rating (`"7"`), or the file name for folder datasets.
     pub meta: Option<String>,
+}
+
+impl Example {
+    /// A text with one label (`""`: none).
+    pub fn new(text: impl Into<String>, label: impl Into<String>) -> Example {
+        let label = label.into();
+        Example {
+            text: text.into(),
+            labels: if label.is_empty() {
+                Vec::new()
+            } else {
+                vec![label]
+            },
+            meta: None,
+        }
+    }
+
+    /// Its (first) label, as a single-label model reads it; `""` when it has none.
+    pub fn label(&self) -> &str {
+        self.labels.first().map_or("", String::as_str)
+    }
 }
 
 /// A row a reader left out, and why.
@@ -57,18 +97,36 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Sorted unique labels.
+    /// Sorted unique labels of all examples.
     pub fn labels(&self) -> Vec<String> {
-        self.class_counts().into_keys().collect()
+        self.label_counts().into_keys().collect()
     }
 
-    /// Number of examples per label, sorted by label.
-    pub fn class_counts(&self) -> BTreeMap<String, usize> {
+    /// Number of examples carrying each label, sorted by label.
+    pub fn label_counts(&self) -> BTreeMap<String, usize> {
         let mut m = BTreeMap::new();
         for e in &self.examples {
-            *m.entry(e.label.clone()).or_insert(0) += 1;
+            for l in &e.labels {
+                *m.entry(l.clone()).or_insert(0) += 1;
+            }
         }
         m
+    }
+
+    /// Mean number of labels per example (label cardinality).
+    pub fn cardinality(&self) -> f64 {
+        let n: usize = self.examples.iter().map(|e| e.labels.len()).sum();
+        n as f64 / self.examples.len().max(1) as f64
+    }
+
+    /// Examples with no label (all-negative rows of multi-label data, or plain lines).
+    pub fn unlabelled(&self) -> usize {
+        self.examples.iter().filter(|e| e.labels.is_empty()).count()
+    }
+
+    /// Whether some example has more than one label.
+    pub fn has_label_sets(&self) -> bool {
+        self.examples.iter().any(|e| e.labels.len() > 1)
     }
 
     /// Number of examples.
@@ -93,6 +151,50 @@ impl Dataset {
     /// The texts, borrowed, in example order.
     pub fn texts(&self) -> Vec<&str> {
         self.examples.iter().map(|e| e.text.as_str()).collect()
+    }
+
+    /// What a reader of this data should be told, one line each, prefixed by the data's
+    /// name: its warnings, then the skipped rows (their count and the first five, each with
+    /// file, line and reason).
+    pub fn issues(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {w}", self.name))
+            .collect();
+        if !self.skipped.is_empty() {
+            let first: Vec<String> = self
+                .skipped
+                .iter()
+                .take(5)
+                .map(|s| format!("{}:{}: {}", s.file, s.line, s.reason))
+                .collect();
+            out.push(format!(
+                "{}: skipped {} row(s): {}{}",
+                self.name,
+                self.skipped.len(),
+                first.join("; "),
+                if self.skipped.len() > 5 { "; ..." } else { "" }
+            ));
+        }
+        out
+    }
+
+    /// A two-line summary of labelled data: examples, labels, labels per example and rows
+    /// without any label, then every label's count (most frequent first).
+    pub fn summary(&self) -> String {
+        let mut counts: Vec<(String, usize)> = self.label_counts().into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let per: Vec<String> = counts.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        format!(
+            "{}: {} examples, {} labels, {:.3} labels per example, {} without any label\n  per label: {}",
+            self.name,
+            self.len(),
+            counts.len(),
+            self.cardinality(),
+            self.unlabelled(),
+            per.join(", ")
+        )
     }
 }
 
@@ -119,36 +221,49 @@ pub enum Format {
     Lines,
 }
 
-/// Character encoding of input files.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Encoding {
-    /// UTF-8 (a leading BOM is stripped). Invalid bytes are an error.
-    #[default]
-    Utf8,
-    /// ISO-8859-1 / Windows-1252 (decoded as Windows-1252, its superset, per the WHATWG
-    /// Encoding Standard as implemented by `encoding_rs`). Never fails.
-    Latin1,
+/// How labels are laid out in CSV/TSV files (and, for `label_sep`, JSONL label strings) of
+/// multi-label data (`--label-sep`, `--label-columns`, `--label-column-prefix`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelLayout {
+    /// Separator of the labels inside the label field (`--label-sep`); `None`: JSONL lists and
+    /// fastText prefixes only, and one label per CSV/TSV field.
+    #[serde(default)]
+    pub label_sep: Option<String>,
+    /// Indicator columns, one 0/1 column per label (`--label-columns a,b,c`); the column names
+    /// are the labels.
+    #[serde(default)]
+    pub label_columns: Vec<String>,
+    /// Every column whose name starts with this is an indicator column; the label is the rest
+    /// of the name (`--label-column-prefix cat_`).
+    #[serde(default)]
+    pub label_column_prefix: Option<String>,
 }
 
-/// How to read a data source.
-#[derive(Clone, Debug)]
+impl LabelLayout {
+    /// Whether any option implies multi-label data.
+    pub fn any(&self) -> bool {
+        self.label_sep.is_some()
+            || !self.label_columns.is_empty()
+            || self.label_column_prefix.is_some()
+    }
+
+    /// Whether labels are read from indicator columns.
+    pub fn indicators(&self) -> bool {
+        !self.label_columns.is_empty() || self.label_column_prefix.is_some()
+    }
+}
+
+/// How to read a data source. Serialized (in a run's record) with the first six fields; the
+/// label layout and mode are recorded by the run itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ReadOptions {
     /// Format; `None` = from the extension / content (see [`load_dataset`]).
     pub format: Option<Format>,
     /// CSV/TSV column or JSONL key holding the text. Default `"text"`.
     pub text_column: String,
-    /// CSV/TSV column or JSONL key holding the label. Default `"label"`.
+    /// CSV/TSV column or JSONL key holding the label(s). Default `"label"` (JSONL read as label
+    /// sets: `"labels"` when the objects have no `"label"`).
     pub label_column: String,
     /// fastText label prefix. Default `"__label__"`.
     pub label_prefix: String,
@@ -156,6 +271,15 @@ pub struct ReadOptions {
     pub encoding: Encoding,
     /// Where to look for the IMDB archive first (see [`resolve_imdb`]).
     pub data_dir: Option<PathBuf>,
+    /// How multi-label CSV/TSV files lay out their labels.
+    #[serde(skip)]
+    pub layout: LabelLayout,
+    /// Read label sets (multi-label data): every label of a row is kept (sorted), a row without
+    /// a label is an example with none, and a malformed label field is an error. Otherwise one
+    /// label per text is expected: rows without one are skipped (and recorded), and of a row
+    /// with several every label is kept, in order, with a warning.
+    #[serde(skip)]
+    pub multi_label: bool,
 }
 
 impl Default for ReadOptions {
@@ -167,34 +291,9 @@ impl Default for ReadOptions {
             label_prefix: "__label__".into(),
             encoding: Encoding::Utf8,
             data_dir: None,
+            layout: LabelLayout::default(),
+            multi_label: false,
         }
-    }
-}
-
-/// Decodes file contents to a `String`, stripping a UTF-8 BOM.
-///
-/// # Errors
-/// With [`Encoding::Utf8`], invalid UTF-8 is an error naming `name`, the 1-based line and the
-/// offending byte, and suggesting `--encoding latin1`.
-pub fn decode_bytes(bytes: &[u8], name: &str, encoding: Encoding) -> anyhow::Result<String> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    match encoding {
-        Encoding::Utf8 => match std::str::from_utf8(bytes) {
-            Ok(s) => Ok(s.to_string()),
-            Err(e) => {
-                let at = e.valid_up_to();
-                let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-                bail!(
-                    "{name}:{line}: invalid UTF-8 (byte 0x{:02X} at offset {at}); if the file is \
-                     Latin-1 / Windows-1252, pass `--encoding latin1`",
-                    bytes[at]
-                )
-            }
-        },
-        Encoding::Latin1 => Ok(encoding_rs::WINDOWS_1252
-            .decode_without_bom_handling(bytes)
-            .0
-            .into_owned()),
     }
 }
 
@@ -225,7 +324,8 @@ fn read_file(path: &Path, encoding: Encoding) -> anyhow::Result<String> {
 /// label (the model would learn from the answer). Bad rows that can be skipped are skipped and
 /// recorded in [`Dataset::skipped`] instead.
 pub fn load_dataset(spec: &str, opts: &ReadOptions) -> anyhow::Result<Dataset> {
-    if opts.text_column.trim() == opts.label_column.trim() {
+    check_layout(&opts.layout)?;
+    if !opts.layout.indicators() && opts.text_column.trim() == opts.label_column.trim() {
         bail!(
             "--text-column and --label-column are both {:?}: the model would read the answer as its \
              input; give the text and the label columns",
@@ -240,7 +340,7 @@ pub fn load_dataset(spec: &str, opts: &ReadOptions) -> anyhow::Result<Dataset> {
         let split = imdb::Split::parse(split)?;
         let root = resolve_imdb(opts.data_dir.as_deref())?;
         imdb::read_imdb(&root, split, opts.encoding, &mut ds)?;
-        return finish(ds);
+        return finish(ds, opts);
     }
     if spec == "imdb" {
         bail!("the built-in IMDB dataset needs a split: use imdb:train or imdb:test");
@@ -248,7 +348,7 @@ pub fn load_dataset(spec: &str, opts: &ReadOptions) -> anyhow::Result<Dataset> {
     let (path, split) = split_suffix(spec);
     if let Some(split) = split {
         imdb::read_imdb(path, split, opts.encoding, &mut ds)?;
-        return finish(ds);
+        return finish(ds, opts);
     }
     if !path.exists() {
         bail!(
@@ -284,10 +384,13 @@ pub fn load_dataset(spec: &str, opts: &ReadOptions) -> anyhow::Result<Dataset> {
             if text.trim().is_empty() {
                 bail!("{name}: file is empty");
             }
+            if opts.layout.indicators() && !matches!(format, Format::Csv | Format::Tsv) {
+                bail!(
+                    "{name}: indicator columns (--label-columns / --label-column-prefix) need a CSV or TSV file"
+                );
+            }
             match format {
-                Format::FastText => {
-                    readers::parse_fasttext(&text, &name, &opts.label_prefix, &mut ds)?
-                }
+                Format::FastText => readers::parse_fasttext(&text, &name, opts, &mut ds)?,
                 Format::Csv => readers::parse_delimited(&text, &name, b',', opts, &mut ds)?,
                 Format::Tsv => readers::parse_delimited(&text, &name, b'\t', opts, &mut ds)?,
                 Format::Jsonl => readers::parse_jsonl(&text, &name, opts, &mut ds)?,
@@ -295,7 +398,52 @@ pub fn load_dataset(spec: &str, opts: &ReadOptions) -> anyhow::Result<Dataset> {
             }
         }
     }
-    finish(ds)
+    finish(ds, opts)
+}
+
+/// Refuses contradictory label layouts.
+fn check_layout(layout: &LabelLayout) -> anyhow::Result<()> {
+    if !layout.label_columns.is_empty() && layout.label_column_prefix.is_some() {
+        bail!("give either --label-columns or --label-column-prefix, not both");
+    }
+    if layout.label_sep.as_deref() == Some("") {
+        bail!("--label-sep must not be empty");
+    }
+    Ok(())
+}
+
+/// Whether `spec` holds multi-label data that one label per text would cut: a fastText file
+/// with a line of two or more labels, or a JSONL file whose objects carry a list of labels
+/// (under `opts.label_column`, or `labels`). Returns the reason, for the message that says
+/// multi-label mode was chosen; `None` for anything else (folders, `imdb:`, CSV/TSV, which need
+/// `--label-sep` or indicator columns).
+pub fn detect_multi_label(spec: &str, opts: &ReadOptions) -> Option<String> {
+    let path = Path::new(spec);
+    if spec.starts_with("imdb:") || !path.is_file() {
+        return None;
+    }
+    let format = match opts.format {
+        Some(f) => f,
+        None => detect_format(path, opts).ok()?,
+    };
+    let text = read_file(path, opts.encoding).ok()?;
+    let name = path.display().to_string();
+    match format {
+        Format::FastText => text.lines().enumerate().find_map(|(i, line)| {
+            let n = readers::split_fasttext_line(line, &opts.label_prefix)
+                .0
+                .len();
+            (n > 1).then(|| format!("{name}:{}: a line with {n} labels", i + 1))
+        }),
+        Format::Jsonl => text.lines().enumerate().find_map(|(i, line)| {
+            let v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+            let key = readers::jsonl_label_key(v.as_object()?, opts)?;
+            v.get(&key)?
+                .is_array()
+                .then(|| format!("{name}:{}: {key:?} holds a list of labels", i + 1))
+        }),
+        _ => None,
+    }
 }
 
 /// `path:train` / `path:test` when `path` exists and the full spec does not.
@@ -360,8 +508,9 @@ pub fn detect_format(path: &Path, opts: &ReadOptions) -> anyhow::Result<Format> 
     })
 }
 
-/// Final checks shared by all readers: at least one example, near-duplicate label warnings.
-fn finish(mut ds: Dataset) -> anyhow::Result<Dataset> {
+/// Final checks shared by all readers: at least one example (with a label, for label sets),
+/// near-duplicate label warnings.
+fn finish(mut ds: Dataset, opts: &ReadOptions) -> anyhow::Result<Dataset> {
     if ds.examples.is_empty() {
         let reasons: Vec<String> = ds
             .skipped_by_reason()
@@ -377,6 +526,9 @@ fn finish(mut ds: Dataset) -> anyhow::Result<Dataset> {
                 format!(" (skipped: {})", reasons.join(", "))
             }
         );
+    }
+    if opts.multi_label && ds.examples.iter().all(|e| e.labels.is_empty()) {
+        bail!("{}: no example has any label", ds.name);
     }
     ds.warnings.extend(near_duplicate_labels(&ds.labels()));
     Ok(ds)

@@ -60,14 +60,70 @@ pub(crate) fn split_fasttext_line<'a>(
     (labels, words.join(" ").into(), true)
 }
 
+/// Labels of one row as the mode wants them: sorted and unique when read as label sets, else
+/// unique in row order (a single-label model learns the first).
+fn normalise(mut labels: Vec<String>, sets: bool) -> Vec<String> {
+    if sets {
+        labels.sort();
+        labels.dedup();
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        labels.retain(|l| seen.insert(l.clone()));
+    }
+    labels
+}
+
+/// Adds a row of `text` with `labels` (sorted when read as label sets, `sets`), or records
+/// why it is left out: without a label and text ("empty row") or a label ("no label"), when
+/// one label per text is read; without text ("no text").
+fn add_row(ds: &mut Dataset, at: (&str, usize), text: &str, labels: Vec<String>, sets: bool) {
+    let (name, line) = at;
+    let reason = match (labels.is_empty() && !sets, text.trim().is_empty()) {
+        (true, true) => "empty row",
+        (true, false) => "no label",
+        (false, true) => "no text",
+        (false, false) => {
+            ds.examples.push(Example {
+                text: text.to_string(),
+                labels: normalise(labels, sets),
+                meta: None,
+            });
+            return;
+        }
+    };
+    skip(ds, name, line, reason);
+}
+
+/// Checks the labels of a row read as a label set (`sets`) from `name:line`: no control
+/// characters (tabs and newlines would break the one-line-per-text outputs and the report; one
+/// label per text is checked when a model is trained, by the bundle's label check).
+fn check_set<S: AsRef<str>>(
+    labels: &[S],
+    sets: bool,
+    name: &str,
+    line: usize,
+) -> anyhow::Result<()> {
+    if let Some(label) = labels
+        .iter()
+        .map(AsRef::as_ref)
+        .find(|l| sets && l.chars().any(char::is_control))
+    {
+        bail!("{name}:{line}: label {label:?} holds a control character (tab, newline, ...)");
+    }
+    Ok(())
+}
+
 /// fastText: `__label__a [__label__b ...] text`; a label after the text counts too, as in
-/// fastText (with a warning). Fails on the first non-blank line without a label.
+/// fastText (with a warning). One label per text: fails on the first non-blank line without a
+/// label, and a line with several labels gets a warning. Label sets: a line without a label is
+/// an example with none; a label prefix without a name is an error.
 pub(super) fn parse_fasttext(
     text: &str,
     name: &str,
-    prefix: &str,
+    opts: &ReadOptions,
     ds: &mut Dataset,
 ) -> anyhow::Result<()> {
+    let (prefix, sets) = (opts.label_prefix.as_str(), opts.multi_label);
     if prefix.is_empty() {
         bail!("the fastText label prefix must not be empty");
     }
@@ -87,12 +143,15 @@ pub(super) fn parse_fasttext(
                 first_late = lineno;
             }
         }
-        if labels.is_empty() {
+        if labels.is_empty() && !sets {
             bail!(
                 "{name}:{lineno}: not in fastText format: expected `{prefix}<label> <text>`, found {:?} \
                  (set the prefix with --label-prefix, or the format with --format)",
                 short(line)
             );
+        }
+        if sets && labels.iter().any(|l| l.trim().is_empty()) {
+            bail!("{name}:{lineno}: {prefix:?} without a label name after it");
         }
         if labels.len() > 1 {
             multi += 1;
@@ -100,19 +159,14 @@ pub(super) fn parse_fasttext(
                 first_multi = lineno;
             }
         }
-        let label = labels[0].trim();
-        let body = body.trim_end();
-        if label.is_empty() {
-            skip(ds, name, lineno, "no label");
-        } else if body.is_empty() {
-            skip(ds, name, lineno, "no text");
-        } else {
-            ds.examples.push(Example {
-                text: body.to_string(),
-                label: label.to_string(),
-                meta: None,
-            });
-        }
+        check_set(&labels, sets, name, lineno)?;
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        add_row(ds, (name, lineno), body.trim_end(), labels, sets);
     }
     if late > 0 {
         ds.warnings.push(format!(
@@ -120,10 +174,11 @@ pub(super) fn parse_fasttext(
              {first_late}); it is read as a label, as fastText does (labels usually come first)"
         ));
     }
-    if multi > 0 {
+    if multi > 0 && !sets {
         ds.warnings.push(format!(
-            "{name}: {multi} line(s) have more than one label (first: line {first_multi}); only the \
-             first label of each line is used"
+            "{name}: {multi} line(s) have more than one label (first: line {first_multi}); a \
+             single-label model learns the first label of each line (train with --multi-label \
+             to learn them all)"
         ));
     }
     Ok(())
@@ -135,11 +190,7 @@ pub(super) fn parse_lines(text: &str, name: &str, ds: &mut Dataset) {
         if line.trim().is_empty() {
             skip(ds, name, lineno, "blank line");
         } else {
-            ds.examples.push(Example {
-                text: line.to_string(),
-                label: String::new(),
-                meta: None,
-            });
+            ds.examples.push(Example::new(line, ""));
         }
     }
 }
@@ -192,7 +243,189 @@ impl LineCounter<'_> {
     }
 }
 
-/// CSV (`delim` = `,`, RFC 4180 quoting) or TSV (`delim` = tab, no quoting) with a header row.
+/// Where the labels of a CSV/TSV row are.
+enum LabelFields {
+    /// One column, holding one label, or a `--label-sep` list.
+    Column(usize),
+    /// Indicator columns `(column, label)`, each 0 or 1.
+    Indicators(Vec<(usize, String)>),
+}
+
+impl LabelFields {
+    /// The label columns of `headers` (`ti` is the text column): indicator columns when the
+    /// layout names them, else the label column.
+    ///
+    /// # Errors
+    /// A column that is not in the header (listing those found), or the text column named as
+    /// a label column.
+    fn find(
+        headers: &csv::StringRecord,
+        ti: usize,
+        name: &str,
+        opts: &ReadOptions,
+    ) -> anyhow::Result<LabelFields> {
+        let find = |col: &str| headers.iter().position(|h| h.trim() == col);
+        let found = || -> String {
+            let v: Vec<String> = headers.iter().map(|h| format!("{h:?}")).collect();
+            v.join(", ")
+        };
+        let layout = &opts.layout;
+        if !layout.label_columns.is_empty() {
+            let mut cols = Vec::new();
+            for c in &layout.label_columns {
+                match find(c.trim()) {
+                    Some(i) if i == ti => bail!("--label-columns names the text column {c:?}"),
+                    Some(i) => cols.push((i, c.trim().to_string())),
+                    None => bail!(
+                        "{name}: no column named {c:?} (from --label-columns) in the header; columns found: {}",
+                        found()
+                    ),
+                }
+            }
+            return Ok(LabelFields::Indicators(cols));
+        }
+        if let Some(prefix) = &layout.label_column_prefix {
+            let cols: Vec<(usize, String)> = headers
+                .iter()
+                .enumerate()
+                .filter(|(i, h)| *i != ti && h.trim().starts_with(prefix.as_str()))
+                .map(|(i, h)| (i, h.trim()[prefix.len()..].to_string()))
+                .collect();
+            if cols.is_empty() {
+                bail!(
+                    "{name}: no column name starts with {prefix:?} (--label-column-prefix); columns found: {}",
+                    found()
+                );
+            }
+            if let Some((_, l)) = cols.iter().find(|(_, l)| l.is_empty()) {
+                bail!(
+                    "{name}: a column is named just {prefix:?}{l}, which leaves an empty label name"
+                );
+            }
+            return Ok(LabelFields::Indicators(cols));
+        }
+        match find(&opts.label_column) {
+            Some(i) => Ok(LabelFields::Column(i)),
+            None => bail!(
+                "{name}: no column named {:?} in the header; columns found: {} (choose with \
+                 --text-column / --label-column{})",
+                opts.label_column,
+                found(),
+                if opts.multi_label {
+                    ", or give indicator columns with --label-columns / --label-column-prefix"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+
+    /// The columns read.
+    fn columns(&self) -> Vec<usize> {
+        match self {
+            LabelFields::Column(i) => vec![*i],
+            LabelFields::Indicators(cols) => cols.iter().map(|(i, _)| *i).collect(),
+        }
+    }
+
+    /// The labels of `record` (line `lineno` of `name`).
+    ///
+    /// # Errors
+    /// An indicator that is not 0 or 1.
+    fn labels(
+        &self,
+        record: &csv::StringRecord,
+        headers: &csv::StringRecord,
+        sep: Option<&str>,
+        name: &str,
+        lineno: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        match self {
+            LabelFields::Column(i) => Ok(split_field(&record[*i], sep)),
+            LabelFields::Indicators(cols) => {
+                let mut labels = Vec::new();
+                for (i, label) in cols {
+                    match indicator(&record[*i]) {
+                        Some(true) => labels.push(label.clone()),
+                        Some(false) => {}
+                        None => bail!(
+                            "{name}:{lineno}: column {:?} holds {:?}; an indicator column holds 0 or 1",
+                            headers[*i].trim(),
+                            &record[*i]
+                        ),
+                    }
+                }
+                Ok(labels)
+            }
+        }
+    }
+}
+
+/// The value of one indicator cell: `1`/`0` (also `1.0`, `true`, `false`, `yes`, `no`; empty is
+/// 0).
+fn indicator(cell: &str) -> Option<bool> {
+    match cell.trim().to_ascii_lowercase().as_str() {
+        "1" | "1.0" | "true" | "yes" => Some(true),
+        "0" | "0.0" | "false" | "no" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// Splits a label field on `sep` (or keeps it whole), trimming and dropping empty parts.
+fn split_field(field: &str, sep: Option<&str>) -> Vec<String> {
+    let parts: Vec<&str> = match sep {
+        Some(s) => field.split(s).collect(),
+        None => vec![field],
+    };
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The index of the text column in `headers`.
+///
+/// # Errors
+/// When the text column, or (without indicator columns) the label column, is not in the
+/// header; the message lists the columns found.
+fn text_column(
+    headers: &csv::StringRecord,
+    name: &str,
+    opts: &ReadOptions,
+) -> anyhow::Result<usize> {
+    let find = |col: &str| headers.iter().position(|h| h.trim() == col);
+    let mut wanted = vec![&opts.text_column];
+    if !opts.layout.indicators() {
+        wanted.push(&opts.label_column);
+    }
+    let missing: Vec<String> = wanted
+        .into_iter()
+        .filter(|c| find(c).is_none())
+        .map(|c| format!("{c:?}"))
+        .collect();
+    match find(&opts.text_column).filter(|_| missing.is_empty()) {
+        Some(ti) => Ok(ti),
+        None => {
+            let found: Vec<String> = headers.iter().map(|h| format!("{h:?}")).collect();
+            bail!(
+                "{name}: no column named {} in the header; columns found: {} (choose with \
+                 --text-column / --label-column{})",
+                missing.join(" or "),
+                found.join(", "),
+                if opts.multi_label {
+                    ", or give indicator columns with --label-columns / --label-column-prefix"
+                } else {
+                    ""
+                }
+            )
+        }
+    }
+}
+
+/// CSV (`delim` = `,`, RFC 4180 quoting) or TSV (`delim` = tab, no quoting) with a header row:
+/// a label column (one label, or a `--label-sep` list), or one 0/1 column per label.
 pub(super) fn parse_delimited(
     text: &str,
     name: &str,
@@ -200,6 +433,7 @@ pub(super) fn parse_delimited(
     opts: &ReadOptions,
     ds: &mut Dataset,
 ) -> anyhow::Result<()> {
+    let sets = opts.multi_label;
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delim)
         .quoting(delim != b'\t')
@@ -210,22 +444,9 @@ pub(super) fn parse_delimited(
         .headers()
         .with_context(|| format!("{name}: reading the header row"))?
         .clone();
-    let find = |col: &str| headers.iter().position(|h| h.trim() == col);
-    let (Some(ti), Some(li)) = (find(&opts.text_column), find(&opts.label_column)) else {
-        let missing: Vec<String> = [&opts.text_column, &opts.label_column]
-            .into_iter()
-            .filter(|c| find(c).is_none())
-            .map(|c| format!("{c:?}"))
-            .collect();
-        let found: Vec<String> = headers.iter().map(|h| format!("{h:?}")).collect();
-        bail!(
-            "{name}: no column named {} in the header; columns found: {} (choose with \
-             --text-column / --label-column)",
-            missing.join(" or "),
-            found.join(", ")
-        );
-    };
-    let needed = ti.max(li) + 1;
+    let ti = text_column(&headers, name, opts)?;
+    let fields = LabelFields::find(&headers, ti, name, opts)?;
+    let needed = fields.columns().into_iter().chain([ti]).max().unwrap_or(0) + 1;
     // The csv parser skips blank lines itself; find them from the record positions so they are
     // reported too, and compute each record's first line.
     let bytes = text.as_bytes();
@@ -269,6 +490,14 @@ pub(super) fn parse_delimited(
             .skip(headers.len())
             .any(|f| !f.trim().is_empty())
         {
+            let what = if delim == b'\t' { "tab" } else { "comma" };
+            if sets {
+                bail!(
+                    "{name}:{lineno}: {} fields, but the header names {} (a {what} inside an unquoted text?)",
+                    record.len(),
+                    headers.len()
+                );
+            }
             skip(
                 ds,
                 name,
@@ -281,28 +510,116 @@ pub(super) fn parse_delimited(
             );
             continue;
         }
-        let label = record[li].trim();
-        let body = &record[ti];
-        if label.is_empty() && body.trim().is_empty() {
-            skip(ds, name, lineno, "empty row");
-        } else if label.is_empty() {
-            skip(ds, name, lineno, "no label");
-        } else if body.trim().is_empty() {
-            skip(ds, name, lineno, "no text");
-        } else {
-            ds.examples.push(Example {
-                text: body.to_string(),
-                label: label.to_string(),
-                meta: None,
-            });
-        }
+        let labels = fields.labels(
+            &record,
+            &headers,
+            opts.layout.label_sep.as_deref(),
+            name,
+            lineno,
+        )?;
+        check_set(&labels, sets, name, lineno)?;
+        add_row(ds, (name, lineno), &record[ti], labels, sets);
     }
     ds.skipped.sort_by_key(|s| s.line);
     Ok(())
 }
 
-/// JSONL: one object per line with string text under `opts.text_column` and a string / number /
-/// boolean (or array: first element) label under `opts.label_column`.
+/// The JSONL key holding the labels: `opts.label_column` when the object has it, else
+/// `labels`.
+pub(super) fn jsonl_label_key(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    opts: &ReadOptions,
+) -> Option<String> {
+    if obj.contains_key(&opts.label_column) {
+        Some(opts.label_column.clone())
+    } else if obj.contains_key("labels") {
+        Some("labels".to_string())
+    } else {
+        None
+    }
+}
+
+/// The keys of a JSON object, quoted, for messages.
+fn keys_of(obj: &serde_json::Map<String, serde_json::Value>) -> String {
+    let v: Vec<String> = obj.keys().map(|k| format!("{k:?}")).collect();
+    v.join(", ")
+}
+
+/// The key of the labels in the first object of a JSONL file (`at`: file and line), which must
+/// also hold the text.
+///
+/// # Errors
+/// Neither the label column nor `labels`, or no text column; the message lists the keys found.
+fn first_label_key(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    opts: &ReadOptions,
+    at: (&str, usize),
+) -> anyhow::Result<String> {
+    let (name, lineno) = at;
+    let Some(k) = jsonl_label_key(obj, opts) else {
+        bail!(
+            "{name}:{lineno}: no key {:?}{}; keys found: {} (choose with --text-column / \
+             --label-column)",
+            opts.label_column,
+            if opts.multi_label {
+                " or \"labels\""
+            } else {
+                ""
+            },
+            keys_of(obj)
+        );
+    };
+    if !obj.contains_key(&opts.text_column) {
+        bail!(
+            "{name}:{lineno}: no key {:?}; keys found: {} (choose with --text-column / \
+             --label-column)",
+            opts.text_column,
+            keys_of(obj)
+        );
+    }
+    Ok(k)
+}
+
+/// The labels of a JSONL label value: a list of scalars, one scalar (split on `--label-sep`
+/// when read as label sets), or `null` (none). `Err` holds what is wrong for a value that is
+/// none of these.
+fn json_labels(value: &serde_json::Value, opts: &ReadOptions) -> Result<Vec<String>, String> {
+    use serde_json::Value;
+    let sets = opts.multi_label;
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match scalar_to_string(item) {
+                    Some(l) => out.push(l.trim().to_string()),
+                    // One label per text: a list whose items are not labels gives none.
+                    None if !sets => {}
+                    None => {
+                        return Err(format!(
+                            "must be a list of strings (or numbers); it holds {item}"
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+        v => match scalar_to_string(v) {
+            Some(l) if sets => Ok(split_field(&l, opts.layout.label_sep.as_deref())),
+            Some(l) => Ok(vec![l.trim().to_string()]),
+            None if sets => Err(format!(
+                "must be a list of strings, a string or null; found {v}"
+            )),
+            None => Ok(Vec::new()),
+        },
+    }
+}
+
+/// JSONL: one object per line with string text under `opts.text_column` and its label(s)
+/// under `opts.label_column` (or `labels`): a string / number / boolean, a list of them, or
+/// `null`. One label per text: rows that are not objects, have no label or a text that is not a
+/// string are skipped (and recorded). Label sets: those rows are errors, `null` and `[]` are
+/// examples without a label, and the labels' key is the same on every line.
 pub(super) fn parse_jsonl(
     text: &str,
     name: &str,
@@ -310,7 +627,8 @@ pub(super) fn parse_jsonl(
     ds: &mut Dataset,
 ) -> anyhow::Result<()> {
     use serde_json::Value;
-    let mut first = true;
+    let sets = opts.multi_label;
+    let mut key: Option<String> = None;
     let mut multi = 0usize;
     for (lineno, line) in numbered_lines(text) {
         let line = line.trim();
@@ -318,11 +636,13 @@ pub(super) fn parse_jsonl(
             skip(ds, name, lineno, "blank line");
             continue;
         }
-        if first && line.starts_with('[') {
+        if key.is_none() && line.starts_with('[') {
             bail!("{name}: a JSON array is not supported; write one JSON object per line (JSONL)");
         }
         let obj = match serde_json::from_str::<Value>(line) {
             Ok(Value::Object(o)) => o,
+            Ok(_) if sets => bail!("{name}:{lineno}: not a JSON object (one object per line)"),
+            Err(e) if sets => bail!("{name}:{lineno}: invalid JSON ({e})"),
             Ok(_) => {
                 skip(ds, name, lineno, "not a JSON object");
                 continue;
@@ -332,54 +652,52 @@ pub(super) fn parse_jsonl(
                 continue;
             }
         };
-        if first {
-            first = false;
-            for key in [&opts.text_column, &opts.label_column] {
-                if !obj.contains_key(key.as_str()) {
-                    let found: Vec<String> = obj.keys().map(|k| format!("{k:?}")).collect();
-                    bail!(
-                        "{name}:{lineno}: no key {key:?}; keys found: {} (choose with --text-column / \
-                         --label-column)",
-                        found.join(", ")
-                    );
-                }
-            }
-        }
-        let label = match obj.get(opts.label_column.as_str()) {
-            Some(Value::Array(a)) => {
-                if a.len() > 1 {
-                    multi += 1;
-                }
-                a.first().and_then(scalar_to_string)
-            }
-            Some(v) => scalar_to_string(v),
-            None => None,
+        let keys_found = || keys_of(&obj);
+        let key = match &key {
+            Some(k) => k.clone(),
+            None => key
+                .insert(first_label_key(&obj, opts, (name, lineno))?)
+                .clone(),
         };
+        let labels = match obj.get(&key) {
+            // One key for the whole file: a row without it (another key, a typo) would silently
+            // lose its labels.
+            None if sets => bail!(
+                "{name}:{lineno}: no key {key:?}, which holds the labels on the earlier lines; \
+                 keys found: {} (a text without a label has \"{key}\": [])",
+                keys_found()
+            ),
+            None => Vec::new(),
+            Some(v) => {
+                json_labels(v, opts).map_err(|e| anyhow::anyhow!("{name}:{lineno}: {key:?} {e}"))?
+            }
+        };
+        if sets && labels.iter().any(String::is_empty) {
+            bail!("{name}:{lineno}: an empty label name");
+        }
+        let labels: Vec<String> = labels.into_iter().filter(|l| !l.is_empty()).collect();
+        check_set(&labels, sets, name, lineno)?;
+        if labels.len() > 1 {
+            multi += 1;
+        }
         let body = match obj.get(opts.text_column.as_str()) {
-            Some(Value::String(s)) => Some(s.as_str()),
-            Some(Value::Null) | None => None,
+            Some(Value::String(s)) => s.as_str(),
+            Some(Value::Null) | None => "",
+            Some(v) if sets => bail!(
+                "{name}:{lineno}: {:?} must be a string; found {v}",
+                opts.text_column
+            ),
             Some(_) => {
                 skip(ds, name, lineno, "text is not a string");
                 continue;
             }
         };
-        match (
-            label.as_deref().map(str::trim).filter(|l| !l.is_empty()),
-            body.filter(|b| !b.trim().is_empty()),
-        ) {
-            (Some(l), Some(b)) => ds.examples.push(Example {
-                text: b.to_string(),
-                label: l.to_string(),
-                meta: None,
-            }),
-            (None, None) => skip(ds, name, lineno, "empty row"),
-            (None, _) => skip(ds, name, lineno, "no label"),
-            (_, None) => skip(ds, name, lineno, "no text"),
-        }
+        add_row(ds, (name, lineno), body, labels, sets);
     }
-    if multi > 0 {
+    if multi > 0 && !sets {
         ds.warnings.push(format!(
-            "{name}: {multi} row(s) have more than one label; only the first label of each row is used"
+            "{name}: {multi} row(s) have more than one label; a single-label model learns the \
+             first label of each row (train with --multi-label to learn them all)"
         ));
     }
     Ok(())
@@ -446,7 +764,7 @@ pub(super) fn read_folder(root: &Path, encoding: Encoding, ds: &mut Dataset) -> 
             let meta = file.file_name().map(|n| n.to_string_lossy().into_owned());
             ds.examples.push(Example {
                 text,
-                label: label.clone(),
+                labels: vec![label.clone()],
                 meta,
             });
         }

@@ -1,4 +1,5 @@
-//! Seeded, stratified train/validation split.
+//! The one train/validation split: seeded, stratified by label for single-label data, one
+//! shuffle for label sets.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +29,7 @@ pub fn split_warnings(ds: &Dataset, fraction: f64, held_out: &str) -> Vec<String
     }
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for e in &ds.examples {
-        *counts.entry(&e.label).or_default() += 1;
+        *counts.entry(e.label()).or_default() += 1;
     }
     let (mut single, mut over) = (Vec::new(), Vec::new());
     for (label, n) in counts {
@@ -65,21 +66,28 @@ pub fn split_warnings(ds: &Dataset, fraction: f64, held_out: &str) -> Vec<String
     out
 }
 
-/// Splits `ds` into `(train, valid)`, stratified by label.
-///
-/// For each label (in sorted order) the indices of its examples are shuffled with one
-/// `ChaCha8Rng` seeded by `seed`, and the first [`valid_count`] go to validation. Both outputs keep
-/// the original example order, so the result depends only on the data, `fraction` and `seed`
-/// (identical across processes and machines). `skipped` and `warnings` stay with `train`; names
-/// get the suffixes ` (training part)` and ` (validation part)`.
+/// Splits `ds` into `(train, valid)`, stratified by label ([`split`] with `by_label`).
 pub fn stratified_split(ds: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dataset) {
-    let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    split(ds, fraction, seed, true)
+}
+
+/// Splits `ds` into `(train, valid)`: stratified by label (each example's first; for one label
+/// per text), or as one group (`by_label` false: label sets, where classes overlap).
+///
+/// For each group (labels in sorted order) the indices of its examples are shuffled with one
+/// `ChaCha8Rng` seeded by `seed`, and the first [`valid_count`] go to validation. Both outputs
+/// keep the original example order, so the result depends only on the data, `fraction` and
+/// `seed` (identical across processes and machines). `skipped` and `warnings` stay with
+/// `train`; names get the suffixes ` (training part)` and ` (validation part)`.
+pub fn split(ds: &Dataset, fraction: f64, seed: u64, by_label: bool) -> (Dataset, Dataset) {
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, e) in ds.examples.iter().enumerate() {
-        by_label.entry(&e.label).or_default().push(i);
+        let key = if by_label { e.label() } else { "" };
+        groups.entry(key).or_default().push(i);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut is_valid = vec![false; ds.examples.len()];
-    for idx in by_label.values_mut() {
+    for idx in groups.values_mut() {
         idx.shuffle(&mut rng);
         for &i in &idx[..valid_count(idx.len(), fraction)] {
             is_valid[i] = true;
@@ -146,11 +154,7 @@ mod tests {
         };
         for &(l, n) in counts {
             for i in 0..n {
-                d.examples.push(Example {
-                    text: format!("{l}{i}"),
-                    label: l.into(),
-                    meta: None,
-                });
+                d.examples.push(Example::new(format!("{l}{i}"), l));
             }
         }
         d
@@ -160,13 +164,13 @@ mod tests {
     fn stratified_counts() {
         let d = ds(&[("a", 100), ("b", 10), ("c", 1), ("d", 2)]);
         let (train, valid) = stratified_split(&d, 0.1, 42);
-        let vc = valid.class_counts();
+        let vc = valid.label_counts();
         assert_eq!(vc.get("a"), Some(&10));
         assert_eq!(vc.get("b"), Some(&1));
         assert_eq!(vc.get("c"), None);
         assert_eq!(vc.get("d"), Some(&1));
         assert_eq!(train.len() + valid.len(), 113);
-        assert_eq!(train.class_counts()["c"], 1);
+        assert_eq!(train.label_counts()["c"], 1);
         assert_eq!(
             (train.name.as_str(), valid.name.as_str()),
             ("d (training part)", "d (validation part)")
@@ -214,4 +218,25 @@ mod tests {
         assert_eq!(got, PINNED);
     }
     const PINNED: [&str; 3] = ["a3", "a5", "a8"];
+
+    #[test]
+    fn label_sets_split_as_one_shuffled_group() {
+        // One group: the same draw as one stratum of ten, whatever the labels.
+        let mut d = ds(&[("a", 10)]);
+        for (i, e) in d.examples.iter_mut().enumerate() {
+            e.labels = if i % 3 == 0 {
+                Vec::new()
+            } else {
+                vec!["x".into(), format!("y{i}")]
+            };
+        }
+        let (t, v) = split(&d, 0.3, 1, false);
+        let got: Vec<&str> = v.examples.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(got, PINNED);
+        assert_eq!(t.len(), 7);
+        // By (first) label: 1 of the 4 unlabelled and 2 of the 6 "x" examples.
+        let (_, by_label) = split(&d, 0.3, 1, true);
+        assert_eq!(by_label.unlabelled(), 1);
+        assert_eq!(by_label.len(), 3);
+    }
 }

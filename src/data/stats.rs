@@ -11,8 +11,13 @@ use crate::text::{Tokenizer, UNK_ID, Vocab, tokenize_all};
 pub struct DatasetStats {
     /// Dataset name.
     pub name: String,
-    /// Examples per label.
-    pub class_counts: BTreeMap<String, usize>,
+    /// Examples carrying each label (multi-label data: an example counts for each of its
+    /// labels).
+    pub label_counts: BTreeMap<String, usize>,
+    /// Examples without a label (plain lines, all-negative rows of multi-label data).
+    pub unlabelled: usize,
+    /// Mean labels per example (1 for single-label data).
+    pub cardinality: f64,
     /// Number of examples.
     pub rows: usize,
     /// Token-length percentiles (nearest rank) p50, p90, p99, in tokens.
@@ -93,7 +98,9 @@ impl DatasetStats {
             .collect();
         DatasetStats {
             name: ds.name.clone(),
-            class_counts: ds.class_counts(),
+            label_counts: ds.label_counts(),
+            unlabelled: ds.unlabelled(),
+            cardinality: ds.cardinality(),
             rows: ds.len(),
             len_p50: percentile(&lens, 50.0),
             len_p90: percentile(&lens, 90.0),
@@ -123,21 +130,30 @@ impl fmt::Display for DatasetStats {
         writeln!(f, "dataset: {}", self.name)?;
         writeln!(f)?;
         writeln!(f, "{:<24} {:>10} {:>8}", "class", "rows", "share")?;
-        for (label, n) in &self.class_counts {
-            let label = if label.is_empty() {
-                "(unlabeled)"
-            } else {
-                label
-            };
+        let unlabelled =
+            (self.unlabelled > 0).then(|| ("(unlabeled)".to_string(), self.unlabelled));
+        for (label, n) in self
+            .label_counts
+            .iter()
+            .map(|(l, n)| (l.clone(), *n))
+            .chain(unlabelled)
+        {
             writeln!(
                 f,
                 "{:<24} {:>10} {:>7.1}%",
                 label,
                 n,
-                100.0 * *n as f64 / self.rows.max(1) as f64
+                100.0 * n as f64 / self.rows.max(1) as f64
             )?;
         }
         writeln!(f, "{:<24} {:>10} {:>7.1}%", "total", self.rows, 100.0)?;
+        if self.label_counts.values().sum::<usize>() > self.rows {
+            writeln!(
+                f,
+                "labels per row     {:.3} (rows carry several labels: shares add up to more than 100%)",
+                self.cardinality
+            )?;
+        }
         writeln!(f)?;
         writeln!(
             f,
@@ -196,11 +212,7 @@ mod tests {
 
     #[test]
     fn stats_values_and_table() {
-        let ex = |t: &str, l: &str| Example {
-            text: t.into(),
-            label: l.into(),
-            meta: None,
-        };
+        let ex = |t: &str, l: &str| Example::new(t, l);
         let ds = Dataset {
             name: "toy".into(),
             examples: vec![
@@ -231,9 +243,38 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("p50 2  p90 4  p99 4  max 4"), "{table}");
+        assert!(!table.contains("labels per row"), "{table}");
         assert!(
             table.contains("rows skipped       1") && table.contains("f.tsv:3: no text"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn label_sets_count_every_label_and_the_rows_without_one() {
+        let mut ds = Dataset {
+            name: "sets".into(),
+            examples: vec![Example::new("a b", "x"), Example::new("c", "")],
+            ..Default::default()
+        };
+        ds.examples[0].labels.push("y".into());
+        let tok = Tokenizer::new(TokenizerConfig::default());
+        let s = DatasetStats::compute(&ds, &tok, 1, None, None);
+        assert_eq!(s.label_counts.len(), 2);
+        assert_eq!((s.unlabelled, s.cardinality), (1, 1.0));
+        let table = s.to_string();
+        let has = |needle: &str| table.contains(needle);
+        assert!(
+            has("(unlabeled)                       1    50.0%"),
+            "{table}"
+        );
+        assert!(
+            has("y                                 1    50.0%"),
+            "{table}"
+        );
+        assert!(!has("labels per row"), "{table}");
+        ds.examples[1].labels.push("x".into());
+        let table = DatasetStats::compute(&ds, &tok, 1, None, None).to_string();
+        assert!(table.contains("labels per row     1.500"), "{table}");
     }
 }

@@ -174,6 +174,19 @@ pub struct ClassMetrics {
     pub support: usize,
 }
 
+impl ClassMetrics {
+    /// The row `label`: precision, recall, F1 and support.
+    pub fn new(label: &str, precision: f64, recall: f64, f1: f64, support: usize) -> ClassMetrics {
+        ClassMetrics {
+            label: label.to_string(),
+            precision,
+            recall,
+            f1,
+            support,
+        }
+    }
+}
+
 /// The start of scikit-learn's `classification_report` layout: the header and one row per
 /// label in `rows`, then a blank line. Returns the width of the first column, for
 /// [`write_score_row`].
@@ -329,6 +342,36 @@ impl fmt::Display for ClassificationReport {
             writeln!(f)?;
         }
         Ok(())
+    }
+}
+
+impl super::Scores for ClassificationReport {
+    fn figures(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("accuracy", self.accuracy),
+            ("macro F1", self.macro_avg.f1),
+            ("weighted F1", self.weighted_avg.f1),
+        ]
+    }
+
+    fn per_label(&self) -> &[ClassMetrics] {
+        &self.per_class
+    }
+
+    fn averages(&self) -> Vec<&ClassMetrics> {
+        vec![&self.macro_avg, &self.weighted_avg]
+    }
+
+    fn confusion(&self) -> Option<&ConfusionMatrix> {
+        Some(&self.confusion)
+    }
+
+    fn examples(&self) -> usize {
+        self.confusion.total()
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a report serializes")
     }
 }
 

@@ -1,9 +1,66 @@
-//! Evaluation stage: classification metrics and reports.
+//! Evaluation stage: scores of predictions against the truth, with scikit-learn's definitions.
+//!
+//! * [`ClassificationReport`] (one label per text): accuracy, per-class precision/recall/F1,
+//!   macro and weighted averages, the confusion matrix;
+//! * [`MultiLabelReport`] (a set of labels per text): per-label scores, micro, macro, weighted
+//!   and samples averages, subset accuracy, Jaccard, Hamming loss, P@k and R@k.
+//!
+//! Both implement [`Scores`], what the CLI, the HTML report and `compare` read whatever the
+//! model's head is.
 
 mod metrics;
+mod multilabel;
 
-pub use metrics::{ClassMetrics, ClassificationReport, ConfusionMatrix};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use metrics::{ClassMetrics, ClassificationReport, ConfusionMatrix, MAX_MATRIX_LABELS};
 pub(crate) use metrics::{write_score_row, write_score_table};
+pub use multilabel::{AtK, MultiLabelReport};
+
+/// Validation metric that selects the best epoch and drives early stopping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Validation accuracy (higher is better).
+    Acc,
+    /// Validation cross-entropy loss (lower is better).
+    Loss,
+    /// Validation macro-averaged F1 over the labels present in the validation data or its
+    /// predictions (higher is better); suits imbalanced classes.
+    #[serde(rename = "macro-f1")]
+    #[value(name = "macro-f1")]
+    MacroF1,
+    /// Validation micro-averaged F1 (higher is better); the default of multi-label training
+    /// (labels at their decision threshold). With one label per text it equals accuracy.
+    #[serde(rename = "micro-f1")]
+    #[value(name = "micro-f1")]
+    MicroF1,
+}
+
+/// The scores of a model on labelled data, whatever its head: printable (`Display`: the text
+/// report of `textcnn eval`), serializable, and the figures that the run summary, `compare`
+/// and `report.html` show.
+pub trait Scores: fmt::Display + fmt::Debug + Send + Sync {
+    /// Named headline figures, each in [0, 1], the main one first (`[("accuracy", ..),
+    /// ("macro F1", ..), ("weighted F1", ..)]` for one label per text).
+    fn figures(&self) -> Vec<(&'static str, f64)>;
+    /// The main figure (the first of [`Scores::figures`]): accuracy, or micro-F1.
+    fn headline(&self) -> f64 {
+        self.figures()[0].1
+    }
+    /// One row per label, in the model's label order.
+    fn per_label(&self) -> &[ClassMetrics];
+    /// The average rows printed after the labels (macro, weighted, ...).
+    fn averages(&self) -> Vec<&ClassMetrics>;
+    /// The confusion matrix, when the head has one (one label per text).
+    fn confusion(&self) -> Option<&ConfusionMatrix>;
+    /// Examples evaluated.
+    fn examples(&self) -> usize;
+    /// The report as JSON (the `"report"` of `report.json` and `textcnn eval --json`).
+    fn to_json(&self) -> serde_json::Value;
+}
 
 /// Mean cross-entropy, accuracy and the predicted class (arg-max, first on ties) of each row of
 /// class probabilities `probs [n, classes]` against the true classes `y [n]`. A zero probability
@@ -14,7 +71,7 @@ pub fn score(probs: &[f32], y: &[usize], classes: usize) -> (f64, f64, Vec<usize
     let mut predicted = Vec::with_capacity(y.len());
     for (row, &t) in probs.chunks(classes).zip(y) {
         loss -= (row[t] as f64).max(1e-30).ln();
-        let p = crate::predict::argmax(row);
+        let p = crate::nn::argmax(row);
         correct += usize::from(p == t);
         predicted.push(p);
     }

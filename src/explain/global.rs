@@ -1,8 +1,10 @@
 //! The global view of a model: over a dataset, which n-grams most often drive each label.
 //!
-//! Every text is explained for its predicted label ([`Classifier::explain`]); its `per_text`
-//! windows with the largest positive contributions are its drivers. Per label, a driver's
-//! **count** is the number of texts predicted as that label in which it is among the drivers
+//! Every text is explained for each label it is given ([`Classifier::explain_decided`]: the
+//! predicted label; every label over its threshold for a multi-label model); for each, its
+//! `per_text` windows with the largest positive contributions are its drivers. Per label, a
+//! driver's **count** is the number of texts predicted as that label in which it is among the
+//! drivers
 //! (windows with the same source and text count once per text); drivers are ranked by count,
 //! then by total contribution. This audits a model: a label driven by names, dates or markup
 //! instead of content shows here.
@@ -12,7 +14,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::Source;
+use super::{Explanation, Source};
 use crate::predict::Classifier;
 
 /// A window's identity across texts: source, size and text.
@@ -60,25 +62,17 @@ pub fn drivers(
     per_label: usize,
     source: Option<Source>,
 ) -> (Vec<LabelDrivers>, usize) {
-    // Per text: its predicted label and its drivers (None: no tokens).
-    let per_text_drivers: Vec<Option<(usize, TextDrivers)>> = texts
+    // Per text: its decided labels, each with its drivers (None: no tokens).
+    let per_text_drivers: Vec<Option<Vec<(usize, TextDrivers)>>> = texts
         .par_iter()
         .map(|t| {
-            let e = classifier.explain(t, None).ok()?;
-            let mut mine: TextDrivers = Vec::new();
-            for w in e
-                .windows
-                .iter()
-                .filter(|w| w.contribution > 0.0 && source.is_none_or(|s| w.source == s))
-                .take(per_text)
-            {
-                let key = (w.source, w.region_size, w.text.clone());
-                match mine.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, v)) => *v += w.contribution as f64,
-                    None => mine.push((key, w.contribution as f64)),
-                }
-            }
-            Some((e.label_index, mine))
+            let explanations = classifier.explain_decided(t).ok()?;
+            Some(
+                explanations
+                    .iter()
+                    .map(|e| (e.label_index, text_drivers(e, per_text, source)))
+                    .collect(),
+            )
         })
         .collect();
     let k = classifier.labels().len();
@@ -86,15 +80,17 @@ pub fn drivers(
     let mut n_texts = vec![0usize; k];
     let mut skipped = 0;
     for item in per_text_drivers {
-        let Some((c, mine)) = item else {
+        let Some(decided) = item else {
             skipped += 1;
             continue;
         };
-        n_texts[c] += 1;
-        for (key, v) in mine {
-            let e = counts[c].entry(key).or_insert((0, 0.0));
-            e.0 += 1;
-            e.1 += v;
+        for (c, mine) in decided {
+            n_texts[c] += 1;
+            for (key, v) in mine {
+                let e = counts[c].entry(key).or_insert((0, 0.0));
+                e.0 += 1;
+                e.1 += v;
+            }
         }
     }
     let out = counts
@@ -127,4 +123,23 @@ pub fn drivers(
         })
         .collect();
     (out, skipped)
+}
+
+/// The `per_text` largest positive windows of one explanation (of `source` when given), those
+/// with the same key summed.
+fn text_drivers(e: &Explanation, per_text: usize, source: Option<Source>) -> TextDrivers {
+    let mut mine: TextDrivers = Vec::new();
+    for w in e
+        .windows
+        .iter()
+        .filter(|w| w.contribution > 0.0 && source.is_none_or(|s| w.source == s))
+        .take(per_text)
+    {
+        let key = (w.source, w.region_size, w.text.clone());
+        match mine.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v += w.contribution as f64,
+            None => mine.push((key, w.contribution as f64)),
+        }
+    }
+    mine
 }

@@ -6,7 +6,21 @@ use std::fmt::Write;
 
 use super::{Explanation, Method, Source};
 
-pub use crate::report::svg::escape;
+/// Escapes `&`, `<`, `>`, `"` and `'` for XML/HTML text and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Background colour of a contribution `v` relative to the largest magnitude `max`: green for
 /// the label, red against it, opacity growing with `|v| / max`.

@@ -33,9 +33,10 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 
 use crate::batch::PaddedBatch;
+pub use crate::head::{EXPLAINED, EXPLAINED_MULTI_LABEL, Explained};
 use crate::model::Model;
-use crate::ngram::{Csr, MixWeights, mix_probabilities};
-use crate::predict::{Classifier, softmax_in_place};
+use crate::ngram::{Csr, MixWeights};
+use crate::predict::Classifier;
 use crate::text::{Encoded, PAD_ID, TokenSpan, Truncation, char_offsets, encode};
 
 /// How the contributions were computed.
@@ -148,17 +149,11 @@ pub struct Explanation {
     pub n_oov: usize,
     /// Whether the CNN read only `max_len` of the tokens.
     pub truncated: bool,
-    /// A multi-label model (one sigmoid per label): [`Explanation::logit`] is the label's own
-    /// logit, not centered.
+    /// What [`Explanation::logit`] is, by the model's head: the centered logit of a softmax
+    /// ([`EXPLAINED`]), or a label's own logit of a sigmoid ([`EXPLAINED_MULTI_LABEL`]).
     #[serde(skip)]
-    pub multi_label: bool,
+    pub explained_as: Explained,
 }
-
-/// What [`Explanation::logit`] is, as the JSON outputs name it (`"explained"`).
-pub const EXPLAINED: &str = "centered logit z_c - mean_k z_k";
-/// [`EXPLAINED`] for a multi-label model: the input of label `c`'s sigmoid (of the mixture
-/// `a · z_cnn + b · z_ngram` for `ngram-cnn`).
-pub const EXPLAINED_MULTI_LABEL: &str = "logit z_c of the label's sigmoid (multi-label)";
 
 /// An explanation with a few fields of context, serialized flat (f32 values in their shortest
 /// exact form): what the CLI's `--json` lines and `POST /v1/explain` write.
@@ -175,13 +170,10 @@ pub struct Tagged<'a, T: Serialize> {
 }
 
 impl Explanation {
-    /// What [`Explanation::logit`] is: [`EXPLAINED`] or [`EXPLAINED_MULTI_LABEL`].
+    /// What [`Explanation::logit`] is, as the JSON `"explained"` says it: [`EXPLAINED`] or
+    /// [`EXPLAINED_MULTI_LABEL`].
     pub fn explained(&self) -> &'static str {
-        if self.multi_label {
-            EXPLAINED_MULTI_LABEL
-        } else {
-            EXPLAINED
-        }
+        self.explained_as.json
     }
 
     /// Sum of the window contributions plus the bias: equals [`Explanation::logit`] to float
@@ -203,8 +195,6 @@ struct Analysis {
     probabilities: Vec<f32>,
     cnn: CnnPart,
     ngram: Option<NgramPart>,
-    /// One sigmoid per label: logits are explained as they are, not centered.
-    multi: bool,
 }
 
 enum CnnPart {
@@ -231,29 +221,6 @@ struct NgramPart {
     mix: MixWeights,
 }
 
-/// `v[c] − mean_k v[k]` for `v` of `k` entries, in f64 (softmax outputs: the centered logit
-/// is what the probabilities fix); `v[c]` itself for a multi-label model (`multi`), whose
-/// labels are independent sigmoids.
-fn centered_or_own(multi: bool, v: impl Fn(usize) -> f32, k: usize, c: usize) -> f64 {
-    if multi {
-        return v(c) as f64;
-    }
-    let mean: f64 = (0..k).map(|i| v(i) as f64).sum::<f64>() / k as f64;
-    v(c) as f64 - mean
-}
-
-/// Probabilities from logits: softmax, or one sigmoid per label (`multi`).
-fn to_probabilities(mut logits: Vec<f32>, multi: bool) -> Vec<f32> {
-    if multi {
-        for v in logits.iter_mut() {
-            *v = crate::nn::loss::sigmoid(*v);
-        }
-    } else {
-        softmax_in_place(&mut logits);
-    }
-    logits
-}
-
 /// Token index of every position of an encoding of `n` tokens (see [`crate::text::encode`]).
 fn kept_positions(n: usize, max_len: usize, truncation: Truncation) -> Vec<usize> {
     let max_len = if max_len == 0 { usize::MAX } else { max_len };
@@ -277,7 +244,7 @@ impl Classifier {
     pub fn explain(&self, text: &str, label: Option<&str>) -> Result<Explanation> {
         let a = self.analyze(text)?;
         let c = match label {
-            None => crate::predict::argmax(&a.probabilities),
+            None => crate::nn::argmax(&a.probabilities),
             Some(l) => self.label_index(l)?,
         };
         Ok(self.explanation(&a, c))
@@ -291,21 +258,15 @@ impl Classifier {
     /// A text with no token after tokenization.
     pub fn explain_decided(&self, text: &str) -> Result<Vec<Explanation>> {
         let a = self.analyze(text)?;
-        let best = crate::predict::argmax(&a.probabilities);
-        let labels = match self.multi_label() {
-            Some(m) => {
-                let decided: Vec<usize> = crate::multilabel::decide(&a.probabilities, m, None)
-                    .into_iter()
-                    .map(|(c, _)| c)
-                    .collect();
-                if decided.is_empty() {
-                    vec![best]
-                } else {
-                    decided
-                }
-            }
-            None => vec![best],
-        };
+        let mut labels: Vec<usize> = self
+            .head()
+            .decide(&a.probabilities, None)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        if labels.is_empty() {
+            labels.push(crate::nn::argmax(&a.probabilities));
+        }
         Ok(labels.iter().map(|&c| self.explanation(&a, c)).collect())
     }
 
@@ -362,9 +323,11 @@ impl Classifier {
         );
         let bundle = self.bundle();
         let k = self.labels().len();
-        let multi = self.multi_label().is_some();
+        let head = self.head();
         let padded = PaddedBatch::new(&[&encoded], pipeline.encode.min_len);
-        let (cnn, cnn_probs) = match &bundle.model {
+        // The CNN's part, and its logits as prediction computes them (the probabilities are
+        // those of `Classifier::predict`).
+        let (cnn, cnn_logits) = match &bundle.model {
             Model::Kim(m) => {
                 let nf = m.config().num_features();
                 let (mut pooled, mut argmax) = (vec![0.0; nf], vec![0u32; nf]);
@@ -389,7 +352,7 @@ impl Classifier {
                     k,
                     &mut logits,
                 );
-                let probs = to_probabilities(logits.clone(), multi);
+                let predicted = logits.clone();
                 (
                     CnnPart::Kim {
                         pooled,
@@ -397,7 +360,7 @@ impl Classifier {
                         logits,
                         windows,
                     },
-                    probs,
+                    predicted,
                 )
             }
             // Any other architecture: occlusion (one forward pass per token).
@@ -406,24 +369,13 @@ impl Classifier {
                 if let Some(n) = model.architecture().fixed_len() {
                     positions.truncate(n);
                 }
-                let probs = if multi {
-                    to_probabilities(
-                        crate::predict::logits(
-                            &bundle.model,
-                            std::slice::from_ref(&encoded),
-                            pipeline.encode.min_len,
-                        ),
-                        true,
-                    )
-                } else {
-                    crate::predict::probabilities(
-                        &bundle.model,
-                        std::slice::from_ref(&encoded),
-                        pipeline.encode.min_len,
-                    )
-                };
+                let predicted = crate::predict::logits(
+                    &bundle.model,
+                    std::slice::from_ref(&encoded),
+                    pipeline.encode.min_len,
+                );
                 let (logits, occluded) = occlusion(&bundle.model, &padded, positions.len(), k);
-                (CnnPart::Occlusion { logits, occluded }, probs)
+                (CnnPart::Occlusion { logits, occluded }, predicted)
             }
         };
         let (ngram, probabilities) = match (&bundle.ngram, &bundle.config.ngram) {
@@ -433,18 +385,7 @@ impl Classifier {
                     std::slice::from_ref(&row),
                     model.featurizer.num_features(),
                 ));
-                let probs = if multi {
-                    let cnn_logits = match &cnn {
-                        CnnPart::Kim { logits, .. } | CnnPart::Occlusion { logits, .. } => logits,
-                    };
-                    to_probabilities(
-                        crate::multilabel::mix_logits(cnn_logits, &logits, branch.mix),
-                        true,
-                    )
-                } else {
-                    let p_ngram = to_probabilities(logits.clone(), false);
-                    mix_probabilities(&cnn_probs, &p_ngram, branch.mix, k)
-                };
+                let probs = head.mix(&cnn_logits, &logits, branch.mix, k);
                 let part = NgramPart {
                     occurrences: model.featurizer.occurrences(&tokens),
                     row,
@@ -453,7 +394,11 @@ impl Classifier {
                 };
                 (Some(part), probs)
             }
-            _ => (None, cnn_probs),
+            _ => {
+                let mut probs = cnn_logits;
+                head.activate(&mut probs, k);
+                (None, probs)
+            }
         };
         Ok(Analysis {
             spans,
@@ -463,15 +408,14 @@ impl Classifier {
             probabilities,
             cnn,
             ngram,
-            multi,
         })
     }
 
     fn explanation(&self, a: &Analysis, c: usize) -> Explanation {
         let bundle = self.bundle();
         let k = self.labels().len();
-        let centered =
-            |v: &dyn Fn(usize) -> f32, k: usize, c: usize| centered_or_own(a.multi, v, k, c);
+        let head = self.head();
+        let centered = |v: &dyn Fn(usize) -> f32, k: usize, c: usize| head.explained_value(v, k, c);
         let cnn_weight = a.ngram.as_ref().map_or(1.0, |n| n.mix.cnn as f64);
         let mut windows: Vec<Window> = Vec::new();
         let mut logit = 0.0f64;
@@ -552,57 +496,12 @@ impl Classifier {
             }
             _ => unreachable!("the analysis was made for this model"),
         }
-        if let (Some(part), Some(model)) = (&a.ngram, &bundle.ngram) {
-            let b = part.mix.ngram as f64;
-            let lr = &model.logreg;
-            logit += b * centered(&|i| part.logits[i], k, c);
-            bias = bias.map(|x| x + b * centered(&|i| lr.bias[i], k, c));
-            let mut count = std::collections::HashMap::new();
-            for (col, _, _) in &part.occurrences {
-                *count.entry(*col).or_insert(0usize) += 1;
-            }
-            let value: std::collections::HashMap<u32, f64> = part
-                .row
-                .iter()
-                .map(|&(col, x)| {
-                    let w = centered(&|i| lr.weights[col as usize * k + i], k, c);
-                    (col, b * x as f64 * w / count[&col] as f64)
-                })
-                .collect();
-            for (col, n, tokens) in &part.occurrences {
-                let name = model.featurizer.ngram_text(*col as usize);
-                let tokens: Vec<usize> = tokens.clone().collect();
-                windows.push(self.window(a, Source::Ngram, *n, Some(name), tokens, value[col], 0));
-            }
+        if let Some((l, b)) = self.ngram_windows(a, c, &mut windows) {
+            logit += l;
+            bias = bias.map(|x| x + b);
         }
         windows.retain(|w| w.contribution != 0.0);
-        // Token shares, from the unrounded window values.
-        let mut token_sums = vec![0.0f64; a.spans.len()];
-        for w in &windows {
-            let share = w.contribution as f64 / w.tokens.len() as f64;
-            for &t in &w.tokens {
-                token_sums[t] += share;
-            }
-        }
-        let mut read = vec![false; a.spans.len()];
-        for &p in &a.positions {
-            read[p] = true;
-        }
-        let tokens = a
-            .spans
-            .iter()
-            .zip(&a.chars)
-            .enumerate()
-            .map(|(i, (s, &(start, end)))| TokenScore {
-                text: s.text.clone(),
-                start,
-                end,
-                byte_start: s.start,
-                byte_end: s.end,
-                contribution: token_sums[i] as f32,
-                read_by_cnn: read[i],
-            })
-            .collect();
+        let tokens = token_scores(a, &windows);
         windows.sort_by(|x, y| {
             y.contribution
                 .abs()
@@ -623,8 +522,46 @@ impl Classifier {
             n_tokens: a.encoded.n_tokens,
             n_oov: a.encoded.n_oov,
             truncated: a.encoded.truncated,
-            multi_label: a.multi,
+            explained_as: head.explained(),
         }
+    }
+
+    /// The n-gram branch's windows of label `c` (one per n-gram occurrence, a column's value
+    /// shared by its occurrences), added to `windows`; returns the branch's share of the logit
+    /// and of the bias (`None` without a branch).
+    fn ngram_windows(
+        &self,
+        a: &Analysis,
+        c: usize,
+        windows: &mut Vec<Window>,
+    ) -> Option<(f64, f64)> {
+        let (part, model) = a.ngram.as_ref().zip(self.bundle().ngram.as_ref())?;
+        let k = self.labels().len();
+        let head = self.head();
+        let centered = |v: &dyn Fn(usize) -> f32| head.explained_value(v, k, c);
+        let b = part.mix.ngram as f64;
+        let lr = &model.logreg;
+        let mut count = std::collections::HashMap::new();
+        for (col, _, _) in &part.occurrences {
+            *count.entry(*col).or_insert(0usize) += 1;
+        }
+        let value: std::collections::HashMap<u32, f64> = part
+            .row
+            .iter()
+            .map(|&(col, x)| {
+                let w = centered(&|i| lr.weights[col as usize * k + i]);
+                (col, b * x as f64 * w / count[&col] as f64)
+            })
+            .collect();
+        for (col, n, tokens) in &part.occurrences {
+            let name = model.featurizer.ngram_text(*col as usize);
+            let tokens: Vec<usize> = tokens.clone().collect();
+            windows.push(self.window(a, Source::Ngram, *n, Some(name), tokens, value[col], 0));
+        }
+        Some((
+            b * centered(&|i| part.logits[i]),
+            b * centered(&|i| lr.bias[i]),
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -659,6 +596,36 @@ impl Classifier {
             maps,
         }
     }
+}
+
+/// Every token of the analysed text with its share of the windows covering it (from the
+/// unrounded window values), and whether the CNN read it.
+fn token_scores(a: &Analysis, windows: &[Window]) -> Vec<TokenScore> {
+    let mut token_sums = vec![0.0f64; a.spans.len()];
+    for w in windows {
+        let share = w.contribution as f64 / w.tokens.len() as f64;
+        for &t in &w.tokens {
+            token_sums[t] += share;
+        }
+    }
+    let mut read = vec![false; a.spans.len()];
+    for &p in &a.positions {
+        read[p] = true;
+    }
+    a.spans
+        .iter()
+        .zip(&a.chars)
+        .enumerate()
+        .map(|(i, (s, &(start, end)))| TokenScore {
+            text: s.text.clone(),
+            start,
+            end,
+            byte_start: s.start,
+            byte_end: s.end,
+            contribution: token_sums[i] as f32,
+            read_by_cnn: read[i],
+        })
+        .collect()
 }
 
 /// Logits `[classes]` of the text in `padded` (one row) and `[length, classes]` of the text

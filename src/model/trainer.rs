@@ -13,6 +13,10 @@ use crate::nn::optim::{
     update_rows,
 };
 
+/// A training loss: `loss(logits, dlogits)` reads `logits [batch, num_classes]`, writes
+/// `∂loss/∂logits` into `dlogits` (same shape) and returns `(mean loss, rows right)`.
+pub type LossFn<'a> = dyn FnMut(&[f32], &mut [f32]) -> (f32, usize) + 'a;
+
 /// Result of one training step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepStats {
@@ -139,24 +143,46 @@ impl<N: Network> NetTrainer<N> {
         targets: Targets,
         seed: u64,
     ) -> StepStats {
-        let model = &self.model;
-        model.check_batch(batch);
-        assert!(batch.batch > 0, "empty batch");
-        let nc = model.num_classes();
+        let nc = self.model.num_classes();
         assert_eq!(
             targets.batch(nc),
             batch.batch,
             "targets do not fit the batch"
         );
+        let weights = self.class_weights.take();
+        let stats = self.forward_backward_with(batch, seed, &mut |logits, dlogits| {
+            loss_and_gradient(logits, targets, nc, weights.as_deref(), dlogits)
+        });
+        self.class_weights = weights;
+        stats
+    }
+
+    /// One step with the loss computed by `loss(logits, dlogits)` (`[batch, num_classes]`
+    /// each; it returns `(mean loss, rows right)` and writes `∂loss/∂logits`): forward, loss,
+    /// backward and the optimizer update. The loss is the model's head's (see the `head` module).
+    pub fn train_step_with(&mut self, batch: &Batch, seed: u64, loss: &mut LossFn) -> StepStats {
+        let stats = self.forward_backward_with(batch, seed, loss);
+        self.apply_update();
+        stats
+    }
+
+    /// Forward with dropout (masks from `seed`), `loss` (see [`NetTrainer::train_step_with`])
+    /// and backward; gradients are kept for the update. Parameters are not changed.
+    ///
+    /// Panics if the batch does not fit the model or is empty.
+    pub fn forward_backward_with(
+        &mut self,
+        batch: &Batch,
+        seed: u64,
+        loss: &mut LossFn,
+    ) -> StepStats {
+        let model = &self.model;
+        model.check_batch(batch);
+        assert!(batch.batch > 0, "empty batch");
+        let nc = model.num_classes();
         model.forward_train(batch, seed, &mut self.scratch, &mut self.logits);
         self.dlogits.resize(batch.batch * nc, 0.0);
-        let (loss, correct) = loss_and_gradient(
-            &self.logits,
-            targets,
-            nc,
-            self.class_weights.as_deref(),
-            &mut self.dlogits,
-        );
+        let (loss, correct) = loss(&self.logits, &mut self.dlogits);
         model.backward(
             batch,
             &mut self.scratch,

@@ -190,7 +190,7 @@ impl LogReg {
     pub fn probabilities(&self, x: &Csr) -> Vec<f32> {
         let mut z = self.logits(x);
         for row in z.chunks_mut(self.classes) {
-            crate::predict::softmax_in_place(row);
+            crate::nn::softmax_in_place(row);
         }
         z
     }

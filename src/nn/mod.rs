@@ -3,7 +3,7 @@
 //! Every layer lives in its own file with its forward and backward pass side by side; tensor
 //! shapes are stated in each function's doc comment, row-major, e.g. `[batch, seq_len, emb_dim]`.
 //! Layers work on plain `f32` slices and never allocate on the hot path: callers (the model and
-//! the trainer in `crate::model`) own the buffers.
+//! the trainer in the `model` module) own the buffers.
 //!
 //! Determinism: nothing here uses atomics or unordered reductions. Parallel loops write disjoint
 //! outputs and every sum runs in a fixed order, so results do not depend on the number of threads.
@@ -18,7 +18,10 @@ pub mod loss;
 pub mod optim;
 pub mod pool;
 pub mod pool2d;
+pub mod softmax;
 pub mod token_proj;
+
+pub use softmax::{argmax, softmax_in_place};
 
 /// Build a rayon pool with `n` threads (`0` = one per available core). Run work inside
 /// `pool.install(|| ..)`; the layers use whichever pool they are called from.

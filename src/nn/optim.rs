@@ -4,7 +4,7 @@
 //! gradient norm, and sparse (lazy) updates of embedding rows.
 //!
 //! The update functions work on one tensor (or one embedding row) at a time; the trainer
-//! (`crate::model::trainer`) decides which tensors and rows are updated and computes the clipping
+//! (`model::trainer`) decides which tensors and rows are updated and computes the clipping
 //! factor. Each element's update depends only on its own gradient and state, so splitting the
 //! work over threads cannot change the result.
 

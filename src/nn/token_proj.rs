@@ -356,7 +356,7 @@ impl DistinctTokens {
 /// * `local`: `[length]`, the example's rows (`u32::MAX`: padding or id 0, adds nothing)
 /// * `ring`: scratch of at least `width` floats
 /// * `max`, `argmax`: `[regions.len() · maps]`, the maximum over the valid windows
-///   ([`crate::model::kim::valid_windows`]; one window, covering text and zero padding, when
+///   (`model::kim::valid_windows`; one window, covering text and zero padding, when
 ///   the text is shorter than `h`) of the convolution without bias, and its first window
 /// * `mean`: when given, `(bias, sums)`, both `[regions.len() · maps]`: `sums` receives
 ///   `Σ_t relu(window_t + bias)` over the valid windows (mean-over-time pooling before the

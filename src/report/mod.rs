@@ -4,21 +4,25 @@
 //! and a few right and wrong examples).
 //!
 //! `textcnn train` writes them at the end of a finished run (evaluated on the validation data);
-//! `textcnn eval --plots DIR` writes them for any labelled data.
+//! `textcnn eval --plots DIR` writes them for any labelled data. Every head is shown through
+//! its [`Scores`] (per-label table and F1 bars for all, the confusion matrix for one label per
+//! text) and its decisions (the examples' true and predicted label sets).
 
 pub mod svg;
 pub mod tensorboard;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
 use crate::bundle::{self, Bundle};
-use crate::eval::{ClassificationReport, ConfusionMatrix};
+use crate::eval::Scores;
 use crate::fsutil::write_atomic;
+use crate::head::{Head, Targets};
 use crate::predict::Classifier;
-use crate::train::{EpochMetrics, describe_architecture};
+use crate::train::{EpochMetrics, TrainData, TrainOutcome, describe_architecture};
 
 pub use tensorboard::TensorBoardWriter;
 
@@ -36,11 +40,12 @@ const EXAMPLE_CHARS: usize = 400;
 pub struct Example {
     /// The text (at most 400 characters, cut with "…").
     pub text: String,
-    /// The true label.
+    /// The true label (label sets: the labels, joined by ", "; "(none)" for none).
     pub truth: String,
-    /// The predicted label.
+    /// The predicted label (label sets: the decided labels, most probable first).
     pub predicted: String,
-    /// Probability of the predicted label.
+    /// Probability of the (most probable) predicted label; with no label decided, the highest
+    /// probability of any label.
     pub probability: f32,
     /// Position of the example in the evaluated texts.
     pub index: usize,
@@ -68,49 +73,76 @@ pub struct RunReport {
     pub best_epoch: Option<usize>,
     /// What the evaluation ran on ("validation data (imdb:train)").
     pub evaluated_on: String,
-    /// Metrics of the evaluation.
-    pub report: ClassificationReport,
-    /// Accuracy on the test data (its name, the accuracy), when training had a test set.
-    pub test_accuracy: Option<(String, f64)>,
+    /// Scores of the evaluation (the head's: [`crate::eval::ClassificationReport`] or
+    /// [`crate::eval::MultiLabelReport`]).
+    pub scores: Arc<dyn Scores>,
+    /// The main test figure, when training had a test set: the data's name, the figure's name
+    /// and value (`accuracy`, `micro F1`).
+    pub test: Option<(String, &'static str, f64)>,
     /// The most confident mistakes, most confident first (at most [`EXAMPLES_SHOWN`]).
     pub wrong: Vec<Example>,
     /// The first correctly classified examples in data order (at most [`EXAMPLES_SHOWN`]).
     pub correct: Vec<Example>,
 }
 
+/// Label names of the indices `c`, joined by ", " ("(none)" for none).
+fn names(labels: &[String], c: impl IntoIterator<Item = usize>) -> String {
+    let v: Vec<&str> = c.into_iter().map(|i| labels[i].as_str()).collect();
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
 impl RunReport {
-    /// The report of `bundle` evaluated on `texts` with true label indices `y [n]` and the
-    /// bundle's class probabilities `probs [n, classes]` (`Classifier::probabilities_of`).
+    /// The report of `bundle` (with its `head`) evaluated on `texts` with the head's `targets`
+    /// and the bundle's probabilities `probs [n, labels]` (`Classifier::probabilities_of`).
+    /// An example is right when the labels the head decides are its true labels.
     ///
     /// # Panics
-    /// If `probs` does not hold `texts.len() × classes` values or a label index is out of
-    /// range (a programming error).
+    /// If `probs` does not hold `texts.len() × labels` values or the targets do not fit (a
+    /// programming error).
     pub fn of_bundle(
         bundle: &Bundle,
+        head: &dyn Head,
         history: &[EpochMetrics],
         evaluated_on: &str,
         texts: &[&str],
-        y: &[usize],
+        targets: &Targets,
         probs: &[f32],
     ) -> RunReport {
         let labels = &bundle.config.labels;
         let k = labels.len();
         assert_eq!(probs.len(), texts.len() * k, "one probability row per text");
-        let (_, _, predicted) = crate::eval::score(probs, y, k);
-        let report = ConfusionMatrix::from_indices(labels.clone(), y, &predicted).report();
+        let scores: Arc<dyn Scores> = head.evaluate(labels, targets, probs).into();
+        // Per example: decided labels (most probable first), their probability, right or not.
+        let decided: Vec<(Vec<usize>, f32, bool)> = (0..texts.len())
+            .map(|i| {
+                let row = &probs[i * k..(i + 1) * k];
+                let d: Vec<(usize, f32)> = head.decide(row, None);
+                let p = d
+                    .first()
+                    .map_or_else(|| row.iter().copied().fold(0.0, f32::max), |x| x.1);
+                let mut set: Vec<usize> = d.iter().map(|x| x.0).collect();
+                let shown = set.clone();
+                set.sort_unstable();
+                (shown, p, set == targets.truth(i))
+            })
+            .collect();
         let example = |i: usize| Example {
             text: cut(texts[i], EXAMPLE_CHARS),
-            truth: labels[y[i]].clone(),
-            predicted: labels[predicted[i]].clone(),
-            probability: probs[i * k + predicted[i]],
+            truth: names(labels, targets.truth(i)),
+            predicted: names(labels, decided[i].0.iter().copied()),
+            probability: decided[i].1,
             index: i,
             highlighted: None,
         };
-        let mut wrong: Vec<usize> = (0..y.len()).filter(|&i| predicted[i] != y[i]).collect();
+        let mut wrong: Vec<usize> = (0..texts.len()).filter(|&i| !decided[i].2).collect();
         // Most confident mistakes first; ties in data order (a stable sort).
-        wrong.sort_by(|&a, &b| probs[b * k + predicted[b]].total_cmp(&probs[a * k + predicted[a]]));
-        let correct = (0..y.len())
-            .filter(|&i| predicted[i] == y[i])
+        wrong.sort_by(|&a, &b| decided[b].1.total_cmp(&decided[a].1));
+        let correct = (0..texts.len())
+            .filter(|&i| decided[i].2)
             .take(EXAMPLES_SHOWN)
             .map(example)
             .collect();
@@ -121,13 +153,17 @@ impl RunReport {
         RunReport {
             title: name,
             model: format!(
-                "{}{}",
+                "{}{}{}",
                 if bundle.config.ngram.is_some() {
                     "ngram-cnn = n-gram branch + "
                 } else {
                     ""
                 },
-                describe_architecture(&bundle.config.architecture)
+                describe_architecture(&bundle.config.architecture),
+                match head.describe() {
+                    "" => String::new(),
+                    d => format!(", {d}"),
+                }
             ),
             settings: bundle.config.training["config"].clone(),
             dataset: bundle.config.dataset.clone(),
@@ -139,8 +175,8 @@ impl RunReport {
             history: history.to_vec(),
             best_epoch: bundle.config.best["epoch"].as_u64().map(|e| e as usize),
             evaluated_on: evaluated_on.to_string(),
-            report,
-            test_accuracy: None,
+            scores,
+            test: None,
             wrong: wrong
                 .into_iter()
                 .take(EXAMPLES_SHOWN)
@@ -149,18 +185,49 @@ impl RunReport {
             correct,
         }
     }
-}
 
-impl RunReport {
-    /// Highlights the shown examples' words by their contribution to the predicted label
-    /// ([`Classifier::explain`]; `texts` are the evaluated texts of
-    /// [`RunReport::of_bundle`]). Examples the classifier cannot explain (a multi-label model)
-    /// stay plain.
+    /// The report of a finished training run on its validation data (the final model's
+    /// held-out probabilities, [`crate::train::TrainOutcome::valid`]), with the examples
+    /// highlighted and the test figure when there was a test set; `None` for an interrupted
+    /// run. `classifier` is the run's saved bundle.
+    pub fn of_run(
+        classifier: &Classifier,
+        outcome: &TrainOutcome,
+        data: &TrainData,
+    ) -> Option<RunReport> {
+        let valid = outcome.valid.as_ref()?;
+        let texts = data.valid.texts();
+        let mut report = RunReport::of_bundle(
+            classifier.bundle(),
+            classifier.head(),
+            &outcome.history,
+            &format!("validation data ({})", data.valid.name),
+            &texts,
+            &valid.targets,
+            &valid.probs,
+        );
+        report.highlight(classifier, &texts);
+        report.test = outcome.test.as_ref().map(|t| {
+            let (name, value) = t.figures()[0];
+            (
+                data.test.map_or(String::new(), |d| d.name.clone()),
+                name,
+                value,
+            )
+        });
+        Some(report)
+    }
+
+    /// Highlights the shown examples' words by their contribution to the (first) predicted
+    /// label ([`Classifier::explain_decided`]; `texts` are the evaluated texts of
+    /// [`RunReport::of_bundle`]). Examples the classifier cannot explain stay plain.
     pub fn highlight(&mut self, classifier: &Classifier, texts: &[&str]) {
         for x in self.wrong.iter_mut().chain(self.correct.iter_mut()) {
             let text = texts[x.index];
-            if let Ok(e) = classifier.explain(text, Some(&x.predicted)) {
-                x.highlighted = Some(crate::explain::html::highlighted_text(text, &e));
+            if let Ok(es) = classifier.explain_decided(text)
+                && let Some(e) = es.first()
+            {
+                x.highlighted = Some(crate::explain::html::highlighted_text(text, e));
             }
         }
     }
@@ -213,7 +280,8 @@ pub struct Written {
 }
 
 /// Writes the pictures to `dir/plots/` (`learning_curves.svg` when there is a history,
-/// `confusion_matrix.svg`, `confusion_matrix_normalized.svg`, `per_class_f1.svg`) and the page
+/// `confusion_matrix.svg` and `confusion_matrix_normalized.svg` when the head has a confusion
+/// matrix, `per_class_f1.svg`) and the page
 /// `dir/report.html`, each atomically.
 ///
 /// # Errors
@@ -242,15 +310,14 @@ pub fn pictures(run: &RunReport) -> Vec<(&'static str, String)> {
             svg::learning_curves(&run.history, run.best_epoch),
         ));
     }
-    out.push((
-        "confusion_matrix",
-        svg::confusion_matrix(&run.report.confusion, false),
-    ));
-    out.push((
-        "confusion_matrix_normalized",
-        svg::confusion_matrix(&run.report.confusion, true),
-    ));
-    out.push(("per_class_f1", svg::per_class_f1(&run.report)));
+    if let Some(cm) = run.scores.confusion() {
+        out.push(("confusion_matrix", svg::confusion_matrix(cm, false)));
+        out.push((
+            "confusion_matrix_normalized",
+            svg::confusion_matrix(cm, true),
+        ));
+    }
+    out.push(("per_class_f1", svg::per_class_f1(run.scores.as_ref())));
     out
 }
 
@@ -291,11 +358,25 @@ fn num(v: &serde_json::Value) -> String {
     }
 }
 
+/// An element id from a figure's name (`micro F1` → `micro-f1`).
+fn slug(name: &str) -> String {
+    name.to_lowercase().replace(' ', "-")
+}
+
 /// The whole page: no external script, style, font or image (the pictures are inline SVG).
 pub fn render_html(run: &RunReport) -> String {
-    let e = svg::escape;
-    let r = &run.report;
     let mut h = String::new();
+    write_head_and_cards(&mut h, run);
+    write_evaluation(&mut h, run);
+    write_data_and_branch(&mut h, run);
+    write_epochs_and_settings(&mut h, run);
+    h
+}
+
+/// The page's head, title and summary cards (best epoch, figures, examples, test figure).
+fn write_head_and_cards(h: &mut String, run: &RunReport) {
+    let e = svg::escape;
+    let r = run.scores.as_ref();
     let _ = write!(
         h,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n<p class=\"muted\">{}</p>\n",
@@ -308,30 +389,49 @@ pub fn render_html(run: &RunReport) -> String {
         .best_epoch
         .and_then(|b| run.history.iter().find(|m| m.epoch == b))
     {
+        let (name, value) = match best.valid_micro_f1 {
+            Some(f1) => ("micro F1", f1),
+            None => ("accuracy", best.valid_acc),
+        };
         let _ = write!(
             h,
-            "<div class=\"card\">best epoch<b>{} of {}</b></div><div class=\"card\">CNN valid accuracy<b>{:.4}</b></div>",
+            "<div class=\"card\">best epoch<b>{} of {}</b></div><div class=\"card\">CNN valid {name}<b>{value:.4}</b></div>",
             best.epoch,
             run.history.len(),
-            best.valid_acc
+        );
+    }
+    for (i, (name, value)) in r.figures().into_iter().enumerate() {
+        let on = if i == 0 {
+            format!(" on {}", e(&run.evaluated_on))
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            h,
+            "<div class=\"card\">{name}{on}<b id=\"{}\">{value:.4}</b></div>",
+            slug(name)
         );
     }
     let _ = write!(
         h,
-        "<div class=\"card\">accuracy on {}<b id=\"accuracy\">{:.4}</b></div><div class=\"card\">macro F1<b>{:.4}</b></div><div class=\"card\">examples<b>{}</b></div>",
-        e(&run.evaluated_on),
-        r.accuracy,
-        r.macro_avg.f1,
-        r.confusion.total()
+        "<div class=\"card\">examples<b>{}</b></div>",
+        r.examples()
     );
-    if let Some((name, acc)) = &run.test_accuracy {
+    if let Some((data, name, value)) = &run.test {
         let _ = write!(
             h,
-            "<div class=\"card\">test accuracy ({})<b id=\"test-accuracy\">{acc:.4}</b></div>",
-            e(name)
+            "<div class=\"card\">test {name} ({})<b id=\"test-{}\">{value:.4}</b></div>",
+            e(data),
+            slug(name)
         );
     }
     h.push_str("</div>\n");
+}
+
+/// Learning curves, the per-label table and F1 bars, the confusion matrix (one label per text) and the right and wrong examples.
+fn write_evaluation(h: &mut String, run: &RunReport) {
+    let e = svg::escape;
+    let r = run.scores.as_ref();
     if !run.history.is_empty() {
         let _ = write!(
             h,
@@ -349,7 +449,7 @@ pub fn render_html(run: &RunReport) -> String {
         "<h2>Evaluation on {}</h2>\n<table id=\"per-class\"><tr><th>label</th><th class=\"num\">precision</th><th class=\"num\">recall</th><th class=\"num\">F1</th><th class=\"num\">support</th></tr>\n",
         e(&run.evaluated_on)
     );
-    for m in r.per_class.iter().chain([&r.macro_avg, &r.weighted_avg]) {
+    for m in r.per_label().iter().chain(r.averages()) {
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{}</td></tr>",
@@ -362,11 +462,17 @@ pub fn render_html(run: &RunReport) -> String {
     }
     let _ = write!(
         h,
-        "</table>\n<div class=\"figure\" id=\"f1\">{}</div>\n<h3>Confusion matrix</h3>\n<p class=\"muted\">Rows: true label; columns: predicted. Hover a cell for its count.</p>\n<div class=\"figure\" id=\"confusion\">{}</div>\n<details><summary>counts</summary><div class=\"figure\">{}</div></details>\n",
-        svg::per_class_f1(r),
-        svg::confusion_matrix(&r.confusion, true),
-        svg::confusion_matrix(&r.confusion, false)
+        "</table>\n<div class=\"figure\" id=\"f1\">{}</div>\n",
+        svg::per_class_f1(r)
     );
+    if let Some(cm) = r.confusion() {
+        let _ = write!(
+            h,
+            "<h3>Confusion matrix</h3>\n<p class=\"muted\">Rows: true label; columns: predicted. Hover a cell for its count.</p>\n<div class=\"figure\" id=\"confusion\">{}</div>\n<details><summary>counts</summary><div class=\"figure\">{}</div></details>\n",
+            svg::confusion_matrix(cm, true),
+            svg::confusion_matrix(cm, false)
+        );
+    }
     if run
         .wrong
         .iter()
@@ -406,6 +512,11 @@ pub fn render_html(run: &RunReport) -> String {
         }
         h.push_str("</table>\n");
     }
+}
+
+/// The data table, the training examples per label and the n-gram branch.
+fn write_data_and_branch(h: &mut String, run: &RunReport) {
+    let e = svg::escape;
     h.push_str("<h2>Data</h2>\n<table id=\"data\"><tr><th>split</th><th>name</th><th class=\"num\">examples</th><th class=\"num\">classes</th><th class=\"num\">tokens</th><th class=\"num\">OOV rate</th><th class=\"num\">truncated</th><th class=\"num\">skipped rows</th></tr>\n");
     for split in ["train", "valid", "test"] {
         let d = &run.dataset[split];
@@ -442,22 +553,42 @@ pub fn render_html(run: &RunReport) -> String {
     if let Some(n) = &run.ngram {
         let _ = write!(
             h,
-            "<h2>n-gram branch</h2>\n<table><tr><td>n-grams</td><td class=\"num\">{}</td></tr><tr><td>C</td><td class=\"num\">{}</td></tr><tr><td>mixture exponents (CNN, n-gram)</td><td class=\"num\">{}, {}</td></tr><tr><td>valid accuracy: CNN, n-gram, mixed</td><td class=\"num\">{}, {}, {}</td></tr></table>\n",
+            "<h2>n-gram branch</h2>\n<table><tr><td>n-grams</td><td class=\"num\">{}</td></tr><tr><td>C</td><td class=\"num\">{}</td></tr><tr><td>mixture weights (CNN, n-gram)</td><td class=\"num\">{}, {}</td></tr><tr><td>valid {}: CNN, n-gram, mixed</td><td class=\"num\">{}, {}, {}</td></tr></table>\n",
             num(&n["num_features"]),
             num(&n["c"]),
             num(&n["mix"]["cnn"]),
             num(&n["mix"]["ngram"]),
+            e(n["validation"]["metric"].as_str().unwrap_or("accuracy")),
             num(&n["validation"]["cnn"]),
             num(&n["validation"]["ngram"]),
             num(&n["validation"]["mixed"])
         );
     }
+}
+
+/// The epochs' table and the settings, closing the page.
+fn write_epochs_and_settings(h: &mut String, run: &RunReport) {
+    let e = svg::escape;
     if !run.history.is_empty() {
-        h.push_str("<h2>Epochs</h2>\n<table id=\"epochs\"><tr><th class=\"num\">epoch</th><th class=\"num\">train loss</th><th class=\"num\">train acc</th><th class=\"num\">valid loss</th><th class=\"num\">valid acc</th><th class=\"num\">valid macro F1</th><th class=\"num\">lr</th><th class=\"num\">seconds</th><th class=\"num\">examples/s</th></tr>\n");
+        let micro = run.history.iter().any(|m| m.valid_micro_f1.is_some());
+        let _ = writeln!(
+            h,
+            "<h2>Epochs</h2>\n<table id=\"epochs\"><tr><th class=\"num\">epoch</th><th class=\"num\">train loss</th><th class=\"num\">train acc</th><th class=\"num\">valid loss</th><th class=\"num\">valid acc</th><th class=\"num\">valid macro F1</th>{}<th class=\"num\">lr</th><th class=\"num\">seconds</th><th class=\"num\">examples/s</th></tr>",
+            if micro {
+                "<th class=\"num\">valid micro F1</th>"
+            } else {
+                ""
+            }
+        );
         for m in &run.history {
+            let micro_cell = match (micro, m.valid_micro_f1) {
+                (true, Some(v)) => format!("<td class=\"num\">{v:.4}</td>"),
+                (true, None) => "<td class=\"num\">-</td>".to_string(),
+                (false, _) => String::new(),
+            };
             let _ = writeln!(
                 h,
-                "<tr{}><td class=\"num\">{}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.0}</td></tr>",
+                "<tr{}><td class=\"num\">{}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td>{micro_cell}<td class=\"num\">{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.0}</td></tr>",
                 if Some(m.epoch) == run.best_epoch {
                     " style=\"font-weight:bold\""
                 } else {
@@ -489,7 +620,6 @@ pub fn render_html(run: &RunReport) -> String {
         }
     }
     h.push_str("</table>\n</body>\n</html>\n");
-    h
 }
 
 #[cfg(test)]

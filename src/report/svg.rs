@@ -8,7 +8,8 @@
 
 use std::fmt::Write;
 
-use crate::eval::{ClassificationReport, ConfusionMatrix};
+use crate::eval::{ConfusionMatrix, Scores};
+pub use crate::explain::html::escape;
 use crate::train::EpochMetrics;
 
 /// Ten distinguishable line colours (matplotlib's `tab10`), reused in order.
@@ -16,22 +17,6 @@ pub const PALETTE: [&str; 10] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",
 ];
-
-/// Escapes `&`, `<`, `>`, `"` and `'` for XML/HTML text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// At most `max` characters of `text`, with "…" when cut.
 fn shorten(text: &str, max: usize) -> String {
@@ -95,6 +80,18 @@ pub struct Series<'a> {
     pub dashed: bool,
     /// `(x, y)` points in drawing order; non-finite y values are left out.
     pub points: Vec<(f64, f64)>,
+}
+
+impl<'a> Series<'a> {
+    /// A series named `name`, drawn in `color` (dashed or solid) through `points`.
+    pub fn line(name: &'a str, color: &'a str, dashed: bool, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            name,
+            color,
+            dashed,
+            points,
+        }
+    }
 }
 
 /// A line chart in a box of the document: axes with ticks, a title, lines with dots, and an
@@ -289,47 +286,43 @@ fn document(width: f64, height: f64, title: &str, body: &str) -> String {
 /// validation, with the best epoch marked (a dashed vertical line). `history` is the run's
 /// `metrics.jsonl`; `best_epoch` the epoch whose parameters were kept.
 pub fn learning_curves(history: &[EpochMetrics], best_epoch: Option<usize>) -> String {
-    let pick = |f: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
-        history.iter().map(|m| (m.epoch as f64, f(m))).collect()
+    let pick = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|m| f(m).map(|v| (m.epoch as f64, v)))
+            .collect()
+    };
+    // The training and validation series of one figure.
+    let pair = |train: fn(&EpochMetrics) -> f64, valid: fn(&EpochMetrics) -> f64| {
+        let (t, v) = (pick(&|m| Some(train(m))), pick(&|m| Some(valid(m))));
+        vec![
+            Series::line("train", PALETTE[0], false, t),
+            Series::line("valid", PALETTE[1], false, v),
+        ]
     };
     let marker = best_epoch.map(|e| (e as f64, format!("best epoch {e}")));
     let loss = LinePanel {
         title: "loss (cross-entropy)",
         x_label: "epoch",
-        series: vec![
-            Series {
-                name: "train",
-                color: PALETTE[0],
-                dashed: false,
-                points: pick(|m| m.train_loss),
-            },
-            Series {
-                name: "valid",
-                color: PALETTE[1],
-                dashed: false,
-                points: pick(|m| m.valid_loss),
-            },
-        ],
+        series: pair(|m| m.train_loss, |m| m.valid_loss),
         marker: marker.clone(),
         y_include: None,
     };
+    let mut acc_series = pair(|m| m.train_acc, |m| m.valid_acc);
+    // Multi-label runs: accuracy is subset accuracy; micro-F1 is the figure they stop on.
+    let micro = history.iter().any(|m| m.valid_micro_f1.is_some());
+    if micro {
+        let points = pick(&|m| m.valid_micro_f1);
+        acc_series.push(Series::line("valid micro-F1", PALETTE[2], true, points));
+    }
     let acc = LinePanel {
-        title: "accuracy",
+        title: if micro {
+            "subset accuracy, micro-F1"
+        } else {
+            "accuracy"
+        },
         x_label: "epoch",
-        series: vec![
-            Series {
-                name: "train",
-                color: PALETTE[0],
-                dashed: false,
-                points: pick(|m| m.train_acc),
-            },
-            Series {
-                name: "valid",
-                color: PALETTE[1],
-                dashed: false,
-                points: pick(|m| m.valid_acc),
-            },
-        ],
+        series: acc_series,
         marker,
         y_include: None,
     };
@@ -337,10 +330,13 @@ pub fn learning_curves(history: &[EpochMetrics], best_epoch: Option<usize>) -> S
     let mut body = String::new();
     loss.draw(&mut body, 0.0, 0.0, w, h);
     acc.draw(&mut body, w, 0.0, w, h);
-    let entries = vec![
+    let mut entries = vec![
         ("train".to_string(), PALETTE[0], false),
         ("valid".to_string(), PALETTE[1], false),
     ];
+    if micro {
+        entries.push(("valid micro-F1".to_string(), PALETTE[2], true));
+    }
     let lh = legend(&mut body, &entries, 52.0, h + 12.0, 2.0 * w - 64.0);
     document(2.0 * w, h + lh + 6.0, "learning curves", &body)
 }
@@ -516,14 +512,19 @@ pub fn confusion_matrix(cm: &ConfusionMatrix, normalize: bool) -> String {
     document(width, y0 + grid + 16.0, title, &body)
 }
 
-/// Per-class F1 as horizontal bars (one row per class, in label order), with precision,
-/// recall and support in each bar's tooltip and the F1 value beside it; the macro average is
-/// the dashed line.
-pub fn per_class_f1(report: &ClassificationReport) -> String {
-    let rows = report.per_class.len();
+/// Per-label F1 as horizontal bars (one row per label, in label order, from a report's
+/// [`Scores::per_label`]), with precision, recall and support in each bar's tooltip and the F1
+/// value beside it; the macro average is the dashed line.
+pub fn per_class_f1(scores: &dyn Scores) -> String {
+    let per_label = scores.per_label();
+    let macro_f1 = scores
+        .averages()
+        .iter()
+        .find(|a| a.label == "macro avg")
+        .map_or(0.0, |a| a.f1);
+    let rows = per_label.len();
     let row_h = 18.0;
-    let max_label = report
-        .per_class
+    let max_label = per_label
         .iter()
         .map(|m| shorten(&m.label, 28).chars().count())
         .max()
@@ -535,9 +536,9 @@ pub fn per_class_f1(report: &ClassificationReport) -> String {
     let _ = write!(
         body,
         r##"<text x="8" y="18" font-size="14" font-weight="bold">F1 per class</text><text x="8" y="34" font-size="11" fill="#555">dashed: macro average {:.4}</text>"##,
-        report.macro_avg.f1
+        macro_f1
     );
-    for (i, m) in report.per_class.iter().enumerate() {
+    for (i, m) in per_label.iter().enumerate() {
         let y = top + i as f64 * row_h;
         let w = (m.f1.clamp(0.0, 1.0) * bar_w).max(0.0);
         let _ = write!(
@@ -561,7 +562,7 @@ pub fn per_class_f1(report: &ClassificationReport) -> String {
         );
     }
     let bottom = top + rows as f64 * row_h;
-    let mx = left + report.macro_avg.f1.clamp(0.0, 1.0) * bar_w;
+    let mx = left + macro_f1.clamp(0.0, 1.0) * bar_w;
     let _ = write!(
         body,
         r##"<line x1="{left:.1}" y1="{:.1}" x2="{left:.1}" y2="{bottom:.1}" stroke="#999"/><line x1="{mx:.1}" y1="{:.1}" x2="{mx:.1}" y2="{bottom:.1}" stroke="#d62728" stroke-dasharray="4 3"/>"##,

@@ -184,7 +184,8 @@ pub fn english_stopwords() -> Vec<String> {
 pub fn load_stopwords(path: &Path) -> anyhow::Result<Vec<String>> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading stop words {}", path.display()))?;
-    let text = crate::data::decode_bytes(&bytes, &path.display().to_string(), Default::default())?;
+    let text =
+        crate::fsutil::decode_bytes(&bytes, &path.display().to_string(), Default::default())?;
     Ok(text
         .lines()
         .map(str::trim)

@@ -233,7 +233,7 @@ impl Vocab {
         let name = path.display().to_string();
         let bytes = crate::fsutil::read_file(path, crate::fsutil::Source::RegularFile, None)
             .with_context(|| format!("reading vocabulary {name}"))?;
-        let text = crate::data::decode_bytes(&bytes, &name, Default::default())?;
+        let text = crate::fsutil::decode_bytes(&bytes, &name, Default::default())?;
         let mut v = Vocab {
             tokens: Vec::new(),
             counts: Vec::new(),

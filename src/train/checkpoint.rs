@@ -32,8 +32,12 @@ pub struct EpochProgress {
     pub step: usize,
     /// Sum of per-example training loss over the batches done this epoch.
     pub loss_sum: f64,
+    /// Training examples right so far this epoch (the head's count with its loss: the class
+    /// of the largest logit, or every label at 0.5).
     pub correct: usize,
+    /// Training examples seen so far this epoch.
     pub seen: usize,
+    /// Every finished epoch's metrics (`metrics.jsonl`).
     pub history: Vec<EpochMetrics>,
     /// Metrics of the best epoch so far (its parameters are in the bundle).
     pub best: Option<EpochMetrics>,

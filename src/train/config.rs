@@ -12,25 +12,7 @@ use crate::model::{Conv2dBlock, InitScheme, PoolKind};
 use crate::nn::optim::{OptimizerConfig, OptimizerKind};
 use crate::text::{EmbeddingMode, EncodeConfig, Truncation};
 
-/// Validation metric that selects the best epoch and drives early stopping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Metric {
-    /// Validation accuracy (higher is better).
-    Acc,
-    /// Validation cross-entropy loss (lower is better).
-    Loss,
-    /// Validation macro-averaged F1 over the labels present in the validation data or its
-    /// predictions (higher is better); suits imbalanced classes.
-    #[serde(rename = "macro-f1")]
-    #[value(name = "macro-f1")]
-    MacroF1,
-    /// Validation micro-averaged F1 (higher is better); the default of multi-label training
-    /// (labels at their decision threshold). With one label per text it equals accuracy.
-    #[serde(rename = "micro-f1")]
-    #[value(name = "micro-f1")]
-    MicroF1,
-}
+pub use crate::eval::Metric;
 
 /// How the training loss weighs the classes (`--class-weight`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,38 +69,22 @@ impl TryFrom<String> for ClassWeight {
 }
 
 impl ClassWeight {
-    /// The weight of each of `labels` given the training labels `train_labels` (one per
-    /// example); `None` for [`ClassWeight::None`]. A label without training examples (possible
-    /// when fine-tuning) gets weight 1: it is never a target, so its weight does not matter.
+    /// The weight of each of `labels` in the loss: `None` for [`ClassWeight::None`],
+    /// `balanced()` (the head's, from the training targets) for [`ClassWeight::Balanced`], a
+    /// file's weights for [`ClassWeight::File`].
     ///
     /// # Errors
     /// An unreadable or malformed weight file, a weight that is not a positive finite number,
-    /// a training label the file lacks, or a file label the training data lacks; each message
-    /// names the file and the label.
-    pub fn resolve(&self, labels: &[String], train_labels: &[&str]) -> Result<Option<Vec<f32>>> {
+    /// a label the file lacks, or a file label the training data lacks; each message names the
+    /// file and the label.
+    pub fn resolve(
+        &self,
+        labels: &[String],
+        balanced: impl FnOnce() -> Vec<f32>,
+    ) -> Result<Option<Vec<f32>>> {
         match self {
             ClassWeight::None => Ok(None),
-            ClassWeight::Balanced => {
-                let mut counts = vec![0usize; labels.len()];
-                for l in train_labels {
-                    if let Some(i) = labels.iter().position(|x| x == l) {
-                        counts[i] += 1;
-                    }
-                }
-                let (n, k) = (train_labels.len() as f64, labels.len() as f64);
-                Ok(Some(
-                    counts
-                        .iter()
-                        .map(|&c| {
-                            if c == 0 {
-                                1.0
-                            } else {
-                                (n / (k * c as f64)) as f32
-                            }
-                        })
-                        .collect(),
-                ))
-            }
+            ClassWeight::Balanced => Ok(Some(balanced())),
             ClassWeight::File(path) => {
                 let map = read_weight_file(path)?;
                 let name = path.display();

@@ -1,12 +1,24 @@
-//! Training stage: hyperparameters, the training loop with early stopping, and resumable
-//! checkpoints.
+//! Training stage: the one run entry ([`RunRequest`]), hyperparameters, the training loop with
+//! early stopping for every head, the n-gram branch, and resumable checkpoints.
+//!
+//! A run goes through four stages, one file each: `prepare` (labels, targets, vocabulary,
+//! encodings), `build` (architecture, initial model, loss weights, bundle record), `fit`
+//! (epochs, validation, best-epoch bundle, checkpoints) and `finish` (n-gram branch, the
+//! head's calibration, test evaluation). Training writes the bundle, `metrics.jsonl`,
+//! `report.json` and the checkpoint; the pictures and `report.html` are the caller's
+//! (the `report` module).
 
 mod arch_settings;
+mod build;
 mod checkpoint;
 mod config;
+mod finish;
 pub(crate) mod fit;
 pub mod ngram_stage;
 pub mod observer;
+mod output;
+mod prepare;
+mod run;
 mod settings;
 pub mod transfer;
 
@@ -17,13 +29,17 @@ pub use config::{
     check_training_memory,
 };
 pub use fit::{
-    EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, describe_architecture,
-    evaluate, label_ids, train, train_observed,
+    EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, Validation,
+    describe_architecture, train, train_observed,
 };
 pub use observer::{
     EpochEnd, MessageKind, Observers, RunStart, Silent, Stage, StepEvent, TrainObserver,
 };
+pub use output::{LOCK_FILE, OutputLock, check_new_output, check_resumable, remove_leftovers};
+pub use run::{DataSource, PreparedRun, RunRequest, RunSources, Start};
 pub use settings::{
     FinetuneFlags, FlagValue, HiddenWidths, SettingValues, TrainConfig, TrainFlags,
 };
 pub use transfer::{StartFrom, finetune_config};
+
+pub use crate::head::label_ids;

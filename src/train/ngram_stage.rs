@@ -43,29 +43,23 @@
 use anyhow::Result;
 
 use crate::bundle::NgramBranch;
-use crate::ngram::{
-    LogReg, LogRegFit, NgramConfig, NgramFeaturizer, NgramModel, choose_mix, han_share,
-    logreg::nb_scale, mix_probabilities,
-};
+use crate::head::{BranchFit, Head, Targets};
+use crate::ngram::{LogReg, LogRegFit, NgramConfig, NgramFeaturizer, NgramModel, han_share};
+pub use crate::ngram::{NB_FLOOR, NB_SMOOTHING};
 
 /// Inverse L2 strengths tried, in this order (each fit warm-starts from the previous one; the
-/// path stops early when validation accuracy falls, see [`path_turned`]).
+/// path stops early when the validation score falls, see [`path_turned`]).
 pub(crate) const C_PATH: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
-/// Whether a feature set's C path stops after a `C` scoring `acc` on validation (accuracy;
-/// micro-F1 for multi-label models), the previous (smaller) `C` having scored `prev`. When the
-/// score fell, the weaker regularisation already overfits, and the larger `C` values left would
-/// fit slowest and score lower still. On every suite set and IMDB no `C` after such a fall was
-/// more accurate than the best before it (the `c_path` records of `bench/suite.py`); on 120,000
-/// short texts it halves the branch's fits.
+/// Whether a feature set's C path stops after a `C` scoring `acc` on validation (the head's
+/// branch score: accuracy; micro-F1 for multi-label models), the previous (smaller) `C` having
+/// scored `prev`. When the score fell, the weaker regularisation already overfits, and the
+/// larger `C` values left would fit slowest and score lower still. On every suite set and IMDB
+/// no `C` after such a fall was more accurate than the best before it (the `c_path` records of
+/// `bench/suite.py`); on 120,000 short texts it halves the branch's fits.
 pub(crate) fn path_turned(prev: Option<f64>, acc: f64) -> bool {
     prev.is_some_and(|p| acc < p)
 }
 
-/// Add-one smoothing of the naive-Bayes counts and the floor added to `|r|` (see
-/// [`nb_scale`]); the floor was chosen among 0.02, 0.1, 0.3 and 1 on the validation splits of
-/// five suite sets (mean best valid accuracy 0.8778 at 0.3, 0.8711 without NB weighting).
-pub(crate) const NB_SMOOTHING: f64 = 1.0;
-pub(crate) const NB_FLOOR: f64 = 0.3;
 /// Han share of training characters above which character n-grams are added.
 const HAN_SHARE_FOR_CHARS: f64 = 0.3;
 /// Training texts from which n-grams must occur in two documents.
@@ -111,127 +105,102 @@ pub fn ngram_configs(train_docs: &[Vec<String>]) -> Vec<NgramConfig> {
     }
 }
 
-/// The data the stage reads: token lists and class indices of both splits, and the CNN's
-/// validation probabilities `[valid, classes]`.
+/// The data the stage reads: token lists and the head's targets of both splits, and the
+/// CNN's validation logits `[valid, labels]`.
 pub struct BranchData<'a> {
+    /// Token lists of the training texts.
     pub train_docs: &'a [Vec<String>],
-    pub train_y: &'a [usize],
+    /// Their targets.
+    pub train: &'a Targets,
+    /// Token lists of the validation texts.
     pub valid_docs: &'a [Vec<String>],
-    pub valid_y: &'a [usize],
-    pub cnn_valid_probs: &'a [f32],
-    pub classes: usize,
+    /// Their targets.
+    pub valid: &'a Targets,
+    /// The CNN's validation logits `[valid, labels]`.
+    pub cnn_valid_logits: &'a [f32],
+    /// Number of labels.
+    pub labels: usize,
     /// When fine-tuning a model with an n-gram branch over the same labels: that branch and its
-    /// record, kept instead of the branch fitted on the new texts when it is more accurate on
+    /// record, kept instead of the branch fitted on the new texts when it scores better on
     /// the validation split (the new texts alone may be too few to refit it).
     pub parent: Option<(&'a NgramModel, &'a NgramBranch)>,
 }
 
-fn accuracy(probs: &[f32], y: &[usize], classes: usize) -> f64 {
-    crate::eval::score(probs, y, classes).1
-}
-
 /// The best (feature set, C) so far.
 struct Selected {
-    acc: f64,
+    score: f64,
     c: f64,
+    logits: Vec<f32>,
     probs: Vec<f32>,
     model: LogReg,
     config: NgramConfig,
     featurizer: NgramFeaturizer,
 }
 
+/// The head's probabilities of logits `[n, labels]`.
+fn activated(head: &dyn Head, logits: &[f32], labels: usize) -> Vec<f32> {
+    let mut p = logits.to_vec();
+    head.activate(&mut p, labels);
+    p
+}
+
 /// Fits the branch and returns it with its `config.json` record.
 ///
 /// # Errors
 /// Only from [`NgramFeaturizer::fit`] (more than 2^21 distinct tokens).
-pub fn fit_branch(data: &BranchData) -> Result<(NgramModel, NgramBranch)> {
-    fit_branch_held_out(data).map(|(model, branch, _)| (model, branch))
+pub fn fit_branch(head: &dyn Head, data: &BranchData) -> Result<(NgramModel, NgramBranch)> {
+    fit_branch_held_out(head, data).map(|(model, branch, _)| (model, branch))
 }
 
-/// [`fit_branch`], also returning the mixture's validation probabilities `[valid, classes]`
+/// [`fit_branch`], also returning the mixture's validation probabilities `[valid, labels]`
 /// from before the refit on all texts (the returned model has seen the validation texts, so
 /// its own validation predictions are not held out).
-pub fn fit_branch_held_out(data: &BranchData) -> Result<(NgramModel, NgramBranch, Vec<f32>)> {
-    let k = data.classes;
-    // The table, IDF and NB ratios of the selection runs come from the training rows only:
-    // validation rows must look like unseen text (n-grams absent from training dropped), or
-    // C and the mixture would be chosen on rows that differ from those met at prediction.
-    // Each feature set's C path; a later set must be strictly better on validation.
-    let mut path = Vec::new();
-    let mut best: Option<Selected> = None;
-    for config in ngram_configs(data.train_docs) {
-        let featurizer = NgramFeaturizer::fit(data.train_docs, config.clone())?;
-        let x_train = featurizer.transform_all(data.train_docs);
-        let x_valid = featurizer.transform_all(data.valid_docs);
-        let mut warm: Option<LogReg> = None;
-        let mut prev_acc: Option<f64> = None;
-        let scale = nb_scale(&x_train, data.train_y, k, NB_SMOOTHING, NB_FLOOR);
-        for c in C_PATH {
-            let settings = LogRegFit {
-                c,
-                ..LogRegFit::default()
-            };
-            let (model, _) = LogReg::fit_scaled(
-                &x_train,
-                data.train_y,
-                k,
-                settings,
-                warm.as_ref(),
-                Some(&scale),
-            );
-            let probs = model.probabilities(&x_valid);
-            let acc = accuracy(&probs, data.valid_y, k);
-            path.push(serde_json::json!({ "word_n": config.word_n, "char_n": config.char_n, "c": c, "valid_acc": acc }));
-            if best.as_ref().is_none_or(|b| acc > b.acc) {
-                best = Some(Selected {
-                    acc,
-                    c,
-                    probs,
-                    model: model.clone(),
-                    config: config.clone(),
-                    featurizer: featurizer.clone(),
-                });
-            }
-            if path_turned(prev_acc, acc) {
-                break;
-            }
-            prev_acc = Some(acc);
-            warm = Some(model);
-        }
-    }
-    if let Some(kept) = keep_parent(data, best.as_ref().map_or(0.0, |b| b.acc), &path) {
+///
+/// The head supplies the regression (multinomial, or one-vs-rest), its naive-Bayes scale, the
+/// score that chooses `C`, the feature sets searched and the mixture.
+///
+/// # Errors
+/// Only from [`NgramFeaturizer::fit`] (more than 2^21 distinct tokens).
+pub fn fit_branch_held_out(
+    head: &dyn Head,
+    data: &BranchData,
+) -> Result<(NgramModel, NgramBranch, Vec<f32>)> {
+    let k = data.labels;
+    let (path, best) = search(head, data)?;
+    if let Some(kept) = keep_parent(head, data, best.as_ref().map_or(0.0, |b| b.score), &path) {
         return Ok(kept);
     }
     let Selected {
-        acc: ngram_acc,
         c,
+        logits: ngram_logits,
         probs: ngram_probs,
         model: chosen,
         config,
         featurizer,
+        ..
     } = best.expect("at least one feature set and C");
-    let mix = choose_mix(data.cnn_valid_probs, &ngram_probs, data.valid_y, k);
-    let mixed = mix_probabilities(data.cnn_valid_probs, &ngram_probs, mix, k);
-    let validation = serde_json::json!({
-        "cnn": accuracy(data.cnn_valid_probs, data.valid_y, k),
-        "ngram": ngram_acc,
-        "mixed": accuracy(&mixed, data.valid_y, k),
-        "c_path": path,
-    });
+    let cnn = data.cnn_valid_logits;
+    let mix = head.choose_mix(cnn, &ngram_logits, data.valid);
+    let mixed = head.mix(cnn, &ngram_logits, mix, k);
+    let validation = branch_validation(head, data, &ngram_probs, &mixed, path, None);
 
     // Refit on every labelled text with the chosen C, starting from the chosen model's
     // weights for the n-grams both tables share.
     let all_docs: Vec<&Vec<String>> = data.train_docs.iter().chain(data.valid_docs).collect();
-    let all_y: Vec<usize> = data.train_y.iter().chain(data.valid_y).copied().collect();
+    let all = data.train.concat(data.valid);
     let refit_featurizer = NgramFeaturizer::fit(&all_docs, config.clone())?;
     let x_all = refit_featurizer.transform_all(&all_docs);
     let start = chosen.remap(&featurizer, &refit_featurizer);
-    let settings = LogRegFit {
-        c,
-        ..LogRegFit::default()
+    let scale = head.branch_scale(&x_all, &all);
+    let fit = BranchFit {
+        settings: LogRegFit {
+            c,
+            ..LogRegFit::default()
+        },
+        warm: Some(&start),
+        scale: &scale,
     };
-    let scale = nb_scale(&x_all, &all_y, k, NB_SMOOTHING, NB_FLOOR);
-    let (logreg, _) = LogReg::fit_scaled(&x_all, &all_y, k, settings, Some(&start), Some(&scale));
+    let logreg = head.branch_fit(&x_all, &all, &fit);
     let featurizer = refit_featurizer;
     let branch = NgramBranch {
         model: "ngram-cnn".to_string(),
@@ -244,34 +213,130 @@ pub fn fit_branch_held_out(data: &BranchData) -> Result<(NgramModel, NgramBranch
     Ok((NgramModel { featurizer, logreg }, branch, mixed))
 }
 
-/// Fine-tuning: the parent's branch (unchanged, with a new mixture) when it is strictly more
-/// accurate on the validation split than `refit_acc`, the best branch fitted on the new texts.
-fn keep_parent(
+/// The branch's validation record: the head's figure of the CNN, the branch and the mixture
+/// (`cnn`, `ngram`, `mixed`), the `c_path`, the kept parent branch's scores when it was kept,
+/// and the head's own fields.
+fn branch_validation(
+    head: &dyn Head,
     data: &BranchData,
-    refit_acc: f64,
+    ngram_probs: &[f32],
+    mixed: &[f32],
+    path: Vec<serde_json::Value>,
+    kept: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let cnn_probs = activated(head, data.cnn_valid_logits, data.labels);
+    let mut v = serde_json::json!({
+        "cnn": head.figure(&cnn_probs, data.valid),
+        "ngram": head.figure(ngram_probs, data.valid),
+        "mixed": head.figure(mixed, data.valid),
+        "c_path": path,
+    });
+    if let Some(kept) = kept {
+        v["kept_parent_branch"] = kept;
+    }
+    if let Some(map) = v.as_object_mut() {
+        map.extend(head.branch_record());
+    }
+    v
+}
+
+/// The `C` path of every feature set the head searches (see the module documentation): the
+/// path's record and the best (feature set, `C`) by the head's branch score.
+///
+/// # Errors
+/// Only from [`NgramFeaturizer::fit`].
+fn search(
+    head: &dyn Head,
+    data: &BranchData,
+) -> Result<(Vec<serde_json::Value>, Option<Selected>)> {
+    let (k, score_name) = (data.labels, head.branch_score_name());
+    // The table, IDF and NB ratios of the selection runs come from the training rows only:
+    // validation rows must look like unseen text (n-grams absent from training dropped), or
+    // C and the mixture would be chosen on rows that differ from those met at prediction.
+    // Each feature set's C path; a later set must be strictly better on validation.
+    let mut path = Vec::new();
+    let mut best: Option<Selected> = None;
+    for config in head.branch_feature_sets(ngram_configs(data.train_docs)) {
+        let featurizer = NgramFeaturizer::fit(data.train_docs, config.clone())?;
+        let x_train = featurizer.transform_all(data.train_docs);
+        let x_valid = featurizer.transform_all(data.valid_docs);
+        let mut warm: Option<LogReg> = None;
+        let mut prev: Option<f64> = None;
+        let scale = head.branch_scale(&x_train, data.train);
+        for c in C_PATH {
+            let fit = BranchFit {
+                settings: LogRegFit {
+                    c,
+                    ..LogRegFit::default()
+                },
+                warm: warm.as_ref(),
+                scale: &scale,
+            };
+            let model = head.branch_fit(&x_train, data.train, &fit);
+            let logits = model.logits(&x_valid);
+            let probs = activated(head, &logits, k);
+            let score = head.branch_score(&probs, data.valid);
+            let mut step = serde_json::json!({
+                "word_n": config.word_n,
+                "char_n": config.char_n,
+                "c": c,
+            });
+            step[score_name] = score.into();
+            path.push(step);
+            if best.as_ref().is_none_or(|b| score > b.score) {
+                best = Some(Selected {
+                    score,
+                    c,
+                    logits,
+                    probs,
+                    model: model.clone(),
+                    config: config.clone(),
+                    featurizer: featurizer.clone(),
+                });
+            }
+            if path_turned(prev, score) {
+                break;
+            }
+            prev = Some(score);
+            warm = Some(model);
+        }
+    }
+    Ok((path, best))
+}
+
+/// Fine-tuning: the parent's branch (unchanged, with a new mixture) when it scores strictly
+/// better on the validation split than `refit_score`, the best branch fitted on the new texts.
+fn keep_parent(
+    head: &dyn Head,
+    data: &BranchData,
+    refit_score: f64,
     path: &[serde_json::Value],
 ) -> Option<(NgramModel, NgramBranch, Vec<f32>)> {
     let (model, record) = data.parent?;
-    let k = data.classes;
+    let k = data.labels;
     if model.logreg.classes != k {
         return None;
     }
-    let probs = model.probabilities(data.valid_docs);
-    let acc = accuracy(&probs, data.valid_y, k);
-    if acc <= refit_acc {
+    let logits = model
+        .logreg
+        .logits(&model.featurizer.transform_all(data.valid_docs));
+    let probs = activated(head, &logits, k);
+    let score = head.branch_score(&probs, data.valid);
+    if score <= refit_score {
         return None;
     }
-    let mix = choose_mix(data.cnn_valid_probs, &probs, data.valid_y, k);
-    let mixed = mix_probabilities(data.cnn_valid_probs, &probs, mix, k);
+    let cnn = data.cnn_valid_logits;
+    let mix = head.choose_mix(cnn, &logits, data.valid);
+    let mixed = head.mix(cnn, &logits, mix, k);
+    let name = head.branch_score_name();
+    let mut kept = serde_json::Map::new();
+    kept.insert(name.to_string(), score.into());
+    kept.insert(format!("refit_{name}"), refit_score.into());
+    let kept = serde_json::Value::Object(kept);
+    let validation = branch_validation(head, data, &probs, &mixed, path.to_vec(), Some(kept));
     let branch = NgramBranch {
         mix,
-        validation: serde_json::json!({
-            "cnn": accuracy(data.cnn_valid_probs, data.valid_y, k),
-            "ngram": acc,
-            "mixed": accuracy(&mixed, data.valid_y, k),
-            "c_path": path,
-            "kept_parent_branch": { "valid_acc": acc, "refit_valid_acc": refit_acc },
-        }),
+        validation,
         ..record.clone()
     };
     Some((model.clone(), branch, mixed))
@@ -280,6 +345,7 @@ fn keep_parent(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::head::Head;
 
     fn docs(text: &str, copies: usize) -> Vec<Vec<String>> {
         let doc: Vec<String> = text.split(' ').map(str::to_string).collect();
@@ -317,40 +383,45 @@ mod tests {
         // The parent learnt the cues from 200 texts.
         let (train, y) = cued(200, |_| true);
         let (valid, vy) = cued(40, |_| true);
-        let flat = vec![0.5f32; valid.len() * 2];
+        // Flat CNN logits: probability 0.5 for both classes.
+        let flat = vec![0.0f32; valid.len() * 2];
+        let (y, vy) = (Targets::classes(2, y), Targets::classes(2, vy));
+        let head = crate::head::SingleLabel;
         let data = BranchData {
             train_docs: &train,
-            train_y: &y,
+            train: &y,
             valid_docs: &valid,
-            valid_y: &vy,
-            cnn_valid_probs: &flat,
-            classes: 2,
+            valid: &vy,
+            cnn_valid_logits: &flat,
+            labels: 2,
             parent: None,
         };
-        let (parent, record) = fit_branch(&data).unwrap();
+        let (parent, record) = fit_branch(&head, &data).unwrap();
         assert_eq!(record.validation["ngram"], 1.0);
         // The new texts have no cues: a branch refitted on them alone is at chance.
         let (new_train, new_y) = cued(20, |_| false);
+        let new_y = Targets::classes(2, new_y);
         let data = BranchData {
             train_docs: &new_train,
-            train_y: &new_y,
+            train: &new_y,
             parent: Some((&parent, &record)),
             ..data
         };
-        let (model, branch, mixed) = fit_branch_held_out(&data).unwrap();
+        let (model, branch, mixed) = fit_branch_held_out(&head, &data).unwrap();
         let kept = &branch.validation["kept_parent_branch"];
         assert_eq!(kept["valid_acc"], 1.0);
         assert!(kept["refit_valid_acc"].as_f64().unwrap() < 1.0);
         assert_eq!(model.logreg.weights, parent.logreg.weights);
         assert_eq!(branch.features, record.features);
-        assert_eq!(accuracy(&mixed, &vy, 2), 1.0);
+        assert_eq!(head.figure(&mixed, &vy), 1.0);
         // Without the parent, the refit branch is used.
         let data = BranchData {
             parent: None,
             ..data
         };
-        let (_, branch, _) = fit_branch_held_out(&data).unwrap();
+        let (_, branch, _) = fit_branch_held_out(&head, &data).unwrap();
         assert!(branch.validation.get("kept_parent_branch").is_none());
+        assert!(branch.validation.get("metric").is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! The library never prints. [`train`](super::train) reports to [`Silent`];
 //! [`train_observed`](super::train_observed) to any observer: the CLI's terminal printer
-//! (progress bar and messages), the TensorBoard writer ([`crate::report::TensorBoardWriter`]),
+//! (progress bar and messages), the TensorBoard writer (`report::TensorBoardWriter`),
 //! several at once ([`Observers`]), or a user's own.
 
 use std::path::Path;
@@ -112,7 +112,7 @@ pub struct EpochEnd<'a> {
 /// Receives the events of a training run. Every method has an empty default, so an observer
 /// implements only what it needs. Called from the training thread, in order; an observer must
 /// not panic (I/O failures are the observer's to keep and report, see
-/// [`crate::report::TensorBoardWriter::finish`]).
+/// `report::TensorBoardWriter::finish`).
 pub trait TrainObserver: Send {
     /// A stage starts.
     fn stage_started(&mut self, _stage: Stage) {}

@@ -13,6 +13,7 @@ use rand_chacha::rand_core::SeedableRng;
 use super::config::TrainConfig;
 use crate::bundle::{self, Bundle, TensorMap};
 use crate::data::Dataset;
+use crate::head::Head;
 use crate::model::{Architecture, Model, ParamRole};
 use crate::text::vectors::{
     PretrainedVectors, VectorFilter, VectorsReport, matching_uniform_bound, read_vectors,
@@ -44,16 +45,22 @@ impl StartFrom {
         })
     }
 
-    /// The parent's labels, then (with `allow_new_labels`) the new labels of `train` in sorted
-    /// order; and the list of those new labels.
+    /// The parent's labels, then (with `allow_new_labels`) the new labels of the data (those
+    /// the `head` learns from `train` and `valid`) in sorted order; and the list of those new
+    /// labels.
     ///
     /// # Errors
-    /// A label of `train` that the parent does not know, without `allow_new_labels`; the message
-    /// names it.
-    pub fn labels(&self, train: &Dataset) -> Result<(Vec<String>, Vec<String>)> {
+    /// A label of the data that the parent does not know, without `allow_new_labels`; the
+    /// message names it.
+    pub fn labels(
+        &self,
+        head: &dyn Head,
+        train: &Dataset,
+        valid: &Dataset,
+    ) -> Result<(Vec<String>, Vec<String>)> {
         let mut labels = self.bundle.config.labels.clone();
-        let new: Vec<String> = train
-            .labels()
+        let new: Vec<String> = head
+            .label_universe(train, valid)
             .into_iter()
             .filter(|l| !labels.contains(l))
             .collect();

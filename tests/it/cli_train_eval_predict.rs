@@ -47,7 +47,7 @@ fn write_sample(split: &str, fraction: f64, path: &Path) -> Dataset {
     let (_, sample) = stratified_split(&full, fraction, 7);
     let mut text = String::new();
     for e in &sample.examples {
-        text.push_str(&serde_json::json!({ "text": e.text, "label": e.label }).to_string());
+        text.push_str(&serde_json::json!({ "text": e.text, "label": e.label() }).to_string());
         text.push('\n');
     }
     std::fs::write(path, text).unwrap();
@@ -658,7 +658,7 @@ fn an_unwritable_output_is_refused_before_training() {
         assert!(!o.status.success());
         let err = stderr(&o);
         assert!(
-            err.contains("is not writable") || err.contains("cannot create --output"),
+            err.contains("is not writable") || err.contains("cannot create the output"),
             "{err}"
         );
         assert!(!err.contains("missing.jsonl"), "{err}");

@@ -117,11 +117,7 @@ pub fn synthetic_with<'a>(
             .map(|j| FILLER[(k + j * 3) % FILLER.len()])
             .collect();
         words.insert(k % len, cue(i, k));
-        examples.push(Example {
-            text: words.join(" "),
-            label: labels(i).to_string(),
-            meta: None,
-        });
+        examples.push(Example::new(words.join(" "), labels(i).to_string()));
     }
     Dataset {
         name,

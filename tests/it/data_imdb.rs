@@ -43,7 +43,7 @@ fn make_dir(root: &Path) {
 fn summary(ds: &Dataset) -> Vec<(String, String, Option<String>)> {
     ds.examples
         .iter()
-        .map(|e| (e.label.clone(), e.text.clone(), e.meta.clone()))
+        .map(|e| (e.label().to_string(), e.text.clone(), e.meta.clone()))
         .collect()
 }
 
@@ -159,21 +159,21 @@ fn real_imdb_archive_has_25000_rows_per_split() {
     for split in ["imdb:train", "imdb:test"] {
         let ds = load_dataset(split, &opts).unwrap();
         assert_eq!(ds.len(), 25_000, "{split}");
-        let counts = ds.class_counts();
+        let counts = ds.label_counts();
         assert_eq!(counts.len(), 2);
         assert_eq!(counts["neg"], 12_500, "{split}");
         assert_eq!(counts["pos"], 12_500, "{split}");
         assert!(ds.skipped.is_empty() && ds.warnings.is_empty());
         for e in &ds.examples {
             let r: u32 = e.meta.as_deref().unwrap().parse().unwrap();
-            assert!(if e.label == "neg" {
+            assert!(if e.label() == "neg" {
                 (1..=4).contains(&r)
             } else {
                 (7..=10).contains(&r)
             });
         }
         // Deterministic order: sorted by member path, so the first review is neg/0_*.txt.
-        assert_eq!(ds.examples[0].label, "neg");
-        assert_eq!(ds.examples[24_999].label, "pos");
+        assert_eq!(ds.examples[0].label(), "neg");
+        assert_eq!(ds.examples[24_999].label(), "pos");
     }
 }

@@ -22,7 +22,7 @@ fn err(p: &std::path::Path, opts: &ReadOptions) -> String {
 fn pairs(ds: &Dataset) -> Vec<(&str, &str)> {
     ds.examples
         .iter()
-        .map(|e| (e.label.as_str(), e.text.as_str()))
+        .map(|e| (e.label(), e.text.as_str()))
         .collect()
 }
 
@@ -64,8 +64,10 @@ fn fasttext_basic_bom_crlf_blank_lines_multi_label() {
         "{:?}",
         ds.warnings
     );
-    assert_eq!(ds.labels(), ["neg", "pos"]);
-    assert_eq!(ds.class_counts()["neg"], 2);
+    // Every label is read; a single-label model learns the first of each line.
+    assert_eq!(ds.examples[1].labels, ["neg", "bad"]);
+    assert_eq!(ds.labels(), ["bad", "neg", "pos"]);
+    assert_eq!(ds.label_counts()["neg"], 2);
 }
 
 /// A label after the text is a label, as fastText reads it (it used to become part of the
@@ -96,12 +98,11 @@ fn fasttext_labels_after_the_text_are_labels_with_a_warning() {
     );
     // Multi-label: trailing labels join the leading ones.
     let q = write(&dir, "m.ft", b"__label__a x y __label__b\n__label__b z\n");
-    let m = textcnn::multilabel::load_multi_dataset(
-        q.to_str().unwrap(),
-        &ReadOptions::default(),
-        &textcnn::multilabel::MultiReadOptions::default(),
-    )
-    .unwrap();
+    let sets = ReadOptions {
+        multi_label: true,
+        ..ReadOptions::default()
+    };
+    let m = load_dataset(q.to_str().unwrap(), &sets).unwrap();
     assert_eq!(m.examples[0].labels, ["a", "b"]);
     assert_eq!(m.examples[0].text, "x y");
 }

@@ -67,7 +67,7 @@ fn ngram_cnn_and_kim() -> (Classifier, Classifier) {
     let mut bundle = Bundle::load(model_dir()).unwrap();
     bundle.ngram = None;
     bundle.config.ngram = None;
-    (both, Classifier::from_bundle(bundle))
+    (both, Classifier::from_bundle(bundle).unwrap())
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn a_hand_computed_kim_model_is_decomposed_exactly() {
         }
     }
     bundle.model = Model::Kim(m);
-    let classifier = Classifier::from_bundle(bundle);
+    let classifier = Classifier::from_bundle(bundle).unwrap();
     let label0 = classifier.labels()[0].clone();
     // Windows: h=1 values 0.5, 2, -1, 0.5 (max 2, "great"); h=2 values e(t) - e(t+1) + 0.1:
     // -1.4, 3.1, -1.4 (max 3.1, "great awful"). z = [2 + 6.2 + 0.3, -2 + 1.55 - 0.3] =
@@ -255,7 +255,7 @@ fn contributions_add_up_to_the_logit_for_kim_ngram_cnn_and_multichannel() {
         };
     }
     bundle.model = Model::Kim(mc);
-    let multichannel = Classifier::from_bundle(bundle);
+    let multichannel = Classifier::from_bundle(bundle).unwrap();
     for (name, c) in [
         ("ngram-cnn", &both),
         ("kim", &kim),
@@ -370,7 +370,7 @@ fn conv2d_is_explained_by_occlusion() {
     };
     let model = Model::Conv2d(Conv2dNet::new(config, 3));
     bundle.model = model.clone();
-    let c = Classifier::from_bundle(bundle);
+    let c = Classifier::from_bundle(bundle).unwrap();
     let text = "the plot was GREAT but the actor was awful and the film boring too long";
     let e = c.explain(text, None).unwrap();
     assert_eq!(e.method, Method::Occlusion);
@@ -503,7 +503,7 @@ fn deleting_the_top_windows_lowers_the_probability_more_than_random_ones() {
     let mut bundle = Bundle::load(dir.path()).unwrap();
     bundle.ngram = None;
     bundle.config.ngram = None;
-    let kim = Classifier::from_bundle(bundle);
+    let kim = Classifier::from_bundle(bundle).unwrap();
     for (name, c) in [("ngram-cnn", &both), ("kim", &kim)] {
         let (top, random, wins) = faithfulness(c, texts, 5);
         eprintln!(
@@ -615,7 +615,7 @@ fn the_cli_prints_text_json_html_and_the_global_view() {
     let lines: String = crate::common::synthetic(40, 9)
         .examples
         .iter()
-        .map(|e| format!("__label__{} {}\n", e.label, e.text))
+        .map(|e| format!("__label__{} {}\n", e.label(), e.text))
         .collect();
     std::fs::write(&data, lines).unwrap();
     let o = textcnn(&[

@@ -17,6 +17,7 @@ mod nn_layers;
 mod nn_model;
 mod nn_multichannel;
 mod nn_reference;
+mod old_bundles;
 mod predict_stream;
 mod report_outputs;
 mod serve_api;

@@ -6,10 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
-use textcnn::data::ReadOptions;
-use textcnn::multilabel::{
-    MultiLabelReport, MultiReadOptions, detect_multi_label, load_multi_dataset,
-};
+use textcnn::data::{LabelLayout, ReadOptions, detect_multi_label, load_dataset};
+use textcnn::eval::MultiLabelReport;
+
+/// Reader options for label sets laid out as `layout`.
+fn sets(layout: &LabelLayout) -> ReadOptions {
+    ReadOptions {
+        layout: layout.clone(),
+        multi_label: true,
+        ..ReadOptions::default()
+    }
+}
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -17,8 +24,8 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-fn read(path: &Path, multi: &MultiReadOptions) -> anyhow::Result<Vec<(String, Vec<String>)>> {
-    let ds = load_multi_dataset(path.to_str().unwrap(), &ReadOptions::default(), multi)?;
+fn read(path: &Path, multi: &LabelLayout) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let ds = load_dataset(path.to_str().unwrap(), &sets(multi))?;
     Ok(ds
         .examples
         .into_iter()
@@ -30,7 +37,7 @@ fn labels(ls: &[&str]) -> Vec<String> {
     ls.iter().map(|s| s.to_string()).collect()
 }
 
-fn err(path: &Path, multi: &MultiReadOptions) -> String {
+fn err(path: &Path, multi: &LabelLayout) -> String {
     format!("{:#}", read(path, multi).unwrap_err())
 }
 
@@ -42,12 +49,7 @@ fn fasttext_lines_with_several_labels_and_none() {
         "d.ft",
         "__label__b __label__a two labels here\n\n__label__a one label\nno label at all\n__label__a\n",
     );
-    let ds = load_multi_dataset(
-        p.to_str().unwrap(),
-        &ReadOptions::default(),
-        &MultiReadOptions::default(),
-    )
-    .unwrap();
+    let ds = load_dataset(p.to_str().unwrap(), &sets(&LabelLayout::default())).unwrap();
     let rows: Vec<(String, Vec<String>)> = ds
         .examples
         .iter()
@@ -88,7 +90,7 @@ fn fasttext_malformed_labels_name_file_and_line() {
         "bad.ft",
         "__label__a fine\n__label__ __label__b text\n",
     );
-    let e = err(&p, &MultiReadOptions::default());
+    let e = err(&p, &LabelLayout::default());
     assert!(
         e.contains("bad.ft:2:") && e.contains("without a label name"),
         "{e}"
@@ -98,7 +100,7 @@ fn fasttext_malformed_labels_name_file_and_line() {
 #[test]
 fn csv_and_tsv_label_lists() {
     let dir = tempfile::tempdir().unwrap();
-    let multi = MultiReadOptions {
+    let multi = LabelLayout {
         label_sep: Some(",".into()),
         ..Default::default()
     };
@@ -118,7 +120,7 @@ fn csv_and_tsv_label_lists() {
             ("dup".to_string(), labels(&["a", "b"])),
         ]
     );
-    let tsv = MultiReadOptions {
+    let tsv = LabelLayout {
         label_sep: Some("|".into()),
         ..Default::default()
     };
@@ -136,7 +138,7 @@ fn csv_and_tsv_label_lists() {
 #[test]
 fn csv_malformed_rows_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let multi = MultiReadOptions {
+    let multi = LabelLayout {
         label_sep: Some(",".into()),
         ..Default::default()
     };
@@ -165,7 +167,7 @@ fn indicator_columns_by_name_and_by_prefix() {
         "ind.csv",
         "id,text,cat_sport,cat_politics,cat_money\n1,match report,1,0,0\n2,budget vote,0,1,1\n3,weather,0,0,0\n",
     );
-    let by_prefix = MultiReadOptions {
+    let by_prefix = LabelLayout {
         label_column_prefix: Some("cat_".into()),
         ..Default::default()
     };
@@ -175,7 +177,7 @@ fn indicator_columns_by_name_and_by_prefix() {
         ("weather".to_string(), vec![]),
     ];
     assert_eq!(read(&p, &by_prefix).unwrap(), want);
-    let by_name = MultiReadOptions {
+    let by_name = LabelLayout {
         label_columns: vec!["cat_sport".into(), "cat_money".into()],
         ..Default::default()
     };
@@ -193,7 +195,7 @@ fn indicator_columns_by_name_and_by_prefix() {
 fn indicator_columns_malformed() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "ind.tsv", "text\ta\tb\nx\t1\t0\ny\t1\t2\n");
-    let multi = MultiReadOptions {
+    let multi = LabelLayout {
         label_columns: vec!["a".into(), "b".into()],
         ..Default::default()
     };
@@ -202,13 +204,13 @@ fn indicator_columns_malformed() {
         e.contains("ind.tsv:3:") && e.contains("column \"b\" holds \"2\""),
         "{e}"
     );
-    let missing = MultiReadOptions {
+    let missing = LabelLayout {
         label_columns: vec!["a".into(), "zzz".into()],
         ..Default::default()
     };
     let e = err(&p, &missing);
     assert!(e.contains("ind.tsv") && e.contains("\"zzz\""), "{e}");
-    let no_prefix = MultiReadOptions {
+    let no_prefix = LabelLayout {
         label_column_prefix: Some("cat_".into()),
         ..Default::default()
     };
@@ -224,7 +226,7 @@ fn jsonl_label_lists() {
         "{\"text\": \"t1\", \"labels\": [\"b\", \"a\"]}\n{\"text\": \"t2\", \"labels\": []}\n{\"text\": \"t3\", \"labels\": null}\n{\"text\": \"t4\", \"labels\": [1, \"x\"]}\n{\"text\": \"\", \"labels\": [\"a\"]}\n",
     );
     assert_eq!(
-        read(&p, &MultiReadOptions::default()).unwrap(),
+        read(&p, &LabelLayout::default()).unwrap(),
         vec![
             ("t1".to_string(), labels(&["a", "b"])),
             ("t2".to_string(), vec![]),
@@ -282,7 +284,7 @@ fn jsonl_malformed_names_file_and_line() {
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
         let p = write(dir.path(), &format!("bad{i}.jsonl"), text);
-        let e = err(&p, &MultiReadOptions::default());
+        let e = err(&p, &LabelLayout::default());
         assert!(
             e.contains(&format!("bad{i}.jsonl:2:")) && e.contains(needle),
             "case {i}: {e}"
@@ -293,7 +295,7 @@ fn jsonl_malformed_names_file_and_line() {
         "nokey.jsonl",
         "{\"body\": \"t\", \"tags\": [\"a\"]}\n",
     );
-    let e = err(&p, &MultiReadOptions::default());
+    let e = err(&p, &LabelLayout::default());
     assert!(
         e.contains("nokey.jsonl:1:") && e.contains("\"tags\""),
         "{e}"
@@ -303,7 +305,7 @@ fn jsonl_malformed_names_file_and_line() {
         "none.jsonl",
         "{\"text\": \"t\", \"labels\": []}\n",
     );
-    assert!(err(&p, &MultiReadOptions::default()).contains("no example has any label"));
+    assert!(err(&p, &LabelLayout::default()).contains("no example has any label"));
 }
 
 #[test]
@@ -319,7 +321,7 @@ fn report_matches_scikit_learn_on_a_hand_computed_case() {
     let scores = [0.9, 0.4, 0.1, 0.2, 0.8, 0.6, 0.3, 0.2, 0.1, 0.7, 0.6, 0.3];
     let r = MultiLabelReport::new(&names, &t, &p, Some(&scores), &[1, 2]);
     let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
-    let row = |s: &textcnn::multilabel::metrics::Scores| (s.precision, s.recall, s.f1, s.support);
+    let row = |s: &textcnn::eval::ClassMetrics| (s.precision, s.recall, s.f1, s.support);
     assert_eq!(row(&r.per_label[0]), (1.0, 1.0, 1.0, 2));
     assert_eq!(row(&r.per_label[1]), (0.5, 0.5, 0.5, 2));
     assert_eq!(row(&r.per_label[2]), (0.0, 0.0, 0.0, 1));

@@ -1,12 +1,13 @@
 //! Issue 16 (and the observer of issue 11): a run reports its stages and epochs to observers,
 //! the TensorBoard event file holds the run's scalars and settings (read back record by record),
-//! and the pictures and `report.html` show the saved model's real metrics; the CLI writes them
-//! by default, `eval --plots` and `compare --curves` on demand, and `serve` links the report.
+//! and the pictures and `report.html` show the saved model's real metrics; the CLI (not the
+//! training) writes them by default, `eval --plots` and `compare --curves` on demand, and `serve` links the report.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use textcnn::data::{Dataset, Example};
+use textcnn::head::Targets;
 use textcnn::predict::Classifier;
 use textcnn::report::{self, TensorBoardWriter, tensorboard};
 use textcnn::train::{
@@ -35,11 +36,7 @@ fn synthetic(n: usize, seed: usize) -> Dataset {
             // A word of this example only: what a model that saw the example can memorise.
             let id = format!("id{seed}x{i}");
             words.push(&id);
-            Example {
-                text: words.join(" "),
-                label: labels[class].to_string(),
-                meta: None,
-            }
+            Example::new(words.join(" "), labels[class].to_string())
         })
         .collect();
     Dataset {
@@ -120,10 +117,7 @@ fn observers_see_the_stages_and_tensorboard_holds_the_metrics() {
     let out = dir.path().join("run");
     let mut recorder = Recorder::default();
     let mut tb = TensorBoardWriter::deferred(&dir.path().join("tb"), 5);
-    let options = TrainOptions {
-        report: true,
-        ..TrainOptions::default()
-    };
+    let options = TrainOptions::default();
     let outcome = {
         let mut all = Observers::new();
         all.push(&mut recorder);
@@ -131,6 +125,11 @@ fn observers_see_the_stages_and_tensorboard_holds_the_metrics() {
         train_observed(&config(), &data, &out, &options, &mut all).unwrap()
     };
     let tb_file = tb.finish().unwrap().expect("an event file");
+    // Training writes no report; its caller does, from the outcome (as `textcnn train`).
+    assert!(!out.join(report::REPORT_HTML).exists());
+    let classifier = Classifier::load(&out).unwrap();
+    let run_report = report::RunReport::of_run(&classifier, &outcome, &data).unwrap();
+    report::write_run_report(&out, &run_report).unwrap();
 
     // Stages in order, around the epochs; every improvement saved the bundle.
     let mut want: Vec<String> = vec![
@@ -153,15 +152,7 @@ fn observers_see_the_stages_and_tensorboard_holds_the_metrics() {
             want.push(format!("best {}", m.epoch));
         }
     }
-    want.extend(
-        [
-            "end fit",
-            "start final report",
-            "Info report",
-            "end final report",
-        ]
-        .map(String::from),
-    );
+    want.extend(["end fit", "start final report", "end final report"].map(String::from));
     assert_eq!(recorder.lines, want);
     // 300 examples in batches of 16: 19 steps per epoch, numbered on across epochs.
     assert_eq!(recorder.steps.len(), 3 * 19);
@@ -219,10 +210,10 @@ fn observers_see_the_stages_and_tensorboard_holds_the_metrics() {
     assert_eq!(of("step/lr")[0], (5, 3e-3));
 
     // The pictures and the page show the saved model on the validation data.
-    let classifier = Classifier::load(&out).unwrap();
     let texts: Vec<&str> = va.examples.iter().map(|e| e.text.as_str()).collect();
-    let y = label_ids(&va, classifier.labels()).unwrap();
-    let (_, acc, _) = classifier.evaluate(&texts, &y);
+    let y = Targets::classes(3, label_ids(&va, classifier.labels()).unwrap());
+    let acc = classifier.evaluate(&texts, &y).1.headline();
+    assert_eq!(acc, outcome.valid.as_ref().unwrap().scores.headline());
     let html = std::fs::read_to_string(out.join(report::REPORT_HTML)).unwrap();
     assert!(
         html.contains(&format!("<b id=\"accuracy\">{acc:.4}</b>")),
@@ -306,7 +297,7 @@ fn write_ft(dir: &Path, name: &str, ds: &Dataset) -> PathBuf {
     let text: String = ds
         .examples
         .iter()
-        .map(|e| format!("__label__{} {}\n", e.label, e.text))
+        .map(|e| format!("__label__{} {}\n", e.label(), e.text))
         .collect();
     std::fs::write(&path, text).unwrap();
     path
@@ -599,18 +590,17 @@ fn an_ngram_cnn_report_shows_held_out_validation_predictions() {
         epochs: Some(1),
         ..config()
     };
-    let options = TrainOptions {
-        report: true,
-        ..TrainOptions::default()
-    };
+    let options = TrainOptions::default();
     let mut recorder = Recorder::default();
     let outcome = train_observed(&config, &data, dir.path(), &options, &mut recorder).unwrap();
-    let mixed = outcome.ngram_valid_acc.unwrap();
+    let mixed = outcome.ngram_valid.unwrap();
     // The saved model has seen the validation texts: it scores higher on them.
     let classifier = Classifier::load(dir.path()).unwrap();
+    let run_report = report::RunReport::of_run(&classifier, &outcome, &data).unwrap();
+    report::write_run_report(dir.path(), &run_report).unwrap();
     let texts: Vec<&str> = va.examples.iter().map(|e| e.text.as_str()).collect();
-    let y = label_ids(&va, classifier.labels()).unwrap();
-    let (_, seen_acc, _) = classifier.evaluate(&texts, &y);
+    let y = Targets::classes(3, label_ids(&va, classifier.labels()).unwrap());
+    let seen_acc = classifier.evaluate(&texts, &y).1.headline();
     assert!(seen_acc > mixed, "{seen_acc} vs {mixed}");
     let html = std::fs::read_to_string(dir.path().join(report::REPORT_HTML)).unwrap();
     assert!(

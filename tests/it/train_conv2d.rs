@@ -79,7 +79,7 @@ fn conv2d_trains_saves_reloads_and_predicts() {
     let dir = tempfile::tempdir().unwrap();
     let out = train(&small_config(), &data, dir.path(), &TrainOptions::default()).unwrap();
     assert_eq!(out.stop, StopReason::Completed);
-    let acc = out.test.as_ref().unwrap().accuracy;
+    let acc = out.test.as_ref().unwrap().headline();
     assert!(acc > 0.9, "test accuracy {acc}");
     let b = Bundle::load(dir.path()).unwrap();
     let Architecture::Conv2d(cfg) = &b.config.architecture else {
@@ -88,13 +88,13 @@ fn conv2d_trains_saves_reloads_and_predicts() {
     assert_eq!((cfg.seq_len, cfg.hidden.clone()), (16, vec![16]));
     // Every text is padded (or cut) to exactly seq_len.
     assert_eq!((b.config.encode.min_len, b.config.encode.max_len), (16, 16));
-    let c = Classifier::from_bundle(b);
+    let c = Classifier::from_bundle(b).unwrap();
     let texts: Vec<&str> = te.examples.iter().map(|e| e.text.as_str()).collect();
     let preds = c.predict(&texts);
     let correct = preds
         .iter()
         .zip(&te.examples)
-        .filter(|(p, e)| p.label == e.label)
+        .filter(|(p, e)| p.label == e.label())
         .count();
     assert_eq!(correct as f64 / te.len() as f64, acc);
     // A long text is cut to seq_len and still classified; an empty one too.

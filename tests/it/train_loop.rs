@@ -50,9 +50,9 @@ fn learns_the_task_and_is_deterministic() {
     assert_eq!(out.stop, StopReason::Completed);
     assert_eq!(out.history.len(), 4);
     assert!(
-        out.test.as_ref().unwrap().accuracy > 0.95,
+        out.test.as_ref().unwrap().headline() > 0.95,
         "{:?}",
-        out.test.as_ref().unwrap().accuracy
+        out.test.as_ref().unwrap().headline()
     );
     train(&small_config(), &data, b.path(), &TrainOptions::default()).unwrap();
     assert_eq!(
@@ -70,11 +70,11 @@ fn learns_the_task_and_is_deterministic() {
         .predict(&texts)
         .iter()
         .zip(&te.examples)
-        .filter(|(p, e)| p.label == e.label)
+        .filter(|(p, e)| p.label == e.label())
         .count();
     assert_eq!(
         correct as f64 / te.len() as f64,
-        out.test.as_ref().unwrap().accuracy
+        out.test.as_ref().unwrap().headline()
     );
 }
 
@@ -354,7 +354,7 @@ fn finetuning_on_data_without_every_label_drops_the_ngram_branch() {
     // New data with both labels: the branch is refitted and kept.
     assert!(finetune(&|_| true).ngram.is_some());
     // New data with positive examples only: the branch would forget "neg"; it is dropped.
-    let child = finetune(&|e| e.label == "pos");
+    let child = finetune(&|e| e.label() == "pos");
     assert!(child.ngram.is_none() && child.config.ngram.is_none());
     assert_eq!(child.config.labels, vec!["neg", "pos"]);
 }

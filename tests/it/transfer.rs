@@ -72,7 +72,7 @@ fn fit(config: &TrainConfig, tr: &Dataset, out: &Path, start: Option<StartFrom>)
         .unwrap()
         .test
         .unwrap()
-        .accuracy
+        .headline()
 }
 
 /// Rows of `emb` (`[vocab, dim]`) for `words` of `vocab`.
@@ -404,7 +404,7 @@ fn new_labels_are_an_error_unless_allowed_and_then_grow_the_output_layer() {
     .unwrap()
     .test
     .unwrap();
-    assert!(report.accuracy > 0.9, "{}", report.accuracy);
+    assert!(report.headline() > 0.9, "{}", report.headline());
     let b = Bundle::load(&out).unwrap();
     assert_eq!(b.config.labels, ["neg", "pos", "meh"]);
 }
@@ -458,7 +458,7 @@ fn cli_export_vectors_round_trips_and_compare_and_finetune_guard() {
         let text: String = ds
             .examples
             .iter()
-            .map(|e| serde_json::json!({"text": e.text, "label": e.label}).to_string() + "\n")
+            .map(|e| serde_json::json!({"text": e.text, "label": e.label()}).to_string() + "\n")
             .collect();
         std::fs::write(&p, text).unwrap();
         p.to_str().unwrap().to_string()
@@ -673,7 +673,7 @@ fn finetune_takes_class_weights_and_the_macro_f1_metric() {
     let text: String = synthetic(100, 8, 2, &[])
         .examples
         .iter()
-        .map(|e| serde_json::json!({"text": e.text, "label": e.label}).to_string() + "\n")
+        .map(|e| serde_json::json!({"text": e.text, "label": e.label()}).to_string() + "\n")
         .collect();
     std::fs::write(&new, text).unwrap();
     let child = tmp.path().join("child");

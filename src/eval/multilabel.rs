@@ -11,9 +11,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// Precision, recall, F1 and support of one label or one average (the single-label report's
-/// row type; see its field docs for the multi-label averages).
-pub type Scores = crate::eval::ClassMetrics;
+use super::{ClassMetrics, ConfusionMatrix, Scores};
 
 /// Precision and recall of the `k` most probable labels of each text.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -31,15 +29,15 @@ pub struct AtK {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MultiLabelReport {
     /// One row per label, in label order.
-    pub per_label: Vec<Scores>,
+    pub per_label: Vec<ClassMetrics>,
     /// From the summed counts of all labels.
-    pub micro_avg: Scores,
+    pub micro_avg: ClassMetrics,
     /// Unweighted mean over all labels (those without support included, as scikit-learn).
-    pub macro_avg: Scores,
+    pub macro_avg: ClassMetrics,
     /// Mean over labels weighted by support.
-    pub weighted_avg: Scores,
+    pub weighted_avg: ClassMetrics,
     /// Mean over texts of the per-text scores.
-    pub samples_avg: Scores,
+    pub samples_avg: ClassMetrics,
     /// Share of texts whose predicted label set equals the true one.
     pub subset_accuracy: f64,
     /// Mean over texts of `|true ∩ predicted| / |true ∪ predicted|`.
@@ -58,6 +56,62 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 fn f1(p: f64, r: f64) -> f64 {
     ratio(2.0 * p * r, p + r)
+}
+
+/// The counts behind a [`MultiLabelReport`]: per label true positives, false positives and
+/// false negatives; over texts exact matches, Jaccard, wrong decisions and the sums of the
+/// per-text precision, recall and F1.
+struct Counts {
+    tp: Vec<usize>,
+    fp: Vec<usize>,
+    fn_: Vec<usize>,
+    exact: usize,
+    jac: f64,
+    wrong: usize,
+    sp: f64,
+    sr: f64,
+    sf: f64,
+}
+
+impl Counts {
+    /// The counts of indicator matrices `truth` and `predicted`, `[n, k]`.
+    fn of(truth: &[bool], predicted: &[bool], k: usize) -> Counts {
+        let (mut tp, mut fp, mut fn_) = (vec![0usize; k], vec![0usize; k], vec![0usize; k]);
+        let (mut exact, mut jac, mut wrong) = (0usize, 0.0f64, 0usize);
+        let (mut sp, mut sr, mut sf) = (0.0f64, 0.0f64, 0.0f64);
+        for (t, p) in truth.chunks(k).zip(predicted.chunks(k)) {
+            let (mut inter, mut nt, mut np) = (0usize, 0usize, 0usize);
+            for c in 0..k {
+                match (t[c], p[c]) {
+                    (true, true) => tp[c] += 1,
+                    (false, true) => fp[c] += 1,
+                    (true, false) => fn_[c] += 1,
+                    _ => {}
+                }
+                inter += (t[c] && p[c]) as usize;
+                nt += t[c] as usize;
+                np += p[c] as usize;
+                wrong += (t[c] != p[c]) as usize;
+            }
+            exact += (t == p) as usize;
+            let union = nt + np - inter;
+            jac += ratio(inter as f64, union as f64);
+            sp += ratio(inter as f64, np as f64);
+            sr += ratio(inter as f64, nt as f64);
+            sf += ratio(2.0 * inter as f64, (nt + np) as f64);
+        }
+        Counts {
+            tp,
+            fp,
+            fn_,
+            exact,
+            jac,
+            wrong,
+            sp,
+            sr,
+            sf,
+        }
+    }
 }
 
 impl MultiLabelReport {
@@ -83,66 +137,33 @@ impl MultiLabelReport {
         );
         assert_eq!(truth.len() % k, 0, "not [n, labels]");
         let n = truth.len() / k;
-        let (mut tp, mut fp, mut fn_) = (vec![0usize; k], vec![0usize; k], vec![0usize; k]);
-        let (mut exact, mut jac, mut wrong) = (0usize, 0.0f64, 0usize);
-        let (mut sp, mut sr, mut sf) = (0.0f64, 0.0f64, 0.0f64);
-        for (t, p) in truth.chunks(k).zip(predicted.chunks(k)) {
-            let (mut inter, mut nt, mut np) = (0usize, 0usize, 0usize);
-            for c in 0..k {
-                match (t[c], p[c]) {
-                    (true, true) => tp[c] += 1,
-                    (false, true) => fp[c] += 1,
-                    (true, false) => fn_[c] += 1,
-                    _ => {}
-                }
-                inter += (t[c] && p[c]) as usize;
-                nt += t[c] as usize;
-                np += p[c] as usize;
-                wrong += (t[c] != p[c]) as usize;
-            }
-            exact += (t == p) as usize;
-            let union = nt + np - inter;
-            jac += ratio(inter as f64, union as f64);
-            sp += ratio(inter as f64, np as f64);
-            sr += ratio(inter as f64, nt as f64);
-            sf += ratio(2.0 * inter as f64, (nt + np) as f64);
-        }
-        let per_label: Vec<Scores> = (0..k)
+        let counts = Counts::of(truth, predicted, k);
+        let per_label: Vec<ClassMetrics> = (0..k)
             .map(|c| {
-                let p = ratio(tp[c] as f64, (tp[c] + fp[c]) as f64);
-                let r = ratio(tp[c] as f64, (tp[c] + fn_[c]) as f64);
-                Scores {
+                let p = ratio(counts.tp[c] as f64, (counts.tp[c] + counts.fp[c]) as f64);
+                let r = ratio(counts.tp[c] as f64, (counts.tp[c] + counts.fn_[c]) as f64);
+                ClassMetrics {
                     label: labels[c].clone(),
                     precision: p,
                     recall: r,
                     f1: f1(p, r),
-                    support: tp[c] + fn_[c],
+                    support: counts.tp[c] + counts.fn_[c],
                 }
             })
             .collect();
         let support: usize = per_label.iter().map(|s| s.support).sum();
         let (stp, sfp, sfn) = (
-            tp.iter().sum::<usize>() as f64,
-            fp.iter().sum::<usize>() as f64,
-            fn_.iter().sum::<usize>() as f64,
+            counts.tp.iter().sum::<usize>() as f64,
+            counts.fp.iter().sum::<usize>() as f64,
+            counts.fn_.iter().sum::<usize>() as f64,
         );
         let (mp, mr) = (ratio(stp, stp + sfp), ratio(stp, stp + sfn));
-        let micro_avg = Scores {
-            label: "micro avg".into(),
-            precision: mp,
-            recall: mr,
-            f1: f1(mp, mr),
-            support,
-        };
-        let mean = |f: &dyn Fn(&Scores) -> f64| per_label.iter().map(f).sum::<f64>() / k as f64;
-        let macro_avg = Scores {
-            label: "macro avg".into(),
-            precision: mean(&|s| s.precision),
-            recall: mean(&|s| s.recall),
-            f1: mean(&|s| s.f1),
-            support,
-        };
-        let wmean = |f: &dyn Fn(&Scores) -> f64| {
+        let micro_avg = ClassMetrics::new("micro avg", mp, mr, f1(mp, mr), support);
+        let mean =
+            |f: &dyn Fn(&ClassMetrics) -> f64| per_label.iter().map(f).sum::<f64>() / k as f64;
+        let (p, r, f) = (mean(&|s| s.precision), mean(&|s| s.recall), mean(&|s| s.f1));
+        let macro_avg = ClassMetrics::new("macro avg", p, r, f, support);
+        let wmean = |f: &dyn Fn(&ClassMetrics) -> f64| {
             ratio(
                 per_label
                     .iter()
@@ -151,21 +172,20 @@ impl MultiLabelReport {
                 support as f64,
             )
         };
-        let weighted_avg = Scores {
-            label: "weighted avg".into(),
-            precision: wmean(&|s| s.precision),
-            recall: wmean(&|s| s.recall),
-            f1: wmean(&|s| s.f1),
-            support,
-        };
+        let (p, r, f) = (
+            wmean(&|s| s.precision),
+            wmean(&|s| s.recall),
+            wmean(&|s| s.f1),
+        );
+        let weighted_avg = ClassMetrics::new("weighted avg", p, r, f, support);
         let nn = n.max(1) as f64;
-        let samples_avg = Scores {
-            label: "samples avg".into(),
-            precision: sp / nn,
-            recall: sr / nn,
-            f1: sf / nn,
+        let samples_avg = ClassMetrics::new(
+            "samples avg",
+            counts.sp / nn,
+            counts.sr / nn,
+            counts.sf / nn,
             support,
-        };
+        );
         let at_k = match scores {
             Some(s) => {
                 assert_eq!(s.len(), truth.len(), "scores are not [n, labels]");
@@ -179,9 +199,9 @@ impl MultiLabelReport {
             macro_avg,
             weighted_avg,
             samples_avg,
-            subset_accuracy: exact as f64 / nn,
-            jaccard_samples: jac / nn,
-            hamming_loss: wrong as f64 / (nn * k as f64),
+            subset_accuracy: counts.exact as f64 / nn,
+            jaccard_samples: counts.jac / nn,
+            hamming_loss: counts.wrong as f64 / (nn * k as f64),
             at_k,
             examples: n,
         }
@@ -214,9 +234,9 @@ fn at_k(truth: &[bool], scores: &[f32], labels: usize, k: usize) -> AtK {
 
 impl fmt::Display for MultiLabelReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = crate::eval::write_score_table(f, &self.per_label)?;
+        let width = super::write_score_table(f, &self.per_label)?;
         let row =
-            |f: &mut fmt::Formatter<'_>, m: &Scores| crate::eval::write_score_row(f, width, m);
+            |f: &mut fmt::Formatter<'_>, m: &ClassMetrics| super::write_score_row(f, width, m);
         for m in [
             &self.micro_avg,
             &self.macro_avg,
@@ -240,81 +260,39 @@ impl fmt::Display for MultiLabelReport {
     }
 }
 
-/// Per-label decision thresholds chosen on validation data: for each label with at least
-/// `min_positives` true occurrences, the threshold of `grid` that maximises that label's F1
-/// (the one nearest `default` on ties); other labels keep `default`. This is the "S-cut"
-/// strategy of Yang (2001), *A study of thresholding strategies for text categorization*.
-///
-/// `probs` and `truth` are `[n, labels]`; returns `[labels]`.
-pub fn tune_thresholds(
-    probs: &[f32],
-    truth: &[bool],
-    labels: usize,
-    grid: &[f32],
-    default: f32,
-    min_positives: usize,
-) -> Vec<f32> {
-    let n = truth.len() / labels.max(1);
-    (0..labels)
-        .map(|c| {
-            let positives = (0..n).filter(|&i| truth[i * labels + c]).count();
-            if positives < min_positives.max(1) {
-                return default;
-            }
-            let mut best = (f64::NEG_INFINITY, default);
-            for &t in grid {
-                let (mut tp, mut fp) = (0usize, 0usize);
-                for i in 0..n {
-                    if probs[i * labels + c] >= t {
-                        if truth[i * labels + c] {
-                            tp += 1;
-                        } else {
-                            fp += 1;
-                        }
-                    }
-                }
-                let f = ratio(2.0 * tp as f64, (tp + fp + positives) as f64);
-                let closer = (t - default).abs() < (best.1 - default).abs();
-                if f > best.0 || (f == best.0 && closer) {
-                    best = (f, t);
-                }
-            }
-            best.1
-        })
-        .collect()
-}
+impl Scores for MultiLabelReport {
+    fn figures(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("micro F1", self.micro_avg.f1),
+            ("macro F1", self.macro_avg.f1),
+            ("weighted F1", self.weighted_avg.f1),
+            ("samples F1", self.samples_avg.f1),
+            ("subset accuracy", self.subset_accuracy),
+        ]
+    }
 
-/// Indicator matrix of `probs [n, labels]` at per-label `thresholds` (`p >= t`).
-pub fn apply_thresholds(probs: &[f32], thresholds: &[f32]) -> Vec<bool> {
-    let k = thresholds.len();
-    probs
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| p >= thresholds[i % k])
-        .collect()
-}
+    fn per_label(&self) -> &[ClassMetrics] {
+        &self.per_label
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    fn averages(&self) -> Vec<&ClassMetrics> {
+        vec![
+            &self.micro_avg,
+            &self.macro_avg,
+            &self.weighted_avg,
+            &self.samples_avg,
+        ]
+    }
 
-    #[test]
-    fn thresholds_maximise_each_labels_f1() {
-        // Label 0: positives score 0.3 and 0.6, a negative 0.2 → threshold 0.3 (F1 1).
-        // Label 1: no positive → default.
-        let probs = [0.3, 0.9, 0.6, 0.1, 0.2, 0.8];
-        let truth = [true, false, true, false, false, false];
-        let grid = [0.1, 0.3, 0.5, 0.7];
-        let t = tune_thresholds(&probs, &truth, 2, &grid, 0.5, 1);
-        assert_eq!(t, vec![0.3, 0.5]);
-        // With too few positives required, label 0 keeps the default too.
-        assert_eq!(
-            tune_thresholds(&probs, &truth, 2, &grid, 0.5, 3),
-            vec![0.5, 0.5]
-        );
-        assert_eq!(
-            apply_thresholds(&probs, &t),
-            vec![true, true, true, false, false, true]
-        );
+    fn confusion(&self) -> Option<&ConfusionMatrix> {
+        None
+    }
+
+    fn examples(&self) -> usize {
+        self.examples
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a report serializes")
     }
 }

@@ -1,5 +1,6 @@
-//! Architecture-agnostic wrappers: [`Model`] and [`Trainer`] expose what the bundle, prediction,
-//! training loop and checkpoints need, whatever the architecture.
+//! The architecture registry and the wrappers it generates: [`Architecture`], [`Model`] and
+//! [`Trainer`] expose what the bundle, prediction, training loop and checkpoints need, whatever
+//! the architecture.
 //!
 //! The list of architectures is written once, in `for_each_arch!`: each entry names the variant,
 //! the network type (which implements [`Network`]) and its settings type (which implements
@@ -48,6 +49,14 @@ macro_rules! define_wrappers {
         }
 
         impl Architecture {
+            /// Total number of parameters.
+            pub fn num_params(&self) -> usize {
+                self.param_shapes()
+                    .iter()
+                    .map(|(_, s)| s.iter().product::<usize>())
+                    .sum()
+            }
+
             /// Output classes.
             pub fn num_classes(&self) -> usize {
                 match self { $(Architecture::$v(c) => c.num_classes(),)+ }
@@ -230,6 +239,17 @@ macro_rules! define_wrappers {
                 seed: u64,
             ) -> StepStats {
                 match self { $(Trainer::$v(t) => t.train_step_targets(batch, targets, seed),)+ }
+            }
+
+            /// One training step with the loss computed by `loss(logits, dlogits)` (see
+            /// [`NetTrainer::train_step_with`]).
+            pub fn train_step_with(
+                &mut self,
+                batch: &Batch,
+                seed: u64,
+                loss: &mut super::trainer::LossFn,
+            ) -> StepStats {
+                match self { $(Trainer::$v(t) => t.train_step_with(batch, seed, loss),)+ }
             }
 
             /// Weighs class `c`'s examples by `weights[c]` in the training loss (`None`: all alike).

@@ -1,0 +1,656 @@
+//! The multi-label head: each text may carry any number of labels (none included), as topics,
+//! tags or emotions that co-occur.
+//!
+//! The model has one output per label and one sigmoid per output, trained with binary
+//! cross-entropy ([`crate::nn::loss::sigmoid_binary_cross_entropy`]) from output biases at each
+//! label's log-odds ([`with_prior_bias`]). The `ngram-cnn` branch is a one-vs-rest logistic
+//! regression over the same TF-IDF n-grams ([`crate::ngram::LogReg::fit_multi_label`]),
+//! combined label by label on the logit scale, `z = a · z_cnn + b · z_ngram`, `p = σ(z)`, with
+//! `a`, `b` fitted on the validation split by log-loss ([`choose_logit_mix`]). A label is
+//! predicted when its probability reaches its own threshold, tuned on the validation split
+//! ([`tune_thresholds`]); labels too rare there keep [`DEFAULT_THRESHOLD`]. The thresholds live
+//! in the bundle (`config.json` → `"multi_label"`), so prediction, evaluation and the HTTP
+//! service apply the same decisions.
+
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Calibration, EpochScores, Explained, Head, HeadKind, HeadRecord, JsonMap, Targets, Unknown,
+    multi_hot,
+};
+use crate::data::Dataset;
+use crate::eval::{Metric, MultiLabelReport, Scores};
+use crate::model::Model;
+use crate::ngram::{MixWeights, NgramConfig};
+use crate::nn::loss::{sigmoid, sigmoid_binary_cross_entropy};
+
+/// The probability at which a label is predicted when validation could not tune it.
+pub const DEFAULT_THRESHOLD: f32 = 0.5;
+/// Thresholds tried for each label (0.05, 0.10, …, 0.95).
+pub const THRESHOLD_GRID: [f32; 19] = [
+    0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80,
+    0.85, 0.90, 0.95,
+];
+/// Validation texts a label needs to get its own threshold; rarer labels keep
+/// [`DEFAULT_THRESHOLD`] (a threshold fitted to one or two texts is noise).
+pub const MIN_POSITIVES_FOR_THRESHOLD: usize = 3;
+/// `k` of the P@k / R@k figures in reports.
+pub const REPORT_KS: [usize; 3] = [1, 3, 5];
+/// What an explanation of a sigmoid output explains (the JSON `"explained"`): the input of
+/// label `c`'s sigmoid (of the mixture `a · z_cnn + b · z_ngram` for `ngram-cnn`).
+pub const EXPLAINED_MULTI_LABEL: &str = "logit z_c of the label's sigmoid (multi-label)";
+
+/// Multi-label settings of a bundle (`config.json` → `"multi_label"`); absent in single-label
+/// bundles, which are read unchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MultiLabelConfig {
+    /// Decision threshold of each label (bundle label order), each in (0, 1]: the label is
+    /// predicted when its probability is at least this.
+    pub thresholds: Vec<f32>,
+    /// The threshold of labels with too few validation examples to tune one.
+    pub default_threshold: f32,
+    /// Weight of each label's positive term in the training loss (`--class-weight`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_weight: Option<Vec<f32>>,
+    /// Validation figures that chose the thresholds.
+    #[serde(default)]
+    pub validation: serde_json::Value,
+}
+
+impl MultiLabelConfig {
+    /// Checks one threshold per label, each finite in (0, 1].
+    ///
+    /// # Errors
+    /// Names the first bad threshold.
+    pub fn validate(&self, labels: usize) -> Result<()> {
+        if self.thresholds.len() != labels {
+            bail!(
+                "\"multi_label\" has {} thresholds for {labels} labels",
+                self.thresholds.len()
+            );
+        }
+        for (i, &t) in self
+            .thresholds
+            .iter()
+            .chain([&self.default_threshold])
+            .enumerate()
+        {
+            if !(t > 0.0 && t <= 1.0) {
+                bail!("\"multi_label\" threshold {i} is {t}; thresholds lie in (0, 1]");
+            }
+        }
+        if let Some(w) = &self.pos_weight
+            && (w.len() != labels || w.iter().any(|v| !(v.is_finite() && *v > 0.0)))
+        {
+            bail!("\"multi_label\".pos_weight must hold one positive weight per label");
+        }
+        Ok(())
+    }
+}
+
+/// Any number of labels per text (see the module documentation); holds the per-label
+/// thresholds (none before calibration: every label at [`DEFAULT_THRESHOLD`]).
+#[derive(Clone, Debug)]
+pub struct MultiLabel {
+    thresholds: Vec<f32>,
+    validation: serde_json::Value,
+}
+
+impl MultiLabel {
+    /// Before training has tuned thresholds.
+    pub fn untrained() -> MultiLabel {
+        MultiLabel {
+            thresholds: Vec::new(),
+            validation: serde_json::Value::Null,
+        }
+    }
+
+    /// With the thresholds of a bundle's record.
+    pub fn calibrated(config: MultiLabelConfig) -> MultiLabel {
+        MultiLabel {
+            thresholds: config.thresholds,
+            validation: config.validation,
+        }
+    }
+
+    /// The thresholds for `labels` labels.
+    fn thresholds(&self, labels: usize) -> Vec<f32> {
+        (0..labels)
+            .map(|c| self.thresholds.get(c).copied().unwrap_or(DEFAULT_THRESHOLD))
+            .collect()
+    }
+}
+
+/// `a · z_cnn + b · z_ngram`, elementwise (`a`, `b` = `mix.cnn`, `mix.ngram`).
+pub fn mix_logits(cnn: &[f32], ngram: &[f32], mix: MixWeights) -> Vec<f32> {
+    cnn.iter()
+        .zip(ngram)
+        .map(|(&a, &b)| mix.cnn * a + mix.ngram * b)
+        .collect()
+}
+
+/// The multi-hot values of multi-label targets.
+fn hot(t: &Targets) -> (&[f32], usize) {
+    match t {
+        Targets::MultiHot { labels, values } => (values, *labels),
+        Targets::Classes { .. } => panic!("a multi-label head reads multi-hot targets"),
+    }
+}
+
+fn sigmoids(logits: &[f32]) -> Vec<f32> {
+    logits.iter().map(|&z| sigmoid(z)).collect()
+}
+
+/// The report of probabilities `[n, labels]` against multi-hot targets at `thresholds`, with
+/// P@k / R@k for the k of [`REPORT_KS`] up to the label count when `at_k`.
+pub fn report_of(
+    labels: &[String],
+    targets: &[f32],
+    probs: &[f32],
+    thresholds: &[f32],
+    at_k: bool,
+) -> MultiLabelReport {
+    let truth: Vec<bool> = targets.iter().map(|&v| v >= 0.5).collect();
+    let predicted = apply_thresholds(probs, thresholds);
+    let ks: Vec<usize> = REPORT_KS
+        .iter()
+        .copied()
+        .filter(|&k| at_k && k <= labels.len())
+        .collect();
+    MultiLabelReport::new(labels, &truth, &predicted, at_k.then_some(probs), &ks)
+}
+
+/// Per-label decision thresholds chosen on validation data: for each label with at least
+/// `min_positives` true occurrences, the threshold of `grid` that maximises that label's F1
+/// (the one nearest `default` on ties); other labels keep `default`. This is the "S-cut"
+/// strategy of Yang (2001), *A study of thresholding strategies for text categorization*.
+///
+/// `probs` and `truth` are `[n, labels]`; returns `[labels]`.
+pub fn tune_thresholds(
+    probs: &[f32],
+    truth: &[bool],
+    labels: usize,
+    grid: &[f32],
+    default: f32,
+    min_positives: usize,
+) -> Vec<f32> {
+    let n = truth.len() / labels.max(1);
+    (0..labels)
+        .map(|c| {
+            let positives = (0..n).filter(|&i| truth[i * labels + c]).count();
+            if positives < min_positives.max(1) {
+                return default;
+            }
+            let mut best = (f64::NEG_INFINITY, default);
+            for &t in grid {
+                let (mut tp, mut fp) = (0usize, 0usize);
+                for i in 0..n {
+                    if probs[i * labels + c] >= t {
+                        if truth[i * labels + c] {
+                            tp += 1;
+                        } else {
+                            fp += 1;
+                        }
+                    }
+                }
+                let den = (tp + fp + positives) as f64;
+                let f = if den == 0.0 {
+                    0.0
+                } else {
+                    2.0 * tp as f64 / den
+                };
+                let closer = (t - default).abs() < (best.1 - default).abs();
+                if f > best.0 || (f == best.0 && closer) {
+                    best = (f, t);
+                }
+            }
+            best.1
+        })
+        .collect()
+}
+
+/// Indicator matrix of `probs [n, labels]` at per-label `thresholds` (`p >= t`).
+pub fn apply_thresholds(probs: &[f32], thresholds: &[f32]) -> Vec<bool> {
+    let k = thresholds.len();
+    probs
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| p >= thresholds[i % k])
+        .collect()
+}
+
+/// The model with its output bias set to the log-odds of each label's training frequency,
+/// `ln(π / (1 − π))` (π clamped to [1e-4, 1 − 1e-4]): every sigmoid starts at its label's base
+/// rate instead of 0.5, so the first epochs are not spent learning that most labels are rare
+/// (the "prior" initialization of Lin et al. 2017, *Focal Loss for Dense Object Detection*,
+/// §4.1). `targets` are multi-hot `[n, k]`.
+///
+/// # Errors
+/// Only if the model has no `fc.bias` of `k` entries (both architectures have one).
+pub fn with_prior_bias(model: Model, targets: &[f32], k: usize) -> Result<Model> {
+    let n = (targets.len() / k.max(1)).max(1) as f32;
+    let arch = model.architecture();
+    let mut tensors: std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> = model
+        .named_params()
+        .into_iter()
+        .map(|(name, shape, data)| (name, (shape, data.to_vec())))
+        .collect();
+    let Some((shape, bias)) = tensors.get_mut("fc.bias") else {
+        bail!("the model has no output bias fc.bias");
+    };
+    if shape.as_slice() != [k] {
+        bail!("fc.bias has shape {shape:?}, expected [{k}]");
+    }
+    for (c, b) in bias.iter_mut().enumerate() {
+        let pos: f32 = targets.iter().skip(c).step_by(k).sum();
+        let pi = (pos / n).clamp(1e-4, 1.0 - 1e-4);
+        *b = (pi / (1.0 - pi)).ln();
+    }
+    Model::from_named_params(&arch, &tensors)
+}
+
+/// Mean binary cross-entropy (summed over labels) of logits against targets, unweighted.
+fn mean_bce(logits: &[f32], targets: &[f32], k: usize) -> f64 {
+    if logits.is_empty() {
+        return 0.0;
+    }
+    let mut d = vec![0.0; logits.len()];
+    sigmoid_binary_cross_entropy(logits, targets, k, None, &mut d).0 as f64
+}
+
+/// Micro-F1 of probabilities against targets when every label is predicted at `threshold`.
+fn micro_f1_at(probs: &[f32], targets: &[f32], threshold: f32) -> f64 {
+    let (mut tp, mut fp, mut fneg) = (0.0, 0.0, 0.0);
+    for (&p, &t) in probs.iter().zip(targets) {
+        match (p >= threshold, t >= 0.5) {
+            (true, true) => tp += 1.0,
+            (true, false) => fp += 1.0,
+            (false, true) => fneg += 1.0,
+            _ => {}
+        }
+    }
+    if tp == 0.0 {
+        0.0
+    } else {
+        2.0 * tp / (2.0 * tp + fp + fneg)
+    }
+}
+
+/// The best micro-F1 over one threshold shared by all labels (of [`THRESHOLD_GRID`]): how the
+/// branch's C is chosen, independent of the calibration that the mixture fixes later.
+fn best_shared_threshold_micro_f1(probs: &[f32], targets: &[f32]) -> f64 {
+    THRESHOLD_GRID
+        .iter()
+        .map(|&th| micro_f1_at(probs, targets, th))
+        .fold(0.0, f64::max)
+}
+
+/// The weights `a`, `b` in {0, 0.1, …, 4} (not both 0; the first in grid order on ties) that
+/// minimise the validation binary cross-entropy of `σ(a · z_cnn + b · z_ngram)`: a stacked
+/// combination on the logit scale, which also calibrates both branches.
+pub fn choose_logit_mix(cnn: &[f32], ngram: &[f32], targets: &[f32], k: usize) -> MixWeights {
+    let mut best = (
+        f64::INFINITY,
+        MixWeights {
+            cnn: 1.0,
+            ngram: 0.0,
+        },
+    );
+    let mut d = vec![0.0; cnn.len()];
+    for w in MixWeights::grid() {
+        let z = mix_logits(cnn, ngram, w);
+        let loss = sigmoid_binary_cross_entropy(&z, targets, k, None, &mut d).0 as f64;
+        if loss < best.0 {
+            best = (loss, w);
+        }
+    }
+    best.1
+}
+
+impl Head for MultiLabel {
+    fn kind(&self) -> HeadKind {
+        HeadKind::MultiLabel
+    }
+
+    fn describe(&self) -> &'static str {
+        "one sigmoid per label, binary cross-entropy"
+    }
+
+    fn reads_label_sets(&self) -> bool {
+        true
+    }
+
+    fn stratified_split(&self) -> bool {
+        false
+    }
+
+    fn label_universe(&self, train: &Dataset, valid: &Dataset) -> Vec<String> {
+        let mut labels = train.labels();
+        labels.extend(valid.labels());
+        labels.sort();
+        labels.dedup();
+        labels
+    }
+
+    fn check_label_count(&self, labels: usize, data: &str) -> Result<()> {
+        if labels < 2 {
+            bail!(
+                "the training data {data} has {labels} label(s); multi-label training needs at least 2 \
+                 (one label is a binary single-label task)"
+            );
+        }
+        Ok(())
+    }
+
+    fn targets(&self, ds: &Dataset, labels: &[String]) -> Result<(Targets, Unknown)> {
+        Ok(multi_hot(ds, labels))
+    }
+
+    fn summarize(&self, ds: &Dataset, summary: &mut JsonMap) {
+        summary.insert("label_cardinality".into(), ds.cardinality().into());
+        summary.insert("without_label".into(), ds.unlabelled().into());
+    }
+
+    fn default_metric(&self) -> Metric {
+        Metric::MicroF1
+    }
+
+    fn init_model(&self, model: Model, train: &Targets) -> Result<Model> {
+        let (t, k) = hot(train);
+        with_prior_bias(model, t, k)
+    }
+
+    /// `n_negative / n_positive` of each label in the training texts (PyTorch's suggested
+    /// `pos_weight`; 1 for a label on no text or on every text, which has nothing to balance).
+    fn balanced_weights(&self, train: &Targets) -> Vec<f32> {
+        let (t, k) = hot(train);
+        let n = t.len() / k.max(1);
+        (0..k)
+            .map(|c| {
+                let pos = (0..n).filter(|&i| t[i * k + c] >= 0.5).count();
+                if pos == 0 || pos == n {
+                    1.0
+                } else {
+                    (n - pos) as f32 / pos as f32
+                }
+            })
+            .collect()
+    }
+
+    fn loss(&self, z: &[f32], t: &Targets, w: Option<&[f32]>, dz: &mut [f32]) -> (f32, usize) {
+        let (t, k) = hot(t);
+        sigmoid_binary_cross_entropy(z, t, k, w, dz)
+    }
+
+    fn epoch_scores(&self, labels: &[String], logits: &[f32], targets: &Targets) -> EpochScores {
+        let (t, k) = hot(targets);
+        let loss = mean_bce(logits, t, k);
+        let probs = sigmoids(logits);
+        let report = report_of(labels, t, &probs, &vec![DEFAULT_THRESHOLD; k], false);
+        EpochScores {
+            loss,
+            acc: report.subset_accuracy,
+            macro_f1: report.macro_avg.f1,
+            micro_f1: Some(report.micro_avg.f1),
+        }
+    }
+
+    fn calibrate(&self, labels: &[String], p: &[f32], t: &Targets) -> Calibration {
+        let valid_probs = p;
+        let (t, k) = hot(t);
+        let truth: Vec<bool> = t.iter().map(|&v| v >= 0.5).collect();
+        let at_default = report_of(labels, t, valid_probs, &vec![DEFAULT_THRESHOLD; k], false);
+        let thresholds = tune_thresholds(
+            valid_probs,
+            &truth,
+            k,
+            &THRESHOLD_GRID,
+            DEFAULT_THRESHOLD,
+            MIN_POSITIVES_FOR_THRESHOLD,
+        );
+        let tuned_report = report_of(labels, t, valid_probs, &thresholds, true);
+        let tuned = thresholds
+            .iter()
+            .filter(|&&th| th != DEFAULT_THRESHOLD)
+            .count();
+        let validation = serde_json::json!({
+            "micro_f1_at_default": at_default.micro_avg.f1,
+            "micro_f1_tuned": tuned_report.micro_avg.f1,
+            "macro_f1_tuned": tuned_report.macro_avg.f1,
+            "thresholds_changed": tuned,
+        });
+        let message = format!(
+            "thresholds: {tuned} of {k} labels moved from {DEFAULT_THRESHOLD} (labels with at least \
+             {MIN_POSITIVES_FOR_THRESHOLD} validation texts); valid micro-f1 {:.4} -> {:.4}",
+            at_default.micro_avg.f1, tuned_report.micro_avg.f1
+        );
+        let head = MultiLabel {
+            thresholds,
+            validation,
+        };
+        Calibration {
+            head: Arc::new(head),
+            messages: vec![message],
+        }
+    }
+
+    fn record(&self, labels: usize, weights: Option<&[f32]>) -> HeadRecord {
+        HeadRecord {
+            multi_label: Some(MultiLabelConfig {
+                thresholds: self.thresholds(labels),
+                default_threshold: DEFAULT_THRESHOLD,
+                pos_weight: weights.map(<[f32]>::to_vec),
+                validation: self.validation.clone(),
+            }),
+        }
+    }
+
+    fn activate(&self, logits: &mut [f32], _labels: usize) {
+        for v in logits.iter_mut() {
+            *v = sigmoid(*v);
+        }
+    }
+
+    fn mix(&self, cnn: &[f32], ngram: &[f32], mix: MixWeights, _labels: usize) -> Vec<f32> {
+        sigmoids(&mix_logits(cnn, ngram, mix))
+    }
+
+    /// Every label whose probability reaches its threshold (`threshold` overrides them all),
+    /// most probable first (ties by label order); possibly none.
+    fn decide(&self, probs: &[f32], threshold: Option<f32>) -> Vec<(usize, f32)> {
+        let own = self.thresholds(probs.len());
+        let mut out: Vec<(usize, f32)> = probs
+            .iter()
+            .enumerate()
+            .filter(|&(c, &p)| p >= threshold.unwrap_or(own[c]))
+            .map(|(c, &p)| (c, p))
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    fn explained_value(&self, v: &dyn Fn(usize) -> f32, _labels: usize, c: usize) -> f64 {
+        v(c) as f64
+    }
+
+    fn explained(&self) -> Explained {
+        Explained::new(EXPLAINED_MULTI_LABEL, "of the label's sigmoid")
+    }
+
+    fn evaluate(&self, labels: &[String], targets: &Targets, probs: &[f32]) -> Box<dyn Scores> {
+        let (t, k) = hot(targets);
+        Box::new(report_of(labels, t, probs, &self.thresholds(k), true))
+    }
+
+    fn mean_loss(&self, probs: &[f32], targets: &Targets) -> f64 {
+        let (t, k) = hot(targets);
+        let n = (t.len() / k.max(1)).max(1) as f64;
+        let total: f64 = probs
+            .iter()
+            .zip(t)
+            .map(|(&p, &y)| {
+                let p = (p as f64).clamp(1e-7, 1.0 - 1e-7);
+                -(y as f64 * p.ln() + (1.0 - y as f64) * (1.0 - p).ln())
+            })
+            .sum();
+        total / n
+    }
+
+    fn json_tags(&self, unknown: &Unknown) -> JsonMap {
+        let mut m = JsonMap::new();
+        m.insert("multi_label".into(), true.into());
+        m.insert("unknown_labels".into(), serde_json::json!(unknown));
+        m
+    }
+
+    /// The first (preferred) feature set of the single-label rules; the alternatives are not
+    /// searched.
+    fn branch_feature_sets(&self, preferred: Vec<NgramConfig>) -> Vec<NgramConfig> {
+        preferred.into_iter().take(1).collect()
+    }
+
+    /// Micro-F1 at the best threshold shared by every label, independent of the calibration
+    /// that the mixture fixes later.
+    fn branch_score(&self, probs: &[f32], targets: &Targets) -> f64 {
+        best_shared_threshold_micro_f1(probs, hot(targets).0)
+    }
+
+    fn branch_score_name(&self) -> &'static str {
+        "valid_micro_f1_best_shared_threshold"
+    }
+
+    fn figure(&self, probs: &[f32], targets: &Targets) -> f64 {
+        micro_f1_at(probs, hot(targets).0, DEFAULT_THRESHOLD)
+    }
+
+    fn choose_mix(&self, cnn: &[f32], ngram: &[f32], t: &Targets) -> MixWeights {
+        let (t, k) = hot(t);
+        choose_logit_mix(cnn, ngram, t, k)
+    }
+
+    fn branch_record(&self) -> JsonMap {
+        let mut m = JsonMap::new();
+        m.insert("metric".into(), "micro-f1".into());
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(thresholds: Vec<f32>) -> MultiLabelConfig {
+        MultiLabelConfig {
+            thresholds,
+            default_threshold: 0.5,
+            pos_weight: None,
+            validation: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn decide_applies_each_labels_threshold_and_sorts() {
+        let head = MultiLabel::calibrated(config(vec![0.5, 0.2, 0.9]));
+        assert_eq!(
+            head.decide(&[0.6, 0.3, 0.8], None),
+            vec![(0, 0.6), (1, 0.3)]
+        );
+        assert_eq!(head.decide(&[0.1, 0.1, 0.1], None), vec![]);
+        assert_eq!(head.decide(&[0.6, 0.3, 0.8], Some(0.7)), vec![(2, 0.8)]);
+        assert!(config(vec![0.5, 0.2, 0.9]).validate(3).is_ok());
+        assert!(config(vec![0.5, 0.2, 0.9]).validate(2).is_err());
+        assert!(config(vec![0.5, 0.0]).validate(2).is_err());
+        // Untrained: every label at the default.
+        assert_eq!(
+            MultiLabel::untrained().decide(&[0.5, 0.49], None),
+            vec![(0, 0.5)]
+        );
+    }
+
+    #[test]
+    fn thresholds_maximise_each_labels_f1() {
+        // Label 0: positives score 0.3 and 0.6, a negative 0.2 → threshold 0.3 (F1 1).
+        // Label 1: no positive → default.
+        let probs = [0.3, 0.9, 0.6, 0.1, 0.2, 0.8];
+        let truth = [true, false, true, false, false, false];
+        let grid = [0.1, 0.3, 0.5, 0.7];
+        let t = tune_thresholds(&probs, &truth, 2, &grid, 0.5, 1);
+        assert_eq!(t, vec![0.3, 0.5]);
+        // With too few positives required, label 0 keeps the default too.
+        assert_eq!(
+            tune_thresholds(&probs, &truth, 2, &grid, 0.5, 3),
+            vec![0.5, 0.5]
+        );
+        assert_eq!(
+            apply_thresholds(&probs, &t),
+            vec![true, true, true, false, false, true]
+        );
+    }
+
+    #[test]
+    fn balanced_positive_weights_are_negatives_over_positives() {
+        // 4 texts: a in 1, b in 3, c in none.
+        let t = Targets::MultiHot {
+            labels: 3,
+            values: vec![1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+        };
+        let w = MultiLabel::untrained().balanced_weights(&t);
+        assert_eq!(w, vec![3.0, 1.0 / 3.0, 1.0]);
+        // A label on every text keeps weight 1 (not 0 negatives / 2 positives).
+        let t = Targets::MultiHot {
+            labels: 2,
+            values: vec![1.0, 1.0, 1.0, 0.0],
+        };
+        assert_eq!(MultiLabel::untrained().balanced_weights(&t), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn prior_bias_is_the_log_odds_of_each_label() {
+        let settings = crate::train::TrainConfig {
+            arch: crate::train::ArchKind::Kim,
+            emb_dim: 4,
+            region_sizes: vec![2],
+            feature_maps: 3,
+            ..Default::default()
+        };
+        let arch = settings.architecture(10, 2);
+        // 4 texts: label 0 in 1 of them, label 1 in 2.
+        let t = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let m = with_prior_bias(Model::new(&arch, 1), &t, 2).unwrap();
+        let params = m.named_params();
+        let bias = params.iter().find(|p| p.0 == "fc.bias").unwrap().2;
+        assert!((bias[0] - (0.25f32 / 0.75).ln()).abs() < 1e-6);
+        assert!(bias[1].abs() < 1e-6);
+    }
+
+    #[test]
+    fn logit_mix_prefers_the_informative_branch() {
+        // The n-gram logits are right with margin, the CNN's are noise.
+        let targets = [1.0, 0.0, 1.0, 0.0, 0.0, 1.0];
+        let ngram = [2.0, -2.0, 2.0, -2.0, -2.0, 2.0];
+        let cnn = [-0.5, 0.5, 0.5, -0.5, 0.5, -0.5];
+        let w = choose_logit_mix(&cnn, &ngram, &targets, 2);
+        assert_eq!(w.cnn, 0.0);
+        assert_eq!(w.ngram, 4.0);
+    }
+
+    #[test]
+    fn mean_loss_and_figures_on_a_hand_computed_case() {
+        let head = MultiLabel::untrained();
+        let t = Targets::MultiHot {
+            labels: 2,
+            values: vec![1.0, 0.0],
+        };
+        // −ln 0.8 − ln(1 − 0.4)
+        let want = -(0.8f64.ln() + 0.6f64.ln());
+        let got = head.mean_loss(&[0.8, 0.4], &t);
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        assert_eq!(head.figure(&[0.8, 0.4], &t), 1.0);
+        // At 0.3 label 1 is a false positive: micro-F1 = 2 / (2 + 1).
+        assert!((micro_f1_at(&[0.8, 0.4], &[1.0, 0.0], 0.3) - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(head.branch_score(&[0.8, 0.4], &t), 1.0);
+    }
+}

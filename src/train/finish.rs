@@ -1,0 +1,192 @@
+//! Stage 4 of a training run, when it ends (not when it is interrupted): the n-gram branch of
+//! `ngram-cnn` next to the best CNN, the head's calibration on the validation split
+//! (multi-label thresholds), the final bundle, and the test evaluation (`report.json`).
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use super::build::Run;
+use super::fit::{TrainData, TrainOptions, Validation};
+use super::ngram_stage;
+use super::observer::{MessageKind, Stage, StageTimer, TrainObserver};
+use crate::bundle::{self, Bundle, NgramBranch};
+use crate::eval::Scores;
+use crate::fsutil::write_atomic;
+use crate::head::Head;
+use crate::ngram::NgramModel;
+use crate::predict::Classifier;
+use crate::text::tokenize_all;
+
+/// What the final stages give the run's outcome.
+pub(super) struct Final {
+    /// The test scores, when a test set was given.
+    pub test: Option<Box<dyn Scores>>,
+    /// The final model on the validation data.
+    pub valid: Validation,
+    /// The validation figure of the mixture with the n-gram branch, when fitted.
+    pub ngram_valid: Option<f64>,
+}
+
+/// Stage 4: reloads the best epoch's bundle, fits the n-gram branch (`ngram-cnn`), calibrates
+/// the head on the validation probabilities, saves the final bundle when either changed it,
+/// and evaluates the test set.
+pub(super) fn final_stages(
+    data: &TrainData,
+    run: &Run,
+    output: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<Final> {
+    let prep = &run.prep;
+    let head = run.head.as_ref();
+    let mut best = Bundle::load(output).context(
+        "cannot reload the best checkpoint for the n-gram branch and the final evaluation",
+    )?;
+    let valid_tokens = if prep.wants_ngram {
+        tokenize_all(&prep.pipeline.tokenizer, &data.valid.texts())
+    } else {
+        Vec::new()
+    };
+    // The n-gram branch is refitted on training + validation texts, so the validation
+    // predictions of the saved ngram-cnn are not held out: the calibration and the report use
+    // the mixture's from before the refit.
+    let mut held_out = None;
+    let mut ngram_valid = None;
+    if prep.wants_ngram {
+        let stage = StageTimer::start(observer, Stage::NgramBranch);
+        let cnn_valid_logits =
+            crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len);
+        let branch_data = ngram_stage::BranchData {
+            train_docs: &prep.train_tokens,
+            train: &prep.train_t,
+            valid_docs: &valid_tokens,
+            valid: &prep.valid_t,
+            cnn_valid_logits: &cnn_valid_logits,
+            labels: prep.labels.len(),
+            parent: options
+                .start_from
+                .as_ref()
+                .and_then(|s| s.bundle.ngram.as_ref().zip(s.bundle.config.ngram.as_ref())),
+        };
+        let started = Instant::now();
+        let (model, branch, probs) = ngram_stage::fit_branch_held_out(head, &branch_data)?;
+        report_branch(head, &branch, started, observer);
+        ngram_valid = branch.validation["mixed"].as_f64();
+        add_branch(&mut best, model, branch);
+        held_out = Some(probs);
+        stage.finish(observer);
+    }
+    let stage = StageTimer::start(observer, Stage::FinalReport);
+    let valid_probs = match held_out {
+        Some(p) => p,
+        None => {
+            let min_len = prep.pipeline.encode.min_len;
+            let mut z = crate::predict::logits(&best.model, &prep.valid_enc, min_len);
+            head.activate(&mut z, prep.labels.len());
+            z
+        }
+    };
+    let calibration = head.calibrate(&prep.labels, &valid_probs, &prep.valid_t);
+    for m in &calibration.messages {
+        observer.message(MessageKind::Info, m);
+    }
+    let record = calibration
+        .head
+        .record(prep.labels.len(), run.weights.as_deref());
+    if prep.wants_ngram || record != best.config.head_record() {
+        best.config.set_head_record(record);
+        best.save(output)?;
+    }
+    let classifier = Classifier::from_bundle(best)?;
+    let final_head = classifier.head();
+    let test = match (&prep.test_t, data.test, &prep.test_enc) {
+        (Some(targets), Some(ds), Some(enc)) => {
+            let probs = classifier.probabilities_of(&prep.test_tokens, enc);
+            let scores = final_head.evaluate(&prep.labels, targets, &probs);
+            write_test_report(
+                final_head,
+                scores.as_ref(),
+                &ds.name,
+                &prep.test_unknown,
+                output,
+            )?;
+            Some(scores)
+        }
+        _ => None,
+    };
+    let valid = Validation {
+        scores: final_head.evaluate(&prep.labels, &prep.valid_t, &valid_probs),
+        probs: valid_probs,
+        targets: prep.valid_t.clone(),
+    };
+    stage.finish(observer);
+    Ok(Final {
+        test,
+        valid,
+        ngram_valid,
+    })
+}
+
+/// Reports the fitted n-gram branch: the kept parent branch (fine-tuning), then its size,
+/// `C`, mixture and validation figures.
+fn report_branch(
+    head: &dyn Head,
+    branch: &NgramBranch,
+    started: Instant,
+    observer: &mut dyn TrainObserver,
+) {
+    let v = &branch.validation;
+    let figure = |key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+    let name = v["metric"].as_str().unwrap_or("acc");
+    if let Some(kept) = v.get("kept_parent_branch") {
+        let score = head.branch_score_name();
+        let parent = kept[score].as_f64().unwrap_or(f64::NAN);
+        let refit = kept[format!("refit_{score}")].as_f64().unwrap_or(f64::NAN);
+        observer.message(
+            MessageKind::Info,
+            &format!(
+                "n-gram branch: kept the parent's (valid {name} {parent:.4}; refitted on the new texts {refit:.4})"
+            ),
+        );
+    }
+    observer.message(
+        MessageKind::Info,
+        &format!(
+            "n-gram branch: {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid {name} cnn {:.4}, n-gram {:.4}, mixed {:.4} ({:.1} s)",
+            branch.num_features,
+            branch.c,
+            branch.mix.cnn,
+            branch.mix.ngram,
+            figure("cnn"),
+            figure("ngram"),
+            figure("mixed"),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+}
+
+/// Puts the n-gram branch into the bundle.
+fn add_branch(best: &mut Bundle, model: NgramModel, branch: NgramBranch) {
+    best.config.ngram = Some(branch);
+    best.ngram = Some(model);
+}
+
+/// Writes `output/report.json`: the data's name, the head's fields and the test scores.
+fn write_test_report(
+    head: &dyn Head,
+    scores: &dyn Scores,
+    data_name: &str,
+    unknown: &std::collections::BTreeMap<String, usize>,
+    output: &Path,
+) -> Result<()> {
+    let mut json = serde_json::Map::new();
+    json.insert("data".into(), data_name.into());
+    json.extend(head.json_tags(unknown));
+    json.insert("report".into(), scores.to_json());
+    write_atomic(
+        &output.join(bundle::REPORT_FILE),
+        &serde_json::to_vec_pretty(&serde_json::Value::Object(json))?,
+    )
+}
