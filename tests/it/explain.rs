@@ -198,7 +198,7 @@ fn a_hand_computed_max_and_mean_pooling_model_is_decomposed_exactly() {
         }
     }
     bundle.model = Model::Kim(m);
-    let classifier = Classifier::from_bundle(bundle);
+    let classifier = Classifier::from_bundle(bundle).unwrap();
     let label0 = classifier.labels()[0].clone();
     // h=1 windows after ReLU: 0.5, 2, 0, 0.5 (max 2, mean 0.75); h=2: 0, 3.1, 0 (max 3.1, mean
     // 3.1/3). Centered weights of label 0: (1, 0.75, 0.2, -1), centered bias 0.3. Logit:
