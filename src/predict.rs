@@ -147,6 +147,13 @@ impl Classifier {
     /// If the bundle has an n-gram branch and `docs` and `encoded` differ in length.
     pub fn probabilities_of(&self, docs: &[Vec<String>], encoded: &[Encoded]) -> Vec<f32> {
         let k = self.labels().len();
+        if let (None, Some(ngram)) = (self.bundle.model.embedding(), &self.bundle.ngram) {
+            // No network (`--arch ngram`): the branch alone, activated by the head.
+            assert_eq!(docs.len(), encoded.len(), "one token list per encoded text");
+            let mut z = ngram.logreg.logits(&ngram.featurizer.transform_all(docs));
+            self.head.activate(&mut z, k);
+            return z;
+        }
         let mut cnn = logits(&self.bundle.model, encoded, self.pipeline.encode.min_len);
         match (&self.bundle.ngram, &self.bundle.config.ngram) {
             (Some(ngram), Some(branch)) => {

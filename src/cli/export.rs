@@ -53,7 +53,12 @@ fn check_output(args: &ExportArgs) -> Result<()> {
 pub fn run(args: ExportArgs) -> Result<()> {
     check_output(&args)?;
     let bundle = Bundle::load(&args.model)?;
-    let (trained, dim) = bundle.model.embedding();
+    let (trained, dim) = bundle.model.embedding().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} is an n-gram model (--arch ngram): it has no word embedding to export",
+            args.model.display()
+        )
+    })?;
     let emb: &[f32] = if args.static_channel {
         bundle.model.frozen_embedding().ok_or_else(|| {
             anyhow::anyhow!("{} is not a multichannel model", args.model.display())

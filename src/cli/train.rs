@@ -219,11 +219,16 @@ fn print_outcome(run: &PreparedRun, outcome: &TrainOutcome) {
     }
     if let Some(v) = outcome.ngram_valid {
         println!(
-            "valid {} of the mixture with the n-gram branch {v:.4}",
+            "valid {} of {} {v:.4}",
             if run.head() == HeadKind::SingleLabel {
                 "acc"
             } else {
                 "micro-f1"
+            },
+            if outcome.best.is_some() {
+                "the mixture with the n-gram branch"
+            } else {
+                "the n-gram branch"
             }
         );
     }

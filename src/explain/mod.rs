@@ -211,6 +211,8 @@ enum CnnPart {
         logits: Vec<f32>,
         occluded: Vec<f32>,
     },
+    /// No network (`--arch ngram`): only the n-gram branch is explained.
+    Absent,
 }
 
 struct NgramPart {
@@ -363,6 +365,8 @@ impl Classifier {
                     predicted,
                 )
             }
+            // No network (`--arch ngram`): the n-gram branch is the whole model.
+            Model::Ngram(_) => (CnnPart::Absent, vec![0.0; k]),
             // Any other architecture: occlusion (one forward pass per token).
             model => {
                 // A fixed-length model (conv2d) reads at most its input length.
@@ -456,8 +460,8 @@ impl Classifier {
                 // Mean pooling: feature `mf + r·maps + f` is the mean of relu(window + bias)
                 // over the region's windows, so each window adds its share.
                 let seq_len = all_windows.len() / (maps * cfg.region_sizes.len()).max(1);
-                for j in mf..nf {
-                    if pooled[j] <= 0.0 {
+                for (j, &p) in pooled.iter().enumerate().take(nf).skip(mf) {
+                    if p <= 0.0 {
                         continue;
                     }
                     let (r, f) = ((j - mf) / maps, (j - mf) % maps);
@@ -483,6 +487,7 @@ impl Classifier {
                     }
                 }
             }
+            (CnnPart::Absent, _) => method = Method::Exact,
             (CnnPart::Occlusion { logits, occluded }, _) => {
                 method = Method::Occlusion;
                 bias = None;

@@ -3,6 +3,7 @@
 pub mod conv2d;
 pub mod kim;
 pub mod network;
+pub mod ngram_only;
 mod params;
 pub mod registry;
 pub mod trainer;

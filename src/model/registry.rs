@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::conv2d::{Conv2dConfig, Conv2dNet};
 use super::kim::{Batch, KimCnn, KimConfig};
 use super::network::{Network, NetworkConfig, ParamRole, ParamSpec};
+use super::ngram_only::{NgramOnly, NgramOnlyConfig};
 use super::trainer::{NetTrainer, StepStats};
 use crate::nn::optim::OptimizerConfig;
 
@@ -32,6 +33,8 @@ macro_rules! for_each_arch {
              "Kim (2014): region sizes × feature maps, max-over-time pooling, dropout, dense."),
             (Conv2d, Conv2dNet, Conv2dConfig,
              "The tutorial's 2-D CNN: k×k convolution blocks with 2-D pooling, flatten, dense layers."),
+            (Ngram, NgramOnly, NgramOnlyConfig,
+             "The n-gram branch alone, no CNN: NB-weighted logistic regression over word (and character) n-grams, a fast linear baseline."),
         }
     };
 }
@@ -306,12 +309,13 @@ for_each_arch!(define_wrappers);
 pub(crate) use for_each_arch;
 
 impl Model {
-    /// The trained embedding table `[vocab_size, emb_dim]` and its width (every architecture
-    /// declares one, first).
-    pub fn embedding(&self) -> (&[f32], usize) {
+    /// The trained embedding table `[vocab_size, emb_dim]` and its width; `None` for a model
+    /// without a network (`--arch ngram`). Every network declares its embedding first.
+    pub fn embedding(&self) -> Option<(&[f32], usize)> {
         let params = self.named_params();
+        let first = params.first()?;
         debug_assert_eq!(self.param_specs()[0].role, ParamRole::Embedding);
-        (params[0].2, params[0].1[1])
+        Some((first.2, first.1[1]))
     }
 
     /// The frozen embedding channel `[vocab_size, emb_dim]` (Kim 2014's multichannel static

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::settings::TrainConfig;
+use crate::model::ngram_only::NgramOnlyConfig;
 use crate::model::{Architecture, Conv2dConfig, KimConfig, NetworkConfig};
 use crate::text::EmbeddingMode;
 
@@ -101,6 +102,20 @@ impl FromSettings for Conv2dConfig {
         s.dropout = self.dropout;
         s.init = self.init;
     }
+}
+
+impl FromSettings for NgramOnlyConfig {
+    fn from_settings(s: &TrainConfig, vocab_size: usize, num_classes: usize) -> Result<Self> {
+        if s.embedding != EmbeddingMode::NonStatic || s.pretrained.is_some() {
+            bail!("--arch ngram has no word embedding: drop --embedding and --pretrained");
+        }
+        Ok(NgramOnlyConfig {
+            vocab_size,
+            num_classes,
+        })
+    }
+
+    fn to_settings(&self, _s: &mut TrainConfig) {}
 }
 
 macro_rules! define_arch_kind {
@@ -216,12 +231,12 @@ mod tests {
             .iter()
             .map(|k| k.to_possible_value().unwrap().get_name().to_string())
             .collect();
-        assert_eq!(kinds, ["ngram-cnn", "kim", "conv2d"]);
+        assert_eq!(kinds, ["ngram-cnn", "kim", "conv2d", "ngram"]);
         let choices: Vec<String> = ArchChoice::value_variants()
             .iter()
             .map(|k| k.to_possible_value().unwrap().get_name().to_string())
             .collect();
-        assert_eq!(choices, ["ngram-cnn", "kim", "conv2d", "seed"]);
+        assert_eq!(choices, ["ngram-cnn", "kim", "conv2d", "ngram", "seed"]);
         // The config-file names are the bundle's "type" names of the registry.
         for k in &ArchKind::value_variants()[1..] {
             let name = serde_json::to_value(k).unwrap();

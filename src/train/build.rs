@@ -220,7 +220,7 @@ pub(super) fn build_model(
         MessageKind::Info,
         &format!(
             "model: {}{}{}",
-            if prep.wants_ngram {
+            if prep.wants_ngram && arch.num_params() > 0 {
                 "ngram-cnn = n-gram branch (fitted after the CNN) + "
             } else {
                 ""

@@ -56,14 +56,16 @@ pub(super) fn final_stages(
     let mut ngram_valid = None;
     if prep.wants_ngram {
         let stage = StageTimer::start(observer, Stage::NgramBranch);
-        let cnn_valid_logits =
-            crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len);
+        // No network (`--arch ngram`): the branch alone.
+        let cnn_valid_logits = best.model.embedding().is_some().then(|| {
+            crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len)
+        });
         let branch_data = ngram_stage::BranchData {
             train_docs: &prep.train_tokens,
             train: &prep.train_t,
             valid_docs: &valid_tokens,
             valid: &prep.valid_t,
-            cnn_valid_logits: &cnn_valid_logits,
+            cnn_valid_logits: cnn_valid_logits.as_deref(),
             labels: prep.labels.len(),
             parent: options
                 .start_from
@@ -151,10 +153,10 @@ fn report_branch(
             ),
         );
     }
-    observer.message(
-        MessageKind::Info,
-        &format!(
-            "n-gram branch: {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid {name} cnn {:.4}, n-gram {:.4}, mixed {:.4} ({:.1} s)",
+    let seconds = started.elapsed().as_secs_f64();
+    let message = if v.get("cnn").is_some() {
+        format!(
+            "n-gram branch: {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid {name} cnn {:.4}, n-gram {:.4}, mixed {:.4} ({seconds:.1} s)",
             branch.num_features,
             branch.c,
             branch.mix.cnn,
@@ -162,9 +164,16 @@ fn report_branch(
             figure("cnn"),
             figure("ngram"),
             figure("mixed"),
-            started.elapsed().as_secs_f64()
-        ),
-    );
+        )
+    } else {
+        format!(
+            "n-gram branch: {} n-grams, C = {}; valid {name} {:.4} ({seconds:.1} s)",
+            branch.num_features,
+            branch.c,
+            figure("ngram"),
+        )
+    };
+    observer.message(MessageKind::Info, &message);
 }
 
 /// Puts the n-gram branch into the bundle.

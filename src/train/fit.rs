@@ -212,7 +212,12 @@ fn train_in_pool(
     let stage = StageTimer::start(observer, Stage::BuildModel);
     let mut run = build_model(config, head, prep, output, options, observer)?;
     stage.finish(observer);
-    let stop = fit_loop(config, &mut run, output, options, observer)?;
+    let stop = if run.arch.num_params() == 0 {
+        // `--arch ngram`: no network to fit; the n-gram branch is the model.
+        no_network(&mut run, output)?
+    } else {
+        fit_loop(config, &mut run, output, options, observer)?
+    };
     // An interrupted run is resumed later; the n-gram branch, the calibration and the test
     // evaluation run once, at its real end.
     let end = match stop {
@@ -240,6 +245,30 @@ fn train_in_pool(
         ngram_valid,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A run without a network (`--arch ngram`): no epochs; the bundle of the parameterless
+/// network is written for the final stages, which fit the n-gram branch into it.
+///
+/// # Errors
+/// When there is no n-gram branch to fit (fine-tuning on data that lacks some of the model's
+/// labels), or the bundle cannot be written.
+fn no_network(run: &mut Run, output: &Path) -> Result<StopReason> {
+    if !run.prep.wants_ngram {
+        bail!(
+            "an n-gram model (--arch ngram) is its n-gram branch, which is refitted on the new \
+             data: the new training data must have an example of every label of the model"
+        );
+    }
+    write_metrics(output, &[])?;
+    Bundle {
+        config: run.bundle_config.clone(),
+        model: run.trainer.model(),
+        vocab: run.prep.pipeline.vocab.clone(),
+        ngram: None,
+    }
+    .save(output)?;
+    Ok(StopReason::Completed)
 }
 
 /// Whether the user asked to stop (Ctrl-C).

@@ -44,7 +44,9 @@ use anyhow::Result;
 
 use crate::bundle::NgramBranch;
 use crate::head::{BranchFit, Head, Targets};
-use crate::ngram::{LogReg, LogRegFit, NgramConfig, NgramFeaturizer, NgramModel, han_share};
+use crate::ngram::{
+    LogReg, LogRegFit, MixWeights, NgramConfig, NgramFeaturizer, NgramModel, han_share,
+};
 pub use crate::ngram::{NB_FLOOR, NB_SMOOTHING};
 
 /// Inverse L2 strengths tried, in this order (each fit warm-starts from the previous one; the
@@ -116,8 +118,9 @@ pub struct BranchData<'a> {
     pub valid_docs: &'a [Vec<String>],
     /// Their targets.
     pub valid: &'a Targets,
-    /// The CNN's validation logits `[valid, labels]`.
-    pub cnn_valid_logits: &'a [f32],
+    /// The CNN's validation logits `[valid, labels]`; `None` for a model without a CNN
+    /// (`--arch ngram`: the branch alone, mixture exponents 0 and 1).
+    pub cnn_valid_logits: Option<&'a [f32]>,
     /// Number of labels.
     pub labels: usize,
     /// When fine-tuning a model with an n-gram branch over the same labels: that branch and its
@@ -144,6 +147,26 @@ fn activated(head: &dyn Head, logits: &[f32], labels: usize) -> Vec<f32> {
     p
 }
 
+/// The mixture of the CNN's and the branch's validation logits `[valid, labels]`: its
+/// exponents, chosen on the validation split by the head, and the mixed probabilities. Without
+/// a CNN (`--arch ngram`) the exponents are 0 and 1: the branch alone.
+fn mixture(head: &dyn Head, data: &BranchData, ngram_logits: &[f32]) -> (MixWeights, Vec<f32>) {
+    match data.cnn_valid_logits {
+        Some(cnn) => {
+            let mix = head.choose_mix(cnn, ngram_logits, data.valid);
+            (mix, head.mix(cnn, ngram_logits, mix, data.labels))
+        }
+        None => {
+            let mix = MixWeights {
+                cnn: 0.0,
+                ngram: 1.0,
+            };
+            let zeros = vec![0.0; ngram_logits.len()];
+            (mix, head.mix(&zeros, ngram_logits, mix, data.labels))
+        }
+    }
+}
+
 /// Fits the branch and returns it with its `config.json` record.
 ///
 /// # Errors
@@ -165,7 +188,6 @@ pub fn fit_branch_held_out(
     head: &dyn Head,
     data: &BranchData,
 ) -> Result<(NgramModel, NgramBranch, Vec<f32>)> {
-    let k = data.labels;
     let (path, best) = search(head, data)?;
     if let Some(kept) = keep_parent(head, data, best.as_ref().map_or(0.0, |b| b.score), &path) {
         return Ok(kept);
@@ -179,9 +201,7 @@ pub fn fit_branch_held_out(
         featurizer,
         ..
     } = best.expect("at least one feature set and C");
-    let cnn = data.cnn_valid_logits;
-    let mix = head.choose_mix(cnn, &ngram_logits, data.valid);
-    let mixed = head.mix(cnn, &ngram_logits, mix, k);
+    let (mix, mixed) = mixture(head, data, &ngram_logits);
     let validation = branch_validation(head, data, &ngram_probs, &mixed, path, None);
 
     // Refit on every labelled text with the chosen C, starting from the chosen model's
@@ -224,13 +244,15 @@ fn branch_validation(
     path: Vec<serde_json::Value>,
     kept: Option<serde_json::Value>,
 ) -> serde_json::Value {
-    let cnn_probs = activated(head, data.cnn_valid_logits, data.labels);
     let mut v = serde_json::json!({
-        "cnn": head.figure(&cnn_probs, data.valid),
         "ngram": head.figure(ngram_probs, data.valid),
         "mixed": head.figure(mixed, data.valid),
         "c_path": path,
     });
+    if let Some(cnn) = data.cnn_valid_logits {
+        let cnn_probs = activated(head, cnn, data.labels);
+        v["cnn"] = head.figure(&cnn_probs, data.valid).into();
+    }
     if let Some(kept) = kept {
         v["kept_parent_branch"] = kept;
     }
@@ -325,9 +347,7 @@ fn keep_parent(
     if score <= refit_score {
         return None;
     }
-    let cnn = data.cnn_valid_logits;
-    let mix = head.choose_mix(cnn, &logits, data.valid);
-    let mixed = head.mix(cnn, &logits, mix, k);
+    let (mix, mixed) = mixture(head, data, &logits);
     let name = head.branch_score_name();
     let mut kept = serde_json::Map::new();
     kept.insert(name.to_string(), score.into());
@@ -392,7 +412,7 @@ mod tests {
             train: &y,
             valid_docs: &valid,
             valid: &vy,
-            cnn_valid_logits: &flat,
+            cnn_valid_logits: Some(&flat),
             labels: 2,
             parent: None,
         };

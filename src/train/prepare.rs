@@ -90,7 +90,7 @@ fn ngram_wanted(
         .collect();
     let wants_ngram = match start {
         Some(s) => s.bundle.config.ngram.is_some() && missing.is_empty(),
-        None => config.arch == ArchKind::NgramCnn,
+        None => matches!(config.arch, ArchKind::NgramCnn | ArchKind::Ngram),
     };
     if let Some(s) = start
         && s.bundle.config.ngram.is_some()

@@ -271,7 +271,7 @@ impl RunRequest {
             } else if let Some(dir) = &config.init_from {
                 let b = crate::bundle::Bundle::load(dir)
                     .with_context(|| format!("--init-from {}", dir.display()))?;
-                config.emb_dim = b.model.embedding().1;
+                config.emb_dim = b.model.embedding().ok_or_else(|| no_embedding(dir))?.1;
             }
         }
         // The settings' own checks (an architecture that cannot take --embedding, ...) before
@@ -535,4 +535,12 @@ impl PreparedRun {
         }
         result
     }
+}
+
+/// The error for a bundle without a word embedding (`--arch ngram`) where one is needed.
+pub(crate) fn no_embedding(dir: &std::path::Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} is an n-gram model (--arch ngram): it has no word embedding to start from",
+        dir.display()
+    )
 }

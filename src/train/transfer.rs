@@ -156,7 +156,10 @@ pub fn extend_vocab_from_tokens(
 pub fn grow_model(parent: &Model, arch: &Architecture, seed: u64) -> Result<Model> {
     let specs = parent.param_specs();
     let params = parent.named_params();
-    let (emb, e) = parent.embedding();
+    let Some((emb, e)) = parent.embedding() else {
+        // No network (`--arch ngram`): nothing to carry over.
+        return Ok(Model::new(arch, seed));
+    };
     let (old_vocab, old_classes) = (specs[0].shape[0], parent.num_classes());
     let (vocab, classes) = (arch.vocab_size(), arch.num_classes());
     ensure!(
@@ -346,7 +349,10 @@ pub fn vectors_from_bundle(
     vocab: &mut Vocab,
     filter: &VectorFilter,
 ) -> Result<PretrainedVectors> {
-    let (emb, e) = b.model.embedding();
+    let (emb, e) = b
+        .model
+        .embedding()
+        .ok_or_else(|| super::run::no_embedding(dir))?;
     let mut found = vec![false; vocab.len()];
     let mut table = vec![0.0; vocab.len() * e];
     let mut added = 0;

@@ -312,6 +312,90 @@ fn ngram_branch_is_saved_deterministic_and_mixed_at_prediction() {
 }
 
 #[test]
+fn the_ngram_architecture_is_the_branch_alone_with_no_network() {
+    use textcnn::explain::Method;
+    use textcnn::text::tokenize_all;
+    use textcnn::train::{ArchKind, StartFrom, finetune_config};
+    let (tr, va, te) = (synthetic(300, 31), synthetic(80, 32), synthetic(60, 33));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: Some(&te),
+    };
+    let config = TrainConfig {
+        arch: ArchKind::Ngram,
+        ..small_config()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = train(&config, &data, dir.path(), &TrainOptions::default()).unwrap();
+    // No epochs; the validation figure is the branch's own.
+    assert!(outcome.history.is_empty() && outcome.best.is_none());
+    let c = Classifier::load(dir.path()).unwrap();
+    assert_eq!(c.bundle().model.architecture().num_params(), 0);
+    assert!(c.bundle().model.embedding().is_none());
+    let branch = c.bundle().config.ngram.clone().expect("the n-gram branch");
+    assert_eq!((branch.mix.cnn, branch.mix.ngram), (0.0, 1.0));
+    assert!(branch.validation.get("cnn").is_none());
+    assert_eq!(outcome.ngram_valid, branch.validation["ngram"].as_f64());
+    // Its probabilities are exactly the branch's.
+    let texts: Vec<&str> = te.examples.iter().map(|e| e.text.as_str()).collect();
+    let (_, got) = c.probabilities(&texts);
+    let docs = tokenize_all(&c.pipeline().tokenizer, &texts);
+    assert_eq!(got, c.bundle().ngram.as_ref().unwrap().probabilities(&docs));
+    // The cue words decide: every test text is right.
+    let targets = c.head().targets(&te, c.labels()).unwrap().0;
+    let (_, scores) = c.evaluate(&texts, &targets);
+    assert_eq!(scores.figures()[0], ("accuracy", 1.0));
+    // The explanation is the n-gram branch's exact decomposition.
+    let e = c.explain(texts[0], None).unwrap();
+    assert_eq!(e.method, Method::Exact);
+    let sum: f64 = e.windows.iter().map(|w| w.contribution as f64).sum();
+    assert!(
+        (sum + e.bias.unwrap() as f64 - e.logit as f64).abs() < 1e-4,
+        "{e:?}"
+    );
+    // Fine-tuning refits the branch on the new texts; data lacking a label is refused.
+    let start = StartFrom::load(dir.path(), false).unwrap();
+    let ft = finetune_config(&start.bundle);
+    let out = tempfile::tempdir().unwrap();
+    let options = TrainOptions {
+        start_from: Some(start),
+        ..TrainOptions::default()
+    };
+    let (tr2, va2) = (synthetic(100, 34), synthetic(40, 35));
+    let data2 = TrainData {
+        train: &tr2,
+        valid: &va2,
+        test: None,
+    };
+    train(&ft, &data2, out.path(), &options).unwrap();
+    assert!(Bundle::load(out.path()).unwrap().ngram.is_some());
+    let pos_only = |d: &Dataset| Dataset {
+        examples: d
+            .examples
+            .iter()
+            .filter(|e| e.label() == "pos")
+            .cloned()
+            .collect(),
+        ..d.clone()
+    };
+    let (tr3, va3) = (pos_only(&tr2), pos_only(&va2));
+    let data3 = TrainData {
+        train: &tr3,
+        valid: &va3,
+        test: None,
+    };
+    let start = StartFrom::load(dir.path(), false).unwrap();
+    let options = TrainOptions {
+        start_from: Some(start),
+        ..TrainOptions::default()
+    };
+    let out3 = tempfile::tempdir().unwrap();
+    let err = train(&ft, &data3, out3.path(), &options).err().unwrap();
+    assert!(format!("{err:#}").contains("every label"), "{err:#}");
+}
+
+#[test]
 fn finetuning_on_data_without_every_label_drops_the_ngram_branch() {
     use textcnn::train::{StartFrom, finetune_config};
     let (tr, va) = (synthetic(200, 21), synthetic(60, 22));
