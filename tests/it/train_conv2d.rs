@@ -186,7 +186,7 @@ fn seed_preset_and_toml_settings() {
     );
     assert_eq!(
         err,
-        "line 2: arch = \"seeds\": expected \"ngram-cnn\", \"kim\", \"conv2d\" or \"seed\""
+        "line 2: arch = \"seeds\": expected \"ngram-cnn\", \"kim\", \"conv2d\", \"ngram\" or \"seed\""
     );
     // With the preset, a typo is still reported at its line.
     let err = format!(
