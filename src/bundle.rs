@@ -123,6 +123,26 @@ pub struct NgramBranch {
     pub validation: serde_json::Value,
 }
 
+impl NgramBranch {
+    /// A note for the user when the mixture gave the CNN weight 0 (`mix.cnn == 0` with a CNN
+    /// beside the branch): then every prediction is the n-gram branch's, and the CNN's settings
+    /// change nothing. `None` when the CNN takes part, or when there is no CNN (`--arch ngram`).
+    pub fn cnn_unused_note(&self) -> Option<String> {
+        let cnn = self.validation.get("cnn")?.as_f64()?;
+        if self.mix.cnn != 0.0 {
+            return None;
+        }
+        let metric = self.validation["metric"].as_str().unwrap_or("acc");
+        let ngram = self.validation["ngram"].as_f64().unwrap_or(f64::NAN);
+        Some(format!(
+            "the CNN adds nothing on this data: the validation split chose mixture weight 0 for it \
+             (valid {metric} CNN {cnn:.4}, n-gram branch {ngram:.4}), so every prediction is the \
+             n-gram branch's and the CNN's settings change nothing; `--arch ngram` gives the same \
+             model without training the network"
+        ))
+    }
+}
+
 /// A trained model with its text pipeline and label list.
 pub struct Bundle {
     pub config: BundleConfig,
@@ -556,6 +576,33 @@ fn parse_tensors(bytes: &[u8], path: &Path) -> Result<TensorMap> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zero_cnn_weight_is_noted_and_only_then() {
+        let branch = |cnn: f32, validation: serde_json::Value| NgramBranch {
+            model: "ngram-cnn".into(),
+            features: crate::ngram::NgramConfig {
+                word_n: 2,
+                char_n: 0,
+                min_df: 1,
+            },
+            num_features: 10,
+            c: 1.0,
+            mix: MixWeights { cnn, ngram: 1.0 },
+            validation,
+        };
+        let both = serde_json::json!({"metric": "acc", "cnn": 0.8125, "ngram": 0.9, "mixed": 0.9});
+        let note = branch(0.0, both.clone()).cnn_unused_note().unwrap();
+        assert!(note.contains("weight 0"), "{note}");
+        assert!(
+            note.contains("valid acc CNN 0.8125, n-gram branch 0.9000"),
+            "{note}"
+        );
+        assert_eq!(branch(0.1, both).cnn_unused_note(), None);
+        // `--arch ngram`: no CNN, nothing to note.
+        let alone = serde_json::json!({"metric": "acc", "ngram": 0.9, "mixed": 0.9});
+        assert_eq!(branch(0.0, alone).cnn_unused_note(), None);
+    }
 
     #[test]
     fn labels_must_be_printable_visible_and_unique() {

@@ -372,7 +372,8 @@ impl TrainJob {
     /// Reads the data, trains and writes the bundle to `output`. Returns a JSON summary:
     /// `stop` (`completed`, `early_stopped`, `interrupted`), `head`, `best` (the kept epoch's
     /// metrics), `ngram_valid` (the mixture's validation accuracy, or micro-F1), `test` (the
-    /// test figures by name), `test_accuracy` (single-label), `seconds`, `warnings`.
+    /// test figures by name), `test_accuracy` (single-label), `cnn_note` (set when the mixture
+    /// gave the CNN weight 0: the CNN changes no prediction), `seconds`, `warnings`.
     fn run(&self, py: Python<'_>) -> PyResult<String> {
         py.detach(|| self.run_detached()).map_err(to_py)
     }
@@ -416,6 +417,7 @@ impl TrainJob {
             "head": run.head().name(),
             "best": outcome.best,
             "ngram_valid": outcome.ngram_valid,
+            "cnn_note": outcome.cnn_note,
             "test": test,
             "test_accuracy": outcome
                 .test

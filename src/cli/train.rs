@@ -232,6 +232,9 @@ fn print_outcome(run: &PreparedRun, outcome: &TrainOutcome) {
             }
         );
     }
+    if let Some(note) = &outcome.cnn_note {
+        println!("note: {note}");
+    }
     if let Some(valid) = &outcome.valid
         && run.head() != HeadKind::SingleLabel
     {

@@ -563,6 +563,12 @@ fn write_data_and_branch(h: &mut String, run: &RunReport) {
             num(&n["validation"]["ngram"]),
             num(&n["validation"]["mixed"])
         );
+        let note = serde_json::from_value::<bundle::NgramBranch>(n.clone())
+            .ok()
+            .and_then(|b| b.cnn_unused_note());
+        if let Some(note) = note {
+            let _ = writeln!(h, "<p><b>Note:</b> {}</p>", e(&note));
+        }
     }
 }
 

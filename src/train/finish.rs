@@ -27,6 +27,8 @@ pub(super) struct Final {
     pub valid: Validation,
     /// The validation figure of the mixture with the n-gram branch, when fitted.
     pub ngram_valid: Option<f64>,
+    /// [`crate::bundle::NgramBranch::cnn_unused_note`] of the fitted branch.
+    pub cnn_note: Option<String>,
 }
 
 /// Stage 4: reloads the best epoch's bundle, fits the n-gram branch (`ngram-cnn`), calibrates
@@ -54,6 +56,7 @@ pub(super) fn final_stages(
     // the mixture's from before the refit.
     let mut held_out = None;
     let mut ngram_valid = None;
+    let mut cnn_note = None;
     if prep.wants_ngram {
         let stage = StageTimer::start(observer, Stage::NgramBranch);
         // No network (`--arch ngram`): the branch alone.
@@ -76,6 +79,7 @@ pub(super) fn final_stages(
         let (model, branch, probs) = ngram_stage::fit_branch_held_out(head, &branch_data)?;
         report_branch(head, &branch, started, observer);
         ngram_valid = branch.validation["mixed"].as_f64();
+        cnn_note = branch.cnn_unused_note();
         add_branch(&mut best, model, branch);
         held_out = Some(probs);
         stage.finish(observer);
@@ -112,6 +116,7 @@ pub(super) fn final_stages(
                 scores.as_ref(),
                 &ds.name,
                 &prep.test_unknown,
+                cnn_note.as_deref(),
                 output,
             )?;
             Some(scores)
@@ -128,6 +133,7 @@ pub(super) fn final_stages(
         test,
         valid,
         ngram_valid,
+        cnn_note,
     })
 }
 
@@ -174,6 +180,9 @@ fn report_branch(
         )
     };
     observer.message(MessageKind::Info, &message);
+    if let Some(note) = branch.cnn_unused_note() {
+        observer.message(MessageKind::Warning, &note);
+    }
 }
 
 /// Puts the n-gram branch into the bundle.
@@ -182,18 +191,23 @@ fn add_branch(best: &mut Bundle, model: NgramModel, branch: NgramBranch) {
     best.ngram = Some(model);
 }
 
-/// Writes `output/report.json`: the data's name, the head's fields and the test scores.
+/// Writes `output/report.json`: the data's name, the head's fields, the test scores and, when
+/// the CNN changes no prediction, `"note"` saying so.
 fn write_test_report(
     head: &dyn Head,
     scores: &dyn Scores,
     data_name: &str,
     unknown: &std::collections::BTreeMap<String, usize>,
+    cnn_note: Option<&str>,
     output: &Path,
 ) -> Result<()> {
     let mut json = serde_json::Map::new();
     json.insert("data".into(), data_name.into());
     json.extend(head.json_tags(unknown));
     json.insert("report".into(), scores.to_json());
+    if let Some(note) = cnn_note {
+        json.insert("note".into(), note.into());
+    }
     write_atomic(
         &output.join(bundle::REPORT_FILE),
         &serde_json::to_vec_pretty(&serde_json::Value::Object(json))?,

@@ -131,6 +131,9 @@ pub struct TrainOutcome {
     /// The validation figure of the CNN mixed with the n-gram branch (`ngram-cnn`, when
     /// fitted): accuracy, or micro-F1 for a multi-label model.
     pub ngram_valid: Option<f64>,
+    /// Set when the mixture gave the CNN weight 0, so that the CNN changes no prediction: a
+    /// sentence saying so ([`crate::bundle::NgramBranch::cnn_unused_note`]).
+    pub cnn_note: Option<String>,
     /// Wall-clock seconds of the whole run.
     pub seconds: f64,
 }
@@ -226,14 +229,15 @@ fn train_in_pool(
             data, &run, output, options, observer,
         )?),
     };
-    let (test, test_unknown_labels, valid, ngram_valid) = match end {
+    let (test, test_unknown_labels, valid, ngram_valid, cnn_note) = match end {
         Some(e) => (
             e.test,
             run.prep.test_unknown.clone(),
             Some(e.valid),
             e.ngram_valid,
+            e.cnn_note,
         ),
-        None => (None, BTreeMap::new(), None, None),
+        None => (None, BTreeMap::new(), None, None, None),
     };
     Ok(TrainOutcome {
         stop,
@@ -243,6 +247,7 @@ fn train_in_pool(
         test_unknown_labels,
         valid,
         ngram_valid,
+        cnn_note,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
