@@ -2,11 +2,12 @@
 """Accuracy table: textcnn's default model beside TF-IDF + logistic regression and fastText, on every
 single-label set of the development suite (../shared/data/suite) and on IMDB, measured in one session.
 
-usage: python bench/suite.py [--textcnn target/release/textcnn] [--shared ../shared] [--out runs/suite]
+usage: python bench/suite.py [--textcnn target/release/textcnn] [--shared ../shared] [--out runs/suite] [--default-only]
                              [--sets sms,finphrase,...] [--no-imdb] [--no-baselines] [-- extra train flags]
 
 For each set it runs `textcnn train --train SET/train.tsv --test SET/test.tsv --output OUT/SET` (defaults,
-no other flags unless given after `--`) and `../shared/bench/baselines_tsv.py` (`--cjk` for Chinese); for
+no other flags unless given after `--`), the same with `--arch kim` (the CNN alone) and `--arch ngram` (the
+n-gram branch alone) into OUT/SET-kim and OUT/SET-ngram, and `../shared/bench/baselines_tsv.py` (`--cjk` for Chinese); for
 IMDB the README's main job and `tfidf_lr_imdb.py` / `fasttext_imdb.py` (bigram, 10 epochs row). Prints one
 markdown table: dataset, textcnn test accuracy and wall seconds, each baseline's accuracy and wall seconds.
 Needs scikit-learn and fasttext-wheel in the Python running it (see ../shared/bench/README.md).
@@ -23,17 +24,31 @@ from common import (HAN_SHARE_FOR_CJK, add_paths, check_baseline_modules, check_
 SETS = ["sms", "finphrase", "snips", "germeval", "waimai", "news20"]
 
 
-def textcnn(args, name, train, test, inputs, extra_env=None):
-    out = fresh_output(args.out, name, inputs)
+def textcnn(args, name, train, test, inputs, extra_env=None, arch=None):
+    out = fresh_output(args.out, name if arch is None else f"{name}-{arch}", inputs)
     env = dict(os.environ, **(extra_env or {}))
     cmd = [args.textcnn, "train", "--train", train, "--test", test, "--output", out] + args.extra
+    if arch is not None:
+        cmd += ["--arch", arch]
     log, wall = run(cmd, env)
     with open(os.path.join(out, "report.json")) as f:
         acc = json.load(f)["report"]["accuracy"]
     with open(os.path.join(out, "config.json")) as f:
         cfg = json.load(f)
     ngram = cfg.get("ngram") or {}
-    return acc, wall, ngram.get("validation", {})
+    return acc, wall, dict(ngram.get("validation", {}), mix=ngram.get("mix"))
+
+
+def textcnn_row(args, name, train, test, inputs, extra_env=None):
+    """The default, and unless --default-only the CNN alone (`--arch kim`) and the n-gram branch alone
+    (`--arch ngram`), each with its defaults."""
+    acc, wall, val = textcnn(args, name, train, test, inputs, extra_env)
+    row = {"set": name, "textcnn": acc, "textcnn_s": wall, "valid": val}
+    if not args.default_only:
+        for arch in ["kim", "ngram"]:
+            acc, wall, _ = textcnn(args, name, train, test, inputs, extra_env, arch)
+            row[arch], row[arch + "_s"] = acc, wall
+    return row
 
 
 def main():
@@ -42,6 +57,8 @@ def main():
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--no-imdb", action="store_true")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--default-only", action="store_true",
+                    help="only the default model (no --arch kim / --arch ngram columns)")
     ap.add_argument("extra", nargs="*", help="extra `textcnn train` flags (after --)")
     args = ap.parse_args()
     check_binary(args.textcnn)
@@ -56,8 +73,7 @@ def main():
             raise SystemExit(f"--sets: {s!r} is not a set of {suite} (one of: {', '.join(SETS)})")
     for s in names:
         tr, te = os.path.join(suite, s, "train.tsv"), os.path.join(suite, s, "test.tsv")
-        acc, wall, val = textcnn(args, s, tr, te, [tr, te])
-        row = {"set": s, "textcnn": acc, "textcnn_s": wall, "valid": val}
+        row = textcnn_row(args, s, tr, te, [tr, te])
         if not args.no_baselines:
             cjk = han_share(read_rows(tr)[1]) > HAN_SHARE_FOR_CJK  # waimai
             cmd = [sys.executable, os.path.join(bench, "baselines_tsv.py"), tr, te] + (["--cjk"] if cjk else [])
@@ -69,8 +85,7 @@ def main():
         print(json.dumps(row), flush=True)
     if not args.no_imdb:
         imdb = os.path.join(args.shared, "data/imdb")
-        acc, wall, val = textcnn(args, "imdb", "imdb:train", "imdb:test", [imdb], {"TEXTCNN_DATA_DIR": imdb})
-        row = {"set": "imdb", "textcnn": acc, "textcnn_s": wall, "valid": val}
+        row = textcnn_row(args, "imdb", "imdb:train", "imdb:test", [imdb], {"TEXTCNN_DATA_DIR": imdb})
         if not args.no_baselines:
             tar = os.path.join(imdb, "aclImdb_v1_labeled.tar.gz")
             log, wall_lr = run([sys.executable, os.path.join(bench, "tfidf_lr_imdb.py"), tar])
@@ -89,17 +104,34 @@ def main():
     def secs(r, k):
         return f"{r[k]:.0f}" if k in r else "–"
 
-    print("\n| dataset | textcnn (ngram-cnn) | s | TF-IDF + LR | s | fastText | s | Δ vs TF-IDF |")
-    print("|---|---|---|---|---|---|---|---|")
+    # The baselines print four decimals: compare at that precision (685/697 is "0.9828" on both sides).
+    def delta(r, k):
+        return f"{100 * (round(r[k], 4) - r['tfidf+lr']):+.2f}" if k in r and "tfidf+lr" in r else "–"
+
+    def mix(r):
+        m = r["valid"].get("mix") or {}
+        return f"{m['cnn']:g}/{m['ngram']:g}" if m else "–"
+
+    print("\n| dataset | CNN alone (kim) | s | n-gram alone | s | default (ngram-cnn) | s | mix CNN/n-gram "
+          "| TF-IDF + LR | s | fastText | s | Δ default vs TF-IDF | Δ CNN vs TF-IDF |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        # The baselines print four decimals: compare at that precision (685/697 is "0.9828" on both sides).
-        d = f"{100 * (round(r['textcnn'], 4) - r['tfidf+lr']):+.2f}" if "tfidf+lr" in r else "–"
-        print(f"| {r['set']} | {r['textcnn']:.4f} | {r['textcnn_s']:.0f} | {cell(r, 'tfidf+lr')} | "
-              f"{secs(r, 'tfidf+lr_s')} | {cell(r, 'fasttext')} | {secs(r, 'fasttext_s')} | {d} |")
+        print(f"| {r['set']} | {cell(r, 'kim')} | {secs(r, 'kim_s')} | {cell(r, 'ngram')} | {secs(r, 'ngram_s')} "
+              f"| {r['textcnn']:.4f} | {r['textcnn_s']:.0f} | {mix(r)} | {cell(r, 'tfidf+lr')} | "
+              f"{secs(r, 'tfidf+lr_s')} | {cell(r, 'fasttext')} | {secs(r, 'fasttext_s')} | {delta(r, 'textcnn')} "
+              f"| {delta(r, 'kim')} |")
     both = [r for r in rows if "tfidf+lr" in r]
-    if both:
-        mean = sum(round(r["textcnn"], 4) - r["tfidf+lr"] for r in both) / len(both)
-        print(f"\nmean difference to TF-IDF + LR over {len(both)} set(s): {100 * mean:+.2f} points")
+    for k, what in [("textcnn", "default"), ("kim", "CNN alone"), ("ngram", "n-gram alone")]:
+        have = [r for r in both if k in r]
+        if have:
+            mean = sum(round(r[k], 4) - r["tfidf+lr"] for r in have) / len(have)
+            wins = sum(round(r[k], 4) >= r["tfidf+lr"] for r in have)
+            print(f"{what}: mean difference to TF-IDF + LR over {len(have)} set(s) {100 * mean:+.2f} points, "
+                  f">= it on {wins}")
+    have = [r for r in rows if "ngram" in r]
+    if have:
+        gain = sum(r["textcnn"] - r["ngram"] for r in have) / len(have)
+        print(f"default minus n-gram alone: {100 * gain:+.2f} points on average over {len(have)} set(s)")
 
 
 if __name__ == "__main__":
