@@ -273,14 +273,8 @@ mod tests {
     #[test]
     fn kim_multichannel_roles() {
         let cfg = KimConfig {
-            vocab_size: 10,
-            emb_dim: 4,
-            region_sizes: vec![2, 3],
-            feature_maps: 5,
-            num_classes: 3,
-            dropout: 0.5,
             multichannel: true,
-            pooling: Default::default(),
+            ..KimConfig::for_test(10, 4, &[2, 3], 5, 3, 0.5)
         };
         let specs = KimCnn::new(cfg, 1).param_specs();
         use ParamRole::*;

@@ -11,8 +11,8 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::request::{admit_and_read, json_response, parse_json_body};
@@ -89,35 +89,7 @@ pub fn parse_explain(body: &[u8], max_chars: usize) -> Result<ExplainRequest, Ap
 
 /// The handler of `POST /v1/explain`.
 pub(super) async fn explain(State(state): State<AppState>, req: Request) -> Response {
-    let s = &state.0;
-    let timeout = s.config.timeout;
-    let limit = s.config.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(n) = declared.filter(|&n| n > limit as u64) {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the request body ({n} bytes, Content-Length) is larger than the limit of {limit} bytes (--max-body-bytes)"
-            ),
-        )
-        .into_response();
-    }
-    match tokio::time::timeout(timeout, explain_inner(&state, req.into_body())).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => e.into_response(),
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the request took longer than the limit of {} ms (--timeout-ms)",
-                timeout.as_millis()
-            ),
-        )
-        .into_response(),
-    }
+    super::predict::within_limits(&state, req, |body| explain_inner(&state, body)).await
 }
 
 async fn explain_inner(state: &AppState, body: Body) -> Result<Response, ApiError> {

@@ -15,27 +15,48 @@ pub(super) async fn predict(State(state): State<AppState>, req: Request) -> Resp
     predict_request(state, req, false).await
 }
 
-/// Answers a predict request: `{"predictions": [..], "model": {..}}`, or only
-/// `{"predictions": [..]}` for KServe's V1 protocol (`kserve`).
-pub(super) async fn predict_request(state: AppState, req: Request, kserve: bool) -> Response {
-    let timeout = state.0.config.timeout;
-    // A declared length over the limit is answered at once, before any body byte is awaited.
-    let limit = state.0.config.max_body_bytes;
+/// A 413 answer when the request declares (`Content-Length`) a body over `limit` bytes, given
+/// before any body byte is awaited.
+fn declared_too_large(req: &Request, limit: usize) -> Option<Response> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(n) = declared.filter(|&n| n > limit as u64) {
-        return ApiError::new(
+    let n = declared.filter(|&n| n > limit as u64)?;
+    Some(
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "the request body ({n} bytes, Content-Length) is larger than the limit of {limit} bytes (--max-body-bytes)"
             ),
         )
-        .into_response();
+        .into_response(),
+    )
+}
+
+/// Answers a predict request: `{"predictions": [..], "model": {..}}`, or only
+/// `{"predictions": [..]}` for KServe's V1 protocol (`kserve`).
+pub(super) async fn predict_request(state: AppState, req: Request, kserve: bool) -> Response {
+    within_limits(&state, req, |body| predict_inner(&state, body, kserve)).await
+}
+
+/// Runs a handler on the request's body under the server's limits: a declared length over
+/// `--max-body-bytes` is answered at once (413, before any body byte is awaited), and an answer
+/// that takes longer than `--timeout-ms` becomes a 503.
+pub(super) async fn within_limits<F>(
+    state: &AppState,
+    req: Request,
+    handler: impl FnOnce(Body) -> F,
+) -> Response
+where
+    F: std::future::Future<Output = Result<Response, ApiError>>,
+{
+    let timeout = state.0.config.timeout;
+    if let Some(refused) = declared_too_large(&req, state.0.config.max_body_bytes) {
+        return refused;
     }
-    match tokio::time::timeout(timeout, predict_inner(&state, req.into_body(), kserve)).await {
+    match tokio::time::timeout(timeout, handler(req.into_body())).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => e.into_response(),
         Err(_) => ApiError::new(

@@ -274,3 +274,27 @@ impl crate::model::network::NetworkConfig for KimConfig {
         })
     }
 }
+
+#[cfg(test)]
+impl KimConfig {
+    /// A configuration for tests: one channel, max pooling.
+    pub(crate) fn for_test(
+        vocab_size: usize,
+        emb_dim: usize,
+        region_sizes: &[usize],
+        feature_maps: usize,
+        num_classes: usize,
+        dropout: f32,
+    ) -> Self {
+        KimConfig {
+            vocab_size,
+            emb_dim,
+            region_sizes: region_sizes.to_vec(),
+            feature_maps,
+            num_classes,
+            dropout,
+            multichannel: false,
+            pooling: Pooling::Max,
+        }
+    }
+}

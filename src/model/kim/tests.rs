@@ -1,5 +1,26 @@
 use super::*;
 
+/// Asserts `got[i]` within `1e-5 · max(|want[i]|, 1)` of `want[i]` for every `i`.
+fn assert_close(want: &[f32], got: &[f32], what: &str) {
+    assert_eq!(want.len(), got.len(), "{what}: lengths");
+    for (i, (&w, &g)) in want.iter().zip(got).enumerate() {
+        assert!(
+            (w - g).abs() <= 1e-5 * w.abs().max(1.0),
+            "{what} {i}: {w} vs {g}"
+        );
+    }
+}
+
+/// The batch `[lengths.len(), seq_len]` of `ids`.
+fn batch_of<'a>(ids: &'a [u32], lengths: &'a [usize], seq_len: usize) -> Batch<'a> {
+    Batch {
+        ids,
+        lengths,
+        batch: lengths.len(),
+        seq_len,
+    }
+}
+
 /// A batch of `lengths.len()` rows of `seq_len` positions with pseudo-random ids from a
 /// small vocabulary (many repeats); padding positions hold arbitrary ids, not 0.
 fn batch_ids(lengths: &[usize], seq_len: usize, vocab: usize) -> Vec<u32> {
@@ -15,12 +36,7 @@ fn assert_paths_agree(config: KimConfig, lengths: &[usize], seq_len: usize) {
         model.embedding_static = (0..v).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
     }
     let ids = batch_ids(lengths, seq_len, config.vocab_size);
-    let batch = Batch {
-        ids: &ids,
-        lengths,
-        batch: lengths.len(),
-        seq_len,
-    };
+    let batch = batch_of(&ids, lengths, seq_len);
     let nf = config.num_features();
     let n = lengths.len() * nf;
     let (mut p1, mut a1) = (vec![0.0; n], vec![0u32; n]);
@@ -80,15 +96,7 @@ fn assert_paths_agree(config: KimConfig, lengths: &[usize], seq_len: usize) {
             }
         }
     }
-    for i in 0..n {
-        let tol = 1e-5 * p1[i].abs().max(1.0);
-        assert!(
-            (p1[i] - p2[i]).abs() <= tol,
-            "feature {i}: {} vs {}",
-            p1[i],
-            p2[i]
-        );
-    }
+    assert_close(&p1, &p2, "features");
     // The same windows win (no near-ties in these random weights).
     assert_eq!(a1, a2);
 
@@ -113,15 +121,8 @@ fn assert_paths_agree(config: KimConfig, lengths: &[usize], seq_len: usize) {
         } else {
             m.features(&batch, &mut p4, &mut a4);
         }
-        for i in 0..n {
-            let tol = 1e-5 * p1[i].abs().max(1.0);
-            assert!(
-                (p1[i] - p4[i]).abs() <= tol,
-                "scatter (inference {inference}, cache {cache_rows}) feature {i}: {} vs {}",
-                p1[i],
-                p4[i]
-            );
-        }
+        let what = format!("scatter (inference {inference}, cache {cache_rows}) features");
+        assert_close(&p1, &p4, &what);
         assert_eq!(a1, a4, "inference {inference}, cache {cache_rows}");
         // The logits of the default path (cache + scatter) against the GEMM path's:
         // within 1e-5 relative, the same class.
@@ -136,7 +137,7 @@ fn assert_paths_agree(config: KimConfig, lengths: &[usize], seq_len: usize) {
             for (a, b) in row_g.iter().zip(row_s) {
                 assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
             }
-            assert_eq!(crate::predict::argmax(row_g), crate::predict::argmax(row_s));
+            assert_eq!(crate::nn::argmax(row_g), crate::nn::argmax(row_s));
         }
         scattered.push(p4);
     }
@@ -161,12 +162,7 @@ fn training_by_scatter_follows_the_gemm_path_in_every_embedding_mode() {
     use crate::nn::optim::OptimizerConfig;
     let lengths = [11, 4, 0, 9];
     let ids = batch_ids(&lengths, 11, 50);
-    let batch = Batch {
-        ids: &ids,
-        lengths: &lengths,
-        batch: 4,
-        seq_len: 11,
-    };
+    let batch = batch_of(&ids, &lengths, 11);
     let labels = [0, 1, 1, 0];
     for (multichannel, freeze) in [(false, false), (false, true), (true, false)] {
         let config = KimConfig {
@@ -216,25 +212,11 @@ fn training_by_scatter_follows_the_gemm_path_in_every_embedding_mode() {
 
 #[test]
 fn projection_cache_follows_parameter_changes_and_thread_counts() {
-    let config = KimConfig {
-        vocab_size: 30,
-        emb_dim: 8,
-        region_sizes: vec![2, 3],
-        feature_maps: 6,
-        num_classes: 2,
-        dropout: 0.0,
-        multichannel: false,
-        pooling: Default::default(),
-    };
+    let config = KimConfig::for_test(30, 8, &[2, 3], 6, 2, 0.0);
     let mut model = KimCnn::new(config.clone(), 5);
     let lengths = [7, 3, 9];
     let ids = batch_ids(&lengths, 9, 30);
-    let batch = Batch {
-        ids: &ids,
-        lengths: &lengths,
-        batch: 3,
-        seq_len: 9,
-    };
+    let batch = batch_of(&ids, &lengths, 9);
     let gemm_logits = |m: &KimCnn| {
         let mut g = m.clone();
         g.set_conv_path(ConvPath::Gemm);
@@ -274,27 +256,13 @@ fn projection_cache_follows_parameter_changes_and_thread_counts() {
 
 #[test]
 fn the_cache_is_built_once_inference_has_read_as_many_positions_as_it_has_rows() {
-    let config = KimConfig {
-        vocab_size: 100,
-        emb_dim: 4,
-        region_sizes: vec![2],
-        feature_maps: 3,
-        num_classes: 2,
-        dropout: 0.0,
-        multichannel: false,
-        pooling: Default::default(),
-    };
+    let config = KimConfig::for_test(100, 4, &[2], 3, 2, 0.0);
     let mut model = KimCnn::new(config, 1);
     model.set_conv_path(ConvPath::Scatter);
     assert_eq!(model.proj_cache_rows(), 100);
     let ids: Vec<u32> = (1..=30).collect();
     let lengths = [30];
-    let batch = Batch {
-        ids: &ids,
-        lengths: &lengths,
-        batch: 1,
-        seq_len: 30,
-    };
+    let batch = batch_of(&ids, &lengths, 30);
     let (mut p, mut a) = (vec![0.0; 3], vec![0u32; 3]);
     // 30, 60, 90 positions read: below the 100 rows, no table.
     for _ in 0..3 {
@@ -316,16 +284,7 @@ fn the_cache_is_built_once_inference_has_read_as_many_positions_as_it_has_rows()
 
 #[test]
 fn projection_and_gemm_paths_agree() {
-    let config = KimConfig {
-        vocab_size: 40,
-        emb_dim: 24,
-        region_sizes: vec![1, 3, 5],
-        feature_maps: 19,
-        num_classes: 3,
-        dropout: 0.5,
-        multichannel: false,
-        pooling: Default::default(),
-    };
+    let config = KimConfig::for_test(40, 24, &[1, 3, 5], 19, 3, 0.5);
     // Padding, texts shorter than the widest region, an empty text, one long text.
     assert_paths_agree(config.clone(), &[12, 2, 0, 5, 30, 4], 30);
     assert_paths_agree(config.clone(), &[1], 5);
