@@ -424,8 +424,8 @@ pub struct Calibration {
 
 /// One fit of the n-gram branch's regression ([`Head::branch_fit`]).
 pub struct BranchFit<'a> {
-    /// Inverse L2 strength and solver settings.
-    pub settings: LogRegFit,
+    /// Inverse L2 strength and solver settings (with the run's stop flag).
+    pub settings: LogRegFit<'a>,
     /// The model to start from (the previous `C` of the path, or the chosen model remapped to
     /// the refit's n-grams).
     pub warm: Option<&'a LogReg>,
