@@ -183,3 +183,46 @@ pub fn topic_lines(n: usize, seed: u64, multi: bool) -> String {
     }
     out
 }
+
+/// Training, test and prediction files of four topics ([`topic_lines`]; label sets with
+/// `multi`), written in `dir` from seeds `seed`, `seed + 1` and `seed + 2`.
+pub struct TopicFiles {
+    pub train: std::path::PathBuf,
+    pub test: std::path::PathBuf,
+    /// The texts alone, one a line (for `predict`).
+    pub texts: std::path::PathBuf,
+}
+
+/// Writes [`TopicFiles`]: 160 training, 40 test lines and `n_texts` texts.
+pub fn topic_files(dir: &std::path::Path, multi: bool, seed: u64, n_texts: usize) -> TopicFiles {
+    let f = TopicFiles {
+        train: dir.join("train.ft"),
+        test: dir.join("test.ft"),
+        texts: dir.join("texts.txt"),
+    };
+    std::fs::write(&f.train, topic_lines(160, seed, multi)).unwrap();
+    std::fs::write(&f.test, topic_lines(40, seed + 1, multi)).unwrap();
+    let texts: String = topic_lines(n_texts, seed + 2, multi)
+        .lines()
+        .map(|l| {
+            let words: Vec<&str> = l.split(' ').filter(|w| !w.starts_with("__")).collect();
+            words.join(" ") + "\n"
+        })
+        .collect();
+    std::fs::write(&f.texts, texts).unwrap();
+    f
+}
+
+/// Tiny, deterministic training flags (two epochs, one thread, a small Kim CNN).
+pub const TINY_FLAGS: [&str; 10] = [
+    "--epochs",
+    "2",
+    "--threads",
+    "1",
+    "--emb-dim",
+    "8",
+    "--feature-maps",
+    "4",
+    "--batch-size",
+    "16",
+];

@@ -33,7 +33,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::topic_lines;
+use crate::common::{TINY_FLAGS, TopicFiles, topic_files, topic_lines};
 
 fn textcnn(args: &[String], fault: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_textcnn"));
@@ -54,19 +54,11 @@ fn strings(args: &[&str]) -> Vec<String> {
 }
 
 /// The settings every run of the harness uses: tiny and deterministic.
-const SETTINGS: [&str; 11] = [
-    "--epochs",
-    "2",
-    "--threads",
-    "1",
-    "--emb-dim",
-    "8",
-    "--feature-maps",
-    "4",
-    "--batch-size",
-    "16",
-    "--quiet",
-];
+fn settings() -> Vec<String> {
+    let mut s = strings(&TINY_FLAGS);
+    s.push("--quiet".to_string());
+    s
+}
 
 /// The command line of a run, given its output folder.
 type CommandOf<'a> = Box<dyn Fn(&Path) -> Vec<String> + 'a>;
@@ -293,32 +285,10 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// The data of the harness in `root`: training, test and prediction files.
-struct Files {
-    train: PathBuf,
-    test: PathBuf,
-    texts: PathBuf,
-}
+type Files = TopicFiles;
 
 fn files(root: &Path, multi: bool) -> Files {
-    let f = Files {
-        train: root.join("train.ft"),
-        test: root.join("test.ft"),
-        texts: root.join("texts.txt"),
-    };
-    std::fs::write(&f.train, topic_lines(160, 1, multi)).unwrap();
-    std::fs::write(&f.test, topic_lines(40, 2, multi)).unwrap();
-    let texts: String = topic_lines(30, 3, multi)
-        .lines()
-        .map(|l| {
-            l.split(' ')
-                .filter(|w| !w.starts_with("__label__"))
-                .collect::<Vec<_>>()
-                .join(" ")
-                + "\n"
-        })
-        .collect();
-    std::fs::write(&f.texts, texts).unwrap();
-    f
+    topic_files(root, multi, 1, 30)
 }
 
 /// The `train` command of `f` into `output`.
@@ -331,7 +301,7 @@ fn train_command(f: &Files, extra: &[&str]) -> impl Fn(&Path) -> Vec<String> {
         args.extend(strings(&["--test"]));
         args.push(test.to_str().unwrap().to_string());
         args.extend(strings(&["--output", output.to_str().unwrap()]));
-        args.extend(strings(&SETTINGS));
+        args.extend(settings());
         args.extend(extra.iter().cloned());
         args
     }

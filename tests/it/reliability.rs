@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::common::topic_lines;
+use crate::common::{TINY_FLAGS, TopicFiles, topic_files, topic_lines};
 use textcnn::head::HeadKind;
 use textcnn::train::{
     DataSource, EpochEnd, RunRequest, Stage, StopReason, TrainConfig, TrainObserver,
@@ -45,30 +45,10 @@ fn succeeds(args: &[&str]) -> Output {
     o
 }
 
-/// Training, test and prediction files of four topics (fastText; label sets with `multi`).
-struct Files {
-    train: PathBuf,
-    test: PathBuf,
-    texts: PathBuf,
-}
+type Files = TopicFiles;
 
 fn files(dir: &Path, multi: bool) -> Files {
-    let f = Files {
-        train: dir.join("train.ft"),
-        test: dir.join("test.ft"),
-        texts: dir.join("texts.txt"),
-    };
-    std::fs::write(&f.train, topic_lines(160, 11, multi)).unwrap();
-    std::fs::write(&f.test, topic_lines(40, 12, multi)).unwrap();
-    let texts: String = topic_lines(20, 13, multi)
-        .lines()
-        .map(|l| {
-            let words: Vec<&str> = l.split(' ').filter(|w| !w.starts_with("__")).collect();
-            words.join(" ") + "\n"
-        })
-        .collect();
-    std::fs::write(&f.texts, texts).unwrap();
-    f
+    topic_files(dir, multi, 11, 20)
 }
 
 /// Tiny, deterministic settings (ngram-cnn, two epochs, one thread).
@@ -84,21 +64,10 @@ fn tiny_config() -> TrainConfig {
 }
 
 /// The CLI flags of [`tiny_config`].
-const TINY: [&str; 10] = [
-    "--epochs",
-    "2",
-    "--threads",
-    "1",
-    "--emb-dim",
-    "8",
-    "--feature-maps",
-    "4",
-    "--batch-size",
-    "16",
-];
+const TINY: [&str; 10] = TINY_FLAGS;
 
-/// Trains `f` into `out` with the CLI (uninterrupted).
-fn train_cli(f: &Files, out: &Path, multi: bool) {
+/// `textcnn train` of `f` into `out` with the [`TINY`] settings.
+fn train_args<'a>(f: &'a Files, out: &'a str) -> Vec<&'a str> {
     let mut args = vec![
         "train",
         "--train",
@@ -106,10 +75,16 @@ fn train_cli(f: &Files, out: &Path, multi: bool) {
         "--test",
         f.test.to_str().unwrap(),
         "--output",
-        out.to_str().unwrap(),
+        out,
         "--quiet",
     ];
     args.extend(TINY);
+    args
+}
+
+/// Trains `f` into `out` with the CLI (uninterrupted).
+fn train_cli(f: &Files, out: &Path, multi: bool) {
+    let mut args = train_args(f, out.to_str().unwrap());
     if multi {
         args.push("--multi-label");
     }
@@ -367,34 +342,29 @@ fn a_bundle_without_file_hashes_or_with_edited_contents_is_refused() {
         std::fs::write(dir.join("config.json"), c.to_string()).unwrap();
         dir
     };
+    // `predict` of `dir` fails with `needle`.
+    let refused = |dir: &Path, needle: &str| {
+        fails_with(
+            &[
+                "predict",
+                "--model",
+                dir.to_str().unwrap(),
+                "--input",
+                texts,
+            ],
+            needle,
+        );
+    };
     let no_files = |c: &mut serde_json::Value| {
         c.as_object_mut().unwrap().remove("files");
     };
     for (from, name) in [(&out, "new"), (&fixture, "old")] {
         let dir = edited(from, &format!("{name}-no-files"), &no_files);
-        fails_with(
-            &[
-                "predict",
-                "--model",
-                dir.to_str().unwrap(),
-                "--input",
-                texts,
-            ],
-            "no \"files\" (the SHA-256 of the model's files)",
-        );
+        refused(&dir, "no \"files\" (the SHA-256 of the model's files)");
         let dir = edited(from, &format!("{name}-no-vocab-hash"), &|c| {
             c["files"].as_object_mut().unwrap().remove("vocab.txt");
         });
-        fails_with(
-            &[
-                "predict",
-                "--model",
-                dir.to_str().unwrap(),
-                "--input",
-                texts,
-            ],
-            "\"files\" has no hash of vocab.txt",
-        );
+        refused(&dir, "\"files\" has no hash of vocab.txt");
     }
     let drop_branch = |c: &mut serde_json::Value| {
         c.as_object_mut().unwrap().remove("ngram");
@@ -403,40 +373,19 @@ fn a_bundle_without_file_hashes_or_with_edited_contents_is_refused() {
         files.remove("ngram_tokens.txt");
     };
     let dir = edited(&out, "new-no-branch", &drop_branch);
-    fails_with(
-        &[
-            "predict",
-            "--model",
-            dir.to_str().unwrap(),
-            "--input",
-            texts,
-        ],
+    refused(
+        &dir,
         "\"contents\" says the model is ngram-cnn but it has no n-gram branch",
     );
     let dir = edited(&out, "new-other-head", &|c| {
         c["contents"]["head"] = "multi-label".into();
     });
-    fails_with(
-        &[
-            "predict",
-            "--model",
-            dir.to_str().unwrap(),
-            "--input",
-            texts,
-        ],
-        "\"contents\" says the head is multi-label",
-    );
+    refused(&dir, "\"contents\" says the head is multi-label");
     // A format 1 bundle (the fixture) without its branch: a run of an older textcnn killed
     // before the branch was fitted.
     let dir = edited(&fixture, "old-no-branch", &drop_branch);
-    fails_with(
-        &[
-            "predict",
-            "--model",
-            dir.to_str().unwrap(),
-            "--input",
-            texts,
-        ],
+    refused(
+        &dir,
         "its settings say ngram-cnn but it has no n-gram branch",
     );
 }
@@ -538,26 +487,7 @@ fn a_run_killed_in_its_first_save_is_cleared_by_a_new_run() {
             ],
             &format!("`textcnn train --output {d}` removes what was left"),
         );
-        let o = textcnn(&[
-            "train",
-            "--train",
-            f.train.to_str().unwrap(),
-            "--test",
-            f.test.to_str().unwrap(),
-            "--output",
-            d,
-            "--quiet",
-            "--epochs",
-            "2",
-            "--threads",
-            "1",
-            "--emb-dim",
-            "8",
-            "--feature-maps",
-            "4",
-            "--batch-size",
-            "16",
-        ]);
+        let o = textcnn(&train_args(&f, d));
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(
             stderr(&o).contains("only what an interrupted run left behind")
