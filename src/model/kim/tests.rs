@@ -136,7 +136,7 @@ fn assert_paths_agree(config: KimConfig, lengths: &[usize], seq_len: usize) {
             for (a, b) in row_g.iter().zip(row_s) {
                 assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
             }
-            assert_eq!(crate::predict::argmax(row_g), crate::predict::argmax(row_s));
+            assert_eq!(crate::nn::argmax(row_g), crate::nn::argmax(row_s));
         }
         scattered.push(p4);
     }
