@@ -12,10 +12,40 @@
 //! | `ngram.safetensors`, `ngram_tokens.txt` | the n-gram branch of an `ngram-cnn` model (see [`crate::ngram`]); absent otherwise |
 //!
 //! Every file is written to a temporary name and renamed, and `config.json` goes last: it
-//! records the SHA-256 of `model.safetensors` and `vocab.txt` (its `"files"` object), so a
-//! bundle whose files do not belong together (a vocabulary or weights of another model, or a
-//! save interrupted between two renames) is refused on load. Loading also checks the format
-//! version, the labels, the vocabulary size and every tensor name and shape against the config.
+//! records the SHA-256 of every file the model is made of (its `"files"` object: the weights,
+//! the vocabulary and the n-gram branch's two files), so a bundle whose files do not belong
+//! together (a vocabulary or weights of another model, or a save interrupted between two
+//! renames) is refused on load. Loading also checks the format version, the labels, the
+//! vocabulary size and every tensor name and shape against the config.
+//!
+//! # Completeness (format 2)
+//!
+//! A bundle is complete or it is refused. `config.json` says what the model is made of and
+//! whether the training that wrote it finished, in its `"contents"` object ([`Contents`]):
+//! `{"model": "ngram-cnn", "head": "single-label", "complete": true}` (`"model"`: `ngram-cnn`,
+//! `ngram` for the branch alone, or the network, `kim` / `conv2d`). While a run trains, the
+//! best epoch so far is saved with `"complete": false` (its n-gram branch, the head's
+//! calibration and the later epochs still to come); only the last save of a run that ended
+//! (all epochs, or early stopping) writes `true`. [`Bundle::load`] — and so `predict`, `eval`,
+//! `serve`, `explain`, `finetune`, `compare`, `export` and `--init-from` — refuses:
+//!
+//! * a bundle that is not complete: the run was stopped (Ctrl-C, `kill -9`, an OOM kill, a
+//!   crash) before it ended; the message names the fix, `textcnn train --resume DIR` (or a new
+//!   `textcnn train --output DIR` when not even a checkpoint was saved);
+//! * a bundle whose parts differ from its `"contents"`: an `ngram-cnn` without its branch, a
+//!   branch in a model that says it has none, another head or network;
+//! * a bundle without `"files"`, or whose `"files"` lacks a part or names one it does not have.
+//!
+//! Format 1 bundles (written before `"contents"` existed) still load, judged by what they
+//! have: they must record `"files"` (every textcnn since the n-gram branch did; the few written
+//! in the first two days of the project, before 795bf12, are refused and must be retrained);
+//! one whose training settings say `ngram-cnn` but which has no n-gram branch (and is not a
+//! fine-tuned model, which may drop it) is refused as a run killed before its branch was
+//! fitted; and one whose folder holds a checkpoint that says the run stopped in the middle of
+//! an epoch, or before its `--epochs` were done without early stopping, is refused as
+//! unfinished. (A format-1 run without `--epochs` stopped exactly between two epochs cannot be
+//! told from a finished one by the bundle alone and loads as its best epoch, as that textcnn
+//! promised.)
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,15 +55,22 @@ use anyhow::{Context, Result, bail};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
+mod complete;
+
+use complete::{check_complete, check_parts};
+
 use crate::fsutil::{Source, read_file, write_atomic};
-use crate::head::{Head, HeadRecord, MultiLabelConfig, head_of_record};
+use crate::head::{Head, HeadKind, HeadRecord, MultiLabelConfig, head_of_record};
 pub use crate::model::Architecture;
 use crate::model::Model;
 use crate::ngram::{MixWeights, NGRAM_TENSORS_FILE, NGRAM_TOKENS_FILE, NgramConfig, NgramModel};
 use crate::text::{EncodeConfig, TextPipeline, Tokenizer, TokenizerConfig, Vocab};
 
-/// Version of the bundle layout; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the bundle layout written; bumped on any incompatible change. Version 2 added
+/// `"contents"` (completeness) and made `"files"` required.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest layout read (judged as the [module documentation](self) says).
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const VOCAB_FILE: &str = "vocab.txt";
@@ -41,6 +78,17 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const REPORT_FILE: &str = "report.json";
 /// Metric history of the parent bundle of a fine-tuned model (its `metrics.jsonl`, copied).
 pub const PARENT_METRICS_FILE: &str = "parent_metrics.jsonl";
+/// The folder of a run's resumable checkpoint, beside the bundle's files.
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+/// The checkpoint's position file in [`CHECKPOINT_DIR`], written last by each checkpoint.
+pub const CHECKPOINT_STATE: &str = "state.json";
+/// The model name of a network with the n-gram branch ([`Contents::model`]).
+pub const NGRAM_CNN: &str = "ngram-cnn";
+/// The model name of the n-gram branch alone, no network (`--arch ngram`; [`Contents::model`]).
+pub const NGRAM_ONLY: &str = "ngram";
+/// The lock file that marks a run directory as in use by one training process (left behind
+/// when the run ends: it marks the folder as a run's).
+pub const LOCK_FILE: &str = ".textcnn.lock";
 
 /// Largest `config.json` read (bytes); real ones are a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 64 << 20;
@@ -104,6 +152,22 @@ impl BundleConfig {
     }
 }
 
+/// What a bundle is made of and whether the training that wrote it finished (`config.json` →
+/// `"contents"`, format 2; see the [module documentation](self)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contents {
+    /// The model: [`NGRAM_CNN`] (the network and the n-gram branch), [`NGRAM_ONLY`] (the
+    /// branch alone, `--arch ngram`) or the network's `"type"`
+    /// alone (`kim`, `conv2d`). In an unfinished bundle: the model the run makes (an
+    /// `ngram-cnn` gets its branch when training ends).
+    pub model: String,
+    /// The head.
+    pub head: HeadKind,
+    /// Whether every stage of the training ran. `false`: the best epoch so far of a run that
+    /// is going on or was stopped, refused by [`Bundle::load`].
+    pub complete: bool,
+}
+
 /// Settings and validation figures of the n-gram branch (`config.json` → `"ngram"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NgramBranch {
@@ -153,23 +217,49 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// Writes `model.safetensors`, `vocab.txt` and `config.json` into `dir` (created if
-    /// missing), each atomically; `config.json` goes last so a bundle with a config is complete.
+    /// Writes the complete bundle into `dir` (created if missing): `model.safetensors`,
+    /// `vocab.txt`, the n-gram branch's files when it has one, then `config.json`, each
+    /// atomically. `config.json` goes last and says the bundle is complete (`"contents"`), so
+    /// a folder holds the whole model or is refused.
     ///
-    /// `config.json` also records the SHA-256 of the other two files (`"files"`), which
+    /// `config.json` also records the SHA-256 of the other files (`"files"`), which
     /// [`Bundle::load`] verifies: a reader never takes files of two different saves (or two
     /// bundles) for one model.
+    ///
+    /// # Errors
+    /// A file that cannot be written (the message names it).
     pub fn save(&self, dir: &Path) -> Result<()> {
+        let model = complete::model_name(&self.config.architecture, self.ngram.is_some());
+        self.save_as(dir, model, true)
+    }
+
+    /// Writes the best epoch so far of a run that is still training: as [`Bundle::save`], with
+    /// `config.json` saying the bundle is not complete, so that it is refused until the run
+    /// ends. `branch`: the run makes a model with the n-gram branch (`ngram-cnn`, or `ngram`
+    /// alone), which comes when training ends.
+    ///
+    /// # Errors
+    /// As [`Bundle::save`].
+    pub fn save_unfinished(&self, dir: &Path, branch: bool) -> Result<()> {
+        let model = complete::model_name(&self.config.architecture, branch);
+        self.save_as(dir, model, false)
+    }
+
+    /// Writes the files, then `config.json` with `"contents"` and `"files"`.
+    fn save_as(&self, dir: &Path, name: String, complete: bool) -> Result<()> {
+        let head = self.config.head()?.kind();
         let model = tensor_bytes(&self.model.named_params())
             .with_context(|| format!("cannot serialize {}", dir.join(MODEL_FILE).display()))?;
         let vocab = self.vocab.to_bytes();
         write_atomic(&dir.join(MODEL_FILE), &model)?;
         write_atomic(&dir.join(VOCAB_FILE), &vocab)?;
-        /// `config.json`: the config, then the hashes of the files it belongs with.
+        /// `config.json`: the config, what the bundle is made of, then the hashes of the files
+        /// it belongs with.
         #[derive(Serialize)]
         struct WithFiles<'a> {
             #[serde(flatten)]
             config: &'a BundleConfig,
+            contents: Contents,
             files: std::collections::BTreeMap<&'static str, String>,
         }
         let mut files: std::collections::BTreeMap<&'static str, String> = [
@@ -184,8 +274,17 @@ impl Bundle {
             files.insert(NGRAM_TENSORS_FILE, sha256_tag(&tensors));
             files.insert(NGRAM_TOKENS_FILE, sha256_tag(&tokens));
         }
+        let config = BundleConfig {
+            format_version: FORMAT_VERSION,
+            ..self.config.clone()
+        };
         let json = serde_json::to_vec_pretty(&WithFiles {
-            config: &self.config,
+            config: &config,
+            contents: Contents {
+                model: name,
+                head,
+                complete,
+            },
             files,
         })?;
         write_atomic(&dir.join(CONFIG_FILE), &json)
@@ -197,8 +296,27 @@ impl Bundle {
     /// Missing files, unparsable JSON, an unsupported format version, a vocabulary whose size
     /// differs from the architecture's, a label count that differs from the output size, and a
     /// missing, extra or mis-shaped tensor each give a message naming the file.
+    ///
+    /// A bundle that is not complete (see the [module documentation](self)) is refused with a
+    /// message naming the fix (`textcnn train --resume DIR`, or a new run).
     pub fn load(dir: &Path) -> Result<Bundle> {
-        let (config, files) = read_config(dir)?;
+        Bundle::load_checked(dir, true)
+    }
+
+    /// [`Bundle::load`] that also takes the best epoch so far of an unfinished run (for the
+    /// training's own final stage, which completes it). Every file is still verified.
+    ///
+    /// # Errors
+    /// As [`Bundle::load`], completeness aside.
+    pub fn load_unfinished(dir: &Path) -> Result<Bundle> {
+        Bundle::load_checked(dir, false)
+    }
+
+    fn load_checked(dir: &Path, complete: bool) -> Result<Bundle> {
+        let (config, files, contents) = read_config(dir)?;
+        if complete {
+            check_complete(dir, &config, contents.as_ref())?;
+        }
         let config_path = dir.join(CONFIG_FILE);
         let arch = &config.architecture;
         let vocab_path = dir.join(VOCAB_FILE);
@@ -235,9 +353,14 @@ impl Bundle {
             )
         })?;
         // Last, so that a damaged file gets its own, more precise message above.
-        check_hash(dir, files.as_ref(), VOCAB_FILE, &vocab_bytes)?;
-        check_hash(dir, files.as_ref(), MODEL_FILE, &model_bytes)?;
-        let ngram = load_ngram(dir, &config, files.as_ref())?;
+        let hashes = Hashes {
+            dir,
+            files: &files,
+            resumable: contents.is_none(),
+        };
+        hashes.check(VOCAB_FILE, &vocab_bytes)?;
+        hashes.check(MODEL_FILE, &model_bytes)?;
+        let ngram = load_ngram(dir, &config, &hashes)?;
         Ok(Bundle {
             config,
             model,
@@ -257,9 +380,10 @@ impl Bundle {
 }
 
 /// Reads and checks `dir/config.json`: the format version, the architecture and its encoding,
-/// the labels, the head's record; returns it with the recorded file hashes (`None` for bundles
-/// written before they were recorded).
-fn read_config(dir: &Path) -> Result<(BundleConfig, Option<HashMap<String, String>>)> {
+/// the labels, the head's record, the recorded file hashes (required: a bundle whose files
+/// cannot be verified is refused) and which parts they name; returns it with the hashes and
+/// its `"contents"` (`None` for format 1).
+fn read_config(dir: &Path) -> Result<(BundleConfig, HashMap<String, String>, Option<Contents>)> {
     if dir.is_file() {
         bail!(
             "--model {} is a file; give the model bundle's directory",
@@ -273,6 +397,15 @@ fn read_config(dir: &Path) -> Result<(BundleConfig, Option<HashMap<String, Strin
         );
     }
     let config_path = dir.join(CONFIG_FILE);
+    if !config_path.exists() && dir.join(LOCK_FILE).is_file() {
+        bail!(
+            "{} holds no model: the training run there has not saved one (it is running, or it \
+             was stopped or killed before its first save); train again (`textcnn train --output \
+             {}` removes what was left)",
+            dir.display(),
+            dir.display()
+        );
+    }
     let text = read_file(&config_path, Source::RegularFile, Some(MAX_CONFIG_BYTES))
         .and_then(|b| Ok(String::from_utf8(b)?))
         .with_context(|| {
@@ -285,20 +418,35 @@ fn read_config(dir: &Path) -> Result<(BundleConfig, Option<HashMap<String, Strin
     let version: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
     let given = version.get("format_version");
-    match given.map(|v| (v, v.as_u64())) {
-        Some((_, Some(v))) if v == FORMAT_VERSION as u64 => {}
+    let readable = OLDEST_FORMAT_VERSION as u64..=FORMAT_VERSION as u64;
+    let format = match given.map(|v| (v, v.as_u64())) {
+        Some((_, Some(v))) if readable.contains(&v) => v,
         Some((_, Some(v))) => bail!(
-            "{}: bundle format version {v} is not supported by this textcnn (it reads version {FORMAT_VERSION})",
+            "{}: bundle format version {v} is not supported by this textcnn (it reads versions \
+             {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})",
             config_path.display()
         ),
         Some((v, None)) => bail!(
-            "{}: \"format_version\" must be a whole number (this textcnn reads {FORMAT_VERSION}), not {v}{}",
+            "{}: \"format_version\" must be a whole number (this textcnn reads \
+             {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}), not {v}{}",
             config_path.display(),
             if v.is_string() { " (a string)" } else { "" }
         ),
         None => bail!("{}: missing \"format_version\"", config_path.display()),
-    }
+    };
     let files = recorded_hashes(&version, &config_path)?;
+    let contents = match (format, version.get("contents")) {
+        (1, _) => None,
+        (_, Some(c)) => Some(
+            Contents::deserialize(c)
+                .with_context(|| format!("{}: invalid \"contents\"", config_path.display()))?,
+        ),
+        (_, None) => bail!(
+            "{}: missing \"contents\" (a format {format} bundle says what it is made of and \
+             whether it is complete); the config was edited or belongs to no textcnn bundle",
+            config_path.display()
+        ),
+    };
     drop(version);
     // From the text, not the parsed value, so that errors carry the line and column.
     let config: BundleConfig = serde_json::from_str(&text)
@@ -325,54 +473,55 @@ fn read_config(dir: &Path) -> Result<(BundleConfig, Option<HashMap<String, Strin
     config
         .head()
         .with_context(|| config_path.display().to_string())?;
-    Ok((config, files))
+    check_parts(&config_path, &config, &files, contents.as_ref())?;
+    Ok((config, files, contents))
 }
 
-/// Refuses the bytes of `dir/name` when `config.json` records another SHA-256 for them (or
-/// records hashes but none for them); bundles without recorded hashes load unverified.
-fn check_hash(
-    dir: &Path,
-    files: Option<&HashMap<String, String>>,
-    name: &str,
-    bytes: &[u8],
-) -> Result<()> {
-    let Some(files) = files else {
-        return Ok(());
-    };
-    let config_path = dir.join(CONFIG_FILE);
-    let Some(recorded) = files.get(name) else {
-        bail!("{}: \"files\" has no hash of {name}", config_path.display());
-    };
-    if *recorded != sha256_tag(bytes) {
-        bail!(
-            "{} is not the file this model was saved with: its SHA-256 differs from the one \
-             recorded in {} (a file of another bundle, or a save that was interrupted; \
-             `textcnn train --resume {}` finishes an interrupted training)",
-            dir.join(name).display(),
-            config_path.display(),
-            dir.display()
-        );
+/// The recorded hashes of a bundle's files, checked against the bytes read.
+struct Hashes<'a> {
+    dir: &'a Path,
+    files: &'a HashMap<String, String>,
+    /// A format 1 bundle: a mismatch may be a save interrupted between two renames, which
+    /// `--resume` repairs (format 2 says so by its completeness).
+    resumable: bool,
+}
+
+impl Hashes<'_> {
+    /// Refuses the bytes of `dir/name` when `config.json` records another SHA-256 for them.
+    fn check(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let config_path = self.dir.join(CONFIG_FILE);
+        let Some(recorded) = self.files.get(name) else {
+            bail!("{}: \"files\" has no hash of {name}", config_path.display());
+        };
+        if *recorded != sha256_tag(bytes) {
+            let fix = if self.resumable {
+                format!(
+                    "a file of another bundle, or a save that was interrupted; `textcnn train \
+                     --resume {}` finishes an interrupted training",
+                    self.dir.display()
+                )
+            } else {
+                "the file was replaced or damaged, or belongs to another bundle; restore it or \
+                 train the model again"
+                    .to_string()
+            };
+            bail!(
+                "{} is not the file this model was saved with: its SHA-256 differs from the one \
+                 recorded in {} ({fix})",
+                self.dir.join(name).display(),
+                config_path.display(),
+            );
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The n-gram branch of a bundle whose config has one (its mixture weights and features
 /// checked, its files verified against the recorded hashes); none otherwise (and then the
 /// hashes must not name one).
-fn load_ngram(
-    dir: &Path,
-    config: &BundleConfig,
-    files: Option<&HashMap<String, String>>,
-) -> Result<Option<NgramModel>> {
+fn load_ngram(dir: &Path, config: &BundleConfig, hashes: &Hashes) -> Result<Option<NgramModel>> {
     let config_path = dir.join(CONFIG_FILE);
     let Some(branch) = &config.ngram else {
-        if files.is_some_and(|f| f.contains_key(NGRAM_TENSORS_FILE)) {
-            bail!(
-                "{}: \"files\" lists the n-gram branch ({NGRAM_TENSORS_FILE}) but there is no \"ngram\" \
-                 object; the config was edited or belongs to another bundle",
-                config_path.display()
-            );
-        }
         return Ok(None);
     };
     let w = branch.mix;
@@ -393,8 +542,8 @@ fn load_ngram(
     let source = Source::RegularFile;
     let tensors = read_file(&dir.join(NGRAM_TENSORS_FILE), source, None)?;
     let tokens = read_file(&dir.join(NGRAM_TOKENS_FILE), source, None)?;
-    check_hash(dir, files, NGRAM_TENSORS_FILE, &tensors)?;
-    check_hash(dir, files, NGRAM_TOKENS_FILE, &tokens)?;
+    hashes.check(NGRAM_TENSORS_FILE, &tensors)?;
+    hashes.check(NGRAM_TOKENS_FILE, &tokens)?;
     let features = branch.features.clone();
     let labels = config.labels.len();
     Ok(Some(NgramModel::from_bytes(
@@ -475,14 +624,24 @@ pub fn sha256_tag(bytes: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
-/// The `"files"` object of `config.json` (file name → `sha256:…`); `None` for bundles written
-/// before it existed, which load unverified.
+/// The `"files"` object of `config.json` (file name → `sha256:…`).
+///
+/// # Errors
+/// A config without one (edited, or written before 795bf12 by the first textcnn, whose files
+/// cannot be verified: refused, the model must be trained again), or one that is not an object
+/// of strings.
 fn recorded_hashes(
     config: &serde_json::Value,
     config_path: &Path,
-) -> Result<Option<HashMap<String, String>>> {
+) -> Result<HashMap<String, String>> {
     let Some(files) = config.get("files") else {
-        return Ok(None);
+        bail!(
+            "{}: no \"files\" (the SHA-256 of the model's files), so nothing proves that the \
+             weights and vocabulary beside it belong to it; the config was edited, or the bundle \
+             was written by a textcnn older than the file hashes (before 2026-12-02): train the \
+             model again",
+            config_path.display()
+        );
     };
     let bad = || {
         anyhow::anyhow!(
@@ -495,7 +654,6 @@ fn recorded_hashes(
         .iter()
         .map(|(k, v)| Ok((k.clone(), v.as_str().ok_or_else(bad)?.to_string())))
         .collect::<Result<HashMap<_, _>>>()
-        .map(Some)
 }
 
 /// Writes named f32 tensors as a safetensors file, atomically.

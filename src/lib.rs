@@ -29,6 +29,7 @@ pub mod bundle;
 pub mod data;
 pub mod eval;
 pub mod explain;
+pub mod fault;
 pub mod fsutil;
 pub mod head;
 pub mod model;

@@ -392,8 +392,8 @@ def train(
     `callback(metrics)` is called (in this thread) with each epoch's metrics as they are written
     to `metrics.jsonl`: `epoch`, `train_loss`, `train_acc`, `valid_loss`, `valid_acc`,
     `valid_macro_f1` (multi-label: `valid_micro_f1`, accuracies are subset accuracies), `lr`,
-    `seconds`, `examples_per_s`. Ctrl-C stops after the current batch and
-    raises KeyboardInterrupt. Warnings about the data (skipped rows, tiny classes) are issued with
+    `seconds`, `examples_per_s`. Ctrl-C stops after the current batch (at once in the n-gram
+    stage) and raises KeyboardInterrupt; the output then holds a checkpoint, not a model. Warnings about the data (skipped rows, tiny classes) are issued with
     `warnings.warn`.
     """
     import warnings
@@ -453,7 +453,10 @@ def train(
         for w in summary.get("warnings", []):
             warnings.warn(w, stacklevel=2)
         if summary.get("stop") == "interrupted":
-            raise KeyboardInterrupt("training stopped; the best epoch so far was saved")
+            raise KeyboardInterrupt(
+                "training stopped before it ended: the output holds its checkpoint, not a model "
+                "(refused until `textcnn train --resume OUTPUT` finishes a run trained from files)"
+            )
         clf = Classifier(_native.NativeClassifier(out, int(clean.get("threads", 0))), _read_bundle(out),
                          None if tmp else out)
         clf.training_summary = summary

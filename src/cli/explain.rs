@@ -184,13 +184,21 @@ fn print_text(out: &mut impl Write, line: usize, e: &Explanation, top: usize) ->
     )?;
     match e.bias {
         Some(b) => {
-            let sum = e.reconstructed_logit() - b;
+            let sum = e.windows_total();
+            let sign = |v: f32| if v < 0.0 { "-" } else { "+" };
+            let clamp = e.clamp.map_or(String::new(), |v| {
+                format!(
+                    " {} clamp {:.4} (a branch's probability under 1e-7, read as 1e-7)",
+                    sign(v),
+                    v.abs()
+                )
+            });
             writeln!(
                 out,
-                "  logit ({}) {:.4} = bias {b:.4} {} {:.4} from {} windows",
+                "  logit ({}) {:.4} = bias {b:.4} {} {:.4} from {} windows{clamp}",
                 e.explained_as.short,
                 e.logit,
-                if sum < 0.0 { "-" } else { "+" },
+                sign(sum),
                 sum.abs(),
                 e.windows.len()
             )?

@@ -12,8 +12,8 @@ use clap::Args;
 use textcnn::head::HeadKind;
 use textcnn::report::{RunReport, TensorBoardWriter};
 use textcnn::train::{
-    DataSource, Observers, PreparedRun, RunRequest, Start, StopReason, TrainConfig, TrainFlags,
-    TrainOutcome,
+    AlreadyFinished, DataSource, Observers, PreparedRun, RunRequest, Start, StopReason,
+    TrainConfig, TrainFlags, TrainOutcome,
 };
 
 use super::common::ReadArgs;
@@ -153,7 +153,19 @@ pub(super) fn execute(request: RunRequest, log: &LogArgs) -> Result<()> {
     let quiet = log.quiet;
     // Before the output folder is touched: an unwritable --tensorboard folder leaves nothing.
     let mut tensorboard = tensorboard_writer(log, &request.output)?;
-    let mut run = request.prepare()?;
+    let mut run = match request.prepare() {
+        Err(e) if e.is::<AlreadyFinished>() => {
+            if let Some(note) = e
+                .downcast_ref::<AlreadyFinished>()
+                .and_then(|d| d.removed.as_ref())
+            {
+                eprintln!("note: {note}");
+            }
+            println!("nothing to do: {e}");
+            return Ok(());
+        }
+        r => r?,
+    };
     for note in run.notes() {
         eprintln!("note: {note}");
     }
@@ -165,8 +177,10 @@ pub(super) fn execute(request: RunRequest, log: &LogArgs) -> Result<()> {
     for w in run.warnings() {
         eprintln!("warning: {w}");
     }
-    let interrupt =
-        on_ctrl_c("finishing the current batch and saving a checkpoint (Ctrl-C again to quit now)");
+    let interrupt = on_ctrl_c(
+        "stopping: an epoch ends after its current batch with a checkpoint; the n-gram stage \
+         stops at once, its epochs kept (Ctrl-C again to quit now)",
+    );
     let output = run.output().to_path_buf();
     let mut printer = TerminalPrinter::new(quiet);
     let outcome = {
@@ -185,14 +199,21 @@ pub(super) fn execute(request: RunRequest, log: &LogArgs) -> Result<()> {
             eprintln!("report: {}", written.display());
         }
     }
+    if outcome.stop == StopReason::Interrupted {
+        println!(
+            "checkpoint saved in {} ({:.1} s in all); the model there is refused until \
+             `textcnn train --resume {}` finishes the run",
+            output.display(),
+            outcome.seconds,
+            output.display()
+        );
+        std::process::exit(130);
+    }
     println!(
         "model saved in {} ({:.1} s in all)",
         output.display(),
         outcome.seconds
     );
-    if outcome.stop == StopReason::Interrupted {
-        std::process::exit(130);
-    }
     Ok(())
 }
 

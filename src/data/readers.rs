@@ -1,5 +1,6 @@
 //! Parsers for the file formats: fastText, CSV/TSV, JSONL, plain lines, folder-per-class.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -461,6 +462,8 @@ pub(super) fn parse_delimited(
         skip(ds, name, l, "blank line");
     }
     let mut record = csv::StringRecord::new();
+    // Indicator columns: rows in which each label is 1.
+    let mut positives: BTreeMap<String, usize> = BTreeMap::new();
     loop {
         let more = rdr
             .read_record(&mut record)
@@ -518,9 +521,31 @@ pub(super) fn parse_delimited(
             lineno,
         )?;
         check_set(&labels, sets, name, lineno)?;
+        for l in &labels {
+            *positives.entry(l.clone()).or_insert(0) += 1;
+        }
         add_row(ds, (name, lineno), &record[ti], labels, sets);
     }
     ds.skipped.sort_by_key(|s| s.line);
+    if let LabelFields::Indicators(cols) = &fields {
+        let empty: Vec<String> = cols
+            .iter()
+            .filter(|(_, l)| !positives.contains_key(l))
+            .map(|(i, l)| format!("{:?} (label {l:?})", headers[*i].trim()))
+            .collect();
+        if !empty.is_empty() {
+            ds.warnings.push(format!(
+                "{name}: indicator column{} {} {} no row with 1, so the label{} {} from this \
+                 data (a model trained on it cannot predict {})",
+                if empty.len() > 1 { "s" } else { "" },
+                empty.join(", "),
+                if empty.len() > 1 { "have" } else { "has" },
+                if empty.len() > 1 { "s are" } else { " is" },
+                "left out",
+                if empty.len() > 1 { "them" } else { "it" },
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -80,10 +80,13 @@ pub fn page(items: &[(&str, Vec<Explanation>)], top: usize) -> String {
         for e in explanations {
             let how = match e.method {
                 Method::Exact => format!(
-                    "exact decomposition: logit {:.4} = bias {:.4} + windows {:.4}",
+                    "exact decomposition: logit {:.4} = bias {:.4} + windows {:.4}{}",
                     e.logit,
                     e.bias.unwrap_or(0.0),
-                    e.reconstructed_logit() - e.bias.unwrap_or(0.0)
+                    e.windows_total(),
+                    e.clamp.map_or(String::new(), |v| format!(
+                        " + clamp {v:.4} (a branch's probability under 1e-7, read as 1e-7)"
+                    ))
                 ),
                 Method::Occlusion => format!(
                     "occlusion (each token replaced by &lt;pad&gt;): logit {:.4}; contributions do not add up to it",

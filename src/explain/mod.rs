@@ -16,8 +16,12 @@
 //!   `s_c = a · s_c(cnn) + b · s_c(ngram)`, and the n-gram branch's logits are linear in its
 //!   TF-IDF features, `z_ngram = Σ_f x_f W[f, ·] + bias`. So the CNN's windows (× a), each n-gram
 //!   occurrence (× b; a column's value shared equally by its occurrences in the text) and the
-//!   biases add up exactly to `s_c`. (When a branch gives some label a probability under 1e-7,
-//!   the mixture clamps it and `s_c` is that of the unclamped logits.)
+//!   biases add up exactly to `s_c`. When a branch gives some label a probability under 1e-7,
+//!   the mixture reads 1e-7 instead (so that one confident branch cannot veto a label
+//!   outright), which raises that label's log-probability by `δ_k = ln 1e-7 − ln p_k`: the
+//!   model's `s_c` then also holds `a · (δ_c − mean δ)` and the same for the branch, reported
+//!   as its own term, [`Explanation::clamp`], so that windows + bias + clamp = `s_c` of the
+//!   probabilities the model gives.
 //! * conv2d (`--arch conv2d`, `seed`): 2-D pooling and hidden layers mix the windows, so no exact
 //!   sum exists. Each token's contribution is its **occlusion** effect (Zeiler & Fergus 2014):
 //!   `s_c` of the text minus `s_c` with that token replaced by `<pad>`. Method `occlusion`; the
@@ -135,6 +139,12 @@ pub struct Explanation {
     pub logit: f32,
     /// The part of `logit` no window explains (output biases); `None` for occlusion.
     pub bias: Option<f32>,
+    /// `ngram-cnn` with one label per text: the part of `logit` that comes from the mixture's
+    /// floor (a branch's probability under 1e-7 read as 1e-7; see the [module
+    /// documentation](self)); `None` when no probability was floored. Windows + bias + clamp
+    /// = `logit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clamp: Option<f32>,
     /// `ngram-cnn`: the mixture's exponents (CNN, n-gram branch) that scale the two parts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mix: Option<MixWeights>,
@@ -176,11 +186,19 @@ impl Explanation {
         self.explained_as.json
     }
 
-    /// Sum of the window contributions plus the bias: equals [`Explanation::logit`] to float
-    /// rounding when the method is exact.
+    /// Sum of the window contributions plus the bias and the clamp: equals
+    /// [`Explanation::logit`] to float rounding when the method is exact.
     pub fn reconstructed_logit(&self) -> f32 {
-        let sum: f64 = self.windows.iter().map(|w| w.contribution as f64).sum();
-        (sum + self.bias.unwrap_or(0.0) as f64) as f32
+        let rest = self.bias.unwrap_or(0.0) as f64 + self.clamp.unwrap_or(0.0) as f64;
+        (self.windows_total() as f64 + rest) as f32
+    }
+
+    /// Sum of the window contributions.
+    pub fn windows_total(&self) -> f32 {
+        self.windows
+            .iter()
+            .map(|w| w.contribution as f64)
+            .sum::<f64>() as f32
     }
 }
 
@@ -505,6 +523,18 @@ impl Classifier {
             logit += l;
             bias = bias.map(|x| x + b);
         }
+        // No network (`--arch ngram`): the CNN's part of the mixture is 0 (exponent 0).
+        let no_cnn = vec![0.0; k];
+        let cnn_logits = match &a.cnn {
+            CnnPart::Kim { logits, .. } | CnnPart::Occlusion { logits, .. } => logits,
+            CnnPart::Absent => &no_cnn,
+        };
+        let clamp = a
+            .ngram
+            .as_ref()
+            .map(|n| head.mix_floor(cnn_logits, &n.logits, n.mix, c))
+            .filter(|&v| v != 0.0);
+        logit += clamp.unwrap_or(0.0);
         windows.retain(|w| w.contribution != 0.0);
         let tokens = token_scores(a, &windows);
         windows.sort_by(|x, y| {
@@ -521,6 +551,7 @@ impl Classifier {
             method,
             logit: logit as f32,
             bias: bias.map(|b| b as f32),
+            clamp: clamp.map(|v| v as f32),
             mix: a.ngram.as_ref().map(|n| n.mix),
             windows,
             tokens,

@@ -330,6 +330,12 @@ pub trait Head: fmt::Debug + Send + Sync {
     /// `mix` (see [`crate::ngram::mix_probabilities`] and [`mix_logits`]).
     fn mix(&self, cnn: &[f32], ngram: &[f32], mix: MixWeights, labels: usize) -> Vec<f32>;
 
+    /// The part of the mixture's explained value of label `c` ([`Head::explained_value`] of
+    /// the mixed logits) that the two branches' logits `[labels]` of one text do not give,
+    /// because [`Head::mix`] floors a probability: for softmax, where a branch gives a label
+    /// less than 1e-7 ([`crate::ngram::floor_lift`]); 0 for sigmoids, mixed on the logit scale.
+    fn mix_floor(&self, cnn: &[f32], ngram: &[f32], mix: MixWeights, c: usize) -> f64;
+
     /// The labels decided for one text's probabilities `[labels]`, most probable first:
     /// `(label index, probability)`. `threshold` overrides the head's own decision rule
     /// (single-label: the top label only if it reaches it; multi-label: every label over it).
@@ -418,8 +424,8 @@ pub struct Calibration {
 
 /// One fit of the n-gram branch's regression ([`Head::branch_fit`]).
 pub struct BranchFit<'a> {
-    /// Inverse L2 strength and solver settings.
-    pub settings: LogRegFit,
+    /// Inverse L2 strength and solver settings (with the run's stop flag).
+    pub settings: LogRegFit<'a>,
     /// The model to start from (the previous `C` of the path, or the chosen model remapped to
     /// the refit's n-grams).
     pub warm: Option<&'a LogReg>,

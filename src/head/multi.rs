@@ -458,6 +458,10 @@ impl Head for MultiLabel {
         sigmoids(&mix_logits(cnn, ngram, mix))
     }
 
+    fn mix_floor(&self, _cnn: &[f32], _ngram: &[f32], _mix: MixWeights, _c: usize) -> f64 {
+        0.0
+    }
+
     /// Every label whose probability reaches its threshold (`threshold` overrides them all),
     /// most probable first (ties by label order); possibly none.
     fn decide(&self, probs: &[f32], threshold: Option<f32>) -> Vec<(usize, f32)> {

@@ -13,7 +13,7 @@ use super::{
 use crate::data::Dataset;
 use crate::eval::{ConfusionMatrix, Metric, Scores, score};
 use crate::model::Model;
-use crate::ngram::{MixWeights, NgramConfig, choose_mix, mix_probabilities};
+use crate::ngram::{MixWeights, NgramConfig, choose_mix, floor_lift, mix_probabilities};
 use crate::nn::loss::weighted_softmax_cross_entropy;
 use crate::nn::softmax_in_place;
 
@@ -190,6 +190,16 @@ impl Head for SingleLabel {
             mix,
             labels,
         )
+    }
+
+    fn mix_floor(&self, cnn: &[f32], ngram: &[f32], mix: MixWeights, c: usize) -> f64 {
+        let (a, b) = (floor_lift(cnn), floor_lift(ngram));
+        let lift: Vec<f64> = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| mix.cnn as f64 * x + mix.ngram as f64 * y)
+            .collect();
+        lift[c] - lift.iter().sum::<f64>() / lift.len().max(1) as f64
     }
 
     fn decide(&self, probs: &[f32], threshold: Option<f32>) -> Vec<(usize, f32)> {

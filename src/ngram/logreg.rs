@@ -11,6 +11,7 @@
 //! count.
 
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Documents per parallel chunk (fixed, so results do not depend on the thread count).
 const CHUNK: usize = 512;
@@ -115,21 +116,25 @@ pub struct LogReg {
 
 /// Settings of one fit.
 #[derive(Clone, Copy, Debug)]
-pub struct LogRegFit {
+pub struct LogRegFit<'a> {
     /// Inverse regularisation strength (scikit-learn's `C`).
     pub c: f64,
     /// Iteration cap.
     pub max_iter: usize,
     /// Stop when the largest absolute gradient entry falls below this.
     pub tol: f64,
+    /// Set (by Ctrl-C) to end the fit at its next iteration: the weights are then unfinished,
+    /// for a caller that drops them.
+    pub stop: Option<&'a AtomicBool>,
 }
 
-impl Default for LogRegFit {
+impl Default for LogRegFit<'_> {
     fn default() -> Self {
         LogRegFit {
             c: 10.0,
             max_iter: 200,
             tol: 1e-5,
+            stop: None,
         }
     }
 }
@@ -319,7 +324,7 @@ impl LogReg {
                 *t /= sv;
             }
         }
-        let iters = lbfgs(&problem, &mut theta, settings.max_iter, settings.tol);
+        let iters = lbfgs(&problem, &mut theta, &settings);
         if let Some(s) = &problem.scale {
             for (t, sv) in theta[..split].iter_mut().zip(s) {
                 *t *= sv;
@@ -535,8 +540,10 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Minimises `problem` from `theta` in place; returns the iterations run.
-fn lbfgs(problem: &Problem, theta: &mut [f64], max_iter: usize, tol: f64) -> usize {
+/// Minimises `problem` from `theta` in place; returns the iterations run (ends early, the
+/// weights unfinished, when `settings.stop` is set).
+fn lbfgs(problem: &Problem, theta: &mut [f64], settings: &LogRegFit) -> usize {
+    let (max_iter, tol) = (settings.max_iter, settings.tol);
     let dim = theta.len();
     let mut grad = vec![0.0; dim];
     let mut f = problem.eval(theta, &mut grad);
@@ -548,7 +555,7 @@ fn lbfgs(problem: &Problem, theta: &mut [f64], max_iter: usize, tol: f64) -> usi
     let mut small_steps = 0;
     for iter in 0..max_iter {
         let gmax = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
-        if gmax < tol {
+        if gmax < tol || settings.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
             return iter;
         }
         // Two-loop recursion: d = -H g.
@@ -735,6 +742,7 @@ mod tests {
             c: 1.5,
             max_iter: 500,
             tol: 1e-9,
+            stop: None,
         };
         let (soft, _) = LogReg::fit(&x, &y2, 2, tight, None);
         let (ovr, _) =
@@ -791,6 +799,7 @@ mod tests {
             c: 1e9,
             max_iter: 200,
             tol: 1e-9,
+            stop: None,
         };
         let (m, _) = LogReg::fit(&x, &y, 2, settings, None);
         let p = m.probabilities(&x);

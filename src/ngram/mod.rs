@@ -583,6 +583,27 @@ pub fn mix_probabilities(cnn: &[f32], ngram: &[f32], w: MixWeights, classes: usi
     out
 }
 
+/// How much the floor of [`mix_probabilities`] raises each label's log-probability for one
+/// branch's logits `[classes]` of one text: `max(0, ln 1e-7 − ln softmax(z)_k)`, from the
+/// logits in f64 (so 0 for every label the branch gives at least 1e-7, however small the
+/// others). The mixture reads `ln max(p_k, 1e-7) = ln p_k + lift_k`.
+pub fn floor_lift(logits: &[f32]) -> Vec<f64> {
+    let max = logits
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &z| m.max(z as f64));
+    let lse = max
+        + logits
+            .iter()
+            .map(|&z| (z as f64 - max).exp())
+            .sum::<f64>()
+            .ln();
+    let floor = (MIN_PROB as f64).ln();
+    logits
+        .iter()
+        .map(|&z| (floor - (z as f64 - lse)).max(0.0))
+        .collect()
+}
+
 /// Mean negative log-likelihood of the true classes under probabilities `[n, classes]`
 /// (clamped at 1e-7).
 pub fn mean_nll(probs: &[f32], y: &[usize], classes: usize) -> f64 {

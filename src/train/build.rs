@@ -121,24 +121,22 @@ fn resume_checkpoint(
             output.display()
         );
     }
-    if ckpt.progress.bad_epochs >= config.patience.max(1) {
-        // Early stopping ended the run, and its final stages ran right after.
-        bail!(
-            "{}: this run already finished (early stopping after epoch {}); nothing to resume. \
-             To train further, use `textcnn finetune --model {}`",
-            output.display(),
-            ckpt.progress.epoch.saturating_sub(1),
-            output.display()
-        );
+    if let Some(done) = super::run::finished_run(output) {
+        return Err(done.into());
     }
     ckpt.restore(output, trainer, arch)?;
-    observer.message(
-        MessageKind::Info,
-        &format!(
-            "resuming at epoch {}, batch {}",
+    let at = if ckpt.progress.step == 0 && ckpt.progress.best.is_some() {
+        match ckpt.progress.history.last() {
+            Some(last) => format!("after epoch {}", last.epoch),
+            None => format!("at epoch {}", ckpt.progress.epoch),
+        }
+    } else {
+        format!(
+            "at epoch {}, batch {}",
             ckpt.progress.epoch, ckpt.progress.step
-        ),
-    );
+        )
+    };
+    observer.message(MessageKind::Info, &format!("resuming {at}"));
     Ok(ckpt.progress)
 }
 

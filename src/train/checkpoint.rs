@@ -15,8 +15,7 @@ use crate::fsutil::write_atomic;
 use crate::model::Architecture;
 use crate::model::{Model, Trainer};
 
-const DIR: &str = "checkpoint";
-const STATE_FILE: &str = "state.json";
+use crate::bundle::{CHECKPOINT_DIR as DIR, CHECKPOINT_STATE as STATE_FILE};
 const MODEL_PREFIX: &str = "model/";
 /// Largest `state.json` read (bytes): the settings, the run description and one line of
 /// metrics per epoch.
@@ -116,6 +115,7 @@ impl Checkpoint {
         if let Some(old) = old.filter(|o| *o != name) {
             let _ = std::fs::remove_file(dir.join(old));
         }
+        crate::fault::point("checkpoint");
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Stage 4 of a training run, when it ends (not when it is interrupted): the n-gram branch of
 //! `ngram-cnn` next to the best CNN, the head's calibration on the validation split
-//! (multi-label thresholds), the final bundle, and the test evaluation (`report.json`).
+//! (multi-label thresholds), the test evaluation (`report.json`) and the final bundle, saved
+//! complete.
 
 use std::path::Path;
 use std::time::Instant;
@@ -31,19 +32,20 @@ pub(super) struct Final {
     pub cnn_note: Option<String>,
 }
 
-/// Stage 4: reloads the best epoch's bundle, fits the n-gram branch (`ngram-cnn`), calibrates
-/// the head on the validation probabilities, saves the final bundle when either changed it,
-/// and evaluates the test set.
+/// Stage 4: reloads the best epoch's bundle (saved unfinished), fits the n-gram branch
+/// (`ngram-cnn`), calibrates the head on the validation probabilities, evaluates the test set
+/// (`report.json`) and saves the final bundle, complete, `config.json` last. `None` when the
+/// run was interrupted in the n-gram stage (nothing written: `--resume` runs this stage again).
 pub(super) fn final_stages(
     data: &TrainData,
     run: &Run,
     output: &Path,
     options: &TrainOptions,
     observer: &mut dyn TrainObserver,
-) -> Result<Final> {
+) -> Result<Option<Final>> {
     let prep = &run.prep;
     let head = run.head.as_ref();
-    let mut best = Bundle::load(output).context(
+    let mut best = Bundle::load_unfinished(output).context(
         "cannot reload the best checkpoint for the n-gram branch and the final evaluation",
     )?;
     let valid_tokens = if prep.wants_ngram {
@@ -74,9 +76,25 @@ pub(super) fn final_stages(
                 .start_from
                 .as_ref()
                 .and_then(|s| s.bundle.ngram.as_ref().zip(s.bundle.config.ngram.as_ref())),
+            stop: options.interrupt.as_deref(),
         };
         let started = Instant::now();
-        let (model, branch, probs) = ngram_stage::fit_branch_held_out(head, &branch_data)?;
+        let Some((model, branch, probs)) = ngram_stage::fit_branch_held_out(head, &branch_data)?
+        else {
+            observer.interrupted();
+            observer.message(
+                MessageKind::Interrupted,
+                &format!(
+                    "interrupted in the n-gram stage after {:.1} s: every epoch is done and in the \
+                     checkpoint, the branch is not fitted, and {} is refused as unfinished; \
+                     `textcnn train --resume {}` fits the branch (no epoch is trained again)",
+                    started.elapsed().as_secs_f64(),
+                    output.display(),
+                    output.display()
+                ),
+            );
+            return Ok(None);
+        };
         report_branch(head, &branch, started, observer);
         ngram_valid = branch.validation["mixed"].as_f64();
         cnn_note = branch.cnn_unused_note();
@@ -101,10 +119,7 @@ pub(super) fn final_stages(
     let record = calibration
         .head
         .record(prep.labels.len(), run.weights.as_deref());
-    if prep.wants_ngram || record != best.config.head_record() {
-        best.config.set_head_record(record);
-        best.save(output)?;
-    }
+    best.config.set_head_record(record);
     let classifier = Classifier::from_bundle(best)?;
     let final_head = classifier.head();
     let test = match (&prep.test_t, data.test, &prep.test_enc) {
@@ -123,18 +138,20 @@ pub(super) fn final_stages(
         }
         _ => None,
     };
+    // Last: the bundle says it is complete once every file of the run is written.
+    classifier.bundle().save(output)?;
     let valid = Validation {
         scores: final_head.evaluate(&prep.labels, &prep.valid_t, &valid_probs),
         probs: valid_probs,
         targets: prep.valid_t.clone(),
     };
     stage.finish(observer);
-    Ok(Final {
+    Ok(Some(Final {
         test,
         valid,
         ngram_valid,
         cnn_note,
-    })
+    }))
 }
 
 /// Reports the fitted n-gram branch: the kept parent branch (fine-tuning), then its size,

@@ -215,20 +215,21 @@ fn train_in_pool(
     let stage = StageTimer::start(observer, Stage::BuildModel);
     let mut run = build_model(config, head, prep, output, options, observer)?;
     stage.finish(observer);
-    let stop = if run.arch.num_params() == 0 {
+    let mut stop = if run.arch.num_params() == 0 {
         // `--arch ngram`: no network to fit; the n-gram branch is the model.
         no_network(&mut run, output)?
     } else {
         fit_loop(config, &mut run, output, options, observer)?
     };
     // An interrupted run is resumed later; the n-gram branch, the calibration and the test
-    // evaluation run once, at its real end.
+    // evaluation run once, at its real end (and stop at a Ctrl-C in the n-gram stage).
     let end = match stop {
         StopReason::Interrupted => None,
-        _ => Some(super::finish::final_stages(
-            data, &run, output, options, observer,
-        )?),
+        _ => super::finish::final_stages(data, &run, output, options, observer)?,
     };
+    if end.is_none() {
+        stop = StopReason::Interrupted;
+    }
     let (test, test_unknown_labels, valid, ngram_valid, cnn_note) = match end {
         Some(e) => (
             e.test,
@@ -266,13 +267,14 @@ fn no_network(run: &mut Run, output: &Path) -> Result<StopReason> {
         );
     }
     write_metrics(output, &[])?;
+    // Unfinished (refused) until the final stages put the branch in.
     Bundle {
         config: run.bundle_config.clone(),
         model: run.trainer.model(),
         vocab: run.prep.pipeline.vocab.clone(),
         ngram: None,
     }
-    .save(output)?;
+    .save_unfinished(output, true)?;
     Ok(StopReason::Completed)
 }
 
@@ -329,7 +331,15 @@ fn fit_loop(
         first_epoch: run.progress.epoch,
     });
     let stage = StageTimer::start(observer, Stage::Fit);
-    let mut stop = StopReason::Completed;
+    // A resumed run whose epochs were all done (stopped or killed in its final stages) goes
+    // straight to them.
+    let mut stop = match epochs_done(config, &run.progress, max_epochs) {
+        Some(done) => {
+            stage.finish(observer);
+            return Ok(done);
+        }
+        None => StopReason::Completed,
+    };
     while run.progress.epoch <= max_epochs {
         let epoch = run.progress.epoch;
         let started = Instant::now();
@@ -368,6 +378,24 @@ fn fit_loop(
     Ok(stop)
 }
 
+/// How the epochs of a run at `progress` ended, when they did: all `max_epochs` trained, or
+/// early stopping (the validation metric not improved for `patience` epochs).
+pub(crate) fn epochs_done(
+    config: &TrainConfig,
+    progress: &EpochProgress,
+    max_epochs: usize,
+) -> Option<StopReason> {
+    if progress.step > 0 {
+        None
+    } else if progress.bad_epochs >= config.patience.max(1) {
+        Some(StopReason::EarlyStopped)
+    } else if progress.epoch > max_epochs {
+        Some(StopReason::Completed)
+    } else {
+        None
+    }
+}
+
 /// The remaining training steps of one epoch; `false` when interrupted (after writing the
 /// checkpoint).
 fn train_epoch(
@@ -396,8 +424,9 @@ fn train_epoch(
     observer.message(
         MessageKind::Interrupted,
         &format!(
-            "interrupted at epoch {}, batch {}: the best model in {} is intact{}; continue with \
-             `textcnn train --resume {}`",
+            "interrupted at epoch {}, batch {}: the checkpoint is saved, and {} holds the best \
+             epoch so far{}, refused as unfinished until the run ends; continue with `textcnn \
+             train --resume {}`",
             ctx.epoch,
             progress.step,
             output.display(),
@@ -467,6 +496,7 @@ fn train_batches(
         progress.seen += rows.len();
         progress.step = step + 1;
         seen_this_run += rows.len();
+        crate::fault::point("step");
         observer.step(&StepEvent {
             epoch,
             step: step + 1,
@@ -517,6 +547,7 @@ fn end_epoch(
     } = run;
     let (epoch, lr, epoch_started, max_epochs) = (ctx.epoch, ctx.lr, ctx.started, ctx.max_epochs);
     let train_seconds = epoch_started.elapsed().as_secs_f64();
+    crate::fault::point("epoch");
     let current = trainer.model();
     let logits = crate::predict::logits(&current, &prep.valid_enc, prep.pipeline.encode.min_len);
     let valid = head.epoch_scores(&prep.labels, &logits, &prep.valid_t);
@@ -550,7 +581,9 @@ fn end_epoch(
             vocab: prep.pipeline.vocab.clone(),
             ngram: None,
         };
-        bundle.save(output)?;
+        // Refused until the run ends (the later epochs, the n-gram branch and the head's
+        // calibration are still to come).
+        bundle.save_unfinished(output, prep.wants_ngram)?;
         observer.checkpoint_written(output, epoch, true);
         progress.best = Some(metrics);
         progress.bad_epochs = 0;

@@ -35,8 +35,13 @@ pub use fit::{
 pub use observer::{
     EpochEnd, MessageKind, Observers, RunStart, Silent, Stage, StepEvent, TrainObserver,
 };
-pub use output::{LOCK_FILE, OutputLock, check_new_output, check_resumable, remove_leftovers};
-pub use run::{DataSource, PreparedRun, RunRequest, RunSources, Start};
+pub use output::{
+    LOCK_FILE, OutputLock, abandoned_run, check_new_output, check_resumable, remove_leftovers,
+    remove_stale_saves, stale_saves,
+};
+pub use run::{
+    AlreadyFinished, DataSource, PreparedRun, RunRequest, RunSources, Start, finished_run,
+};
 pub use settings::{
     FinetuneFlags, FlagValue, HiddenWidths, SettingValues, TrainConfig, TrainFlags,
 };

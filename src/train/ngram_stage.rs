@@ -40,6 +40,8 @@
 //! model (binary character 1–3- and word 1–2-grams) mixed with the LR, same screen: the validation
 //! split gave it weight 0 on all five waimai folds. All within noise.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::Result;
 
 use crate::bundle::NgramBranch;
@@ -127,6 +129,25 @@ pub struct BranchData<'a> {
     /// record, kept instead of the branch fitted on the new texts when it scores better on
     /// the validation split (the new texts alone may be too few to refit it).
     pub parent: Option<(&'a NgramModel, &'a NgramBranch)>,
+    /// Set (by Ctrl-C) to stop the stage: the running fit ends at its next iteration and
+    /// nothing is returned.
+    pub stop: Option<&'a AtomicBool>,
+}
+
+impl BranchData<'_> {
+    /// Whether the stage was asked to stop.
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    /// The solver settings of one fit with `C` = `c` (and the stop flag).
+    fn settings(&self, c: f64) -> LogRegFit<'_> {
+        LogRegFit {
+            c,
+            stop: self.stop,
+            ..LogRegFit::default()
+        }
+    }
 }
 
 /// The best (feature set, C) so far.
@@ -167,30 +188,34 @@ fn mixture(head: &dyn Head, data: &BranchData, ngram_logits: &[f32]) -> (MixWeig
     }
 }
 
-/// Fits the branch and returns it with its `config.json` record.
+/// Fits the branch and returns it with its `config.json` record; `None` when
+/// [`BranchData::stop`] was set.
 ///
 /// # Errors
 /// Only from [`NgramFeaturizer::fit`] (more than 2^21 distinct tokens).
-pub fn fit_branch(head: &dyn Head, data: &BranchData) -> Result<(NgramModel, NgramBranch)> {
-    fit_branch_held_out(head, data).map(|(model, branch, _)| (model, branch))
+pub fn fit_branch(head: &dyn Head, data: &BranchData) -> Result<Option<(NgramModel, NgramBranch)>> {
+    Ok(fit_branch_held_out(head, data)?.map(|(model, branch, _)| (model, branch)))
 }
+
+/// A fitted branch, its record and the mixture's held-out validation probabilities.
+pub type HeldOutBranch = (NgramModel, NgramBranch, Vec<f32>);
 
 /// [`fit_branch`], also returning the mixture's validation probabilities `[valid, labels]`
 /// from before the refit on all texts (the returned model has seen the validation texts, so
 /// its own validation predictions are not held out).
 ///
 /// The head supplies the regression (multinomial, or one-vs-rest), its naive-Bayes scale, the
-/// score that chooses `C`, the feature sets searched and the mixture.
+/// score that chooses `C`, the feature sets searched and the mixture. `None` when
+/// [`BranchData::stop`] was set (checked at every iteration of every fit).
 ///
 /// # Errors
 /// Only from [`NgramFeaturizer::fit`] (more than 2^21 distinct tokens).
-pub fn fit_branch_held_out(
-    head: &dyn Head,
-    data: &BranchData,
-) -> Result<(NgramModel, NgramBranch, Vec<f32>)> {
-    let (path, best) = search(head, data)?;
+pub fn fit_branch_held_out(head: &dyn Head, data: &BranchData) -> Result<Option<HeldOutBranch>> {
+    let Some((path, best)) = search(head, data)? else {
+        return Ok(None);
+    };
     if let Some(kept) = keep_parent(head, data, best.as_ref().map_or(0.0, |b| b.score), &path) {
-        return Ok(kept);
+        return Ok(Some(kept));
     }
     let Selected {
         c,
@@ -213,14 +238,15 @@ pub fn fit_branch_held_out(
     let start = chosen.remap(&featurizer, &refit_featurizer);
     let scale = head.branch_scale(&x_all, &all);
     let fit = BranchFit {
-        settings: LogRegFit {
-            c,
-            ..LogRegFit::default()
-        },
+        settings: data.settings(c),
         warm: Some(&start),
         scale: &scale,
     };
     let logreg = head.branch_fit(&x_all, &all, &fit);
+    crate::fault::point("ngram-fit");
+    if data.stopped() {
+        return Ok(None);
+    }
     let featurizer = refit_featurizer;
     let branch = NgramBranch {
         model: "ngram-cnn".to_string(),
@@ -230,7 +256,7 @@ pub fn fit_branch_held_out(
         mix,
         validation,
     };
-    Ok((NgramModel { featurizer, logreg }, branch, mixed))
+    Ok(Some((NgramModel { featurizer, logreg }, branch, mixed)))
 }
 
 /// The branch's validation record: the head's figure of the CNN, the branch and the mixture
@@ -262,15 +288,16 @@ fn branch_validation(
     v
 }
 
+/// The path's record and the best (feature set, `C`) found.
+type Search = (Vec<serde_json::Value>, Option<Selected>);
+
 /// The `C` path of every feature set the head searches (see the module documentation): the
-/// path's record and the best (feature set, `C`) by the head's branch score.
+/// path's record and the best (feature set, `C`) by the head's branch score; `None` when
+/// stopped.
 ///
 /// # Errors
 /// Only from [`NgramFeaturizer::fit`].
-fn search(
-    head: &dyn Head,
-    data: &BranchData,
-) -> Result<(Vec<serde_json::Value>, Option<Selected>)> {
+fn search(head: &dyn Head, data: &BranchData) -> Result<Option<Search>> {
     let (k, score_name) = (data.labels, head.branch_score_name());
     // The table, IDF and NB ratios of the selection runs come from the training rows only:
     // validation rows must look like unseen text (n-grams absent from training dropped), or
@@ -287,14 +314,15 @@ fn search(
         let scale = head.branch_scale(&x_train, data.train);
         for c in C_PATH {
             let fit = BranchFit {
-                settings: LogRegFit {
-                    c,
-                    ..LogRegFit::default()
-                },
+                settings: data.settings(c),
                 warm: warm.as_ref(),
                 scale: &scale,
             };
             let model = head.branch_fit(&x_train, data.train, &fit);
+            crate::fault::point("ngram-fit");
+            if data.stopped() {
+                return Ok(None);
+            }
             let logits = model.logits(&x_valid);
             let probs = activated(head, &logits, k);
             let score = head.branch_score(&probs, data.valid);
@@ -323,7 +351,7 @@ fn search(
             warm = Some(model);
         }
     }
-    Ok((path, best))
+    Ok(Some((path, best)))
 }
 
 /// Fine-tuning: the parent's branch (unchanged, with a new mixture) when it scores strictly
@@ -415,8 +443,9 @@ mod tests {
             cnn_valid_logits: Some(&flat),
             labels: 2,
             parent: None,
+            stop: None,
         };
-        let (parent, record) = fit_branch(&head, &data).unwrap();
+        let (parent, record) = fit_branch(&head, &data).unwrap().unwrap();
         assert_eq!(record.validation["ngram"], 1.0);
         // The new texts have no cues: a branch refitted on them alone is at chance.
         let (new_train, new_y) = cued(20, |_| false);
@@ -427,7 +456,7 @@ mod tests {
             parent: Some((&parent, &record)),
             ..data
         };
-        let (model, branch, mixed) = fit_branch_held_out(&head, &data).unwrap();
+        let (model, branch, mixed) = fit_branch_held_out(&head, &data).unwrap().unwrap();
         let kept = &branch.validation["kept_parent_branch"];
         assert_eq!(kept["valid_acc"], 1.0);
         assert!(kept["refit_valid_acc"].as_f64().unwrap() < 1.0);
@@ -439,7 +468,7 @@ mod tests {
             parent: None,
             ..data
         };
-        let (_, branch, _) = fit_branch_held_out(&head, &data).unwrap();
+        let (_, branch, _) = fit_branch_held_out(&head, &data).unwrap().unwrap();
         assert!(branch.validation.get("kept_parent_branch").is_none());
         assert!(branch.validation.get("metric").is_none());
     }

@@ -5,13 +5,28 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-/// The lock file that marks a run directory as in use by one training process.
-pub const LOCK_FILE: &str = ".textcnn.lock";
+use crate::bundle;
+
+pub use crate::bundle::LOCK_FILE;
+
+/// The files a run writes beside its checkpoint: what a run killed before its first
+/// checkpoint can have left (see [`abandoned_run`]).
+const RUN_FILES: [&str; 8] = [
+    bundle::CONFIG_FILE,
+    bundle::MODEL_FILE,
+    bundle::VOCAB_FILE,
+    bundle::METRICS_FILE,
+    bundle::REPORT_FILE,
+    bundle::PARENT_METRICS_FILE,
+    crate::ngram::NGRAM_TENSORS_FILE,
+    crate::ngram::NGRAM_TOKENS_FILE,
+];
 
 /// Refuses an output that is a file, holds a model, or holds anything else: training writes
 /// several files there and must not replace what the user had. Returns the leftovers of an
-/// earlier run that never saved anything (hidden temporary files, the lock file, an empty
-/// `checkpoint/`, the TensorBoard folder of a run that failed early), which do not count.
+/// earlier run that never saved a checkpoint (hidden temporary files, the lock file, an empty
+/// `checkpoint/`, the TensorBoard folder of a run that failed early, and the files of a run
+/// killed in its first save, see [`abandoned_run`]), which do not count.
 ///
 /// # Errors
 /// Names the folder and what it holds.
@@ -22,9 +37,20 @@ pub fn check_new_output(output: &Path) -> Result<Vec<PathBuf>> {
             output.display()
         );
     }
-    if output.join(crate::bundle::CONFIG_FILE).exists() {
+    if output.join(bundle::CONFIG_FILE).exists() && !abandoned_run(output) {
+        let resumable = output
+            .join(bundle::CHECKPOINT_DIR)
+            .join(bundle::CHECKPOINT_STATE)
+            .is_file();
         bail!(
-            "{} already holds a model; choose another output, delete it, or continue it with --resume",
+            "{} already holds a model{}; choose another output, delete it, or continue it with \
+             `textcnn train --resume {}`",
+            output.display(),
+            if resumable && unfinished_bundle(output) {
+                " of a run that has not finished"
+            } else {
+                ""
+            },
             output.display()
         );
     }
@@ -42,11 +68,52 @@ pub fn check_new_output(output: &Path) -> Result<Vec<PathBuf>> {
     Ok(leftovers)
 }
 
+/// Whether `dir/config.json` is the best epoch so far of a run that has not finished
+/// (`"contents"` → `"complete": false`).
+fn unfinished_bundle(dir: &Path) -> bool {
+    crate::fsutil::read_file(
+        &dir.join(bundle::CONFIG_FILE),
+        crate::fsutil::Source::RegularFile,
+        Some(64 << 20),
+    )
+    .ok()
+    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    .is_some_and(|c| c["contents"]["complete"] == false)
+}
+
+/// Whether `dir` holds what a training run left when it was killed before its first
+/// checkpoint: its lock file, no `checkpoint/state.json`, and no `config.json` or one that
+/// says the bundle is unfinished. Then the run's own files (`model.safetensors`,
+/// `metrics.jsonl`, ... of its first save) are leftovers that a new run may remove: there is
+/// no checkpoint to resume from, and no complete model.
+pub fn abandoned_run(dir: &Path) -> bool {
+    dir.join(LOCK_FILE).is_file()
+        && !dir
+            .join(bundle::CHECKPOINT_DIR)
+            .join(bundle::CHECKPOINT_STATE)
+            .exists()
+        && (!dir.join(bundle::CONFIG_FILE).exists() || unfinished_bundle(dir))
+}
+
+/// Whether `name` is a checkpoint's tensor file, `state-e<epoch>-b<batch>.safetensors`.
+fn is_checkpoint_tensors(name: &str) -> bool {
+    name.strip_prefix("state-e")
+        .and_then(|n| n.strip_suffix(".safetensors"))
+        .and_then(|n| n.split_once("-b"))
+        .is_some_and(|(e, b)| {
+            [e, b]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+        })
+}
+
 /// The entries of a run directory, split into the leftovers of an interrupted save (hidden
-/// `.NAME.PID.tmp` files, the lock file, an empty `checkpoint/`, a `tb/` of event files only)
-/// and the others (their names).
+/// `.NAME.PID.tmp` files, the lock file, an empty `checkpoint/`, a `tb/` of event files only,
+/// and in an [`abandoned_run`] its own files and a `checkpoint/` without state) and the others
+/// (their names).
 fn leftovers(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
     let (mut stale, mut others) = (Vec::new(), Vec::new());
+    let abandoned = abandoned_run(dir);
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     for entry in entries {
@@ -54,10 +121,24 @@ fn leftovers(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         let temp = is_temp_name(&name);
-        let empty_checkpoint = name == "checkpoint"
+        let stateless_checkpoint = name == bundle::CHECKPOINT_DIR
             && path.is_dir()
-            && leftovers(&path).is_ok_and(|(_, o)| o.is_empty());
-        if temp || name == LOCK_FILE || empty_checkpoint || is_tensorboard_log(&path) {
+            && std::fs::read_dir(&path).is_ok_and(|entries| {
+                entries.into_iter().all(|e| {
+                    e.is_ok_and(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        e.path().is_file()
+                            && (is_temp_name(&n) || (abandoned && is_checkpoint_tensors(&n)))
+                    })
+                })
+            });
+        let run_file = abandoned && RUN_FILES.contains(&name.as_str()) && path.is_file();
+        if temp
+            || name == LOCK_FILE
+            || stateless_checkpoint
+            || run_file
+            || is_tensorboard_log(&path)
+        {
             stale.push(path);
         } else {
             others.push(name);
@@ -126,7 +207,12 @@ pub fn remove_leftovers(dir: &Path, stale: &[PathBuf]) -> Option<String> {
 /// # Errors
 /// A directory holding only leftovers (nothing to resume).
 pub fn check_resumable(dir: &Path) -> Result<()> {
-    if !dir.is_dir() || dir.join("checkpoint").join("state.json").is_file() {
+    if !dir.is_dir()
+        || dir
+            .join(bundle::CHECKPOINT_DIR)
+            .join(bundle::CHECKPOINT_STATE)
+            .is_file()
+    {
         return Ok(());
     }
     let (stale, others) = leftovers(dir)?;
@@ -134,7 +220,7 @@ pub fn check_resumable(dir: &Path) -> Result<()> {
         .iter()
         .filter_map(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| n != LOCK_FILE && n != "checkpoint")
+        .filter(|n| n != LOCK_FILE && n != bundle::CHECKPOINT_DIR)
         .collect();
     if others.is_empty() {
         bail!(
@@ -143,9 +229,14 @@ pub fn check_resumable(dir: &Path) -> Result<()> {
             dir.display(),
             if temps.is_empty() {
                 "the directory is empty; ".to_string()
-            } else {
+            } else if temps.iter().all(|t| is_temp_name(t)) {
                 format!(
                     "it holds only temporary files of an interrupted save ({}); ",
+                    temps.join(", ")
+                )
+            } else {
+                format!(
+                    "it holds only what a run killed in its first save left ({}); ",
                     temps.join(", ")
                 )
             },
@@ -153,6 +244,52 @@ pub fn check_resumable(dir: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What interrupted saves left in `dir` and its checkpoint folder: hidden `.NAME.PID.tmp`
+/// files, and checkpoint tensor files other than `keep` (see [`remove_stale_saves`]).
+pub fn stale_saves(dir: &Path, keep: &str) -> Vec<PathBuf> {
+    let mut stale = Vec::new();
+    for folder in [dir.to_path_buf(), dir.join(bundle::CHECKPOINT_DIR)] {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        let in_checkpoint = folder != dir;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if (is_temp_name(&name)
+                || (in_checkpoint && is_checkpoint_tensors(&name) && name != keep))
+                && entry.path().is_file()
+            {
+                stale.push(entry.path());
+            }
+        }
+    }
+    stale
+}
+
+/// Before a resumed run trains: removes what interrupted saves left in `dir` and its
+/// checkpoint folder (hidden `.NAME.PID.tmp` files, and checkpoint tensor files other than
+/// `keep`, the one the checkpoint's state names); returns a note naming them. Call it with the
+/// run's lock held (no other training writes there).
+pub fn remove_stale_saves(dir: &Path, keep: &str) -> Option<String> {
+    let mut removed: Vec<String> = stale_saves(dir, keep)
+        .into_iter()
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .filter_map(|p| {
+            p.strip_prefix(dir)
+                .ok()
+                .map(|r| r.to_string_lossy().into_owned())
+        })
+        .collect();
+    removed.sort();
+    (!removed.is_empty()).then(|| {
+        format!(
+            "removed what an interrupted save left in {}: {}",
+            dir.display(),
+            removed.join(", ")
+        )
+    })
 }
 
 /// An exclusive lock on a run directory, held for the whole training (released when dropped or

@@ -15,9 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Checkpoint;
 use super::config::{Metric, TrainConfig};
-use super::fit::{TrainData, TrainOptions, TrainOutcome, train_observed};
+use super::fit::{StopReason, TrainData, TrainOptions, TrainOutcome, epochs_done, train_observed};
 use super::observer::TrainObserver;
-use super::output::{OutputLock, check_new_output, check_resumable, remove_leftovers};
+use super::output::{
+    OutputLock, check_new_output, check_resumable, remove_leftovers, remove_stale_saves,
+    stale_saves,
+};
 use super::transfer::StartFrom;
 use crate::data::{
     Dataset, LabelLayout, ReadOptions, detect_multi_label, load_dataset, split, split_warnings,
@@ -31,6 +34,58 @@ pub enum DataSource {
     Spec(String),
     /// Examples already in memory (the Python API's lists); a run with them cannot be resumed.
     Dataset(Dataset),
+}
+
+/// The error of `--resume` on a run that already finished: its bundle is complete (and
+/// loads) and its checkpoint says every epoch is done. The CLI says "nothing to do" and exits
+/// 0; nothing in the folder is touched.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{}: this run already finished ({how}) and its model is complete; nothing to resume. To \
+     train further, use `textcnn finetune --model {}`",
+    dir.display(),
+    dir.display()
+)]
+pub struct AlreadyFinished {
+    /// The run's folder.
+    pub dir: PathBuf,
+    /// How its epochs ended (`all 5 epochs`, `early stopping after epoch 3`).
+    pub how: String,
+    /// A note naming the temporary files of an interrupted save that were removed (a run
+    /// killed while the CLI wrote its report), if any.
+    pub removed: Option<String>,
+}
+
+/// The run in `dir` when it already finished: its bundle loads as complete
+/// ([`crate::bundle::Bundle::load`]) and its checkpoint says every epoch is done (all of them,
+/// or early stopping), or it is an `--arch ngram` model (no epochs, no checkpoint).
+/// `None` for a run that can be resumed, or a folder without a run.
+pub fn finished_run(dir: &Path) -> Option<AlreadyFinished> {
+    let bundle = crate::bundle::Bundle::load(dir).ok()?;
+    if bundle.model.architecture().num_params() == 0 {
+        // `--arch ngram`: no epochs and no checkpoint; a complete bundle is a finished run.
+        return Some(AlreadyFinished {
+            dir: dir.to_path_buf(),
+            how: "its n-gram branch is fitted".to_string(),
+            removed: None,
+        });
+    }
+    let ckpt = Checkpoint::load(dir).ok()?;
+    let examples = bundle.config.dataset["train"]["examples"].as_u64()? as usize;
+    let steps = examples.div_ceil(ckpt.config.batch_size.min(examples).max(1));
+    let max_epochs = ckpt.config.max_epochs(steps);
+    let how = match epochs_done(&ckpt.config, &ckpt.progress, max_epochs)? {
+        StopReason::EarlyStopped => format!(
+            "early stopping after epoch {}",
+            ckpt.progress.epoch.saturating_sub(1)
+        ),
+        _ => format!("all {max_epochs} epochs"),
+    };
+    Some(AlreadyFinished {
+        dir: dir.to_path_buf(),
+        how,
+        removed: None,
+    })
 }
 
 /// How a run starts.
@@ -192,6 +247,19 @@ impl RunRequest {
                     );
                 }
                 check_resumable(&output)?;
+                // Before the lock: a finished run's folder is not touched (but for what an
+                // interrupted save of its report left, removed under the lock).
+                if let Some(mut done) = finished_run(&output) {
+                    let keep = Checkpoint::load(&output)
+                        .map(|c| c.tensors)
+                        .unwrap_or_default();
+                    if !stale_saves(&output, &keep).is_empty()
+                        && let Ok(_lock) = OutputLock::acquire(&output)
+                    {
+                        done.removed = remove_stale_saves(&output, &keep);
+                    }
+                    return Err(done.into());
+                }
                 let ckpt = Checkpoint::load(&output)?;
                 let sources: RunSources =
                     serde_json::from_value(ckpt.run.clone()).with_context(|| {
@@ -202,6 +270,7 @@ impl RunRequest {
                     })?;
                 ckpt.config.validate()?;
                 let lock = OutputLock::acquire(&output)?;
+                notes.extend(remove_stale_saves(&output, &ckpt.tensors));
                 let start_from = sources
                     .parent
                     .as_deref()

@@ -141,3 +141,88 @@ pub fn synthetic(n: usize, seed: usize) -> Dataset {
         |i, k| if i % 2 == 0 { POS[k % 3] } else { NEG[k % 3] },
     )
 }
+
+/// Topics and their cue words.
+const TOPICS: [(&str, [&str; 5]); 4] = [
+    ("sport", ["goal", "match", "team", "coach", "league"]),
+    ("money", ["bank", "profit", "market", "shares", "price"]),
+    ("politics", ["vote", "election", "minister", "party", "law"]),
+    ("tech", ["software", "chip", "network", "phone", "code"]),
+];
+/// Filler words of [`topic_lines`].
+const TOPIC_FILLER: [&str; 12] = [
+    "the", "a", "said", "on", "new", "after", "week", "report", "in", "was", "for", "today",
+];
+
+/// `n` fastText lines of the four topics: a few filler words and two cue words of the text's
+/// topic; with `multi`, one text in three also has a second topic (and its label).
+pub fn topic_lines(n: usize, seed: u64, multi: bool) -> String {
+    let mut g = Gen(seed);
+    let mut pick = |k: usize| ((g.f() + 1.0) / 2.0 * k as f32) as usize % k;
+    let mut out = String::new();
+    for i in 0..n {
+        let t = i % TOPICS.len();
+        let mut topics = vec![t];
+        if multi && i % 3 == 0 {
+            topics.push((t + 1 + pick(3)) % TOPICS.len());
+        }
+        let mut words: Vec<&str> = (0..4 + pick(5))
+            .map(|_| TOPIC_FILLER[pick(TOPIC_FILLER.len())])
+            .collect();
+        for &topic in &topics {
+            for _ in 0..2 {
+                let at = pick(words.len() + 1);
+                words.insert(at, TOPICS[topic].1[pick(5)]);
+            }
+        }
+        for &topic in &topics {
+            out.push_str(&format!("__label__{} ", TOPICS[topic].0));
+        }
+        out.push_str(&words.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+/// Training, test and prediction files of four topics ([`topic_lines`]; label sets with
+/// `multi`), written in `dir` from seeds `seed`, `seed + 1` and `seed + 2`.
+pub struct TopicFiles {
+    pub train: std::path::PathBuf,
+    pub test: std::path::PathBuf,
+    /// The texts alone, one a line (for `predict`).
+    pub texts: std::path::PathBuf,
+}
+
+/// Writes [`TopicFiles`]: 160 training, 40 test lines and `n_texts` texts.
+pub fn topic_files(dir: &std::path::Path, multi: bool, seed: u64, n_texts: usize) -> TopicFiles {
+    let f = TopicFiles {
+        train: dir.join("train.ft"),
+        test: dir.join("test.ft"),
+        texts: dir.join("texts.txt"),
+    };
+    std::fs::write(&f.train, topic_lines(160, seed, multi)).unwrap();
+    std::fs::write(&f.test, topic_lines(40, seed + 1, multi)).unwrap();
+    let texts: String = topic_lines(n_texts, seed + 2, multi)
+        .lines()
+        .map(|l| {
+            let words: Vec<&str> = l.split(' ').filter(|w| !w.starts_with("__")).collect();
+            words.join(" ") + "\n"
+        })
+        .collect();
+    std::fs::write(&f.texts, texts).unwrap();
+    f
+}
+
+/// Tiny, deterministic training flags (two epochs, one thread, a small Kim CNN).
+pub const TINY_FLAGS: [&str; 10] = [
+    "--epochs",
+    "2",
+    "--threads",
+    "1",
+    "--emb-dim",
+    "8",
+    "--feature-maps",
+    "4",
+    "--batch-size",
+    "16",
+];

@@ -42,7 +42,11 @@ fn centered(z: &[f32], c: usize) -> f64 {
 /// the logit to 1e-4, and the token shares of every window add up to it.
 fn assert_additive(e: &Explanation, what: &str) {
     assert_eq!(e.method, Method::Exact, "{what}");
-    let bias = e.bias.expect("an exact explanation has a bias") as f64;
+    // The mixture's floor, when it floored a probability, is part of the sum.
+    let clamp = serde_json::to_value(e).unwrap()["clamp"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let bias = e.bias.expect("an exact explanation has a bias") as f64 + clamp;
     let windows: f64 = e.windows.iter().map(|w| w.contribution as f64).sum();
     let tokens: f64 = e.tokens.iter().map(|t| t.contribution as f64).sum();
     assert!(
@@ -159,6 +163,66 @@ fn a_hand_computed_kim_model_is_decomposed_exactly() {
         .unwrap();
     assert!((other.logit + 4.625).abs() < 1e-5);
     assert_additive(&other, "label 1");
+}
+
+/// Issue 29, M1: where a branch gives a label a probability under 1e-7, the mixture reads
+/// 1e-7 instead; the explained logit is the model's (`ln p_c − mean_k ln p_k` of the
+/// probabilities it gives), with the floor's share reported as its own term. A hand-built
+/// ngram-cnn: the CNN says 0.5 / 0.5 (zero output layer), the n-gram branch has no weights and
+/// biases ±20 (probability e^-40 ≈ 4e-18 for the second label, floored to 1e-7), mixture 1 / 1.
+#[test]
+fn the_mixtures_floor_is_its_own_term_of_an_exact_decomposition() {
+    let mut bundle = Bundle::load(model_dir()).unwrap();
+    let mut kim = KimCnn::new(bundle.model.kim().unwrap().config().clone(), 3);
+    for (name, _, data) in kim.named_params_mut() {
+        if name.starts_with("fc.") {
+            data.fill(0.0);
+        }
+    }
+    bundle.model = Model::Kim(kim);
+    let ngram = bundle.ngram.as_mut().unwrap();
+    ngram.logreg.weights.fill(0.0);
+    ngram.logreg.bias = vec![20.0, -20.0];
+    bundle.config.ngram.as_mut().unwrap().mix = textcnn::ngram::MixWeights {
+        cnn: 1.0,
+        ngram: 1.0,
+    };
+    let c = Classifier::from_bundle(bundle).unwrap();
+    let text = "profit rose";
+    let e = c.explain(text, Some(&c.labels()[0].clone())).unwrap();
+    // Mixed log-probabilities: label 0: ln 0.5 + ln 1; label 1: ln 0.5 + ln 1e-7. The centered
+    // logit of label 0 is half their difference: -ln(1e-7) / 2 = 8.0590.
+    let want = -(1e-7f32 as f64).ln() / 2.0;
+    let p = &e.probabilities;
+    let from_probs = (p[0] as f64).ln() - ((p[0] as f64).ln() + (p[1] as f64).ln()) / 2.0;
+    assert!((from_probs - want).abs() < 1e-3, "{from_probs} vs {want}");
+    assert!(
+        (e.logit as f64 - want).abs() < 1e-4,
+        "logit {} vs the model's {want}",
+        e.logit
+    );
+    // Bias: the branch's centered bias, 20; the floor: ln(1e-7) + 40 raises label 1, so label
+    // 0 loses half of it: -(40 + ln 1e-7) / 2 = -11.9410, reported as "clamp". No window adds
+    // anything.
+    assert!((e.bias.unwrap() - 20.0).abs() < 1e-5, "{:?}", e.bias);
+    let clamp = -(40.0 + (1e-7f32 as f64).ln()) / 2.0;
+    let json = serde_json::to_value(&e).unwrap();
+    let got = json["clamp"].as_f64();
+    assert!(
+        got.is_some_and(|v| (v - clamp).abs() < 1e-4),
+        "{got:?} vs {clamp}"
+    );
+    assert!(e.windows.iter().all(|w| w.contribution.abs() < 1e-6));
+    assert!((e.reconstructed_logit() - e.logit).abs() < 1e-4);
+    // The other label mirrors it.
+    let other = c.explain(text, Some(&c.labels()[1].clone())).unwrap();
+    assert!((other.logit as f64 + want).abs() < 1e-4, "{}", other.logit);
+    let got = serde_json::to_value(&other).unwrap()["clamp"].as_f64();
+    assert!(got.is_some_and(|v| (v + clamp).abs() < 1e-4), "{got:?}");
+    // Without a floored probability there is no such term.
+    let (both, _) = ngram_cnn_and_kim();
+    let plain = both.explain(text, None).unwrap();
+    assert!(serde_json::to_value(&plain).unwrap().get("clamp").is_none());
 }
 
 #[test]

@@ -642,7 +642,8 @@ fn an_interrupted_multi_label_run_resumes_to_the_same_model() {
     assert_eq!(first.stop, StopReason::Interrupted);
     assert_eq!(first.history.len(), 2);
     assert!(first.valid.is_none() && first.test.is_none());
-    // The bundle holds the best epoch so far (the CNN, default thresholds), loadable.
+    // The bundle holds the best epoch so far (the CNN, default thresholds), saved as
+    // unfinished and refused (issue 29, H1) with the fix named.
     let partial: serde_json::Value =
         serde_json::from_slice(&std::fs::read(stopped.join("config.json")).unwrap()).unwrap();
     assert_eq!(
@@ -650,7 +651,16 @@ fn an_interrupted_multi_label_run_resumes_to_the_same_model() {
         serde_json::json!([0.5, 0.5, 0.5])
     );
     assert!(partial["ngram"].is_null());
-    Classifier::load(&stopped).unwrap();
+    assert_eq!(
+        partial["contents"],
+        serde_json::json!({"model": "ngram-cnn", "head": "multi-label", "complete": false})
+    );
+    let err = Classifier::load(&stopped).err().unwrap().to_string();
+    assert!(
+        err.contains("is not a complete model")
+            && err.contains(&format!("textcnn train --resume {}", stopped.display())),
+        "{err}"
+    );
     let resumed = textcnn::train::train(&config, &data, &stopped, &options(None, true)).unwrap();
     assert_eq!(resumed.stop, StopReason::Completed);
     assert_eq!(resumed.history.len(), 4);

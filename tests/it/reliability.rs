@@ -1,0 +1,603 @@
+//! Issue 29: a bundle is complete or it is refused (H1, L8, format 1 bundles), a Ctrl-C in the
+//! n-gram stage stops it (L5), `--resume` of a finished run has nothing to do (L6), what a
+//! crashed first save or an interrupted save leaves is cleared, and an indicator column
+//! without a positive row is named (L3). The kill-anywhere harness is `kill_anywhere.rs`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::common::{TINY_FLAGS, TopicFiles, topic_files, topic_lines};
+use textcnn::head::HeadKind;
+use textcnn::train::{
+    DataSource, EpochEnd, RunRequest, Stage, StopReason, TrainConfig, TrainObserver,
+};
+
+fn textcnn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_textcnn"))
+        .args(args)
+        .env_remove("TEXTCNN_FAULT_AT")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs `args`, which must fail with `needle` in its message.
+fn fails_with(args: &[&str], needle: &str) -> String {
+    let o = textcnn(args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{args:?} succeeded: {}", stdout(&o));
+    assert!(err.contains(needle), "{args:?}: {err}");
+    err
+}
+
+fn succeeds(args: &[&str]) -> Output {
+    let o = textcnn(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    o
+}
+
+type Files = TopicFiles;
+
+fn files(dir: &Path, multi: bool) -> Files {
+    topic_files(dir, multi, 11, 20)
+}
+
+/// Tiny, deterministic settings (ngram-cnn, two epochs, one thread).
+fn tiny_config() -> TrainConfig {
+    TrainConfig {
+        epochs: Some(2),
+        threads: 1,
+        emb_dim: 8,
+        feature_maps: 4,
+        batch_size: 16,
+        ..TrainConfig::default()
+    }
+}
+
+/// The CLI flags of [`tiny_config`].
+const TINY: [&str; 10] = TINY_FLAGS;
+
+/// `textcnn train` of `f` into `out` with the [`TINY`] settings.
+fn train_args<'a>(f: &'a Files, out: &'a str) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        "--train",
+        f.train.to_str().unwrap(),
+        "--test",
+        f.test.to_str().unwrap(),
+        "--output",
+        out,
+        "--quiet",
+    ];
+    args.extend(TINY);
+    args
+}
+
+/// Trains `f` into `out` with the CLI (uninterrupted).
+fn train_cli(f: &Files, out: &Path, multi: bool) {
+    let mut args = train_args(f, out.to_str().unwrap());
+    if multi {
+        args.push("--multi-label");
+    }
+    succeeds(&args);
+}
+
+/// Sets the flag (as Ctrl-C does) when the last epoch ends, or when a stage starts.
+struct StopAt {
+    flag: Arc<AtomicBool>,
+    epoch: Option<usize>,
+    stage: Option<Stage>,
+}
+
+impl TrainObserver for StopAt {
+    fn epoch_finished(&mut self, e: &EpochEnd) {
+        if Some(e.metrics.epoch) == self.epoch {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+    }
+    fn stage_started(&mut self, stage: Stage) {
+        if Some(stage) == self.stage {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Trains `f` into `out` through the run entry (as the CLI does, so that `--resume` can
+/// continue it), setting the stop flag as `stop` says; returns how the run ended.
+fn train_stopped(
+    f: &Files,
+    out: &Path,
+    multi: bool,
+    epoch: Option<usize>,
+    stage: Option<Stage>,
+) -> StopReason {
+    let mut request = RunRequest::new(tiny_config(), out);
+    request.train = Some(DataSource::Spec(f.train.to_str().unwrap().to_string()));
+    request.test = Some(DataSource::Spec(f.test.to_str().unwrap().to_string()));
+    request.head = Some(if multi {
+        HeadKind::MultiLabel
+    } else {
+        HeadKind::SingleLabel
+    });
+    let mut run = request.prepare().unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut observer = StopAt {
+        flag: flag.clone(),
+        epoch,
+        stage,
+    };
+    run.train(&mut observer, Some(flag)).unwrap().stop
+}
+
+fn predict(model: &Path, texts: &Path) -> Output {
+    textcnn(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        texts.to_str().unwrap(),
+        "--json",
+    ])
+}
+
+/// `serve --model dir` must exit at once with `needle` (a server that started is stopped and
+/// the test fails).
+fn serve_refuses(dir: &Path, needle: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textcnn"))
+        .args(["serve", "--model", dir.to_str().unwrap(), "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Polls for the exit; a refused model exits within milliseconds, so 30 s only bounds a
+    // server that started (a failure).
+    let mut status = None;
+    for _ in 0..300 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if status.is_none() {
+        child.kill().unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        status.is_some(),
+        "serve started on a refused model: {}",
+        stderr(&o)
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+}
+
+/// Issue 29, H1: a run stopped once every epoch is done but before its n-gram branch is fitted
+/// (as a `kill -9`, an OOM kill or a second Ctrl-C in the n-gram stage leaves it) left a folder
+/// that loaded as a plain Kim CNN, with no warning. Its bundle says it is unfinished; predict,
+/// eval, explain, serve, compare, finetune, export and `--init-from` refuse it naming the fix,
+/// and `--resume` finishes it to the model of the run that was never stopped. For both heads.
+#[test]
+fn a_run_stopped_before_its_ngram_branch_is_refused_everywhere_until_resumed() {
+    for multi in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = files(tmp.path(), multi);
+        let whole = tmp.path().join("whole");
+        train_cli(&f, &whole, multi);
+        let stopped = tmp.path().join("stopped");
+        let stop = train_stopped(&f, &stopped, multi, Some(2), None);
+        assert_eq!(stop, StopReason::Interrupted);
+        let d = stopped.to_str().unwrap();
+        let fix = format!("finish the run with `textcnn train --resume {d}`");
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(stopped.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["format_version"], 2);
+        assert_eq!(config["contents"]["model"], "ngram-cnn");
+        assert_eq!(config["contents"]["complete"], false);
+        assert!(config.get("ngram").is_none());
+        let (train, texts) = (f.train.to_str().unwrap(), f.texts.to_str().unwrap());
+        let out = tmp.path().join("x");
+        let out = out.to_str().unwrap();
+        for args in [
+            vec!["predict", "--model", d, "--input", texts],
+            vec!["eval", "--model", d, "--data", train],
+            vec!["explain", "--model", d, "--input", texts],
+            vec!["compare", "--models", d, "--data", train],
+            vec!["finetune", "--model", d, "--train", train, "--output", out],
+            vec!["export-vectors", "--model", d, "--output", out],
+            vec!["train", "--train", train, "--output", out, "--init-from", d],
+        ] {
+            let err = fails_with(&args, &fix);
+            assert!(err.contains("is not a complete model"), "{args:?}: {err}");
+            assert!(err.contains("without its n-gram branch"), "{args:?}: {err}");
+            assert!(!Path::new(out).join("config.json").exists());
+        }
+        serve_refuses(&stopped, &fix);
+        assert!(textcnn::predict::Classifier::load(&stopped).is_err());
+        // --resume fits the branch (no epoch again) and gives the uninterrupted run's model.
+        let o = succeeds(&["train", "--resume", d]);
+        assert!(
+            stderr(&o).contains("resuming after epoch 2"),
+            "{}",
+            stderr(&o)
+        );
+        for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
+            assert_eq!(
+                std::fs::read(whole.join(file)).unwrap(),
+                std::fs::read(stopped.join(file)).unwrap(),
+                "{file}"
+            );
+        }
+        assert_eq!(
+            stdout(&predict(&whole, &f.texts)),
+            stdout(&predict(&stopped, &f.texts))
+        );
+    }
+}
+
+/// Issue 29, L5: one Ctrl-C in the n-gram stage said a checkpoint was being saved, then the
+/// stage ran to its end (19 s on news20) and the run reported a finished model. The stage now
+/// stops at the fit's next iteration: the run ends interrupted with nothing of the branch
+/// written, the folder refused, and `--resume` fits the branch to the uninterrupted model.
+#[test]
+fn ctrl_c_in_the_ngram_stage_stops_it_and_resume_fits_the_branch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = files(tmp.path(), false);
+    let whole = tmp.path().join("whole");
+    train_cli(&f, &whole, false);
+    let stopped = tmp.path().join("stopped");
+    let stop = train_stopped(&f, &stopped, false, None, Some(Stage::NgramBranch));
+    assert_eq!(stop, StopReason::Interrupted);
+    assert!(!stopped.join("ngram.safetensors").exists());
+    assert!(!stopped.join("report.json").exists());
+    let d = stopped.to_str().unwrap();
+    fails_with(
+        &[
+            "predict",
+            "--model",
+            d,
+            "--input",
+            f.texts.to_str().unwrap(),
+        ],
+        &format!("`textcnn train --resume {d}`"),
+    );
+    succeeds(&["train", "--resume", d, "--quiet"]);
+    for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
+        assert_eq!(
+            std::fs::read(whole.join(file)).unwrap(),
+            std::fs::read(stopped.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
+/// Every file of `dir` (recursively) with its bytes and modification time.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(snapshot(&p));
+        } else {
+            let modified = std::fs::metadata(&p).unwrap().modified().unwrap();
+            out.push((p.clone(), std::fs::read(&p).unwrap(), modified));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Issue 29, L6: `--resume` of a finished run refitted the n-gram branch and rewrote the
+/// bundle. It says there is nothing to do, exits 0 and touches no file.
+#[test]
+fn resuming_a_finished_run_has_nothing_to_do_and_touches_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = files(tmp.path(), false);
+    let out = tmp.path().join("m");
+    train_cli(&f, &out, false);
+    let before = snapshot(&out);
+    let o = succeeds(&["train", "--resume", out.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("nothing to do")
+            && stdout(&o).contains("already finished (all 2 epochs)"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(snapshot(&out), before);
+}
+
+/// Issue 29, L8: removing `"files"` from `config.json` made the bundle load unverified (a
+/// swapped vocabulary then flipped predictions). A bundle without hashes is refused, and so is
+/// one whose `"files"` lacks a part; a bundle whose config was edited to drop its n-gram branch
+/// (`"ngram"` and its hashes) is refused by its `"contents"`.
+#[test]
+fn a_bundle_without_file_hashes_or_with_edited_contents_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = files(tmp.path(), false);
+    let out = tmp.path().join("m");
+    train_cli(&f, &out, false);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bundles/single");
+    let texts = f.texts.to_str().unwrap();
+    let edited = |from: &Path, name: &str, edit: &dyn Fn(&mut serde_json::Value)| -> PathBuf {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.path().is_file() {
+                std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+            }
+        }
+        let mut c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        edit(&mut c);
+        std::fs::write(dir.join("config.json"), c.to_string()).unwrap();
+        dir
+    };
+    // `predict` of `dir` fails with `needle`.
+    let refused = |dir: &Path, needle: &str| {
+        fails_with(
+            &[
+                "predict",
+                "--model",
+                dir.to_str().unwrap(),
+                "--input",
+                texts,
+            ],
+            needle,
+        );
+    };
+    let no_files = |c: &mut serde_json::Value| {
+        c.as_object_mut().unwrap().remove("files");
+    };
+    for (from, name) in [(&out, "new"), (&fixture, "old")] {
+        let dir = edited(from, &format!("{name}-no-files"), &no_files);
+        refused(&dir, "no \"files\" (the SHA-256 of the model's files)");
+        let dir = edited(from, &format!("{name}-no-vocab-hash"), &|c| {
+            c["files"].as_object_mut().unwrap().remove("vocab.txt");
+        });
+        refused(&dir, "\"files\" has no hash of vocab.txt");
+    }
+    let drop_branch = |c: &mut serde_json::Value| {
+        c.as_object_mut().unwrap().remove("ngram");
+        let files = c["files"].as_object_mut().unwrap();
+        files.remove("ngram.safetensors");
+        files.remove("ngram_tokens.txt");
+    };
+    let dir = edited(&out, "new-no-branch", &drop_branch);
+    refused(
+        &dir,
+        "\"contents\" says the model is ngram-cnn but it has no n-gram branch",
+    );
+    let dir = edited(&out, "new-other-head", &|c| {
+        c["contents"]["head"] = "multi-label".into();
+    });
+    refused(&dir, "\"contents\" says the head is multi-label");
+    // A format 1 bundle (the fixture) without its branch: a run of an older textcnn killed
+    // before the branch was fitted.
+    let dir = edited(&fixture, "old-no-branch", &drop_branch);
+    refused(
+        &dir,
+        "its settings say ngram-cnn but it has no n-gram branch",
+    );
+}
+
+/// Issue 29, format 1 bundles: one whose folder holds a checkpoint saying the run stopped
+/// mid-epoch, or before its `--epochs` were done, is refused as unfinished (the fix named);
+/// one whose checkpoint says every epoch was done loads and predicts as before.
+#[test]
+fn a_format_1_bundle_with_an_unfinished_checkpoint_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bundles");
+    let texts = fixtures.join("texts.txt");
+    let want = stdout(&predict(&fixtures.join("single"), &texts));
+    // The fixture's run: --epochs 3, patience 2.
+    for (epoch, step, bad, refused) in [
+        (2, 3, 0, Some("stopped in epoch 2, after batch 3")),
+        (3, 0, 0, Some("stopped after epoch 2 of 3")),
+        (4, 0, 0, None),
+        (3, 0, 2, None),
+    ] {
+        let dir = tmp.path().join(format!("e{epoch}-b{step}-{bad}"));
+        std::fs::create_dir_all(dir.join("checkpoint")).unwrap();
+        for e in std::fs::read_dir(fixtures.join("single")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        let state = serde_json::json!({
+            "config": config["training"]["config"],
+            "run": config["training"]["run"],
+            "progress": {"epoch": epoch, "step": step, "loss_sum": 0.0, "correct": 0, "seen": 0,
+                         "history": [], "best": null, "bad_epochs": bad},
+            "tensors": "state-e1-b0.safetensors",
+        });
+        std::fs::write(dir.join("checkpoint/state.json"), state.to_string()).unwrap();
+        let o = predict(&dir, &texts);
+        match refused {
+            Some(why) => {
+                let err = stderr(&o);
+                assert!(!o.status.success(), "{epoch} {step}");
+                assert!(err.contains(why), "{err}");
+                assert!(
+                    err.contains(&format!("textcnn train --resume {}", dir.display())),
+                    "{err}"
+                );
+            }
+            None => assert_eq!(stdout(&o), want, "{}", stderr(&o)),
+        }
+    }
+}
+
+/// Issue 29, "partly fixed before": a crash in the first save after some files were renamed
+/// left a folder that neither `--resume` ("cannot read …/checkpoint/state.json") nor a new
+/// `train` ("holds metrics.jsonl") accepted. `--resume` says to start again, and `train` removes
+/// what the killed run left (named) and trains.
+#[test]
+fn a_run_killed_in_its_first_save_is_cleared_by_a_new_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = files(tmp.path(), false);
+    let whole = tmp.path().join("whole");
+    train_cli(&f, &whole, false);
+    // Killed after metrics.jsonl and model.safetensors were renamed; and killed after the
+    // unfinished config.json and the checkpoint's tensors, before its state.
+    let layouts: [&[&str]; 2] = [
+        &["metrics.jsonl", "model.safetensors"],
+        &[
+            "metrics.jsonl",
+            "model.safetensors",
+            "vocab.txt",
+            "checkpoint/state-e2-b0.safetensors",
+        ],
+    ];
+    for (i, layout) in layouts.iter().enumerate() {
+        let out = tmp.path().join(format!("m{i}"));
+        std::fs::create_dir_all(out.join("checkpoint")).unwrap();
+        std::fs::write(out.join(".textcnn.lock"), b"").unwrap();
+        for file in *layout {
+            std::fs::write(out.join(file), b"half a save").unwrap();
+        }
+        if i == 1 {
+            let mut c: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(whole.join("config.json")).unwrap()).unwrap();
+            c["contents"]["complete"] = false.into();
+            std::fs::write(out.join("config.json"), c.to_string()).unwrap();
+        }
+        let d = out.to_str().unwrap();
+        fails_with(
+            &["train", "--resume", d],
+            &format!("start it again with `textcnn train --output {d}`"),
+        );
+        fails_with(
+            &[
+                "predict",
+                "--model",
+                d,
+                "--input",
+                f.texts.to_str().unwrap(),
+            ],
+            &format!("`textcnn train --output {d}` removes what was left"),
+        );
+        let o = textcnn(&train_args(&f, d));
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("only what an interrupted run left behind")
+                && stderr(&o).contains("metrics.jsonl"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(
+            std::fs::read(whole.join("model.safetensors")).unwrap(),
+            std::fs::read(out.join("model.safetensors")).unwrap()
+        );
+    }
+    // A model of the user's is never such a leftover: a complete bundle without a checkpoint.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    for e in std::fs::read_dir(&whole).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), mine.join(e.file_name())).unwrap();
+        }
+    }
+    fails_with(
+        &[
+            "train",
+            "--train",
+            f.train.to_str().unwrap(),
+            "--output",
+            mine.to_str().unwrap(),
+        ],
+        "already holds a model",
+    );
+}
+
+/// Issue 29, "partly fixed before": temporary files of an interrupted save
+/// (`.model.safetensors.<pid>.tmp`) stayed after a resume. `--resume` removes them, and
+/// checkpoint tensors that its state does not name, saying so.
+#[test]
+fn resume_removes_what_interrupted_saves_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = files(tmp.path(), false);
+    let out = tmp.path().join("m");
+    assert_eq!(
+        train_stopped(&f, &out, false, Some(1), None),
+        StopReason::Interrupted
+    );
+    let stale = [
+        ".model.safetensors.4242.tmp",
+        ".config.json.4242.tmp",
+        "checkpoint/.state.json.77.tmp",
+        "checkpoint/state-e9-b9.safetensors",
+    ];
+    for s in stale {
+        std::fs::write(out.join(s), b"stale").unwrap();
+    }
+    std::fs::write(out.join(".notes.tmp"), b"mine").unwrap();
+    let o = succeeds(&["train", "--resume", out.to_str().unwrap(), "--quiet"]);
+    for s in stale {
+        assert!(!out.join(s).exists(), "{s}");
+        let name = s.rsplit('/').next().unwrap();
+        assert!(stderr(&o).contains(name), "{}", stderr(&o));
+    }
+    assert!(out.join(".notes.tmp").exists());
+    let tensors: Vec<String> = std::fs::read_dir(out.join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".safetensors"))
+        .collect();
+    assert_eq!(tensors.len(), 1, "{tensors:?}");
+}
+
+/// Issue 29, L3: a multi-label indicator column with no row at 1 was dropped silently (the
+/// model had no output for it). The reader names it, and `train` and `data stats` show it.
+#[test]
+fn an_indicator_column_without_a_positive_row_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("tags.csv");
+    let mut rows = String::from("text,tag_sport,tag_money,tag_never\n");
+    for line in topic_lines(80, 21, true).lines() {
+        let words: Vec<&str> = line.split(' ').filter(|w| !w.starts_with("__")).collect();
+        let sport = u8::from(line.contains("__label__sport"));
+        let money = u8::from(line.contains("__label__money"));
+        rows.push_str(&format!("{},{sport},{money},0\n", words.join(" ")));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let c = csv.to_str().unwrap();
+    let want = "indicator column \"tag_never\" (label \"never\") has no row with 1";
+    let o = succeeds(&["data", "stats", c, "--label-column-prefix", "tag_"]);
+    assert!(
+        stderr(&o).contains(want) || stdout(&o).contains(want),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let out = tmp.path().join("m");
+    let mut args = vec![
+        "train",
+        "--train",
+        c,
+        "--label-column-prefix",
+        "tag_",
+        "--output",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend(TINY);
+    let o = succeeds(&args);
+    assert!(stderr(&o).contains(want), "{}", stderr(&o));
+    let labels = textcnn::predict::Classifier::load(&out)
+        .unwrap()
+        .labels()
+        .to_vec();
+    assert_eq!(labels, ["money", "sport"]);
+}
