@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 
 use super::{
-    Calibration, EpochScores, Explained, Head, HeadKind, HeadRecord, JsonMap, Targets, Unknown,
+    Calibration, CalibrationData, EpochScores, Explained, Head, HeadKind, HeadRecord, JsonMap,
+    Targets, Unknown,
 };
 use crate::data::Dataset;
 use crate::eval::{ConfusionMatrix, Metric, Scores, score};
@@ -159,6 +160,7 @@ impl Head for SingleLabel {
             .macro_avg
             .f1;
         EpochScores {
+            jaccard: None,
             loss,
             acc,
             macro_f1,
@@ -166,7 +168,7 @@ impl Head for SingleLabel {
         }
     }
 
-    fn calibrate(&self, _labels: &[String], _p: &[f32], _t: &Targets) -> Calibration {
+    fn calibrate(&self, _data: &CalibrationData) -> Calibration {
         Calibration {
             head: Arc::new(SingleLabel),
             messages: Vec::new(),

@@ -12,9 +12,10 @@ use super::fit::{TrainData, TrainOptions, Validation};
 use super::ngram_stage;
 use super::observer::{MessageKind, Stage, StageTimer, TrainObserver};
 use crate::bundle::{self, Bundle, NgramBranch};
+use crate::eval::Metric;
 use crate::eval::Scores;
 use crate::fsutil::write_atomic;
-use crate::head::Head;
+use crate::head::{CalibrationData, Head};
 use crate::ngram::NgramModel;
 use crate::predict::Classifier;
 use crate::text::tokenize_all;
@@ -33,12 +34,12 @@ pub(super) struct Final {
 
 /// Stage 4: reloads the best epoch's bundle, fits the n-gram branch (`ngram-cnn`), calibrates
 /// the head on the validation probabilities, saves the final bundle when either changed it,
-/// and evaluates the test set.
+/// and evaluates the test set. The calibration maximises the run's validation `metric`.
 pub(super) fn final_stages(
     data: &TrainData,
     run: &Run,
     output: &Path,
-    options: &TrainOptions,
+    (options, metric): (&TrainOptions, Metric),
     observer: &mut dyn TrainObserver,
 ) -> Result<Final> {
     let prep = &run.prep;
@@ -94,7 +95,13 @@ pub(super) fn final_stages(
             z
         }
     };
-    let calibration = head.calibrate(&prep.labels, &valid_probs, &prep.valid_t);
+    let calibration = head.calibrate(&CalibrationData {
+        labels: &prep.labels,
+        probs: &valid_probs,
+        targets: &prep.valid_t,
+        train: &prep.train_t,
+        metric,
+    });
     for m in &calibration.messages {
         observer.message(MessageKind::Info, m);
     }
