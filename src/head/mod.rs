@@ -231,10 +231,17 @@ pub struct EpochScores {
     pub acc: f64,
     /// Macro-averaged F1.
     pub macro_f1: f64,
-    /// Micro-averaged F1, for heads where it differs from accuracy (multi-label).
-    pub micro_f1: Option<f64>,
-    /// Jaccard index over samples, for heads where it differs from accuracy (multi-label).
-    pub jaccard: Option<f64>,
+    /// The figures of label sets, for heads where they differ from accuracy (multi-label).
+    pub sets: Option<SetScores>,
+}
+
+/// Validation figures of predicted label sets ([`EpochScores::sets`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SetScores {
+    /// Micro-averaged F1.
+    pub micro_f1: f64,
+    /// Jaccard index over samples.
+    pub jaccard: f64,
 }
 
 /// What an explanation's logit is, as the JSON outputs name it and as `textcnn explain`

@@ -24,7 +24,7 @@ use super::decision::{
 };
 use super::{
     Calibration, CalibrationData, EpochScores, Explained, Head, HeadKind, HeadRecord, JsonMap,
-    Targets, Unknown, multi_hot,
+    SetScores, Targets, Unknown, multi_hot,
 };
 use crate::data::Dataset;
 use crate::eval::{Metric, MultiLabelReport, Scores};
@@ -348,8 +348,10 @@ impl Head for MultiLabel {
             loss,
             acc: report.subset_accuracy,
             macro_f1: report.macro_avg.f1,
-            micro_f1: Some(report.micro_avg.f1),
-            jaccard: Some(report.jaccard_samples),
+            sets: Some(SetScores {
+                micro_f1: report.micro_avg.f1,
+                jaccard: report.jaccard_samples,
+            }),
         }
     }
 

@@ -160,11 +160,10 @@ impl Head for SingleLabel {
             .macro_avg
             .f1;
         EpochScores {
-            jaccard: None,
             loss,
             acc,
             macro_f1,
-            micro_f1: None,
+            sets: None,
         }
     }
 
@@ -287,6 +286,6 @@ mod tests {
             &[0.0, 1.0, 2.0, 0.0],
             &Targets::classes(2, vec![1, 1]),
         );
-        assert_eq!((s.acc, s.micro_f1), (0.5, None));
+        assert_eq!((s.acc, s.sets), (0.5, None));
     }
 }
