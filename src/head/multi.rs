@@ -8,8 +8,8 @@
 //! combined label by label on the logit scale, `z = a · z_cnn + b · z_ngram`, `p = σ(z)`, with
 //! `a`, `b` fitted on the validation split by log-loss ([`choose_logit_mix`]). A label is
 //! predicted when its probability reaches its threshold, chosen on the validation split for the
-//! run's metric: one global threshold, and per-label ones shrunk toward it by each label's
-//! validation support ([`choose_thresholds`], whose module documents the rule and its
+//! run's metric: one global threshold, and per-label ones (each label's best own F1) shrunk
+//! toward it by each label's validation support ([`choose_thresholds`], whose module documents the rule and its
 //! evidence); when every training text has a label, every text gets at least its most probable
 //! one. The rule lives in the bundle (`config.json` → `"multi_label"`), so prediction,
 //! evaluation and the HTTP service apply the same decisions.
@@ -591,14 +591,19 @@ mod tests {
         assert_eq!(m.thresholds, vec![0.3, 0.3]);
         assert_eq!(m.validation["at_chosen"], 1.0);
         // Every training text labelled: each text keeps its most probable label, so every
-        // threshold from 0.25 up gives micro-F1 1, and 0.5 itself is chosen.
+        // threshold from 0.25 up gives micro-F1 1, and 0.5 itself is chosen globally. Each
+        // label's own F1 is best (1) at 0.4 (label 0: 0.4 vs 0.2) and 0.3 (label 1: 0.3 vs
+        // 0.1), the grid values nearest 0.5 there; one validation positive each moves them
+        // 1/501 of the way: 0.5 − 0.1/501 and 0.5 − 0.2/501.
         let dense = Targets::MultiHot {
             labels: 2,
             values: vec![1.0, 0.0, 0.0, 1.0],
         };
         let m = calibrate(&dense);
         assert!(m.at_least_one);
-        assert_eq!(m.thresholds, vec![0.5, 0.5]);
+        assert_eq!(m.default_threshold, 0.5);
+        assert!((m.thresholds[0] - (0.5 - 0.1 / 501.0)).abs() < 1e-6);
+        assert!((m.thresholds[1] - (0.5 - 0.2 / 501.0)).abs() < 1e-6);
         let head = MultiLabel::calibrated(m);
         assert_eq!(head.decide(&[0.2, 0.1], None), vec![(0, 0.2)]);
         // An explicit threshold is the plain rule: possibly no label.
