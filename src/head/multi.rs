@@ -178,11 +178,18 @@ pub fn report_of(
 /// (the "prior" initialization of Lin et al. 2017, *Focal Loss for Dense Object Detection*,
 /// §4.1). `targets` are multi-hot `[n, k]`.
 ///
+/// A network without parameters (`--arch ngram`, whose model is the n-gram branch alone) has no
+/// bias to set and is returned as it is.
+///
 /// # Errors
-/// Only if the model has no `fc.bias` of `k` entries (both architectures have one).
+/// Only if a model with parameters has no `fc.bias` of `k` entries (every such architecture
+/// has one).
 pub fn with_prior_bias(model: Model, targets: &[f32], k: usize) -> Result<Model> {
     let n = (targets.len() / k.max(1)).max(1) as f32;
     let arch = model.architecture();
+    if arch.num_params() == 0 {
+        return Ok(model);
+    }
     let mut tensors: std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> = model
         .named_params()
         .into_iter()
@@ -644,6 +651,13 @@ mod tests {
         let bias = params.iter().find(|p| p.0 == "fc.bias").unwrap().2;
         assert!((bias[0] - (0.25f32 / 0.75).ln()).abs() < 1e-6);
         assert!(bias[1].abs() < 1e-6);
+        // `--arch ngram` has no network parameters: nothing to set, no error.
+        let settings = crate::train::TrainConfig {
+            arch: crate::train::ArchKind::Ngram,
+            ..Default::default()
+        };
+        let m = with_prior_bias(Model::new(&settings.architecture(10, 2), 1), &t, 2).unwrap();
+        assert!(m.named_params().is_empty());
     }
 
     #[test]
