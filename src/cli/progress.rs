@@ -53,12 +53,13 @@ impl TrainObserver for TerminalPrinter {
         let m = e.metrics;
         if let Some(micro) = m.valid_micro_f1 {
             eprintln!(
-                "epoch {:>2}/{}: train loss {:.4} | valid loss {:.4} micro-f1 {micro:.4} macro-f1 {:.4} subset acc {:.4} | {:.1} s{}",
+                "epoch {:>2}/{}: train loss {:.4} | valid loss {:.4} micro-f1 {micro:.4} macro-f1 {:.4} jaccard {:.4} subset acc {:.4} | {:.1} s{}",
                 m.epoch,
                 e.max_epochs,
                 m.train_loss,
                 m.valid_loss,
                 m.valid_macro_f1,
+                m.valid_jaccard.unwrap_or(f64::NAN),
                 m.valid_acc,
                 m.seconds,
                 if e.improved { " *" } else { "" }

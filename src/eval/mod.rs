@@ -37,6 +37,33 @@ pub enum Metric {
     #[serde(rename = "micro-f1")]
     #[value(name = "micro-f1")]
     MicroF1,
+    /// Multi-label runs only: validation Jaccard index over samples, the mean over texts of
+    /// `|true ∩ predicted| / |true ∪ predicted|` (higher is better).
+    Jaccard,
+    /// Multi-label runs only: validation subset accuracy, the share of texts whose predicted
+    /// label set is exactly the true one (higher is better; `acc` means the same there).
+    #[serde(rename = "subset-acc")]
+    #[value(name = "subset-acc")]
+    SubsetAcc,
+}
+
+impl Metric {
+    /// Whether the metric scores label sets and so exists for multi-label runs only.
+    pub fn multi_label_only(self) -> bool {
+        matches!(self, Metric::Jaccard | Metric::SubsetAcc)
+    }
+
+    /// The name as `--metric` takes it (`micro-f1`, `subset-acc`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Acc => "acc",
+            Metric::Loss => "loss",
+            Metric::MacroF1 => "macro-f1",
+            Metric::MicroF1 => "micro-f1",
+            Metric::Jaccard => "jaccard",
+            Metric::SubsetAcc => "subset-acc",
+        }
+    }
 }
 
 /// The scores of a model on labelled data, whatever its head: printable (`Display`: the text

@@ -20,6 +20,7 @@
 //! bundle's `config.json` (`src/bundle.rs`). The CLI's `--head` choices and the Python API
 //! follow from [`HeadKind`].
 
+mod decision;
 mod multi;
 mod single;
 
@@ -30,10 +31,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use decision::{
+    Chosen, DEFAULT_THRESHOLD, Decisions, SHRINKAGE_SUPPORT, SetMetric, THRESHOLD_GRID,
+    choose_thresholds,
+};
 pub use multi::{
-    DEFAULT_THRESHOLD, EXPLAINED_MULTI_LABEL, MIN_POSITIVES_FOR_THRESHOLD, MultiLabel,
-    MultiLabelConfig, REPORT_KS, THRESHOLD_GRID, apply_thresholds, choose_logit_mix, mix_logits,
-    report_of, tune_thresholds, with_prior_bias,
+    EXPLAINED_MULTI_LABEL, MultiLabel, MultiLabelConfig, REPORT_KS, choose_logit_mix, mix_logits,
+    report_of, with_prior_bias,
 };
 pub use single::{EXPLAINED, SingleLabel, label_ids};
 
@@ -227,8 +231,17 @@ pub struct EpochScores {
     pub acc: f64,
     /// Macro-averaged F1.
     pub macro_f1: f64,
-    /// Micro-averaged F1, for heads where it differs from accuracy (multi-label).
-    pub micro_f1: Option<f64>,
+    /// The figures of label sets, for heads where they differ from accuracy (multi-label).
+    pub sets: Option<SetScores>,
+}
+
+/// Validation figures of predicted label sets ([`EpochScores::sets`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SetScores {
+    /// Micro-averaged F1.
+    pub micro_f1: f64,
+    /// Jaccard index over samples.
+    pub jaccard: f64,
 }
 
 /// What an explanation's logit is, as the JSON outputs name it and as `textcnn explain`
@@ -312,10 +325,9 @@ pub trait Head: fmt::Debug + Send + Sync {
     /// The validation figures of the CNN's `logits` against `targets` (see [`EpochScores`]).
     fn epoch_scores(&self, labels: &[String], logits: &[f32], targets: &Targets) -> EpochScores;
 
-    /// Calibrates the head on the final model's validation probabilities `p [valid, labels]`
-    /// against their targets `t` (multi-label: the per-label thresholds). Its bundle record is
-    /// then [`Head::record`] of the calibrated head.
-    fn calibrate(&self, labels: &[String], p: &[f32], t: &Targets) -> Calibration;
+    /// Calibrates the head on the final model's validation probabilities (multi-label: the
+    /// decision rule). Its bundle record is then [`Head::record`] of the calibrated head.
+    fn calibrate(&self, data: &CalibrationData) -> Calibration;
 
     /// The head's bundle record (multi-label: its thresholds, the defaults before
     /// calibration), with the run's loss `weights`.
@@ -414,6 +426,20 @@ pub trait Head: fmt::Debug + Send + Sync {
     fn branch_record(&self) -> JsonMap;
 }
 
+/// What [`Head::calibrate`] reads.
+pub struct CalibrationData<'a> {
+    /// The model's labels.
+    pub labels: &'a [String],
+    /// The final model's validation probabilities `[valid, labels]`.
+    pub probs: &'a [f32],
+    /// Their targets.
+    pub targets: &'a Targets,
+    /// The training targets.
+    pub train: &'a Targets,
+    /// The run's validation metric, which the calibration maximises.
+    pub metric: Metric,
+}
+
 /// What [`Head::calibrate`] gives.
 pub struct Calibration {
     /// The calibrated head.
@@ -498,6 +524,7 @@ mod tests {
         let m = MultiLabelConfig {
             thresholds: vec![0.5, 0.3],
             default_threshold: 0.5,
+            at_least_one: false,
             pos_weight: None,
             validation: serde_json::Value::Null,
         };

@@ -7,19 +7,24 @@
 //! regression over the same TF-IDF n-grams ([`crate::ngram::LogReg::fit_multi_label`]),
 //! combined label by label on the logit scale, `z = a · z_cnn + b · z_ngram`, `p = σ(z)`, with
 //! `a`, `b` fitted on the validation split by log-loss ([`choose_logit_mix`]). A label is
-//! predicted when its probability reaches its own threshold, tuned on the validation split
-//! ([`tune_thresholds`]); labels too rare there keep [`DEFAULT_THRESHOLD`]. The thresholds live
-//! in the bundle (`config.json` → `"multi_label"`), so prediction, evaluation and the HTTP
-//! service apply the same decisions.
+//! predicted when its probability reaches its threshold, chosen on the validation split for the
+//! run's metric: one global threshold, and per-label ones (each label's best own F1) shrunk
+//! toward it by each label's validation support ([`choose_thresholds`], whose module documents the rule and its
+//! evidence); when every training text has a label, every text gets at least its most probable
+//! one. The rule lives in the bundle (`config.json` → `"multi_label"`), so prediction,
+//! evaluation and the HTTP service apply the same decisions.
 
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
+use super::decision::{
+    DEFAULT_THRESHOLD, Decisions, SHRINKAGE_SUPPORT, SetMetric, THRESHOLD_GRID, choose_thresholds,
+};
 use super::{
-    Calibration, EpochScores, Explained, Head, HeadKind, HeadRecord, JsonMap, Targets, Unknown,
-    multi_hot,
+    Calibration, CalibrationData, EpochScores, Explained, Head, HeadKind, HeadRecord, JsonMap,
+    SetScores, Targets, Unknown, multi_hot,
 };
 use crate::data::Dataset;
 use crate::eval::{Metric, MultiLabelReport, Scores};
@@ -27,16 +32,6 @@ use crate::model::Model;
 use crate::ngram::{MixWeights, NgramConfig};
 use crate::nn::loss::{sigmoid, sigmoid_binary_cross_entropy};
 
-/// The probability at which a label is predicted when validation could not tune it.
-pub const DEFAULT_THRESHOLD: f32 = 0.5;
-/// Thresholds tried for each label (0.05, 0.10, …, 0.95).
-pub const THRESHOLD_GRID: [f32; 19] = [
-    0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80,
-    0.85, 0.90, 0.95,
-];
-/// Validation texts a label needs to get its own threshold; rarer labels keep
-/// [`DEFAULT_THRESHOLD`] (a threshold fitted to one or two texts is noise).
-pub const MIN_POSITIVES_FOR_THRESHOLD: usize = 3;
 /// `k` of the P@k / R@k figures in reports.
 pub const REPORT_KS: [usize; 3] = [1, 3, 5];
 /// What an explanation of a sigmoid output explains (the JSON `"explained"`): the input of
@@ -50,8 +45,13 @@ pub struct MultiLabelConfig {
     /// Decision threshold of each label (bundle label order), each in (0, 1]: the label is
     /// predicted when its probability is at least this.
     pub thresholds: Vec<f32>,
-    /// The threshold of labels with too few validation examples to tune one.
+    /// The global threshold that the per-label ones are shrunk toward (0.5 in bundles written
+    /// before the rule of [`choose_thresholds`], where it was the threshold of rare labels).
     pub default_threshold: f32,
+    /// Whether a text with no label over its threshold gets its most probable label (set when
+    /// every training and validation text has a label; absent in older bundles: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub at_least_one: bool,
     /// Weight of each label's positive term in the training loss (`--class-weight`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pos_weight: Option<Vec<f32>>,
@@ -96,6 +96,8 @@ impl MultiLabelConfig {
 #[derive(Clone, Debug)]
 pub struct MultiLabel {
     thresholds: Vec<f32>,
+    global: f32,
+    at_least_one: bool,
     validation: serde_json::Value,
 }
 
@@ -104,23 +106,30 @@ impl MultiLabel {
     pub fn untrained() -> MultiLabel {
         MultiLabel {
             thresholds: Vec::new(),
+            global: DEFAULT_THRESHOLD,
+            at_least_one: false,
             validation: serde_json::Value::Null,
         }
     }
 
-    /// With the thresholds of a bundle's record.
+    /// With the decision rule of a bundle's record.
     pub fn calibrated(config: MultiLabelConfig) -> MultiLabel {
         MultiLabel {
             thresholds: config.thresholds,
+            global: config.default_threshold,
+            at_least_one: config.at_least_one,
             validation: config.validation,
         }
     }
 
-    /// The thresholds for `labels` labels.
-    fn thresholds(&self, labels: usize) -> Vec<f32> {
-        (0..labels)
-            .map(|c| self.thresholds.get(c).copied().unwrap_or(DEFAULT_THRESHOLD))
-            .collect()
+    /// The decision rule for `labels` labels.
+    fn decisions(&self, labels: usize) -> Decisions {
+        Decisions {
+            thresholds: (0..labels)
+                .map(|c| self.thresholds.get(c).copied().unwrap_or(self.global))
+                .collect(),
+            at_least_one: self.at_least_one,
+        }
     }
 }
 
@@ -144,17 +153,17 @@ fn sigmoids(logits: &[f32]) -> Vec<f32> {
     logits.iter().map(|&z| sigmoid(z)).collect()
 }
 
-/// The report of probabilities `[n, labels]` against multi-hot targets at `thresholds`, with
-/// P@k / R@k for the k of [`REPORT_KS`] up to the label count when `at_k`.
+/// The report of probabilities `[n, labels]` against multi-hot targets decided by `decisions`,
+/// with P@k / R@k for the k of [`REPORT_KS`] up to the label count when `at_k`.
 pub fn report_of(
     labels: &[String],
     targets: &[f32],
     probs: &[f32],
-    thresholds: &[f32],
+    decisions: &Decisions,
     at_k: bool,
 ) -> MultiLabelReport {
     let truth: Vec<bool> = targets.iter().map(|&v| v >= 0.5).collect();
-    let predicted = apply_thresholds(probs, thresholds);
+    let predicted = decisions.apply(probs);
     let ks: Vec<usize> = REPORT_KS
         .iter()
         .copied()
@@ -163,76 +172,24 @@ pub fn report_of(
     MultiLabelReport::new(labels, &truth, &predicted, at_k.then_some(probs), &ks)
 }
 
-/// Per-label decision thresholds chosen on validation data: for each label with at least
-/// `min_positives` true occurrences, the threshold of `grid` that maximises that label's F1
-/// (the one nearest `default` on ties); other labels keep `default`. This is the "S-cut"
-/// strategy of Yang (2001), *A study of thresholding strategies for text categorization*.
-///
-/// `probs` and `truth` are `[n, labels]`; returns `[labels]`.
-pub fn tune_thresholds(
-    probs: &[f32],
-    truth: &[bool],
-    labels: usize,
-    grid: &[f32],
-    default: f32,
-    min_positives: usize,
-) -> Vec<f32> {
-    let n = truth.len() / labels.max(1);
-    (0..labels)
-        .map(|c| {
-            let positives = (0..n).filter(|&i| truth[i * labels + c]).count();
-            if positives < min_positives.max(1) {
-                return default;
-            }
-            let mut best = (f64::NEG_INFINITY, default);
-            for &t in grid {
-                let (mut tp, mut fp) = (0usize, 0usize);
-                for i in 0..n {
-                    if probs[i * labels + c] >= t {
-                        if truth[i * labels + c] {
-                            tp += 1;
-                        } else {
-                            fp += 1;
-                        }
-                    }
-                }
-                let den = (tp + fp + positives) as f64;
-                let f = if den == 0.0 {
-                    0.0
-                } else {
-                    2.0 * tp as f64 / den
-                };
-                let closer = (t - default).abs() < (best.1 - default).abs();
-                if f > best.0 || (f == best.0 && closer) {
-                    best = (f, t);
-                }
-            }
-            best.1
-        })
-        .collect()
-}
-
-/// Indicator matrix of `probs [n, labels]` at per-label `thresholds` (`p >= t`).
-pub fn apply_thresholds(probs: &[f32], thresholds: &[f32]) -> Vec<bool> {
-    let k = thresholds.len();
-    probs
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| p >= thresholds[i % k])
-        .collect()
-}
-
 /// The model with its output bias set to the log-odds of each label's training frequency,
 /// `ln(π / (1 − π))` (π clamped to [1e-4, 1 − 1e-4]): every sigmoid starts at its label's base
 /// rate instead of 0.5, so the first epochs are not spent learning that most labels are rare
 /// (the "prior" initialization of Lin et al. 2017, *Focal Loss for Dense Object Detection*,
 /// §4.1). `targets` are multi-hot `[n, k]`.
 ///
+/// A network without parameters (`--arch ngram`, whose model is the n-gram branch alone) has no
+/// bias to set and is returned as it is.
+///
 /// # Errors
-/// Only if the model has no `fc.bias` of `k` entries (both architectures have one).
+/// Only if a model with parameters has no `fc.bias` of `k` entries (every such architecture
+/// has one).
 pub fn with_prior_bias(model: Model, targets: &[f32], k: usize) -> Result<Model> {
     let n = (targets.len() / k.max(1)).max(1) as f32;
     let arch = model.architecture();
+    if arch.num_params() == 0 {
+        return Ok(model);
+    }
     let mut tensors: std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> = model
         .named_params()
         .into_iter()
@@ -389,46 +346,74 @@ impl Head for MultiLabel {
         let (t, k) = hot(targets);
         let loss = mean_bce(logits, t, k);
         let probs = sigmoids(logits);
-        let report = report_of(labels, t, &probs, &vec![DEFAULT_THRESHOLD; k], false);
+        let plain = Decisions {
+            thresholds: vec![DEFAULT_THRESHOLD; k],
+            at_least_one: false,
+        };
+        let report = report_of(labels, t, &probs, &plain, false);
         EpochScores {
             loss,
             acc: report.subset_accuracy,
             macro_f1: report.macro_avg.f1,
-            micro_f1: Some(report.micro_avg.f1),
+            sets: Some(SetScores {
+                micro_f1: report.micro_avg.f1,
+                jaccard: report.jaccard_samples,
+            }),
         }
     }
 
-    fn calibrate(&self, labels: &[String], p: &[f32], t: &Targets) -> Calibration {
-        let valid_probs = p;
-        let (t, k) = hot(t);
+    /// The decision rule of [`choose_thresholds`] for the run's metric, with at least one label
+    /// per text when every training and validation text has one.
+    fn calibrate(&self, data: &CalibrationData) -> Calibration {
+        let (t, k) = hot(data.targets);
         let truth: Vec<bool> = t.iter().map(|&v| v >= 0.5).collect();
-        let at_default = report_of(labels, t, valid_probs, &vec![DEFAULT_THRESHOLD; k], false);
-        let thresholds = tune_thresholds(
-            valid_probs,
+        let metric = SetMetric::of(data.metric);
+        let every_text_labelled = |t: &[f32]| t.chunks(k).all(|row| row.iter().any(|&v| v >= 0.5));
+        let at_least_one = every_text_labelled(hot(data.train).0) && every_text_labelled(t);
+        let chosen = choose_thresholds(
+            data.probs,
             &truth,
             k,
+            metric,
+            at_least_one,
             &THRESHOLD_GRID,
-            DEFAULT_THRESHOLD,
-            MIN_POSITIVES_FOR_THRESHOLD,
+            SHRINKAGE_SUPPORT,
         );
-        let tuned_report = report_of(labels, t, valid_probs, &thresholds, true);
-        let tuned = thresholds
-            .iter()
-            .filter(|&&th| th != DEFAULT_THRESHOLD)
-            .count();
+        let plain = Decisions {
+            thresholds: vec![DEFAULT_THRESHOLD; k],
+            at_least_one: false,
+        };
+        let at_default = metric.score(&truth, &plain.apply(data.probs), k);
+        let report = report_of(data.labels, t, data.probs, &chosen.decisions, false);
         let validation = serde_json::json!({
-            "micro_f1_at_default": at_default.micro_avg.f1,
-            "micro_f1_tuned": tuned_report.micro_avg.f1,
-            "macro_f1_tuned": tuned_report.macro_avg.f1,
-            "thresholds_changed": tuned,
+            "metric": metric.name(),
+            "at_default": at_default,
+            "global_threshold": chosen.global,
+            "at_global": chosen.at_global,
+            "at_chosen": chosen.at_chosen,
+            "shrinkage_support": SHRINKAGE_SUPPORT,
+            "micro_f1": report.micro_avg.f1,
+            "macro_f1": report.macro_avg.f1,
+            "jaccard": report.jaccard_samples,
+            "subset_accuracy": report.subset_accuracy,
         });
+        let name = metric.name();
         let message = format!(
-            "thresholds: {tuned} of {k} labels moved from {DEFAULT_THRESHOLD} (labels with at least \
-             {MIN_POSITIVES_FOR_THRESHOLD} validation texts); valid micro-f1 {:.4} -> {:.4}",
-            at_default.micro_avg.f1, tuned_report.micro_avg.f1
+            "thresholds for valid {name}: global {:.2} ({at_default:.4} at {DEFAULT_THRESHOLD} -> {:.4}), \
+             per label shrunk toward it by validation support ({:.4}){}",
+            chosen.global,
+            chosen.at_global,
+            chosen.at_chosen,
+            if at_least_one {
+                "; every text gets at least its most probable label (every training text has one)"
+            } else {
+                ""
+            }
         );
         let head = MultiLabel {
-            thresholds,
+            thresholds: chosen.decisions.thresholds,
+            global: chosen.global,
+            at_least_one,
             validation,
         };
         Calibration {
@@ -440,8 +425,9 @@ impl Head for MultiLabel {
     fn record(&self, labels: usize, weights: Option<&[f32]>) -> HeadRecord {
         HeadRecord {
             multi_label: Some(MultiLabelConfig {
-                thresholds: self.thresholds(labels),
-                default_threshold: DEFAULT_THRESHOLD,
+                thresholds: self.decisions(labels).thresholds,
+                default_threshold: self.global,
+                at_least_one: self.at_least_one,
                 pos_weight: weights.map(<[f32]>::to_vec),
                 validation: self.validation.clone(),
             }),
@@ -462,15 +448,24 @@ impl Head for MultiLabel {
         0.0
     }
 
-    /// Every label whose probability reaches its threshold (`threshold` overrides them all),
-    /// most probable first (ties by label order); possibly none.
+    /// Every label whose probability reaches its threshold, most probable first (ties by label
+    /// order): with the model's own rule, at least the most probable label when it was trained
+    /// so; with `threshold`, every label over it, possibly none.
     fn decide(&self, probs: &[f32], threshold: Option<f32>) -> Vec<(usize, f32)> {
-        let own = self.thresholds(probs.len());
-        let mut out: Vec<(usize, f32)> = probs
-            .iter()
+        let rule = match threshold {
+            Some(t) => Decisions {
+                thresholds: vec![t; probs.len()],
+                at_least_one: false,
+            },
+            None => self.decisions(probs.len()),
+        };
+        let mut out: Vec<(usize, f32)> = rule
+            .apply(probs)
+            .into_iter()
+            .zip(probs)
             .enumerate()
-            .filter(|&(c, &p)| p >= threshold.unwrap_or(own[c]))
-            .map(|(c, &p)| (c, p))
+            .filter(|&(_, (decided, _))| decided)
+            .map(|(c, (_, &p))| (c, p))
             .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         out
@@ -486,7 +481,7 @@ impl Head for MultiLabel {
 
     fn evaluate(&self, labels: &[String], targets: &Targets, probs: &[f32]) -> Box<dyn Scores> {
         let (t, k) = hot(targets);
-        Box::new(report_of(labels, t, probs, &self.thresholds(k), true))
+        Box::new(report_of(labels, t, probs, &self.decisions(k), true))
     }
 
     fn mean_loss(&self, probs: &[f32], targets: &Targets) -> f64 {
@@ -550,6 +545,7 @@ mod tests {
         MultiLabelConfig {
             thresholds,
             default_threshold: 0.5,
+            at_least_one: false,
             pos_weight: None,
             validation: serde_json::Value::Null,
         }
@@ -575,23 +571,54 @@ mod tests {
     }
 
     #[test]
-    fn thresholds_maximise_each_labels_f1() {
-        // Label 0: positives score 0.3 and 0.6, a negative 0.2 → threshold 0.3 (F1 1).
-        // Label 1: no positive → default.
-        let probs = [0.3, 0.9, 0.6, 0.1, 0.2, 0.8];
-        let truth = [true, false, true, false, false, false];
-        let grid = [0.1, 0.3, 0.5, 0.7];
-        let t = tune_thresholds(&probs, &truth, 2, &grid, 0.5, 1);
-        assert_eq!(t, vec![0.3, 0.5]);
-        // With too few positives required, label 0 keeps the default too.
-        assert_eq!(
-            tune_thresholds(&probs, &truth, 2, &grid, 0.5, 3),
-            vec![0.5, 0.5]
-        );
-        assert_eq!(
-            apply_thresholds(&probs, &t),
-            vec![true, true, true, false, false, true]
-        );
+    fn calibration_maximises_the_runs_metric_with_at_least_one_label_when_data_always_has_one() {
+        // 2 validation texts, one label each: [0.4, 0.1] is label 0, [0.2, 0.3] label 1.
+        let labels = vec!["a".to_string(), "b".to_string()];
+        let probs = [0.4, 0.1, 0.2, 0.3];
+        let valid = Targets::MultiHot {
+            labels: 2,
+            values: vec![1.0, 0.0, 0.0, 1.0],
+        };
+        let calibrate = |train: &Targets| {
+            let c = MultiLabel::untrained().calibrate(&CalibrationData {
+                labels: &labels,
+                probs: &probs,
+                targets: &valid,
+                train,
+                metric: Metric::MicroF1,
+            });
+            c.head.record(2, None).multi_label.unwrap()
+        };
+        // A training text without a label: no fallback. Micro-F1 is 1 for every threshold in
+        // (0.2, 0.3], and the grid value nearest 0.5 there is 0.3; each label's own best is
+        // 0.3 too (ties go to the global threshold).
+        let sparse = Targets::MultiHot {
+            labels: 2,
+            values: vec![1.0, 0.0, 0.0, 0.0],
+        };
+        let m = calibrate(&sparse);
+        assert!(!m.at_least_one);
+        assert_eq!(m.default_threshold, 0.3);
+        assert_eq!(m.thresholds, vec![0.3, 0.3]);
+        assert_eq!(m.validation["at_chosen"], 1.0);
+        // Every training text labelled: each text keeps its most probable label, so every
+        // threshold from 0.25 up gives micro-F1 1, and 0.5 itself is chosen globally. Each
+        // label's own F1 is best (1) at 0.4 (label 0: 0.4 vs 0.2) and 0.3 (label 1: 0.3 vs
+        // 0.1), the grid values nearest 0.5 there; one validation positive each moves them
+        // 1/501 of the way: 0.5 − 0.1/501 and 0.5 − 0.2/501.
+        let dense = Targets::MultiHot {
+            labels: 2,
+            values: vec![1.0, 0.0, 0.0, 1.0],
+        };
+        let m = calibrate(&dense);
+        assert!(m.at_least_one);
+        assert_eq!(m.default_threshold, 0.5);
+        assert!((m.thresholds[0] - (0.5 - 0.1 / 501.0)).abs() < 1e-6);
+        assert!((m.thresholds[1] - (0.5 - 0.2 / 501.0)).abs() < 1e-6);
+        let head = MultiLabel::calibrated(m);
+        assert_eq!(head.decide(&[0.2, 0.1], None), vec![(0, 0.2)]);
+        // An explicit threshold is the plain rule: possibly no label.
+        assert_eq!(head.decide(&[0.2, 0.1], Some(0.5)), vec![]);
     }
 
     #[test]
@@ -628,6 +655,13 @@ mod tests {
         let bias = params.iter().find(|p| p.0 == "fc.bias").unwrap().2;
         assert!((bias[0] - (0.25f32 / 0.75).ln()).abs() < 1e-6);
         assert!(bias[1].abs() < 1e-6);
+        // `--arch ngram` has no network parameters: nothing to set, no error.
+        let settings = crate::train::TrainConfig {
+            arch: crate::train::ArchKind::Ngram,
+            ..Default::default()
+        };
+        let m = with_prior_bias(Model::new(&settings.architecture(10, 2), 1), &t, 2).unwrap();
+        assert!(m.named_params().is_empty());
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 
 use super::{
-    Calibration, EpochScores, Explained, Head, HeadKind, HeadRecord, JsonMap, Targets, Unknown,
+    Calibration, CalibrationData, EpochScores, Explained, Head, HeadKind, HeadRecord, JsonMap,
+    Targets, Unknown,
 };
 use crate::data::Dataset;
 use crate::eval::{ConfusionMatrix, Metric, Scores, score};
@@ -162,11 +163,11 @@ impl Head for SingleLabel {
             loss,
             acc,
             macro_f1,
-            micro_f1: None,
+            sets: None,
         }
     }
 
-    fn calibrate(&self, _labels: &[String], _p: &[f32], _t: &Targets) -> Calibration {
+    fn calibrate(&self, _data: &CalibrationData) -> Calibration {
         Calibration {
             head: Arc::new(SingleLabel),
             messages: Vec::new(),
@@ -295,6 +296,6 @@ mod tests {
             &[0.0, 1.0, 2.0, 0.0],
             &Targets::classes(2, vec![1, 1]),
         );
-        assert_eq!((s.acc, s.micro_f1), (0.5, None));
+        assert_eq!((s.acc, s.sets), (0.5, None));
     }
 }

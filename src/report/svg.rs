@@ -593,6 +593,7 @@ mod tests {
             valid_acc,
             valid_macro_f1: valid_acc,
             valid_micro_f1: None,
+            valid_jaccard: None,
             lr: 0.001,
             seconds: 1.0,
             examples_per_s: 100.0,

@@ -13,9 +13,10 @@ use super::fit::{TrainData, TrainOptions, Validation};
 use super::ngram_stage;
 use super::observer::{MessageKind, Stage, StageTimer, TrainObserver};
 use crate::bundle::{self, Bundle, NgramBranch};
+use crate::eval::Metric;
 use crate::eval::Scores;
 use crate::fsutil::write_atomic;
-use crate::head::Head;
+use crate::head::{CalibrationData, Head};
 use crate::ngram::NgramModel;
 use crate::predict::Classifier;
 use crate::text::tokenize_all;
@@ -33,14 +34,15 @@ pub(super) struct Final {
 }
 
 /// Stage 4: reloads the best epoch's bundle (saved unfinished), fits the n-gram branch
-/// (`ngram-cnn`), calibrates the head on the validation probabilities, evaluates the test set
-/// (`report.json`) and saves the final bundle, complete, `config.json` last. `None` when the
-/// run was interrupted in the n-gram stage (nothing written: `--resume` runs this stage again).
+/// (`ngram-cnn`), calibrates the head on the validation probabilities (maximising the run's
+/// validation `metric`), evaluates the test set (`report.json`) and saves the final bundle,
+/// complete, `config.json` last. `None` when the run was interrupted in the n-gram stage
+/// (nothing written: `--resume` runs this stage again).
 pub(super) fn final_stages(
     data: &TrainData,
     run: &Run,
     output: &Path,
-    options: &TrainOptions,
+    (options, metric): (&TrainOptions, Metric),
     observer: &mut dyn TrainObserver,
 ) -> Result<Option<Final>> {
     let prep = &run.prep;
@@ -112,7 +114,13 @@ pub(super) fn final_stages(
             z
         }
     };
-    let calibration = head.calibrate(&prep.labels, &valid_probs, &prep.valid_t);
+    let calibration = head.calibrate(&CalibrationData {
+        labels: &prep.labels,
+        probs: &valid_probs,
+        targets: &prep.valid_t,
+        train: &prep.train_t,
+        metric,
+    });
     for m in &calibration.messages {
         observer.message(MessageKind::Info, m);
     }

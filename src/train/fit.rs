@@ -92,6 +92,9 @@ pub struct EpochMetrics {
     /// single-label runs, where it equals accuracy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_micro_f1: Option<f64>,
+    /// Multi-label runs: Jaccard index over samples on the validation data (thresholds 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_jaccard: Option<f64>,
     /// Learning rate of the epoch.
     pub lr: f32,
     /// Wall-clock seconds of the epoch, validation included.
@@ -225,7 +228,7 @@ fn train_in_pool(
     // evaluation run once, at its real end (and stop at a Ctrl-C in the n-gram stage).
     let end = match stop {
         StopReason::Interrupted => None,
-        _ => super::finish::final_stages(data, &run, output, options, observer)?,
+        _ => super::finish::final_stages(data, &run, output, (options, config.metric), observer)?,
     };
     if end.is_none() {
         stop = StopReason::Interrupted;
@@ -516,12 +519,16 @@ fn train_batches(
 }
 
 /// Whether `m` improves on `best` by `metric` (early stopping and the best epoch). With one
-/// label per text micro-F1 is accuracy; in a multi-label run `valid_acc` is subset accuracy.
+/// label per text micro-F1 and Jaccard are accuracy; in a multi-label run `valid_acc` is subset
+/// accuracy.
 pub(crate) fn improves(metric: Metric, m: &EpochMetrics, best: Option<&EpochMetrics>) -> bool {
     best.is_none_or(|b| match metric {
-        Metric::Acc => m.valid_acc > b.valid_acc,
+        Metric::Acc | Metric::SubsetAcc => m.valid_acc > b.valid_acc,
         Metric::MicroF1 => {
             m.valid_micro_f1.unwrap_or(m.valid_acc) > b.valid_micro_f1.unwrap_or(b.valid_acc)
+        }
+        Metric::Jaccard => {
+            m.valid_jaccard.unwrap_or(m.valid_acc) > b.valid_jaccard.unwrap_or(b.valid_acc)
         }
         Metric::Loss => m.valid_loss < b.valid_loss,
         Metric::MacroF1 => m.valid_macro_f1 > b.valid_macro_f1,
@@ -558,7 +565,8 @@ fn end_epoch(
         valid_loss: valid.loss,
         valid_acc: valid.acc,
         valid_macro_f1: valid.macro_f1,
-        valid_micro_f1: valid.micro_f1,
+        valid_micro_f1: valid.sets.map(|s| s.micro_f1),
+        valid_jaccard: valid.sets.map(|s| s.jaccard),
         lr,
         seconds: epoch_started.elapsed().as_secs_f64(),
         examples_per_s: progress.seen as f64 / train_seconds.max(1e-9),

@@ -296,7 +296,7 @@ impl RunRequest {
                 };
                 let config = self.checked_config()?;
                 let head = self.head_kind(start_from.as_ref(), &mut info)?;
-                let config = with_head_metric(config, head, &self.explicit);
+                let config = with_head_metric(config, head, &self.explicit)?;
                 check_new_output(&output)?;
                 let lock = OutputLock::acquire(&output)?;
                 // Again under the lock: another run may have written here since the first check.
@@ -523,15 +523,25 @@ impl RunRequest {
 
 /// The head's validation metric (multi-label: micro-F1) when the caller named none and the
 /// settings hold the default (accuracy).
+///
+/// # Errors
+/// A metric of label sets (`jaccard`, `subset-acc`) for a single-label run.
 fn with_head_metric(
     mut config: TrainConfig,
     head: HeadKind,
     explicit: &BTreeSet<String>,
-) -> TrainConfig {
+) -> Result<TrainConfig> {
     if !explicit.contains("metric") && config.metric == Metric::Acc {
         config.metric = head.head().default_metric();
     }
-    config
+    if config.metric.multi_label_only() && head != HeadKind::MultiLabel {
+        bail!(
+            "--metric {} scores label sets: it needs a multi-label run (--head multi-label); \
+             a single-label run has acc, loss, macro-f1 or micro-f1",
+            config.metric.name()
+        );
+    }
+    Ok(config)
 }
 
 impl PreparedRun {

@@ -188,6 +188,25 @@ fn commands_fail_with_clear_errors_on_bad_input() {
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("at least 2"), "{}", stderr(&o));
+    // Metrics of label sets exist for multi-label runs only.
+    for metric in ["jaccard", "subset-acc"] {
+        let o = textcnn(&[
+            "train",
+            "--train",
+            one_class.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--metric",
+            metric,
+        ]);
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert!(
+            e.contains(&format!("--metric {metric} scores label sets")),
+            "{e}"
+        );
+        assert!(!out.join("config.json").exists());
+    }
 
     let o = textcnn(&[
         "train",
