@@ -44,6 +44,9 @@ def test_result_has_every_branch_on_valid_and_test(reported, imdb):
     mix = clf.config["ngram"]["mix"]
     if mix["cnn"] == 0:  # the mixture is the n-gram branch's softmax, sharpened: same argmax
         assert r.test["mixed"]["accuracy"] == r.test["ngram"]["accuracy"]
+        assert "weight 0" in r.cnn_note and "note: " in str(r)
+    else:
+        assert r.cnn_note is None
     assert r.best_epoch["epoch"] == clf.config["best"]["epoch"]
     assert [e["epoch"] for e in r.history] == list(range(1, len(r.history) + 1))
     assert "valid: cnn" in str(r) and "test mixed: accuracy" in str(r)

@@ -607,6 +607,7 @@ def _train_result(summary: dict, config: dict, history: list) -> TrainResult:
         seconds=float(summary.get("seconds", 0.0)),
         written={k: str(v) for k, v in (summary.get("written") or {}).items()},
         warnings=list(summary.get("warnings", [])),
+        cnn_note=summary.get("cnn_note"),
     )
 
 

@@ -85,7 +85,9 @@ class TrainResult:
     `macro F1`, `weighted F1`; multi-label `micro F1`, ...), the same keys. `test_report`: the
     model's full test report (`report.json`). `best_epoch`: the kept epoch's `metrics.jsonl`
     record; `history`: every epoch's. `stop`: `completed`, `early_stopped` or `interrupted`.
-    `written`: the files written beside the bundle (`tensorboard`, `report`).
+    `written`: the files written beside the bundle (`tensorboard`, `report`). `cnn_note`: set
+    when the mixture gave the CNN weight 0 (every prediction is then the n-gram branch's), the
+    sentence `textcnn train` prints.
     """
 
     stop: str
@@ -98,6 +100,7 @@ class TrainResult:
     seconds: float
     written: Dict[str, str]
     warnings: List[str]
+    cnn_note: Optional[str] = None
 
     def __str__(self) -> str:
         lines = [f"{self.head} model, {self.stop.replace('_', ' ')} in {self.seconds:.1f} s"]
@@ -107,4 +110,6 @@ class TrainResult:
             lines.append("valid: " + ", ".join(f"{k} {v:.4f}" for k, v in self.valid.items()))
         for branch, figures in self.test.items():
             lines.append(f"test {branch}: " + ", ".join(f"{k} {v:.4f}" for k, v in figures.items()))
+        if self.cnn_note:
+            lines.append(f"note: {self.cnn_note}")
         return "\n".join(lines)
