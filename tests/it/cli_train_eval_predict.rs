@@ -1197,7 +1197,13 @@ fn branch_probabilities_mix_into_the_models_and_each_branch_is_scored() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "branches", ["good", "bad"], &[]);
     let c = Classifier::load(&model).unwrap();
-    let texts = ["good film 3", "bad film 7", "good bad film", "film good", "bad bad"];
+    let texts = [
+        "good film 3",
+        "bad film 7",
+        "good bad film",
+        "film good",
+        "bad bad",
+    ];
     let labels = ["pos", "neg", "pos", "pos", "neg"];
     let mixed = c.branch_probabilities(&texts, Branch::Model).unwrap();
     assert_eq!(mixed, c.probabilities(&texts).1);
