@@ -20,59 +20,58 @@ impl Progress {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn update(&self, f: impl FnOnce(&mut serde_json::Map<String, Value>)) {
+    /// Sets the fields `fields` of the state (others keep their values).
+    fn set<const N: usize>(&self, fields: [(&str, Value); N]) {
         let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if !state.is_object() {
             *state = json!({});
         }
-        f(state.as_object_mut().expect("an object"));
+        let map = state.as_object_mut().expect("an object");
+        for (key, value) in fields {
+            map.insert(key.to_string(), value);
+        }
     }
 }
 
 impl TrainObserver for Progress {
     fn stage_started(&mut self, stage: Stage) {
-        self.update(|s| {
-            s.insert("stage".into(), stage.name().into());
-        });
+        self.set([("stage", stage.name().into())]);
     }
 
     fn run_started(&mut self, run: &RunStart) {
-        self.update(|s| {
-            s.insert("max_epochs".into(), run.max_epochs.into());
-            s.insert("train_examples".into(), run.train_examples.into());
-            s.insert("valid_examples".into(), run.valid_examples.into());
-            s.insert("num_params".into(), run.num_params.into());
-        });
+        self.set([
+            ("max_epochs", run.max_epochs.into()),
+            ("train_examples", run.train_examples.into()),
+            ("valid_examples", run.valid_examples.into()),
+            ("num_params", run.num_params.into()),
+        ]);
     }
 
     fn epoch_started(&mut self, epoch: usize, max_epochs: usize, steps: usize, done: usize) {
-        self.update(|s| {
-            s.insert("epoch".into(), epoch.into());
-            s.insert("max_epochs".into(), max_epochs.into());
-            s.insert("steps".into(), steps.into());
-            s.insert("step".into(), done.into());
-        });
+        self.set([
+            ("epoch", epoch.into()),
+            ("max_epochs", max_epochs.into()),
+            ("steps", steps.into()),
+            ("step", done.into()),
+        ]);
     }
 
     fn step(&mut self, e: &StepEvent) {
-        self.update(|s| {
-            s.insert("epoch".into(), e.epoch.into());
-            s.insert("step".into(), e.step.into());
-            s.insert("steps".into(), e.steps.into());
-            s.insert("global_step".into(), e.global_step.into());
-            s.insert("loss".into(), e.loss.into());
-            s.insert("epoch_loss".into(), e.epoch_loss.into());
-            s.insert("epoch_acc".into(), e.epoch_acc.into());
-            s.insert("lr".into(), f64::from(e.lr).into());
-            s.insert("examples_per_s".into(), e.examples_per_s.into());
-        });
+        self.set([
+            ("epoch", e.epoch.into()),
+            ("step", e.step.into()),
+            ("steps", e.steps.into()),
+            ("global_step", e.global_step.into()),
+            ("loss", e.loss.into()),
+            ("epoch_loss", e.epoch_loss.into()),
+            ("epoch_acc", e.epoch_acc.into()),
+            ("lr", f64::from(e.lr).into()),
+            ("examples_per_s", e.examples_per_s.into()),
+        ]);
     }
 
     fn epoch_finished(&mut self, e: &EpochEnd) {
         let record = serde_json::to_value(e.metrics).unwrap_or(Value::Null);
-        self.update(|s| {
-            s.insert("last_epoch".into(), record);
-            s.insert("improved".into(), e.improved.into());
-        });
+        self.set([("last_epoch", record), ("improved", e.improved.into())]);
     }
 }
