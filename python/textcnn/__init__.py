@@ -590,7 +590,8 @@ def _train_result(summary: dict, config: dict, history: list) -> TrainResult:
             valid[name] = float(branch_valid[name])
     if "mixed" not in valid and summary.get("ngram_valid") is not None:
         valid["mixed" if best is not None else "ngram"] = float(summary["ngram_valid"])
-    test = {k: {n: float(v) for n, v in f.items()} for k, f in (summary.get("test_branches") or {}).items()}
+    branches = summary.get("test_branches") or {}
+    test = {k: {n: float(v) for n, v in branches[k].items()} for k in ("cnn", "ngram", "mixed") if k in branches}
     if best is None or not ngram:
         # One branch: its test figures are the model's.
         only = "cnn" if best is not None else "ngram"

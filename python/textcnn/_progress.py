@@ -40,6 +40,7 @@ class ProgressPrinter:
         self._open_line = False
         self._epochs_shown = 0
         self._stage: Optional[str] = None
+        self._last_line = ""
 
     def _write(self, text: str) -> None:
         try:
@@ -86,8 +87,10 @@ class ProgressPrinter:
             f"{step}/{steps} loss {float(p.get('epoch_loss', 0.0)):.4f} "
             f"acc {float(p.get('epoch_acc', 0.0)):.4f} {speed:,.0f} ex/s{eta}"
         )
-        self._write(line)
-        self._open_line = True
+        if line != self._last_line:  # validation after an epoch's last step: nothing new
+            self._write(line)
+            self._last_line = line
+            self._open_line = True
 
     @staticmethod
     def _epoch_line(m: Dict[str, Any], p: Dict[str, Any]) -> str:
