@@ -201,6 +201,100 @@ impl Classifier {
     }
 }
 
+/// Which part of a model gives the probabilities that [`Classifier::evaluate_dataset`] scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Branch {
+    /// The model as it predicts: the mixture for `ngram-cnn`, else its only branch.
+    Model,
+    /// The CNN alone (the head's activation of its logits).
+    Cnn,
+    /// The n-gram branch alone (`ngram-cnn` and `ngram` bundles).
+    Ngram,
+}
+
+/// A model's scores on a labelled dataset ([`Classifier::evaluate_dataset`]).
+pub struct Evaluation {
+    /// The scores (the report of `textcnn eval`).
+    pub scores: Box<dyn crate::eval::Scores>,
+    /// The head's mean loss over the scored examples.
+    pub loss: f64,
+    /// Indices (in the dataset's example order) of the examples scored.
+    pub kept: Vec<usize>,
+    /// The head's targets of the scored examples.
+    pub targets: crate::head::Targets,
+    /// The probabilities `[kept, labels]` scored.
+    pub probs: Vec<f32>,
+    /// Indices (in the dataset's example order) of examples with no token after tokenization,
+    /// left out as `predict` refuses them.
+    pub no_tokens: Vec<usize>,
+    /// Labels of the data the model lacks, with counts (left out of the scores).
+    pub unknown: crate::head::Unknown,
+}
+
+impl Classifier {
+    /// Probabilities `[texts, labels]` of `texts` by `branch`; `None` when the bundle lacks
+    /// that branch (an n-gram branch of a `kim` model, the CNN of an `--arch ngram` model).
+    pub fn branch_probabilities(&self, texts: &[&str], branch: Branch) -> Option<Vec<f32>> {
+        let k = self.labels().len();
+        match branch {
+            Branch::Model => Some(self.probabilities(texts).1),
+            Branch::Cnn => {
+                self.bundle.model.embedding()?;
+                let encoded = self.pipeline.encode_batch(texts);
+                let mut z = logits(&self.bundle.model, &encoded, self.pipeline.encode.min_len);
+                self.head.activate(&mut z, k);
+                Some(z)
+            }
+            Branch::Ngram => {
+                let ngram = self.bundle.ngram.as_ref()?;
+                let (docs, _) = self.pipeline.tokenize_and_encode(texts);
+                let mut z = ngram.logreg.logits(&ngram.featurizer.transform_all(&docs));
+                self.head.activate(&mut z, k);
+                Some(z)
+            }
+        }
+    }
+
+    /// Scores `branch` on the labelled dataset `ds` as `textcnn eval` does: labels the model
+    /// lacks are left out (and counted), examples without tokens are left out (and listed).
+    /// `Ok(None)` when the bundle lacks `branch`.
+    ///
+    /// # Errors
+    /// When no example has a token, or the head cannot read the dataset's labels.
+    pub fn evaluate_dataset(
+        &self,
+        ds: &crate::data::Dataset,
+        branch: Branch,
+    ) -> Result<Option<Evaluation>> {
+        let labels = self.labels().to_vec();
+        let (all_targets, unknown) = self.head.targets(ds, &labels)?;
+        let all_texts = ds.texts();
+        let encoded = self.pipeline.encode_batch(&all_texts);
+        let (keep, no_tokens): (Vec<usize>, Vec<usize>) =
+            (0..encoded.len()).partition(|&i| encoded[i].n_tokens > 0);
+        if keep.is_empty() {
+            anyhow::bail!(
+                "{}: no example has any token after tokenization; nothing to evaluate",
+                ds.name
+            );
+        }
+        let texts: Vec<&str> = keep.iter().map(|&i| all_texts[i]).collect();
+        let targets = all_targets.rows(&keep);
+        let Some(probs) = self.branch_probabilities(&texts, branch) else {
+            return Ok(None);
+        };
+        Ok(Some(Evaluation {
+            loss: self.head.mean_loss(&probs, &targets),
+            scores: self.head.evaluate(&labels, &targets, &probs),
+            kept: keep,
+            targets,
+            probs,
+            no_tokens,
+            unknown,
+        }))
+    }
+}
+
 impl Prediction {
     /// The `k` most probable `(label, probability)` pairs, most probable first (ties by label
     /// order).

@@ -20,8 +20,13 @@ use pyo3::types::PyBytes;
 use serde_json::json;
 use textcnn::data::{Dataset, Example, Format, LabelLayout, ReadOptions};
 use textcnn::head::HeadKind;
+use textcnn::predict::Branch;
 use textcnn::predict::Classifier;
-use textcnn::train::{RunRequest, Silent, StopReason, TrainConfig};
+use textcnn::report::{RunReport, TensorBoardWriter};
+use textcnn::train::{Observers, RunRequest, StopReason, TrainConfig};
+
+mod progress;
+use progress::Progress;
 
 create_exception!(
     textcnn,
@@ -51,6 +56,8 @@ fn thread_pool(threads: usize) -> PyResult<Arc<rayon::ThreadPool>> {
 #[pyclass(module = "textcnn._native", frozen)]
 struct NativeClassifier {
     inner: Classifier,
+    /// The bundle's folder (its `metrics.jsonl` gives a report's learning curves).
+    path: PathBuf,
     /// The rayon pool running the model, and its thread count (0 = all cores).
     pool: Mutex<(usize, Arc<rayon::ThreadPool>)>,
 }
@@ -68,6 +75,7 @@ impl NativeClassifier {
         inner.set_proj_cache_bytes(proj_cache_mb.saturating_mul(1 << 20));
         Ok(NativeClassifier {
             inner,
+            path,
             pool: Mutex::new((threads, pool)),
         })
     }
@@ -168,6 +176,96 @@ impl NativeClassifier {
             })
             .collect();
         serde_json::to_string(&tagged).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+    }
+
+    /// Scores of labelled `data` (a dataset spec read as `textcnn eval --data` reads it, or
+    /// `(texts, labels)` / `(texts, label_lists)`) by `branch` (`"model"`, `"cnn"` or
+    /// `"ngram"`), as a JSON string: the fields of `textcnn eval --json` (`data`, `examples`,
+    /// `skipped_rows`, `no_token_examples`, `loss`, `report`, the head's tags) and `text`, the
+    /// printed report. `null` when the model lacks `branch`. With `plots`, also writes
+    /// `plots/*.svg` and `report.html` there, as `textcnn eval --plots`. The GIL is released.
+    #[pyo3(signature = (data, branch = "model", plots = None, text_column = "text".to_string(), label_column = "label".to_string(), format = None, data_dir = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate(
+        &self,
+        py: Python<'_>,
+        data: DataSource,
+        branch: &str,
+        plots: Option<PathBuf>,
+        text_column: String,
+        label_column: String,
+        format: Option<String>,
+        data_dir: Option<PathBuf>,
+    ) -> PyResult<String> {
+        let branch = match branch {
+            "model" | "mixed" => Branch::Model,
+            "cnn" => Branch::Cnn,
+            "ngram" => Branch::Ngram,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "branch {other:?}: expected \"model\", \"cnn\" or \"ngram\""
+                )));
+            }
+        };
+        let read = ReadOptions {
+            format: parse_format(format)?,
+            text_column,
+            label_column,
+            data_dir,
+            multi_label: self.inner.head().reads_label_sets(),
+            ..ReadOptions::default()
+        };
+        let pool = self
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone();
+        py.detach(|| -> anyhow::Result<String> {
+            let ds = match data.source("data")? {
+                textcnn::train::DataSource::Spec(spec) => {
+                    textcnn::data::load_dataset(&spec, &read)?
+                }
+                textcnn::train::DataSource::Dataset(ds) => ds,
+            };
+            let Some(e) = pool.install(|| self.inner.evaluate_dataset(&ds, branch))? else {
+                return Ok("null".into());
+            };
+            if let Some(dir) = &plots {
+                let texts: Vec<&str> = {
+                    let all = ds.texts();
+                    e.kept.iter().map(|&i| all[i]).collect()
+                };
+                let history = textcnn::report::read_history(&self.path).unwrap_or_default();
+                let head = self.inner.head();
+                let mut run = RunReport::of_bundle(
+                    self.inner.bundle(),
+                    head,
+                    &history,
+                    &ds.name,
+                    &texts,
+                    &e.targets,
+                    &e.probs,
+                );
+                pool.install(|| run.highlight(&self.inner, &texts));
+                textcnn::report::write_run_report(dir, &run)?;
+            }
+            let mut out = serde_json::Map::new();
+            out.insert("data".into(), ds.name.clone().into());
+            out.extend(self.inner.head().json_tags(&e.unknown));
+            out.insert("examples".into(), e.kept.len().into());
+            out.insert(
+                "skipped_rows".into(),
+                (ds.skipped.len() + e.no_tokens.len()).into(),
+            );
+            out.insert("no_token_examples".into(), e.no_tokens.len().into());
+            out.insert("loss".into(), e.loss.into());
+            out.insert("report".into(), e.scores.to_json());
+            out.insert("text".into(), e.scores.to_string().into());
+            out.insert("figures".into(), figures(e.scores.as_ref()));
+            Ok(serde_json::Value::Object(out).to_string())
+        })
+        .map_err(to_py)
     }
 
     /// Class probabilities of `texts`: `(probs, n_tokens, n_oov, truncated)` where `probs` is
@@ -295,6 +393,14 @@ struct TrainJob {
     head: Option<HeadKind>,
     read: ReadOptions,
     stop: Arc<AtomicBool>,
+    /// The TensorBoard folder (None: no event files).
+    tensorboard: Option<PathBuf>,
+    /// Steps between TensorBoard's step scalars.
+    tensorboard_every: usize,
+    /// Whether to write `plots/` and `report.html` into the output folder.
+    report: bool,
+    /// The latest state of the run, for `progress()`.
+    progress: Progress,
 }
 
 #[pymethods]
@@ -305,7 +411,7 @@ impl TrainJob {
     /// `"multi-label"` (default: from the data, as the CLI decides); `multi_label`,
     /// `label_sep`, `label_columns`, `label_column_prefix`: the CLI's flags of the same names.
     #[new]
-    #[pyo3(signature = (train, output, settings_json, valid = None, test = None, text_column = "text".to_string(), label_column = "label".to_string(), format = None, data_dir = None, head = None, multi_label = false, label_sep = None, label_columns = None, label_column_prefix = None))]
+    #[pyo3(signature = (train, output, settings_json, valid = None, test = None, text_column = "text".to_string(), label_column = "label".to_string(), format = None, data_dir = None, head = None, multi_label = false, label_sep = None, label_columns = None, label_column_prefix = None, tensorboard = None, tensorboard_every = 20, report = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         train: DataSource,
@@ -322,6 +428,9 @@ impl TrainJob {
         label_sep: Option<String>,
         label_columns: Option<Vec<String>>,
         label_column_prefix: Option<String>,
+        tensorboard: Option<PathBuf>,
+        tensorboard_every: usize,
+        report: bool,
     ) -> PyResult<Self> {
         let (config, explicit) = settings(settings_json).map_err(to_py)?;
         let head = head
@@ -333,15 +442,7 @@ impl TrainJob {
                 })
             })
             .transpose()?;
-        let format = format
-            .map(|f| {
-                serde_json::from_value::<Format>(json!(f.to_lowercase())).map_err(|_| {
-                    PyValueError::new_err(format!(
-                        "format {f:?}: expected csv, tsv, jsonl, fasttext, folder, imdb or lines"
-                    ))
-                })
-            })
-            .transpose()?;
+        let format = parse_format(format)?;
         let layout = LabelLayout {
             label_sep,
             label_columns: label_columns.unwrap_or_default(),
@@ -366,6 +467,10 @@ impl TrainJob {
             head,
             read,
             stop: Arc::new(AtomicBool::new(false)),
+            tensorboard,
+            tensorboard_every: tensorboard_every.max(1),
+            report,
+            progress: Progress::default(),
         })
     }
 
@@ -376,6 +481,17 @@ impl TrainJob {
     /// gave the CNN weight 0: the CNN changes no prediction), `seconds`, `warnings`.
     fn run(&self, py: Python<'_>) -> PyResult<String> {
         py.detach(|| self.run_detached()).map_err(to_py)
+    }
+
+    /// The run's latest state as a JSON string (see [`Progress::snapshot`]); `{}` before it
+    /// starts.
+    fn progress(&self) -> String {
+        let s = self.progress.snapshot();
+        if s.is_null() {
+            "{}".into()
+        } else {
+            s.to_string()
+        }
     }
 
     /// Asks the run to stop after the current batch.
@@ -398,16 +514,70 @@ impl TrainJob {
             tags,
             ..RunRequest::new(self.config.clone(), self.output.clone())
         };
+        // As the CLI: inside the output folder (`output/tb`), created at the first event, since
+        // the output folder must be new or empty when the run starts; elsewhere, created now,
+        // so that a folder that cannot be written is an error before training.
+        let mut tensorboard = match &self.tensorboard {
+            Some(dir) if dir.starts_with(&self.output) => {
+                Some(TensorBoardWriter::deferred(dir, self.tensorboard_every))
+            }
+            Some(dir) => Some(
+                TensorBoardWriter::create(dir, self.tensorboard_every)
+                    .with_context(|| format!("tensorboard {}", dir.display()))?,
+            ),
+            None => None,
+        };
         let mut run = request.prepare()?;
-        let warnings: Vec<String> = run.warnings().to_vec();
-        let outcome = run.train(&mut Silent, Some(self.stop.clone()))?;
-        let test: Option<serde_json::Map<String, serde_json::Value>> =
-            outcome.test.as_ref().map(|t| {
-                t.figures()
-                    .into_iter()
-                    .map(|(name, v)| (name.to_string(), v.into()))
-                    .collect()
-            });
+        let mut warnings: Vec<String> = run.warnings().to_vec();
+        let mut progress = self.progress.clone();
+        let outcome = {
+            let mut observers = Observers::new();
+            observers.push(&mut progress);
+            if let Some(tb) = tensorboard.as_mut() {
+                observers.push(tb);
+            }
+            run.train(&mut observers, Some(self.stop.clone()))?
+        };
+        let mut written = serde_json::Map::new();
+        if let Some(tb) = tensorboard {
+            match tb.finish() {
+                Ok(Some(path)) => {
+                    written.insert("tensorboard".into(), json!(path));
+                }
+                Ok(None) => {}
+                Err(e) => warnings.push(format!("TensorBoard log incomplete: {e:#}")),
+            }
+        }
+        let output = run.output().to_path_buf();
+        let finished = outcome.stop != StopReason::Interrupted;
+        let classifier = if finished {
+            Some(Classifier::load(&output)?)
+        } else {
+            None
+        };
+        let pool = textcnn::nn::thread_pool(run.config().threads);
+        if self.report
+            && let Some(classifier) = &classifier
+            && let Some(report) =
+                pool.install(|| RunReport::of_run(classifier, &outcome, &run.data()))
+        {
+            let w = textcnn::report::write_run_report(&output, &report)?;
+            written.insert("report".into(), json!(w.html));
+        }
+        // Every branch on the test data: the CNN alone, the n-gram branch alone, the mixture.
+        let mut test_branches = serde_json::Map::new();
+        if let (Some(classifier), Some(test)) = (&classifier, run.data().test) {
+            for (name, branch) in [
+                ("cnn", Branch::Cnn),
+                ("ngram", Branch::Ngram),
+                ("mixed", Branch::Model),
+            ] {
+                if let Some(e) = pool.install(|| classifier.evaluate_dataset(test, branch))? {
+                    test_branches.insert(name.into(), figures(e.scores.as_ref()));
+                }
+            }
+        }
+        let test = outcome.test.as_ref().map(|t| figures(t.as_ref()));
         Ok(json!({
             "stop": match outcome.stop {
                 StopReason::Completed => "completed",
@@ -426,9 +596,34 @@ impl TrainJob {
                 .map(|t| t.headline()),
             "seconds": outcome.seconds,
             "warnings": warnings,
+            "written": written,
+            "test_branches": test_branches,
         })
         .to_string())
     }
+}
+
+/// Headline figures of `scores` as a JSON object, name -> value (`{"accuracy": 0.92, ...}`).
+fn figures(scores: &dyn textcnn::eval::Scores) -> serde_json::Value {
+    let map: serde_json::Map<String, serde_json::Value> = scores
+        .figures()
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v.into()))
+        .collect();
+    map.into()
+}
+
+/// A `format` argument (`csv`, `tsv`, ... as the CLI's `--format`, any case).
+fn parse_format(format: Option<String>) -> PyResult<Option<Format>> {
+    format
+        .map(|f| {
+            serde_json::from_value::<Format>(json!(f.to_lowercase())).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "format {f:?}: expected csv, tsv, jsonl, fasttext, folder, imdb or lines"
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// Training settings from a JSON object with the keys of a `--config` TOML file, read the same

@@ -89,11 +89,12 @@ def test_pipeline_cross_val_score_and_grid_search(reviews):
     cv = StratifiedKFold(n_splits=2, shuffle=True, random_state=0)
     scores = cross_val_score(pipe, X, y, cv=cv)
     assert scores.shape == (2,) and (scores > 0.55).all(), scores
-    search = GridSearchCV(TextCNNClassifier(**SMALL), {"feature_maps": [4, 8]}, cv=cv)
+    # The architecture matters (the README's example): the two candidates score differently.
+    search = GridSearchCV(TextCNNClassifier(**SMALL), {"arch": ["kim", "ngram-cnn"]}, cv=cv)
     search.fit(X, y)
-    assert search.best_params_["feature_maps"] in (4, 8)
-    assert len(search.cv_results_["mean_test_score"]) == 2
-    assert search.best_estimator_.feature_maps == search.best_params_["feature_maps"]
+    means = search.cv_results_["mean_test_score"]
+    assert len(means) == 2 and means[0] != means[1], means
+    assert search.best_estimator_.arch == search.best_params_["arch"]
 
 
 def test_multi_label_y_as_label_lists_or_indicator_matrix():
@@ -128,3 +129,69 @@ def test_multi_label_y_as_label_lists_or_indicator_matrix():
         TextCNNClassifier(**settings).fit(texts, y * 2)
     with pytest.raises(ValueError, match="list of labels for every text"):
         TextCNNClassifier(**settings).fit(texts[:2], [["a"], "b"])
+
+
+def test_sample_weight_constant_per_class_is_class_weight(reviews):
+    X, y, Xt, _ = reviews
+    settings = dict(SMALL, arch="kim")
+    w = np.where(y == "pos", 3.0, 1.0)
+    by_weight = TextCNNClassifier(**settings).fit(X, y, sample_weight=w)
+    by_class = TextCNNClassifier(class_weight={"pos": 3, "neg": 1}, **settings).fit(X, y)
+    assert by_class.model_.config["training"]["class_weights"] == {"neg": 1.0, "pos": 3.0}
+    assert by_weight.model_.config["training"]["class_weights"] == {"neg": 1.0, "pos": 3.0}
+    np.testing.assert_array_equal(by_weight.predict_proba(Xt), by_class.predict_proba(Xt))
+    plain = TextCNNClassifier(**settings).fit(X, y)
+    assert not np.array_equal(plain.predict_proba(Xt), by_class.predict_proba(Xt))
+    # "balanced" is the CLI's --class-weight balanced.
+    balanced = TextCNNClassifier(class_weight="balanced", **settings).fit(X, y)
+    weights = balanced.model_.config["training"]["class_weights"]
+    assert set(weights) == {"neg", "pos"} and all(v > 0 for v in weights.values())
+    with pytest.raises(ValueError, match="no weight for the classes"):
+        TextCNNClassifier(class_weight={"pos": 2}, **settings).fit(X, y)
+
+
+def test_integer_sample_weight_repeats_texts(reviews):
+    X, y, Xt, _ = reviews
+    settings = dict(SMALL, arch="kim")
+    w = np.array([(i % 3) for i in range(len(X))])  # 0, 1, 2: out, once, twice
+    weighted = TextCNNClassifier(**settings).fit(X, y, sample_weight=w)
+    Xr = [x for x, k in zip(X, w) for _ in range(k)]
+    yr = np.repeat(y, w)
+    repeated = TextCNNClassifier(**settings).fit(Xr, yr)
+    np.testing.assert_array_equal(weighted.predict_proba(Xt), repeated.predict_proba(Xt))
+    with pytest.raises(ValueError, match="sample_weight has 3 values"):
+        TextCNNClassifier(**settings).fit(X, y, sample_weight=[1, 2, 3])
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        TextCNNClassifier(**settings).fit(X, y, sample_weight=-np.ones(len(X)))
+
+
+def test_threads_and_n_jobs_are_one_setting(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert TextCNNClassifier()._threads() == 0
+    assert TextCNNClassifier(n_jobs=-1)._threads() == 0
+    assert TextCNNClassifier(n_jobs=2)._threads() == 2
+    assert TextCNNClassifier(threads=1)._threads() == 1
+    assert TextCNNClassifier(threads=2, n_jobs=2)._threads() == 2
+    with pytest.raises(ValueError, match="disagree"):
+        TextCNNClassifier(threads=1, n_jobs=2)._threads()
+    with pytest.raises(ValueError, match="n_jobs must be"):
+        TextCNNClassifier(n_jobs=-3)._threads()
+    # Inside a joblib worker that limits threads (GridSearchCV(n_jobs=2)), its limit.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert TextCNNClassifier()._threads() == 1
+    assert TextCNNClassifier(n_jobs=2)._threads() == 2
+
+
+def test_warns_about_parameters_the_model_did_not_use(reviews):
+    X, y, _, _ = reviews
+    with pytest.warns(textcnn.sklearn.TextCNNParameterWarning, match=r"^feature_maps=8 had no effect on the fitted model: arch='ngram' has no CNN"):
+        TextCNNClassifier(arch="ngram", feature_maps=8, seed=5, threads=2).fit(X, y)
+    est = TextCNNClassifier(**SMALL)
+    import warnings as w
+
+    with w.catch_warnings(record=True) as caught:
+        w.simplefilter("always")
+        est.fit(X, y)
+    unused = [str(c.message) for c in caught if issubclass(c.category, textcnn.sklearn.TextCNNParameterWarning)]
+    # Warned exactly when the mixture gave the CNN weight 0.
+    assert bool(unused) == (est.model_.config["ngram"]["mix"]["cnn"] == 0), unused

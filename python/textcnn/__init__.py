@@ -30,8 +30,20 @@ import numpy as np
 
 from . import _native
 from ._native import TextCNNError
+from ._progress import ProgressPrinter, progress_callback
+from ._results import EvalReport, TrainResult
 
-__all__ = ["Classifier", "TextCNNError", "load", "train", "TextCNNClassifier", "__version__"]
+__all__ = [
+    "Classifier",
+    "EvalReport",
+    "ProgressPrinter",
+    "TextCNNError",
+    "TrainResult",
+    "load",
+    "train",
+    "TextCNNClassifier",
+    "__version__",
+]
 __version__ = _native.__version__
 
 #: Files of a bundle written by `textcnn train` that `save` and pickling carry (the
@@ -111,6 +123,10 @@ class Classifier:
         self._files = dict(files)
         #: Where the bundle was loaded from (None when it lives only in memory).
         self.path = path
+        #: The figures of the run that trained this model (`textcnn.train` only, else None).
+        self.result: Optional[TrainResult] = None
+        #: The native summary of that run (a dict), None for a loaded bundle.
+        self.training_summary: Optional[dict] = None
 
     @property
     def labels(self) -> list:
@@ -222,6 +238,52 @@ class Classifier:
         probs, n_tokens, _, _ = self._probabilities(texts)
         labels = self.labels
         return [labels[int(np.argmax(row))] if n else None for row, n in zip(probs, n_tokens)]
+
+    def evaluate(
+        self,
+        texts: Any,
+        labels: Any,
+        *,
+        branch: str = "model",
+        plots: Optional[PathLike] = None,
+    ) -> EvalReport:
+        """Scores the model on `texts` and their `labels` (one label per text; a list of labels
+        per text for a multi-label model): the report of `textcnn eval` (`str(report)` prints
+        it; `report.figures`, `report.accuracy`, `report.report` for the numbers). Texts without
+        tokens and labels the model lacks are left out, as the CLI does. `branch`: `"model"`
+        (the model as it predicts), `"cnn"` or `"ngram"` (one branch of an `ngram-cnn` model
+        alone; ValueError when the model lacks it). `plots`: a folder for `plots/*.svg` and
+        `report.html`, as `textcnn eval --plots`."""
+        data = _data_source((texts, labels), "evaluate", "text", "label")
+        return self._evaluate(data, branch, plots)
+
+    def test(
+        self,
+        path: PathLike,
+        *,
+        branch: str = "model",
+        plots: Optional[PathLike] = None,
+        text_column: str = "text",
+        label_column: str = "label",
+        format: Optional[str] = None,
+        data_dir: Optional[PathLike] = None,
+    ) -> EvalReport:
+        """fastText's `test`: scores the model on a labelled dataset read as `textcnn eval
+        --data` reads it (`"imdb:test"`, a CSV/TSV/JSONL/fastText file, a folder); the same
+        report as `evaluate`."""
+        return self._evaluate(
+            os.fspath(path), branch, plots, text_column=text_column, label_column=label_column,
+            format=format, data_dir=os.fspath(data_dir) if data_dir is not None else None,
+        )
+
+    def _evaluate(self, data: Any, branch: str, plots: Optional[PathLike], **read: Any) -> EvalReport:
+        out = self._native.evaluate(
+            data, branch, os.fspath(plots) if plots is not None else None, **read
+        )
+        parsed = json.loads(out)
+        if parsed is None:
+            raise ValueError(f"this model has no {branch!r} branch (architecture {self.config.get('arch')!r})")
+        return EvalReport.from_json(parsed)
 
     def save(self, path: PathLike) -> None:
         """Writes the bundle to the folder `path` (created; refused if it holds a bundle): the
@@ -366,9 +428,14 @@ def train(
     label_sep: Optional[str] = None,
     label_columns: Optional[Sequence[str]] = None,
     label_column_prefix: Optional[str] = None,
+    progress: Any = None,
+    tensorboard: Union[bool, PathLike, None] = None,
+    tensorboard_every: int = 20,
+    report: bool = False,
     **settings: Any,
 ) -> Classifier:
-    """Trains a model as `textcnn train` does and returns it.
+    """Trains a model as `textcnn train` does and returns it; its figures, every branch's
+    validation and test scores, are in `clf.result` (a `TrainResult`; `print(clf.result)`).
 
     `train`, `valid`, `test`: a dataset spec as on the command line (`"imdb:train"`, a CSV/TSV/
     JSONL/fastText file, a folder), a `(texts, labels)` pair of sequences (lists, NumPy arrays,
@@ -395,6 +462,18 @@ def train(
     `seconds`, `examples_per_s`. Ctrl-C stops after the current batch (at once in the n-gram
     stage) and raises KeyboardInterrupt; the output then holds a checkpoint, not a model. Warnings about the data (skipped rows, tiny classes) are issued with
     `warnings.warn`.
+
+    `progress`: None (the default) shows a progress bar on standard error when it is a terminal,
+    as `textcnn train` does (the epoch, a bar of its steps, loss, accuracy, examples/s, ETA, and
+    a line per epoch); True always, False never; a callable instead gets each snapshot of the
+    run's state (a dict: `stage`, `epoch`, `max_epochs`, `step`, `steps`, `loss`, `epoch_loss`,
+    `epoch_acc`, `lr`, `examples_per_s`, and after an epoch `last_epoch`, `improved`) about ten
+    times a second.
+
+    `tensorboard`: True writes TensorBoard event files to `output/tb` (as the CLI does by
+    default), a path writes them there (`tensorboard_every`: steps between step scalars).
+    `report`: writes `output/plots/*.svg` and `output/report.html` (the CLI's run report). Both
+    need `output`, or a path for `tensorboard`.
     """
     import warnings
 
@@ -404,6 +483,17 @@ def train(
         raise ValueError("train data is required")
     valid_src = _data_source(valid, "valid", text_column, label_column)
     test_src = _data_source(test, "test", text_column, label_column)
+    if report and output is None:
+        raise ValueError("report=True writes report.html into the output folder: give output=")
+    if tensorboard is True:
+        if output is None:
+            raise ValueError("tensorboard=True writes into output/tb: give output= or a folder")
+        tb_dir: Optional[str] = os.path.join(os.fspath(output), "tb")
+    elif tensorboard is None or tensorboard is False:
+        tb_dir = None
+    else:
+        tb_dir = os.fspath(tensorboard)
+    show = progress_callback(progress)
     tmp = None
     if output is None:
         tmp = tempfile.mkdtemp(prefix="textcnn-train-")
@@ -426,6 +516,9 @@ def train(
             label_sep=label_sep,
             label_columns=list(label_columns) if label_columns is not None else None,
             label_column_prefix=label_column_prefix,
+            tensorboard=tb_dir,
+            tensorboard_every=int(tensorboard_every),
+            report=bool(report),
         )
         result: dict = {}
 
@@ -442,10 +535,17 @@ def train(
             while worker.is_alive():
                 worker.join(0.1)
                 seen = _poll_metrics(out, seen, callback)
+                if show is not None:
+                    show(json.loads(job.progress()))
         except KeyboardInterrupt:
             job.stop()
             worker.join()
             raise
+        finally:
+            if show is not None:
+                show(json.loads(job.progress()))
+                if hasattr(show, "close"):
+                    show.close()
         seen = _poll_metrics(out, seen, callback)
         if "error" in result:
             raise result["error"]
@@ -460,10 +560,56 @@ def train(
         clf = Classifier(_native.NativeClassifier(out, int(clean.get("threads", 0))), _read_bundle(out),
                          None if tmp else out)
         clf.training_summary = summary
+        clf.result = _train_result(summary, clf.config, _read_history(out))
         return clf
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_history(path: str) -> list:
+    """Every epoch's record of the bundle's `metrics.jsonl`."""
+    try:
+        with open(os.path.join(path, _METRICS_FILE), encoding="utf-8") as f:
+            return [json.loads(l) for l in f if l.strip()]
+    except OSError:
+        return []
+
+
+def _train_result(summary: dict, config: dict, history: list) -> TrainResult:
+    """The run's figures per branch from the native summary and the bundle's `config.json`."""
+    valid: dict = {}
+    best = summary.get("best")
+    ngram = config.get("ngram") or {}
+    branch_valid = ngram.get("validation") or {}
+    if best is not None:
+        figure = best.get("valid_micro_f1")
+        valid["cnn"] = float(figure if figure is not None else best["valid_acc"])
+    for name in ("cnn", "ngram", "mixed"):
+        if isinstance(branch_valid.get(name), (int, float)):
+            valid[name] = float(branch_valid[name])
+    if "mixed" not in valid and summary.get("ngram_valid") is not None:
+        valid["mixed" if best is not None else "ngram"] = float(summary["ngram_valid"])
+    branches = summary.get("test_branches") or {}
+    test = {k: {n: float(v) for n, v in branches[k].items()} for k in ("cnn", "ngram", "mixed") if k in branches}
+    if best is None or not ngram:
+        # One branch: its test figures are the model's.
+        only = "cnn" if best is not None else "ngram"
+        if "mixed" in test:
+            test = {only: test["mixed"]}
+    return TrainResult(
+        stop=summary.get("stop", ""),
+        head=summary.get("head", ""),
+        valid=valid,
+        test=test,
+        best_epoch=best,
+        history=history,
+        test_report=summary.get("test"),
+        seconds=float(summary.get("seconds", 0.0)),
+        written={k: str(v) for k, v in (summary.get("written") or {}).items()},
+        warnings=list(summary.get("warnings", [])),
+        cnn_note=summary.get("cnn_note"),
+    )
 
 
 def __getattr__(name: str):

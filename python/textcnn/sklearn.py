@@ -3,7 +3,7 @@
     from sklearn.model_selection import GridSearchCV
     from textcnn.sklearn import TextCNNClassifier
 
-    search = GridSearchCV(TextCNNClassifier(epochs=3), {"feature_maps": [50, 100]}, cv=3)
+    search = GridSearchCV(TextCNNClassifier(), {"arch": ["ngram", "ngram-cnn"]}, cv=3)
     search.fit(texts, labels)          # texts: list / array / pandas Series of str
 
 It takes raw strings (the model tokenizes them itself), so it needs no vectorizer in a
@@ -16,11 +16,19 @@ Multi-label: `y` as a binary indicator matrix `[n_texts, n_labels]` (`classes_` 
 `MultiLabelBinarizer`) trains a multi-label model (one sigmoid per label, thresholds tuned on the
 validation split); `predict` then gives an indicator matrix, as `OneVsRestClassifier` does, and
 `score` the subset accuracy.
+
+`fit(X, y, sample_weight=...)` and `class_weight` weigh the training loss (see `fit`). A parameter
+that the fitted model did not use is reported with a `UserWarning` (`TextCNNParameterWarning`):
+e.g. `feature_maps` when the n-gram/CNN mixture gave the CNN weight 0, or with `arch="ngram"`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+import json
+import os
+import tempfile
+import warnings
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -28,7 +36,20 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import Classifier, _check_texts, train
 
-__all__ = ["TextCNNClassifier"]
+__all__ = ["TextCNNClassifier", "TextCNNParameterWarning"]
+
+#: Parameters that shape the CNN branch only: they do nothing when the fitted model does not
+#: use the CNN (`arch="ngram"`, or an `ngram-cnn` mixture that gave the CNN weight 0).
+_CNN_PARAMETERS = (
+    "epochs", "batch_size", "lr", "dropout", "emb_dim", "region_sizes", "feature_maps", "max_len",
+    "vocab_size", "min_count", "patience",
+)
+#: Parameters of the Kim CNN that the 2-D architectures (`conv2d`, `seed`) do not read.
+_KIM_ONLY_PARAMETERS = ("region_sizes", "feature_maps")
+
+
+class TextCNNParameterWarning(UserWarning):
+    """A parameter given to `TextCNNClassifier` had no effect on the fitted model."""
 
 
 class TextCNNClassifier(ClassifierMixin, BaseEstimator):
@@ -39,7 +60,18 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
     None keeps the library's default. `settings` holds any other key of a `--config` file (e.g.
     `{"tokenizer": {"lowercase": False}}`). `valid_fraction` of the training data (stratified) is
     held out for early stopping and for fitting the branches' mixture. `callback` receives each
-    epoch's metrics (see `textcnn.train`).
+    epoch's metrics (see `textcnn.train`); `progress` shows a progress bar (off by default: a
+    search fits many models).
+
+    `threads` (textcnn's name) or `n_jobs` (scikit-learn's): the threads one fit uses. Give at
+    most one (both, with different values, is a ValueError). `-1` or `0` means all cores; when
+    neither is given, all cores unless the process runs inside a parallel scikit-learn worker
+    that limits threads (`OMP_NUM_THREADS` set, as joblib's workers do), whose value is then used,
+    so that `GridSearchCV(n_jobs=2)` does not run two fits of all cores each.
+
+    `class_weight`: None, `"balanced"` (scikit-learn's `n / (k * n_c)`) or a mapping from class
+    to weight naming every class; the weights scale each class's term of the training loss
+    (single-label models; multi-label models: the weight of each label's positive term).
     """
 
     def __init__(
@@ -58,9 +90,12 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         patience: Optional[int] = None,
         valid_fraction: Optional[float] = None,
         seed: int = 42,
-        threads: int = 0,
+        threads: Optional[int] = None,
+        n_jobs: Optional[int] = None,
+        class_weight: Union[None, str, Mapping[Any, float]] = None,
         settings: Optional[dict] = None,
         callback: Any = None,
+        progress: Any = False,
     ):
         self.arch = arch
         self.epochs = epochs
@@ -77,29 +112,112 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         self.valid_fraction = valid_fraction
         self.seed = seed
         self.threads = threads
+        self.n_jobs = n_jobs
+        self.class_weight = class_weight
         self.settings = settings
         self.callback = callback
+        self.progress = progress
 
     def _settings(self) -> dict:
         s = dict(self.settings or {})
         for name in (
             "arch", "epochs", "batch_size", "lr", "dropout", "emb_dim", "feature_maps", "max_len",
-            "vocab_size", "min_count", "patience", "valid_fraction", "seed", "threads",
+            "vocab_size", "min_count", "patience", "valid_fraction", "seed",
         ):
             value = getattr(self, name)
             if value is not None:
                 s[name] = value
         if self.region_sizes is not None:
             s["region_sizes"] = [int(h) for h in self.region_sizes]
+        s["threads"] = self._threads()
         return s
 
-    def fit(self, X: Any, y: Any) -> "TextCNNClassifier":
+    def _threads(self) -> int:
+        """The threads of one fit, from `threads` and `n_jobs` (see the class's doc)."""
+        def count(name: str, v: Any) -> Optional[int]:
+            if v is None:
+                return None
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < -1:
+                raise ValueError(f"{name} must be None, -1 or an int >= 0, got {v!r}")
+            return 0 if v == -1 else int(v)
+
+        threads, n_jobs = count("threads", self.threads), count("n_jobs", self.n_jobs)
+        if threads is not None and n_jobs is not None and threads != n_jobs:
+            raise ValueError(
+                f"threads={self.threads!r} and n_jobs={self.n_jobs!r} disagree: they are the same "
+                "setting (threads per fit); give one"
+            )
+        if threads is not None:
+            return threads
+        if n_jobs is not None:
+            return n_jobs
+        limit = os.environ.get("OMP_NUM_THREADS", "")
+        return int(limit) if limit.isdigit() and int(limit) > 0 else 0
+
+    def _weights(self, classes: Sequence[Any], sample_weight: Any, n: int,
+                 tmp: str) -> Tuple[Optional[str], Optional[np.ndarray]]:
+        """The `class_weight` setting (`"balanced"`, or a JSON file of label weights written in
+        `tmp`) and the per-text repeat counts that `sample_weight` asks for (None: each once).
+
+        Sample weights that are constant within each class are class weights (exact: each
+        class's loss term is scaled); integer weights repeat each text that many times (exact
+        for the training loss: a text of weight 2 counts twice); other weights are scaled so that
+        the smallest positive one is 1 and rounded, with a warning. A text of weight 0 is left
+        out.
+        """
+        names = [str(c) for c in classes]
+        per_class: Optional[Dict[str, float]] = None
+        cw = self.class_weight
+        if isinstance(cw, str):
+            if cw.lower() == "balanced":
+                per_class = None
+            elif cw.lower() != "none":
+                raise ValueError(f"class_weight must be None, 'balanced' or a mapping, got {cw!r}")
+        elif isinstance(cw, Mapping):
+            given = {str(k): float(v) for k, v in cw.items()}
+            missing = [n_ for n_ in names if n_ not in given]
+            if missing:
+                raise ValueError(f"class_weight has no weight for the classes {missing}")
+            per_class = {n_: given[n_] for n_ in names}
+        elif cw is not None:
+            raise TypeError(f"class_weight must be None, 'balanced' or a mapping, not {type(cw).__name__}")
+        repeat = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+            if w.shape[0] != n:
+                raise ValueError(f"sample_weight has {w.shape[0]} values for {n} texts")
+            if not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError("sample_weight must be finite and >= 0")
+            if not np.any(w > 0):
+                raise ValueError("sample_weight is 0 for every text")
+            repeat = w
+        return (self._class_weight_value(per_class, cw, tmp), repeat)
+
+    @staticmethod
+    def _class_weight_value(per_class: Optional[Dict[str, float]], cw: Any, tmp: str) -> Optional[str]:
+        if per_class is not None:
+            path = os.path.join(tmp, "class_weight.json")
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(per_class, f)
+            return path
+        if isinstance(cw, str) and cw.lower() == "balanced":
+            return "balanced"
+        return None
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "TextCNNClassifier":
         """Trains on texts `X` (str each) and labels `y` (one per text; or, multi-label, an
-        indicator matrix or a list of label lists); returns self."""
+        indicator matrix or a list of label lists); returns self.
+
+        `sample_weight` (one value >= 0 per text) weighs the training loss: weights constant
+        within each class become class weights (exact), integer weights repeat texts (exact
+        for the training loss; the repeats also enter the validation split), other weights are
+        scaled to a smallest positive weight of 1 and rounded (with a warning); weight 0 leaves
+        a text out. Combined with `class_weight` by multiplication.
+        """
         texts = _check_texts(X, "X")
         multi = _multi_label_targets(y, len(texts))
         if multi is not None:
-            return self._fit_multi_label(texts, *multi)
+            return self._fit_multi_label(texts, *multi, sample_weight=sample_weight)
         y = np.asarray(y.tolist() if hasattr(y, "tolist") else list(y), dtype=object)
         if y.ndim != 1 or len(y) != len(texts):
             raise ValueError(f"X has {len(texts)} texts but y has shape {y.shape}; give one label per text")
@@ -109,26 +227,115 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         names = [str(c) for c in classes]
         if len(set(names)) != len(names):
             raise ValueError(f"the classes {classes.tolist()} are not distinct once written as str")
-        model = train(train=(texts, [str(v) for v in y]), callback=self.callback, **self._settings())
+        labels = [str(v) for v in y]
+        with tempfile.TemporaryDirectory(prefix="textcnn-fit-") as tmp:
+            settings = self._settings()
+            texts, labels, class_weight = self._weighted(texts, labels, names, sample_weight, tmp)
+            if class_weight is not None:
+                settings["class_weight"] = class_weight
+            model = train(train=(texts, labels), callback=self.callback, progress=self.progress,
+                          **settings)
         # The bundle orders its labels as strings; scikit-learn orders classes_ by value.
         position = {label: j for j, label in enumerate(model.labels)}
+        missing = [n for n in names if n not in position]
+        if missing:
+            raise ValueError(f"the classes {missing} have no text of positive sample_weight")
         self.model_ = model
         self.classes_ = classes if _all_str(classes) else _as_array(classes)
         self._columns = np.array([position[n] for n in names], dtype=np.intp)
         self.n_features_in_ = 1
         self.multilabel_ = False
+        self._warn_unused()
         return self
 
-    def _fit_multi_label(self, texts: list, sets: list, classes: np.ndarray) -> "TextCNNClassifier":
+    def _weighted(self, texts: List[str], labels: List[Any], names: List[str], sample_weight: Any,
+                  tmp: str) -> Tuple[List[str], List[Any], Optional[str]]:
+        """The training texts and labels with `sample_weight` applied, and the `class_weight`
+        setting (see `fit`)."""
+        class_weight, w = self._weights(names, sample_weight, len(texts), tmp)
+        if w is None:
+            return texts, labels, class_weight
+        single = all(isinstance(l, str) for l in labels)
+        if single and np.all(w > 0):
+            per_label: Dict[str, set] = {}
+            for label, v in zip(labels, w):
+                per_label.setdefault(label, set()).add(float(v))
+            if all(len(v) == 1 for v in per_label.values()):
+                factors = {l: next(iter(v)) for l, v in per_label.items()}
+                base = self._base_class_weights(labels, names)
+                combined = {n: base[n] * factors.get(n, 1.0) for n in names}
+                path = os.path.join(tmp, "class_weight.json")
+                with open(path, "w", encoding="utf-8") as f:
+                    json.dump(combined, f)
+                return texts, labels, path
+        if np.allclose(w, np.round(w)):
+            counts = np.round(w).astype(np.int64)
+        else:
+            scale = 1.0 / float(w[w > 0].min())
+            counts = np.round(w * scale).astype(np.int64)
+            warnings.warn(
+                f"sample_weight: weights that are neither integers nor constant per class are "
+                f"scaled by {scale:.4g} and rounded to repeat counts (from {counts.min()} to "
+                f"{counts.max()} times)", TextCNNParameterWarning, stacklevel=3)
+        total = int(counts.sum())
+        if total > 20 * len(texts):
+            raise ValueError(
+                f"sample_weight asks for {total} training texts (repeat counts) from {len(texts)}; "
+                "give weights whose ratio is smaller (at most 20 times the texts in all)")
+        keep = np.repeat(np.arange(len(texts)), counts)
+        return [texts[i] for i in keep], [labels[i] for i in keep], class_weight
+
+    def _base_class_weights(self, labels: List[str], names: List[str]) -> Dict[str, float]:
+        """`class_weight` as a mapping over `names` (1 each when None; `"balanced"` computed
+        on `labels` as scikit-learn does: n / (k * n_c))."""
+        cw = self.class_weight
+        if isinstance(cw, Mapping):
+            return {n: float({str(k): v for k, v in cw.items()}[n]) for n in names}
+        if isinstance(cw, str) and cw.lower() == "balanced":
+            counts = {n: 0 for n in names}
+            for l in labels:
+                counts[l] += 1
+            return {n: len(labels) / (len(names) * counts[n]) for n in names}
+        return {n: 1.0 for n in names}
+
+    def _warn_unused(self) -> None:
+        """Warns (TextCNNParameterWarning) about each parameter the fitted model did not use."""
+        config = self.model_.config
+        arch = config.get("architecture", {})
+        kind = arch.get("type") if isinstance(arch, dict) else arch
+        kind = str(kind or self.arch)
+        mix = ((config.get("ngram") or {}).get("mix") or {})
+        given = [n for n in _CNN_PARAMETERS if getattr(self, n) is not None]
+        why = None
+        if kind == "ngram" or self.arch == "ngram":
+            why = "arch='ngram' has no CNN"
+        elif isinstance(mix.get("cnn"), (int, float)) and mix["cnn"] == 0:
+            why = ("the n-gram/CNN mixture fitted on the validation split gave the CNN weight 0, "
+                   "so the model's predictions do not depend on the CNN")
+        if why is None and self.arch in ("conv2d", "seed"):
+            given = [n for n in _KIM_ONLY_PARAMETERS if getattr(self, n) is not None]
+            why = f"arch={self.arch!r} does not read them (see --conv2d-blocks)"
+        if why is not None and given:
+            names = ", ".join(f"{n}={getattr(self, n)!r}" for n in given)
+            warnings.warn(f"{names} had no effect on the fitted model: {why}",
+                          TextCNNParameterWarning, stacklevel=3)
+
+    def _fit_multi_label(self, texts: list, sets: list, classes: np.ndarray,
+                         sample_weight: Any = None) -> "TextCNNClassifier":
         """Trains a multi-label model on label sets `sets` (indices into `classes`)."""
         names = [str(c) for c in classes.tolist()]
         if len(set(names)) != len(names):
             raise ValueError(f"the labels {classes.tolist()} are not distinct once written as str")
         if len(names) < 2:
             raise ValueError(f"y has {len(names)} label(s); a multi-label model needs at least 2")
-        labels = [[names[j] for j in s] for s in sets]
-        model = train(train=(texts, labels), callback=self.callback, head="multi-label",
-                      **self._settings())
+        labels: List[Any] = [[names[j] for j in s] for s in sets]
+        with tempfile.TemporaryDirectory(prefix="textcnn-fit-") as tmp:
+            settings = self._settings()
+            texts, labels, class_weight = self._weighted(texts, labels, names, sample_weight, tmp)
+            if class_weight is not None:
+                settings["class_weight"] = class_weight
+            model = train(train=(texts, labels), callback=self.callback, head="multi-label",
+                          progress=self.progress, **settings)
         position = {label: j for j, label in enumerate(model.labels)}
         missing = [n for n in names if n not in position]
         if missing:
@@ -138,6 +345,7 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         self._columns = np.array([position[n] for n in names], dtype=np.intp)
         self.n_features_in_ = 1
         self.multilabel_ = True
+        self._warn_unused()
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

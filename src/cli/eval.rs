@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use textcnn::predict::Classifier;
+use textcnn::predict::{Branch, Classifier, Evaluation};
 use textcnn::report;
 
 use super::common::{ReadArgs, load_dataset, thread_pool};
@@ -64,8 +64,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let mut read = args.read.options();
     read.multi_label = head.reads_label_sets();
     let ds = load_dataset(&args.data, &read)?;
-    let labels = classifier.labels().to_vec();
-    let (all_targets, unknown) = head.targets(&ds, &labels)?;
+    let pool = thread_pool(args.threads)?;
+    let evaluation = pool
+        .install(|| classifier.evaluate_dataset(&ds, Branch::Model))?
+        .expect("a model has its own probabilities");
+    let Evaluation {
+        scores,
+        loss,
+        kept: keep,
+        targets,
+        probs,
+        no_tokens,
+        unknown,
+    } = evaluation;
     if !unknown.is_empty() {
         let unknown = textcnn::head::describe_unknown(&unknown);
         eprintln!(
@@ -73,13 +84,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
             ds.name
         );
     }
-    let all_texts = ds.texts();
-    let pool = thread_pool(args.threads)?;
-    let encoded = pool.install(|| classifier.pipeline().encode_batch(&all_texts));
     // Examples without tokens (only markup or stop words) are skipped as rows without text are,
     // and reported, as `predict` and `serve` refuse them.
-    let (keep, no_tokens): (Vec<usize>, Vec<usize>) =
-        (0..encoded.len()).partition(|&i| encoded[i].n_tokens > 0);
     if !no_tokens.is_empty() {
         let first: Vec<String> = no_tokens
             .iter()
@@ -94,17 +100,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
             if no_tokens.len() > 5 { ", ..." } else { "" }
         );
     }
-    if keep.is_empty() {
-        anyhow::bail!(
-            "{}: no example has any token after tokenization; nothing to evaluate",
-            ds.name
-        );
-    }
+    let all_texts = ds.texts();
     let texts: Vec<&str> = keep.iter().map(|&i| all_texts[i]).collect();
-    let targets = all_targets.rows(&keep);
-    let (_, probs) = pool.install(|| classifier.probabilities(&texts));
-    let loss = head.mean_loss(&probs, &targets);
-    let scores = head.evaluate(&labels, &targets, &probs);
     if let Some(dir) = &args.plots {
         let history = report::read_history(&args.model)?;
         let mut run = report::RunReport::of_bundle(

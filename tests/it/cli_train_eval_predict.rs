@@ -1204,3 +1204,78 @@ fn class_weight_keywords_ignore_case_and_an_unreadable_file_names_the_choices() 
     );
     assert!(!Path::new("unused").exists());
 }
+
+/// Issue 31: each branch of an `ngram-cnn` bundle alone, the model's probabilities rebuilt by
+/// hand from them (softmax of `a·ln p_cnn + b·ln p_ngram`, probabilities clamped at 1e-7), and
+/// `evaluate_dataset` scoring each branch as counting its right answers by hand does.
+#[test]
+fn branch_probabilities_mix_into_the_models_and_each_branch_is_scored() {
+    use textcnn::data::Example;
+    use textcnn::predict::Branch;
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), "branches", ["good", "bad"], &[]);
+    let c = Classifier::load(&model).unwrap();
+    let texts = [
+        "good film 3",
+        "bad film 7",
+        "good bad film",
+        "film good",
+        "bad bad",
+    ];
+    let labels = ["pos", "neg", "pos", "pos", "neg"];
+    let mixed = c.branch_probabilities(&texts, Branch::Model).unwrap();
+    assert_eq!(mixed, c.probabilities(&texts).1);
+    let cnn = c.branch_probabilities(&texts, Branch::Cnn).unwrap();
+    let ngram = c.branch_probabilities(&texts, Branch::Ngram).unwrap();
+    let mix = c.bundle().config.ngram.as_ref().expect("ngram-cnn").mix;
+    let k = c.labels().len();
+    for i in 0..texts.len() {
+        let z: Vec<f64> = (0..k)
+            .map(|j| {
+                let p = |v: &[f32]| f64::from(v[i * k + j].max(1e-7)).ln();
+                f64::from(mix.cnn) * p(&cnn) + f64::from(mix.ngram) * p(&ngram)
+            })
+            .collect();
+        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = z.iter().map(|v| (v - m).exp()).sum();
+        for j in 0..k {
+            let by_hand = (z[j] - m).exp() / sum;
+            assert!(
+                (by_hand - f64::from(mixed[i * k + j])).abs() < 1e-5,
+                "text {i} label {j}: {by_hand} by hand, {} by the model",
+                mixed[i * k + j]
+            );
+        }
+    }
+    let ds = Dataset {
+        name: "hand".into(),
+        examples: texts
+            .iter()
+            .zip(labels)
+            .map(|(t, l)| Example {
+                text: t.to_string(),
+                labels: vec![l.to_string()],
+                meta: None,
+            })
+            .collect(),
+        ..Dataset::default()
+    };
+    for (branch, probs) in [
+        (Branch::Model, &mixed),
+        (Branch::Cnn, &cnn),
+        (Branch::Ngram, &ngram),
+    ] {
+        let e = c.evaluate_dataset(&ds, branch).unwrap().unwrap();
+        let right = (0..texts.len())
+            .filter(|&i| {
+                let row = &probs[i * k..(i + 1) * k];
+                let best = (0..k).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+                c.labels()[best] == labels[i]
+            })
+            .count();
+        assert_eq!(e.kept.len(), texts.len());
+        assert!(e.no_tokens.is_empty() && e.unknown.is_empty());
+        assert_eq!(e.scores.headline(), right as f64 / texts.len() as f64);
+    }
+}
