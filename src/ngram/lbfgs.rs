@@ -96,10 +96,9 @@ impl History {
             _ => 1.0 / pdot(grad, grad).sqrt().max(1e-12),
         };
         pzip(d, grad, |dj, _| dj * gamma);
-        for i in 0..self.s.len() {
-            let beta = self.rho[i] * pdot(&self.y[i], d);
-            let a = alphas[i] - beta;
-            pzip(d, &self.s[i], |dj, sj| dj + a * f64::from(sj));
+        for (((s, y), rho), alpha) in self.s.iter().zip(&self.y).zip(&self.rho).zip(alphas) {
+            let a = *alpha - rho * pdot(y, d);
+            pzip(d, s, |dj, sj| dj + a * f64::from(sj));
         }
     }
 }
