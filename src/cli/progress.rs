@@ -2,22 +2,50 @@
 //! and prints the run's messages and per-epoch lines on standard error.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use textcnn::train::{EpochEnd, MessageKind, Metric, StepEvent, TrainObserver};
+use textcnn::train::{EpochEnd, MessageKind, Metric, StageCost, StepEvent, TrainObserver};
 
 /// Prints a training run on standard error; when `quiet`, only an interruption's message.
 pub struct TerminalPrinter {
     quiet: bool,
+    verbose: bool,
     bar: Option<ProgressBar>,
 }
 
 impl TerminalPrinter {
     /// A printer; `quiet` keeps only the message of an interruption.
     pub fn new(quiet: bool) -> Self {
-        TerminalPrinter { quiet, bar: None }
+        TerminalPrinter {
+            quiet,
+            verbose: false,
+            bar: None,
+        }
+    }
+
+    /// Also prints each stage's time and memory (`--verbose`).
+    pub fn verbose(self, verbose: bool) -> Self {
+        TerminalPrinter { verbose, ..self }
     }
 }
 
+/// `stage <name>: <s> s, peak RSS <MiB> MiB (now <MiB> MiB)`.
+fn stage_line(cost: &StageCost) -> String {
+    let mib = |v: Option<f64>| v.map_or("n/a".to_string(), |m| format!("{m:.0} MiB"));
+    format!(
+        "stage {}: {:.1} s, peak RSS {} (now {})",
+        cost.stage.name(),
+        cost.seconds,
+        mib(cost.peak_rss_mib),
+        mib(cost.rss_mib)
+    )
+}
+
 impl TrainObserver for TerminalPrinter {
+    fn stage_cost(&mut self, cost: &StageCost) {
+        if self.verbose && !self.quiet {
+            eprintln!("{}", stage_line(cost));
+        }
+    }
+
     fn epoch_started(&mut self, epoch: usize, max_epochs: usize, steps: usize, done: usize) {
         if self.quiet {
             return;

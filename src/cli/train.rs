@@ -61,6 +61,10 @@ pub struct LogArgs {
     /// No progress bar or per-epoch lines.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also print each stage's wall time and the process's memory (peak and current resident
+    /// set size) when it ends
+    #[arg(long, short, conflicts_with = "quiet")]
+    pub verbose: bool,
     /// Folder for the TensorBoard event files (`tensorboard --logdir DIR`) [default: OUTPUT/tb]
     #[arg(long, value_name = "DIR")]
     pub tensorboard: Option<PathBuf>,
@@ -182,7 +186,7 @@ pub(super) fn execute(request: RunRequest, log: &LogArgs) -> Result<()> {
          stops at once, its epochs kept (Ctrl-C again to quit now)",
     );
     let output = run.output().to_path_buf();
-    let mut printer = TerminalPrinter::new(quiet);
+    let mut printer = TerminalPrinter::new(quiet).verbose(log.verbose);
     let outcome = {
         let mut observers = Observers::new();
         observers.push(&mut printer);

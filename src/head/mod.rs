@@ -395,15 +395,16 @@ pub trait Head: fmt::Debug + Send + Sync {
 
     /// Fits the branch's logistic regression on the rows of `x` with targets `t` (see
     /// [`BranchFit`]); by default by the targets' kind: multinomial (softmax) on classes,
-    /// one-vs-rest (one sigmoid per label) on multi-hot rows.
-    fn branch_fit(&self, x: &Csr, t: &Targets, fit: &BranchFit) -> LogReg {
+    /// one-vs-rest (one sigmoid per label) on multi-hot rows. Returns the model and the
+    /// solver's iterations (the most any label took, one-vs-rest).
+    fn branch_fit(&self, x: &Csr, t: &Targets, fit: &BranchFit) -> (LogReg, usize) {
         let (scale, warm) = (Some(fit.scale), fit.warm);
         match t {
             Targets::Classes { labels, classes } => {
-                LogReg::fit_scaled(x, classes, *labels, fit.settings, warm, scale).0
+                LogReg::fit_scaled(x, classes, *labels, fit.settings, warm, scale)
             }
             Targets::MultiHot { labels, values } => {
-                LogReg::fit_multi_label(x, values, *labels, fit.settings, warm, scale).0
+                LogReg::fit_multi_label(x, values, *labels, fit.settings, warm, scale)
             }
         }
     }

@@ -10,13 +10,15 @@
 //! Every sum runs over fixed chunks in a fixed order, so a fit is bit-identical for any thread
 //! count.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+
+use super::lbfgs::{VCHUNK, lbfgs};
 
 /// Documents per parallel chunk (fixed, so results do not depend on the thread count).
 const CHUNK: usize = 512;
-/// L-BFGS history length.
-const MEMORY: usize = 7;
 
 /// A sparse matrix `[rows, cols]` in compressed sparse row form.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -250,14 +252,14 @@ impl LogReg {
                 let scale_c = scale.map(|s| column(s, c));
                 let problem = Problem {
                     x,
-                    xt: xt.clone(),
+                    xt: Cow::Borrowed(&xt),
                     y: &no_classes,
                     k: 1,
                     c: settings.c,
-                    scale: None,
+                    scale: scale_c.as_deref(),
                     multi: Some(&t),
                 };
-                Self::solve(problem, settings, start_c.as_ref(), scale_c.as_deref())
+                Self::solve(problem, settings, start_c.as_ref())
             })
             .collect();
         let mut model = LogReg::zeros(x.cols, labels);
@@ -299,19 +301,14 @@ impl LogReg {
         start: Option<&LogReg>,
         scale: Option<&[f32]>,
     ) -> (LogReg, usize) {
-        let problem = Problem::new(x, y, classes, settings.c);
-        Self::solve(problem, settings, start, scale)
+        let mut problem = Problem::new(x, y, classes, settings.c);
+        problem.scale = scale;
+        Self::solve(problem, settings, start)
     }
 
-    /// Minimises `problem` (with the optional weight scale) from `start` or zero.
-    fn solve(
-        mut problem: Problem,
-        settings: LogRegFit,
-        start: Option<&LogReg>,
-        scale: Option<&[f32]>,
-    ) -> (LogReg, usize) {
+    /// Minimises `problem` (with its optional weight scale) from `start` or zero.
+    fn solve(problem: Problem, settings: LogRegFit, start: Option<&LogReg>) -> (LogReg, usize) {
         let (x, classes) = (problem.x, problem.k);
-        problem.scale = scale.map(|s| s.iter().map(|&v| v as f64).collect());
         let split = x.cols * classes;
         let mut theta: Vec<f64> = match start {
             Some(m) if m.classes == classes && m.features() == x.cols => {
@@ -319,15 +316,23 @@ impl LogReg {
             }
             _ => vec![0.0; (x.cols + 1) * classes],
         };
-        if let Some(s) = &problem.scale {
-            for (t, sv) in theta[..split].iter_mut().zip(s) {
-                *t /= sv;
+        if let Some(s) = problem.scale {
+            for (t, &sv) in theta[..split].iter_mut().zip(s) {
+                *t /= sv as f64;
             }
         }
-        let iters = lbfgs(&problem, &mut theta, &settings);
-        if let Some(s) = &problem.scale {
-            for (t, sv) in theta[..split].iter_mut().zip(s) {
-                *t *= sv;
+        let mut work = Work::default();
+        let eval = |t: &[f64], g: &mut [f64]| problem.eval(t, g, &mut work);
+        let iters = lbfgs(
+            eval,
+            &mut theta,
+            settings.max_iter,
+            settings.tol,
+            settings.stop,
+        );
+        if let Some(s) = problem.scale {
+            for (t, &sv) in theta[..split].iter_mut().zip(s) {
+                *t *= sv as f64;
             }
         }
         let model = LogReg {
@@ -342,12 +347,13 @@ impl LogReg {
 /// The objective on one dataset; parameters are `[W (features × classes) ; b (classes)]`.
 struct Problem<'a> {
     x: &'a Csr,
-    xt: Csr,
+    /// `x` transposed (one-vs-rest: shared by the labels' problems).
+    xt: Cow<'a, Csr>,
     y: &'a [usize],
     k: usize,
     c: f64,
     /// Optional positive scale `[features, classes]` of the weights (see [`LogReg::fit_scaled`]).
-    scale: Option<Vec<f64>>,
+    scale: Option<&'a [f32]>,
     /// Multi-hot targets `[n, classes]`: one binary logistic regression per class (one-vs-rest,
     /// summed) instead of the softmax (see [`LogReg::fit_multi_label`]); `y` is then unused.
     multi: Option<&'a [f32]>,
@@ -357,7 +363,7 @@ impl<'a> Problem<'a> {
     fn new(x: &'a Csr, y: &'a [usize], k: usize, c: f64) -> Problem<'a> {
         Problem {
             x,
-            xt: x.transpose(),
+            xt: Cow::Owned(x.transpose()),
             y,
             k,
             c,
@@ -366,22 +372,30 @@ impl<'a> Problem<'a> {
         }
     }
 
-    /// Objective value and gradient at `theta`.
-    fn eval(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+    /// Objective value and gradient at `theta`; `work` holds the buffers reused between calls.
+    fn eval(&self, theta: &[f64], grad: &mut [f64], work: &mut Work) -> f64 {
         let (k, n) = (self.k, self.x.rows);
         let split = self.x.cols * k;
         let (theta_w, b) = theta.split_at(split);
-        let scaled: Vec<f64>;
-        let w: &[f64] = match &self.scale {
+        let w: &[f64] = match self.scale {
             Some(s) => {
-                scaled = theta_w.iter().zip(s).map(|(t, s)| t * s).collect();
-                &scaled
+                work.scaled.resize(split, 0.0);
+                work.scaled
+                    .par_chunks_mut(VCHUNK)
+                    .zip(theta_w.par_chunks(VCHUNK).zip(s.par_chunks(VCHUNK)))
+                    .for_each(|(o, (t, s))| {
+                        for ((o, t), &s) in o.iter_mut().zip(t).zip(s) {
+                            *o = t * s as f64;
+                        }
+                    });
+                &work.scaled
             }
             None => theta_w,
         };
         let inv_n = 1.0 / n.max(1) as f64;
         // Residuals (p - onehot(y)) / n per document, and the loss per chunk.
-        let mut resid = vec![0f64; n * k];
+        work.resid.resize(n * k, 0.0);
+        let resid = &mut work.resid;
         let losses: Vec<f64> = resid
             .par_chunks_mut(CHUNK * k)
             .enumerate()
@@ -425,6 +439,7 @@ impl<'a> Problem<'a> {
                 loss
             })
             .collect();
+        let resid: &[f64] = resid;
         let data_loss: f64 = losses.iter().sum::<f64>() * inv_n;
         let lambda = inv_n / self.c;
         // Weight gradient, feature by feature through the transpose: X^T R + lambda W.
@@ -444,9 +459,9 @@ impl<'a> Problem<'a> {
                             *gi += v as f64 * ri;
                         }
                     }
-                    if let Some(s) = &self.scale {
-                        for (gi, si) in g.iter_mut().zip(&s[f * k..(f + 1) * k]) {
-                            *gi *= si;
+                    if let Some(s) = self.scale {
+                        for (gi, &si) in g.iter_mut().zip(&s[f * k..(f + 1) * k]) {
+                            *gi *= si as f64;
                         }
                     }
                     let tf = &theta_w[f * k..(f + 1) * k];
@@ -536,112 +551,12 @@ fn nb_scale_by(
     out
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Minimises `problem` from `theta` in place; returns the iterations run (ends early, the
-/// weights unfinished, when `settings.stop` is set).
-fn lbfgs(problem: &Problem, theta: &mut [f64], settings: &LogRegFit) -> usize {
-    let (max_iter, tol) = (settings.max_iter, settings.tol);
-    let dim = theta.len();
-    let mut grad = vec![0.0; dim];
-    let mut f = problem.eval(theta, &mut grad);
-    let mut s_hist: Vec<Vec<f64>> = Vec::new();
-    let mut y_hist: Vec<Vec<f64>> = Vec::new();
-    let mut rho: Vec<f64> = Vec::new();
-    let mut new_theta = vec![0.0; dim];
-    let mut new_grad = vec![0.0; dim];
-    let mut small_steps = 0;
-    for iter in 0..max_iter {
-        let gmax = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
-        if gmax < tol || settings.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
-            return iter;
-        }
-        // Two-loop recursion: d = -H g.
-        let mut d: Vec<f64> = grad.iter().map(|g| -g).collect();
-        let mut alphas = vec![0.0; s_hist.len()];
-        for i in (0..s_hist.len()).rev() {
-            alphas[i] = rho[i] * dot(&s_hist[i], &d);
-            for (dj, yj) in d.iter_mut().zip(&y_hist[i]) {
-                *dj -= alphas[i] * yj;
-            }
-        }
-        let gamma = match (s_hist.last(), y_hist.last()) {
-            (Some(s), Some(y)) => dot(s, y) / dot(y, y),
-            _ => 1.0 / grad.iter().map(|g| g * g).sum::<f64>().sqrt().max(1e-12),
-        };
-        for dj in d.iter_mut() {
-            *dj *= gamma;
-        }
-        for i in 0..s_hist.len() {
-            let beta = rho[i] * dot(&y_hist[i], &d);
-            for (dj, sj) in d.iter_mut().zip(&s_hist[i]) {
-                *dj += (alphas[i] - beta) * sj;
-            }
-        }
-        let mut slope = dot(&grad, &d);
-        if slope >= 0.0 {
-            // Not a descent direction (curvature went wrong): restart from steepest descent.
-            s_hist.clear();
-            y_hist.clear();
-            rho.clear();
-            let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt().max(1e-12);
-            for (dj, g) in d.iter_mut().zip(&grad) {
-                *dj = -g / norm;
-            }
-            slope = dot(&grad, &d);
-        }
-        // Backtracking line search with the Armijo condition.
-        let mut step = 1.0;
-        let mut new_f;
-        let mut tries = 0;
-        loop {
-            for ((nt, t), dj) in new_theta.iter_mut().zip(theta.iter()).zip(&d) {
-                *nt = t + step * dj;
-            }
-            new_f = problem.eval(&new_theta, &mut new_grad);
-            if new_f <= f + 1e-4 * step * slope || tries >= 30 {
-                break;
-            }
-            step *= 0.5;
-            tries += 1;
-        }
-        if new_f > f {
-            return iter + 1;
-        }
-        let s: Vec<f64> = new_theta
-            .iter()
-            .zip(theta.iter())
-            .map(|(a, b)| a - b)
-            .collect();
-        let yv: Vec<f64> = new_grad.iter().zip(&grad).map(|(a, b)| a - b).collect();
-        let sy = dot(&s, &yv);
-        theta.copy_from_slice(&new_theta);
-        grad.copy_from_slice(&new_grad);
-        let decrease = f - new_f;
-        f = new_f;
-        if sy > 1e-12 {
-            if s_hist.len() == MEMORY {
-                s_hist.remove(0);
-                y_hist.remove(0);
-                rho.remove(0);
-            }
-            s_hist.push(s);
-            y_hist.push(yv);
-            rho.push(1.0 / sy);
-        }
-        // Two iterations in a row with a negligible decrease: converged for our purposes.
-        if decrease <= 1e-7 * f.abs().max(1e-12) {
-            if small_steps == 1 {
-                return iter + 1;
-            }
-            small_steps = 1;
-        } else {
-            small_steps = 0;
-        }
-    }
-    max_iter
+/// Buffers [`Problem::eval`] reuses from one call to the next: the scaled weights
+/// `[features × classes]` and the residuals `[rows × classes]`.
+#[derive(Default)]
+struct Work {
+    scaled: Vec<f64>,
+    resid: Vec<f64>,
 }
 
 #[cfg(test)]
@@ -692,15 +607,15 @@ mod tests {
     fn assert_gradient_matches_finite_differences(p: &Problem, theta: &[f64]) {
         let dim = theta.len();
         let mut g = vec![0.0; dim];
-        p.eval(theta, &mut g);
+        p.eval(theta, &mut g, &mut Work::default());
         let mut scratch = vec![0.0; dim];
         for i in 0..dim {
             let h = 1e-6;
             let mut a = theta.to_vec();
             a[i] += h;
-            let fa = p.eval(&a, &mut scratch);
+            let fa = p.eval(&a, &mut scratch, &mut Work::default());
             a[i] -= 2.0 * h;
-            let fb = p.eval(&a, &mut scratch);
+            let fb = p.eval(&a, &mut scratch, &mut Work::default());
             let num = (fa - fb) / (2.0 * h);
             assert!((num - g[i]).abs() < 1e-7, "param {i}: {num} vs {}", g[i]);
         }
@@ -711,7 +626,8 @@ mod tests {
         let (x, y) = small();
         let mut p = Problem::new(&x, &y, 3, 2.0);
         // A non-uniform weight scale, as the NB-weighted fit uses.
-        p.scale = Some((0..9).map(|i| 0.5 + 0.25 * i as f64).collect());
+        let scale: Vec<f32> = (0..9).map(|i| 0.5 + 0.25 * i as f32).collect();
+        p.scale = Some(&scale);
         let dim = (3 + 1) * 3;
         let theta: Vec<f64> = (0..dim).map(|i| ((i * 7 % 5) as f64 - 2.0) * 0.3).collect();
         assert_gradient_matches_finite_differences(&p, &theta);
@@ -725,7 +641,8 @@ mod tests {
         let no = vec![0; 5];
         let mut p = Problem::new(&x, &no, 2, 3.0);
         p.multi = Some(&t);
-        p.scale = Some((0..6).map(|i| 0.5 + 0.3 * i as f64).collect());
+        let scale: Vec<f32> = (0..6).map(|i| 0.5 + 0.3 * i as f32).collect();
+        p.scale = Some(&scale);
         let dim = (3 + 1) * 2;
         let theta: Vec<f64> = (0..dim).map(|i| ((i * 5 % 7) as f64 - 3.0) * 0.2).collect();
         assert_gradient_matches_finite_differences(&p, &theta);

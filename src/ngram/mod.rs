@@ -10,6 +10,7 @@
 //! `TfidfVectorizer(sublinear_tf=True)`: `tf = 1 + ln(count)`, `idf = ln((1 + n) / (1 + df)) + 1`,
 //! each document's vector scaled to unit L2 norm.
 
+mod lbfgs;
 pub mod logreg;
 
 use std::collections::HashMap;

@@ -22,7 +22,7 @@ use crate::eval::Scores;
 use crate::fsutil::write_atomic;
 use crate::head::{Head, Targets};
 use crate::predict::Classifier;
-use crate::train::{EpochMetrics, TrainData, TrainOutcome, describe_architecture};
+use crate::train::{EpochMetrics, StageCost, TrainData, TrainOutcome, describe_architecture};
 
 pub use tensorboard::TensorBoardWriter;
 
@@ -79,6 +79,9 @@ pub struct RunReport {
     /// The main test figure, when training had a test set: the data's name, the figure's name
     /// and value (`accuracy`, `micro F1`).
     pub test: Option<(String, &'static str, f64)>,
+    /// What the run's stages cost: wall time and memory ([`TrainOutcome::stages`]; empty
+    /// when the report is not of a training run).
+    pub cost: Vec<StageCost>,
     /// The most confident mistakes, most confident first (at most [`EXAMPLES_SHOWN`]).
     pub wrong: Vec<Example>,
     /// The first correctly classified examples in data order (at most [`EXAMPLES_SHOWN`]).
@@ -177,6 +180,7 @@ impl RunReport {
             evaluated_on: evaluated_on.to_string(),
             scores,
             test: None,
+            cost: Vec::new(),
             wrong: wrong
                 .into_iter()
                 .take(EXAMPLES_SHOWN)
@@ -207,6 +211,7 @@ impl RunReport {
             &valid.probs,
         );
         report.highlight(classifier, &texts);
+        report.cost = outcome.stages.clone();
         report.test = outcome.test.as_ref().map(|t| {
             let (name, value) = t.figures()[0];
             (
@@ -572,9 +577,30 @@ fn write_data_and_branch(h: &mut String, run: &RunReport) {
     }
 }
 
+/// The stages' time and memory, when the report is of a training run.
+fn write_cost(h: &mut String, run: &RunReport) {
+    if run.cost.is_empty() {
+        return;
+    }
+    let mib = |v: Option<f64>| v.map_or("n/a".to_string(), |m| format!("{m:.0}"));
+    h.push_str("<h2>Cost</h2>\n<table id=\"cost\"><tr><th>stage</th><th class=\"num\">seconds</th><th class=\"num\">peak RSS so far (MiB)</th><th class=\"num\">RSS at its end (MiB)</th></tr>");
+    for c in &run.cost {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            c.stage.name(),
+            c.seconds,
+            mib(c.peak_rss_mib),
+            mib(c.rss_mib)
+        );
+    }
+    h.push_str("</table>\n");
+}
+
 /// The epochs' table and the settings, closing the page.
 fn write_epochs_and_settings(h: &mut String, run: &RunReport) {
     let e = svg::escape;
+    write_cost(h, run);
     if !run.history.is_empty() {
         let micro = run.history.iter().any(|m| m.valid_micro_f1.is_some());
         let _ = writeln!(

@@ -132,7 +132,12 @@ pub(super) fn final_stages(
     let final_head = classifier.head();
     let test = match (&prep.test_t, data.test, &prep.test_enc) {
         (Some(targets), Some(ds), Some(enc)) => {
-            let probs = classifier.probabilities_of(&prep.test_tokens, enc);
+            let tokens = if prep.wants_ngram {
+                tokenize_all(&prep.pipeline.tokenizer, &ds.texts())
+            } else {
+                Vec::new()
+            };
+            let probs = classifier.probabilities_of(&tokens, enc);
             let scores = final_head.evaluate(&prep.labels, targets, &probs);
             write_test_report(
                 final_head,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -19,7 +19,8 @@ use super::build::{Run, build_model};
 use super::checkpoint::{Checkpoint, EpochProgress};
 use super::config::{Metric, TrainConfig};
 use super::observer::{
-    EpochEnd, MessageKind, RunStart, Silent, Stage, StageTimer, StepEvent, TrainObserver,
+    CostLog, EpochEnd, MessageKind, Observers, RunStart, Silent, Stage, StageCost, StageTimer,
+    StepEvent, TrainObserver,
 };
 use super::transfer::StartFrom;
 use crate::batch::{PaddedBatch, bucketed_batches, real_length};
@@ -139,6 +140,8 @@ pub struct TrainOutcome {
     pub cnn_note: Option<String>,
     /// Wall-clock seconds of the whole run.
     pub seconds: f64,
+    /// Each stage's time and memory, in the order they ran (also in `report.json` → `cost`).
+    pub stages: Vec<StageCost>,
 }
 
 /// The final model's view of the validation data ([`TrainOutcome::valid`]).
@@ -199,7 +202,37 @@ pub fn train_observed(
         None => options.head.head(),
     };
     let pool = crate::nn::thread_pool(config.threads);
-    pool.install(|| train_in_pool(config, head, data, output, options, observer))
+    let mut costs = CostLog::default();
+    let mut outcome = {
+        let mut both = Observers::new();
+        both.push(observer);
+        both.push(&mut costs);
+        pool.install(|| train_in_pool(config, head, data, output, options, &mut both))?
+    };
+    outcome.stages = costs.0;
+    if outcome.test.is_some() {
+        add_cost_to_report(output, &outcome)?;
+    }
+    Ok(outcome)
+}
+
+/// Adds the run's cost to `report.json` (written by the final stage, before that stage's
+/// own cost was known): `"cost": {"seconds", "peak_rss_mib", "stages": [...]}`.
+///
+/// # Errors
+/// When `report.json` cannot be read back or written.
+fn add_cost_to_report(output: &Path, outcome: &TrainOutcome) -> Result<()> {
+    let path = output.join(bundle::REPORT_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut report: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not JSON", path.display()))?;
+    let stages: Vec<serde_json::Value> = outcome.stages.iter().map(StageCost::to_json).collect();
+    report["cost"] = serde_json::json!({
+        "seconds": outcome.seconds,
+        "peak_rss_mib": super::observer::peak_rss_mib(),
+        "stages": stages,
+    });
+    write_atomic(&path, &serde_json::to_vec_pretty(&report)?)
 }
 
 fn train_in_pool(
@@ -253,6 +286,7 @@ fn train_in_pool(
         ngram_valid,
         cnn_note,
         seconds: started.elapsed().as_secs_f64(),
+        stages: Vec::new(),
     })
 }
 

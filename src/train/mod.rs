@@ -33,7 +33,8 @@ pub use fit::{
     describe_architecture, train, train_observed,
 };
 pub use observer::{
-    EpochEnd, MessageKind, Observers, RunStart, Silent, Stage, StepEvent, TrainObserver,
+    EpochEnd, MessageKind, Observers, RunStart, Silent, Stage, StageCost, StepEvent, TrainObserver,
+    peak_rss_mib, rss_mib,
 };
 pub use output::{
     LOCK_FILE, OutputLock, abandoned_run, check_new_output, check_resumable, remove_leftovers,

@@ -242,7 +242,7 @@ pub fn fit_branch_held_out(head: &dyn Head, data: &BranchData) -> Result<Option<
         warm: Some(&start),
         scale: &scale,
     };
-    let logreg = head.branch_fit(&x_all, &all, &fit);
+    let logreg = head.branch_fit(&x_all, &all, &fit).0;
     crate::fault::point("ngram-fit");
     if data.stopped() {
         return Ok(None);
@@ -318,7 +318,7 @@ fn search(head: &dyn Head, data: &BranchData) -> Result<Option<Search>> {
                 warm: warm.as_ref(),
                 scale: &scale,
             };
-            let model = head.branch_fit(&x_train, data.train, &fit);
+            let (model, iters) = head.branch_fit(&x_train, data.train, &fit);
             crate::fault::point("ngram-fit");
             if data.stopped() {
                 return Ok(None);
@@ -330,6 +330,7 @@ fn search(head: &dyn Head, data: &BranchData) -> Result<Option<Search>> {
                 "word_n": config.word_n,
                 "char_n": config.char_n,
                 "c": c,
+                "iters": iters,
             });
             step[score_name] = score.into();
             path.push(step);

@@ -118,6 +118,9 @@ pub trait TrainObserver: Send {
     fn stage_started(&mut self, _stage: Stage) {}
     /// A stage ends after `_seconds` of wall-clock time.
     fn stage_finished(&mut self, _stage: Stage, _seconds: f64) {}
+    /// A stage's cost, right after [`TrainObserver::stage_finished`]: its time and the
+    /// process's memory then (`--verbose`, `report.json` → `cost`).
+    fn stage_cost(&mut self, _cost: &StageCost) {}
     /// The model is built and the epochs are about to run.
     fn run_started(&mut self, _run: &RunStart) {}
     /// An epoch starts (`_done` of its `_steps` steps were already done before a resume).
@@ -170,6 +173,9 @@ impl TrainObserver for Observers<'_> {
             .iter_mut()
             .for_each(|o| o.stage_finished(stage, seconds));
     }
+    fn stage_cost(&mut self, cost: &StageCost) {
+        self.list.iter_mut().for_each(|o| o.stage_cost(cost));
+    }
     fn run_started(&mut self, run: &RunStart) {
         self.list.iter_mut().for_each(|o| o.run_started(run));
     }
@@ -218,8 +224,70 @@ impl StageTimer {
     }
 
     pub(crate) fn finish(self, observer: &mut dyn TrainObserver) {
-        observer.stage_finished(self.stage, self.started.elapsed().as_secs_f64());
+        let seconds = self.started.elapsed().as_secs_f64();
+        observer.stage_finished(self.stage, seconds);
+        observer.stage_cost(&StageCost {
+            stage: self.stage,
+            seconds,
+            peak_rss_mib: peak_rss_mib(),
+            rss_mib: rss_mib(),
+        });
     }
+}
+
+/// What a stage cost: wall-clock time and the process's resident memory.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StageCost {
+    /// The stage.
+    pub stage: Stage,
+    /// Its wall-clock seconds.
+    pub seconds: f64,
+    /// The process's peak resident set size so far, MiB (`VmHWM`; the peak of this stage when
+    /// it is above the previous stage's figure). `None` where `/proc` is not available.
+    pub peak_rss_mib: Option<f64>,
+    /// The resident set size at the stage's end, MiB (`VmRSS`).
+    pub rss_mib: Option<f64>,
+}
+
+impl StageCost {
+    /// `{"stage", "seconds", "peak_rss_mib", "rss_mib"}` (memory `null` where unknown).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "stage": self.stage.name(),
+            "seconds": self.seconds,
+            "peak_rss_mib": self.peak_rss_mib,
+            "rss_mib": self.rss_mib,
+        })
+    }
+}
+
+/// Collects the stages' costs of a run (the run's outcome and `report.json` carry them).
+#[derive(Debug, Default)]
+pub(crate) struct CostLog(pub(crate) Vec<StageCost>);
+
+impl TrainObserver for CostLog {
+    fn stage_cost(&mut self, cost: &StageCost) {
+        self.0.push(*cost);
+    }
+}
+
+/// A `kB` field of `/proc/self/status` (`VmHWM`, `VmRSS`) in MiB; `None` off Linux.
+fn status_mib(field: &str) -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Peak resident set size of this process so far in MiB (`VmHWM` of `/proc/self/status`);
+/// `None` where that file does not exist (not Linux).
+pub fn peak_rss_mib() -> Option<f64> {
+    status_mib("VmHWM:")
+}
+
+/// Resident set size of this process now in MiB (`VmRSS`); `None` off Linux.
+pub fn rss_mib() -> Option<f64> {
+    status_mib("VmRSS:")
 }
 
 #[cfg(test)]
@@ -253,5 +321,24 @@ mod tests {
         }
         assert_eq!(a.0, ["a start fit", "a Warning w"]);
         assert_eq!(b.0, ["b start fit", "b Warning w"]);
+    }
+
+    #[test]
+    fn a_finished_stage_reports_its_cost_after_its_end() {
+        let mut log = CostLog::default();
+        let timer = StageTimer::start(&mut log, Stage::NgramBranch);
+        timer.finish(&mut log);
+        assert_eq!(log.0.len(), 1);
+        let cost = log.0[0];
+        assert_eq!(cost.stage, Stage::NgramBranch);
+        assert!(cost.seconds >= 0.0);
+        let json = cost.to_json();
+        assert_eq!(json["stage"], "n-gram branch");
+        if cfg!(target_os = "linux") {
+            // The peak so far is at least the current resident size, and both are positive.
+            let (peak, now) = (cost.peak_rss_mib.unwrap(), cost.rss_mib.unwrap());
+            assert!(now > 0.0 && peak >= now, "{peak} {now}");
+            assert_eq!(json["peak_rss_mib"].as_f64(), Some(peak));
+        }
     }
 }

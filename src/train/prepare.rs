@@ -29,9 +29,8 @@ pub(super) struct Prepared {
     pub train_enc: Vec<Encoded>,
     pub valid_enc: Vec<Encoded>,
     pub test_enc: Option<Vec<Encoded>>,
-    /// Token lists of the training and test texts for the n-gram branch (empty without one).
+    /// Token lists of the training texts for the n-gram branch (empty without one).
     pub train_tokens: Vec<Vec<String>>,
-    pub test_tokens: Vec<Vec<String>>,
     pub wants_ngram: bool,
     pub init: Option<EmbeddingInit>,
     /// Words a fine-tuned model's vocabulary gains.
@@ -171,14 +170,10 @@ pub(super) fn prepare_data(
         Vec::new()
     };
     let valid_enc = pipeline.encode_batch(&data.valid.texts());
-    // The test texts' tokens are kept for the n-gram branch of the final evaluation.
-    let (test_tokens, test_enc) = match data.test {
-        Some(t) => {
-            let (tokens, enc) = pipeline.tokenize_and_encode(&t.texts());
-            (if wants_ngram { tokens } else { Vec::new() }, Some(enc))
-        }
-        None => (Vec::new(), None),
-    };
+    // The test texts' tokens are not kept: the n-gram branch of the final evaluation
+    // tokenizes them again then (holding them through the epochs cost more memory than the
+    // tokenizing costs time: ~330 MB for IMDB's 25,000 test reviews).
+    let test_enc = data.test.map(|t| pipeline.encode_batch(&t.texts()));
     let summary = dataset_summary(head, data, &train_enc, &valid_enc, test_enc.as_deref());
     observer.message(
         MessageKind::Info,
@@ -211,7 +206,6 @@ pub(super) fn prepare_data(
         valid_enc,
         test_enc,
         train_tokens,
-        test_tokens,
         wants_ngram,
         init,
         added_words,
