@@ -120,7 +120,7 @@ impl VectorSettings {
     /// # Errors
     /// A setting out of range.
     pub fn validate(&self) -> Result<()> {
-        let checks: [(bool, &str, &str, String); 11] = [
+        let checks: [(bool, &str, &str, String); 12] = [
             (
                 (1..=MAX_DIM).contains(&self.dim),
                 "dim",
@@ -182,10 +182,16 @@ impl VectorSettings {
                 self.t.to_string(),
             ),
             (
-                self.round_tokens >= 1 && self.threads <= crate::train::MAX_THREADS,
-                "round-tokens / threads",
-                "round-tokens must be at least 1, threads at most 1024 (0 = all cores)",
-                format!("{} / {}", self.round_tokens, self.threads),
+                self.threads <= crate::train::MAX_THREADS,
+                "threads",
+                "must be at most 1024 (0 = all cores)",
+                self.threads.to_string(),
+            ),
+            (
+                self.round_tokens >= 1,
+                "round-tokens",
+                "must be at least 1",
+                self.round_tokens.to_string(),
             ),
         ];
         for (ok, name, rule, value) in checks {

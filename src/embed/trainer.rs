@@ -26,7 +26,9 @@ use anyhow::{Result, bail};
 
 use super::corpus::Corpus;
 use super::dictionary::SubwordTable;
-use super::kernels::{SplitMix64, Tables, add, dot, output_update, scale, stream_seed};
+use super::kernels::{
+    AliasTable, SplitMix64, Tables, add, add_scaled, dot, output_update, scale, stream_seed,
+};
 use super::{VectorModel, VectorSettings, VectorsProgress};
 
 /// Calls the `#[inline(always)]` function `$f` compiled for AVX-512F, or for AVX2 + FMA, when
@@ -58,10 +60,6 @@ macro_rules! simd_dispatch {
     }};
 }
 
-/// Entries of the negative-sampling table at most (fastText's `NEGATIVE_TABLE_SIZE`).
-const NEGATIVE_TABLE_SIZE: usize = 10_000_000;
-/// Entries per dictionary word below that cap, so small vocabularies get a small table.
-const NEGATIVE_ENTRIES_PER_WORD: usize = 1000;
 /// Salt of the row-initialisation streams.
 const INIT_SALT: u64 = 0x696E_6974_726F_7773;
 
@@ -102,9 +100,11 @@ struct Shared<'a> {
     output: &'a [f32],
     /// Probability of keeping each word (fastText's `pdiscard`).
     keep: &'a [f32],
-    negatives: &'a [u32],
+    negatives: &'a AliasTable,
     /// Negatives per update: `neg`, or 0 when the dictionary has one word (none to sample).
     neg: usize,
+    /// Per word: how far the mean of its input rows moves per unit of gradient.
+    gains: &'a [f32],
     tables: &'a Tables,
     settings: &'a VectorSettings,
     threads: usize,
@@ -127,10 +127,9 @@ struct LocalRows {
     slot: Vec<u32>,
     /// The row of each slot, in order of first touch.
     rows: Vec<u32>,
-    /// `[slots, dim]`: the rows as trained by this thread.
+    /// `[slots, dim]`: the rows as trained by this thread; after [`LocalRows::to_deltas`], the
+    /// change of each row over the round.
     local: Vec<f32>,
-    /// `[slots, dim]`: the rows as first read this round.
-    first: Vec<f32>,
 }
 
 impl LocalRows {
@@ -140,13 +139,12 @@ impl LocalRows {
             slot: vec![u32::MAX; matrix_rows],
             rows: Vec::new(),
             local: Vec::new(),
-            first: Vec::new(),
         }
     }
 
-    /// The slot of row `r`, copying it (`fetch` writes its current value) on first touch.
+    /// The slot of row `r`, copying it on first touch (`fetch` appends its `dim` values).
     #[inline(always)]
-    fn slot_of(&mut self, r: u32, fetch: impl FnOnce(&mut [f32])) -> u32 {
+    fn slot_of(&mut self, r: u32, fetch: impl FnOnce(&mut Vec<f32>)) -> u32 {
         let s = self.slot[r as usize];
         if s != u32::MAX {
             return s;
@@ -154,10 +152,8 @@ impl LocalRows {
         let s = self.rows.len() as u32;
         self.slot[r as usize] = s;
         self.rows.push(r);
-        let at = self.local.len();
-        self.local.resize(at + self.dim, 0.0);
-        fetch(&mut self.local[at..]);
-        self.first.extend_from_slice(&self.local[at..]);
+        fetch(&mut self.local);
+        debug_assert_eq!(self.local.len(), self.rows.len() * self.dim);
         s
     }
 
@@ -173,36 +169,93 @@ impl LocalRows {
         &mut self.local[at..at + self.dim]
     }
 
-    /// Adds this round's changes to `matrix` (`init` gives a row's value where `ready` is off,
-    /// and the row is then marked ready), then forgets the slots.
-    fn merge_into(
-        &mut self,
-        matrix: &mut [f32],
-        mut ready: Option<&mut [u64]>,
-        init: impl Fn(u32, &mut [f32]),
-    ) {
-        let d = self.dim;
-        for (s, &r) in self.rows.iter().enumerate() {
-            let row = &mut matrix[r as usize * d..(r as usize + 1) * d];
-            if let Some(ready) = ready.as_deref_mut()
-                && !bit(ready, r)
-            {
-                init(r, row);
-                ready[r as usize / 64] |= 1 << (r % 64);
-            }
-            let (local, first) = (
-                &self.local[s * d..(s + 1) * d],
-                &self.first[s * d..(s + 1) * d],
-            );
-            for ((m, l), f) in row.iter_mut().zip(local).zip(first) {
-                *m += l - f;
-            }
+    /// Forgets last round's rows (after the merge has read them), before a new round.
+    fn begin_round(&mut self) {
+        for &r in &self.rows {
             self.slot[r as usize] = u32::MAX;
         }
         self.rows.clear();
         self.local.clear();
-        self.first.clear();
     }
+}
+
+/// Rows per part of a parallel merge: a multiple of 64 so that each part owns whole words of
+/// the `ready` bit set.
+fn merge_part_rows(rows: usize, parts: usize) -> usize {
+    rows.div_ceil(parts).next_multiple_of(64).max(64)
+}
+
+/// Writes the round's changes of every thread back into `matrix` (`[rows, dim]`): a row that
+/// one thread touched takes that thread's copy; a row that several touched takes its value at
+/// the start of the round plus each one's change (`copy − start`), added in thread order. A row
+/// whose `ready` bit is off was at its [`init_row`] draw and is marked. The rows are split into
+/// `parts` ranges merged in parallel; the result does not depend on `parts`.
+fn merge(
+    matrix: &mut [f32],
+    ready: Option<&mut [u64]>,
+    dim: usize,
+    threads: &[&LocalRows],
+    seed: u64,
+    parts: usize,
+) {
+    let rows = matrix.len() / dim;
+    if rows == 0 {
+        return;
+    }
+    let per = merge_part_rows(rows, parts);
+    let chunks = matrix.chunks_mut(per * dim);
+    let mut ready_chunks: Vec<Option<&mut [u64]>> = match ready {
+        Some(r) => r.chunks_mut(per / 64).map(Some).collect(),
+        None => (0..rows.div_ceil(per)).map(|_| None).collect(),
+    };
+    let merge_part = |k: usize, chunk: &mut [f32], mut ready: Option<&mut [u64]>| {
+        let first = (k * per) as u32;
+        let last = first + (chunk.len() / dim) as u32;
+        let mut start = vec![0.0f32; dim];
+        let touched = |o: &&LocalRows, r: u32| o.slot[r as usize] != u32::MAX;
+        for (t, lr) in threads.iter().enumerate() {
+            for (s, &r) in lr.rows.iter().enumerate() {
+                // Each row once, by the first thread that touched it.
+                if r < first || r >= last || threads[..t].iter().any(|o| touched(o, r)) {
+                    continue;
+                }
+                let i = (r - first) as usize;
+                let row = &mut chunk[i * dim..(i + 1) * dim];
+                let fresh = ready.as_deref().is_some_and(|ready| !bit(ready, i as u32));
+                if let Some(ready) = ready.as_deref_mut() {
+                    ready[i / 64] |= 1 << (i % 64);
+                }
+                let mut later = threads[t + 1..].iter().filter(|o| touched(o, r)).peekable();
+                if later.peek().is_none() {
+                    row.copy_from_slice(lr.row(s as u32));
+                    continue;
+                }
+                if fresh {
+                    init_row(seed, r, &mut start);
+                } else {
+                    start.copy_from_slice(row);
+                }
+                row.copy_from_slice(lr.row(s as u32));
+                for o in later {
+                    let copy = o.row(o.slot[r as usize]);
+                    for ((m, c), b) in row.iter_mut().zip(copy).zip(&start) {
+                        *m += c - b;
+                    }
+                }
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        let mut jobs: Vec<_> = chunks.zip(ready_chunks.drain(..)).enumerate().collect();
+        let last = jobs.pop();
+        for (k, (chunk, ready)) in jobs {
+            let merge_part = &merge_part;
+            scope.spawn(move || merge_part(k, chunk, ready));
+        }
+        if let Some((k, (chunk, ready))) = last {
+            merge_part(k, chunk, ready);
+        }
+    });
 }
 
 /// One training thread: its shard, its private rows and its scratch buffers.
@@ -223,6 +276,8 @@ struct Worker {
     bow: Vec<u32>,
     hidden: Vec<f32>,
     grad: Vec<f32>,
+    /// Sum of the gradients of a centre word's updates (skip-gram).
+    total: Vec<f32>,
     /// This round's tokens, summed losses and updates.
     tokens: u64,
     loss: f64,
@@ -230,6 +285,36 @@ struct Worker {
 }
 
 impl Worker {
+    /// Thread `id` over the sentences `shard`, for `in_rows` input rows, `nwords` words and
+    /// vectors of `dim`.
+    fn new(
+        id: usize,
+        shard: std::ops::Range<usize>,
+        in_rows: usize,
+        nwords: usize,
+        dim: usize,
+    ) -> Worker {
+        Worker {
+            id,
+            start: shard.start,
+            next: shard.start,
+            end: shard.end,
+            input: LocalRows::new(in_rows, dim),
+            output: LocalRows::new(nwords, dim),
+            word_slots: vec![u32::MAX; nwords],
+            touched_words: Vec::new(),
+            slot_lists: Vec::new(),
+            line: Vec::with_capacity(super::corpus::MAX_SENTENCE),
+            bow: Vec::new(),
+            hidden: vec![0.0; dim],
+            grad: vec![0.0; dim],
+            total: vec![0.0; dim],
+            tokens: 0,
+            loss: 0.0,
+            updates: 0,
+        }
+    }
+
     /// The input slots of word `w`'s rows, copying the rows on their first touch this round.
     #[inline(always)]
     fn word_slots(&mut self, w: u32, sh: &Shared) -> (usize, usize) {
@@ -242,13 +327,15 @@ impl Worker {
         self.word_slots[w as usize] = start as u32;
         self.touched_words.push(w);
         let seed = sh.settings.seed;
+        let d = self.input.dim;
         for &r in sh.subwords.rows(w) {
-            let s = self.input.slot_of(r, |dst| {
+            let s = self.input.slot_of(r, |local| {
                 if bit(sh.ready, r) {
-                    let d = dst.len();
-                    dst.copy_from_slice(&sh.input[r as usize * d..(r as usize + 1) * d]);
+                    local.extend_from_slice(&sh.input[r as usize * d..(r as usize + 1) * d]);
                 } else {
-                    init_row(seed, r, dst);
+                    let at = local.len();
+                    local.resize(at + d, 0.0);
+                    init_row(seed, r, &mut local[at..]);
                 }
             });
             self.slot_lists.push(s);
@@ -266,32 +353,30 @@ impl Worker {
     }
 }
 
-/// One update (fastText's `Model::update` with negative sampling): the hidden vector is the mean
-/// of the input rows in `slots`; the target and `neg` sampled negatives each take a logistic
-/// step; the summed gradient is added to every input row (not divided by their number, as in
-/// fastText's unsupervised models). Returns the loss.
+/// `hidden` = the mean of the input rows in `slots` (fastText's `computeHidden`).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn update(
-    sh: &Shared,
-    input: &mut LocalRows,
-    output: &mut LocalRows,
-    slots: &[u32],
-    target: u32,
-    lr: f32,
-    hidden: &mut [f32],
-    grad: &mut [f32],
-    rng: &mut SplitMix64,
-) -> f32 {
-    if slots.is_empty() {
-        return 0.0;
-    }
+fn mean_rows(input: &LocalRows, slots: &[u32], hidden: &mut [f32]) {
     hidden.copy_from_slice(input.row(slots[0]));
     for &s in &slots[1..] {
         add(input.row(s), hidden);
     }
     scale(1.0 / slots.len() as f32, hidden);
-    grad.fill(0.0);
+}
+
+/// The logistic steps of one update with negative sampling (fastText's
+/// `NegativeSamplingLoss::forward`): the target and `neg` negatives drawn from the sampler (never
+/// the target) each move their output row and add their share to `grad`. Returns the summed
+/// loss.
+#[inline(always)]
+fn logistic_steps(
+    sh: &Shared,
+    output: &mut LocalRows,
+    hidden: &[f32],
+    grad: &mut [f32],
+    target: u32,
+    lr: f32,
+    rng: &mut SplitMix64,
+) -> f32 {
     let dim = hidden.len();
     let mut loss = 0.0;
     for n in 0..=sh.neg {
@@ -299,15 +384,15 @@ fn update(
             (target, 1.0)
         } else {
             let w = loop {
-                let w = sh.negatives[rng.below(sh.negatives.len())];
+                let w = sh.negatives.sample(rng);
                 if w != target {
                     break w;
                 }
             };
             (w, 0.0)
         };
-        let s = output.slot_of(word, |dst| {
-            dst.copy_from_slice(&sh.output[word as usize * dim..(word as usize + 1) * dim]);
+        let s = output.slot_of(word, |local| {
+            local.extend_from_slice(&sh.output[word as usize * dim..(word as usize + 1) * dim]);
         });
         let row = output.row_mut(s);
         let score = sh.tables.sigmoid(dot(row, hidden));
@@ -319,13 +404,36 @@ fn update(
             sh.tables.log(1.0 - score)
         };
     }
-    for &s in slots {
-        add(grad, input.row_mut(s));
-    }
     loss
 }
 
+/// How much the mean of a word's input rows moves when `g` is added to the row of every entry
+/// of its row list: `Σ m² / Σ m` times `g`, `m` the multiplicity of each distinct row (1 when the
+/// rows are distinct; a repeated n-gram or a bucket collision counts more).
+fn hidden_gains(subwords: &SubwordTable, nwords: usize) -> Vec<f32> {
+    let mut rows = Vec::new();
+    (0..nwords as u32)
+        .map(|w| {
+            rows.clear();
+            rows.extend_from_slice(subwords.rows(w));
+            rows.sort_unstable();
+            let mut squares = 0usize;
+            for run in rows.chunk_by(|a, b| a == b) {
+                squares += run.len() * run.len();
+            }
+            squares as f32 / rows.len() as f32
+        })
+        .collect()
+}
+
 /// Trains `w` on its share of one round.
+///
+/// Skip-gram makes one update per context word of a centre word, each with the same input rows
+/// (the centre word's); fastText recomputes their mean for every update and adds the gradient to
+/// every row after every update. Here the mean is computed once per centre word and moved by
+/// each update's gradient (times the word's [`hidden_gains`]), and the gradients are summed and
+/// added to the rows once, after the last context: the same arithmetic, since nothing else
+/// reads those rows in between, with about half the memory traffic.
 #[inline(always)]
 fn round_kernel(w: &mut Worker, sh: &Shared, job: &RoundJob) {
     let st = sh.settings;
@@ -340,6 +448,7 @@ fn round_kernel(w: &mut Worker, sh: &Shared, job: &RoundJob) {
     let lr0 = st.lr as f32;
     let mut hidden = std::mem::take(&mut w.hidden);
     let mut grad = std::mem::take(&mut w.grad);
+    let mut total = std::mem::take(&mut w.total);
     let mut line = std::mem::take(&mut w.line);
     let mut bow = std::mem::take(&mut w.bow);
     while w.next < w.end && tokens < budget {
@@ -364,51 +473,65 @@ fn round_kernel(w: &mut Worker, sh: &Shared, job: &RoundJob) {
             match st.model {
                 VectorModel::Skipgram => {
                     let (a, b) = w.word_slots(line[pos], sh);
-                    for c in lo..=hi {
+                    let slots = &w.slot_lists[a..b];
+                    let gain = sh.gains[line[pos] as usize];
+                    mean_rows(&w.input, slots, &mut hidden);
+                    total.fill(0.0);
+                    for (c, &target) in (lo..).zip(&line[lo..=hi]) {
                         if c == pos {
                             continue;
                         }
-                        let slots = &w.slot_lists[a..b];
-                        loss += update(
+                        grad.fill(0.0);
+                        loss += logistic_steps(
                             sh,
-                            &mut w.input,
                             &mut w.output,
-                            slots,
-                            line[c],
-                            lr,
-                            &mut hidden,
+                            &hidden,
                             &mut grad,
+                            target,
+                            lr,
                             &mut rng,
                         ) as f64;
                         updates += 1;
+                        add_scaled(gain, &grad, &mut hidden);
+                        add(&grad, &mut total);
+                    }
+                    for &s in slots {
+                        add(&total, w.input.row_mut(s));
                     }
                 }
                 VectorModel::Cbow => {
                     bow.clear();
-                    for c in lo..=hi {
+                    for (c, &word) in (lo..).zip(&line[lo..=hi]) {
                         if c != pos {
-                            let (a, b) = w.word_slots(line[c], sh);
+                            let (a, b) = w.word_slots(word, sh);
                             bow.extend_from_slice(&w.slot_lists[a..b]);
                         }
                     }
-                    loss += update(
+                    if bow.is_empty() {
+                        continue;
+                    }
+                    mean_rows(&w.input, &bow, &mut hidden);
+                    grad.fill(0.0);
+                    loss += logistic_steps(
                         sh,
-                        &mut w.input,
                         &mut w.output,
-                        &bow,
+                        &hidden,
+                        &mut grad,
                         line[pos],
                         lr,
-                        &mut hidden,
-                        &mut grad,
                         &mut rng,
                     ) as f64;
                     updates += 1;
+                    for &s in &bow {
+                        add(&grad, w.input.row_mut(s));
+                    }
                 }
             }
         }
     }
     w.hidden = hidden;
     w.grad = grad;
+    w.total = total;
     w.line = line;
     w.bow = bow;
     w.tokens = tokens;
@@ -437,18 +560,12 @@ fn keep_probabilities(corpus: &Corpus, t: f64) -> Vec<f32> {
         .collect()
 }
 
-/// The negative-sampling table: word `w` fills a share `sqrt(count_w) / Σ sqrt(count)` of it
-/// (fastText's `NegativeSamplingLoss` uses the square root of the counts, not word2vec's 3/4
-/// power), every word at least one entry, in id order; negatives are drawn uniformly from it.
-fn negative_table(counts: &[u64]) -> Vec<u32> {
-    let size = NEGATIVE_TABLE_SIZE.min(NEGATIVE_ENTRIES_PER_WORD * counts.len()) as f64;
-    let z: f64 = counts.iter().map(|&c| (c as f64).sqrt()).sum();
-    let mut table = Vec::with_capacity(size as usize + counts.len());
-    for (w, &c) in counts.iter().enumerate() {
-        let n = ((c as f64).sqrt() * size / z).ceil() as usize;
-        table.extend(std::iter::repeat_n(w as u32, n.max(1)));
-    }
-    table
+/// The negative sampler: word `w` is drawn with probability `sqrt(count_w) / Σ sqrt(count)`,
+/// the distribution of fastText's `NegativeSamplingLoss` table (fastText uses the square root of
+/// the counts, not word2vec's 3/4 power), sampled by the alias method.
+fn negative_sampler(counts: &[u64]) -> AliasTable {
+    let weights: Vec<f64> = counts.iter().map(|&c| (c as f64).sqrt()).collect();
+    AliasTable::new(&weights)
 }
 
 /// Sentence ranges of the `threads` shards: about `tokens / threads` tokens each, contiguous.
@@ -494,30 +611,14 @@ pub(super) fn train(
     let mut ready = vec![0u64; in_rows.div_ceil(64)];
     let mut output = vec![0.0f32; nwords * dim];
     let keep = keep_probabilities(corpus, settings.t);
-    let negatives = negative_table(corpus.dictionary().counts());
+    let negatives = negative_sampler(corpus.dictionary().counts());
     let tables = Tables::new();
+    let gains = hidden_gains(subwords, nwords);
     let shards = shards(corpus, threads);
     let mut workers: Vec<Worker> = shards
         .iter()
         .enumerate()
-        .map(|(id, &(start, end))| Worker {
-            id,
-            start,
-            next: start,
-            end,
-            input: LocalRows::new(in_rows, dim),
-            output: LocalRows::new(nwords, dim),
-            word_slots: vec![u32::MAX; nwords],
-            touched_words: Vec::new(),
-            slot_lists: Vec::new(),
-            line: Vec::with_capacity(super::corpus::MAX_SENTENCE),
-            bow: Vec::new(),
-            hidden: vec![0.0; dim],
-            grad: vec![0.0; dim],
-            tokens: 0,
-            loss: 0.0,
-            updates: 0,
-        })
+        .map(|(id, &(start, end))| Worker::new(id, start..end, in_rows, nwords, dim))
         .collect();
     let total_tokens = (settings.epoch as u64 * corpus.tokens()) as f64;
     let mut tokens_done = 0u64;
@@ -544,26 +645,38 @@ pub(super) fn train(
                 keep: &keep,
                 negatives: &negatives,
                 neg: if nwords > 1 { settings.neg } else { 0 },
+                gains: &gains,
                 tables: &tables,
                 settings,
                 threads,
                 total_tokens,
             };
+            let round_of = |w: &mut Worker, sh: &Shared, job: &RoundJob| {
+                w.input.begin_round();
+                w.output.begin_round();
+                run_round(w, sh, job);
+                w.clear_word_slots();
+            };
             std::thread::scope(|scope| {
                 let (first, rest) = workers.split_first_mut().expect("one thread at least");
                 for w in rest {
-                    let (sh, job) = (&sh, &job);
-                    scope.spawn(move || run_round(w, sh, job));
+                    let (sh, job, round_of) = (&sh, &job, &round_of);
+                    scope.spawn(move || round_of(w, sh, job));
                 }
-                run_round(first, &sh, &job);
+                round_of(first, &sh, &job);
             });
-            let seed = settings.seed;
-            for w in &mut workers {
-                w.input.merge_into(&mut input, Some(&mut ready), |r, row| {
-                    init_row(seed, r, row)
-                });
-                w.output.merge_into(&mut output, None, |_, _| {});
-                w.clear_word_slots();
+            let copies: Vec<&LocalRows> = workers.iter().map(|w| &w.input).collect();
+            merge(
+                &mut input,
+                Some(&mut ready),
+                dim,
+                &copies,
+                settings.seed,
+                threads,
+            );
+            let copies: Vec<&LocalRows> = workers.iter().map(|w| &w.output).collect();
+            merge(&mut output, None, dim, &copies, settings.seed, threads);
+            for w in &workers {
                 tokens_done += w.tokens;
                 loss += w.loss;
                 updates += w.updates;
@@ -597,16 +710,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn negative_table_follows_square_root_counts() {
-        let t = negative_table(&[400, 100, 1]);
-        let count = |w: u32| t.iter().filter(|&&x| x == w).count();
-        // sqrt: 20 : 10 : 1 of 3,000 entries.
-        assert_eq!(count(0), (20.0f64 * 3000.0 / 31.0).ceil() as usize);
-        assert_eq!(count(1), (10.0f64 * 3000.0 / 31.0).ceil() as usize);
-        assert_eq!(count(2), (3000.0f64 / 31.0).ceil() as usize);
-    }
-
-    #[test]
     fn shards_split_tokens_evenly_at_sentence_bounds() {
         let texts: Vec<Vec<String>> = (0..10)
             .map(|i| vec!["w".to_string(); if i < 5 { 1 } else { 3 }])
@@ -616,6 +719,170 @@ mod tests {
         assert_eq!(shards(&c, 1), [(0, 10)]);
         assert_eq!(shards(&c, 2), [(0, 7), (7, 10)]);
         assert_eq!(shards(&c, 4), [(0, 5), (5, 7), (7, 9), (9, 10)]);
+    }
+
+    /// fastText's skip-gram round as written there: the hidden vector recomputed and the input
+    /// rows updated after every update (the reference for [`round_kernel`]'s deferred form).
+    fn fasttext_round(w: &mut Worker, sh: &Shared, job: &RoundJob) {
+        let st = sh.settings;
+        let mut rng = SplitMix64::new(stream_seed(&[
+            st.seed,
+            job.epoch as u64,
+            job.round as u64,
+            w.id as u64,
+        ]));
+        let (mut hidden, mut grad) = (vec![0.0; st.dim], vec![0.0; st.dim]);
+        let mut tokens = 0u64;
+        while w.next < w.end {
+            let sentence = sh.corpus.sentence(w.next);
+            w.next += 1;
+            let progress = (job.tokens_before + tokens) as f64 / sh.total_tokens;
+            let lr = st.lr as f32 * (1.0 - progress.min(1.0) as f32);
+            tokens += sentence.len() as u64;
+            let line: Vec<u32> = sentence
+                .iter()
+                .copied()
+                .filter(|&t| rng.unit() <= sh.keep[t as usize])
+                .collect();
+            for pos in 0..line.len() {
+                let boundary = 1 + rng.below(st.ws);
+                let (a, b) = w.word_slots(line[pos], sh);
+                let (lo, hi) = (
+                    pos.saturating_sub(boundary),
+                    (pos + boundary).min(line.len() - 1),
+                );
+                for (c, &target) in (lo..).zip(&line[lo..=hi]) {
+                    if c == pos {
+                        continue;
+                    }
+                    let slots = w.slot_lists[a..b].to_vec();
+                    mean_rows(&w.input, &slots, &mut hidden);
+                    grad.fill(0.0);
+                    logistic_steps(sh, &mut w.output, &hidden, &mut grad, target, lr, &mut rng);
+                    for &s in &slots {
+                        add(&grad, w.input.row_mut(s));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deferred_skipgram_updates_equal_fasttexts_per_update_ones() {
+        let mut rng = SplitMix64::new(1);
+        let words: Vec<String> = ["aaaaaa", "abab", "cat", "dog", "x", "banana", "bananas"]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        let texts: Vec<Vec<String>> = (0..40)
+            .map(|_| {
+                (0..12)
+                    .map(|_| words[rng.below(words.len())].clone())
+                    .collect()
+            })
+            .collect();
+        let corpus = Corpus::from_token_lists(texts.iter().map(Vec::as_slice), 1).unwrap();
+        let settings = VectorSettings {
+            dim: 20,
+            min_count: 1,
+            bucket: 37, // collisions: some words list a bucket twice
+            t: 1.0,
+            ..VectorSettings::default()
+        };
+        let nwords = corpus.dictionary().len();
+        let subwords = SubwordTable::new(corpus.dictionary(), 3, 6, settings.bucket);
+        let gains = hidden_gains(&subwords, nwords);
+        assert!(
+            gains.iter().any(|&g| g > 1.0) && gains.contains(&1.0),
+            "{gains:?}"
+        );
+        let in_rows = nwords + settings.bucket;
+        let (input, ready) = (vec![0.0; in_rows * 20], vec![0u64; in_rows.div_ceil(64)]);
+        let output = vec![0.0; nwords * 20];
+        let keep = vec![1.0; nwords];
+        let negatives = negative_sampler(corpus.dictionary().counts());
+        let tables = Tables::new();
+        let sh = Shared {
+            corpus: &corpus,
+            subwords: &subwords,
+            input: &input,
+            ready: &ready,
+            output: &output,
+            keep: &keep,
+            negatives: &negatives,
+            neg: 5,
+            gains: &gains,
+            tables: &tables,
+            settings: &settings,
+            threads: 1,
+            total_tokens: corpus.tokens() as f64,
+        };
+        let job = RoundJob {
+            epoch: 0,
+            round: 0,
+            tokens_before: 0,
+        };
+        let mut ours = Worker::new(0, 0..corpus.sentences(), in_rows, nwords, 20);
+        let mut theirs = Worker::new(0, 0..corpus.sentences(), in_rows, nwords, 20);
+        round_kernel(&mut ours, &sh, &job);
+        fasttext_round(&mut theirs, &sh, &job);
+        assert!(ours.updates > 1000);
+        assert_eq!(ours.input.rows, theirs.input.rows);
+        assert_eq!(ours.output.rows, theirs.output.rows);
+        for (lr_ours, lr_theirs) in [(&ours.input, &theirs.input), (&ours.output, &theirs.output)] {
+            let scale = lr_theirs.local.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            assert!(scale > 0.05, "{scale}");
+            for (a, b) in lr_ours.local.iter().zip(&lr_theirs.local) {
+                assert!((a - b).abs() <= 1e-4 * scale, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn merge_takes_lone_copies_and_adds_shared_changes_in_order_whatever_the_parts() {
+        let (dim, rows) = (3, 200);
+        let copies = |touched: &[(u32, [f32; 3])]| {
+            let mut lr = LocalRows::new(rows, dim);
+            for (r, v) in touched {
+                lr.slot_of(*r, |local| local.extend_from_slice(v));
+            }
+            lr
+        };
+        let a = copies(&[
+            (5, [2.0, 3.0, 1.5]),
+            (130, [1.0, 1.0, 1.0]),
+            (64, [4.0, 4.0, 4.0]),
+        ]);
+        let b = copies(&[
+            (130, [0.5, 0.0, 2.0]),
+            (7, [1.25, 1.5, 1.5]),
+            (5, [1.25, 1.5, 1.5]),
+        ]);
+        let merged = |parts| {
+            let mut m = vec![1.0f32; rows * dim];
+            let mut ready = vec![0u64; rows.div_ceil(64)];
+            ready[0] = u64::MAX; // rows 0..64 hold values, the others are at their first draw
+            merge(&mut m, Some(&mut ready), dim, &[&a, &b], 9, parts);
+            (m, ready)
+        };
+        let (m, ready) = merged(1);
+        assert_eq!(merged(2), (m.clone(), ready.clone()));
+        assert_eq!(merged(3), (m.clone(), ready.clone()));
+        // Both changed row 5 (from 1): 2 + (1.25 - 1), ...
+        assert_eq!(&m[5 * dim..6 * dim], &[2.25, 3.5, 2.0]);
+        // Lone copies are taken as they are.
+        assert_eq!(&m[7 * dim..8 * dim], &[1.25, 1.5, 1.5]);
+        assert_eq!(&m[64 * dim..65 * dim], &[4.0, 4.0, 4.0]);
+        // Row 130 started at its initial draw.
+        let mut init = vec![0.0; dim];
+        init_row(9, 130, &mut init);
+        let want: Vec<f32> = (0..dim)
+            .map(|j| 1.0 + ([0.5, 0.0, 2.0][j] - init[j]))
+            .collect();
+        assert_eq!(&m[130 * dim..131 * dim], want.as_slice());
+        assert!(bit(&ready, 130) && bit(&ready, 64) && !bit(&ready, 100));
+        assert_eq!(&m[100 * dim..101 * dim], &[1.0, 1.0, 1.0]);
+        assert_eq!(merge_part_rows(200, 3), 128);
     }
 
     #[test]
