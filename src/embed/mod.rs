@@ -38,7 +38,8 @@ use serde::{Deserialize, Serialize};
 pub use corpus::{Corpus, CorpusBuilder, ReadReport, read_texts};
 pub use dictionary::{Dictionary, SubwordTable, fasttext_hash, push_ngram_buckets};
 
-use crate::text::VectorFormat;
+use crate::text::vectors::{PretrainedVectors, VectorsReport};
+use crate::text::{PAD_ID, UNK_ID, VectorFormat, Vocab};
 
 /// Which word2vec architecture to train (Mikolov et al. 2013).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -385,6 +386,46 @@ impl SubwordVectors {
             .take(k)
             .map(|(i, s)| (self.dict.words()[i].clone(), s))
             .collect()
+    }
+
+    /// Initial embedding rows for a classifier's vocabulary (`[vocab.len(), dim]`, in id order),
+    /// in the form `train --pretrained` uses ([`PretrainedVectors::init_embedding`] then fills
+    /// the rows not found): a dictionary word gets its vector, any other word the mean of its
+    /// n-gram rows when at least one of them was trained (fastText's vector for an unseen word);
+    /// `<pad>`, `<unk>` and words with no trained n-gram are left out (zero, `found` false). The
+    /// report's `path` describes the vectors, its `format` is word2vec text.
+    pub fn for_vocab(&self, vocab: &Vocab) -> PretrainedVectors {
+        let d = self.dim;
+        let mut table = vec![0.0; vocab.len() * d];
+        let mut found = vec![false; vocab.len()];
+        for (id, word) in vocab.tokens().iter().enumerate() {
+            if id == PAD_ID as usize || id == UNK_ID as usize {
+                continue;
+            }
+            let rows = self.subword_rows(word);
+            if self.dict.id(word).is_some() || rows.iter().any(|&r| trainer::bit(&self.ready, r)) {
+                self.rows_mean(&rows, &mut table[id * d..(id + 1) * d]);
+                found[id] = true;
+            }
+        }
+        let mut report = VectorsReport {
+            path: format!(
+                "subword vectors ({} words, {} tokens)",
+                self.dict.len(),
+                self.summary.tokens
+            ),
+            format: VectorFormat::Word2vecText,
+            dim: d,
+            rows_read: self.dict.len(),
+            ..VectorsReport::default()
+        };
+        report.set_coverage(vocab, &found);
+        PretrainedVectors {
+            dim: d,
+            table,
+            found,
+            report,
+        }
     }
 
     /// The dictionary words' vectors as a word2vec-text / fastText `.vec` file (a `count dim`

@@ -235,6 +235,38 @@ fn an_unseen_word_is_the_mean_of_its_ngram_rows() {
 }
 
 #[test]
+fn a_classifier_vocabulary_gets_dictionary_and_subword_vectors() {
+    let (texts, a, b) = planted_corpus(1000);
+    // Buckets enough that no n-gram of "qqqqqqqq" shares a row with a trained one.
+    let v = train(
+        &texts,
+        &VectorSettings {
+            bucket: 2_000_000,
+            ..small(1)
+        },
+    );
+    let mut vocab = Vocab::empty();
+    for w in [a.as_str(), "plantedness", "qqqqqqqq", b.as_str()] {
+        vocab.push(w, 1);
+    }
+    let mut pv = v.for_vocab(&vocab);
+    assert_eq!(pv.found, [false, false, true, true, false, true]);
+    assert_eq!(&pv.table[..2 * 24], &[0.0; 48]);
+    assert_eq!(&pv.table[2 * 24..3 * 24], v.word_vector(&a).as_slice());
+    assert_eq!(
+        &pv.table[3 * 24..4 * 24],
+        v.word_vector("plantedness").as_slice()
+    );
+    assert_eq!(&pv.table[4 * 24..5 * 24], &[0.0; 24]);
+    assert_eq!(pv.report.found, 3);
+    assert_eq!(pv.report.vocab_words, 4);
+    let mut emb = vec![0.0; 6 * 24];
+    let bound = pv.init_embedding(&mut emb, 1);
+    assert!(bound > 0.0 && emb[4 * 24..5 * 24].iter().any(|&x| x != 0.0));
+    assert_eq!(&emb[5 * 24..], v.word_vector(&b).as_slice());
+}
+
+#[test]
 fn more_threads_than_sentences_and_a_one_word_dictionary_train() {
     let texts = vec![vec!["solo".to_string(); 7]];
     let v = train(&texts, &small(4));
