@@ -138,7 +138,7 @@ pub fn run(args: VectorsArgs) -> Result<()> {
     }
     let corpus = builder
         .finish(settings.min_count)
-        .map_err(|e| anyhow::anyhow!("{}: {e} (--min-count)", args.input))?;
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.input))?;
     if !args.quiet {
         eprintln!(
             "{}: {} texts, {} tokens; {} words seen at least {} times ({} tokens); {} threads",
@@ -175,6 +175,20 @@ pub fn run(args: VectorsArgs) -> Result<()> {
     let vectors = vectors?;
     vectors.write_vec(&args.output)?;
     let s = vectors.summary();
+    if !args.quiet {
+        let losses: Vec<String> = s.epoch_losses.iter().map(|l| format!("{l:.4}")).collect();
+        eprintln!(
+            "loss by epoch (mean per update): {}; {} rounds",
+            losses.join(" "),
+            s.rounds
+        );
+    }
+    if s.updates == 0 {
+        eprintln!(
+            "warning: no training pair: every word was subsampled away or stood alone on its line \
+             (give more text, or raise --t); the vectors are their random initial values"
+        );
+    }
     println!(
         "{} vectors of dimension {} written to {}: {} tokens x {} epochs ({}), loss {:.4} (epoch 1: {:.4}), {} threads, seed {}, {:.1} s",
         s.words,

@@ -79,7 +79,7 @@ impl CorpusBuilder {
             .collect();
         if order.is_empty() {
             bail!(
-                "no word occurs at least {min_count} times in the {} tokens read (lower the minimum count)",
+                "no word occurs at least {min_count} times in the {} tokens read; lower min-count",
                 self.ids.len()
             );
         }

@@ -251,8 +251,10 @@ pub struct VectorsSummary {
     pub tokens: u64,
     /// Tokens read, rare words included.
     pub tokens_read: u64,
-    /// Mean loss of each epoch, per update.
+    /// Mean loss of each epoch, per update (NaN for an epoch without updates).
     pub epoch_losses: Vec<f64>,
+    /// Updates made (one per target word: skip-gram's context words, CBOW's middle words).
+    pub updates: u64,
     /// Threads used (the vectors depend on it).
     pub threads: usize,
     /// Rounds run (exchanges of the threads' updates).
@@ -515,6 +517,7 @@ pub fn train_on_corpus(
             tokens: corpus.tokens(),
             tokens_read: corpus.tokens_read(),
             epoch_losses: trained.epoch_losses,
+            updates: trained.updates,
             threads,
             rounds: trained.rounds,
         },

@@ -99,6 +99,7 @@ fn loss_falls_and_progress_reaches_the_end() {
         assert_eq!(v.summary().rounds, reports.len());
         assert_eq!(v.summary().tokens, 15_000);
         assert_eq!(v.summary().threads, 2);
+        assert!(v.summary().updates > 10 * 15_000, "{}", v.summary().updates);
     }
 }
 

@@ -89,6 +89,8 @@ pub(super) struct Trained {
     pub epoch_losses: Vec<f64>,
     /// Rounds run.
     pub rounds: usize,
+    /// Updates made.
+    pub updates: u64,
 }
 
 /// Everything a round reads; nothing in it changes during the round.
@@ -623,6 +625,7 @@ pub(super) fn train(
     let total_tokens = (settings.epoch as u64 * corpus.tokens()) as f64;
     let mut tokens_done = 0u64;
     let mut rounds = 0usize;
+    let mut total_updates = 0u64;
     let mut epoch_losses = Vec::with_capacity(settings.epoch);
     for epoch in 0..settings.epoch {
         for w in &mut workers {
@@ -695,13 +698,19 @@ pub(super) fn train(
                 bail!("training of the word vectors was stopped");
             }
         }
-        epoch_losses.push(loss / updates.max(1) as f64);
+        epoch_losses.push(if updates > 0 {
+            loss / updates as f64
+        } else {
+            f64::NAN
+        });
+        total_updates += updates;
     }
     Ok(Trained {
         input,
         ready,
         epoch_losses,
         rounds,
+        updates: total_updates,
     })
 }
 
