@@ -41,6 +41,10 @@ pub use dictionary::{Dictionary, SubwordTable, fasttext_hash, push_ngram_buckets
 use crate::text::vectors::{PretrainedVectors, VectorsReport};
 use crate::text::{PAD_ID, UNK_ID, VectorFormat, Vocab};
 
+/// Most threads accepted: the limit of `textcnn train --threads`, restated here so
+/// that this module does not depend on the training pipeline that uses it.
+const MAX_THREADS: usize = 1024;
+
 /// Which word2vec architecture to train (Mikolov et al. 2013).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -183,7 +187,7 @@ impl VectorSettings {
                 self.t.to_string(),
             ),
             (
-                self.threads <= crate::train::MAX_THREADS,
+                self.threads <= MAX_THREADS,
                 "threads",
                 "must be at most 1024 (0 = all cores)",
                 self.threads.to_string(),
