@@ -102,9 +102,13 @@ def timed(cmd, log):
 FASTTEXT_PY = """
 import sys, fasttext
 inp, out, model, dim, epoch, lr, ws, neg, min_count, minn, maxn, bucket, t, threads, seed = sys.argv[1:]
-m = fasttext.train_unsupervised(inp, model=model, dim=int(dim), epoch=int(epoch), lr=float(lr), ws=int(ws),
-    neg=int(neg), minCount=int(min_count), minn=int(minn), maxn=int(maxn), bucket=int(bucket), t=float(t),
-    thread=int(threads), seed=int(seed), verbose=0)
+kw = dict(model=model, dim=int(dim), epoch=int(epoch), lr=float(lr), ws=int(ws), neg=int(neg),
+    minCount=int(min_count), minn=int(minn), maxn=int(maxn), bucket=int(bucket), t=float(t), thread=int(threads),
+    verbose=0)
+try:
+    m = fasttext.train_unsupervised(inp, seed=int(seed), **kw)
+except TypeError:  # fasttext-wheel 0.9.2 has no seed argument: a second run differs by its Hogwild threads alone
+    m = fasttext.train_unsupervised(inp, **kw)
 with open(out, "w", encoding="utf-8") as f:
     f.write(f"{len(m.words)} {m.get_dimension()}\\n")
     for w in m.words:

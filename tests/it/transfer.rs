@@ -748,9 +748,10 @@ fn grow_model_conv2d_by_roles() {
 }
 
 /// Issue 26, `train --unlabeled`: vectors trained on unlabeled text plus the training texts
-/// initialise the embedding in the same run. With a static embedding the bundle's rows are
-/// exactly the vectors that `unlabeled_vectors` trains for its vocabulary (deterministic for the
-/// seed and thread count), the transfer record names them, and the network still learns.
+/// initialise the embedding in the same run. With a multichannel embedding the frozen channel's
+/// rows are exactly the vectors that `unlabeled_vectors` trains for the bundle's vocabulary
+/// (deterministic for the seed and thread count), the transfer record names them, and the
+/// network learns the task.
 #[test]
 fn unlabeled_text_trains_the_initial_vectors_in_the_same_run() {
     let tmp = tempfile::tempdir().unwrap();
@@ -762,10 +763,10 @@ fn unlabeled_text_trains_the_initial_vectors_in_the_same_run() {
         .collect();
     std::fs::write(&unlabeled, texts.join("\n") + "\n").unwrap();
     let tr = synthetic(400, 1, 2, &[]);
-    let out = tmp.path().join("static");
+    let out = tmp.path().join("multichannel");
     let config = TrainConfig {
         unlabeled: Some(unlabeled.clone()),
-        embedding: EmbeddingMode::Static,
+        embedding: EmbeddingMode::Multichannel,
         seed: 7,
         ..small_config()
     };
@@ -783,11 +784,11 @@ fn unlabeled_text_trains_the_initial_vectors_in_the_same_run() {
         unlabeled_vectors(&config, &unlabeled, &tokenizer, &train_tokens, &b.vocab).unwrap();
     assert_eq!(expected.dim, 16);
     let words = ["great", "awful", "film", "the"];
-    let emb = tensor(&out, "embedding.weight");
+    let frozen = tensor(&out, STATIC_EMBEDDING);
     assert_eq!(
-        rows(&emb, &b.vocab, &words, 16),
+        rows(&frozen, &b.vocab, &words, 16),
         rows(&expected.table, &b.vocab, &words, 16),
-        "the frozen embedding holds the trained vectors"
+        "the frozen channel holds the trained vectors"
     );
     // Trained, not random: a planted cue pair of one class is closer than a cross-class pair.
     let cos = |a: &str, c: &str| {
