@@ -197,11 +197,9 @@ macro_rules! settings_table {
                 pretrained: Option<PathBuf> = None, option as PathBuf [conflicts_init_from]
             }
             train {
-                /// Unlabeled text (one text per line, or any dataset file): train skip-gram word
-                /// vectors with subwords on it plus the training texts (as `textcnn vectors`,
-                /// fastText's settings, dimension --emb-dim, --seed, --threads) and initialise
-                /// the embedding from them
-                unlabeled: Option<PathBuf> = None, option as PathBuf [conflicts_vector_sources]
+                /// Unlabeled text: train skip-gram vectors with subwords on it plus the training
+                /// texts (docs/vectors.md) and initialise the embedding from them
+                unlabeled: Option<PathBuf> = None, option as PathBuf [keep]
             }
             train {
                 /// Format of the --pretrained file
@@ -241,11 +239,6 @@ fn keep(a: Arg) -> Arg {
 /// `--pretrained` and `--init-from` both initialise the embedding.
 fn conflicts_init_from(a: Arg) -> Arg {
     a.conflicts_with("init_from")
-}
-
-/// `--unlabeled` trains the initial vectors that `--pretrained` / `--init-from` would give.
-fn conflicts_vector_sources(a: Arg) -> Arg {
-    a.conflicts_with_all(["pretrained", "init_from"])
 }
 
 /// `--init-conv` copies the filters of the `--init-from` bundle.
