@@ -818,16 +818,19 @@ fn unlabeled_text_trains_the_initial_vectors_in_the_same_run() {
 
 #[test]
 fn cli_unlabeled_conflicts_with_other_vector_sources() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vec_file = tmp.path().join("v.vec");
+    std::fs::write(&vec_file, "1 2\ngood 0.1 0.2\n").unwrap();
     let o = textcnn(&[
         "train",
         "--train",
         "t.tsv",
         "--output",
-        "o",
+        tmp.path().join("o").to_str().unwrap(),
         "--unlabeled",
         "u.txt",
         "--pretrained",
-        "v.vec",
+        vec_file.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
