@@ -27,6 +27,7 @@
 pub mod batch;
 pub mod bundle;
 pub mod data;
+pub mod embed;
 pub mod eval;
 pub mod explain;
 pub mod fault;

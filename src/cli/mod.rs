@@ -14,6 +14,7 @@ mod predict;
 mod progress;
 mod serve;
 mod train;
+mod vectors;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,7 @@ pub enum Command {
     ExportVectors(export::ExportArgs),
     Compare(compare::CompareArgs),
     Explain(Box<explain::ExplainArgs>),
+    Vectors(Box<vectors::VectorsArgs>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -51,5 +53,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ExportVectors(args) => export::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Explain(args) => explain::run(*args),
+        Command::Vectors(args) => vectors::run(*args),
     }
 }

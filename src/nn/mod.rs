@@ -18,6 +18,7 @@ pub mod loss;
 pub mod optim;
 pub mod pool;
 pub mod pool2d;
+pub(crate) mod simd;
 pub mod softmax;
 pub mod token_proj;
 

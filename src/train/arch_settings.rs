@@ -106,8 +106,13 @@ impl FromSettings for Conv2dConfig {
 
 impl FromSettings for NgramOnlyConfig {
     fn from_settings(s: &TrainConfig, vocab_size: usize, num_classes: usize) -> Result<Self> {
-        if s.embedding != EmbeddingMode::NonStatic || s.pretrained.is_some() {
-            bail!("--arch ngram has no word embedding: drop --embedding and --pretrained");
+        if s.embedding != EmbeddingMode::NonStatic
+            || s.pretrained.is_some()
+            || s.unlabeled.is_some()
+        {
+            bail!(
+                "--arch ngram has no word embedding: drop --embedding, --pretrained and --unlabeled"
+            );
         }
         Ok(NgramOnlyConfig {
             vocab_size,

@@ -184,6 +184,8 @@ fn initial_model(
         );
         let key = if config.pretrained.is_some() {
             "pretrained"
+        } else if config.unlabeled.is_some() {
+            "unlabeled"
         } else {
             "init_from"
         };

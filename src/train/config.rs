@@ -404,6 +404,12 @@ impl TrainConfig {
         if self.pretrained.is_some() && self.init_from.is_some() {
             return Some(Conflict("pretrained", "init-from"));
         }
+        if self.unlabeled.is_some() && self.pretrained.is_some() {
+            return Some(Conflict("unlabeled", "pretrained"));
+        }
+        if self.unlabeled.is_some() && self.init_from.is_some() {
+            return Some(Conflict("unlabeled", "init-from"));
+        }
         if self.init_conv && self.init_from.is_none() {
             return Some(Requires("init-conv", "init-from"));
         }

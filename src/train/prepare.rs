@@ -265,7 +265,7 @@ fn train_text(
             config.min_count
         );
     }
-    let init = EmbeddingInit::read(config, &mut vocab, &tokenizer)?;
+    let init = EmbeddingInit::read(config, &mut vocab, &tokenizer, &train_tokens)?;
     let encode_config = match start {
         Some(s) => s.bundle.config.encode.clone(),
         None => config.encode(),

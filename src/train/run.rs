@@ -350,9 +350,11 @@ impl RunRequest {
             && config.embedding != EmbeddingMode::NonStatic
             && config.pretrained.is_none()
             && config.init_from.is_none()
+            && config.unlabeled.is_none()
         {
             bail!(
-                "--embedding {} needs initial vectors: give --pretrained FILE or --init-from MODEL",
+                "--embedding {} needs initial vectors: give --pretrained FILE, --unlabeled TEXT or \
+                 --init-from MODEL",
                 config.embedding
             );
         }

@@ -197,6 +197,11 @@ macro_rules! settings_table {
                 pretrained: Option<PathBuf> = None, option as PathBuf [conflicts_init_from]
             }
             train {
+                /// Unlabeled text: train skip-gram vectors with subwords on it plus the training
+                /// texts (docs/vectors.md) and initialise the embedding from them
+                unlabeled: Option<PathBuf> = None, option as PathBuf [keep]
+            }
+            train {
                 /// Format of the --pretrained file
                 pretrained_format: VectorFormat = VectorFormat::Auto, value [keep]
             }

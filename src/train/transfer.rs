@@ -4,6 +4,7 @@
 //! (optionally grown) and parameters are the starting point.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -12,7 +13,8 @@ use rand_chacha::rand_core::SeedableRng;
 
 use super::config::TrainConfig;
 use crate::bundle::{self, Bundle, TensorMap};
-use crate::data::Dataset;
+use crate::data::{Dataset, ReadOptions};
+use crate::embed::{CorpusBuilder, VectorSettings, read_texts, train_on_corpus};
 use crate::head::Head;
 use crate::model::{Architecture, Model, ParamRole};
 use crate::text::vectors::{
@@ -110,6 +112,7 @@ pub fn finetune_config(parent: &Bundle) -> TrainConfig {
     c.max_len = parent.config.encode.max_len;
     c.truncation = parent.config.encode.truncation;
     c.pretrained = None;
+    c.unlabeled = None;
     c.pretrained_format = VectorFormat::Auto;
     c.init_from = None;
     c.init_conv = false;
@@ -199,6 +202,42 @@ pub fn grow_model(parent: &Model, arch: &Architecture, seed: u64) -> Result<Mode
     Model::from_named_params(arch, &map)
 }
 
+/// Word vectors trained for `vocab` on the text of `path` (a plain text file, one text per line,
+/// or any dataset file, its texts; see [`crate::embed::read_texts`]) plus the training texts
+/// `train_tokens`, both tokenized by `tokenizer`: fastText's skip-gram with subwords
+/// ([`VectorSettings::FASTTEXT`]) at dimension `config.emb_dim`, with `config.seed` and
+/// `config.threads`, so the run stays deterministic for a seed and thread count. Vocabulary words
+/// the vectors' dictionary lacks (rarer than its minimum count) get the mean of their trained
+/// n-gram rows ([`crate::embed::SubwordVectors::for_vocab`]).
+///
+/// # Errors
+/// An unreadable `path` (naming file and line), or no word frequent enough to train on.
+pub fn unlabeled_vectors(
+    config: &TrainConfig,
+    path: &Path,
+    tokenizer: &Tokenizer,
+    train_tokens: &[Vec<String>],
+    vocab: &Vocab,
+) -> Result<PretrainedVectors> {
+    let spec = path
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("the path is not valid UTF-8"))?;
+    let mut builder = CorpusBuilder::new();
+    read_texts(spec, &ReadOptions::default(), tokenizer, &mut builder)?;
+    for t in train_tokens {
+        builder.add_tokens(t);
+    }
+    let settings = VectorSettings {
+        dim: config.emb_dim,
+        seed: config.seed,
+        threads: config.threads,
+        ..VectorSettings::FASTTEXT
+    };
+    let corpus = builder.finish(settings.min_count)?;
+    let trained = train_on_corpus(&corpus, &settings, &mut |_| ControlFlow::Continue(()))?;
+    Ok(trained.for_vocab(vocab))
+}
+
 /// Where the initial embedding comes from (`--pretrained` or `--init-from`).
 pub struct EmbeddingInit {
     /// Vectors for our vocabulary (words without one get matched-variance uniform rows).
@@ -210,7 +249,9 @@ pub struct EmbeddingInit {
 impl EmbeddingInit {
     /// Reads `config.pretrained` or `config.init_from` (if either is set) for `vocab`; with
     /// `config.extend_vocab`, up to `config.vocab_size` words of the source that the tokenizer
-    /// can produce and the vocabulary lacks are appended to `vocab` (source order).
+    /// can produce and the vocabulary lacks are appended to `vocab` (source order). With
+    /// `config.unlabeled`, trains the vectors instead on that text plus `train_tokens` (the
+    /// training texts, tokenized) — see [`unlabeled_vectors`].
     ///
     /// # Errors
     /// Unreadable source, a malformed vector file, a dimension other than `config.emb_dim`, or
@@ -219,6 +260,7 @@ impl EmbeddingInit {
         config: &TrainConfig,
         vocab: &mut Vocab,
         tokenizer: &Tokenizer,
+        train_tokens: &[Vec<String>],
     ) -> Result<Option<EmbeddingInit>> {
         let accept = |w: &str| {
             let t = tokenizer.tokenize(w);
@@ -243,6 +285,10 @@ impl EmbeddingInit {
                     .with_context(|| format!("--init-conv: {}", dir.display()))?;
             }
             (v, config.init_conv.then_some(b.model))
+        } else if let Some(path) = &config.unlabeled {
+            let v = unlabeled_vectors(config, path, tokenizer, train_tokens, vocab)
+                .with_context(|| format!("--unlabeled {}", path.display()))?;
+            (v, None)
         } else {
             return Ok(None);
         };

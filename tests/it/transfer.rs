@@ -15,7 +15,7 @@ use textcnn::model::kim::STATIC_EMBEDDING;
 use textcnn::predict::Classifier;
 use textcnn::text::vectors::{VectorFilter, encode_vectors, read_vectors};
 use textcnn::text::{EmbeddingMode, Tokenizer, VectorFormat, Vocab};
-use textcnn::train::transfer::{EmbeddingInit, grow_model};
+use textcnn::train::transfer::{EmbeddingInit, grow_model, unlabeled_vectors};
 use textcnn::train::{
     ArchKind, StartFrom, TrainConfig, TrainData, TrainOptions, finetune_config, train,
 };
@@ -226,7 +226,7 @@ fn init_from_copies_shared_rows_and_optionally_the_filters() {
         tokenizer.tokenize("great"),
     ];
     let mut vocab = Vocab::build(docs.iter().map(Vec::as_slice), 1, None);
-    let mut init = EmbeddingInit::read(&config, &mut vocab, &tokenizer)
+    let mut init = EmbeddingInit::read(&config, &mut vocab, &tokenizer, &[])
         .unwrap()
         .unwrap();
     // 2 of the 5 real words are in the source vocabulary; "great" is 2 of 6 tokens.
@@ -254,7 +254,7 @@ fn init_from_copies_shared_rows_and_optionally_the_filters() {
         feature_maps: 4,
         ..config
     };
-    let err = EmbeddingInit::read(&bad, &mut vocab, &tokenizer)
+    let err = EmbeddingInit::read(&bad, &mut vocab, &tokenizer, &[])
         .err()
         .unwrap()
         .to_string();
@@ -745,4 +745,97 @@ fn grow_model_conv2d_by_roles() {
     }
     // Shrinking is refused.
     assert!(grow_model(&grown, &parent.architecture(), 1).is_err());
+}
+
+/// Issue 26, `train --unlabeled`: vectors trained on unlabeled text plus the training texts
+/// initialise the embedding in the same run. With a multichannel embedding the frozen channel's
+/// rows are exactly the vectors that `unlabeled_vectors` trains for the bundle's vocabulary
+/// (deterministic for the seed and thread count), the transfer record names them, and the
+/// network learns the task.
+#[test]
+fn unlabeled_text_trains_the_initial_vectors_in_the_same_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let unlabeled = tmp.path().join("unlabeled.txt");
+    let texts: Vec<String> = synthetic(600, 5, 2, &[])
+        .examples
+        .iter()
+        .map(|e| e.text.clone())
+        .collect();
+    std::fs::write(&unlabeled, texts.join("\n") + "\n").unwrap();
+    let tr = synthetic(400, 1, 2, &[]);
+    let out = tmp.path().join("multichannel");
+    let config = TrainConfig {
+        unlabeled: Some(unlabeled.clone()),
+        embedding: EmbeddingMode::Multichannel,
+        seed: 7,
+        ..small_config()
+    };
+    let acc = fit(&config, &tr, &out, None);
+    assert!(acc > 0.9, "{acc}");
+
+    let b = Bundle::load(&out).unwrap();
+    let tokenizer = Tokenizer::new(b.config.tokenizer.clone());
+    let train_tokens: Vec<Vec<String>> = tr
+        .examples
+        .iter()
+        .map(|e| tokenizer.tokenize(&e.text))
+        .collect();
+    let expected =
+        unlabeled_vectors(&config, &unlabeled, &tokenizer, &train_tokens, &b.vocab).unwrap();
+    assert_eq!(expected.dim, 16);
+    let words = ["great", "awful", "film", "the"];
+    let frozen = tensor(&out, STATIC_EMBEDDING);
+    assert_eq!(
+        rows(&frozen, &b.vocab, &words, 16),
+        rows(&expected.table, &b.vocab, &words, 16),
+        "the frozen channel holds the trained vectors"
+    );
+    // Trained, not random: a planted cue pair of one class is closer than a cross-class pair.
+    let cos = |a: &str, c: &str| {
+        let r = rows(&expected.table, &b.vocab, &[a, c], 16);
+        let dot: f32 = r[0].iter().zip(&r[1]).map(|(x, y)| x * y).sum();
+        let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        dot / (n(&r[0]) * n(&r[1]))
+    };
+    assert!(
+        cos(POS[0], POS[1]) > cos(POS[0], NEG[0]),
+        "{} vs {}",
+        cos(POS[0], POS[1]),
+        cos(POS[0], NEG[0])
+    );
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join(bundle::CONFIG_FILE)).unwrap()).unwrap();
+    let report = &record["training"]["transfer"]["unlabeled"];
+    assert!(
+        report["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("subword vectors"),
+        "{report}"
+    );
+    assert_eq!(report["vocab_coverage"], 1.0, "{report}");
+}
+
+#[test]
+fn cli_unlabeled_conflicts_with_other_vector_sources() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vec_file = tmp.path().join("v.vec");
+    std::fs::write(&vec_file, "1 2\ngood 0.1 0.2\n").unwrap();
+    let o = textcnn(&[
+        "train",
+        "--train",
+        "t.tsv",
+        "--output",
+        tmp.path().join("o").to_str().unwrap(),
+        "--unlabeled",
+        "u.txt",
+        "--pretrained",
+        vec_file.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--unlabeled") && err.contains("--pretrained"),
+        "{err}"
+    );
 }
