@@ -114,6 +114,7 @@ fn resume_checkpoint(
     arch: &Architecture,
     observer: &mut dyn TrainObserver,
 ) -> Result<EpochProgress> {
+    super::output::check_resumable(output)?;
     let ckpt = Checkpoint::load(output)?;
     if ckpt.config != *config {
         bail!(

@@ -134,6 +134,8 @@ pub struct RunRequest {
     pub start: Start,
     /// Extra fields of the run's record (e.g. `"api": "python"`).
     pub tags: serde_json::Map<String, serde_json::Value>,
+    /// Keep `checkpoint/` when the run finishes ([`TrainOptions::keep_checkpoint`]).
+    pub keep_checkpoint: bool,
 }
 
 impl RunRequest {
@@ -150,6 +152,7 @@ impl RunRequest {
             output: output.into(),
             start: Start::New,
             tags: serde_json::Map::new(),
+            keep_checkpoint: false,
         }
     }
 }
@@ -213,6 +216,7 @@ pub struct PreparedRun {
     output: PathBuf,
     lock: OutputLock,
     resume: bool,
+    keep_checkpoint: bool,
     start_from: Option<StartFrom>,
     run_info: serde_json::Value,
     notes: Vec<String>,
@@ -305,6 +309,7 @@ impl RunRequest {
                 (config, head, None, false, start_from, lock)
             }
         };
+        let keep_checkpoint = self.keep_checkpoint;
         let result = self.read_data(&config, head, sources, &mut info);
         let (train, valid, test, run_info, warnings) = match result {
             Ok(r) => r,
@@ -322,6 +327,7 @@ impl RunRequest {
             output,
             lock,
             resume,
+            keep_checkpoint,
             start_from,
             run_info,
             notes,
@@ -592,6 +598,7 @@ impl PreparedRun {
             interrupt,
             run_info: self.run_info.clone(),
             start_from: self.start_from.take(),
+            keep_checkpoint: self.keep_checkpoint,
         };
         let data = TrainData {
             train: &self.train,
