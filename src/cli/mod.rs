@@ -12,6 +12,7 @@ mod export;
 mod finetune;
 mod predict;
 mod progress;
+mod quantize;
 mod serve;
 mod train;
 
@@ -37,6 +38,7 @@ pub enum Command {
     ExportVectors(export::ExportArgs),
     Compare(compare::CompareArgs),
     Explain(Box<explain::ExplainArgs>),
+    Quantize(quantize::QuantizeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -51,5 +53,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ExportVectors(args) => export::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Explain(args) => explain::run(*args),
+        Command::Quantize(args) => quantize::run(args),
     }
 }

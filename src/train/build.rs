@@ -253,6 +253,7 @@ pub(super) fn build_model(
         parent,
         ngram: None,
         multi_label: None,
+        dtype: Default::default(),
     };
     bundle_config.set_head_record(head.record(labels.len(), weights.as_deref()));
     if let Some(w) = &weights {
