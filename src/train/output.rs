@@ -215,7 +215,7 @@ pub fn check_resumable(dir: &Path) -> Result<()> {
     {
         return Ok(());
     }
-    if dir.join(crate::bundle::CONFIG_FILE).is_file() {
+    if crate::bundle::Bundle::load(dir).is_ok() {
         bail!(
             "{} holds a finished model without its training checkpoint (a finished run drops \
              checkpoint/ unless trained with --keep-checkpoint): there is nothing to resume. To \

@@ -70,6 +70,14 @@ pub fn finished_run(dir: &Path) -> Option<AlreadyFinished> {
             removed: None,
         });
     }
+    if !dir.join("checkpoint").join("state.json").exists() {
+        // A complete bundle whose checkpoint was dropped at the end of its run (the default).
+        return Some(AlreadyFinished {
+            dir: dir.to_path_buf(),
+            how: "its checkpoint was dropped when it ended".to_string(),
+            removed: None,
+        });
+    }
     let ckpt = Checkpoint::load(dir).ok()?;
     let examples = bundle.config.dataset["train"]["examples"].as_u64()? as usize;
     let steps = examples.div_ceil(ckpt.config.batch_size.min(examples).max(1));
@@ -250,20 +258,33 @@ impl RunRequest {
                             .join(", ")
                     );
                 }
-                check_resumable(&output)?;
                 // Before the lock: a finished run's folder is not touched (but for what an
-                // interrupted save of its report left, removed under the lock).
+                // interrupted save of its report left, removed under the lock, and the
+                // checkpoint of a run killed before it dropped it, unless asked to keep it).
                 if let Some(mut done) = finished_run(&output) {
                     let keep = Checkpoint::load(&output)
                         .map(|c| c.tensors)
                         .unwrap_or_default();
-                    if !stale_saves(&output, &keep).is_empty()
+                    let drop_checkpoint =
+                        !self.keep_checkpoint && output.join("checkpoint").exists();
+                    if (drop_checkpoint || !stale_saves(&output, &keep).is_empty())
                         && let Ok(_lock) = OutputLock::acquire(&output)
                     {
                         done.removed = remove_stale_saves(&output, &keep);
+                        if drop_checkpoint {
+                            Checkpoint::remove(&output)?;
+                            let note = "removed the finished run's checkpoint/ (keep it with \
+                                        --keep-checkpoint)"
+                                .to_string();
+                            done.removed = Some(match done.removed {
+                                Some(r) => format!("{r}; {note}"),
+                                None => note,
+                            });
+                        }
                     }
                     return Err(done.into());
                 }
+                check_resumable(&output)?;
                 let ckpt = Checkpoint::load(&output)?;
                 let sources: RunSources =
                     serde_json::from_value(ckpt.run.clone()).with_context(|| {
