@@ -64,6 +64,7 @@ use crate::head::{Head, HeadKind, HeadRecord, MultiLabelConfig, head_of_record};
 pub use crate::model::Architecture;
 use crate::model::Model;
 use crate::ngram::{MixWeights, NGRAM_TENSORS_FILE, NGRAM_TOKENS_FILE, NgramConfig, NgramModel};
+use crate::quant::StoredDtype;
 use crate::text::{EncodeConfig, TextPipeline, Tokenizer, TokenizerConfig, Vocab};
 
 /// Version of the bundle layout written; bumped on any incompatible change. Version 2 added
@@ -94,7 +95,7 @@ pub const LOCK_FILE: &str = ".textcnn.lock";
 const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
 /// Named f32 tensors: name -> (shape, row-major data).
-pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
+pub use crate::quant::TensorMap;
 
 /// Contents of `config.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -128,6 +129,10 @@ pub struct BundleConfig {
     /// ([`crate::head::MultiLabel`]); absent in single-label bundles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_label: Option<MultiLabelConfig>,
+    /// How the weight files store their tensors (`textcnn quantize`): absent for f32, else
+    /// `"f16"` or `"int8"` ([`crate::quant`]); loading always gives f32.
+    #[serde(default, skip_serializing_if = "StoredDtype::is_f32")]
+    pub dtype: StoredDtype,
 }
 
 impl BundleConfig {
@@ -248,7 +253,8 @@ impl Bundle {
     /// Writes the files, then `config.json` with `"contents"` and `"files"`.
     fn save_as(&self, dir: &Path, name: String, complete: bool) -> Result<()> {
         let head = self.config.head()?.kind();
-        let model = tensor_bytes(&self.model.named_params())
+        let dtype = self.config.dtype;
+        let model = stored_bytes(&self.model.named_params(), dtype)
             .with_context(|| format!("cannot serialize {}", dir.join(MODEL_FILE).display()))?;
         let vocab = self.vocab.to_bytes();
         write_atomic(&dir.join(MODEL_FILE), &model)?;
@@ -268,7 +274,7 @@ impl Bundle {
         ]
         .into();
         if let Some(ngram) = &self.ngram {
-            let (tensors, tokens) = ngram.to_bytes()?;
+            let (tensors, tokens) = ngram.to_bytes_as(dtype)?;
             write_atomic(&dir.join(NGRAM_TENSORS_FILE), &tensors)?;
             write_atomic(&dir.join(NGRAM_TOKENS_FILE), &tokens)?;
             files.insert(NGRAM_TENSORS_FILE, sha256_tag(&tensors));
@@ -696,7 +702,8 @@ pub fn load_tensors(path: &Path) -> Result<TensorMap> {
     parse_tensors(&bytes, path)
 }
 
-/// [`load_tensors`] of bytes already read from `path`.
+/// [`load_tensors`] of bytes already read from `path`; f16 and int8 tensors (a quantized
+/// bundle, [`crate::quant`]) are returned as f32.
 fn parse_tensors(bytes: &[u8], path: &Path) -> Result<TensorMap> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| {
         anyhow::anyhow!(
@@ -704,31 +711,19 @@ fn parse_tensors(bytes: &[u8], path: &Path) -> Result<TensorMap> {
             path.display()
         )
     })?;
-    let mut out = TensorMap::new();
-    for (name, view) in st.tensors() {
-        if view.dtype() != Dtype::F32 {
-            bail!(
-                "{}: tensor {name} has dtype {:?}, expected F32",
-                path.display(),
-                view.dtype()
-            );
-        }
-        let data: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-            bail!(
-                "{}: tensor {name} holds a non-finite value ({}) at element {i}; the file is corrupt or the \
-                 training diverged",
-                path.display(),
-                data[i]
-            );
-        }
-        out.insert(name, (view.shape().to_vec(), data));
-    }
-    Ok(out)
+    crate::quant::decode_all(&st, path)
+}
+
+/// The safetensors file of named f32 tensors stored as `dtype` ([`crate::quant::encode`]).
+fn stored_bytes<D: AsRef<[f32]>>(
+    tensors: &[(String, Vec<usize>, D)],
+    dtype: StoredDtype,
+) -> Result<Vec<u8>> {
+    let raw: Vec<crate::quant::RawTensor> = tensors
+        .iter()
+        .flat_map(|(name, shape, data)| crate::quant::encode(name, shape, data.as_ref(), dtype))
+        .collect();
+    crate::quant::serialize(&raw)
 }
 
 #[cfg(test)]

@@ -39,6 +39,10 @@ pub struct FinetuneArgs {
     /// being an error.
     #[arg(long)]
     pub allow_new_labels: bool,
+    /// Keep the resumable `checkpoint/` folder (parameters + optimizer state, about twice the
+    /// model's size) when training finishes; by default a finished run keeps only its bundle.
+    #[arg(long)]
+    pub keep_checkpoint: bool,
     #[command(flatten)]
     pub read: ReadArgs,
     #[command(flatten)]
@@ -61,6 +65,7 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
             parent: args.model,
             allow_new_labels: args.allow_new_labels,
         },
+        keep_checkpoint: args.keep_checkpoint,
         ..RunRequest::new(config, args.output)
     };
     execute(request, &args.log)

@@ -12,6 +12,7 @@ mod export;
 mod finetune;
 mod predict;
 mod progress;
+mod quantize;
 mod serve;
 mod train;
 mod vectors;
@@ -39,6 +40,7 @@ pub enum Command {
     Compare(compare::CompareArgs),
     Explain(Box<explain::ExplainArgs>),
     Vectors(Box<vectors::VectorsArgs>),
+    Quantize(quantize::QuantizeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -54,5 +56,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => compare::run(args),
         Command::Explain(args) => explain::run(*args),
         Command::Vectors(args) => vectors::run(*args),
+        Command::Quantize(args) => quantize::run(args),
     }
 }

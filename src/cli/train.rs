@@ -47,6 +47,10 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub head: Option<HeadKind>,
     /// The training settings' flags (defined once, in `textcnn::train`'s settings table).
+    /// Keep the resumable `checkpoint/` folder (parameters + optimizer state, about twice the
+    /// model's size) when training finishes; by default a finished run keeps only its bundle.
+    #[arg(long)]
+    pub keep_checkpoint: bool,
     #[command(flatten)]
     pub hyper: TrainFlags,
     #[command(flatten)]
@@ -94,6 +98,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(dir) => RunRequest {
             explicit: explicit_settings(&args.hyper.given(), None)?,
             start: Start::Resume,
+            keep_checkpoint: args.keep_checkpoint,
             ..RunRequest::new(TrainConfig::default(), dir)
         },
         None => {
@@ -116,6 +121,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 valid: args.valid.clone().map(DataSource::Spec),
                 test: args.test.clone().map(DataSource::Spec),
                 read: args.read.options(),
+                keep_checkpoint: args.keep_checkpoint,
                 ..RunRequest::new(config, args.output.clone().expect("clap requires --output"))
             }
         }

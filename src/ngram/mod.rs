@@ -20,6 +20,8 @@ use anyhow::{Context, Result, bail};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
+use crate::quant::StoredDtype;
+
 pub use logreg::{Csr, LogReg, LogRegFit};
 
 /// Add-one smoothing of the naive-Bayes counts of the branch's weight scale
@@ -381,8 +383,11 @@ impl NgramFeaturizer {
 
 /// File of the n-gram branch's tensors in a bundle: `ngram.weight [features, classes]`,
 /// `ngram.bias [classes]`, `ngram.idf [features]` (f32) and `ngram.keys [features]` (u64,
-/// packed n-grams, ascending).
+/// packed n-grams, ascending); a quantized bundle stores them as described at
+/// [`NgramModel::to_bytes_as`].
 pub const NGRAM_TENSORS_FILE: &str = "ngram.safetensors";
+/// The n-gram keys of a quantized bundle: varint gaps ([`crate::quant::delta_encode`]), U8.
+const KEY_GAPS: &str = "ngram.key_gaps";
 /// File of the n-gram branch's token table: one JSON string per line, line `i` is token id `i + 1`.
 pub const NGRAM_TOKENS_FILE: &str = "ngram_tokens.txt";
 
@@ -400,34 +405,49 @@ impl NgramModel {
             .probabilities(&self.featurizer.transform_all(docs))
     }
 
-    /// The contents of [`NGRAM_TENSORS_FILE`] and [`NGRAM_TOKENS_FILE`].
+    /// The contents of [`NGRAM_TENSORS_FILE`] and [`NGRAM_TOKENS_FILE`], weights in f32.
     ///
     /// # Errors
     /// Only if safetensors cannot serialize the tensors.
     pub fn to_bytes(&self) -> Result<(Vec<u8>, Vec<u8>)> {
+        self.to_bytes_as(StoredDtype::F32)
+    }
+
+    /// [`NgramModel::to_bytes`] with the weights and IDF stored as `dtype` (a quantized
+    /// bundle): f16 stores both in f16; int8 stores the weights in int8 blocks of 64 values
+    /// ([`crate::quant::encode_blocks`]: a row of a few classes is too short for its own
+    /// scale) and the IDF in f16. Both store the sorted keys as varint gaps
+    /// ([`crate::quant::delta_encode`], `ngram.key_gaps`) instead of u64.
+    ///
+    /// # Errors
+    /// Only if safetensors cannot serialize the tensors.
+    pub fn to_bytes_as(&self, dtype: StoredDtype) -> Result<(Vec<u8>, Vec<u8>)> {
         let (_, tokens, keys, idf) = self.featurizer.parts();
         let k = self.logreg.classes;
-        let f32_bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
-        let weight = f32_bytes(&self.logreg.weights);
-        let bias = f32_bytes(&self.logreg.bias);
-        let idf_b = f32_bytes(idf);
-        let keys_b: Vec<u8> = keys.iter().flat_map(|x| x.to_le_bytes()).collect();
         let n = keys.len();
-        let views = vec![
-            ("ngram.weight", Dtype::F32, vec![n, k], &weight),
-            ("ngram.bias", Dtype::F32, vec![k], &bias),
-            ("ngram.idf", Dtype::F32, vec![n], &idf_b),
-            ("ngram.keys", Dtype::U64, vec![n], &keys_b),
-        ]
-        .into_iter()
-        .map(|(name, dt, shape, data)| {
-            Ok((
-                name.to_string(),
-                safetensors::tensor::TensorView::new(dt, shape, data)?,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-        let tensors = safetensors::serialize(views, None)
+        let mut raw = match dtype {
+            StoredDtype::Int8 => crate::quant::encode_blocks("ngram.weight", &self.logreg.weights),
+            d => crate::quant::encode("ngram.weight", &[n, k], &self.logreg.weights, d),
+        };
+        let idf_dtype = match dtype {
+            StoredDtype::Int8 => StoredDtype::F16,
+            d => d,
+        };
+        raw.extend(crate::quant::encode(
+            "ngram.bias",
+            &[k],
+            &self.logreg.bias,
+            StoredDtype::F32,
+        ));
+        raw.extend(crate::quant::encode("ngram.idf", &[n], idf, idf_dtype));
+        if dtype == StoredDtype::F32 {
+            let keys_b: Vec<u8> = keys.iter().flat_map(|x| x.to_le_bytes()).collect();
+            raw.push(("ngram.keys".to_string(), Dtype::U64, vec![n], keys_b));
+        } else {
+            let packed = crate::quant::delta_encode(keys);
+            raw.push((KEY_GAPS.to_string(), Dtype::U8, vec![packed.len()], packed));
+        }
+        let tensors = crate::quant::serialize(&raw)
             .with_context(|| format!("cannot serialize {NGRAM_TENSORS_FILE}"))?;
         let mut text = String::new();
         for t in tokens {
@@ -471,32 +491,30 @@ impl NgramModel {
             }
             Ok((v.shape().to_vec(), v.data()))
         };
-        let floats = |b: &[u8]| -> Vec<f32> {
-            b.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        let keys: Vec<u64> = if st.names().contains(&KEY_GAPS) {
+            let (_, kb) = get(KEY_GAPS, Dtype::U8)?;
+            crate::quant::delta_decode(kb)
+                .with_context(|| format!("{}: tensor {KEY_GAPS}", path.display()))?
+        } else {
+            let (ks, kb) = get("ngram.keys", Dtype::U64)?;
+            if ks.len() != 1 {
+                bail!(
+                    "{}: tensor ngram.keys must be 1-D, not {ks:?}",
+                    path.display()
+                );
+            }
+            kb.chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
                 .collect()
         };
-        let (ks, kb) = get("ngram.keys", Dtype::U64)?;
-        let keys: Vec<u64> = kb
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
-            .collect();
         let n = keys.len();
-        let (ws, wb) = get("ngram.weight", Dtype::F32)?;
-        let (bs, bb) = get("ngram.bias", Dtype::F32)?;
-        let (is, ib) = get("ngram.idf", Dtype::F32)?;
-        if ks != [n] || ws != [n, classes] || bs != [classes] || is != [n] {
+        let weights = crate::quant::decode_as(&st, "ngram.weight", &path, &[n, classes])?;
+        let (bs, bias) = crate::quant::decode(&st, "ngram.bias", &path)?;
+        let (is, idf) = crate::quant::decode(&st, "ngram.idf", &path)?;
+        if bs != [classes] || is != [n] {
             bail!(
-                "{}: tensor shapes keys {ks:?}, weight {ws:?}, bias {bs:?}, idf {is:?} do not fit \
+                "{}: tensor shapes bias {bs:?}, idf {is:?} do not fit \
                  {n} n-grams and {classes} classes",
-                path.display()
-            );
-        }
-        let weights = floats(wb);
-        let bias = floats(bb);
-        if weights.iter().chain(&bias).any(|v| !v.is_finite()) {
-            bail!(
-                "{}: the n-gram weights hold non-finite values",
                 path.display()
             );
         }
@@ -512,7 +530,7 @@ impl NgramModel {
                 })
             })
             .collect::<Result<Vec<String>>>()?;
-        let featurizer = NgramFeaturizer::from_parts(config, tokens, keys, floats(ib))
+        let featurizer = NgramFeaturizer::from_parts(config, tokens, keys, idf)
             .with_context(|| format!("{}", path.display()))?;
         Ok(NgramModel {
             featurizer,

@@ -27,6 +27,8 @@ pub const ENDPOINTS: [&str; 7] = [
 
 /// The label of KServe's V1 predict path, `POST /v1/models/NAME:predict`, whatever the name.
 pub const KSERVE_PREDICT: &str = "/v1/models/:predict";
+/// The label of KServe's V2 inference path, `POST /v2/models/NAME/infer`, whatever the name.
+pub const KSERVE_V2_INFER: &str = "/v2/models/:infer";
 
 /// Cumulative latency histogram of one endpoint.
 #[derive(Clone, Debug, Default)]
@@ -86,6 +88,11 @@ pub fn endpoint_label(path: &str) -> &'static str {
         && rest.ends_with(":predict")
     {
         return KSERVE_PREDICT;
+    }
+    if let Some(rest) = path.strip_prefix("/v2/models/")
+        && rest.ends_with("/infer")
+    {
+        return KSERVE_V2_INFER;
     }
     ENDPOINTS
         .iter()

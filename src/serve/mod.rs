@@ -5,6 +5,7 @@
 //! | `POST /v1/predict` | `{"texts": [..], "top_k": 2}` or `{"instances": [..]}` → `{"predictions": [..], "model": {..}}` (multi-label models add `"labels"`, the labels over their thresholds, to each prediction) |
 //! | `POST /v1/explain` | `{"text": "..", "label": "pos", "top": 20}` → `{"explanation": {..}, "model": {..}}` (see [`explain`]) |
 //! | `POST /v1/models/NAME:predict` | KServe V1: `{"instances": [..]}` → `{"predictions": [..]}` (see [`kserve`]) |
+//! | `POST /v2/models/NAME/infer` | KServe V2 / Open Inference Protocol: a BYTES tensor of texts → `probabilities` FP32 `[n, labels]` and `label` BYTES `[n]`; with `GET /v2/health/{live,ready}`, `GET /v2/models/NAME[/ready]` (see [`kserve_v2`]) |
 //! | `GET /v1/model` | labels, architecture (and the n-gram branch of `ngram-cnn`), tokenizer and encoding settings, training summary, best epoch, limits |
 //! | `GET /healthz` | `{"status": "ok", ..}` |
 //! | `GET /metrics` | Prometheus text format: requests, errors, latency histogram, texts classified |
@@ -18,6 +19,7 @@ mod batcher;
 mod connection;
 pub mod explain;
 mod kserve;
+pub mod kserve_v2;
 pub mod metrics;
 mod page;
 mod predict;

@@ -121,22 +121,7 @@ async fn predict_inner(state: &AppState, body: Body, kserve: bool) -> Result<Res
     let labels = s.classifier.labels();
     let request = parse_predict(&bytes, &s.config, labels.len())?;
     let field = request.field;
-    let predictions = s.worker.predict(request.texts).await.map_err(|e| match e {
-        WorkerError::Gone => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the model worker is not running",
-        ),
-        WorkerError::Failed(message) => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the model failed on this request's texts ({message}); the service goes on"),
-        ),
-    })?;
-    // A text without tokens is refused as an empty one is (see `parse_predict`).
-    if let Some(i) = predictions.iter().position(|p| p.n_tokens == 0) {
-        return Err(ApiError::unprocessable(format!(
-            "{field}[{i}] has no tokens after tokenization (only markup, stop words or characters the tokenizer drops); n_tokens: 0"
-        )));
-    }
+    let predictions = classify(state, request.texts, field).await?;
     let out: Vec<PredictionOut> = predictions
         .iter()
         .map(|p| {
@@ -174,6 +159,35 @@ async fn predict_inner(state: &AppState, body: Body, kserve: bool) -> Result<Res
             model: &s.info,
         },
     ))
+}
+
+/// Classifies `texts` on the batching worker; `field` names them in the messages.
+///
+/// # Errors
+/// 503 when the worker is gone, 500 when the model failed on them, 422 for a text without
+/// tokens.
+pub(super) async fn classify(
+    state: &AppState,
+    texts: Vec<String>,
+    field: &str,
+) -> Result<Vec<crate::predict::Prediction>, ApiError> {
+    let predictions = state.0.worker.predict(texts).await.map_err(|e| match e {
+        WorkerError::Gone => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the model worker is not running",
+        ),
+        WorkerError::Failed(message) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the model failed on this request's texts ({message}); the service goes on"),
+        ),
+    })?;
+    // A text without tokens is refused as an empty one is (see `parse_predict`).
+    if let Some(i) = predictions.iter().position(|p| p.n_tokens == 0) {
+        return Err(ApiError::unprocessable(format!(
+            "{field}[{i}] has no tokens after tokenization (only markup, stop words or characters the tokenizer drops); n_tokens: 0"
+        )));
+    }
+    Ok(predictions)
 }
 
 /// Parses and checks a predict body against the limits.
@@ -225,6 +239,24 @@ pub fn parse_predict(
             kind(&list)
         )));
     };
+    let texts = checked_texts(field, items, config)?;
+    Ok(PredictRequest {
+        texts,
+        top_k,
+        field,
+    })
+}
+
+/// The texts of a list of request items (strings; for `instances` also objects with a `"text"`
+/// field), checked against the limits; `field` names the list in the messages.
+///
+/// # Errors
+/// 422 for an empty list, a non-string or empty text; 413 for too many or too long texts.
+pub(super) fn checked_texts(
+    field: &str,
+    items: Vec<Value>,
+    config: &ServeConfig,
+) -> Result<Vec<String>, ApiError> {
     if items.is_empty() {
         return Err(ApiError::unprocessable(format!(
             "\"{field}\" is an empty list; give at least one text"
@@ -287,11 +319,7 @@ pub fn parse_predict(
         }
         texts.push(text);
     }
-    Ok(PredictRequest {
-        texts,
-        top_k,
-        field,
-    })
+    Ok(texts)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::metrics::{self, endpoint_label};
 use super::request::json_response;
-use super::{ApiError, AppState, explain, kserve, page, predict};
+use super::{ApiError, AppState, explain, kserve, kserve_v2, page, predict};
 
 /// The routes of the service, with metrics and JSON errors for every response.
 pub fn router(state: AppState) -> Router {
@@ -30,6 +30,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/models/{target}",
             get(kserve::ready).post(kserve::predict),
         )
+        .route("/v2", get(kserve_v2::server_metadata))
+        .route("/v2/health/live", get(kserve_v2::live))
+        .route("/v2/health/ready", get(kserve_v2::ready))
+        .route("/v2/models/{name}", get(kserve_v2::metadata))
+        .route("/v2/models/{name}/ready", get(kserve_v2::model_ready))
+        .route("/v2/models/{name}/infer", post(kserve_v2::infer))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
@@ -53,7 +59,8 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let post_only = endpoint == "/v1/predict"
             || endpoint == "/v1/explain"
-            || endpoint == metrics::KSERVE_PREDICT;
+            || endpoint == metrics::KSERVE_PREDICT
+            || endpoint == metrics::KSERVE_V2_INFER;
         let message = if status == StatusCode::METHOD_NOT_ALLOWED {
             let allowed = if post_only { "POST" } else { "GET, HEAD" };
             format!("method {method} is not allowed for {path} (use {allowed})")
@@ -82,7 +89,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no endpoint {method} {}; the endpoints are POST /v1/predict, POST /v1/explain, POST /v1/models/NAME:predict (KServe V1), GET /v1/model, GET /healthz, GET /metrics, GET /report and GET /",
+            "no endpoint {method} {}; the endpoints are POST /v1/predict, POST /v1/explain, POST /v1/models/NAME:predict (KServe V1), POST /v2/models/NAME/infer (KServe V2), GET /v2/health/ready, GET /v1/model, GET /healthz, GET /metrics, GET /report and GET /",
             uri.path()
         ),
     )

@@ -114,6 +114,7 @@ fn resume_checkpoint(
     arch: &Architecture,
     observer: &mut dyn TrainObserver,
 ) -> Result<EpochProgress> {
+    super::output::check_resumable(output)?;
     let ckpt = Checkpoint::load(output)?;
     if ckpt.config != *config {
         bail!(
@@ -254,6 +255,7 @@ pub(super) fn build_model(
         parent,
         ngram: None,
         multi_label: None,
+        dtype: Default::default(),
     };
     bundle_config.set_head_record(head.record(labels.len(), weights.as_deref()));
     if let Some(w) = &weights {

@@ -134,6 +134,20 @@ impl Checkpoint {
             .with_context(|| format!("{} is not a valid checkpoint", path.display()))
     }
 
+    /// Removes `<output>/checkpoint/` (a finished run keeps only its bundle unless asked to
+    /// keep the checkpoint); nothing to do when it is absent.
+    ///
+    /// # Errors
+    /// A checkpoint folder that exists but cannot be removed.
+    pub fn remove(output: &Path) -> Result<()> {
+        let dir = output.join(DIR);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot remove {}", dir.display())),
+        }
+    }
+
     /// Loads parameters and optimizer state into `trainer`.
     pub fn restore(&self, output: &Path, trainer: &mut Trainer, arch: &Architecture) -> Result<()> {
         let all = load_tensors(&output.join(DIR).join(&self.tensors))?;

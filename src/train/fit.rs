@@ -66,6 +66,10 @@ pub struct TrainOptions {
     /// (extended with `extend_vocab`), labels, head and parameters are the starting point, and
     /// the new bundle records it as its parent.
     pub start_from: Option<StartFrom>,
+    /// Keep `checkpoint/` (parameters and optimizer state, about twice the model's size) after
+    /// the run finishes; by default it is removed once the final bundle is written, and the
+    /// finished run can no longer be resumed (fine-tuning reads the bundle only).
+    pub keep_checkpoint: bool,
 }
 
 /// One line of `metrics.jsonl`.
@@ -265,6 +269,9 @@ fn train_in_pool(
     };
     if end.is_none() {
         stop = StopReason::Interrupted;
+    }
+    if end.is_some() && !options.keep_checkpoint {
+        Checkpoint::remove(output)?;
     }
     let (test, test_unknown_labels, valid, ngram_valid, cnn_note) = match end {
         Some(e) => (

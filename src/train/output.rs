@@ -215,6 +215,15 @@ pub fn check_resumable(dir: &Path) -> Result<()> {
     {
         return Ok(());
     }
+    if crate::bundle::Bundle::load(dir).is_ok() {
+        bail!(
+            "{} holds a finished model without its training checkpoint (a finished run drops \
+             checkpoint/ unless trained with --keep-checkpoint): there is nothing to resume. To \
+             train it further, fine-tune it: `textcnn finetune --model {} --train DATA --output NEW_DIR`",
+            dir.display(),
+            dir.display()
+        );
+    }
     let (stale, others) = leftovers(dir)?;
     let temps: Vec<String> = stale
         .iter()

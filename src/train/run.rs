@@ -70,6 +70,14 @@ pub fn finished_run(dir: &Path) -> Option<AlreadyFinished> {
             removed: None,
         });
     }
+    if !dir.join("checkpoint").join("state.json").exists() {
+        // A complete bundle whose checkpoint was dropped at the end of its run (the default).
+        return Some(AlreadyFinished {
+            dir: dir.to_path_buf(),
+            how: "its checkpoint was dropped when it ended".to_string(),
+            removed: None,
+        });
+    }
     let ckpt = Checkpoint::load(dir).ok()?;
     let examples = bundle.config.dataset["train"]["examples"].as_u64()? as usize;
     let steps = examples.div_ceil(ckpt.config.batch_size.min(examples).max(1));
@@ -134,6 +142,8 @@ pub struct RunRequest {
     pub start: Start,
     /// Extra fields of the run's record (e.g. `"api": "python"`).
     pub tags: serde_json::Map<String, serde_json::Value>,
+    /// Keep `checkpoint/` when the run finishes ([`TrainOptions::keep_checkpoint`]).
+    pub keep_checkpoint: bool,
 }
 
 impl RunRequest {
@@ -150,6 +160,7 @@ impl RunRequest {
             output: output.into(),
             start: Start::New,
             tags: serde_json::Map::new(),
+            keep_checkpoint: false,
         }
     }
 }
@@ -213,6 +224,7 @@ pub struct PreparedRun {
     output: PathBuf,
     lock: OutputLock,
     resume: bool,
+    keep_checkpoint: bool,
     start_from: Option<StartFrom>,
     run_info: serde_json::Value,
     notes: Vec<String>,
@@ -246,20 +258,33 @@ impl RunRequest {
                             .join(", ")
                     );
                 }
-                check_resumable(&output)?;
                 // Before the lock: a finished run's folder is not touched (but for what an
-                // interrupted save of its report left, removed under the lock).
+                // interrupted save of its report left, removed under the lock, and the
+                // checkpoint of a run killed before it dropped it, unless asked to keep it).
                 if let Some(mut done) = finished_run(&output) {
                     let keep = Checkpoint::load(&output)
                         .map(|c| c.tensors)
                         .unwrap_or_default();
-                    if !stale_saves(&output, &keep).is_empty()
+                    let drop_checkpoint =
+                        !self.keep_checkpoint && output.join("checkpoint").exists();
+                    if (drop_checkpoint || !stale_saves(&output, &keep).is_empty())
                         && let Ok(_lock) = OutputLock::acquire(&output)
                     {
                         done.removed = remove_stale_saves(&output, &keep);
+                        if drop_checkpoint {
+                            Checkpoint::remove(&output)?;
+                            let note = "removed the finished run's checkpoint/ (keep it with \
+                                        --keep-checkpoint)"
+                                .to_string();
+                            done.removed = Some(match done.removed {
+                                Some(r) => format!("{r}; {note}"),
+                                None => note,
+                            });
+                        }
                     }
                     return Err(done.into());
                 }
+                check_resumable(&output)?;
                 let ckpt = Checkpoint::load(&output)?;
                 let sources: RunSources =
                     serde_json::from_value(ckpt.run.clone()).with_context(|| {
@@ -305,6 +330,7 @@ impl RunRequest {
                 (config, head, None, false, start_from, lock)
             }
         };
+        let keep_checkpoint = self.keep_checkpoint;
         let result = self.read_data(&config, head, sources, &mut info);
         let (train, valid, test, run_info, warnings) = match result {
             Ok(r) => r,
@@ -322,6 +348,7 @@ impl RunRequest {
             output,
             lock,
             resume,
+            keep_checkpoint,
             start_from,
             run_info,
             notes,
@@ -604,6 +631,7 @@ impl PreparedRun {
             interrupt,
             run_info: self.run_info.clone(),
             start_from: self.start_from.take(),
+            keep_checkpoint: self.keep_checkpoint,
         };
         let data = TrainData {
             train: &self.train,

@@ -20,6 +20,7 @@ mod nn_multichannel;
 mod nn_reference;
 mod old_bundles;
 mod predict_stream;
+mod quantize;
 mod reliability;
 mod report_outputs;
 mod serve_api;

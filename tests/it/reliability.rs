@@ -297,7 +297,8 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
 }
 
 /// Issue 29, L6: `--resume` of a finished run refitted the n-gram branch and rewrote the
-/// bundle. It says there is nothing to do, exits 0 and touches no file.
+/// bundle. It says there is nothing to do, exits 0 and touches no file (a finished run drops
+/// its checkpoint, issue 31).
 #[test]
 fn resuming_a_finished_run_has_nothing_to_do_and_touches_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -308,7 +309,7 @@ fn resuming_a_finished_run_has_nothing_to_do_and_touches_nothing() {
     let o = succeeds(&["train", "--resume", out.to_str().unwrap()]);
     assert!(
         stdout(&o).contains("nothing to do")
-            && stdout(&o).contains("already finished (all 2 epochs)"),
+            && stdout(&o).contains("already finished (its checkpoint was dropped when it ended)"),
         "{}",
         stdout(&o)
     );
@@ -543,7 +544,14 @@ fn resume_removes_what_interrupted_saves_left() {
         std::fs::write(out.join(s), b"stale").unwrap();
     }
     std::fs::write(out.join(".notes.tmp"), b"mine").unwrap();
-    let o = succeeds(&["train", "--resume", out.to_str().unwrap(), "--quiet"]);
+    // --keep-checkpoint: the finished run keeps its checkpoint, whose stale files are gone.
+    let o = succeeds(&[
+        "train",
+        "--resume",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--keep-checkpoint",
+    ]);
     for s in stale {
         assert!(!out.join(s).exists(), "{s}");
         let name = s.rsplit('/').next().unwrap();

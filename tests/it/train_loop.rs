@@ -108,12 +108,16 @@ fn interrupted_then_resumed_run_equals_an_uninterrupted_one() {
         resumed.path(),
         &TrainOptions {
             resume: true,
+            keep_checkpoint: true,
             ..TrainOptions::default()
         },
     )
     .unwrap();
     assert_eq!(rest.history.len(), 4);
     assert_eq!(params(straight.path()), params(resumed.path()));
+    // A finished run drops its checkpoint unless asked to keep it.
+    assert!(!straight.path().join("checkpoint").exists());
+    assert!(resumed.path().join("checkpoint/state.json").is_file());
 
     let changed = TrainConfig { lr: 0.5, ..config };
     let err = train(
@@ -143,7 +147,11 @@ fn resuming_an_early_stopped_run_is_refused() {
         ..small_config()
     };
     let dir = tempfile::tempdir().unwrap();
-    let done = train(&config, &data, dir.path(), &TrainOptions::default()).unwrap();
+    let keep = TrainOptions {
+        keep_checkpoint: true,
+        ..TrainOptions::default()
+    };
+    let done = train(&config, &data, dir.path(), &keep).unwrap();
     assert_eq!(done.stop, StopReason::EarlyStopped);
     let before = params(dir.path());
     let err = train(
@@ -160,6 +168,23 @@ fn resuming_an_early_stopped_run_is_refused() {
     .to_string();
     assert!(err.contains("already finished"), "{err}");
     assert_eq!(params(dir.path()), before);
+
+    // Without --keep-checkpoint the finished run has none: the error says so and how to go on.
+    let dropped = tempfile::tempdir().unwrap();
+    train(&config, &data, dropped.path(), &TrainOptions::default()).unwrap();
+    assert!(!dropped.path().join("checkpoint").exists());
+    let resume = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    let err = train(&config, &data, dropped.path(), &resume)
+        .err()
+        .expect("no checkpoint")
+        .to_string();
+    assert!(
+        err.contains("without its training checkpoint") && err.contains("textcnn finetune"),
+        "{err}"
+    );
 }
 
 #[test]
