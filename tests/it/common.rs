@@ -226,3 +226,15 @@ pub const TINY_FLAGS: [&str; 10] = [
     "--batch-size",
     "16",
 ];
+
+/// The bytes of `dir/file` for comparing two runs' outputs, `None` when it cannot be read;
+/// `report.json` without its `"cost"` (wall times and memory, which differ from run to run).
+pub fn run_output(dir: &std::path::Path, file: &str) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(dir.join(file)).ok()?;
+    if file != "report.json" {
+        return Some(bytes);
+    }
+    let mut report: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    report.as_object_mut()?.remove("cost");
+    serde_json::to_vec_pretty(&report).ok()
+}

@@ -174,8 +174,8 @@ impl<'a> Scenario<'a> {
             "report.json",
         ] {
             assert_eq!(
-                std::fs::read(dir.join(file)).ok(),
-                std::fs::read(self.reference.join(file)).ok(),
+                crate::common::run_output(dir, file),
+                crate::common::run_output(&self.reference, file),
                 "{what}: {file}"
             );
         }

@@ -671,8 +671,8 @@ fn an_interrupted_multi_label_run_resumes_to_the_same_model() {
         "report.json",
     ] {
         assert_eq!(
-            std::fs::read(whole.join(file)).unwrap(),
-            std::fs::read(stopped.join(file)).unwrap(),
+            crate::common::run_output(&whole, file).unwrap(),
+            crate::common::run_output(&stopped, file).unwrap(),
             "{file}"
         );
     }
@@ -922,8 +922,8 @@ fn train_resume_finishes_an_interrupted_multi_label_run() {
     ok(&["train", "--resume", path(&stopped), "--quiet"]);
     for file in ["model.safetensors", "vocab.txt", "metrics.jsonl"] {
         let (a, b) = (
-            std::fs::read(whole.join(file)).unwrap(),
-            std::fs::read(stopped.join(file)).unwrap(),
+            crate::common::run_output(&whole, file).unwrap(),
+            crate::common::run_output(&stopped, file).unwrap(),
         );
         if file == "metrics.jsonl" {
             // Timings differ; the epochs' figures do not.

@@ -232,8 +232,8 @@ fn a_run_stopped_before_its_ngram_branch_is_refused_everywhere_until_resumed() {
         );
         for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
             assert_eq!(
-                std::fs::read(whole.join(file)).unwrap(),
-                std::fs::read(stopped.join(file)).unwrap(),
+                crate::common::run_output(&whole, file).unwrap(),
+                crate::common::run_output(&stopped, file).unwrap(),
                 "{file}"
             );
         }
@@ -273,8 +273,8 @@ fn ctrl_c_in_the_ngram_stage_stops_it_and_resume_fits_the_branch() {
     succeeds(&["train", "--resume", d, "--quiet"]);
     for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
         assert_eq!(
-            std::fs::read(whole.join(file)).unwrap(),
-            std::fs::read(stopped.join(file)).unwrap(),
+            crate::common::run_output(&whole, file).unwrap(),
+            crate::common::run_output(&stopped, file).unwrap(),
             "{file}"
         );
     }
