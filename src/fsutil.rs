@@ -188,7 +188,7 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 
 /// The canonical form of `path`, or of its parent joined with its file name when it does not
 /// exist yet.
-fn real_path(path: &Path) -> Option<PathBuf> {
+pub fn real_path(path: &Path) -> Option<PathBuf> {
     if let Ok(p) = fs::canonicalize(path) {
         return Some(p);
     }

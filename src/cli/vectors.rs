@@ -102,6 +102,12 @@ impl VectorsArgs {
 
 pub fn run(args: VectorsArgs) -> Result<()> {
     super::common::check_output_file("--output", &args.output, &[], args.force)?;
+    if textcnn::fsutil::same_file(std::path::Path::new(&args.input), &args.output) {
+        anyhow::bail!(
+            "--output {} is the --input text itself; give another file name (the text is never written over)",
+            args.output.display()
+        );
+    }
     let mut settings = args.settings();
     settings.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
     settings.threads = settings.resolved_threads();

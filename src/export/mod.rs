@@ -25,8 +25,8 @@ pub struct QuantizeSummary {
 /// copied. `textcnn predict`, `eval`, `explain` and `serve` load the result like any bundle.
 ///
 /// # Errors
-/// An unreadable bundle, an `output` that is `model` itself or already holds a model, or a
-/// file that cannot be written.
+/// An unreadable bundle, an `output` that is `model` itself, lies inside it, already holds a
+/// model or is anything but a new or empty folder, or a file that cannot be written.
 pub fn quantize(model: &Path, output: &Path, dtype: StoredDtype) -> Result<QuantizeSummary> {
     if crate::fsutil::same_file(model, output) {
         bail!("--output must differ from --model: the original bundle is never modified");
@@ -35,6 +35,30 @@ pub fn quantize(model: &Path, output: &Path, dtype: StoredDtype) -> Result<Quant
         bail!(
             "{} already holds a model; choose another --output or delete it",
             output.display()
+        );
+    }
+    if output.exists() {
+        let empty = output.is_dir()
+            && std::fs::read_dir(output)
+                .with_context(|| format!("cannot read {}", output.display()))?
+                .next()
+                .is_none();
+        if !empty {
+            bail!(
+                "{} already exists and is not an empty folder; choose a new --output (quantize never writes over files)",
+                output.display()
+            );
+        }
+    }
+    if let (Some(m), Some(o)) = (
+        crate::fsutil::real_path(model),
+        crate::fsutil::real_path(output),
+    ) && o.starts_with(&m)
+    {
+        bail!(
+            "--output {} is inside --model {}: the original bundle is never modified; choose a folder outside it",
+            output.display(),
+            model.display()
         );
     }
     let mut bundle = Bundle::load(model)?;

@@ -16,6 +16,9 @@ use crate::model::Architecture;
 use crate::model::{Model, Trainer};
 
 use crate::bundle::{CHECKPOINT_DIR as DIR, CHECKPOINT_STATE as STATE_FILE};
+
+/// The mark of a finished run's checkpoint kept on purpose ([`Checkpoint::mark_kept`]).
+const KEPT_FILE: &str = "kept";
 const MODEL_PREFIX: &str = "model/";
 /// Largest `state.json` read (bytes): the settings, the run description and one line of
 /// metrics per epoch.
@@ -139,6 +142,18 @@ impl Checkpoint {
     ///
     /// # Errors
     /// A checkpoint folder that exists but cannot be removed.
+    /// Marks the checkpoint of a finished run as kept on purpose (`--keep-checkpoint`), so that
+    /// `--resume` of the finished run leaves it (a checkpoint without the mark is what a run
+    /// killed between its final save and the checkpoint's removal left).
+    pub fn mark_kept(output: &Path) -> Result<()> {
+        crate::fsutil::write_atomic(&output.join(DIR).join(KEPT_FILE), b"--keep-checkpoint\n")
+    }
+
+    /// Whether [`Checkpoint::mark_kept`] marked the checkpoint in `output`.
+    pub fn is_kept(output: &Path) -> bool {
+        output.join(DIR).join(KEPT_FILE).is_file()
+    }
+
     pub fn remove(output: &Path) -> Result<()> {
         let dir = output.join(DIR);
         match std::fs::remove_dir_all(&dir) {

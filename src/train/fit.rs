@@ -270,8 +270,14 @@ fn train_in_pool(
     if end.is_none() {
         stop = StopReason::Interrupted;
     }
-    if end.is_some() && !options.keep_checkpoint {
-        Checkpoint::remove(output)?;
+    if end.is_some() {
+        if options.keep_checkpoint {
+            if output.join(crate::bundle::CHECKPOINT_DIR).is_dir() {
+                Checkpoint::mark_kept(output)?;
+            }
+        } else {
+            Checkpoint::remove(output)?;
+        }
     }
     let (test, test_unknown_labels, valid, ngram_valid, cnn_note) = match end {
         Some(e) => (

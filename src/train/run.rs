@@ -265,8 +265,11 @@ impl RunRequest {
                     let keep = Checkpoint::load(&output)
                         .map(|c| c.tensors)
                         .unwrap_or_default();
-                    let drop_checkpoint =
-                        !self.keep_checkpoint && output.join("checkpoint").exists();
+                    // A checkpoint kept on purpose (`--keep-checkpoint` when the run finished)
+                    // stays; one without the mark is what a kill before its removal left.
+                    let drop_checkpoint = !self.keep_checkpoint
+                        && output.join("checkpoint").exists()
+                        && !Checkpoint::is_kept(&output);
                     if (drop_checkpoint || !stale_saves(&output, &keep).is_empty())
                         && let Ok(_lock) = OutputLock::acquire(&output)
                     {

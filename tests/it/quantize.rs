@@ -71,4 +71,21 @@ fn quantized_bundles_are_smaller_and_predict_like_the_f32_model() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("must differ"), "{err}");
+    // A folder of the user's is never written into, nor a folder inside the source bundle.
+    let mine = tempfile::tempdir().unwrap();
+    std::fs::write(mine.path().join("notes.txt"), "mine").unwrap();
+    let err = quantize(model_dir(), mine.path(), StoredDtype::F16)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not an empty folder"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(mine.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+    let inside = model_dir().join("int8");
+    let err = quantize(model_dir(), &inside, StoredDtype::Int8)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is inside --model"), "{err}");
+    assert!(!inside.exists());
 }

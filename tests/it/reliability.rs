@@ -314,6 +314,16 @@ fn resuming_a_finished_run_has_nothing_to_do_and_touches_nothing() {
         stdout(&o)
     );
     assert_eq!(snapshot(&out), before);
+    // A checkpoint kept with --keep-checkpoint stays through a plain --resume of the finished run.
+    let kept = tmp.path().join("kept");
+    let mut args = train_args(&f, kept.to_str().unwrap());
+    args.push("--keep-checkpoint");
+    succeeds(&args);
+    assert!(kept.join("checkpoint/kept").is_file());
+    let before = snapshot(&kept);
+    let o = succeeds(&["train", "--resume", kept.to_str().unwrap()]);
+    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
+    assert_eq!(snapshot(&kept), before);
 }
 
 /// Issue 29, L8: removing `"files"` from `config.json` made the bundle load unverified (a

@@ -839,3 +839,18 @@ fn cli_unlabeled_conflicts_with_other_vector_sources() {
         "{err}"
     );
 }
+
+/// `textcnn vectors` never writes over its own input text, even with `--force`.
+#[test]
+fn cli_vectors_refuses_to_write_over_its_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = tmp.path().join("corpus.txt");
+    let corpus = "the cat sat on the mat\nthe dog sat on the log\n".repeat(20);
+    std::fs::write(&text, &corpus).unwrap();
+    let t = text.to_str().unwrap();
+    let o = textcnn(&["vectors", "--input", t, "--output", t, "--force"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is the --input text itself"), "{err}");
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), corpus);
+}
