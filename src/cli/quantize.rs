@@ -16,7 +16,8 @@ pub enum DtypeArg {
     Int8,
 }
 
-/// Write a smaller copy of a model bundle with f16 or int8 weights (the n-gram branch in f16);
+/// Write a smaller copy of a model bundle with f16 or int8 weights (int8: per-row scales, the n-gram
+/// weights in int8 blocks of 64 and their IDF in f16);
 /// predict, eval, explain and serve load it like any bundle.
 #[derive(Args, Debug)]
 pub struct QuantizeArgs {

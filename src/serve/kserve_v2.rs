@@ -186,7 +186,7 @@ pub fn parse_infer(body: &[u8], config: &super::ServeConfig) -> Result<InferRequ
     let datatype = input.get("datatype").and_then(Value::as_str).unwrap_or("");
     if datatype != "BYTES" {
         return Err(bad(format!(
-            "inputs[0].datatype must be \"BYTES\" (the texts as strings), not {:?}",
+            "inputs[0].datatype must be \"BYTES\" (the texts as strings), not {}",
             input.get("datatype").cloned().unwrap_or(Value::Null)
         )));
     }
@@ -218,8 +218,9 @@ pub fn parse_infer(body: &[u8], config: &super::ServeConfig) -> Result<InferRequ
             .map(|o| match o.get("name").and_then(Value::as_str) {
                 Some(PROBABILITIES) => Ok(PROBABILITIES),
                 Some(LABEL) => Ok(LABEL),
-                other => Err(bad(format!(
-                    "unknown output {other:?}; this model's outputs are \"{PROBABILITIES}\" and \"{LABEL}\""
+                _ => Err(bad(format!(
+                    "unknown output {}; this model's outputs are \"{PROBABILITIES}\" and \"{LABEL}\"",
+                    o.get("name").cloned().unwrap_or(Value::Null)
                 ))),
             })
             .collect::<Result<_, _>>()?,
