@@ -127,6 +127,19 @@ fn trained() -> &'static Trained {
     })
 }
 
+/// `textcnn eval --model MODEL --data DATA --json`, parsed.
+fn eval_json(model: &Path, data: &Path) -> serde_json::Value {
+    let out = ok(&[
+        "eval",
+        "--model",
+        path(model),
+        "--data",
+        path(data),
+        "--json",
+    ]);
+    serde_json::from_str(out.trim()).unwrap()
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -167,15 +180,7 @@ fn train_detects_multi_label_data_and_learns_it() {
 #[test]
 fn eval_json_reproduces_the_test_report() {
     let t = trained();
-    let out = ok(&[
-        "eval",
-        "--model",
-        path(&t.model),
-        "--data",
-        path(&t.test),
-        "--json",
-    ]);
-    let eval: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let eval = eval_json(&t.model, &t.test);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(t.model.join("report.json")).unwrap()).unwrap();
     assert_eq!(eval["multi_label"], true);
@@ -799,18 +804,7 @@ fn finetune_adds_a_label_to_a_multi_label_model_and_compare_shows_both() {
     )
     .unwrap();
     // The parent's row is its eval report.
-    let eval: serde_json::Value = serde_json::from_str(
-        ok(&[
-            "eval",
-            "--model",
-            path(&t.model),
-            "--data",
-            path(&t.test),
-            "--json",
-        ])
-        .trim(),
-    )
-    .unwrap();
+    let eval: serde_json::Value = eval_json(&t.model, &t.test);
     assert_eq!(json["models"][0]["report"], eval["report"]);
     assert_eq!(json["models"][0]["loss"], eval["loss"]);
 }
@@ -838,18 +832,7 @@ fn reports_and_plots_show_multi_label_scores() {
         path(&plots),
     ]);
     let page = std::fs::read_to_string(plots.join("report.html")).unwrap();
-    let eval: serde_json::Value = serde_json::from_str(
-        ok(&[
-            "eval",
-            "--model",
-            path(&t.model),
-            "--data",
-            path(&t.test),
-            "--json",
-        ])
-        .trim(),
-    )
-    .unwrap();
+    let eval: serde_json::Value = eval_json(&t.model, &t.test);
     let micro = eval["report"]["micro_avg"]["f1"].as_f64().unwrap();
     assert!(
         page.contains(&format!("<b id=\"micro-f1\">{micro:.4}</b>")),
