@@ -86,45 +86,45 @@ macro_rules! settings_table {
                 /// Maximum number of epochs (passes over the training data); an explicit value is a
                 /// hard cap
                 epochs: Option<usize> = None, option as usize [keep]
-                shown "automatic: enough for 2,000 steps, 10 to 50; early stopping usually ends sooner"
+                shown "automatic: enough for 2,000 steps, 10 to 50; early stopping usually ends sooner" only [Kim, NgramCnn, Conv2d]
             }
             finetune {
                 /// Mini-batch size (examples per optimizer step)
-                batch_size: usize = 64, value [keep]
+                batch_size: usize = 64, value [keep] only [Kim, NgramCnn, Conv2d]
             }
             finetune("Learning rate [default: the parent's / 10, e.g. 1e-4 after Adam's 1e-3]") {
                 /// Learning rate (step size of the optimizer)
-                lr: f32 = 1e-3, value [keep]
+                lr: f32 = 1e-3, value [keep] only [Kim, NgramCnn, Conv2d]
             }
             train {
                 /// Optimizer
-                optimizer: OptimizerKind = OptimizerKind::Adam, value [keep]
+                optimizer: OptimizerKind = OptimizerKind::Adam, value [keep] only [Kim, NgramCnn, Conv2d]
             }
             train {
                 /// L2 weight decay (decoupled for adamw)
-                weight_decay: f32 = 0.0, value [keep]
+                weight_decay: f32 = 0.0, value [keep] only [Kim, NgramCnn, Conv2d]
             }
             train {
                 /// Momentum of SGD
-                momentum: f32 = 0.9, value [keep]
+                momentum: f32 = 0.9, value [keep] only [Kim, NgramCnn, Conv2d]
             }
             train {
                 /// Dropout rate on the pooled features (kim; Kim 2014: 0.5) or after each hidden
                 /// layer (conv2d)
-                dropout: f32 = 0.5, value [keep]
+                dropout: f32 = 0.5, value [keep] only [Kim, NgramCnn, Conv2d]
             }
             train {
                 /// Max L2 norm of each class's output weight vector (Kim 2014: 3)
-                max_norm: Option<f32> = None, option as f32 [keep]
+                max_norm: Option<f32> = None, option as f32 [keep] only [Kim, NgramCnn, Conv2d]
             }
             train {
                 /// Clip gradients to this global L2 norm
-                clip_grad_norm: Option<f32> = None, option as f32 [keep]
+                clip_grad_norm: Option<f32> = None, option as f32 [keep] only [Kim, NgramCnn, Conv2d]
             }
             finetune {
                 /// Epochs without improvement of the validation metric before training stops
                 /// (early stopping)
-                patience: usize = 2, value [keep]
+                patience: usize = 2, value [keep] only [Kim, NgramCnn, Conv2d]
             }
             finetune {
                 /// Validation metric that selects the best epoch and drives early stopping
@@ -132,7 +132,7 @@ macro_rules! settings_table {
             }
             train {
                 /// Embedding dimension (with --pretrained or --init-from: their dimension)
-                emb_dim: usize = 128, value [keep]
+                emb_dim: usize = 128, value [keep] only [Kim, NgramCnn, Conv2d]
             }
             train {
                 /// Region sizes (kernel heights in tokens), comma-separated
@@ -182,7 +182,7 @@ macro_rules! settings_table {
             }
             train {
                 /// Multiply the learning rate by this factor after every epoch, in (0, 1]
-                lr_decay: f32 = 1.0, value [keep]
+                lr_decay: f32 = 1.0, value [keep] only [Kim, NgramCnn, Conv2d]
             }
             finetune {
                 /// Class weights in the training loss: none, balanced (n / (classes · n_class), as

@@ -1279,3 +1279,31 @@ fn branch_probabilities_mix_into_the_models_and_each_branch_is_scored() {
         assert_eq!(e.scores.headline(), right as f64 / texts.len() as f64);
     }
 }
+
+/// `--arch ngram` trains no network: the network's training flags are refused by name, not
+/// silently ignored (before any data is read).
+#[test]
+fn ngram_architecture_refuses_network_training_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let o = textcnn(&[
+        "train",
+        "--arch",
+        "ngram",
+        "--train",
+        "imdb:train",
+        "--output",
+        out.to_str().unwrap(),
+        "--epochs",
+        "5",
+        "--dropout",
+        "0.9",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--epochs, --dropout apply only to --arch"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+}
