@@ -408,15 +408,21 @@ fn hidden_gains(subwords: &SubwordTable, nwords: usize) -> Vec<f32> {
 /// each update's gradient (times the word's [`hidden_gains`]), and the gradients are summed and
 /// added to the rows once, after the last context: the same arithmetic, since nothing else
 /// reads those rows in between, with about half the memory traffic.
-#[inline(always)]
-fn round_kernel(w: &mut Worker, sh: &Shared, job: &RoundJob) {
-    let st = sh.settings;
-    let mut rng = SplitMix64::new(stream_seed(&[
-        st.seed,
+/// The random stream of worker `w` in one round: fixed by the seed, epoch, round and worker,
+/// so a run is the same for a seed and thread count whatever the scheduling.
+fn round_rng(w: &Worker, sh: &Shared, job: &RoundJob) -> SplitMix64 {
+    SplitMix64::new(stream_seed(&[
+        sh.settings.seed,
         job.epoch as u64,
         job.round as u64,
         w.id as u64,
-    ]));
+    ]))
+}
+
+#[inline(always)]
+fn round_kernel(w: &mut Worker, sh: &Shared, job: &RoundJob) {
+    let st = sh.settings;
+    let mut rng = round_rng(w, sh, job);
     let (mut loss, mut updates, mut tokens) = (0.0f64, 0u64, 0u64);
     let budget = st.round_tokens as u64;
     let lr0 = st.lr as f32;

@@ -16,12 +16,7 @@ fn shards_split_tokens_evenly_at_sentence_bounds() {
 /// rows updated after every update (the reference for [`round_kernel`]'s deferred form).
 fn fasttext_round(w: &mut Worker, sh: &Shared, job: &RoundJob) {
     let st = sh.settings;
-    let mut rng = SplitMix64::new(stream_seed(&[
-        st.seed,
-        job.epoch as u64,
-        job.round as u64,
-        w.id as u64,
-    ]));
+    let mut rng = round_rng(w, sh, job);
     let (mut hidden, mut grad) = (vec![0.0; st.dim], vec![0.0; st.dim]);
     let mut tokens = 0u64;
     while w.next < w.end {
