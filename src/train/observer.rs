@@ -226,11 +226,14 @@ impl StageTimer {
     pub(crate) fn finish(self, observer: &mut dyn TrainObserver) {
         let seconds = self.started.elapsed().as_secs_f64();
         observer.stage_finished(self.stage, seconds);
+        // One read of /proc/self/status: the kernel's VmHWM is then at least its VmRSS.
+        let status = proc_status();
+        let field = |name| status.as_deref().and_then(|s| status_mib(s, name));
         observer.stage_cost(&StageCost {
             stage: self.stage,
             seconds,
-            peak_rss_mib: peak_rss_mib(),
-            rss_mib: rss_mib(),
+            peak_rss_mib: field("VmHWM:"),
+            rss_mib: field("VmRSS:"),
         });
     }
 }
@@ -271,9 +274,13 @@ impl TrainObserver for CostLog {
     }
 }
 
-/// A `kB` field of `/proc/self/status` (`VmHWM`, `VmRSS`) in MiB; `None` off Linux.
-fn status_mib(field: &str) -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+/// The text of `/proc/self/status`; `None` off Linux.
+fn proc_status() -> Option<String> {
+    std::fs::read_to_string("/proc/self/status").ok()
+}
+
+/// A `kB` field of a `/proc/self/status` text (`VmHWM:`, `VmRSS:`) in MiB.
+fn status_mib(s: &str, field: &str) -> Option<f64> {
     let line = s.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
@@ -282,12 +289,12 @@ fn status_mib(field: &str) -> Option<f64> {
 /// Peak resident set size of this process so far in MiB (`VmHWM` of `/proc/self/status`);
 /// `None` where that file does not exist (not Linux).
 pub fn peak_rss_mib() -> Option<f64> {
-    status_mib("VmHWM:")
+    status_mib(&proc_status()?, "VmHWM:")
 }
 
 /// Resident set size of this process now in MiB (`VmRSS`); `None` off Linux.
 pub fn rss_mib() -> Option<f64> {
-    status_mib("VmRSS:")
+    status_mib(&proc_status()?, "VmRSS:")
 }
 
 #[cfg(test)]
