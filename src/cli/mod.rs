@@ -9,6 +9,7 @@ mod data;
 mod eval;
 mod explain;
 mod export;
+mod export_model;
 mod finetune;
 mod predict;
 mod progress;
@@ -37,6 +38,7 @@ pub enum Command {
     Serve(serve::ServeArgs),
     Finetune(Box<finetune::FinetuneArgs>),
     ExportVectors(export::ExportArgs),
+    Export(export_model::ExportModelArgs),
     Compare(compare::CompareArgs),
     Explain(Box<explain::ExplainArgs>),
     Vectors(Box<vectors::VectorsArgs>),
@@ -53,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Finetune(args) => finetune::run(*args),
         Command::ExportVectors(args) => export::run(args),
+        Command::Export(args) => export_model::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Explain(args) => explain::run(*args),
         Command::Vectors(args) => vectors::run(*args),

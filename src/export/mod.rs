@@ -1,5 +1,7 @@
 //! Smaller and portable copies of a trained bundle: `textcnn quantize` (the same bundle with
-//! f16 or int8 weights, [`crate::quant`]).
+//! f16 or int8 weights, [`crate::quant`]) and `textcnn export --format onnx` ([`onnx`]).
+
+pub mod onnx;
 
 use std::path::Path;
 

@@ -74,6 +74,22 @@ fn pack(symbols: &[u64]) -> u64 {
         .fold(0u64, |key, &s| (key << SYMBOL_BITS) | (s & SYMBOL_MASK))
 }
 
+/// The symbols of a packed n-gram key, first symbol first, and whether it is a character
+/// n-gram: word keys hold token ids (`1..`, see [`NgramFeaturizer::token_id`]), character keys
+/// Unicode scalar values + 1 (a space joins two tokens). The inverse of the packing used for
+/// the columns of [`NgramFeaturizer::parts`].
+pub fn key_symbols(key: u64) -> (bool, Vec<u64>) {
+    let is_char = key & CHAR_FLAG != 0;
+    let mut rest = key & !CHAR_FLAG;
+    let mut symbols = Vec::with_capacity(3);
+    while rest != 0 {
+        symbols.push(rest & SYMBOL_MASK);
+        rest >>= SYMBOL_BITS;
+    }
+    symbols.reverse();
+    (is_char, symbols)
+}
+
 /// Turns token lists into TF-IDF vectors over the n-grams seen in training.
 #[derive(Clone, Debug)]
 pub struct NgramFeaturizer {
@@ -243,6 +259,12 @@ impl NgramFeaturizer {
     /// Number of feature columns (n-grams).
     pub fn num_features(&self) -> usize {
         self.keys.len()
+    }
+
+    /// The id of `token` in the branch's token table (`1..`; the line number in
+    /// `ngram_tokens.txt`), or 0 for a token outside it (no kept n-gram contains such a token).
+    pub fn token_id(&self, token: &str) -> u32 {
+        self.tokens.get(token).copied().unwrap_or(0)
     }
 
     /// Appends the packed keys of every n-gram occurrence in `doc` (with repeats).
@@ -587,7 +609,7 @@ impl MixWeights {
 }
 
 /// Smallest probability entering a logarithm, so that one confident mistake stays finite.
-const MIN_PROB: f32 = 1e-7;
+pub const MIN_PROB: f32 = 1e-7;
 
 /// The mixture of two `[n, classes]` probability tables (see [`MixWeights`]).
 pub fn mix_probabilities(cnn: &[f32], ngram: &[f32], w: MixWeights, classes: usize) -> Vec<f32> {

@@ -8,6 +8,7 @@ mod data_cli;
 mod data_imdb;
 mod data_readers;
 mod explain;
+mod export_onnx;
 mod kill_anywhere;
 mod multilabel_cli;
 mod multilabel_data;
