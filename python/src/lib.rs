@@ -268,6 +268,43 @@ impl NativeClassifier {
         .map_err(to_py)
     }
 
+    /// The inputs of the bundle's ONNX graph (`textcnn export --format onnx`) for `texts`:
+    /// `[(name, rows, cols, values)]` in the graph's input order, `values` the little-endian
+    /// int64 matrix `[rows, cols]` as bytes. The GIL is released while computing.
+    #[allow(clippy::type_complexity)]
+    fn onnx_inputs<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<String>,
+    ) -> Vec<(&'static str, usize, usize, Bound<'py, PyBytes>)> {
+        let pool = self
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone();
+        let inputs = py.detach(|| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            pool.install(|| textcnn::export::onnx::OnnxInputs::encode(&self.inner, &refs))
+        });
+        inputs
+            .inputs
+            .into_iter()
+            .map(|(name, m)| {
+                let bytes: Vec<u8> = m.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (name, m.rows, m.cols, PyBytes::new(py, &bytes))
+            })
+            .collect()
+    }
+
+    /// Writes the bundle's model as an ONNX file (`textcnn export --format onnx`); returns its
+    /// size in bytes.
+    fn export_onnx(&self, py: Python<'_>, output: PathBuf) -> PyResult<u64> {
+        py.detach(|| textcnn::export::onnx::write_onnx(self.inner.bundle(), &output))
+            .map(|s| s.bytes)
+            .map_err(to_py)
+    }
+
     /// Class probabilities of `texts`: `(probs, n_tokens, n_oov, truncated)` where `probs` is
     /// the little-endian f32 matrix `[len(texts), len(labels)]` (row-major, label order) as
     /// bytes, and the lists give per text its token count, out-of-vocabulary count and whether
@@ -399,6 +436,8 @@ struct TrainJob {
     tensorboard_every: usize,
     /// Whether to write `plots/` and `report.html` into the output folder.
     report: bool,
+    /// Keep `checkpoint/` when the run finishes (`textcnn train --keep-checkpoint`).
+    keep_checkpoint: bool,
     /// The latest state of the run, for `progress()`.
     progress: Progress,
 }
@@ -411,7 +450,7 @@ impl TrainJob {
     /// `"multi-label"` (default: from the data, as the CLI decides); `multi_label`,
     /// `label_sep`, `label_columns`, `label_column_prefix`: the CLI's flags of the same names.
     #[new]
-    #[pyo3(signature = (train, output, settings_json, valid = None, test = None, text_column = "text".to_string(), label_column = "label".to_string(), format = None, data_dir = None, head = None, multi_label = false, label_sep = None, label_columns = None, label_column_prefix = None, tensorboard = None, tensorboard_every = 20, report = false))]
+    #[pyo3(signature = (train, output, settings_json, valid = None, test = None, text_column = "text".to_string(), label_column = "label".to_string(), format = None, data_dir = None, head = None, multi_label = false, label_sep = None, label_columns = None, label_column_prefix = None, tensorboard = None, tensorboard_every = 20, report = false, keep_checkpoint = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         train: DataSource,
@@ -431,6 +470,7 @@ impl TrainJob {
         tensorboard: Option<PathBuf>,
         tensorboard_every: usize,
         report: bool,
+        keep_checkpoint: bool,
     ) -> PyResult<Self> {
         let (config, explicit) = settings(settings_json).map_err(to_py)?;
         let head = head
@@ -470,6 +510,7 @@ impl TrainJob {
             tensorboard,
             tensorboard_every: tensorboard_every.max(1),
             report,
+            keep_checkpoint,
             progress: Progress::default(),
         })
     }
@@ -512,6 +553,7 @@ impl TrainJob {
             test: self.test.as_ref().map(|t| t.source("test")).transpose()?,
             read: self.read.clone(),
             tags,
+            keep_checkpoint: self.keep_checkpoint,
             ..RunRequest::new(self.config.clone(), self.output.clone())
         };
         // As the CLI: inside the output folder (`output/tb`), created at the first event, since

@@ -285,6 +285,24 @@ class Classifier:
             raise ValueError(f"this model has no {branch!r} branch (architecture {self.config.get('arch')!r})")
         return EvalReport.from_json(parsed)
 
+    def onnx_inputs(self, texts: Any) -> dict:
+        """The inputs of this model's ONNX graph (`export_onnx`) for `texts`: a dict of int64
+        arrays `[len(texts), width]` by input name (`input_ids`; `ngram_ids` and `char_ids`
+        for a model with an n-gram branch), made by the bundle's tokenizer as `predict` makes
+        them. Feed it to ONNX Runtime: `session.run(["probabilities"], clf.onnx_inputs(texts))`."""
+        items = _check_texts(texts)
+        return {
+            name: np.frombuffer(raw, dtype="<i8").reshape(rows, cols).copy()
+            for name, rows, cols, raw in self._native.onnx_inputs(items)
+        }
+
+    def export_onnx(self, path: PathLike) -> int:
+        """Writes the model as an ONNX file (`textcnn export --format onnx`): token ids in
+        (`onnx_inputs`), `probabilities` out, the same as `predict_proba` within float
+        rounding. Returns the file's size in bytes. Raises `TextCNNError` for the `seed`
+        architecture, which has no ONNX form."""
+        return self._native.export_onnx(os.fspath(path))
+
     def save(self, path: PathLike) -> None:
         """Writes the bundle to the folder `path` (created; refused if it holds a bundle): the
         same files as `textcnn train --output`, readable by the CLI and `textcnn.load`."""
@@ -432,6 +450,7 @@ def train(
     tensorboard: Union[bool, PathLike, None] = None,
     tensorboard_every: int = 20,
     report: bool = False,
+    keep_checkpoint: bool = False,
     **settings: Any,
 ) -> Classifier:
     """Trains a model as `textcnn train` does and returns it; its figures, every branch's
@@ -474,6 +493,10 @@ def train(
     default), a path writes them there (`tensorboard_every`: steps between step scalars).
     `report`: writes `output/plots/*.svg` and `output/report.html` (the CLI's run report). Both
     need `output`, or a path for `tensorboard`.
+
+    `keep_checkpoint`: keep `output/checkpoint/` (parameters and optimizer state) when the run
+    finishes, as `textcnn train --keep-checkpoint` does; by default it is dropped, leaving the
+    bundle and its reports only.
     """
     import warnings
 
@@ -519,6 +542,7 @@ def train(
             tensorboard=tb_dir,
             tensorboard_every=int(tensorboard_every),
             report=bool(report),
+            keep_checkpoint=bool(keep_checkpoint),
         )
         result: dict = {}
 
