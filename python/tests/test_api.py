@@ -268,3 +268,15 @@ def test_multi_label_training_checks_what_the_cli_checks(tmp_path):
         textcnn.train(train=(texts, labels), output=tmp_path / "busy")
     with pytest.raises(ValueError, match="head"):
         textcnn.train(train=(texts, labels), head="ordinal")
+
+
+def test_keep_checkpoint_keeps_it_and_the_default_drops_it(tmp_path, imdb):
+    settings = dict(FAST, epochs=1)
+    textcnn.train(train=str(imdb["train"]), output=str(tmp_path / "dropped"), **settings)
+    assert not (tmp_path / "dropped" / "checkpoint").exists()
+    assert (tmp_path / "dropped" / "config.json").is_file()
+    textcnn.train(train=str(imdb["train"]), output=str(tmp_path / "kept"), keep_checkpoint=True,
+                  **settings)
+    kept = tmp_path / "kept" / "checkpoint"
+    assert (kept / "kept").is_file()
+    assert any(p.suffix == ".safetensors" for p in kept.iterdir())
