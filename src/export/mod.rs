@@ -27,8 +27,9 @@ pub struct QuantizeSummary {
 /// copied. `textcnn predict`, `eval`, `explain` and `serve` load the result like any bundle.
 ///
 /// # Errors
-/// An unreadable bundle, an `output` that is `model` itself, lies inside it, already holds a
-/// model or is anything but a new or empty folder, or a file that cannot be written.
+/// An unreadable bundle, a bundle that is already quantized, an `output` that is `model`
+/// itself, lies inside it, already holds a model or is anything but a new or empty folder, or
+/// a file that cannot be written.
 pub fn quantize(model: &Path, output: &Path, dtype: StoredDtype) -> Result<QuantizeSummary> {
     if crate::fsutil::same_file(model, output) {
         bail!("--output must differ from --model: the original bundle is never modified");
@@ -64,6 +65,16 @@ pub fn quantize(model: &Path, output: &Path, dtype: StoredDtype) -> Result<Quant
         );
     }
     let mut bundle = Bundle::load(model)?;
+    if !bundle.config.dtype.is_f32() {
+        bail!(
+            "{} is already quantized ({}): its weights were rounded once, and rounding them again only loses more; quantize the f32 bundle it was made from",
+            model.display(),
+            serde_json::to_value(bundle.config.dtype)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        );
+    }
     bundle.config.dtype = dtype;
     std::fs::create_dir_all(output)
         .with_context(|| format!("cannot create {}", output.display()))?;

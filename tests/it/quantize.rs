@@ -62,10 +62,15 @@ fn quantized_bundles_are_smaller_and_predict_like_the_f32_model() {
             "{dtype:?}: {agree}/{} labels agree",
             texts.len()
         );
-        // The copy is complete: it can be quantized again (int8 of f16 is still a bundle) and is
-        // never written over.
+        // The copy is never written over, and is not rounded a second time.
         let err = quantize(model_dir(), &out, dtype).unwrap_err().to_string();
         assert!(err.contains("already holds a model"), "{err}");
+        let again = tmp.path().join(format!("{dtype:?}-again"));
+        let err = quantize(&out, &again, StoredDtype::Int8)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("already quantized"), "{err}");
+        assert!(!again.exists(), "nothing written");
     }
     let err = quantize(model_dir(), model_dir(), StoredDtype::Int8)
         .unwrap_err()
