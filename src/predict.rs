@@ -123,19 +123,53 @@ impl Classifier {
     }
 }
 
+/// Texts tokenized at a time for the n-gram branch by [`Classifier::probabilities`] and
+/// [`Classifier::probabilities_of_encoded`]: their token lists (about 13 KB a review for IMDB)
+/// are dropped before the next chunk, so a large input is never held as tokens all at once.
+pub const TOKENIZE_CHUNK: usize = 4096;
+
 impl Classifier {
     /// The encoded texts and their probabilities `[texts, labels]` (label order; see
-    /// [`Classifier::probabilities_of`]).
+    /// [`Classifier::probabilities_of`]). A model with an n-gram branch tokenizes
+    /// [`TOKENIZE_CHUNK`] texts at a time; each text's probabilities do not depend on the
+    /// others, so the chunking changes no figure.
     pub fn probabilities(&self, texts: &[&str]) -> (Vec<Encoded>, Vec<f32>) {
         if self.bundle.ngram.is_some() {
-            let (docs, encoded) = self.pipeline.tokenize_and_encode(texts);
-            let probs = self.probabilities_of(&docs, &encoded);
+            let mut encoded = Vec::with_capacity(texts.len());
+            let mut probs = Vec::with_capacity(texts.len() * self.labels().len());
+            for chunk in texts.chunks(TOKENIZE_CHUNK) {
+                let (docs, enc) = self.pipeline.tokenize_and_encode(chunk);
+                probs.extend(self.probabilities_of(&docs, &enc));
+                encoded.extend(enc);
+            }
             (encoded, probs)
         } else {
             let encoded = self.pipeline.encode_batch(texts);
             let probs = self.probabilities_of(&[], &encoded);
             (encoded, probs)
         }
+    }
+
+    /// Probabilities `[texts, labels]` of `texts` already encoded by [`Classifier::pipeline`]
+    /// (`encoded[i]` is `texts[i]`'s): as [`Classifier::probabilities_of`], with the n-gram
+    /// branch's token lists made [`TOKENIZE_CHUNK`] texts at a time (the same figures).
+    ///
+    /// # Panics
+    /// If `texts` and `encoded` differ in length.
+    pub fn probabilities_of_encoded(&self, texts: &[&str], encoded: &[Encoded]) -> Vec<f32> {
+        assert_eq!(texts.len(), encoded.len(), "one encoding per text");
+        if self.bundle.ngram.is_none() {
+            return self.probabilities_of(&[], encoded);
+        }
+        let mut probs = Vec::with_capacity(texts.len() * self.labels().len());
+        for (t, e) in texts
+            .chunks(TOKENIZE_CHUNK)
+            .zip(encoded.chunks(TOKENIZE_CHUNK))
+        {
+            let docs = crate::text::tokenize_all(&self.pipeline.tokenizer, t);
+            probs.extend(self.probabilities_of(&docs, e));
+        }
+        probs
     }
 
     /// Probabilities `[texts, labels]` (label order) of texts already tokenized (`docs`, read
@@ -247,8 +281,11 @@ impl Classifier {
             }
             Branch::Ngram => {
                 let ngram = self.bundle.ngram.as_ref()?;
-                let (docs, _) = self.pipeline.tokenize_and_encode(texts);
-                let mut z = ngram.logreg.logits(&ngram.featurizer.transform_all(&docs));
+                let mut z = Vec::with_capacity(texts.len() * k);
+                for chunk in texts.chunks(TOKENIZE_CHUNK) {
+                    let docs = crate::text::tokenize_all(&self.pipeline.tokenizer, chunk);
+                    z.extend(ngram.logreg.logits(&ngram.featurizer.transform_all(&docs)));
+                }
                 self.head.activate(&mut z, k);
                 Some(z)
             }

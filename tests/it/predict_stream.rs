@@ -357,3 +357,29 @@ fn an_endless_line_gets_an_error_record_instead_of_an_allocation_abort() {
         "{err}"
     );
 }
+
+/// More texts than one tokenizing chunk: the chunked paths (`probabilities`,
+/// `probabilities_of_encoded`, the n-gram branch alone) give bit for bit the figures of all
+/// texts tokenized at once.
+#[test]
+fn chunked_tokenizing_changes_no_probability() {
+    use textcnn::predict::{Branch, TOKENIZE_CHUNK};
+    let clf = Classifier::load(model_dir()).unwrap();
+    assert!(clf.bundle().ngram.is_some());
+    let texts: Vec<String> = crate::common::synthetic(TOKENIZE_CHUNK + 300, 5)
+        .examples
+        .into_iter()
+        .map(|e| e.text)
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (docs, encoded) = clf.pipeline().tokenize_and_encode(&refs);
+    let whole = clf.probabilities_of(&docs, &encoded);
+    let (enc, chunked) = clf.probabilities(&refs);
+    assert_eq!(enc, encoded);
+    assert_eq!(chunked, whole);
+    assert_eq!(clf.probabilities_of_encoded(&refs, &encoded), whole);
+    let ngram = &clf.bundle().ngram.as_ref().unwrap();
+    let mut z = ngram.logreg.logits(&ngram.featurizer.transform_all(&docs));
+    clf.head().activate(&mut z, clf.labels().len());
+    assert_eq!(clf.branch_probabilities(&refs, Branch::Ngram).unwrap(), z);
+}
