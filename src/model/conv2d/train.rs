@@ -158,15 +158,44 @@ impl Network for Conv2dNet {
         g: &mut Gradients,
     ) {
         let cfg = &self.config;
-        let layout = cfg.layout();
         let (bs, e, l, sl) = (batch.batch, cfg.emb_dim, cfg.seq_len, batch.seq_len);
-        let nd = self.dense.len();
-        let nf = cfg.num_features();
         // Dense gradients in declaration order: conv weight/bias per block, then dense layers.
-        let grads = &mut g.dense;
-
-        // Backward through the dense stack.
         let nconv = 2 * self.convs.len();
+        self.dense_stack_backward(sc, dlogits, bs, &mut g.dense[nconv..]);
+        let conv_sizes: Vec<(usize, usize)> =
+            self.convs.iter().map(|(w, b)| (w.len(), b.len())).collect();
+        self.blocks_backward(sc, &conv_sizes, bs, train_emb);
+        sum_example_grads(&sc.conv_grads, &conv_sizes, bs, &mut g.dense);
+        // Embedding rows, example by example (fixed order).
+        if train_emb {
+            g.embedding
+                .gather_rows(cfg.vocab_size, e, batch.ids, &sc.lengths, sl);
+            for b in 0..bs {
+                embedding_backward(
+                    &sc.dx[b * l * e..],
+                    e,
+                    &batch.ids[b * sl..],
+                    sc.lengths[b],
+                    &mut g.embedding,
+                );
+            }
+        }
+    }
+}
+
+impl Conv2dNet {
+    /// Backward through the dense stack, last layer first: the weight and bias gradients of
+    /// layer `j` into `grads[2j]`, `grads[2j + 1]` and its input's gradient into
+    /// `sc.dinputs[j]` (through the dropout mask and ReLU of the hidden layers).
+    #[inline]
+    fn dense_stack_backward(
+        &self,
+        sc: &mut Conv2dScratch,
+        dlogits: &[f32],
+        bs: usize,
+        grads: &mut [Vec<f32>],
+    ) {
+        let nd = self.dense.len();
         for j in (0..nd).rev() {
             let d = &self.dense[j];
             let mut dx = std::mem::take(&mut sc.dinputs[j]);
@@ -180,7 +209,7 @@ impl Network for Conv2dNet {
             } else {
                 &sc.dinputs[j + 1]
             };
-            let (a, b) = grads[nconv + 2 * j..].split_at_mut(1);
+            let (a, b) = grads[2 * j..].split_at_mut(1);
             dense_gemm_backward(
                 dy,
                 &sc.inputs[j],
@@ -194,10 +223,23 @@ impl Network for Conv2dNet {
             );
             sc.dinputs[j] = dx;
         }
+    }
 
-        // Backward through the blocks, per example (parallel) with per-example conv gradients.
-        let conv_sizes: Vec<(usize, usize)> =
-            self.convs.iter().map(|(w, b)| (w.len(), b.len())).collect();
+    /// Backward through the blocks from the features' gradient (`sc.dinputs[0]`), per example
+    /// (parallel): pooling, ReLU and convolution of each block, last block first, into the
+    /// example's conv gradients (`sc.conv_grads [bs, Σ conv params]`, blocks in order) and,
+    /// with `train_emb`, the embedded text's gradient (`sc.dx [bs, seq_len, emb_dim]`).
+    #[inline]
+    fn blocks_backward(
+        &self,
+        sc: &mut Conv2dScratch,
+        conv_sizes: &[(usize, usize)],
+        bs: usize,
+        train_emb: bool,
+    ) {
+        let cfg = &self.config;
+        let layout = cfg.layout();
+        let (e, l, nf) = (cfg.emb_dim, cfg.seq_len, cfg.num_features());
         let per_ex: usize = conv_sizes.iter().map(|(a, b)| a + b).sum();
         sc.conv_grads.resize(bs * per_ex, 0.0);
         if train_emb {
@@ -228,7 +270,7 @@ impl Network for Conv2dNet {
                     dpooled[..nf].copy_from_slice(&dfeat[b * nf..(b + 1) * nf]);
                     let mut offs = Vec::with_capacity(nb);
                     let mut o = 0;
-                    for (wl, bl) in &conv_sizes {
+                    for (wl, bl) in conv_sizes {
                         offs.push(o);
                         o += wl + bl;
                     }
@@ -285,40 +327,38 @@ impl Network for Conv2dNet {
                     }
                 })
             });
-        // Sum the per-example conv gradients in example order (parallel over elements).
-        let mut o = 0;
-        for (i, (wl, blen)) in conv_sizes.iter().enumerate() {
-            for (t, len) in [(2 * i, *wl), (2 * i + 1, *blen)] {
-                let src = &sc.conv_grads;
-                grads[t]
-                    .par_chunks_mut(4096)
-                    .enumerate()
-                    .for_each(|(c, dst)| {
-                        for (k, v) in dst.iter_mut().enumerate() {
-                            let idx = o + c * 4096 + k;
-                            let mut s = 0.0;
-                            for b in 0..bs {
-                                s += src[b * per_ex + idx];
-                            }
-                            *v = s;
+    }
+}
+
+/// Sums the per-example conv gradients (`per_example [bs, Σ conv params]`) into the dense
+/// gradients `grads[2i]` (weight) and `grads[2i + 1]` (bias) of block `i`, in example order
+/// (parallel over elements, so independent of the thread count).
+#[inline]
+fn sum_example_grads(
+    per_example: &[f32],
+    conv_sizes: &[(usize, usize)],
+    bs: usize,
+    grads: &mut [Vec<f32>],
+) {
+    let per_ex: usize = conv_sizes.iter().map(|(a, b)| a + b).sum();
+    let mut o = 0;
+    for (i, (wl, blen)) in conv_sizes.iter().enumerate() {
+        for (t, len) in [(2 * i, *wl), (2 * i + 1, *blen)] {
+            let src = per_example;
+            grads[t]
+                .par_chunks_mut(4096)
+                .enumerate()
+                .for_each(|(c, dst)| {
+                    for (k, v) in dst.iter_mut().enumerate() {
+                        let idx = o + c * 4096 + k;
+                        let mut s = 0.0;
+                        for b in 0..bs {
+                            s += src[b * per_ex + idx];
                         }
-                    });
-                o += len;
-            }
-        }
-        // Embedding rows, example by example (fixed order).
-        if train_emb {
-            g.embedding
-                .gather_rows(cfg.vocab_size, e, batch.ids, &sc.lengths, sl);
-            for b in 0..bs {
-                embedding_backward(
-                    &sc.dx[b * l * e..],
-                    e,
-                    &batch.ids[b * sl..],
-                    sc.lengths[b],
-                    &mut g.embedding,
-                );
-            }
+                        *v = s;
+                    }
+                });
+            o += len;
         }
     }
 }
