@@ -127,14 +127,7 @@ impl Network for KimCnn {
         g: &mut Gradients,
     ) {
         let cfg = &self.config;
-        let (bs, nf, nc, e, maps, sl) = (
-            batch.batch,
-            cfg.num_features(),
-            cfg.num_classes,
-            cfg.emb_dim,
-            cfg.feature_maps,
-            batch.seq_len,
-        );
+        let (nf, nc) = (cfg.num_features(), cfg.num_classes);
         let nconv = self.convs.len();
         // Dense gradients in declaration order: conv weight/bias per region, fc weight, fc bias.
         let (conv_grads, fc) = g.dense.split_at_mut(2 * nconv);
@@ -164,9 +157,27 @@ impl Network for KimCnn {
             );
         }
         relu_max_pool_backward(&sc.pooled, &sc.dfeat, &mut sc.dconv);
+        self.argmax_conv_backward(batch, sc, conv_grads);
+        if train_embedding {
+            self.argmax_embedding_backward(batch, sc, &mut g.embedding);
+        }
+    }
+}
 
-        // Convolution parameters: only the argmax window of each (example, map). With
-        // multichannel, the same filters see the static channel: its rows add to the gradient.
+impl KimCnn {
+    /// The convolution parameters' gradients from the max-pooled maps' gradient (`sc.dconv`):
+    /// only the argmax window of each (example, map). With multichannel, the same filters see
+    /// the static channel: its rows add to the gradient.
+    #[inline]
+    fn argmax_conv_backward(&self, batch: &Batch, sc: &KimScratch, conv_grads: &mut [Vec<f32>]) {
+        let cfg = &self.config;
+        let (bs, nf, e, maps, sl) = (
+            batch.batch,
+            cfg.num_features(),
+            cfg.emb_dim,
+            cfg.feature_maps,
+            batch.seq_len,
+        );
         let zeros = vec![0.0f32; e];
         let channels: &[&[f32]] = if cfg.multichannel {
             &[&self.embedding, &self.embedding_static]
@@ -200,46 +211,58 @@ impl Network for KimCnn {
                 );
             }
         }
+    }
 
-        // Embedding rows: per-example input gradient (parallel), then summed into the sparse
-        // table gradient example by example (fixed order).
-        if train_embedding {
-            g.embedding
-                .gather_rows(cfg.vocab_size, e, batch.ids, batch.lengths, sl);
-            sc.dx.resize(bs * sl * e, 0.0);
-            let (argmax, dconv) = (&sc.argmax, &sc.dconv);
-            sc.dx
-                .par_chunks_mut(sl * e)
-                .enumerate()
-                .for_each(|(b, dx)| {
-                    let dx = &mut dx[..batch.lengths[b] * e];
-                    dx.fill(0.0);
-                    for (r, conv) in self.convs.iter().enumerate() {
-                        let cols = b * nf + r * maps..b * nf + (r + 1) * maps;
-                        conv_backward_input(
-                            dx,
-                            e,
-                            conv.h,
-                            &conv.weight,
-                            &argmax[cols.clone()],
-                            &dconv[cols],
-                        );
-                    }
-                });
-            for b in 0..bs {
-                embedding_backward(
-                    &sc.dx[b * sl * e..],
-                    e,
-                    &batch.ids[b * sl..],
-                    batch.lengths[b],
-                    &mut g.embedding,
-                );
-            }
+    /// The embedding rows' gradient from the max-pooled maps' gradient: per-example input
+    /// gradient (parallel, into `sc.dx`), then summed into the sparse table gradient example
+    /// by example (fixed order).
+    #[inline]
+    fn argmax_embedding_backward(
+        &self,
+        batch: &Batch,
+        sc: &mut KimScratch,
+        embedding: &mut SparseRows,
+    ) {
+        let cfg = &self.config;
+        let (bs, nf, e, maps, sl) = (
+            batch.batch,
+            cfg.num_features(),
+            cfg.emb_dim,
+            cfg.feature_maps,
+            batch.seq_len,
+        );
+        embedding.gather_rows(cfg.vocab_size, e, batch.ids, batch.lengths, sl);
+        sc.dx.resize(bs * sl * e, 0.0);
+        let (argmax, dconv) = (&sc.argmax, &sc.dconv);
+        sc.dx
+            .par_chunks_mut(sl * e)
+            .enumerate()
+            .for_each(|(b, dx)| {
+                let dx = &mut dx[..batch.lengths[b] * e];
+                dx.fill(0.0);
+                for (r, conv) in self.convs.iter().enumerate() {
+                    let cols = b * nf + r * maps..b * nf + (r + 1) * maps;
+                    conv_backward_input(
+                        dx,
+                        e,
+                        conv.h,
+                        &conv.weight,
+                        &argmax[cols.clone()],
+                        &dconv[cols],
+                    );
+                }
+            });
+        for b in 0..bs {
+            embedding_backward(
+                &sc.dx[b * sl * e..],
+                e,
+                &batch.ids[b * sl..],
+                batch.lengths[b],
+                embedding,
+            );
         }
     }
-}
 
-impl KimCnn {
     /// The backward pass from the pooled features' gradient (`sc.dfeat`) when every window
     /// receives gradient (mean pooling), through the per-token projection of the forward pass
     /// ([`crate::nn::token_proj`]) transposed:
@@ -264,10 +287,41 @@ impl KimCnn {
         embedding: &mut SparseRows,
     ) {
         let cfg = &self.config;
-        let (bs, sl, e, maps) = (batch.batch, batch.seq_len, cfg.emb_dim, cfg.feature_maps);
+        let (bs, sl, maps) = (batch.batch, batch.seq_len, cfg.feature_maps);
+        let per = self.convs.len() * sl * maps;
+        // 1. Window gradients, example by example, and the bias gradients.
+        self.window_grads(batch, sc);
+        let windows = &sc.windows[..bs * per];
+        self.window_bias_grads(batch, windows, conv_grads);
+        // 2. Per-token sums, one [distinct, maps] block per (region, tap).
+        let distinct = DistinctTokens::new(batch.ids, batch.lengths, sl, cfg.vocab_size);
+        let blocks: Vec<(usize, usize)> = self
+            .convs
+            .iter()
+            .enumerate()
+            .flat_map(|(r, c)| (0..c.h).map(move |k| (r, k)))
+            .collect();
+        let dp = self.token_sums(batch, windows, &distinct, &blocks);
+        // 3. Weight and embedding-row gradients.
+        self.tap_gemms(
+            &distinct,
+            &blocks,
+            &dp,
+            train_embedding,
+            conv_grads,
+            embedding,
+            batch,
+        );
+    }
+
+    /// Step 1 of [`Self::backward_by_windows`]: the gradient of every window, written over
+    /// `sc.windows` (`[batch, R, seq_len, maps]`), example by example (parallel).
+    #[inline]
+    fn window_grads(&self, batch: &Batch, sc: &mut KimScratch) {
+        let cfg = &self.config;
+        let (bs, sl, maps) = (batch.batch, batch.seq_len, cfg.feature_maps);
         let (nf, mf, nr) = (cfg.num_features(), cfg.max_features(), self.convs.len());
         let per = nr * sl * maps;
-        // 1. Window gradients, example by example.
         let (pooled, argmax, dfeat) = (&sc.pooled, &sc.argmax, &sc.dfeat);
         sc.windows[..bs * per]
             .par_chunks_mut(per)
@@ -292,12 +346,18 @@ impl KimCnn {
                     }
                 }
             });
-        let windows = &sc.windows[..bs * per];
-        // Bias gradients: every window of every example, in order.
+    }
+
+    /// The bias gradients of [`Self::backward_by_windows`]: every window (`windows`, their
+    /// gradients `[batch, R, seq_len, maps]`) of every example, in order.
+    #[inline]
+    fn window_bias_grads(&self, batch: &Batch, windows: &[f32], conv_grads: &mut [Vec<f32>]) {
+        let (sl, maps) = (batch.seq_len, self.config.feature_maps);
+        let per = self.convs.len() * sl * maps;
         for (r, (conv, dwb)) in self.convs.iter().zip(conv_grads.chunks_mut(2)).enumerate() {
             let db = &mut dwb[1];
             db.fill(0.0);
-            for b in 0..bs {
+            for b in 0..batch.batch {
                 let nw = super::valid_windows(batch.lengths[b], conv.h);
                 let at = b * per + r * sl * maps;
                 for row in windows[at..at + nw * maps].chunks_exact(maps) {
@@ -307,19 +367,26 @@ impl KimCnn {
                 }
             }
         }
-        // 2. Per-token sums, one [distinct, maps] block per (region, tap).
-        let distinct = DistinctTokens::new(batch.ids, batch.lengths, sl, cfg.vocab_size);
+    }
+
+    /// Step 2 of [`Self::backward_by_windows`]: the window gradients summed per distinct token,
+    /// one `[distinct, maps]` block per (region, tap) of `blocks`, each by one thread in a
+    /// fixed order.
+    #[inline]
+    fn token_sums(
+        &self,
+        batch: &Batch,
+        windows: &[f32],
+        distinct: &DistinctTokens,
+        blocks: &[(usize, usize)],
+    ) -> Vec<f32> {
+        let (bs, sl, maps) = (batch.batch, batch.seq_len, self.config.feature_maps);
+        let per = self.convs.len() * sl * maps;
         let d = distinct.ids.len();
-        let blocks: Vec<(usize, usize)> = self
-            .convs
-            .iter()
-            .enumerate()
-            .flat_map(|(r, c)| (0..c.h).map(move |k| (r, k)))
-            .collect();
         let mut dp = vec![0.0f32; blocks.len() * d * maps];
         if d > 0 {
             dp.par_chunks_mut(d * maps)
-                .zip(&blocks)
+                .zip(blocks)
                 .for_each(|(out, &(r, k))| {
                     let h = self.convs[r].h;
                     for b in 0..bs {
@@ -341,7 +408,27 @@ impl KimCnn {
                     }
                 });
         }
-        // 3. Weight and embedding-row gradients.
+        dp
+    }
+
+    /// Step 3 of [`Self::backward_by_windows`]: two GEMMs per (region, tap) block of `dp`, the
+    /// weight gradient into `conv_grads[2r]` and, with `train_embedding`, the embedding rows'
+    /// gradient of the distinct tokens into `embedding`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn tap_gemms(
+        &self,
+        distinct: &DistinctTokens,
+        blocks: &[(usize, usize)],
+        dp: &[f32],
+        train_embedding: bool,
+        conv_grads: &mut [Vec<f32>],
+        embedding: &mut SparseRows,
+        batch: &Batch,
+    ) {
+        let cfg = &self.config;
+        let (e, maps, sl) = (cfg.emb_dim, cfg.feature_maps, batch.seq_len);
+        let d = distinct.ids.len();
         let extra = cfg.multichannel.then_some(self.embedding_static.as_slice());
         let rows = gather_rows(&self.embedding, extra, e, &distinct.ids);
         let threads = gemm::Parallelism::Rayon(rayon::current_num_threads());
