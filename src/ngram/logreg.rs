@@ -393,10 +393,29 @@ impl<'a> Problem<'a> {
             None => theta_w,
         };
         let inv_n = 1.0 / n.max(1) as f64;
-        // Residuals (p - onehot(y)) / n per document, and the loss per chunk.
-        work.resid.resize(n * k, 0.0);
-        let resid = &mut work.resid;
-        let losses: Vec<f64> = resid
+        let losses = self.residuals(w, b, inv_n, &mut work.resid);
+        let resid: &[f64] = &work.resid;
+        let data_loss: f64 = losses.iter().sum::<f64>() * inv_n;
+        let lambda = inv_n / self.c;
+        let (gw, gb) = grad.split_at_mut(split);
+        let penalties = self.weight_grad(theta_w, resid, lambda, gw);
+        gb.fill(0.0);
+        for rr in resid.chunks(k) {
+            for (gi, ri) in gb.iter_mut().zip(rr) {
+                *gi += ri;
+            }
+        }
+        data_loss + 0.5 * lambda * penalties.iter().sum::<f64>()
+    }
+
+    /// The residuals `(p - onehot(y)) / n` per document into `resid [n, k]` (multi-label:
+    /// `(sigmoid(z) - t) / n` per class), for the weights `w [features, k]` (scaled) and bias
+    /// `b [k]`; returns the loss summed per chunk of documents (natural log, not yet / n).
+    #[inline]
+    fn residuals(&self, w: &[f64], b: &[f64], inv_n: f64, resid: &mut Vec<f64>) -> Vec<f64> {
+        let (k, n) = (self.k, self.x.rows);
+        resid.resize(n * k, 0.0);
+        resid
             .par_chunks_mut(CHUNK * k)
             .enumerate()
             .map(|(ci, block)| {
@@ -438,14 +457,15 @@ impl<'a> Problem<'a> {
                 }
                 loss
             })
-            .collect();
-        let resid: &[f64] = resid;
-        let data_loss: f64 = losses.iter().sum::<f64>() * inv_n;
-        let lambda = inv_n / self.c;
-        // Weight gradient, feature by feature through the transpose: X^T R + lambda W.
-        let (gw, gb) = grad.split_at_mut(split);
-        let penalties: Vec<f64> = gw
-            .par_chunks_mut(CHUNK * k)
+            .collect()
+    }
+
+    /// The weight gradient, feature by feature through the transpose: `X^T R + lambda W` (times
+    /// the scale, when any) into `gw [features, k]`; returns `Σ theta²` per chunk of features.
+    #[inline]
+    fn weight_grad(&self, theta_w: &[f64], resid: &[f64], lambda: f64, gw: &mut [f64]) -> Vec<f64> {
+        let k = self.k;
+        gw.par_chunks_mut(CHUNK * k)
             .enumerate()
             .map(|(ci, block)| {
                 let mut pen = 0.0;
@@ -472,14 +492,7 @@ impl<'a> Problem<'a> {
                 }
                 pen
             })
-            .collect();
-        gb.fill(0.0);
-        for rr in resid.chunks(k) {
-            for (gi, ri) in gb.iter_mut().zip(rr) {
-                *gi += ri;
-            }
-        }
-        data_loss + 0.5 * lambda * penalties.iter().sum::<f64>()
+            .collect()
     }
 }
 
