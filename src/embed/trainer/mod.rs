@@ -569,6 +569,40 @@ fn shards(corpus: &Corpus, threads: usize) -> Vec<(usize, usize)> {
     (0..threads).map(|t| (cut(t), cut(t + 1))).collect()
 }
 
+/// One round of every worker, each on its own thread (the first on this one), over the
+/// shared matrices as they were at the start of the round.
+fn run_workers(workers: &mut [Worker], sh: &Shared, job: &RoundJob) {
+    let round_of = |w: &mut Worker, sh: &Shared, job: &RoundJob| {
+        w.input.begin_round();
+        w.output.begin_round();
+        run_round(w, sh, job);
+        w.clear_word_slots();
+    };
+    std::thread::scope(|scope| {
+        let (first, rest) = workers.split_first_mut().expect("one thread at least");
+        for w in rest {
+            let round_of = &round_of;
+            scope.spawn(move || round_of(w, sh, job));
+        }
+        round_of(first, sh, job);
+    });
+}
+
+/// Merges the round's changes of every worker into the input matrix (with its `ready` bits)
+/// and the output matrix (see [`merge`]).
+fn merge_workers(
+    workers: &[Worker],
+    (input, ready, output): (&mut [f32], &mut [u64], &mut [f32]),
+    dim: usize,
+    seed: u64,
+    threads: usize,
+) {
+    let copies: Vec<&LocalRows> = workers.iter().map(|w| &w.input).collect();
+    merge(input, Some(ready), dim, &copies, seed, threads);
+    let copies: Vec<&LocalRows> = workers.iter().map(|w| &w.output).collect();
+    merge(output, None, dim, &copies, seed, threads);
+}
+
 /// Trains the input matrix of a subword model on `corpus` (see the module documentation).
 /// `threads` is the resolved thread count (≥ 1). `progress` is called after every round; a
 /// `Break` stops training with an error.
@@ -632,31 +666,9 @@ pub(super) fn train(
                 threads,
                 total_tokens,
             };
-            let round_of = |w: &mut Worker, sh: &Shared, job: &RoundJob| {
-                w.input.begin_round();
-                w.output.begin_round();
-                run_round(w, sh, job);
-                w.clear_word_slots();
-            };
-            std::thread::scope(|scope| {
-                let (first, rest) = workers.split_first_mut().expect("one thread at least");
-                for w in rest {
-                    let (sh, job, round_of) = (&sh, &job, &round_of);
-                    scope.spawn(move || round_of(w, sh, job));
-                }
-                round_of(first, &sh, &job);
-            });
-            let copies: Vec<&LocalRows> = workers.iter().map(|w| &w.input).collect();
-            merge(
-                &mut input,
-                Some(&mut ready),
-                dim,
-                &copies,
-                settings.seed,
-                threads,
-            );
-            let copies: Vec<&LocalRows> = workers.iter().map(|w| &w.output).collect();
-            merge(&mut output, None, dim, &copies, settings.seed, threads);
+            run_workers(&mut workers, &sh, &job);
+            let matrices = (&mut input[..], &mut ready[..], &mut output[..]);
+            merge_workers(&workers, matrices, dim, settings.seed, threads);
             for w in &workers {
                 tokens_done += w.tokens;
                 loss += w.loss;
