@@ -249,26 +249,7 @@ pub fn read_vectors(
     };
     let name = path.display().to_string();
     let mut r = open_vectors(path)?;
-    let mut line = Vec::new();
-    let mut header = None;
-    let mut lineno = 0usize;
-    if format != VectorFormat::Glove {
-        read_line_bytes(&mut (&mut r).take(MAX_PROBE_LINE as u64), &mut line)?;
-        lineno = 1;
-        header = Some(parse_header(&line).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{name}:1: expected a `count dim` header for format {format:?}, found {:?}",
-                String::from_utf8_lossy(&line[..line.len().min(80)])
-            )
-        })?);
-    }
-    if let Some((_, dim)) = header
-        && dim > MAX_DIM
-    {
-        bail!(
-            "{name}:1: dimension {dim} in the header is larger than {MAX_DIM}; is this a word-vector file?"
-        );
-    }
+    let header = read_header(&mut r, format, &name)?;
     let mut c = Collector {
         dim: header.map_or(0, |h| h.1),
         table: Vec::new(),
@@ -284,116 +265,9 @@ pub fn read_vectors(
     c.table = vec![0.0; c.found.len() * c.dim];
     if format == VectorFormat::Word2vecBin {
         let (count, dim) = header.expect("binary has a header");
-        anyhow::ensure!(dim > 0, "{name}:1: dimension 0 in the header");
-        let mut raw = vec![0u8; 4 * dim];
-        let mut word = Vec::new();
-        for k in 0..count {
-            word.clear();
-            // Word bytes up to a space; newlines (after the previous vector) are skipped.
-            loop {
-                let mut b = [0u8; 1];
-                if r.read(&mut b)? == 0 {
-                    if word.is_empty() {
-                        bail!(
-                            "{name}: the header declares {count} vectors but the file ends after {k}"
-                        );
-                    }
-                    bail!(
-                        "{name}: vector {} (word {:?}) is cut short",
-                        k + 1,
-                        String::from_utf8_lossy(&word)
-                    );
-                }
-                if word.len() > MAX_ROW {
-                    bail!(
-                        "{name}: word {} is longer than {} MiB; this is not a word2vec binary file",
-                        k + 1,
-                        MAX_ROW >> 20
-                    );
-                }
-                match b[0] {
-                    b' ' if !word.is_empty() => break,
-                    b'\n' | b'\r' if word.is_empty() => continue,
-                    x => word.push(x),
-                }
-            }
-            r.read_exact(&mut raw).with_context(|| {
-                format!(
-                    "{name}: vector {} (word {:?}) is cut short: expected {dim} f32 values",
-                    k + 1,
-                    String::from_utf8_lossy(&word)
-                )
-            })?;
-            c.report.rows_read += 1;
-            if let Some(id) = c.slot(&word) {
-                for (dst, b) in c.table[id * dim..(id + 1) * dim]
-                    .iter_mut()
-                    .zip(raw.chunks_exact(4))
-                {
-                    *dst = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
-            }
-        }
+        c.read_binary(&mut r, &name, count, dim)?;
     } else {
-        while read_row(&mut r, &mut line, &name, lineno + 1)?.is_some() {
-            lineno += 1;
-            let mut f = fields(&line);
-            let Some(word) = f.next() else {
-                continue; // blank line
-            };
-            let values: Vec<&[u8]> = f.collect();
-            if c.dim == 0 {
-                anyhow::ensure!(
-                    !values.is_empty(),
-                    "{name}:{lineno}: a row needs a word and at least one value"
-                );
-                anyhow::ensure!(
-                    values.len() <= MAX_DIM,
-                    "{name}:{lineno}: {} values, more than {MAX_DIM}; is this a word-vector file?",
-                    values.len()
-                );
-                c.dim = values.len();
-                c.table = vec![0.0; c.found.len() * c.dim];
-            }
-            if values.len() != c.dim {
-                bail!(
-                    "{name}:{lineno}: {} values, expected {} (the dimension {})",
-                    values.len(),
-                    c.dim,
-                    if header.is_some() {
-                        "declared in the header"
-                    } else {
-                        "of the first row"
-                    }
-                );
-            }
-            c.report.rows_read += 1;
-            let dim = c.dim;
-            if let Some(id) = c.slot(word) {
-                for (j, v) in values.iter().enumerate() {
-                    let parsed = std::str::from_utf8(v)
-                        .ok()
-                        .and_then(|s| s.parse::<f32>().ok());
-                    let Some(x) = parsed.filter(|x| x.is_finite()) else {
-                        bail!(
-                            "{name}:{lineno}: value {} {:?} is not a finite number",
-                            j + 1,
-                            String::from_utf8_lossy(v)
-                        );
-                    };
-                    c.table[id * dim + j] = x;
-                }
-            }
-        }
-        if let Some((count, _)) = header
-            && count != c.report.rows_read
-        {
-            c.report.warning = Some(format!(
-                "the header declares {count} vectors, the file holds {}",
-                c.report.rows_read
-            ));
-        }
-        anyhow::ensure!(c.dim > 0, "{name}: no vectors in the file");
+        c.read_text(&mut r, &name, header)?;
     }
     let Collector {
         vocab,
@@ -411,4 +285,185 @@ pub fn read_vectors(
         found,
         report,
     })
+}
+
+/// The `count dim` header of every format but GloVe (`None` for GloVe), checked.
+fn read_header(
+    r: &mut Box<dyn BufRead>,
+    format: VectorFormat,
+    name: &str,
+) -> Result<Option<(usize, usize)>> {
+    if format == VectorFormat::Glove {
+        return Ok(None);
+    }
+    let mut line = Vec::new();
+    read_line_bytes(&mut (&mut *r).take(MAX_PROBE_LINE as u64), &mut line)?;
+    let header = parse_header(&line).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{name}:1: expected a `count dim` header for format {format:?}, found {:?}",
+            String::from_utf8_lossy(&line[..line.len().min(80)])
+        )
+    })?;
+    let (_, dim) = header;
+    if dim > MAX_DIM {
+        bail!(
+            "{name}:1: dimension {dim} in the header is larger than {MAX_DIM}; is this a word-vector file?"
+        );
+    }
+    Ok(Some(header))
+}
+
+/// The next word of a word2vec binary file (vector `k` of `count`): its bytes up to a space;
+/// newlines (after the previous vector) are skipped.
+fn binary_word(
+    r: &mut Box<dyn BufRead>,
+    word: &mut Vec<u8>,
+    name: &str,
+    k: usize,
+    count: usize,
+) -> Result<()> {
+    word.clear();
+    loop {
+        let mut b = [0u8; 1];
+        if r.read(&mut b)? == 0 {
+            if word.is_empty() {
+                bail!("{name}: the header declares {count} vectors but the file ends after {k}");
+            }
+            bail!(
+                "{name}: vector {} (word {:?}) is cut short",
+                k + 1,
+                String::from_utf8_lossy(word)
+            );
+        }
+        if word.len() > MAX_ROW {
+            bail!(
+                "{name}: word {} is longer than {} MiB; this is not a word2vec binary file",
+                k + 1,
+                MAX_ROW >> 20
+            );
+        }
+        match b[0] {
+            b' ' if !word.is_empty() => return Ok(()),
+            b'\n' | b'\r' if word.is_empty() => continue,
+            x => word.push(x),
+        }
+    }
+}
+
+impl Collector<'_, '_> {
+    /// The `count` vectors of dimension `dim` of a word2vec binary file, after its header.
+    fn read_binary(
+        &mut self,
+        r: &mut Box<dyn BufRead>,
+        name: &str,
+        count: usize,
+        dim: usize,
+    ) -> Result<()> {
+        anyhow::ensure!(dim > 0, "{name}:1: dimension 0 in the header");
+        let mut raw = vec![0u8; 4 * dim];
+        let mut word = Vec::new();
+        for k in 0..count {
+            binary_word(r, &mut word, name, k, count)?;
+            r.read_exact(&mut raw).with_context(|| {
+                format!(
+                    "{name}: vector {} (word {:?}) is cut short: expected {dim} f32 values",
+                    k + 1,
+                    String::from_utf8_lossy(&word)
+                )
+            })?;
+            self.report.rows_read += 1;
+            if let Some(id) = self.slot(&word) {
+                for (dst, b) in self.table[id * dim..(id + 1) * dim]
+                    .iter_mut()
+                    .zip(raw.chunks_exact(4))
+                {
+                    *dst = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows `word v1 v2 …` of a text file, after its header (if any): the dimension is the
+    /// header's or the first row's, and every row must have it.
+    fn read_text(
+        &mut self,
+        r: &mut Box<dyn BufRead>,
+        name: &str,
+        header: Option<(usize, usize)>,
+    ) -> Result<()> {
+        let mut line = Vec::new();
+        let mut lineno = usize::from(header.is_some());
+        while read_row(r, &mut line, name, lineno + 1)?.is_some() {
+            lineno += 1;
+            let mut f = fields(&line);
+            let Some(word) = f.next() else {
+                continue; // blank line
+            };
+            let values: Vec<&[u8]> = f.collect();
+            self.check_row_len(values.len(), header.is_some(), name, lineno)?;
+            self.report.rows_read += 1;
+            let dim = self.dim;
+            if let Some(id) = self.slot(word) {
+                for (j, v) in values.iter().enumerate() {
+                    let parsed = std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|s| s.parse::<f32>().ok());
+                    let Some(x) = parsed.filter(|x| x.is_finite()) else {
+                        bail!(
+                            "{name}:{lineno}: value {} {:?} is not a finite number",
+                            j + 1,
+                            String::from_utf8_lossy(v)
+                        );
+                    };
+                    self.table[id * dim + j] = x;
+                }
+            }
+        }
+        if let Some((count, _)) = header
+            && count != self.report.rows_read
+        {
+            self.report.warning = Some(format!(
+                "the header declares {count} vectors, the file holds {}",
+                self.report.rows_read
+            ));
+        }
+        anyhow::ensure!(self.dim > 0, "{name}: no vectors in the file");
+        Ok(())
+    }
+
+    /// Checks a text row's number of values against the dimension; the first row of a file
+    /// without a header sets it.
+    fn check_row_len(
+        &mut self,
+        n: usize,
+        has_header: bool,
+        name: &str,
+        lineno: usize,
+    ) -> Result<()> {
+        if self.dim == 0 {
+            anyhow::ensure!(
+                n > 0,
+                "{name}:{lineno}: a row needs a word and at least one value"
+            );
+            anyhow::ensure!(
+                n <= MAX_DIM,
+                "{name}:{lineno}: {n} values, more than {MAX_DIM}; is this a word-vector file?"
+            );
+            self.dim = n;
+            self.table = vec![0.0; self.found.len() * self.dim];
+        }
+        if n != self.dim {
+            bail!(
+                "{name}:{lineno}: {n} values, expected {} (the dimension {})",
+                self.dim,
+                if has_header {
+                    "declared in the header"
+                } else {
+                    "of the first row"
+                }
+            );
+        }
+        Ok(())
+    }
 }
