@@ -114,8 +114,46 @@ impl LinePanel<'_> {
     /// `w × h` pixels.
     fn draw(&self, out: &mut String, x0: f64, y0: f64, w: f64, h: f64) {
         let (left, right, top, bottom) = (52.0, 12.0, 26.0, 40.0);
-        let (px, py, pw, ph) = (x0 + left, y0 + top, w - left - right, h - top - bottom);
-        let points = self.series.iter().flat_map(|s| s.points.iter());
+        let plot = PlotBox::fit(
+            self,
+            (x0 + left, y0 + top, w - left - right, h - top - bottom),
+        );
+        let _ = write!(
+            out,
+            r##"<text x="{:.1}" y="{:.1}" font-size="14" font-weight="bold">{}</text>"##,
+            plot.px,
+            y0 + 16.0,
+            escape(self.title)
+        );
+        plot.axes(out, self.x_label);
+        if let Some((x, label)) = &self.marker
+            && x.is_finite()
+        {
+            plot.marker(out, *x, label);
+        }
+        for s in &self.series {
+            plot.series(out, s, self.x_label);
+        }
+    }
+}
+
+/// The plot area of a [`LinePanel`] in pixels (top-left `(px, py)`, size `pw × ph`) and the
+/// data ranges it shows (padded, the y range 6% each side).
+struct PlotBox {
+    px: f64,
+    py: f64,
+    pw: f64,
+    ph: f64,
+    xmin: f64,
+    xmax: f64,
+    ymin: f64,
+    ymax: f64,
+}
+
+impl PlotBox {
+    /// The ranges of the panel's finite points (and its `y_include`).
+    fn fit(panel: &LinePanel, (px, py, pw, ph): (f64, f64, f64, f64)) -> PlotBox {
+        let points = panel.series.iter().flat_map(|s| s.points.iter());
         let finite: Vec<(f64, f64)> = points.filter(|p| p.1.is_finite()).copied().collect();
         let (mut xmin, mut xmax) = finite
             .iter()
@@ -130,7 +168,7 @@ impl LinePanel<'_> {
         if finite.is_empty() {
             (xmin, xmax, ymin, ymax) = (1.0, 2.0, 0.0, 1.0);
         }
-        if let Some((lo, hi)) = self.y_include {
+        if let Some((lo, hi)) = panel.y_include {
             ymin = ymin.min(lo);
             ymax = ymax.max(hi);
         }
@@ -141,23 +179,39 @@ impl LinePanel<'_> {
         let pad = ((ymax - ymin) * 0.06).max(1e-6);
         ymin -= pad;
         ymax += pad;
-        let sx = |x: f64| px + (x - xmin) / (xmax - xmin) * pw;
-        let sy = |y: f64| py + ph - (y - ymin) / (ymax - ymin) * ph;
-        let _ = write!(
-            out,
-            r##"<text x="{:.1}" y="{:.1}" font-size="14" font-weight="bold">{}</text>"##,
+        PlotBox {
             px,
-            y0 + 16.0,
-            escape(self.title)
-        );
+            py,
+            pw,
+            ph,
+            xmin,
+            xmax,
+            ymin,
+            ymax,
+        }
+    }
+
+    /// Pixel x of data x.
+    fn sx(&self, x: f64) -> f64 {
+        self.px + (x - self.xmin) / (self.xmax - self.xmin) * self.pw
+    }
+
+    /// Pixel y of data y.
+    fn sy(&self, y: f64) -> f64 {
+        self.py + self.ph - (y - self.ymin) / (self.ymax - self.ymin) * self.ph
+    }
+
+    /// The frame, the y grid with its labels, the x ticks (whole numbers) and the x label.
+    fn axes(&self, out: &mut String, x_label: &str) {
+        let (px, py, pw, ph) = (self.px, self.py, self.pw, self.ph);
         let _ = write!(
             out,
             r##"<rect x="{px:.1}" y="{py:.1}" width="{pw:.1}" height="{ph:.1}" fill="none" stroke="#999"/>"##
         );
-        let yt = nice_ticks(ymin, ymax, 5);
+        let yt = nice_ticks(self.ymin, self.ymax, 5);
         let ystep = if yt.len() > 1 { yt[1] - yt[0] } else { 1.0 };
         for v in &yt {
-            let y = sy(*v);
+            let y = self.sy(*v);
             let _ = write!(
                 out,
                 r##"<line x1="{px:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
@@ -167,11 +221,11 @@ impl LinePanel<'_> {
                 tick_label(*v, ystep)
             );
         }
-        let mut xt = nice_ticks(xmin, xmax, 8);
+        let mut xt = nice_ticks(self.xmin, self.xmax, 8);
         // Epochs are whole numbers.
         xt.retain(|v| v.fract() == 0.0);
         for v in &xt {
-            let x = sx(*v);
+            let x = self.sx(*v);
             let _ = write!(
                 out,
                 r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#999"/><text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"##,
@@ -186,61 +240,64 @@ impl LinePanel<'_> {
             r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"##,
             px + pw / 2.0,
             py + ph + 32.0,
-            escape(self.x_label)
+            escape(x_label)
         );
-        if let Some((x, label)) = &self.marker
-            && x.is_finite()
-        {
-            let mx = sx(*x);
-            // The label on the side with room: left of the line in the right third.
-            let (tx, anchor) = if mx > px + pw * 0.66 {
-                (mx - 4.0, "end")
-            } else {
-                (mx + 4.0, "start")
-            };
-            let _ = write!(
-                out,
-                r##"<line class="best" x1="{mx:.1}" y1="{py:.1}" x2="{mx:.1}" y2="{:.1}" stroke="#444" stroke-dasharray="4 3"/><text x="{tx:.1}" y="{:.1}" font-size="11" fill="#444" text-anchor="{anchor}">{}</text>"##,
-                py + ph,
-                py + 12.0,
-                escape(label)
-            );
+    }
+
+    /// A dashed vertical line at data x `x` with its label.
+    fn marker(&self, out: &mut String, x: f64, label: &str) {
+        let (px, py, pw, ph) = (self.px, self.py, self.pw, self.ph);
+        let mx = self.sx(x);
+        // The label on the side with room: left of the line in the right third.
+        let (tx, anchor) = if mx > px + pw * 0.66 {
+            (mx - 4.0, "end")
+        } else {
+            (mx + 4.0, "start")
+        };
+        let _ = write!(
+            out,
+            r##"<line class="best" x1="{mx:.1}" y1="{py:.1}" x2="{mx:.1}" y2="{:.1}" stroke="#444" stroke-dasharray="4 3"/><text x="{tx:.1}" y="{:.1}" font-size="11" fill="#444" text-anchor="{anchor}">{}</text>"##,
+            py + ph,
+            py + 12.0,
+            escape(label)
+        );
+    }
+
+    /// A series' line and its points (with a tooltip each); nothing without a finite point.
+    fn series(&self, out: &mut String, s: &Series, x_label: &str) {
+        let pts: Vec<String> = s
+            .points
+            .iter()
+            .filter(|p| p.1.is_finite())
+            .map(|&(x, y)| format!("{:.1},{:.1}", self.sx(x), self.sy(y)))
+            .collect();
+        if pts.is_empty() {
+            return;
         }
-        for s in &self.series {
-            let pts: Vec<String> = s
-                .points
-                .iter()
-                .filter(|p| p.1.is_finite())
-                .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
-                .collect();
-            if pts.is_empty() {
-                continue;
+        let _ = write!(
+            out,
+            r##"<polyline class="series" data-name="{}" points="{}" fill="none" stroke="{}" stroke-width="2"{}/>"##,
+            escape(s.name),
+            pts.join(" "),
+            s.color,
+            if s.dashed {
+                r#" stroke-dasharray="6 4""#
+            } else {
+                ""
             }
+        );
+        for &(x, y) in s.points.iter().filter(|p| p.1.is_finite()) {
             let _ = write!(
                 out,
-                r##"<polyline class="series" data-name="{}" points="{}" fill="none" stroke="{}" stroke-width="2"{}/>"##,
-                escape(s.name),
-                pts.join(" "),
+                r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{}"><title>{}: {} {}, {:.4}</title></circle>"##,
+                self.sx(x),
+                self.sy(y),
                 s.color,
-                if s.dashed {
-                    r#" stroke-dasharray="6 4""#
-                } else {
-                    ""
-                }
+                escape(s.name),
+                escape(x_label),
+                x,
+                y
             );
-            for &(x, y) in s.points.iter().filter(|p| p.1.is_finite()) {
-                let _ = write!(
-                    out,
-                    r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{}"><title>{}: {} {}, {:.4}</title></circle>"##,
-                    sx(x),
-                    sy(y),
-                    s.color,
-                    escape(s.name),
-                    escape(self.x_label),
-                    x,
-                    y
-                );
-            }
         }
     }
 }
