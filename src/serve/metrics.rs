@@ -151,56 +151,8 @@ impl Metrics {
     pub fn render(&self, queued_jobs: usize) -> String {
         let m = self.lock();
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "# HELP textcnn_http_requests_total HTTP responses by endpoint and status code.\n\
-             # TYPE textcnn_http_requests_total counter"
-        );
-        for ((endpoint, status), n) in &m.requests {
-            let _ = writeln!(
-                s,
-                "textcnn_http_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            s,
-            "# HELP textcnn_http_errors_total HTTP responses with a 4xx or 5xx status, by endpoint.\n\
-             # TYPE textcnn_http_errors_total counter"
-        );
-        let mut errors: BTreeMap<&str, u64> = BTreeMap::new();
-        for ((endpoint, status), n) in &m.requests {
-            if *status >= 400 {
-                *errors.entry(endpoint).or_default() += n;
-            }
-        }
-        for (endpoint, n) in &errors {
-            let _ = writeln!(
-                s,
-                "textcnn_http_errors_total{{endpoint=\"{endpoint}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            s,
-            "# HELP textcnn_http_request_duration_seconds Time from request to response, by endpoint.\n\
-             # TYPE textcnn_http_request_duration_seconds histogram"
-        );
-        for (endpoint, h) in &m.latency {
-            let mut cumulative = 0;
-            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-                cumulative += h.buckets[i];
-                let _ = writeln!(
-                    s,
-                    "textcnn_http_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                s,
-                "textcnn_http_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {}\n\
-                 textcnn_http_request_duration_seconds_sum{{endpoint=\"{endpoint}\"}} {}\n\
-                 textcnn_http_request_duration_seconds_count{{endpoint=\"{endpoint}\"}} {}",
-                h.count, h.sum, h.count
-            );
-        }
+        render_requests(&m, &mut s);
+        render_latency(&m, &mut s);
         let _ = writeln!(
             s,
             "# HELP textcnn_http_requests_in_flight Requests being handled now.\n\
@@ -228,6 +180,64 @@ impl Metrics {
             m.evicted
         );
         s
+    }
+}
+
+/// The request counters: responses by endpoint and status, errors (4xx/5xx) by endpoint.
+fn render_requests(m: &Inner, s: &mut String) {
+    let _ = writeln!(
+        s,
+        "# HELP textcnn_http_requests_total HTTP responses by endpoint and status code.\n\
+         # TYPE textcnn_http_requests_total counter"
+    );
+    for ((endpoint, status), n) in &m.requests {
+        let _ = writeln!(
+            s,
+            "textcnn_http_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "# HELP textcnn_http_errors_total HTTP responses with a 4xx or 5xx status, by endpoint.\n\
+         # TYPE textcnn_http_errors_total counter"
+    );
+    let mut errors: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((endpoint, status), n) in &m.requests {
+        if *status >= 400 {
+            *errors.entry(endpoint).or_default() += n;
+        }
+    }
+    for (endpoint, n) in &errors {
+        let _ = writeln!(
+            s,
+            "textcnn_http_errors_total{{endpoint=\"{endpoint}\"}} {n}"
+        );
+    }
+}
+
+/// The request duration histogram per endpoint (cumulative buckets, sum, count).
+fn render_latency(m: &Inner, s: &mut String) {
+    let _ = writeln!(
+        s,
+        "# HELP textcnn_http_request_duration_seconds Time from request to response, by endpoint.\n\
+         # TYPE textcnn_http_request_duration_seconds histogram"
+    );
+    for (endpoint, h) in &m.latency {
+        let mut cumulative = 0;
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            cumulative += h.buckets[i];
+            let _ = writeln!(
+                s,
+                "textcnn_http_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            s,
+            "textcnn_http_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {}\n\
+             textcnn_http_request_duration_seconds_sum{{endpoint=\"{endpoint}\"}} {}\n\
+             textcnn_http_request_duration_seconds_count{{endpoint=\"{endpoint}\"}} {}",
+            h.count, h.sum, h.count
+        );
     }
 }
 
