@@ -486,31 +486,7 @@ pub(super) fn parse_delimited(
             skip(ds, name, lineno, "too few fields");
             continue;
         }
-        // More (non-empty) fields than the header names: most often a delimiter inside an
-        // unquoted text, which shifts the label column; reading it would learn a wrong label.
-        if record
-            .iter()
-            .skip(headers.len())
-            .any(|f| !f.trim().is_empty())
-        {
-            let what = if delim == b'\t' { "tab" } else { "comma" };
-            if sets {
-                bail!(
-                    "{name}:{lineno}: {} fields, but the header names {} (a {what} inside an unquoted text?)",
-                    record.len(),
-                    headers.len()
-                );
-            }
-            skip(
-                ds,
-                name,
-                lineno,
-                if delim == b'\t' {
-                    "more fields than the header (a tab inside the text?)"
-                } else {
-                    "more fields than the header (a comma in an unquoted text?)"
-                },
-            );
+        if extra_fields(&record, headers.len(), delim, sets, (name, lineno), ds)? {
             continue;
         }
         let labels = fields.labels(
@@ -528,25 +504,71 @@ pub(super) fn parse_delimited(
     }
     ds.skipped.sort_by_key(|s| s.line);
     if let LabelFields::Indicators(cols) = &fields {
-        let empty: Vec<String> = cols
-            .iter()
-            .filter(|(_, l)| !positives.contains_key(l))
-            .map(|(i, l)| format!("{:?} (label {l:?})", headers[*i].trim()))
-            .collect();
-        if !empty.is_empty() {
-            ds.warnings.push(format!(
-                "{name}: indicator column{} {} {} no row with 1, so the label{} {} from this \
-                 data (a model trained on it cannot predict {})",
-                if empty.len() > 1 { "s" } else { "" },
-                empty.join(", "),
-                if empty.len() > 1 { "have" } else { "has" },
-                if empty.len() > 1 { "s are" } else { " is" },
-                "left out",
-                if empty.len() > 1 { "them" } else { "it" },
-            ));
-        }
+        warn_empty_indicators(ds, name, &headers, cols, &positives);
     }
     Ok(())
+}
+
+/// Warns of the indicator columns (`cols`: column index and label) in which no row has a 1
+/// (`positives`: rows per label): their labels are left out of the data.
+fn warn_empty_indicators(
+    ds: &mut Dataset,
+    name: &str,
+    headers: &csv::StringRecord,
+    cols: &[(usize, String)],
+    positives: &BTreeMap<String, usize>,
+) {
+    let empty: Vec<String> = cols
+        .iter()
+        .filter(|(_, l)| !positives.contains_key(l))
+        .map(|(i, l)| format!("{:?} (label {l:?})", headers[*i].trim()))
+        .collect();
+    if !empty.is_empty() {
+        ds.warnings.push(format!(
+            "{name}: indicator column{} {} {} no row with 1, so the label{} {} from this \
+             data (a model trained on it cannot predict {})",
+            if empty.len() > 1 { "s" } else { "" },
+            empty.join(", "),
+            if empty.len() > 1 { "have" } else { "has" },
+            if empty.len() > 1 { "s are" } else { " is" },
+            "left out",
+            if empty.len() > 1 { "them" } else { "it" },
+        ));
+    }
+}
+
+/// Whether a row has more (non-empty) fields than the header names (`n_headers`), skipped
+/// (single-label) or refused (multi-label): most often a delimiter inside an unquoted text,
+/// which shifts the label column; reading it would learn a wrong label.
+fn extra_fields(
+    record: &csv::StringRecord,
+    n_headers: usize,
+    delim: u8,
+    sets: bool,
+    (name, lineno): (&str, usize),
+    ds: &mut Dataset,
+) -> anyhow::Result<bool> {
+    if !record.iter().skip(n_headers).any(|f| !f.trim().is_empty()) {
+        return Ok(false);
+    }
+    let what = if delim == b'\t' { "tab" } else { "comma" };
+    if sets {
+        bail!(
+            "{name}:{lineno}: {} fields, but the header names {n_headers} (a {what} inside an unquoted text?)",
+            record.len(),
+        );
+    }
+    skip(
+        ds,
+        name,
+        lineno,
+        if delim == b'\t' {
+            "more fields than the header (a tab inside the text?)"
+        } else {
+            "more fields than the header (a comma in an unquoted text?)"
+        },
+    );
+    Ok(true)
 }
 
 /// The JSONL key holding the labels: `opts.label_column` when the object has it, else
