@@ -50,11 +50,6 @@ pub(super) fn final_stages(
     let mut best = Bundle::load_unfinished(output).context(
         "cannot reload the best checkpoint for the n-gram branch and the final evaluation",
     )?;
-    let valid_tokens = if prep.wants_ngram {
-        tokenize_all(&prep.pipeline.tokenizer, &data.valid.texts())
-    } else {
-        Vec::new()
-    };
     // The n-gram branch is refitted on training + validation texts, so the validation
     // predictions of the saved ngram-cnn are not held out: the calibration and the report use
     // the mixture's from before the refit.
@@ -62,47 +57,13 @@ pub(super) fn final_stages(
     let mut ngram_valid = None;
     let mut cnn_note = None;
     if prep.wants_ngram {
-        let stage = StageTimer::start(observer, Stage::NgramBranch);
-        // No network (`--arch ngram`): the branch alone.
-        let cnn_valid_logits = best.model.embedding().is_some().then(|| {
-            crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len)
-        });
-        let branch_data = ngram_stage::BranchData {
-            train_docs: &prep.train_tokens,
-            train: &prep.train_t,
-            valid_docs: &valid_tokens,
-            valid: &prep.valid_t,
-            cnn_valid_logits: cnn_valid_logits.as_deref(),
-            labels: prep.labels.len(),
-            parent: options
-                .start_from
-                .as_ref()
-                .and_then(|s| s.bundle.ngram.as_ref().zip(s.bundle.config.ngram.as_ref())),
-            stop: options.interrupt.as_deref(),
-        };
-        let started = Instant::now();
-        let Some((model, branch, probs)) = ngram_stage::fit_branch_held_out(head, &branch_data)?
+        let Some(fitted) = ngram_branch_stage(data, run, output, options, &mut best, observer)?
         else {
-            observer.interrupted();
-            observer.message(
-                MessageKind::Interrupted,
-                &format!(
-                    "interrupted in the n-gram stage after {:.1} s: every epoch is done and in the \
-                     checkpoint, the branch is not fitted, and {} is refused as unfinished; \
-                     `textcnn train --resume {}` fits the branch (no epoch is trained again)",
-                    started.elapsed().as_secs_f64(),
-                    output.display(),
-                    output.display()
-                ),
-            );
             return Ok(None);
         };
-        report_branch(head, &branch, started, observer);
-        ngram_valid = branch.validation["mixed"].as_f64();
-        cnn_note = branch.cnn_unused_note();
-        add_branch(&mut best, model, branch);
-        held_out = Some(probs);
-        stage.finish(observer);
+        ngram_valid = fitted.ngram_valid;
+        cnn_note = fitted.cnn_note;
+        held_out = Some(fitted.valid_probs);
     }
     let stage = StageTimer::start(observer, Stage::FinalReport);
     let valid_probs = match held_out {
@@ -130,27 +91,7 @@ pub(super) fn final_stages(
     best.config.set_head_record(record);
     let classifier = Classifier::from_bundle(best)?;
     let final_head = classifier.head();
-    let test = match (&prep.test_t, data.test, &prep.test_enc) {
-        (Some(targets), Some(ds), Some(enc)) => {
-            let tokens = if prep.wants_ngram {
-                tokenize_all(&prep.pipeline.tokenizer, &ds.texts())
-            } else {
-                Vec::new()
-            };
-            let probs = classifier.probabilities_of(&tokens, enc);
-            let scores = final_head.evaluate(&prep.labels, targets, &probs);
-            write_test_report(
-                final_head,
-                scores.as_ref(),
-                &ds.name,
-                &prep.test_unknown,
-                cnn_note.as_deref(),
-                output,
-            )?;
-            Some(scores)
-        }
-        _ => None,
-    };
+    let test = test_stage(data, run, &classifier, cnn_note.as_deref(), output)?;
     // Last: the bundle says it is complete once every file of the run is written.
     classifier.bundle().save(output)?;
     let valid = Validation {
@@ -165,6 +106,106 @@ pub(super) fn final_stages(
         ngram_valid,
         cnn_note,
     }))
+}
+
+/// What the n-gram stage adds to the final stages.
+struct FittedBranch {
+    /// The mixture's validation probabilities `[valid, labels]` from before the refit.
+    valid_probs: Vec<f32>,
+    /// The validation figure of the mixture.
+    ngram_valid: Option<f64>,
+    /// [`NgramBranch::cnn_unused_note`] of the fitted branch.
+    cnn_note: Option<String>,
+}
+
+/// The n-gram branch (`ngram-cnn`, `ngram`): fitted next to the best network (`best`, where it
+/// is put), reported; `None` when the run was interrupted in it (reported too).
+fn ngram_branch_stage(
+    data: &TrainData,
+    run: &Run,
+    output: &Path,
+    options: &TrainOptions,
+    best: &mut Bundle,
+    observer: &mut dyn TrainObserver,
+) -> Result<Option<FittedBranch>> {
+    let prep = &run.prep;
+    let head = run.head.as_ref();
+    let valid_tokens = tokenize_all(&prep.pipeline.tokenizer, &data.valid.texts());
+    let stage = StageTimer::start(observer, Stage::NgramBranch);
+    // No network (`--arch ngram`): the branch alone.
+    let cnn_valid_logits = best.model.embedding().is_some().then(|| {
+        crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len)
+    });
+    let branch_data = ngram_stage::BranchData {
+        train_docs: &prep.train_tokens,
+        train: &prep.train_t,
+        valid_docs: &valid_tokens,
+        valid: &prep.valid_t,
+        cnn_valid_logits: cnn_valid_logits.as_deref(),
+        labels: prep.labels.len(),
+        parent: options
+            .start_from
+            .as_ref()
+            .and_then(|s| s.bundle.ngram.as_ref().zip(s.bundle.config.ngram.as_ref())),
+        stop: options.interrupt.as_deref(),
+    };
+    let started = Instant::now();
+    let Some((model, branch, probs)) = ngram_stage::fit_branch_held_out(head, &branch_data)? else {
+        observer.interrupted();
+        observer.message(
+            MessageKind::Interrupted,
+            &format!(
+                "interrupted in the n-gram stage after {:.1} s: every epoch is done and in the \
+                 checkpoint, the branch is not fitted, and {} is refused as unfinished; \
+                 `textcnn train --resume {}` fits the branch (no epoch is trained again)",
+                started.elapsed().as_secs_f64(),
+                output.display(),
+                output.display()
+            ),
+        );
+        return Ok(None);
+    };
+    report_branch(head, &branch, started, observer);
+    let fitted = FittedBranch {
+        valid_probs: probs,
+        ngram_valid: branch.validation["mixed"].as_f64(),
+        cnn_note: branch.cnn_unused_note(),
+    };
+    add_branch(best, model, branch);
+    stage.finish(observer);
+    Ok(Some(fitted))
+}
+
+/// The final model on the test set, when one was given: its scores, written to
+/// `output/report.json`.
+fn test_stage(
+    data: &TrainData,
+    run: &Run,
+    classifier: &Classifier,
+    cnn_note: Option<&str>,
+    output: &Path,
+) -> Result<Option<Box<dyn Scores>>> {
+    let prep = &run.prep;
+    let (Some(targets), Some(ds), Some(enc)) = (&prep.test_t, data.test, &prep.test_enc) else {
+        return Ok(None);
+    };
+    let tokens = if prep.wants_ngram {
+        tokenize_all(&prep.pipeline.tokenizer, &ds.texts())
+    } else {
+        Vec::new()
+    };
+    let probs = classifier.probabilities_of(&tokens, enc);
+    let final_head = classifier.head();
+    let scores = final_head.evaluate(&prep.labels, targets, &probs);
+    write_test_report(
+        final_head,
+        scores.as_ref(),
+        &ds.name,
+        &prep.test_unknown,
+        cnn_note,
+        output,
+    )?;
+    Ok(Some(scores))
 }
 
 /// Reports the fitted n-gram branch: the kept parent branch (fine-tuning), then its size,
