@@ -39,6 +39,7 @@ use serde::Serialize;
 use crate::batch::PaddedBatch;
 pub use crate::head::{EXPLAINED, EXPLAINED_MULTI_LABEL, Explained};
 use crate::model::Model;
+use crate::model::kim::KimCnn;
 use crate::ngram::{Csr, MixWeights};
 use crate::predict::Classifier;
 use crate::text::{Encoded, PAD_ID, TokenSpan, Truncation, char_offsets, encode};
@@ -343,46 +344,11 @@ impl Classifier {
         );
         let bundle = self.bundle();
         let k = self.labels().len();
-        let head = self.head();
         let padded = PaddedBatch::new(&[&encoded], pipeline.encode.min_len);
         // The CNN's part, and its logits as prediction computes them (the probabilities are
         // those of `Classifier::predict`).
         let (cnn, cnn_logits) = match &bundle.model {
-            Model::Kim(m) => {
-                let nf = m.config().num_features();
-                let (mut pooled, mut argmax) = (vec![0.0; nf], vec![0u32; nf]);
-                let batch = padded.view();
-                m.check_batch(&batch);
-                // Mean pooling: every window counts, so they are kept (pooled and windows from
-                // the same pass, so that the decomposition adds up exactly).
-                let mut windows = Vec::new();
-                if m.config().pooling.has_mean() {
-                    let cfg = m.config();
-                    windows = vec![0.0; cfg.region_sizes.len() * batch.seq_len * cfg.feature_maps];
-                    m.features_gemm(&batch, &mut pooled, &mut argmax, Some(&mut windows));
-                } else {
-                    m.features_inference(&batch, &mut pooled, &mut argmax);
-                }
-                let mut logits = vec![0.0; k];
-                crate::nn::dense::dense_forward(
-                    &pooled,
-                    &m.fc_weight,
-                    &m.fc_bias,
-                    nf,
-                    k,
-                    &mut logits,
-                );
-                let predicted = logits.clone();
-                (
-                    CnnPart::Kim {
-                        pooled,
-                        argmax,
-                        logits,
-                        windows,
-                    },
-                    predicted,
-                )
-            }
+            Model::Kim(m) => kim_part(m, &padded, k),
             // No network (`--arch ngram`): the n-gram branch is the whole model.
             Model::Ngram(_) => (CnnPart::Absent, vec![0.0; k]),
             // Any other architecture: occlusion (one forward pass per token).
@@ -400,16 +366,33 @@ impl Classifier {
                 (CnnPart::Occlusion { logits, occluded }, predicted)
             }
         };
-        let (ngram, probabilities) = match (&bundle.ngram, &bundle.config.ngram) {
+        let (ngram, probabilities) = self.ngram_part(&tokens, cnn_logits);
+        Ok(Analysis {
+            spans,
+            chars,
+            encoded,
+            positions,
+            probabilities,
+            cnn,
+            ngram,
+        })
+    }
+
+    /// The n-gram branch's part of an analysis of `tokens` (when the model has the branch)
+    /// and the model's probabilities: the mixture's with `cnn_logits`, or their activation.
+    fn ngram_part(&self, tokens: &[String], cnn_logits: Vec<f32>) -> (Option<NgramPart>, Vec<f32>) {
+        let bundle = self.bundle();
+        let (k, head) = (self.labels().len(), self.head());
+        match (&bundle.ngram, &bundle.config.ngram) {
             (Some(model), Some(branch)) => {
-                let row = model.featurizer.transform(&tokens);
+                let row = model.featurizer.transform(tokens);
                 let logits = model.logreg.logits(&Csr::from_rows(
                     std::slice::from_ref(&row),
                     model.featurizer.num_features(),
                 ));
                 let probs = head.mix(&cnn_logits, &logits, branch.mix, k);
                 let part = NgramPart {
-                    occurrences: model.featurizer.occurrences(&tokens),
+                    occurrences: model.featurizer.occurrences(tokens),
                     row,
                     logits,
                     mix: branch.mix,
@@ -421,16 +404,7 @@ impl Classifier {
                 head.activate(&mut probs, k);
                 (None, probs)
             }
-        };
-        Ok(Analysis {
-            spans,
-            chars,
-            encoded,
-            positions,
-            probabilities,
-            cnn,
-            ngram,
-        })
+        }
     }
 
     fn explanation(&self, a: &Analysis, c: usize) -> Explanation {
@@ -454,56 +428,10 @@ impl Classifier {
                 Model::Kim(m),
             ) => {
                 method = Method::Exact;
-                logit += cnn_weight * centered(&|i| logits[i], k, c);
-                bias = bias.map(|b| b + cnn_weight * centered(&|i| m.fc_bias[i], k, c));
-                let cfg = m.config();
-                let (maps, nf) = (cfg.feature_maps, cfg.num_features());
-                let length = a.positions.len();
-                // (region, window) -> (contribution, maps), in region then window order.
-                let mut sums: Vec<Vec<(f64, usize)>> = cfg
-                    .region_sizes
-                    .iter()
-                    .map(|&h| vec![(0.0, 0); crate::model::kim::valid_windows(length, h)])
-                    .collect();
-                let mf = cfg.max_features();
-                for j in 0..mf {
-                    if pooled[j] <= 0.0 {
-                        continue; // ReLU output 0: the map adds nothing.
-                    }
-                    let w = centered(&|i| m.fc_weight[i * nf + j], k, c);
-                    let slot = &mut sums[j / maps][argmax[j] as usize];
-                    slot.0 += cnn_weight * w * pooled[j] as f64;
-                    slot.1 += 1;
-                }
-                // Mean pooling: feature `mf + r·maps + f` is the mean of relu(window + bias)
-                // over the region's windows, so each window adds its share.
-                let seq_len = all_windows.len() / (maps * cfg.region_sizes.len()).max(1);
-                for (j, &p) in pooled.iter().enumerate().take(nf).skip(mf) {
-                    if p <= 0.0 {
-                        continue;
-                    }
-                    let (r, f) = ((j - mf) / maps, (j - mf) % maps);
-                    let w = centered(&|i| m.fc_weight[i * nf + j], k, c);
-                    let bias = m.convs[r].bias[f];
-                    let nw = sums[r].len();
-                    for (t, slot) in sums[r].iter_mut().enumerate() {
-                        let v = (all_windows[(r * seq_len + t) * maps + f] + bias).max(0.0);
-                        if v > 0.0 {
-                            slot.0 += cnn_weight * w * (v / nw as f32) as f64;
-                            slot.1 += 1;
-                        }
-                    }
-                }
-                for (r, region) in sums.iter().enumerate() {
-                    let h = cfg.region_sizes[r];
-                    for (t, &(value, n_maps)) in region.iter().enumerate() {
-                        if n_maps == 0 {
-                            continue;
-                        }
-                        let tokens: Vec<usize> = a.positions[t..(t + h).min(length)].to_vec();
-                        windows.push(self.window(a, Source::Cnn, h, None, tokens, value, n_maps));
-                    }
-                }
+                let parts = (&pooled[..], &argmax[..], &logits[..], &all_windows[..]);
+                let (l, b) = self.kim_windows(a, c, m, parts, cnn_weight, &mut windows);
+                logit += l;
+                bias = bias.map(|x| x + b);
             }
             (CnnPart::Absent, _) => method = Method::Exact,
             (CnnPart::Occlusion { logits, occluded }, _) => {
@@ -560,6 +488,75 @@ impl Classifier {
             truncated: a.encoded.truncated,
             explained_as: head.explained(),
         }
+    }
+
+    /// The exact decomposition of a Kim CNN's centered logit of label `c` (weighted by
+    /// `cnn_weight`, the mixture's CNN weight): one window per (region, window) that wins a
+    /// map's max or adds to its mean, appended to `windows`; returns the CNN's share of the
+    /// logit and of the bias.
+    fn kim_windows(
+        &self,
+        a: &Analysis,
+        c: usize,
+        m: &KimCnn,
+        (pooled, argmax, logits, all_windows): (&[f32], &[u32], &[f32], &[f32]),
+        cnn_weight: f64,
+        windows: &mut Vec<Window>,
+    ) -> (f64, f64) {
+        let k = self.labels().len();
+        let head = self.head();
+        let centered = |v: &dyn Fn(usize) -> f32, k: usize, c: usize| head.explained_value(v, k, c);
+        let logit_share = cnn_weight * centered(&|i| logits[i], k, c);
+        let bias_share = cnn_weight * centered(&|i| m.fc_bias[i], k, c);
+        let cfg = m.config();
+        let (maps, nf) = (cfg.feature_maps, cfg.num_features());
+        let length = a.positions.len();
+        // (region, window) -> (contribution, maps), in region then window order.
+        let mut sums: Vec<Vec<(f64, usize)>> = cfg
+            .region_sizes
+            .iter()
+            .map(|&h| vec![(0.0, 0); crate::model::kim::valid_windows(length, h)])
+            .collect();
+        let mf = cfg.max_features();
+        for j in 0..mf {
+            if pooled[j] <= 0.0 {
+                continue; // ReLU output 0: the map adds nothing.
+            }
+            let w = centered(&|i| m.fc_weight[i * nf + j], k, c);
+            let slot = &mut sums[j / maps][argmax[j] as usize];
+            slot.0 += cnn_weight * w * pooled[j] as f64;
+            slot.1 += 1;
+        }
+        // Mean pooling: feature `mf + r·maps + f` is the mean of relu(window + bias)
+        // over the region's windows, so each window adds its share.
+        let seq_len = all_windows.len() / (maps * cfg.region_sizes.len()).max(1);
+        for (j, &p) in pooled.iter().enumerate().take(nf).skip(mf) {
+            if p <= 0.0 {
+                continue;
+            }
+            let (r, f) = ((j - mf) / maps, (j - mf) % maps);
+            let w = centered(&|i| m.fc_weight[i * nf + j], k, c);
+            let bias = m.convs[r].bias[f];
+            let nw = sums[r].len();
+            for (t, slot) in sums[r].iter_mut().enumerate() {
+                let v = (all_windows[(r * seq_len + t) * maps + f] + bias).max(0.0);
+                if v > 0.0 {
+                    slot.0 += cnn_weight * w * (v / nw as f32) as f64;
+                    slot.1 += 1;
+                }
+            }
+        }
+        for (r, region) in sums.iter().enumerate() {
+            let h = cfg.region_sizes[r];
+            for (t, &(value, n_maps)) in region.iter().enumerate() {
+                if n_maps == 0 {
+                    continue;
+                }
+                let tokens: Vec<usize> = a.positions[t..(t + h).min(length)].to_vec();
+                windows.push(self.window(a, Source::Cnn, h, None, tokens, value, n_maps));
+            }
+        }
+        (logit_share, bias_share)
     }
 
     /// The n-gram branch's windows of label `c` (one per n-gram occurrence, a column's value
@@ -662,6 +659,38 @@ fn token_scores(a: &Analysis, windows: &[Window]) -> Vec<TokenScore> {
             read_by_cnn: read[i],
         })
         .collect()
+}
+
+/// The Kim CNN's part of an analysis of the text in `padded` (one example), `k` labels: the
+/// pooled features, their argmax windows and (mean pooling) every window, from the same pass
+/// as its logits; and the logits as prediction computes them.
+fn kim_part(m: &KimCnn, padded: &PaddedBatch, k: usize) -> (CnnPart, Vec<f32>) {
+    let nf = m.config().num_features();
+    let (mut pooled, mut argmax) = (vec![0.0; nf], vec![0u32; nf]);
+    let batch = padded.view();
+    m.check_batch(&batch);
+    // Mean pooling: every window counts, so they are kept (pooled and windows from
+    // the same pass, so that the decomposition adds up exactly).
+    let mut windows = Vec::new();
+    if m.config().pooling.has_mean() {
+        let cfg = m.config();
+        windows = vec![0.0; cfg.region_sizes.len() * batch.seq_len * cfg.feature_maps];
+        m.features_gemm(&batch, &mut pooled, &mut argmax, Some(&mut windows));
+    } else {
+        m.features_inference(&batch, &mut pooled, &mut argmax);
+    }
+    let mut logits = vec![0.0; k];
+    crate::nn::dense::dense_forward(&pooled, &m.fc_weight, &m.fc_bias, nf, k, &mut logits);
+    let predicted = logits.clone();
+    (
+        CnnPart::Kim {
+            pooled,
+            argmax,
+            logits,
+            windows,
+        },
+        predicted,
+    )
 }
 
 /// Logits `[classes]` of the text in `padded` (one row) and `[length, classes]` of the text
