@@ -248,88 +248,11 @@ impl RunRequest {
         let output = self.output.clone();
         let (config, head, sources, resume, start_from, lock) = match &self.start {
             Start::Resume => {
-                if !self.explicit.is_empty() {
-                    bail!(
-                        "--resume continues a run with its recorded settings; drop {}",
-                        self.explicit
-                            .iter()
-                            .map(|n| format!("--{}", n.replace('_', "-")))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                }
-                // Before the lock: a finished run's folder is not touched (but for what an
-                // interrupted save of its report left, removed under the lock, and the
-                // checkpoint of a run killed before it dropped it, unless asked to keep it).
-                if let Some(mut done) = finished_run(&output) {
-                    let keep = Checkpoint::load(&output)
-                        .map(|c| c.tensors)
-                        .unwrap_or_default();
-                    // A checkpoint kept on purpose (`--keep-checkpoint` when the run finished)
-                    // stays; one without the mark is what a kill before its removal left.
-                    let drop_checkpoint = !self.keep_checkpoint
-                        && output.join("checkpoint").exists()
-                        && !Checkpoint::is_kept(&output);
-                    if (drop_checkpoint || !stale_saves(&output, &keep).is_empty())
-                        && let Ok(_lock) = OutputLock::acquire(&output)
-                    {
-                        done.removed = remove_stale_saves(&output, &keep);
-                        if drop_checkpoint {
-                            Checkpoint::remove(&output)?;
-                            let note = "removed the finished run's checkpoint/ (keep it with \
-                                        --keep-checkpoint)"
-                                .to_string();
-                            done.removed = Some(match done.removed {
-                                Some(r) => format!("{r}; {note}"),
-                                None => note,
-                            });
-                        }
-                    }
-                    return Err(done.into());
-                }
-                check_resumable(&output)?;
-                let ckpt = Checkpoint::load(&output)?;
-                let sources: RunSources =
-                    serde_json::from_value(ckpt.run.clone()).with_context(|| {
-                        format!(
-                            "{}: checkpoint has no usable run description",
-                            output.display()
-                        )
-                    })?;
-                ckpt.config.validate()?;
-                let lock = OutputLock::acquire(&output)?;
-                notes.extend(remove_stale_saves(&output, &ckpt.tensors));
-                let start_from = sources
-                    .parent
-                    .as_deref()
-                    .map(|p| StartFrom::load(p, sources.allow_new_labels))
-                    .transpose()?;
-                let head = sources.head_kind();
-                (ckpt.config, head, Some(sources), true, start_from, lock)
+                let (config, head, sources, start_from, lock) = self.resumed(&mut notes)?;
+                (config, head, Some(sources), true, start_from, lock)
             }
             Start::New | Start::Finetune { .. } => {
-                let start_from = match &self.start {
-                    Start::Finetune {
-                        parent,
-                        allow_new_labels,
-                    } => {
-                        if crate::fsutil::same_file(parent, &output) {
-                            bail!(
-                                "--output must differ from --model: the original bundle is never modified"
-                            );
-                        }
-                        Some(StartFrom::load(parent, *allow_new_labels)?)
-                    }
-                    _ => None,
-                };
-                let config = self.checked_config()?;
-                let head = self.head_kind(start_from.as_ref(), &mut info)?;
-                let config = with_head_metric(config, head, &self.explicit)?;
-                check_new_output(&output)?;
-                let lock = OutputLock::acquire(&output)?;
-                // Again under the lock: another run may have written here since the first check.
-                let stale = check_new_output(&output)?;
-                notes.extend(remove_leftovers(&output, &stale));
+                let (config, head, start_from, lock) = self.started(&mut notes, &mut info)?;
                 (config, head, None, false, start_from, lock)
             }
         };
@@ -358,6 +281,113 @@ impl RunRequest {
             info,
             warnings,
         })
+    }
+
+    /// The settings, head, run description, parent and lock of `--resume`: refused when the
+    /// folder holds a finished run (after tidying what a killed run left), settings were given
+    /// or there is no checkpoint; stale saves of an interrupted run are removed (`notes`).
+    fn resumed(
+        &self,
+        notes: &mut Vec<String>,
+    ) -> Result<(
+        TrainConfig,
+        HeadKind,
+        RunSources,
+        Option<StartFrom>,
+        OutputLock,
+    )> {
+        let output = &self.output;
+        if !self.explicit.is_empty() {
+            bail!(
+                "--resume continues a run with its recorded settings; drop {}",
+                self.explicit
+                    .iter()
+                    .map(|n| format!("--{}", n.replace('_', "-")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        // Before the lock: a finished run's folder is not touched (but for what an
+        // interrupted save of its report left, removed under the lock, and the
+        // checkpoint of a run killed before it dropped it, unless asked to keep it).
+        if let Some(mut done) = finished_run(output) {
+            let keep = Checkpoint::load(output)
+                .map(|c| c.tensors)
+                .unwrap_or_default();
+            // A checkpoint kept on purpose (`--keep-checkpoint` when the run finished)
+            // stays; one without the mark is what a kill before its removal left.
+            let drop_checkpoint = !self.keep_checkpoint
+                && output.join("checkpoint").exists()
+                && !Checkpoint::is_kept(output);
+            if (drop_checkpoint || !stale_saves(output, &keep).is_empty())
+                && let Ok(_lock) = OutputLock::acquire(output)
+            {
+                done.removed = remove_stale_saves(output, &keep);
+                if drop_checkpoint {
+                    Checkpoint::remove(output)?;
+                    let note = "removed the finished run's checkpoint/ (keep it with \
+                                --keep-checkpoint)"
+                        .to_string();
+                    done.removed = Some(match done.removed {
+                        Some(r) => format!("{r}; {note}"),
+                        None => note,
+                    });
+                }
+            }
+            return Err(done.into());
+        }
+        check_resumable(output)?;
+        let ckpt = Checkpoint::load(output)?;
+        let sources: RunSources = serde_json::from_value(ckpt.run.clone()).with_context(|| {
+            format!(
+                "{}: checkpoint has no usable run description",
+                output.display()
+            )
+        })?;
+        ckpt.config.validate()?;
+        let lock = OutputLock::acquire(output)?;
+        notes.extend(remove_stale_saves(output, &ckpt.tensors));
+        let start_from = sources
+            .parent
+            .as_deref()
+            .map(|p| StartFrom::load(p, sources.allow_new_labels))
+            .transpose()?;
+        let head = sources.head_kind();
+        Ok((ckpt.config, head, sources, start_from, lock))
+    }
+
+    /// The settings, head, parent (fine-tuning) and lock of a new or fine-tuning run: the
+    /// output folder must be new or empty (leftovers of an interrupted start are removed:
+    /// `notes`).
+    fn started(
+        &self,
+        notes: &mut Vec<String>,
+        info: &mut Vec<String>,
+    ) -> Result<(TrainConfig, HeadKind, Option<StartFrom>, OutputLock)> {
+        let output = &self.output;
+        let start_from = match &self.start {
+            Start::Finetune {
+                parent,
+                allow_new_labels,
+            } => {
+                if crate::fsutil::same_file(parent, output) {
+                    bail!(
+                        "--output must differ from --model: the original bundle is never modified"
+                    );
+                }
+                Some(StartFrom::load(parent, *allow_new_labels)?)
+            }
+            _ => None,
+        };
+        let config = self.checked_config()?;
+        let head = self.head_kind(start_from.as_ref(), info)?;
+        let config = with_head_metric(config, head, &self.explicit)?;
+        check_new_output(output)?;
+        let lock = OutputLock::acquire(output)?;
+        // Again under the lock: another run may have written here since the first check.
+        let stale = check_new_output(output)?;
+        notes.extend(remove_leftovers(output, &stale));
+        Ok((config, head, start_from, lock))
     }
 
     /// The settings of a new or fine-tuning run, completed and checked.
