@@ -1,6 +1,6 @@
 //! `textcnn eval`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
@@ -39,26 +39,8 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let classifier = Classifier::load(&args.model)?;
-    if let Some(dir) = &args.plots
-        && super::common::is_bundle_dir(dir)
-    {
-        anyhow::bail!(
-            "--plots {} is a model bundle folder: its training report and pictures would be \
-             replaced; give another directory",
-            dir.display()
-        );
-    }
-    if let Some(dir) = &args.plots
-        && !args.force
-    {
-        for existing in [dir.join(report::REPORT_HTML), dir.join(report::PLOTS_DIR)] {
-            if existing.exists() {
-                anyhow::bail!(
-                    "--plots: {} already exists; give another folder or --force to replace it",
-                    existing.display()
-                );
-            }
-        }
+    if let Some(dir) = &args.plots {
+        check_plots_dir(dir, args.force)?;
     }
     let head = classifier.head();
     let mut read = args.read.options();
@@ -143,6 +125,29 @@ pub fn run(args: EvalArgs) -> Result<()> {
             keep.len()
         );
         print!("{scores}");
+    }
+    Ok(())
+}
+
+/// Refuses a `--plots` folder that is a model bundle (its training report would be replaced),
+/// or that holds a report or pictures already, unless `force`.
+fn check_plots_dir(dir: &Path, force: bool) -> Result<()> {
+    if super::common::is_bundle_dir(dir) {
+        anyhow::bail!(
+            "--plots {} is a model bundle folder: its training report and pictures would be \
+             replaced; give another directory",
+            dir.display()
+        );
+    }
+    if !force {
+        for existing in [dir.join(report::REPORT_HTML), dir.join(report::PLOTS_DIR)] {
+            if existing.exists() {
+                anyhow::bail!(
+                    "--plots: {} already exists; give another folder or --force to replace it",
+                    existing.display()
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use textcnn::embed::{CorpusBuilder, VectorModel, VectorSettings, read_texts, train_on_corpus};
+use textcnn::embed::{
+    Corpus, CorpusBuilder, VectorModel, VectorSettings, read_texts, train_on_corpus,
+};
 use textcnn::text::{Tokenizer, TokenizerConfig};
 
 use super::common::ReadArgs;
@@ -114,49 +116,7 @@ pub fn run(args: VectorsArgs) -> Result<()> {
     let pool = super::common::thread_pool(settings.threads)?;
     let started = Instant::now();
 
-    let spinner = (!args.quiet).then(|| {
-        let s = ProgressBar::new_spinner();
-        s.set_message(format!("reading and tokenizing {}", args.input));
-        s.enable_steady_tick(Duration::from_millis(120));
-        s
-    });
-    let tokenizer = Tokenizer::new(TokenizerConfig::default());
-    let mut builder = CorpusBuilder::new();
-    let read =
-        pool.install(|| read_texts(&args.input, &args.read.options(), &tokenizer, &mut builder));
-    if let Some(s) = &spinner {
-        s.finish_and_clear();
-    }
-    let read = read?;
-    for w in &read.warnings {
-        eprintln!("warning: {}: {w}", args.input);
-    }
-    if !read.skipped.is_empty() {
-        let first = &read.skipped[0];
-        eprintln!(
-            "warning: {}: skipped {} row(s) (first: {}:{}: {})",
-            args.input,
-            read.skipped.len(),
-            first.file,
-            first.line,
-            first.reason
-        );
-    }
-    let corpus = builder
-        .finish(settings.min_count)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.input))?;
-    if !args.quiet {
-        eprintln!(
-            "{}: {} texts, {} tokens; {} words seen at least {} times ({} tokens); {} threads",
-            args.input,
-            read.texts,
-            corpus.tokens_read(),
-            corpus.dictionary().len(),
-            settings.min_count,
-            corpus.tokens(),
-            settings.threads
-        );
-    }
+    let corpus = read_corpus(&args, &settings, &pool)?;
 
     let bar = (!args.quiet).then(|| {
         let b = ProgressBar::new(settings.epoch as u64 * corpus.tokens());
@@ -213,4 +173,57 @@ pub fn run(args: VectorsArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Reads and tokenizes `--input` (a spinner unless `--quiet`) into the training corpus of the
+/// words seen `min_count` times; warns of skipped rows and prints its size.
+fn read_corpus(
+    args: &VectorsArgs,
+    settings: &VectorSettings,
+    pool: &rayon::ThreadPool,
+) -> Result<Corpus> {
+    let spinner = (!args.quiet).then(|| {
+        let s = ProgressBar::new_spinner();
+        s.set_message(format!("reading and tokenizing {}", args.input));
+        s.enable_steady_tick(Duration::from_millis(120));
+        s
+    });
+    let tokenizer = Tokenizer::new(TokenizerConfig::default());
+    let mut builder = CorpusBuilder::new();
+    let read =
+        pool.install(|| read_texts(&args.input, &args.read.options(), &tokenizer, &mut builder));
+    if let Some(s) = &spinner {
+        s.finish_and_clear();
+    }
+    let read = read?;
+    for w in &read.warnings {
+        eprintln!("warning: {}: {w}", args.input);
+    }
+    if !read.skipped.is_empty() {
+        let first = &read.skipped[0];
+        eprintln!(
+            "warning: {}: skipped {} row(s) (first: {}:{}: {})",
+            args.input,
+            read.skipped.len(),
+            first.file,
+            first.line,
+            first.reason
+        );
+    }
+    let corpus = builder
+        .finish(settings.min_count)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.input))?;
+    if !args.quiet {
+        eprintln!(
+            "{}: {} texts, {} tokens; {} words seen at least {} times ({} tokens); {} threads",
+            args.input,
+            read.texts,
+            corpus.tokens_read(),
+            corpus.dictionary().len(),
+            settings.min_count,
+            corpus.tokens(),
+            settings.threads
+        );
+    }
+    Ok(corpus)
 }
