@@ -235,6 +235,24 @@ impl KimCnn {
         } else {
             Vec::new()
         };
+        KimCnn::from_parts(
+            config,
+            [embedding, embedding_static],
+            convs,
+            fc_weight,
+            fc_bias,
+        )
+    }
+
+    /// The model of these parameters (`[embedding, embedding_static]`: the static channel is
+    /// empty without multichannel), with the default convolution path and projection cache.
+    fn from_parts(
+        config: KimConfig,
+        [embedding, embedding_static]: [Vec<f32>; 2],
+        convs: Vec<ConvParams>,
+        fc_weight: Vec<f32>,
+        fc_bias: Vec<f32>,
+    ) -> KimCnn {
         KimCnn {
             config,
             embedding,
@@ -728,17 +746,13 @@ impl KimCnn {
                 .all(|&v| v == 0.0),
             "tensor {STATIC_EMBEDDING:?}: row 0 (<pad>) must be zero"
         );
-        Ok(KimCnn {
+        Ok(KimCnn::from_parts(
             config,
-            embedding,
-            embedding_static,
+            [embedding, embedding_static],
             convs,
             fc_weight,
             fc_bias,
-            conv_path: ConvPath::Auto,
-            proj_cache_bytes: DEFAULT_PROJ_CACHE_BYTES,
-            proj_cache: ProjCache::default(),
-        })
+        ))
     }
 
     /// Embedding table `[vocab_size, emb_dim]`, for pretrained-vector initialization. Keep row 0
