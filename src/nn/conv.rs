@@ -48,32 +48,15 @@ pub fn conv_forward(
         out.len() >= n_windows * maps,
         "conv_forward: output buffer too small"
     );
-    // SAFETY: the asserts above bound every access: lhs row t (t < n_windows) spans
-    // x[t*emb_dim .. t*emb_dim + k] and t*emb_dim + k <= (n_windows - 1 + h) * emb_dim <= x.len();
-    // rhs element (kk, f) is weight[f*k + kk] < maps*k; dst element (t, f) is out[t*maps + f].
-    unsafe {
-        gemm::gemm(
-            n_windows,
-            maps,
-            k,
-            out.as_mut_ptr(),
-            1,
-            maps as isize,
-            false,
-            x.as_ptr(),
-            1,
-            emb_dim as isize,
-            weight.as_ptr(),
-            k as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+    // Window t is x[t * emb_dim..][..k]; out [n_windows, maps] = windows · weightᵀ.
+    crate::nn::conv2d::gemm_abt(
+        (n_windows, maps, k),
+        (x, emb_dim),
+        (weight, k),
+        out,
+        false,
+        parallelism,
+    );
 }
 
 /// Backward pass w.r.t. the weight, from the pooled gradient: for every example `b` and map `f`,

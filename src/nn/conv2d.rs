@@ -90,49 +90,14 @@ pub fn col2im(dcol: &[f32], c_in: usize, h: usize, w: usize, k: usize, dx: &mut 
 }
 
 /// `dst[m, n] = (accumulate ? dst : 0) + Σ_k a(m, k) · b(k, n)` with explicit strides
-/// (`(column stride, row stride)` of each operand); single-threaded.
+/// (`(column stride, row stride)` of each operand), split over `parallelism` (gemm splits the
+/// output, never the inner dimension, so every setting gives the same bits).
 ///
 /// # Safety
 /// Every `(row, col)` index of each operand within its `m × k`, `k × n`, `m × n` shape must be
 /// in bounds of the pointed-to allocation with the given strides.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_strided(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    dst_s: (isize, isize),
-    accumulate: bool,
-    a: *const f32,
-    a_s: (isize, isize),
-    b: *const f32,
-    b_s: (isize, isize),
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        gemm_strided_par(
-            m,
-            n,
-            k,
-            dst,
-            dst_s,
-            accumulate,
-            a,
-            a_s,
-            b,
-            b_s,
-            gemm::Parallelism::None,
-        )
-    }
-}
-
-/// [`gemm_strided`] split over `parallelism` (gemm splits the output, never the inner
-/// dimension, so every setting gives the same bits).
-///
-/// # Safety
-/// As [`gemm_strided`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_strided_par(
     m: usize,
     n: usize,
     k: usize,
@@ -168,6 +133,45 @@ pub(crate) unsafe fn gemm_strided_par(
             false,
             parallelism,
         )
+    }
+}
+
+/// `out[m, n] = (accumulate ? out : 0) + a · bᵀ`, all row-major: row `i` of `a` is
+/// `a[i · lda..][..k]` (rows may overlap, e.g. sliding windows), row `j` of `b` is
+/// `b[j · ldb..][..k]`, `out` is `[m, n]` contiguous. Safe wrapper of [`gemm_strided`].
+///
+/// # Panics
+/// When a row of `a` or `b` or the output would fall outside its slice.
+pub(crate) fn gemm_abt(
+    (m, n, k): (usize, usize, usize),
+    (a, lda): (&[f32], usize),
+    (b, ldb): (&[f32], usize),
+    out: &mut [f32],
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(a.len() >= (m - 1) * lda + k, "gemm_abt: lhs too short");
+    assert!(b.len() >= (n - 1) * ldb + k, "gemm_abt: rhs too short");
+    assert!(out.len() >= m * n, "gemm_abt: output too short");
+    // SAFETY: lhs (i, kk) = a[i * lda + kk], rhs (kk, j) = b[j * ldb + kk], dst (i, j) =
+    // out[i * n + j], for i < m, j < n, kk < k: in bounds by the asserts above.
+    unsafe {
+        gemm_strided(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            (1, n as isize),
+            accumulate,
+            a.as_ptr(),
+            (1, lda as isize),
+            b.as_ptr(),
+            (ldb as isize, 1),
+            parallelism,
+        );
     }
 }
 
@@ -211,6 +215,7 @@ pub fn conv2d_forward(
             (1, ckk as isize),
             col.as_ptr(),
             (1, hw as isize),
+            gemm::Parallelism::None,
         );
     }
 }
@@ -298,22 +303,9 @@ pub fn conv2d_backward(
     for (o, db) in dbias.iter_mut().enumerate() {
         *db += dout[o * hw..(o + 1) * hw].iter().sum::<f32>();
     }
-    // SAFETY: dst dweight [c_out, ckk]; lhs dout [c_out, hw]; rhs colᵀ: element (p, j) at
-    // col[j * hw + p], p < hw, j < ckk; lengths asserted above.
-    unsafe {
-        gemm_strided(
-            c_out,
-            ckk,
-            hw,
-            dweight.as_mut_ptr(),
-            (1, ckk as isize),
-            true,
-            dout.as_ptr(),
-            (1, hw as isize),
-            col.as_ptr(),
-            (hw as isize, 1),
-        );
-    }
+    // dweight [c_out, ckk] += dout [c_out, hw] · colᵀ (col: [ckk, hw]).
+    let none = gemm::Parallelism::None;
+    gemm_abt((c_out, ckk, hw), (dout, hw), (col, hw), dweight, true, none);
     if let Some(dx) = dx {
         assert!(dcol.len() >= ckk * hw && dx.len() >= c_in * hw);
         // SAFETY: dst dcol [ckk, hw]; lhs weightᵀ: element (j, o) at weight[o * ckk + j];
@@ -330,6 +322,7 @@ pub fn conv2d_backward(
                 (ckk as isize, 1),
                 dout.as_ptr(),
                 (1, hw as isize),
+                gemm::Parallelism::None,
             );
         }
         dx[..c_in * hw].fill(0.0);

@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::conv2d::gemm_strided;
+use super::conv2d::{gemm_abt, gemm_strided};
 
 /// Input features per parallel task.
 pub const CHUNK: usize = 8192;
@@ -49,22 +49,16 @@ pub fn dense_gemm_forward(
         .for_each(|(c, part)| {
             let lo = c * CHUNK;
             let len = CHUNK.min(n_in - lo.min(n_in));
-            // SAFETY: dst part [batch, n_out]; lhs x[:, lo..lo+len] (row stride n_in); rhs
-            // weightᵀ block: element (kk, o) at weight[o * n_in + lo + kk].
-            unsafe {
-                gemm_strided(
-                    batch,
-                    n_out,
-                    len,
-                    part.as_mut_ptr(),
-                    (1, n_out as isize),
-                    false,
-                    x.as_ptr().add(lo),
-                    (1, n_in as isize),
-                    weight.as_ptr().add(lo),
-                    (n_in as isize, 1),
-                );
-            }
+            // part [batch, n_out] = x[:, lo..lo+len] · weight[:, lo..lo+len]ᵀ.
+            let (xs, ws) = ((&x[lo..], n_in), (&weight[lo..], n_in));
+            gemm_abt(
+                (batch, n_out, len),
+                xs,
+                ws,
+                part,
+                false,
+                gemm::Parallelism::None,
+            );
         });
     for (b, yr) in y[..batch * n_out].chunks_exact_mut(n_out).enumerate() {
         yr.copy_from_slice(bias);
@@ -126,6 +120,7 @@ pub fn dense_gemm_backward(
                 (n_out as isize, 1),
                 x.as_ptr().add(lo),
                 (1, n_in as isize),
+                gemm::Parallelism::None,
             );
             if let Some(dxp) = dxp {
                 gemm_strided(
@@ -139,6 +134,7 @@ pub fn dense_gemm_backward(
                     (1, n_out as isize),
                     weight.as_ptr().add(lo),
                     (1, n_in as isize),
+                    gemm::Parallelism::None,
                 );
             }
         }

@@ -119,108 +119,65 @@ impl StepConsts {
     }
 }
 
-/// Update a slice of parameters in place (sequentially).
-///
-/// * `param`, `grad`: `[n]`
-/// * `s1`, `s2`: the state tensors named by [`OptimizerKind::state_names`], `[n]` each
-///   (`s2` is empty for SGD)
-///
-/// Runs the same code compiled for AVX-512 or AVX2 when the CPU has them (runtime check). Rust
-/// never fuses multiply and add on its own, so every path gives bit-identical results.
-pub fn update_slice(
-    c: &StepConsts,
-    param: &mut [f32],
-    grad: &[f32],
-    s1: &mut [f32],
-    s2: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
-            return unsafe { update_slice_avx512(c, param, grad, s1, s2) };
-        } else if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { update_slice_avx2(c, param, grad, s1, s2) };
-        }
-    }
-    update_slice_generic(c, param, grad, s1, s2)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn update_slice_avx512(
-    c: &StepConsts,
-    param: &mut [f32],
-    grad: &[f32],
-    s1: &mut [f32],
-    s2: &mut [f32],
-) {
-    update_slice_generic(c, param, grad, s1, s2)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn update_slice_avx2(
-    c: &StepConsts,
-    param: &mut [f32],
-    grad: &[f32],
-    s1: &mut [f32],
-    s2: &mut [f32],
-) {
-    update_slice_generic(c, param, grad, s1, s2)
-}
-
-#[inline(always)]
-fn update_slice_generic(
-    c: &StepConsts,
-    param: &mut [f32],
-    grad: &[f32],
-    s1: &mut [f32],
-    s2: &mut [f32],
-) {
-    let n = param.len();
-    assert!(grad.len() == n && s1.len() == n);
-    let (lr, wd, gs) = (c.lr, c.weight_decay, c.grad_scale);
-    match c.kind {
-        OptimizerKind::Adam | OptimizerKind::Adamw => {
-            assert_eq!(s2.len(), n);
-            let decoupled = c.kind == OptimizerKind::Adamw;
-            let step_size = lr / c.bias_correction1;
-            for i in 0..n {
-                let mut p = param[i];
-                let mut g = grad[i] * gs;
-                if decoupled {
-                    p *= 1.0 - lr * wd;
-                } else {
-                    g += wd * p;
+super::simd::simd_fn! {
+    /// Update a slice of parameters in place (sequentially).
+    ///
+    /// * `param`, `grad`: `[n]`
+    /// * `s1`, `s2`: the state tensors named by [`OptimizerKind::state_names`], `[n]` each
+    ///   (`s2` is empty for SGD)
+    ///
+    /// Runs the same code compiled for AVX-512 or AVX2 + FMA when the CPU has them (runtime check).
+    /// Rust never fuses multiply and add on its own, so every path gives bit-identical results.
+    pub fn update_slice(
+        c: &StepConsts,
+        param: &mut [f32],
+        grad: &[f32],
+        s1: &mut [f32],
+        s2: &mut [f32],
+    ) {
+        let n = param.len();
+        assert!(grad.len() == n && s1.len() == n);
+        let (lr, wd, gs) = (c.lr, c.weight_decay, c.grad_scale);
+        match c.kind {
+            OptimizerKind::Adam | OptimizerKind::Adamw => {
+                assert_eq!(s2.len(), n);
+                let decoupled = c.kind == OptimizerKind::Adamw;
+                let step_size = lr / c.bias_correction1;
+                for i in 0..n {
+                    let mut p = param[i];
+                    let mut g = grad[i] * gs;
+                    if decoupled {
+                        p *= 1.0 - lr * wd;
+                    } else {
+                        g += wd * p;
+                    }
+                    let m = ADAM_BETA1 * s1[i] + (1.0 - ADAM_BETA1) * g;
+                    let v = ADAM_BETA2 * s2[i] + (1.0 - ADAM_BETA2) * g * g;
+                    s1[i] = m;
+                    s2[i] = v;
+                    let denom = v.sqrt() / c.bias_correction2_sqrt + ADAM_EPS;
+                    param[i] = p - step_size * m / denom;
                 }
-                let m = ADAM_BETA1 * s1[i] + (1.0 - ADAM_BETA1) * g;
-                let v = ADAM_BETA2 * s2[i] + (1.0 - ADAM_BETA2) * g * g;
-                s1[i] = m;
-                s2[i] = v;
-                let denom = v.sqrt() / c.bias_correction2_sqrt + ADAM_EPS;
-                param[i] = p - step_size * m / denom;
             }
-        }
-        OptimizerKind::Sgd => {
-            for i in 0..n {
-                let g = grad[i] * gs + wd * param[i];
-                let b = c.momentum * s1[i] + g;
-                s1[i] = b;
-                param[i] -= lr * b;
+            OptimizerKind::Sgd => {
+                for i in 0..n {
+                    let g = grad[i] * gs + wd * param[i];
+                    let b = c.momentum * s1[i] + g;
+                    s1[i] = b;
+                    param[i] -= lr * b;
+                }
             }
-        }
-        OptimizerKind::Adadelta => {
-            assert_eq!(s2.len(), n);
-            let rho = ADADELTA_RHO;
-            for i in 0..n {
-                let g = grad[i] * gs + wd * param[i];
-                let sq = rho * s1[i] + (1.0 - rho) * g * g;
-                let delta = (s2[i] + ADADELTA_EPS).sqrt() / (sq + ADADELTA_EPS).sqrt() * g;
-                s1[i] = sq;
-                s2[i] = rho * s2[i] + (1.0 - rho) * delta * delta;
-                param[i] -= lr * delta;
+            OptimizerKind::Adadelta => {
+                assert_eq!(s2.len(), n);
+                let rho = ADADELTA_RHO;
+                for i in 0..n {
+                    let g = grad[i] * gs + wd * param[i];
+                    let sq = rho * s1[i] + (1.0 - rho) * g * g;
+                    let delta = (s2[i] + ADADELTA_EPS).sqrt() / (sq + ADADELTA_EPS).sqrt() * g;
+                    s1[i] = sq;
+                    s2[i] = rho * s2[i] + (1.0 - rho) * delta * delta;
+                    param[i] -= lr * delta;
+                }
             }
         }
     }

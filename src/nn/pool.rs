@@ -21,84 +21,55 @@ pub fn bias_relu_max_pool_forward(
 ) {
     assert!(n_valid >= 1 && conv.len() >= n_valid * maps);
     assert!(pooled.len() == maps && argmax.len() == maps && bias.len() == maps);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
-            unsafe { max_pool_avx512(conv, maps, n_valid, pooled, argmax) };
-        } else if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { max_pool_avx2(conv, maps, n_valid, pooled, argmax) };
-        } else {
-            max_pool(conv, maps, n_valid, pooled, argmax);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    max_pool(conv, maps, n_valid, pooled, argmax);
+    max_pool_simd(conv, maps, n_valid, pooled, argmax);
     for (p, &b) in pooled.iter_mut().zip(bias) {
         *p = (*p + b).max(0.0);
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn max_pool_avx512(
-    conv: &[f32],
-    maps: usize,
-    n_valid: usize,
-    pooled: &mut [f32],
-    argmax: &mut [u32],
-) {
-    max_pool(conv, maps, n_valid, pooled, argmax)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn max_pool_avx2(
-    conv: &[f32],
-    maps: usize,
-    n_valid: usize,
-    pooled: &mut [f32],
-    argmax: &mut [u32],
-) {
-    max_pool(conv, maps, n_valid, pooled, argmax)
-}
-
-/// Column-wise max and first argmax of `conv[..n_valid * maps]` (`[n_valid, maps]`), 16 maps at a
-/// time in fixed-size register blocks with branch-free compare-and-select, so that the compiler
-/// vectorizes it for the instruction set of the caller (inlined into the wrappers above).
-#[inline(always)]
-fn max_pool(conv: &[f32], maps: usize, n_valid: usize, pooled: &mut [f32], argmax: &mut [u32]) {
-    const W: usize = 16;
-    let mut f0 = 0;
-    while f0 < maps {
-        let w = W.min(maps - f0);
-        let mut p = [f32::NEG_INFINITY; W];
-        let mut a = [0u32; W];
-        if w == W {
-            for t in 0..n_valid {
-                let row: &[f32; W] = conv[t * maps + f0..t * maps + f0 + W].try_into().unwrap();
-                let tt = t as u32;
-                for i in 0..W {
-                    let gt = row[i] > p[i];
-                    p[i] = if gt { row[i] } else { p[i] };
-                    a[i] = if gt { tt } else { a[i] };
+super::simd::simd_fn! {
+    /// Column-wise max and first argmax of `conv[..n_valid * maps]` (`[n_valid, maps]`), 16
+    /// maps at a time in fixed-size register blocks with branch-free compare-and-select, so
+    /// that the compiler vectorizes it, compiled for the best instruction set the CPU has (the
+    /// same results on every one: compare and select only).
+    fn max_pool_simd(
+        conv: &[f32],
+        maps: usize,
+        n_valid: usize,
+        pooled: &mut [f32],
+        argmax: &mut [u32],
+    ) {
+        const W: usize = 16;
+        let mut f0 = 0;
+        while f0 < maps {
+            let w = W.min(maps - f0);
+            let mut p = [f32::NEG_INFINITY; W];
+            let mut a = [0u32; W];
+            if w == W {
+                for t in 0..n_valid {
+                    let row: &[f32; W] = conv[t * maps + f0..t * maps + f0 + W].try_into().unwrap();
+                    let tt = t as u32;
+                    for i in 0..W {
+                        let gt = row[i] > p[i];
+                        p[i] = if gt { row[i] } else { p[i] };
+                        a[i] = if gt { tt } else { a[i] };
+                    }
                 }
-            }
-        } else {
-            for t in 0..n_valid {
-                let row = &conv[t * maps + f0..t * maps + f0 + w];
-                for i in 0..w {
-                    if row[i] > p[i] {
-                        p[i] = row[i];
-                        a[i] = t as u32;
+            } else {
+                for t in 0..n_valid {
+                    let row = &conv[t * maps + f0..t * maps + f0 + w];
+                    for i in 0..w {
+                        if row[i] > p[i] {
+                            p[i] = row[i];
+                            a[i] = t as u32;
+                        }
                     }
                 }
             }
+            pooled[f0..f0 + w].copy_from_slice(&p[..w]);
+            argmax[f0..f0 + w].copy_from_slice(&a[..w]);
+            f0 += w;
         }
-        pooled[f0..f0 + w].copy_from_slice(&p[..w]);
-        argmax[f0..f0 + w].copy_from_slice(&a[..w]);
-        f0 += w;
     }
 }
 

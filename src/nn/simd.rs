@@ -33,3 +33,20 @@ macro_rules! simd_dispatch {
 }
 
 pub(crate) use simd_dispatch;
+
+/// Defines the function `$name` with the given parameters and body: the body becomes an
+/// `#[inline(always)]` kernel that [`simd_dispatch!`] runs compiled for the instruction set the
+/// CPU has (the signature is written once).
+macro_rules! simd_fn {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn kernel($($arg: $ty),*) $body
+            $crate::nn::simd::simd_dispatch!(kernel($($arg: $ty),*))
+        }
+    };
+}
+
+pub(crate) use simd_fn;

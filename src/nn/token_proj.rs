@@ -22,7 +22,7 @@
 
 use rayon::prelude::*;
 
-use super::simd::simd_dispatch;
+use super::simd::simd_fn;
 
 /// Cost of adding one projected row per tap and position, in multiply-adds per embedding
 /// coordinate of the GEMM path (which costs `2 · emb_dim` per position and tap). Measured with
@@ -121,66 +121,49 @@ pub fn project(
     if rows == 0 {
         return;
     }
-    // SAFETY: lhs (i, j) = emb[i * emb_dim + j], i < rows, j < emb_dim (asserted length);
-    // rhs (j, c) = taps[c * emb_dim + j], c < n = taps.len() / emb_dim; dst (i, c) = out[i * n + c]
-    // within the asserted length.
-    unsafe {
-        crate::nn::conv2d::gemm_strided_par(
-            rows,
-            n,
-            emb_dim,
-            out.as_mut_ptr(),
-            (1, n as isize),
-            false,
-            emb.as_ptr(),
-            (1, emb_dim as isize),
-            taps.as_ptr(),
-            (emb_dim as isize, 1),
-            parallelism,
-        );
-    }
+    // out [rows, n] = emb [rows, emb_dim] · tapsᵀ (taps: [n, emb_dim]).
+    let dims = (rows, n, emb_dim);
+    crate::nn::conv2d::gemm_abt(
+        dims,
+        (emb, emb_dim),
+        (taps, emb_dim),
+        out,
+        false,
+        parallelism,
+    );
 }
 
-/// The convolution output of one example and region from the projected tokens:
-/// `out[t, f] = Σ_{k<h, t+k<length} proj[local[t+k], k·maps + f]` for `t < valid windows`
-/// (one window when the text is shorter than `h`; padding positions add nothing).
-///
-/// * `proj`: `[distinct, h·maps]` from [`project`]
-/// * `local`: the example's `[length]` rows into `proj`
-/// * `out`: `[n_windows, maps]` (overwritten)
-pub fn windows_from_projection(
-    proj: &[f32],
-    maps: usize,
-    h: usize,
-    local: &[u32],
-    out: &mut [f32],
-) {
-    simd_dispatch!(windows(
+simd_fn! {
+    /// The convolution output of one example and region from the projected tokens:
+    /// `out[t, f] = Σ_{k<h, t+k<length} proj[local[t+k], k·maps + f]` for `t < valid windows`
+    /// (one window when the text is shorter than `h`; padding positions add nothing).
+    ///
+    /// * `proj`: `[distinct, h·maps]` from [`project`]
+    /// * `local`: the example's `[length]` rows into `proj`
+    /// * `out`: `[n_windows, maps]` (overwritten)
+    pub fn windows_from_projection(
         proj: &[f32],
         maps: usize,
         h: usize,
         local: &[u32],
         out: &mut [f32],
-    ))
-}
-
-#[inline(always)]
-fn windows(proj: &[f32], maps: usize, h: usize, local: &[u32], out: &mut [f32]) {
-    let length = local.len();
-    let hm = h * maps;
-    let nw = if length >= h { length - h + 1 } else { 1 };
-    for t in 0..nw {
-        let row = &mut out[t * maps..(t + 1) * maps];
-        row.fill(0.0);
-        for k in 0..h.min(length - t.min(length)) {
-            // Id 0 (`<pad>`) has a zero embedding row: it adds nothing.
-            if local[t + k] == u32::MAX {
-                continue;
-            }
-            let d = local[t + k] as usize;
-            let src = &proj[d * hm + k * maps..d * hm + (k + 1) * maps];
-            for (o, s) in row.iter_mut().zip(src) {
-                *o += s;
+    ) {
+        let length = local.len();
+        let hm = h * maps;
+        let nw = if length >= h { length - h + 1 } else { 1 };
+        for t in 0..nw {
+            let row = &mut out[t * maps..(t + 1) * maps];
+            row.fill(0.0);
+            for k in 0..h.min(length - t.min(length)) {
+                // Id 0 (`<pad>`) has a zero embedding row: it adds nothing.
+                if local[t + k] == u32::MAX {
+                    continue;
+                }
+                let d = local[t + k] as usize;
+                let src = &proj[d * hm + k * maps..d * hm + (k + 1) * maps];
+                for (o, s) in row.iter_mut().zip(src) {
+                    *o += s;
+                }
             }
         }
     }
@@ -313,48 +296,30 @@ impl DistinctTokens {
     }
 }
 
-/// Max-over-time of every region's convolution of one example, by SCATTER over token-major
-/// projected rows: the positions are streamed in order, each position's row (all regions' taps,
-/// contiguous) is read once and its tap `k` added into the accumulator of window `t − k`, held
-/// in a ring of `h` windows per region (`Σh·maps` floats, L1-resident); a window is compared
-/// into the running max as soon as its last tap is added. The same sums, in the same order
-/// (taps `0..h`), as [`windows_from_projection`] followed by a max; this reads each row once
-/// and contiguously instead of `h` scattered `maps`-float pieces per window.
-///
-/// * `table`: `[n_table, width]` ([`ProjTable`]); `extra`: `[_, width]`, the rows of
-///   `local` values `>= n_table` (at `local − n_table`); `width = Σh·maps`
-/// * `regions`: the region sizes `h`, in the order of the rows' layout ([`stacked_taps`])
-/// * `local`: `[length]`, the example's rows (`u32::MAX`: padding or id 0, adds nothing)
-/// * `ring`: scratch of at least `width` floats
-/// * `max`, `argmax`: `[regions.len() · maps]`, the maximum over the valid windows
-///   (`model::kim::valid_windows`; one window, covering text and zero padding, when
-///   the text is shorter than `h`) of the convolution without bias, and its first window
-/// * `mean`: when given, `(bias, sums)`, both `[regions.len() · maps]`: `sums` receives
-///   `Σ_t relu(window_t + bias)` over the valid windows (mean-over-time pooling before the
-///   division by the window count)
-/// * `store`: when given, `(windows, stride)`: window `t` of region `r` (without bias) is
-///   copied to `windows[r · stride + t · maps..][..maps]`
-#[allow(clippy::too_many_arguments)]
-pub fn scatter_max(
-    table: &[f32],
-    n_table: usize,
-    extra: &[f32],
-    regions: &[usize],
-    maps: usize,
-    local: &[u32],
-    ring: &mut [f32],
-    max: &mut [f32],
-    argmax: &mut [u32],
-    mean: Option<(&[f32], &mut [f32])>,
-    store: Option<(&mut [f32], usize)>,
-) {
-    let width: usize = regions.iter().sum::<usize>() * maps;
-    assert!(ring.len() >= width && max.len() == regions.len() * maps && argmax.len() == max.len());
-    assert!(table.len() >= n_table * width);
-    if let Some((bias, sums)) = &mean {
-        assert!(bias.len() == max.len() && sums.len() == max.len());
-    }
-    simd_dispatch!(scatter(
+simd_fn! {
+    /// Max-over-time of every region's convolution of one example, by SCATTER over token-major
+    /// projected rows: the positions are streamed in order, each position's row (all regions' taps,
+    /// contiguous) is read once and its tap `k` added into the accumulator of window `t − k`, held
+    /// in a ring of `h` windows per region (`Σh·maps` floats, L1-resident); a window is compared
+    /// into the running max as soon as its last tap is added. The same sums, in the same order
+    /// (taps `0..h`), as [`windows_from_projection`] followed by a max; this reads each row once
+    /// and contiguously instead of `h` scattered `maps`-float pieces per window.
+    ///
+    /// * `table`: `[n_table, width]` ([`ProjTable`]); `extra`: `[_, width]`, the rows of
+    ///   `local` values `>= n_table` (at `local − n_table`); `width = Σh·maps`
+    /// * `regions`: the region sizes `h`, in the order of the rows' layout ([`stacked_taps`])
+    /// * `local`: `[length]`, the example's rows (`u32::MAX`: padding or id 0, adds nothing)
+    /// * `ring`: scratch of at least `width` floats
+    /// * `max`, `argmax`: `[regions.len() · maps]`, the maximum over the valid windows
+    ///   (`model::kim::valid_windows`; one window, covering text and zero padding, when
+    ///   the text is shorter than `h`) of the convolution without bias, and its first window
+    /// * `mean`: when given, `(bias, sums)`, both `[regions.len() · maps]`: `sums` receives
+    ///   `Σ_t relu(window_t + bias)` over the valid windows (mean-over-time pooling before the
+    ///   division by the window count)
+    /// * `store`: when given, `(windows, stride)`: window `t` of region `r` (without bias) is
+    ///   copied to `windows[r · stride + t · maps..][..maps]`
+    #[allow(clippy::too_many_arguments)]
+    pub fn scatter_max(
         table: &[f32],
         n_table: usize,
         extra: &[f32],
@@ -366,10 +331,97 @@ pub fn scatter_max(
         argmax: &mut [u32],
         mean: Option<(&[f32], &mut [f32])>,
         store: Option<(&mut [f32], usize)>,
-    ))
+    ) {
+        let (mut mean, mut store) = (mean, store);
+        let width: usize = regions.iter().sum::<usize>() * maps;
+        assert!(ring.len() >= width && max.len() == regions.len() * maps && argmax.len() == max.len());
+        assert!(table.len() >= n_table * width);
+        if let Some((bias, sums)) = &mean {
+            assert!(bias.len() == max.len() && sums.len() == max.len());
+        }
+        let length = local.len();
+        let row_of = |i: u32| -> Option<&[f32]> {
+            if i == u32::MAX {
+                None
+            } else if (i as usize) < n_table {
+                Some(&table[i as usize * width..(i as usize + 1) * width])
+            } else {
+                let j = i as usize - n_table;
+                Some(&extra[j * width..(j + 1) * width])
+            }
+        };
+        max.fill(f32::NEG_INFINITY);
+        argmax.fill(0);
+        if let Some((_, sums)) = &mut mean {
+            sums.fill(0.0);
+        }
+        // Window t's sum starts in a zero slot: zero now, and again each time a window completes.
+        ring[..width].fill(0.0);
+        // Per region, the ring slot of window p (p mod h), advanced without divisions.
+        let mut heads = vec![0usize; regions.len()];
+        for p in 0..length {
+            if let Some(next) = local.get(p + PREFETCH_AHEAD).and_then(|&i| row_of(i)) {
+                prefetch_row(next);
+            }
+            let row = row_of(local[p]);
+            let mut off = 0;
+            for (r, &h) in regions.iter().enumerate() {
+                let nw = if length >= h { length - h + 1 } else { 1 };
+                let ring_r = &mut ring[off..off + h * maps];
+                let head = heads[r];
+                // Tap k goes to window t = p − k, in slot (p − k) mod h; windows past the last
+                // valid one are never read. Padding (or id 0) adds nothing.
+                let k_end = h.min(p + 1);
+                let k_start = (p + 1).saturating_sub(nw);
+                if let Some(row) = row {
+                    for k in k_start..k_end {
+                        let slot = if head >= k { head - k } else { head + h - k };
+                        let acc = &mut ring_r[slot * maps..(slot + 1) * maps];
+                        add_into(acc, &row[off + k * maps..off + (k + 1) * maps]);
+                    }
+                }
+                // Window p − h + 1 is complete (or, for a text shorter than h, window 0 at the end).
+                let done = if p + 1 >= h {
+                    Some((p + 1 - h, if head + 1 == h { 0 } else { head + 1 }))
+                } else if p + 1 == length {
+                    Some((0, 0))
+                } else {
+                    None
+                };
+                if let Some((t, slot)) = done.filter(|&(t, _)| t < nw) {
+                    let v = &mut ring_r[slot * maps..(slot + 1) * maps];
+                    let cols = r * maps..(r + 1) * maps;
+                    if let Some((bias, sums)) = &mut mean {
+                        relu_sum_into(v, &bias[cols.clone()], &mut sums[cols.clone()]);
+                    }
+                    if let Some((windows, stride)) = &mut store {
+                        let at = r * *stride + t * maps;
+                        windows[at..at + maps].copy_from_slice(v);
+                    }
+                    max_into(v, t as u32, &mut max[cols.clone()], &mut argmax[cols]);
+                }
+                heads[r] = if head + 1 == h { 0 } else { head + 1 };
+                off += h * maps;
+            }
+        }
+        if length == 0 {
+            // One window of zero padding.
+            max.fill(0.0);
+            if let Some((bias, sums)) = &mut mean {
+                for (s, &b) in sums.iter_mut().zip(bias.iter()) {
+                    *s = b.max(0.0);
+                }
+            }
+            if let Some((windows, stride)) = &mut store {
+                for r in 0..regions.len() {
+                    windows[r * *stride..r * *stride + maps].fill(0.0);
+                }
+            }
+        }
+    }
 }
 
-/// Positions ahead whose row [`scatter`] prefetches (into L1, every cache line of it): on
+/// Positions ahead whose row [`scatter_max`] prefetches (into L1, every cache line of it): on
 /// random ids (rows from a 144 MB table) this made the kernel 1.3–1.4× faster than none; 1 to
 /// 6 positions ahead measured the same.
 const PREFETCH_AHEAD: usize = 2;
@@ -419,103 +471,6 @@ fn max_into(v: &mut [f32], t: u32, max: &mut [f32], argmax: &mut [u32]) {
 fn relu_sum_into(v: &[f32], bias: &[f32], sums: &mut [f32]) {
     for ((s, &v), &b) in sums.iter_mut().zip(v).zip(bias) {
         *s += (v + b).max(0.0);
-    }
-}
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn scatter(
-    table: &[f32],
-    n_table: usize,
-    extra: &[f32],
-    regions: &[usize],
-    maps: usize,
-    local: &[u32],
-    ring: &mut [f32],
-    max: &mut [f32],
-    argmax: &mut [u32],
-    mut mean: Option<(&[f32], &mut [f32])>,
-    mut store: Option<(&mut [f32], usize)>,
-) {
-    let width: usize = regions.iter().sum::<usize>() * maps;
-    let length = local.len();
-    let row_of = |i: u32| -> Option<&[f32]> {
-        if i == u32::MAX {
-            None
-        } else if (i as usize) < n_table {
-            Some(&table[i as usize * width..(i as usize + 1) * width])
-        } else {
-            let j = i as usize - n_table;
-            Some(&extra[j * width..(j + 1) * width])
-        }
-    };
-    max.fill(f32::NEG_INFINITY);
-    argmax.fill(0);
-    if let Some((_, sums)) = &mut mean {
-        sums.fill(0.0);
-    }
-    // Window t's sum starts in a zero slot: zero now, and again each time a window completes.
-    ring[..width].fill(0.0);
-    // Per region, the ring slot of window p (p mod h), advanced without divisions.
-    let mut heads = vec![0usize; regions.len()];
-    for p in 0..length {
-        if let Some(next) = local.get(p + PREFETCH_AHEAD).and_then(|&i| row_of(i)) {
-            prefetch_row(next);
-        }
-        let row = row_of(local[p]);
-        let mut off = 0;
-        for (r, &h) in regions.iter().enumerate() {
-            let nw = if length >= h { length - h + 1 } else { 1 };
-            let ring_r = &mut ring[off..off + h * maps];
-            let head = heads[r];
-            // Tap k goes to window t = p − k, in slot (p − k) mod h; windows past the last
-            // valid one are never read. Padding (or id 0) adds nothing.
-            let k_end = h.min(p + 1);
-            let k_start = (p + 1).saturating_sub(nw);
-            if let Some(row) = row {
-                for k in k_start..k_end {
-                    let slot = if head >= k { head - k } else { head + h - k };
-                    let acc = &mut ring_r[slot * maps..(slot + 1) * maps];
-                    add_into(acc, &row[off + k * maps..off + (k + 1) * maps]);
-                }
-            }
-            // Window p − h + 1 is complete (or, for a text shorter than h, window 0 at the end).
-            let done = if p + 1 >= h {
-                Some((p + 1 - h, if head + 1 == h { 0 } else { head + 1 }))
-            } else if p + 1 == length {
-                Some((0, 0))
-            } else {
-                None
-            };
-            if let Some((t, slot)) = done.filter(|&(t, _)| t < nw) {
-                let v = &mut ring_r[slot * maps..(slot + 1) * maps];
-                let cols = r * maps..(r + 1) * maps;
-                if let Some((bias, sums)) = &mut mean {
-                    relu_sum_into(v, &bias[cols.clone()], &mut sums[cols.clone()]);
-                }
-                if let Some((windows, stride)) = &mut store {
-                    let at = r * *stride + t * maps;
-                    windows[at..at + maps].copy_from_slice(v);
-                }
-                max_into(v, t as u32, &mut max[cols.clone()], &mut argmax[cols]);
-            }
-            heads[r] = if head + 1 == h { 0 } else { head + 1 };
-            off += h * maps;
-        }
-    }
-    if length == 0 {
-        // One window of zero padding.
-        max.fill(0.0);
-        if let Some((bias, sums)) = &mut mean {
-            for (s, &b) in sums.iter_mut().zip(bias.iter()) {
-                *s = b.max(0.0);
-            }
-        }
-        if let Some((windows, stride)) = &mut store {
-            for r in 0..regions.len() {
-                windows[r * *stride..r * *stride + maps].fill(0.0);
-            }
-        }
     }
 }
 

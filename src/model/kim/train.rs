@@ -8,6 +8,7 @@ use super::KimCnn;
 use crate::batch::Batch;
 use crate::model::network::{Gradients, Network, ParamSpec};
 use crate::nn::conv::{conv_backward_input, conv_backward_weight};
+use crate::nn::conv2d::gemm_strided;
 use crate::nn::dense::{dense_backward, dense_forward};
 use crate::nn::dropout::{dropout_backward, dropout_forward};
 use crate::nn::embedding::{SparseRows, embedding_backward};
@@ -224,13 +225,8 @@ impl KimCnn {
         embedding: &mut SparseRows,
     ) {
         let cfg = &self.config;
-        let (bs, nf, e, maps, sl) = (
-            batch.batch,
-            cfg.num_features(),
-            cfg.emb_dim,
-            cfg.feature_maps,
-            batch.seq_len,
-        );
+        let (nf, e, maps) = (cfg.num_features(), cfg.emb_dim, cfg.feature_maps);
+        let (bs, sl) = (batch.batch, batch.seq_len);
         embedding.gather_rows(cfg.vocab_size, e, batch.ids, batch.lengths, sl);
         sc.dx.resize(bs * sl * e, 0.0);
         let (argmax, dconv) = (&sc.argmax, &sc.dconv);
@@ -446,25 +442,17 @@ impl KimCnn {
             // SAFETY: dst (f, j) = dw[f·h·e + k·e + j] for f < maps, j < e lies in dw
             // ([maps, h, e]); lhs (f, v) = block[v·maps + f], v < d; rhs (v, j) = rows[v·e + j].
             unsafe {
-                gemm::gemm(
+                gemm_strided(
                     maps,
                     e,
                     d,
                     dw.as_mut_ptr().add(k * e),
-                    1,
-                    (h * e) as isize,
+                    (1, (h * e) as isize),
                     false,
                     block.as_ptr(),
-                    maps as isize,
-                    1,
+                    (maps as isize, 1),
                     rows.as_ptr(),
-                    1,
-                    e as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
+                    (1, e as isize),
                     threads,
                 );
             }
@@ -473,25 +461,17 @@ impl KimCnn {
                 // SAFETY: dst (v, j) = drows[v·e + j]; lhs (v, f) = block[v·maps + f];
                 // rhs (f, j) = weight[f·h·e + k·e + j], f < maps, j < e, inside [maps, h, e].
                 unsafe {
-                    gemm::gemm(
+                    gemm_strided(
                         d,
                         e,
                         maps,
                         drows.as_mut_ptr(),
-                        1,
-                        e as isize,
+                        (1, e as isize),
                         i > 0,
                         block.as_ptr(),
-                        1,
-                        maps as isize,
+                        (1, maps as isize),
                         weight.as_ptr().add(k * e),
-                        1,
-                        (h * e) as isize,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
+                        (1, (h * e) as isize),
                         threads,
                     );
                 }
