@@ -385,6 +385,16 @@ mod tests {
     use super::*;
     use crate::text::TokenizerConfig;
 
+    /// The error of reading the plain-text file `path` into a new corpus.
+    fn read_error(
+        path: &std::path::Path,
+        opts: &ReadOptions,
+        tokenizer: &Tokenizer,
+    ) -> anyhow::Error {
+        let spec = path.to_str().unwrap();
+        read_texts(spec, opts, tokenizer, &mut CorpusBuilder::new()).unwrap_err()
+    }
+
     fn tok(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
     }
@@ -437,13 +447,7 @@ mod tests {
 
         let bad = d.path().join("bad.txt");
         std::fs::write(&bad, b"fine\nalso fine\ncaf\xe9\n").unwrap();
-        let e = read_texts(
-            bad.to_str().unwrap(),
-            &opts,
-            &tokenizer,
-            &mut CorpusBuilder::new(),
-        )
-        .unwrap_err();
+        let e = read_error(&bad, &opts, &tokenizer);
         let e = format!("{e:#}");
         assert!(e.contains("bad.txt:3") && e.contains("0xE9"), "{e}");
         let latin = ReadOptions {
@@ -456,13 +460,7 @@ mod tests {
 
         let empty = d.path().join("empty.txt");
         std::fs::write(&empty, b"").unwrap();
-        let e = read_texts(
-            empty.to_str().unwrap(),
-            &opts,
-            &tokenizer,
-            &mut CorpusBuilder::new(),
-        )
-        .unwrap_err();
+        let e = read_error(&empty, &opts, &tokenizer);
         assert!(e.to_string().contains("empty"), "{e}");
     }
 

@@ -16,6 +16,12 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     p
 }
 
+/// The error of reading `p` as `format` (with the default filter), with its causes.
+fn read_error(p: &Path, format: VectorFormat, v: &mut Vocab) -> String {
+    let e = read_vectors(p, format, v, &VectorFilter::default()).err();
+    format!("{:#}", e.expect("the file is refused"))
+}
+
 fn bin(rows: &[(&[u8], &[f32])], header: &str, newline: bool) -> Vec<u8> {
     let mut out = header.as_bytes().to_vec();
     for (w, v) in rows {
@@ -81,39 +87,19 @@ fn dimension_mismatch_names_the_line() {
     let d = tempfile::tempdir().unwrap();
     let p = write(d.path(), "bad.vec", b"3 3\na 1 2 3\nb 1 2\nc 1 2 3\n");
     let mut v = vocab(&[("a", 1)]);
-    let e = format!(
-        "{:#}",
-        read_vectors(&p, VectorFormat::Auto, &mut v, &VectorFilter::default())
-            .err()
-            .unwrap()
-    );
+    let e = read_error(&p, VectorFormat::Auto, &mut v);
     assert!(
         e.contains("bad.vec:3") && e.contains("2 values, expected 3"),
         "{e}"
     );
     let p = write(d.path(), "bad.txt", b"a 1 2 3\nb 1 2 3\nc 1 2 3 4\n");
-    let e = format!(
-        "{:#}",
-        read_vectors(&p, VectorFormat::Glove, &mut v, &VectorFilter::default())
-            .err()
-            .unwrap()
-    );
+    let e = read_error(&p, VectorFormat::Glove, &mut v);
     assert!(
         e.contains("bad.txt:3") && e.contains("4 values, expected 3"),
         "{e}"
     );
     // Forcing word2vec-text on a headerless file is an error naming line 1.
-    let e = format!(
-        "{:#}",
-        read_vectors(
-            &p,
-            VectorFormat::Word2vecText,
-            &mut v,
-            &VectorFilter::default()
-        )
-        .err()
-        .unwrap()
-    );
+    let e = read_error(&p, VectorFormat::Word2vecText, &mut v);
     assert!(e.contains("bad.txt:1") && e.contains("header"), "{e}");
 }
 
@@ -169,17 +155,7 @@ fn binary_with_and_without_trailing_newlines() {
     let full = bin(&rows, "3 3\n", true);
     let p = write(d.path(), "cut.bin", &full[..full.len() - 6]);
     let mut v = vocab(&[]);
-    let e = format!(
-        "{:#}",
-        read_vectors(
-            &p,
-            VectorFormat::Word2vecBin,
-            &mut v,
-            &VectorFilter::default()
-        )
-        .err()
-        .unwrap()
-    );
+    let e = read_error(&p, VectorFormat::Word2vecBin, &mut v);
     assert!(e.contains("vector 3") && e.contains("other"), "{e}");
 }
 
