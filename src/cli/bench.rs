@@ -126,6 +126,26 @@ pub(super) fn time_training(
     time_training_batches(model, &views, steps)
 }
 
+/// [`time_training`] of the model `make` builds, in a pool of each of `args.threads` threads
+/// (`(batch, seq_len)` of `data`), each printed: `(threads, median ms per step)` rows.
+pub(super) fn train_rows(
+    args: &BenchArgs,
+    data: &[(Vec<u32>, Vec<u32>)],
+    (batch, seq_len): (usize, usize),
+    make: impl Fn() -> Model + Sync,
+) -> Vec<(usize, f64)> {
+    let mut rows = Vec::new();
+    for &threads in &args.threads {
+        let pool = thread_pool(threads);
+        let n = pool.current_num_threads();
+        let (ms, first, last) =
+            pool.install(|| time_training(make(), data, batch, seq_len, args.steps));
+        eprintln!("train threads={n}: {ms:.1} ms/step (loss {first:.4} -> {last:.4})");
+        rows.push((n, ms));
+    }
+    rows
+}
+
 /// [`time_training`] over prepared batches with their labels (cycled).
 pub(super) fn time_training_batches(
     model: Model,
@@ -178,19 +198,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let train_data = random_batches(4, TRAIN_BATCH, SEQ_LEN, VOCAB, 1);
     let lengths = vec![SEQ_LEN; INFER_BATCH];
-    let mut train_rows = Vec::new();
-    for &threads in &args.threads {
-        let pool = thread_pool(threads);
-        let n = pool.current_num_threads();
-        let (ms, first, last) = pool.install(|| {
-            let mut model = KimCnn::new(config.clone(), 42);
-            model.set_conv_path(args.conv_path.into());
-            let model = Model::Kim(model);
-            time_training(model, &train_data, TRAIN_BATCH, SEQ_LEN, args.steps)
-        });
-        eprintln!("train threads={n}: {ms:.1} ms/step (loss {first:.4} -> {last:.4})");
-        train_rows.push((n, ms));
-    }
+    let train_rows = train_rows(&args, &train_data, (TRAIN_BATCH, SEQ_LEN), || {
+        let mut model = KimCnn::new(config.clone(), 42);
+        model.set_conv_path(args.conv_path.into());
+        Model::Kim(model)
+    });
     let train_peak = peak_rss_mib();
 
     let infer_data = random_batches(4, INFER_BATCH, SEQ_LEN, VOCAB, 2);

@@ -9,7 +9,7 @@ use textcnn::nn::dropout::mix64;
 use textcnn::nn::thread_pool;
 use textcnn::train::SEED_MAX_LEN;
 
-use super::bench::{BenchArgs, Workload, median, peak_rss_mib, random_batches, time_training};
+use super::bench::{BenchArgs, Workload, median, peak_rss_mib, random_batches, train_rows};
 
 const INFER_BATCH: usize = 256;
 
@@ -62,17 +62,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let (l, v) = (config.seq_len, config.vocab_size);
     let train_data = random_batches(4, train_batch, l, v, 1);
     let lengths = vec![l; INFER_BATCH];
-    let mut rows = Vec::new();
-    for &threads in &args.threads {
-        let pool = thread_pool(threads);
-        let n = pool.current_num_threads();
-        let (ms, first, last) = pool.install(|| {
-            let model = Model::Conv2d(Conv2dNet::new(config.clone(), 42));
-            time_training(model, &train_data, train_batch, l, args.steps)
-        });
-        eprintln!("train threads={n}: {ms:.1} ms/step (loss {first:.4} -> {last:.4})");
-        rows.push((n, ms));
-    }
+    let rows = train_rows(args, &train_data, (train_batch, l), || {
+        Model::Conv2d(Conv2dNet::new(config.clone(), 42))
+    });
     let train_peak = peak_rss_mib();
     let infer_data = random_batches(2, INFER_BATCH, l, v, 2);
     let model = Conv2dNet::new(config.clone(), 42);
