@@ -9,21 +9,11 @@
 
 use rayon::prelude::*;
 
+use super::DisjointPtr;
 use super::conv2d::{gemm_abt, gemm_strided};
 
 /// Input features per parallel task.
 pub const CHUNK: usize = 8192;
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only to hand disjoint column blocks of one matrix to rayon tasks.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
 
 /// Forward pass.
 ///
@@ -98,10 +88,10 @@ pub fn dense_gemm_backward(
         }
     }
     let chunks = n_in.div_ceil(CHUNK);
-    let dw = SendPtr(dweight.as_mut_ptr());
+    let dw = DisjointPtr(dweight.as_mut_ptr());
     let dxp = dx.map(|d| {
         assert!(d.len() >= batch * n_in);
-        SendPtr(d.as_mut_ptr())
+        DisjointPtr(d.as_mut_ptr())
     });
     (0..chunks).into_par_iter().for_each(|c| {
         let lo = c * CHUNK;

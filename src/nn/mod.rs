@@ -24,6 +24,21 @@ pub mod token_proj;
 
 pub use softmax::{argmax, softmax_in_place};
 
+/// A pointer into one `f32` buffer handed to rayon tasks that each write a disjoint part of it
+/// (column blocks of a matrix, rows of a table): the caller guarantees the parts do not overlap
+/// and the buffer outlives the tasks.
+#[derive(Clone, Copy)]
+pub(crate) struct DisjointPtr(pub(crate) *mut f32);
+// SAFETY: only shared between tasks that write disjoint parts of the buffer (see above).
+unsafe impl Send for DisjointPtr {}
+unsafe impl Sync for DisjointPtr {}
+impl DisjointPtr {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// Build a rayon pool with `n` threads (`0` = one per available core). Run work inside
 /// `pool.install(|| ..)`; the layers use whichever pool they are called from.
 pub fn thread_pool(n: usize) -> rayon::ThreadPool {

@@ -11,6 +11,8 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::DisjointPtr;
+
 /// Which update rule to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -238,9 +240,9 @@ pub fn update_rows(
     });
     let has_s2 = !s2.is_empty();
     let (pp, p1, p2) = (
-        SyncPtr(param.as_mut_ptr()),
-        SyncPtr(s1.as_mut_ptr()),
-        SyncPtr(s2.as_mut_ptr()),
+        DisjointPtr(param.as_mut_ptr()),
+        DisjointPtr(s1.as_mut_ptr()),
+        DisjointPtr(s2.as_mut_ptr()),
     );
     rows.par_iter()
         .with_min_len(64)
@@ -262,17 +264,6 @@ pub fn update_rows(
             };
             update_slice(c, p, &grad[i * width..(i + 1) * width], a, b);
         });
-}
-
-#[derive(Clone, Copy)]
-struct SyncPtr(*mut f32);
-// SAFETY: only used by `update_rows`, whose tasks write disjoint rows.
-unsafe impl Send for SyncPtr {}
-unsafe impl Sync for SyncPtr {}
-impl SyncPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// Kim's max-norm constraint: rescale every row of `weight` (`[rows, width]`) whose L2 norm
