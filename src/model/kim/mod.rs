@@ -147,17 +147,13 @@ fn per_example<S>(
 /// (`[n_windows, maps]`, no bias): the max block by [`bias_relu_max_pool_forward`], the mean
 /// block (with [`Pooling::MaxMean`]) by [`bias_relu_mean_pool_forward`], and a copy of the
 /// windows into `windows` (`[R, seq_len, maps]`, region `r` at `r·seq_len·maps`) when it is not
-/// empty (training keeps them for the backward pass of mean pooling).
-#[allow(clippy::too_many_arguments)]
+/// empty (training keeps them for the backward pass of mean pooling). `nw` valid windows; the
+/// outputs are the example's `pooled`, `argmax` (`[num_features]`) and `windows`.
 fn pool_region(
     config: &KimConfig,
-    r: usize,
-    conv: &[f32],
-    nw: usize,
+    (r, conv, nw): (usize, &[f32], usize),
     bias: &[f32],
-    pooled: &mut [f32],
-    argmax: &mut [u32],
-    windows: &mut [f32],
+    (pooled, argmax, windows): (&mut [f32], &mut [u32], &mut [f32]),
 ) {
     let maps = config.feature_maps;
     let cols = r * maps..(r + 1) * maps;
@@ -419,16 +415,8 @@ impl KimCnn {
                 &mut s.conv,
                 parallelism,
             );
-            pool_region(
-                &self.config,
-                r,
-                &s.conv,
-                nw,
-                &conv.bias,
-                pooled,
-                argmax,
-                windows,
-            );
+            let outputs = (&mut *pooled, &mut *argmax, &mut *windows);
+            pool_region(&self.config, (r, &s.conv, nw), &conv.bias, outputs);
         }
     }
 
@@ -564,7 +552,7 @@ impl KimCnn {
                 for (r, conv) in self.convs.iter().enumerate() {
                     let nw = valid_windows(len, conv.h);
                     windows_from_projection(&projections[r], maps, conv.h, local, conv_out);
-                    pool_region(&self.config, r, conv_out, nw, &conv.bias, p, a, w);
+                    pool_region(&self.config, (r, conv_out, nw), &conv.bias, (p, a, w));
                 }
             },
         );
