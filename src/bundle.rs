@@ -726,6 +726,74 @@ fn stored_bytes<D: AsRef<[f32]>>(
     crate::quant::serialize(&raw)
 }
 
+/// Whether `dir` holds a model bundle (`config.json` and `model.safetensors`).
+pub fn is_bundle_dir(dir: &Path) -> bool {
+    dir.join(CONFIG_FILE).is_file() && dir.join("model.safetensors").is_file()
+}
+
+/// Refuses to write the file `output` of option `flag` when it is a directory, lies inside one of
+/// `models` or any model bundle (its files would be replaced), exists and is not a regular file
+/// (a device, a FIFO), or exists and `force` is off.
+///
+/// # Errors
+/// Names the option, the path and the way out.
+pub fn check_output_file(
+    flag: &str,
+    output: &Path,
+    models: &[&Path],
+    force: bool,
+) -> anyhow::Result<()> {
+    if output.is_dir() {
+        anyhow::bail!(
+            "{flag} {} is a directory; give a file name",
+            output.display()
+        );
+    }
+    // Compare real paths: the file's folder may be named through a link or `..`.
+    let folder = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let real = std::fs::canonicalize(folder).ok();
+    let inside = models.iter().find(|m| {
+        let model = std::fs::canonicalize(m).ok();
+        matches!((&real, &model), (Some(f), Some(m)) if f.starts_with(m))
+    });
+    if let Some(model) = inside {
+        anyhow::bail!(
+            "{flag} {} is inside the model bundle {}; writing there could replace the model's files, \
+             so give a path outside it",
+            output.display(),
+            model.display()
+        );
+    }
+    if is_bundle_dir(folder) {
+        anyhow::bail!(
+            "{flag} {} is inside the model bundle {}; writing there could replace the model's files, \
+             so give a path outside it",
+            output.display(),
+            folder.display()
+        );
+    }
+    // Only a regular file (or a link to one) is ever replaced: `--force` on a device, a FIFO
+    // or a socket would swap it for a plain file (`/dev/null` as root).
+    if let Ok(meta) = std::fs::metadata(output)
+        && !meta.is_file()
+    {
+        anyhow::bail!(
+            "{flag} {} exists and is not a regular file; give a file name",
+            output.display()
+        );
+    }
+    if output.exists() && !force {
+        anyhow::bail!(
+            "{flag} {} already exists; give another name or --force to replace it",
+            output.display()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

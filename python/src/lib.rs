@@ -297,9 +297,16 @@ impl NativeClassifier {
             .collect()
     }
 
-    /// Writes the bundle's model as an ONNX file (`textcnn export --format onnx`); returns its
-    /// size in bytes.
-    fn export_onnx(&self, py: Python<'_>, output: PathBuf) -> PyResult<u64> {
+    /// Writes the bundle's model as an ONNX file (`textcnn export --format onnx`) with the
+    /// CLI's checks of the path (not inside the bundle or any bundle, not a directory or a
+    /// device, an existing file only with `force`); returns its size in bytes.
+    #[pyo3(signature = (output, force = false))]
+    fn export_onnx(&self, py: Python<'_>, output: PathBuf, force: bool) -> PyResult<u64> {
+        textcnn::bundle::check_output_file("path", &output, &[&self.path], force).map_err(|e| {
+            to_py(anyhow::anyhow!(
+                e.to_string().replace("--force", "force=True")
+            ))
+        })?;
         py.detach(|| textcnn::export::onnx::write_onnx(self.inner.bundle(), &output))
             .map(|s| s.bytes)
             .map_err(to_py)

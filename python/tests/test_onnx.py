@@ -132,6 +132,22 @@ def test_multi_label_model_matches_on_reuters_test_texts(tmp_path):
     meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
     assert meta.custom_metadata_map["head"] == "multi-label"
     thresholds = json.loads(meta.custom_metadata_map["thresholds"])
+    at_least_one = json.loads(meta.custom_metadata_map["at_least_one"])
+    assert at_least_one == clf.config["multi_label"].get("at_least_one", False)
+    # The documented rule on ONNX Runtime's probabilities decides the labels `predict` decides.
+    texts = suite_texts("reuters", "test")
+    probs = onnx_probabilities(clf, path, texts)
+    t = np.float32(thresholds)
+    compared = 0
+    for row, decided in zip(probs, clf.predict(texts)):
+        if np.abs(row - t).min() < 1e-5:
+            continue  # within float rounding of a threshold: either side is right
+        chosen = [i for i in range(len(t)) if row[i] >= t[i]]
+        if not chosen and at_least_one:
+            chosen = [int(np.argmax(row))]
+        assert {clf.labels[i] for i in chosen} == {label for label, _ in decided}
+        compared += 1
+    assert compared > 0.95 * len(texts)
     np.testing.assert_array_equal(np.float32(thresholds), np.float32(clf.thresholds))
     check_same(with_mix(clf, tmp_path, 0.7, 1.3), tmp_path / "m", suite_texts("reuters", "test"))
 
@@ -139,6 +155,27 @@ def test_multi_label_model_matches_on_reuters_test_texts(tmp_path):
 def test_seed_architecture_is_refused(tmp_path):
     clf = textcnn.train(train=str(SUITE / "sms" / "train.tsv"), output=str(tmp_path / "seed"),
                         arch="seed", epochs=1, seed=7, threads=2, max_len=64)
-    with pytest.raises(textcnn.TextCNNError, match="seed architecture"):
+    with pytest.raises(textcnn.TextCNNError, match="2-D CNN"):
         clf.export_onnx(tmp_path / "seed.onnx")
     assert not (tmp_path / "seed.onnx").exists()
+
+
+def test_python_export_checks_the_path_as_the_cli_does(sms, tmp_path):
+    bundle = Path(sms.path)
+    before = {p.name: p.read_bytes() for p in bundle.iterdir() if p.is_file()}
+    for inside in [bundle / "model.safetensors", bundle / "config.json", bundle / "x.onnx"]:
+        with pytest.raises(textcnn.TextCNNError, match="inside the model bundle"):
+            sms.export_onnx(inside)
+    assert {p.name: p.read_bytes() for p in bundle.iterdir() if p.is_file()} == before
+    with pytest.raises(textcnn.TextCNNError, match="is a directory"):
+        sms.export_onnx(tmp_path)
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"mine")
+    with pytest.raises(textcnn.TextCNNError, match="force=True"):
+        sms.export_onnx(out)
+    assert out.read_bytes() == b"mine"
+    assert sms.export_onnx(out, force=True) == out.stat().st_size > 4
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(textcnn.TextCNNError, match="not a regular file"):
+        sms.export_onnx(fifo, force=True)

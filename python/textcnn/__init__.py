@@ -296,12 +296,14 @@ class Classifier:
             for name, rows, cols, raw in self._native.onnx_inputs(items)
         }
 
-    def export_onnx(self, path: PathLike) -> int:
+    def export_onnx(self, path: PathLike, force: bool = False) -> int:
         """Writes the model as an ONNX file (`textcnn export --format onnx`): token ids in
         (`onnx_inputs`), `probabilities` out, the same as `predict_proba` within float
-        rounding. Returns the file's size in bytes. Raises `TextCNNError` for the `seed`
-        architecture, which has no ONNX form."""
-        return self._native.export_onnx(os.fspath(path))
+        rounding. Returns the file's size in bytes. Raises `TextCNNError` for the 2-D CNN
+        (`seed`, `conv2d`), which has no ONNX form, and, as the CLI, for a `path` inside the
+        model's bundle (or any bundle), a directory or device, or an existing file unless
+        `force` is true."""
+        return self._native.export_onnx(os.fspath(path), bool(force))
 
     def save(self, path: PathLike) -> None:
         """Writes the bundle to the folder `path` (created; refused if it holds a bundle): the

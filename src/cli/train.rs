@@ -19,7 +19,7 @@ use textcnn::train::{
 use super::common::ReadArgs;
 use super::progress::TerminalPrinter;
 
-/// Train a text classifier (default ngram-cnn: a Kim (2014) CNN with an n-gram branch; or kim, conv2d, seed) and save the best model (by validation) as a bundle.
+/// Train a text classifier (default ngram-cnn: a Kim (2014) CNN with an n-gram branch; or kim, ngram, conv2d, seed) and save the best model (by validation) as a bundle.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Training data: `imdb:train`, or a file/folder in any supported format.
@@ -46,11 +46,11 @@ pub struct TrainArgs {
     /// a label layout is given, else single-label]
     #[arg(long, value_enum)]
     pub head: Option<HeadKind>,
-    /// The training settings' flags (defined once, in `textcnn::train`'s settings table).
     /// Keep the resumable `checkpoint/` folder (parameters + optimizer state, about twice the
     /// model's size) when training finishes; by default a finished run keeps only its bundle.
     #[arg(long)]
     pub keep_checkpoint: bool,
+    /// The training settings' flags (defined once, in `textcnn::train`'s settings table).
     #[command(flatten)]
     pub hyper: TrainFlags,
     #[command(flatten)]

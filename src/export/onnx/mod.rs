@@ -64,8 +64,8 @@ pub struct OnnxSummary {
 /// Writes the model of the bundle in `model` as an ONNX file `output` (atomically).
 ///
 /// # Errors
-/// An unreadable bundle, an architecture without an ONNX form (`seed`, the 2-D CNN), or a file
-/// that cannot be written.
+/// An unreadable bundle, an architecture without an ONNX form (the 2-D CNN, `seed` /
+/// `conv2d`), or a file that cannot be written.
 pub fn export_onnx(model: &Path, output: &Path) -> Result<OnnxSummary> {
     write_onnx(&Bundle::load(model)?, output)
 }
@@ -92,13 +92,13 @@ pub fn write_onnx(bundle: &Bundle, output: &Path) -> Result<OnnxSummary> {
 /// The ONNX model of a loaded bundle (see the module documentation for its inputs and output).
 ///
 /// # Errors
-/// An architecture without an ONNX form (`seed`, the 2-D CNN).
+/// An architecture without an ONNX form (the 2-D CNN, `seed` / `conv2d`).
 pub fn onnx_model(bundle: &Bundle) -> Result<ModelProto> {
     let kim = match &bundle.model {
         Model::Kim(m) => Some(m),
         Model::Ngram(_) => None,
         Model::Conv2d(_) => bail!(
-            "the seed architecture (2-D CNN) has no ONNX export; export a kim, ngram-cnn or ngram model"
+            "the 2-D CNN (--arch seed / conv2d) has no ONNX export; export a kim, ngram-cnn or ngram model"
         ),
     };
     let head = bundle.config.head()?.kind();
@@ -153,8 +153,9 @@ pub fn onnx_model(bundle: &Bundle) -> Result<ModelProto> {
     })
 }
 
-/// Metadata entries: `labels` (JSON list), `head`, `thresholds` (multi-label), `max_len`,
-/// `truncation`, `architecture`.
+/// Metadata entries: `labels` (JSON list), `head`, `max_len`, `truncation`, `architecture`;
+/// multi-label: `thresholds` (JSON list) and `at_least_one` (`true`: a text with no label over
+/// its threshold gets its most probable one, as `predict` decides).
 fn metadata(bundle: &Bundle, head: HeadKind) -> Vec<StringStringEntryProto> {
     let c = &bundle.config;
     let mut out = vec![
@@ -186,6 +187,7 @@ fn metadata(bundle: &Bundle, head: HeadKind) -> Vec<StringStringEntryProto> {
             "thresholds",
             serde_json::to_string(&ml.thresholds).unwrap_or_default(),
         ));
+        out.push(("at_least_one", ml.at_least_one.to_string()));
     }
     out.into_iter()
         .map(|(k, v)| StringStringEntryProto {
