@@ -49,9 +49,18 @@ impl Graph {
         out
     }
 
-    /// Adds an f32 constant of shape `dims` (row-major `data`) and returns its name.
+    /// Whether a constant named `name` exists (constants are shared by name).
+    fn has(&self, name: &str) -> bool {
+        self.initializers.iter().any(|t| t.name == name)
+    }
+
+    /// Adds an f32 constant of shape `dims` (row-major `data`) and returns its name; a name
+    /// already given names the same constant (only the first data is kept).
     pub(crate) fn f32s(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
         debug_assert_eq!(dims.iter().product::<usize>(), data.len());
+        if self.has(name) {
+            return name.to_string();
+        }
         self.initializers.push(TensorProto {
             dims: dims.iter().map(|&d| d as i64).collect(),
             data_type: data_type::FLOAT,
@@ -67,8 +76,12 @@ impl Graph {
         self.f32s(name, &[], &[v])
     }
 
-    /// Adds an i64 constant of shape `dims` and returns its name.
+    /// Adds an i64 constant of shape `dims` and returns its name (shared by name, as
+    /// [`Graph::f32s`]).
     pub(crate) fn i64s(&mut self, name: &str, dims: &[usize], data: &[i64]) -> String {
+        if self.has(name) {
+            return name.to_string();
+        }
         self.initializers.push(TensorProto {
             dims: dims.iter().map(|&d| d as i64).collect(),
             data_type: data_type::INT64,

@@ -200,7 +200,7 @@ fn metadata(bundle: &Bundle, head: HeadKind) -> Vec<StringStringEntryProto> {
 /// The Kim CNN's logits `[batch, labels]` from the ids in `ids` (`[batch, seq_len]` int64).
 fn kim_logits(g: &mut Graph, m: &KimCnn, ids: &str) -> String {
     let cfg = &m.config;
-    let (e, maps) = (cfg.emb_dim, cfg.feature_maps);
+    let e = cfg.emb_dim;
     let max_h = cfg.max_region_size();
     // What the convolution sees: the trained table, plus the frozen one when multichannel.
     let table: Vec<f32> = if cfg.multichannel {
@@ -234,56 +234,11 @@ fn kim_logits(g: &mut Graph, m: &KimCnn, ids: &str) -> String {
         "embedded",
     );
     let x = g.op("Unsqueeze", &[&x, &axis1], vec![], "image"); // [batch, 1, L, emb_dim]
-    let (one, neg) = (g.scalar("one", 1.0), g.scalar("neg_max", f32::MIN));
-    let fzero = g.scalar("zero", 0.0);
-    let axis3 = g.i64s("axis_3", &[1], &[3]);
-    let axis2 = if cfg.pooling.has_mean() {
-        g.i64s("axis_2", &[1], &[2])
-    } else {
-        String::new()
-    };
     let (mut max_blocks, mut mean_blocks) = (Vec::new(), Vec::new());
-    for (r, conv) in m.convs.iter().enumerate() {
-        let h = conv.h;
-        let w = g.f32s(&format!("conv{h}.weight"), &[maps, 1, h, e], &conv.weight);
-        let b = g.f32s(&format!("conv{h}.bias"), &[maps], &conv.bias);
-        let c = g.op(
-            "Conv",
-            &[&x, &w, &b],
-            vec![ints("kernel_shape", vec![h as i64, e as i64])],
-            &format!("conv{h}"),
-        );
-        let c = g.op("Squeeze", &[&c, &axis3], vec![], "windows"); // [batch, maps, W]
-        // Window k is valid when k < max(length − h + 1, 1) (`valid_windows`).
-        let shape = g.op("Shape", &[&c], vec![], "shape");
-        let two = g.i64s(&format!("dim2_{r}"), &[], &[2]);
-        let n = g.op("Gather", &[&shape, &two], vec![int("axis", 0)], "n_windows");
-        let n = g.op("Cast", &[&n], vec![int("to", 1)], "n_windows_f");
-        let pos = g.op("Range", &[&fzero, &n, &one], vec![], "window_pos");
-        let back = g.scalar(&format!("h_minus_1_{r}"), (h - 1) as f32);
-        let nw = g.op("Sub", &[&len, &back], vec![], "nw");
-        let nw = g.op("Max", &[&nw, &one], vec![], "nw"); // [batch, 1]
-        let valid = g.op("Less", &[&pos, &nw], vec![], "valid"); // [batch, W]
-        let valid = g.op("Unsqueeze", &[&valid, &axis1], vec![], "valid"); // [batch, 1, W]
-        let masked = g.op("Where", &[&valid, &c, &neg], vec![], "masked");
-        let mx = g.op(
-            "ReduceMax",
-            &[&masked],
-            vec![ints("axes", vec![2]), int("keepdims", 0)],
-            "max",
-        );
-        max_blocks.push(g.op("Relu", &[&mx], vec![], "pooled_max"));
-        if cfg.pooling.has_mean() {
-            let act = g.op("Relu", &[&c], vec![], "act");
-            let act = g.op("Where", &[&valid, &act, &fzero], vec![], "act_masked");
-            let sum = g.op(
-                "ReduceSum",
-                &[&act, &axis2],
-                vec![int("keepdims", 0)],
-                "sum",
-            );
-            mean_blocks.push(g.op("Div", &[&sum, &nw], vec![], "pooled_mean"));
-        }
+    for conv in &m.convs {
+        let (max, mean) = region_pooling(g, &x, &len, conv, cfg);
+        max_blocks.push(max);
+        mean_blocks.extend(mean);
     }
     let blocks: Vec<&str> = max_blocks
         .iter()
@@ -300,6 +255,55 @@ fn kim_logits(g: &mut Graph, m: &KimCnn, ids: &str) -> String {
         vec![int("transB", 1)],
         "cnn_logits",
     )
+}
+
+/// One region size's pooled features `[batch, maps]` from the embedded image `x`
+/// (`[batch, 1, L, emb_dim]`) and the texts' lengths `len` (`[batch, 1]`): the max over its
+/// valid windows after bias and ReLU, and with max-mean pooling the mean of `relu(window + bias)`
+/// over them. Window `k` is valid when `k < max(length − h + 1, 1)` ([`crate::model::kim::valid_windows`]).
+fn region_pooling(
+    g: &mut Graph,
+    x: &str,
+    len: &str,
+    conv: &crate::model::kim::ConvParams,
+    cfg: &crate::model::KimConfig,
+) -> (String, Option<String>) {
+    let (h, e, maps) = (conv.h, cfg.emb_dim, cfg.feature_maps);
+    let (one, zero) = (g.scalar("one", 1.0), g.scalar("zero", 0.0));
+    let neg = g.scalar("neg_max", f32::MIN);
+    let (axis1, axis3) = (g.i64s("axis_1", &[1], &[1]), g.i64s("axis_3", &[1], &[3]));
+    let w = g.f32s(&format!("conv{h}.weight"), &[maps, 1, h, e], &conv.weight);
+    let b = g.f32s(&format!("conv{h}.bias"), &[maps], &conv.bias);
+    let kernel = ints("kernel_shape", vec![h as i64, e as i64]);
+    let c = g.op("Conv", &[x, &w, &b], vec![kernel], &format!("conv{h}"));
+    let c = g.op("Squeeze", &[&c, &axis3], vec![], "windows"); // [batch, maps, W]
+    let shape = g.op("Shape", &[&c], vec![], "shape");
+    let two = g.i64s("dim_2", &[], &[2]);
+    let n = g.op("Gather", &[&shape, &two], vec![int("axis", 0)], "n_windows");
+    let n = g.op("Cast", &[&n], vec![int("to", 1)], "n_windows_f");
+    let pos = g.op("Range", &[&zero, &n, &one], vec![], "window_pos");
+    let back = g.scalar(&format!("h_minus_1_{h}"), (h - 1) as f32);
+    let nw = g.op("Sub", &[len, &back], vec![], "nw");
+    let nw = g.op("Max", &[&nw, &one], vec![], "nw"); // [batch, 1]
+    let valid = g.op("Less", &[&pos, &nw], vec![], "valid"); // [batch, W]
+    let valid = g.op("Unsqueeze", &[&valid, &axis1], vec![], "valid"); // [batch, 1, W]
+    let masked = g.op("Where", &[&valid, &c, &neg], vec![], "masked");
+    let axes = vec![ints("axes", vec![2]), int("keepdims", 0)];
+    let mx = g.op("ReduceMax", &[&masked], axes, "max");
+    let max = g.op("Relu", &[&mx], vec![], "pooled_max");
+    let mean = cfg.pooling.has_mean().then(|| {
+        let axis2 = g.i64s("axis_2", &[1], &[2]);
+        let act = g.op("Relu", &[&c], vec![], "act");
+        let act = g.op("Where", &[&valid, &act, &zero], vec![], "act_masked");
+        let sum = g.op(
+            "ReduceSum",
+            &[&act, &axis2],
+            vec![int("keepdims", 0)],
+            "sum",
+        );
+        g.op("Div", &[&sum, &nw], vec![], "pooled_mean")
+    });
+    (max, mean)
 }
 
 /// The n-gram branch's logits `[batch, labels]`; adds its inputs (`ngram_ids`, and `char_ids`
