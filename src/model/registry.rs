@@ -228,6 +228,12 @@ macro_rules! define_wrappers {
                 match self { $(Trainer::$v(t) => t.model.named_params(),)+ }
             }
 
+            /// Frees the optimizer state and gradients once training is over (see
+            /// [`NetTrainer::release_training_state`]); the model stays.
+            pub(crate) fn release_training_state(&mut self) {
+                match self { $(Trainer::$v(t) => t.release_training_state(),)+ }
+            }
+
             /// One training step (forward with dropout from `seed`, backward, update).
             pub fn train_step(&mut self, batch: &Batch, labels: &[u32], seed: u64) -> StepStats {
                 match self { $(Trainer::$v(t) => t.train_step(batch, labels, seed),)+ }

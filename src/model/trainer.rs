@@ -85,6 +85,17 @@ impl<N: Network> NetTrainer<N> {
         }
     }
 
+    /// Frees what only training needs (the optimizer state, the gradients, the dense
+    /// embedding gradient and the step buffers: about four times the model's size), keeping
+    /// the model. For a run whose epochs are over: the trainer must not train after this.
+    pub(crate) fn release_training_state(&mut self) {
+        self.state = Vec::new();
+        self.grads = Gradients::default();
+        self.dense_emb_grad = Vec::new();
+        self.logits = Vec::new();
+        self.dlogits = Vec::new();
+    }
+
     /// The optimizer settings.
     pub fn optimizer_config(&self) -> &OptimizerConfig {
         &self.optim

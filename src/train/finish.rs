@@ -130,14 +130,16 @@ fn ngram_branch_stage(
 ) -> Result<Option<FittedBranch>> {
     let prep = &run.prep;
     let head = run.head.as_ref();
-    let valid_tokens = tokenize_all(&prep.pipeline.tokenizer, &data.valid.texts());
     let stage = StageTimer::start(observer, Stage::NgramBranch);
+    // Token lists live for this stage only (see `prepare`).
+    let train_tokens = tokenize_all(&prep.pipeline.tokenizer, &data.train.texts());
+    let valid_tokens = tokenize_all(&prep.pipeline.tokenizer, &data.valid.texts());
     // No network (`--arch ngram`): the branch alone.
     let cnn_valid_logits = best.model.embedding().is_some().then(|| {
         crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len)
     });
     let branch_data = ngram_stage::BranchData {
-        train_docs: &prep.train_tokens,
+        train_docs: &train_tokens,
         train: &prep.train_t,
         valid_docs: &valid_tokens,
         valid: &prep.valid_t,
@@ -189,12 +191,8 @@ fn test_stage(
     let (Some(targets), Some(ds), Some(enc)) = (&prep.test_t, data.test, &prep.test_enc) else {
         return Ok(None);
     };
-    let tokens = if prep.wants_ngram {
-        tokenize_all(&prep.pipeline.tokenizer, &ds.texts())
-    } else {
-        Vec::new()
-    };
-    let probs = classifier.probabilities_of(&tokens, enc);
+    // The n-gram branch's token lists are made a chunk at a time, never all held.
+    let probs = classifier.probabilities_of_encoded(&ds.texts(), enc);
     let final_head = classifier.head();
     let scores = final_head.evaluate(&prep.labels, targets, &probs);
     write_test_report(
