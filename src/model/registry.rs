@@ -343,6 +343,14 @@ impl Model {
         }
     }
 
+    /// Frees the Kim CNN's inference projection cache until the next inference call rebuilds
+    /// it, with the same results (see [`KimCnn::release_proj_cache`]).
+    pub fn release_proj_cache(&mut self) {
+        if let Model::Kim(m) = self {
+            m.release_proj_cache();
+        }
+    }
+
     /// Builds the Kim CNN's inference projection cache now, in the current rayon pool (see
     /// [`KimCnn::warm_proj_cache`]): `(words covered, bytes)`; `(0, 0)` for other architectures.
     pub fn warm_proj_cache(&self) -> (usize, usize) {

@@ -21,6 +21,9 @@ use crate::ngram::NgramModel;
 use crate::predict::Classifier;
 use crate::text::tokenize_all;
 
+/// Memory cap of the projection cache used for the test evaluation at the end of a run.
+const TEST_PROJ_CACHE_BYTES: usize = 64 << 20;
+
 /// What the final stages give the run's outcome.
 pub(super) struct Final {
     /// The test scores, when a test set was given.
@@ -89,6 +92,10 @@ pub(super) fn final_stages(
         .head
         .record(prep.labels.len(), run.weights.as_deref());
     best.config.set_head_record(record);
+    // The test set is scored with a quarter of the default projection cache (the most frequent
+    // words: at most 64 MiB beside the run's data, rather than 256 MiB); the cache is
+    // not saved, so the bundle does not change.
+    best.model.set_proj_cache_bytes(TEST_PROJ_CACHE_BYTES);
     let classifier = Classifier::from_bundle(best)?;
     let final_head = classifier.head();
     let test = test_stage(data, run, &classifier, cnn_note.as_deref(), output)?;
@@ -138,6 +145,8 @@ fn ngram_branch_stage(
     let cnn_valid_logits = best.model.embedding().is_some().then(|| {
         crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len)
     });
+    // The projection cache (up to 256 MiB) is rebuilt for the test set after the branch's fit.
+    best.model.release_proj_cache();
     let branch_data = ngram_stage::BranchData {
         train_docs: &train_tokens,
         train: &prep.train_t,

@@ -607,7 +607,10 @@ fn end_epoch(
     let (epoch, lr, epoch_started, max_epochs) = (ctx.epoch, ctx.lr, ctx.started, ctx.max_epochs);
     let train_seconds = epoch_started.elapsed().as_secs_f64();
     crate::fault::point("epoch");
-    let current = trainer.model();
+    let mut current = trainer.model();
+    // A copy that lives for one validation pass: no inference projection cache (up to 256 MiB,
+    // built again every epoch, at the training's peak of memory).
+    current.set_proj_cache_bytes(0);
     let logits = crate::predict::logits(&current, &prep.valid_enc, prep.pipeline.encode.min_len);
     let valid = head.epoch_scores(&prep.labels, &logits, &prep.valid_t);
     let metrics = EpochMetrics {

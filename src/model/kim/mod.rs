@@ -302,6 +302,14 @@ impl KimCnn {
         self.proj_cache().map_or(0, |t| t.rows)
     }
 
+    /// Frees the projection cache's table but keeps the count of text positions read, so the
+    /// next inference call builds the same table again at once: inference gives the same
+    /// results as if it had been kept. For a caller about to allocate much else (the training's
+    /// n-gram stage) that infers again later.
+    pub fn release_proj_cache(&mut self) {
+        self.proj_cache.table = OnceLock::new();
+    }
+
     /// Drops the projection cache: called by everything that hands out the parameters mutably.
     pub(crate) fn invalidate_proj_cache(&mut self) {
         self.proj_cache = ProjCache::default();
