@@ -662,35 +662,40 @@ fn recorded_hashes(
         .collect::<Result<HashMap<_, _>>>()
 }
 
-/// Writes named f32 tensors as a safetensors file, atomically.
+/// Writes named f32 tensors as a safetensors file, atomically, streaming them into the file:
+/// no serialized copy is held in memory (a training checkpoint, parameters and Adam's two
+/// moments, is three times the model). The bytes are those of `safetensors::serialize`.
 pub fn save_tensors<D: AsRef<[f32]>>(
     path: &Path,
     tensors: &[(String, Vec<usize>, D)],
 ) -> Result<()> {
-    let out =
-        tensor_bytes(tensors).with_context(|| format!("cannot serialize {}", path.display()))?;
-    write_atomic(path, &out)
-}
-
-/// The safetensors file of named f32 tensors, as bytes.
-fn tensor_bytes<D: AsRef<[f32]>>(tensors: &[(String, Vec<usize>, D)]) -> Result<Vec<u8>> {
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+    let raw: Vec<std::borrow::Cow<[u8]>> = tensors
         .iter()
-        .map(|(name, shape, data)| {
-            let raw = data.as_ref().iter().flat_map(|v| v.to_le_bytes()).collect();
-            (name.clone(), shape.clone(), raw)
-        })
+        .map(|(_, _, d)| le_bytes(d.as_ref()))
         .collect();
-    let views = bytes
+    let views = tensors
         .iter()
-        .map(|(name, shape, raw)| {
+        .zip(&raw)
+        .map(|((name, shape, _), raw)| {
             Ok((
                 name.clone(),
                 safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), raw)?,
             ))
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(safetensors::serialize(views, None)?)
+        .collect::<Result<Vec<_>>>()
+        .with_context(|| format!("cannot serialize {}", path.display()))?;
+    crate::fsutil::write_atomic_with(path, |tmp| {
+        safetensors::serialize_to_file(views, None, tmp).map_err(std::io::Error::other)
+    })
+}
+
+/// The little-endian bytes of `data` (safetensors' layout): borrowed on a little-endian machine.
+fn le_bytes(data: &[f32]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        std::borrow::Cow::Borrowed(bytemuck::cast_slice(data))
+    } else {
+        std::borrow::Cow::Owned(data.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
 }
 
 /// Reads every tensor of a safetensors file; all must be f32.
@@ -841,5 +846,37 @@ mod tests {
             let err = check_labels(&labels(&bad)).unwrap_err().to_string();
             assert!(err.contains(why), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn streamed_tensors_are_the_bytes_of_safetensors_serialize_and_read_back() {
+        let a: Vec<f32> = (0..1000).map(|i| i as f32 * 0.25 - 3.0).collect();
+        let b = vec![f32::MIN_POSITIVE, -0.0, 1e30];
+        let tensors = vec![
+            ("w".to_string(), vec![10, 100], a.as_slice()),
+            ("b".to_string(), vec![3], b.as_slice()),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        save_tensors(&path, &tensors).unwrap();
+        let raw: Vec<Vec<u8>> = [&a, &b]
+            .iter()
+            .map(|d| d.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+            .iter()
+            .zip(&raw)
+            .map(|((n, s, _), r)| {
+                let v = safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), r).unwrap();
+                (n.clone(), v)
+            })
+            .collect();
+        let want = safetensors::serialize(views, None).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+        let back = load_tensors(&path).unwrap();
+        assert_eq!(back["w"], (vec![10, 100], a));
+        assert_eq!(back["b"].1, b);
+        // Only the file is left: no temporary beside it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -16,6 +16,22 @@ use serde::{Deserialize, Serialize};
 /// When the directory cannot be created or the file cannot be written or renamed; the message
 /// names the path.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |tmp| {
+        let mut f = fs::File::create(tmp)?;
+        f.write_all(bytes)?;
+        Ok(())
+    })
+}
+
+/// [`write_atomic`] with the contents written by `write` into the temporary file at the path
+/// it is given (e.g. streamed by a serializer), then synced and renamed over `path`.
+///
+/// # Errors
+/// As [`write_atomic`], and any error of `write` (the temporary file is removed).
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -24,9 +40,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot create directory {}", dir.display()))?;
     let tmp = temp_path(path);
     let result = (|| -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        write(&tmp)?;
+        fs::File::open(&tmp)?.sync_all()?;
         crate::fault::point("rename");
         fs::rename(&tmp, path)?;
         crate::fault::point("renamed");

@@ -239,3 +239,54 @@ fn mix_prefers_the_better_branch() {
     assert_eq!(w.cnn, 0.0, "{w:?}");
     assert_eq!(w.ngram, 4.0, "{w:?}");
 }
+
+#[test]
+fn interned_documents_give_the_featurizer_of_token_lists() {
+    let lists: Vec<Vec<String>> = [
+        "the film was good and the cast was good",
+        "a dull film",
+        "好 吃 的 菜",
+        "",
+        "good good dull",
+    ]
+    .iter()
+    .map(|d| {
+        d.split(' ')
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .collect();
+    let mut interned = InternedDocs::default();
+    for l in &lists {
+        interned.push(l.clone());
+    }
+    assert_eq!(interned.len(), lists.len());
+    let docs = interned.docs();
+    for (d, l) in docs.iter().zip(&lists) {
+        let tokens: Vec<&str> = (0..d.count()).map(|i| d.token(i)).collect();
+        assert_eq!(tokens, *l);
+    }
+    for config in [
+        NgramConfig {
+            word_n: 2,
+            char_n: 0,
+            min_df: 1,
+        },
+        NgramConfig {
+            word_n: 1,
+            char_n: 3,
+            min_df: 2,
+        },
+    ] {
+        let a = NgramFeaturizer::fit(&lists, config.clone()).unwrap();
+        let b = NgramFeaturizer::fit(&docs, config).unwrap();
+        assert_eq!(a.parts(), b.parts());
+        assert!(a.num_features() > 0);
+        let (xa, xb) = (a.transform_all(&lists), b.transform_all(&docs));
+        for r in 0..lists.len() {
+            assert_eq!(xa.row(r), xb.row(r));
+        }
+        assert_eq!(han_share(&lists), han_share(&docs));
+    }
+}

@@ -96,16 +96,17 @@ impl Checkpoint {
         let dir = output.join(DIR);
         let old = Checkpoint::load(output).ok().map(|c| c.tensors);
         let name = format!("state-e{}-b{}.safetensors", progress.epoch, progress.step);
-        let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = trainer
+        // The parameters are written from the trainer, not copied.
+        let optim = trainer.optimizer_state();
+        let mut tensors: Vec<(String, Vec<usize>, &[f32])> = trainer
             .named_params()
             .into_iter()
-            .map(|(n, shape, data)| (format!("{MODEL_PREFIX}{n}"), shape, data.to_vec()))
+            .map(|(n, shape, data)| (format!("{MODEL_PREFIX}{n}"), shape, data))
             .collect();
         tensors.extend(
-            trainer
-                .optimizer_state()
-                .into_iter()
-                .map(|(n, s, d)| (format!("{OPTIM_PREFIX}{n}"), s, d)),
+            optim
+                .iter()
+                .map(|(n, s, d)| (format!("{OPTIM_PREFIX}{n}"), s.clone(), d.as_slice())),
         );
         save_tensors(&dir.join(&name), &tensors)?;
         let state = Checkpoint {

@@ -17,7 +17,7 @@ use crate::eval::Metric;
 use crate::eval::Scores;
 use crate::fsutil::write_atomic;
 use crate::head::{CalibrationData, Head};
-use crate::ngram::NgramModel;
+use crate::ngram::{InternedDocs, NgramModel};
 use crate::predict::Classifier;
 use crate::text::tokenize_all;
 
@@ -138,9 +138,18 @@ fn ngram_branch_stage(
     let prep = &run.prep;
     let head = run.head.as_ref();
     let stage = StageTimer::start(observer, Stage::NgramBranch);
-    // Token lists live for this stage only (see `prepare`).
-    let train_tokens = tokenize_all(&prep.pipeline.tokenizer, &data.train.texts());
-    let valid_tokens = tokenize_all(&prep.pipeline.tokenizer, &data.valid.texts());
+    // Token lists live for this stage only (see `prepare`), interned (one table of distinct
+    // tokens, a `u32` per token) as they are made, a chunk of texts at a time.
+    let mut interned = InternedDocs::default();
+    for texts in [data.train.texts(), data.valid.texts()] {
+        for chunk in texts.chunks(crate::predict::TOKENIZE_CHUNK) {
+            for doc in tokenize_all(&prep.pipeline.tokenizer, chunk) {
+                interned.push(doc);
+            }
+        }
+    }
+    let docs = interned.docs();
+    let (train_tokens, valid_tokens) = docs.split_at(data.train.len());
     // No network (`--arch ngram`): the branch alone.
     let cnn_valid_logits = best.model.embedding().is_some().then(|| {
         crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len)
@@ -148,9 +157,9 @@ fn ngram_branch_stage(
     // The projection cache (up to 256 MiB) is rebuilt for the test set after the branch's fit.
     best.model.release_proj_cache();
     let branch_data = ngram_stage::BranchData {
-        train_docs: &train_tokens,
+        train_docs: train_tokens,
         train: &prep.train_t,
-        valid_docs: &valid_tokens,
+        valid_docs: valid_tokens,
         valid: &prep.valid_t,
         cnn_valid_logits: cnn_valid_logits.as_deref(),
         labels: prep.labels.len(),

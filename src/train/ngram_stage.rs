@@ -47,7 +47,8 @@ use anyhow::Result;
 use crate::bundle::NgramBranch;
 use crate::head::{BranchFit, Head, Targets};
 use crate::ngram::{
-    LogReg, LogRegFit, MixWeights, NgramConfig, NgramFeaturizer, NgramModel, han_share,
+    DocRef, LogReg, LogRegFit, MixWeights, NgramConfig, NgramFeaturizer, NgramModel, Tokens,
+    han_share,
 };
 pub use crate::ngram::{NB_FLOOR, NB_SMOOTHING};
 
@@ -77,7 +78,7 @@ const CHARS_TRIED_UP_TO_MEAN_TOKENS: f64 = 100.0;
 /// documentation): for Chinese, word 1–2-grams plus character 1–3-grams, then word unigrams plus
 /// character 1–3-grams; otherwise word 1–2-grams, then (short texts only) word 1–2-grams plus
 /// character 1–3-grams.
-pub fn ngram_configs(train_docs: &[Vec<String>]) -> Vec<NgramConfig> {
+pub fn ngram_configs<D: Tokens>(train_docs: &[D]) -> Vec<NgramConfig> {
     let min_df = if train_docs.len() >= MIN_DF_2_FROM {
         2
     } else {
@@ -100,7 +101,7 @@ pub fn ngram_configs(train_docs: &[Vec<String>]) -> Vec<NgramConfig> {
         char_n: 0,
         ..with_chars.clone()
     };
-    let tokens: usize = train_docs.iter().map(Vec::len).sum();
+    let tokens: usize = train_docs.iter().map(Tokens::count).sum();
     let mean = tokens as f64 / train_docs.len().max(1) as f64;
     if mean <= CHARS_TRIED_UP_TO_MEAN_TOKENS {
         vec![words, with_chars]
@@ -113,11 +114,11 @@ pub fn ngram_configs(train_docs: &[Vec<String>]) -> Vec<NgramConfig> {
 /// CNN's validation logits `[valid, labels]`.
 pub struct BranchData<'a> {
     /// Token lists of the training texts.
-    pub train_docs: &'a [Vec<String>],
+    pub train_docs: &'a [DocRef<'a>],
     /// Their targets.
     pub train: &'a Targets,
     /// Token lists of the validation texts.
-    pub valid_docs: &'a [Vec<String>],
+    pub valid_docs: &'a [DocRef<'a>],
     /// Their targets.
     pub valid: &'a Targets,
     /// The CNN's validation logits `[valid, labels]`; `None` for a model without a CNN
@@ -231,7 +232,12 @@ pub fn fit_branch_held_out(head: &dyn Head, data: &BranchData) -> Result<Option<
 
     // Refit on every labelled text with the chosen C, starting from the chosen model's
     // weights for the n-grams both tables share.
-    let all_docs: Vec<&Vec<String>> = data.train_docs.iter().chain(data.valid_docs).collect();
+    let all_docs: Vec<DocRef> = data
+        .train_docs
+        .iter()
+        .chain(data.valid_docs)
+        .copied()
+        .collect();
     let all = data.train.concat(data.valid);
     let refit_featurizer = NgramFeaturizer::fit(&all_docs, config.clone())?;
     let x_all = refit_featurizer.transform_all(&all_docs);
@@ -401,6 +407,15 @@ mod tests {
         vec![doc; copies]
     }
 
+    /// `lists` interned (the stage's form of token lists).
+    fn interned(lists: Vec<Vec<String>>) -> crate::ngram::InternedDocs {
+        let mut docs = crate::ngram::InternedDocs::default();
+        for l in lists {
+            docs.push(l);
+        }
+        docs
+    }
+
     fn orders(configs: &[NgramConfig]) -> Vec<(usize, usize, usize)> {
         configs
             .iter()
@@ -432,6 +447,8 @@ mod tests {
         // The parent learnt the cues from 200 texts.
         let (train, y) = cued(200, |_| true);
         let (valid, vy) = cued(40, |_| true);
+        let (train, valid) = (interned(train), interned(valid));
+        let (train, valid) = (train.docs(), valid.docs());
         // Flat CNN logits: probability 0.5 for both classes.
         let flat = vec![0.0f32; valid.len() * 2];
         let (y, vy) = (Targets::classes(2, y), Targets::classes(2, vy));
@@ -450,6 +467,8 @@ mod tests {
         assert_eq!(record.validation["ngram"], 1.0);
         // The new texts have no cues: a branch refitted on them alone is at chance.
         let (new_train, new_y) = cued(20, |_| false);
+        let new_train = interned(new_train);
+        let new_train = new_train.docs();
         let new_y = Targets::classes(2, new_y);
         let data = BranchData {
             train_docs: &new_train,
