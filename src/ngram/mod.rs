@@ -812,4 +812,4 @@ pub fn choose_mix(cnn: &[f32], ngram: &[f32], y: &[usize], classes: usize) -> Mi
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -242,21 +242,13 @@ fn mix_prefers_the_better_branch() {
 
 #[test]
 fn interned_documents_give_the_featurizer_of_token_lists() {
-    let lists: Vec<Vec<String>> = [
+    let lists = token_lists(&[
         "the film was good and the cast was good",
         "a dull film",
         "好 吃 的 菜",
         "",
         "good good dull",
-    ]
-    .iter()
-    .map(|d| {
-        d.split(' ')
-            .filter(|t| !t.is_empty())
-            .map(String::from)
-            .collect()
-    })
-    .collect();
+    ]);
     let mut interned = InternedDocs::default();
     for l in &lists {
         interned.push(l.clone());
@@ -289,4 +281,17 @@ fn interned_documents_give_the_featurizer_of_token_lists() {
         }
         assert_eq!(han_share(&lists), han_share(&docs));
     }
+}
+
+/// Token lists of texts whose tokens are separated by single spaces.
+pub(crate) fn token_lists(texts: &[&str]) -> Vec<Vec<String>> {
+    texts
+        .iter()
+        .map(|d| {
+            d.split(' ')
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .collect()
 }

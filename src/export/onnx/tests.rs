@@ -57,21 +57,13 @@ fn tfidf_vectorizer_tf(node: &NodeProto, x: &IdMatrix) -> (usize, Vec<f32>) {
 
 #[test]
 fn exported_pool_and_inputs_count_what_the_featurizer_reads() {
-    let docs: Vec<Vec<String>> = [
+    let docs = crate::ngram::tests::token_lists(&[
         "好 吃 的 菜 很 好 吃",
         "the film was good , the film was long",
         "good good good 菜",
         "unknown words only here",
         "",
-    ]
-    .iter()
-    .map(|d| {
-        d.split(' ')
-            .filter(|t| !t.is_empty())
-            .map(String::from)
-            .collect()
-    })
-    .collect();
+    ]);
     let config = NgramConfig {
         word_n: 2,
         char_n: 3,
