@@ -198,9 +198,21 @@ pub fn parse_infer(body: &[u8], config: &super::ServeConfig) -> Result<InferRequ
             .ok_or_else(|| bad("inputs[0].shape must be a list of whole numbers".into()))?,
         _ => return Err(bad("inputs[0] has no \"shape\" list".into())),
     };
+    if input
+        .get("parameters")
+        .and_then(|p| p.get("binary_data_size"))
+        .is_some()
+    {
+        return Err(bad(BINARY_REFUSED.into()));
+    }
     let mut items = Vec::new();
-    flatten(input.remove("data").unwrap_or(Value::Null), &mut items)
+    let depth = flatten(input.remove("data").unwrap_or(Value::Null), &mut items)
         .map_err(|k| bad(format!("inputs[0].data must be a list of strings, not {k}")))?;
+    if depth > shape.len() {
+        return Err(bad(format!(
+            "inputs[0].data is nested {depth} lists deep, deeper than its shape {shape:?}"
+        )));
+    }
     let declared: u64 = shape.iter().product();
     let one_text_per_row = shape.len() == 1 || (shape.len() == 2 && shape[1] == 1);
     if !one_text_per_row || declared != items.len() as u64 {
@@ -213,17 +225,31 @@ pub fn parse_infer(body: &[u8], config: &super::ServeConfig) -> Result<InferRequ
     let texts = checked_texts("inputs[0].data", items, config)?;
     let outputs = match object.remove("outputs") {
         None | Some(Value::Null) => vec![PROBABILITIES, LABEL],
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|o| match o.get("name").and_then(Value::as_str) {
-                Some(PROBABILITIES) => Ok(PROBABILITIES),
-                Some(LABEL) => Ok(LABEL),
-                _ => Err(bad(format!(
-                    "unknown output {}; this model's outputs are \"{PROBABILITIES}\" and \"{LABEL}\"",
-                    o.get("name").cloned().unwrap_or(Value::Null)
-                ))),
-            })
-            .collect::<Result<_, _>>()?,
+        Some(Value::Array(list)) => {
+            let mut names: Vec<&'static str> = Vec::new();
+            for o in &list {
+                if o.get("parameters").and_then(|p| p.get("binary_data"))
+                    == Some(&Value::Bool(true))
+                {
+                    return Err(bad(BINARY_REFUSED.into()));
+                }
+                let name = match o.get("name").and_then(Value::as_str) {
+                    Some(PROBABILITIES) => PROBABILITIES,
+                    Some(LABEL) => LABEL,
+                    _ => {
+                        return Err(bad(format!(
+                            "unknown output {}; this model's outputs are \"{PROBABILITIES}\" and \"{LABEL}\"",
+                            o.get("name").cloned().unwrap_or(Value::Null)
+                        )));
+                    }
+                };
+                if names.contains(&name) {
+                    return Err(bad(format!("output \"{name}\" is asked for twice")));
+                }
+                names.push(name);
+            }
+            names
+        }
         Some(other) => {
             return Err(bad(format!(
                 "\"outputs\" must be a list, not {}",
@@ -238,18 +264,23 @@ pub fn parse_infer(body: &[u8], config: &super::ServeConfig) -> Result<InferRequ
     })
 }
 
-/// Appends the leaves of nested lists to `out` (row-major); a scalar at the top is an error
-/// (its kind is returned).
-fn flatten(v: Value, out: &mut Vec<Value>) -> Result<(), &'static str> {
+/// The message for a request using the binary tensor data extension.
+const BINARY_REFUSED: &str = "the binary tensor data extension is not supported: send the texts as \
+     JSON strings in inputs[0].data and leave out \"binary_data\" / \"binary_data_size\"";
+
+/// Appends the leaves of nested lists to `out` (row-major) and returns the deepest nesting (1
+/// for a flat list); a scalar at the top is an error (its kind is returned).
+fn flatten(v: Value, out: &mut Vec<Value>) -> Result<usize, &'static str> {
     match v {
         Value::Array(items) => {
+            let mut depth = 1;
             for item in items {
                 match item {
-                    Value::Array(_) => flatten(item, out)?,
+                    Value::Array(_) => depth = depth.max(1 + flatten(item, out)?),
                     leaf => out.push(leaf),
                 }
             }
-            Ok(())
+            Ok(depth)
         }
         other => Err(kind(&other)),
     }
@@ -357,6 +388,31 @@ mod tests {
                 r#"{"inputs": [{"name": "t", "shape": [1], "datatype": "BYTES", "data": [3]}]}"#,
                 422,
                 "must be a string",
+            ),
+            (
+                r#"{"inputs": [{"name": "t", "shape": [1], "datatype": "BYTES", "data": [["a"]]}]}"#,
+                400,
+                "deeper than its shape",
+            ),
+            (
+                r#"{"inputs": [{"name": "t", "shape": [1, 1], "datatype": "BYTES", "data": [[["a"]]]}]}"#,
+                400,
+                "deeper than its shape",
+            ),
+            (
+                r#"{"inputs": [{"name": "t", "shape": [1], "datatype": "BYTES", "data": ["a"]}], "outputs": [{"name": "label"}, {"name": "label"}]}"#,
+                400,
+                "asked for twice",
+            ),
+            (
+                r#"{"inputs": [{"name": "t", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 5}}]}"#,
+                400,
+                "binary tensor data extension",
+            ),
+            (
+                r#"{"inputs": [{"name": "t", "shape": [1], "datatype": "BYTES", "data": ["a"]}], "outputs": [{"name": "label", "parameters": {"binary_data": true}}]}"#,
+                400,
+                "binary tensor data extension",
             ),
         ] {
             let e = parse(body).unwrap_err();

@@ -26,9 +26,9 @@ pub const ENDPOINTS: [&str; 7] = [
 ];
 
 /// The label of KServe's V1 predict path, `POST /v1/models/NAME:predict`, whatever the name.
-pub const KSERVE_PREDICT: &str = "/v1/models/:predict";
+pub const KSERVE_PREDICT: &str = "/v1/models/NAME:predict";
 /// The label of KServe's V2 inference path, `POST /v2/models/NAME/infer`, whatever the name.
-pub const KSERVE_V2_INFER: &str = "/v2/models/:infer";
+pub const KSERVE_V2_INFER: &str = "/v2/models/NAME/infer";
 
 /// Cumulative latency histogram of one endpoint.
 #[derive(Clone, Debug, Default)]

@@ -71,7 +71,7 @@ fn kserve_v1_predict_gives_the_predictions_of_v1_predict() {
     let (_, _, metrics) = get(&server.url("/metrics"));
     assert!(
         metrics.contains(
-            "textcnn_http_requests_total{endpoint=\"/v1/models/:predict\",status=\"200\"} 1"
+            "textcnn_http_requests_total{endpoint=\"/v1/models/NAME:predict\",status=\"200\"} 1"
         ),
         "{metrics}"
     );
@@ -238,7 +238,7 @@ fn kserve_v2_infer_gives_the_probabilities_of_predict() {
     let (_, _, metrics) = get(&server.url("/metrics"));
     assert!(
         metrics.contains(
-            "textcnn_http_requests_total{endpoint=\"/v2/models/:infer\",status=\"200\"} 2"
+            "textcnn_http_requests_total{endpoint=\"/v2/models/NAME/infer\",status=\"200\"} 2"
         ),
         "{metrics}"
     );
