@@ -142,7 +142,7 @@ pub fn run(args: VectorsArgs) -> Result<()> {
     vectors.write_vec(&args.output)?;
     let s = vectors.summary();
     if !args.quiet {
-        let losses: Vec<String> = s.epoch_losses.iter().map(|l| format!("{l:.4}")).collect();
+        let losses: Vec<String> = s.epoch_losses.iter().map(|&l| loss_text(l)).collect();
         eprintln!(
             "loss by epoch (mean per update): {}; {} rounds",
             losses.join(" "),
@@ -156,7 +156,7 @@ pub fn run(args: VectorsArgs) -> Result<()> {
         );
     }
     println!(
-        "{} vectors of dimension {} written to {}: {} tokens x {} epochs ({}), loss {:.4} (epoch 1: {:.4}), {} threads, seed {}, {:.1} s",
+        "{} vectors of dimension {} written to {}: {} tokens x {} epochs ({}), loss {} (epoch 1: {}), {} threads, seed {}, {:.1} s",
         s.words,
         settings.dim,
         args.output.display(),
@@ -166,13 +166,22 @@ pub fn run(args: VectorsArgs) -> Result<()> {
             VectorModel::Skipgram => "skipgram",
             VectorModel::Cbow => "cbow",
         },
-        s.epoch_losses.last().copied().unwrap_or(f64::NAN),
-        s.epoch_losses.first().copied().unwrap_or(f64::NAN),
+        loss_text(s.epoch_losses.last().copied().unwrap_or(f64::NAN)),
+        loss_text(s.epoch_losses.first().copied().unwrap_or(f64::NAN)),
         s.threads,
         settings.seed,
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// A mean loss with 4 decimals, or `n/a` for an epoch without any update (its mean is 0/0).
+fn loss_text(loss: f64) -> String {
+    if loss.is_nan() {
+        "n/a".to_string()
+    } else {
+        format!("{loss:.4}")
+    }
 }
 
 /// Reads and tokenizes `--input` (a spinner unless `--quiet`) into the training corpus of the
@@ -226,4 +235,16 @@ fn read_corpus(
         );
     }
     Ok(corpus)
+}
+
+#[cfg(test)]
+mod loss_tests {
+    use super::loss_text;
+
+    #[test]
+    fn an_epoch_without_updates_reads_n_a_not_nan() {
+        assert_eq!(loss_text(f64::NAN), "n/a");
+        assert_eq!(loss_text(1.234_56), "1.2346");
+        assert_eq!(loss_text(0.0), "0.0000");
+    }
 }
