@@ -86,6 +86,11 @@ def test_bad_input_raises_clear_exceptions(model_dir, tmp_path):
         clf.predict(b"bytes")
     with pytest.raises(TypeError, match="not int"):
         clf.predict(5)
+    for unordered in [{"a text": 1}, {"a text"}]:
+        with pytest.raises(TypeError, match="pass a list"):
+            clf.predict_proba(unordered)
+        with pytest.raises(TypeError, match="pass a list"):
+            clf.onnx_inputs(unordered)
     with pytest.raises(ValueError, match="k must be"):
         clf.predict(["x"], k=0)
     with pytest.raises(ValueError, match="threshold"):

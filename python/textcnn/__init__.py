@@ -18,6 +18,7 @@ every computation releases the GIL.
 
 from __future__ import annotations
 
+import collections.abc
 import json
 import os
 import shutil
@@ -63,6 +64,12 @@ def _check_texts(texts: Any, what: str = "texts") -> list:
         return [texts]
     if isinstance(texts, (bytes, bytearray)):
         raise TypeError(f"{what} must be str or a list of str, not bytes; decode it first")
+    if isinstance(texts, (collections.abc.Mapping, set, frozenset)):
+        # A dict would give its keys and a set no order: the outputs could not be matched to inputs.
+        raise TypeError(
+            f"{what} must be str or a list of str, not {type(texts).__name__} (its order or "
+            "items would be ambiguous); pass a list"
+        )
     if hasattr(texts, "tolist") and not isinstance(texts, list):  # NumPy arrays, pandas Series
         texts = texts.tolist()
     try:
