@@ -15,23 +15,11 @@ pub(crate) struct Graph {
 }
 
 impl Graph {
-    /// Adds an `op` node reading `inputs`, with a fresh output name (`prefix_N`), and returns
-    /// that name.
+    /// Adds an `op` node (operator set `ai.onnx`) reading `inputs`, with a fresh output name
+    /// (`prefix_N`), and returns that name.
     pub(crate) fn op(
         &mut self,
         op: &str,
-        inputs: &[&str],
-        attrs: Vec<AttributeProto>,
-        prefix: &str,
-    ) -> String {
-        self.op_in(op, "", inputs, attrs, prefix)
-    }
-
-    /// [`Graph::op`] with an operator set domain (`""` = `ai.onnx`).
-    pub(crate) fn op_in(
-        &mut self,
-        op: &str,
-        domain: &str,
         inputs: &[&str],
         attrs: Vec<AttributeProto>,
         prefix: &str,
@@ -44,7 +32,7 @@ impl Graph {
             name: format!("{op}_{}", self.next),
             op_type: op.to_string(),
             attribute: attrs,
-            domain: domain.to_string(),
+            domain: String::new(),
         });
         out
     }
