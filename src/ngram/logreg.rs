@@ -424,12 +424,7 @@ impl<'a> Problem<'a> {
                     let r = ci * CHUNK + j;
                     let (cs, vs) = self.x.row(r);
                     z.copy_from_slice(b);
-                    for (&c, &v) in cs.iter().zip(vs) {
-                        let wr = &w[c as usize * k..(c as usize + 1) * k];
-                        for (zi, wi) in z.iter_mut().zip(wr) {
-                            *zi += v as f64 * wi;
-                        }
-                    }
+                    add_rows(z, cs, vs, w);
                     if let Some(t) = self.multi {
                         // One sigmoid per class: loss softplus(-z) for a positive, softplus(z)
                         // for a negative; residual sigmoid(z) - t.
@@ -473,12 +468,7 @@ impl<'a> Problem<'a> {
                     let f = ci * CHUNK + j;
                     g.fill(0.0);
                     let (rs, vs) = self.xt.row(f);
-                    for (&r, &v) in rs.iter().zip(vs) {
-                        let rr = &resid[r as usize * k..(r as usize + 1) * k];
-                        for (gi, ri) in g.iter_mut().zip(rr) {
-                            *gi += v as f64 * ri;
-                        }
-                    }
+                    add_rows(g, rs, vs, resid);
                     if let Some(s) = self.scale {
                         for (gi, &si) in g.iter_mut().zip(&s[f * k..(f + 1) * k]) {
                             *gi *= si as f64;
@@ -494,6 +484,46 @@ impl<'a> Problem<'a> {
             })
             .collect()
     }
+}
+
+/// `acc += Σ_e vals[e] · m[idx[e]]`, where `m` holds rows of `acc.len()` (= `k`) entries:
+/// one sparse row times a dense `[_, k]` matrix (the logits of a document from the weights, or
+/// a feature's gradient from the residuals), the entries added in the order of `idx`. Unrolled
+/// for `k` up to 4 (binary problems, one-vs-rest labels, few classes) with the partial sums in
+/// registers; every sum takes the same steps as the plain loop, so the results are the same
+/// bit for bit.
+#[inline]
+fn add_rows(acc: &mut [f64], idx: &[u32], vals: &[f32], m: &[f64]) {
+    match acc.len() {
+        1 => add_rows_k::<1>(acc, idx, vals, m),
+        2 => add_rows_k::<2>(acc, idx, vals, m),
+        3 => add_rows_k::<3>(acc, idx, vals, m),
+        4 => add_rows_k::<4>(acc, idx, vals, m),
+        k => {
+            for (&i, &v) in idx.iter().zip(vals) {
+                let row = &m[i as usize * k..(i as usize + 1) * k];
+                for (a, r) in acc.iter_mut().zip(row) {
+                    *a += v as f64 * r;
+                }
+            }
+        }
+    }
+}
+
+/// [`add_rows`] for a `k` known at compile time.
+#[inline(always)]
+fn add_rows_k<const K: usize>(acc: &mut [f64], idx: &[u32], vals: &[f32], m: &[f64]) {
+    let mut a = [0.0f64; K];
+    a.copy_from_slice(acc);
+    for (&i, &v) in idx.iter().zip(vals) {
+        let at = i as usize * K;
+        let row = &m[at..at + K];
+        let v = v as f64;
+        for j in 0..K {
+            a[j] += v * row[j];
+        }
+    }
+    acc.copy_from_slice(&a);
 }
 
 /// [`nb_scale`] for multi-label data: label `c`'s ratio compares the texts that have `c`
@@ -601,6 +631,28 @@ mod tests {
         assert!((s[2] as f64 - r01).abs() < 1e-6, "{s:?}");
         // Two classes: the ratio of class 1 is the mirror of class 0's.
         assert!((s[1] - s[0]).abs() < 1e-6 && (s[3] - s[2]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn unrolled_row_sums_equal_the_plain_loop_bit_for_bit() {
+        // Values with many significant bits, so any change in the order of the additions
+        // would show in the last bits.
+        let idx = [3u32, 0, 5, 3, 1];
+        let vals = [0.1f32, -1.7, 3.3, 0.7, 2.9];
+        for k in 1..=6 {
+            let m: Vec<f64> = (0..6 * k).map(|i| (i as f64 * 0.37).sin() / 3.0).collect();
+            let start: Vec<f64> = (0..k).map(|j| 0.1 * j as f64 - 0.05).collect();
+            let mut plain = start.clone();
+            for (&i, &v) in idx.iter().zip(&vals) {
+                for j in 0..k {
+                    plain[j] += v as f64 * m[i as usize * k + j];
+                }
+            }
+            let mut fast = start;
+            add_rows(&mut fast, &idx, &vals, &m);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&plain), "k = {k}");
+        }
     }
 
     #[test]

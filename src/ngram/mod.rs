@@ -13,7 +13,7 @@
 mod lbfgs;
 pub mod logreg;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -198,6 +198,44 @@ pub fn key_symbols(key: u64) -> (bool, Vec<u64>) {
     (is_char, symbols)
 }
 
+/// Documents per parallel chunk of [`doc_freqs`].
+const DF_CHUNK: usize = 2048;
+
+/// The document frequency of every item `items(doc, out)` appends for some document: in how
+/// many of `docs` it occurs (repeats within a document count once). Counted over fixed chunks
+/// of documents in parallel, then added up; counts are integers, so the result does not depend
+/// on the thread count.
+fn doc_freqs<'d, D: Tokens, K: std::hash::Hash + Ord + Copy + Send + 'd>(
+    docs: &'d [D],
+    items: impl Fn(&'d D, &mut Vec<K>) + Sync,
+) -> HashMap<K, u32> {
+    use rayon::prelude::*;
+    docs.par_chunks(DF_CHUNK)
+        .map(|chunk| {
+            let mut counts: HashMap<K, u32> = HashMap::default();
+            let mut seen = Vec::new();
+            for doc in chunk {
+                seen.clear();
+                items(doc, &mut seen);
+                seen.sort_unstable();
+                seen.dedup();
+                for &k in &seen {
+                    *counts.entry(k).or_insert(0) += 1;
+                }
+            }
+            counts
+        })
+        .reduce(HashMap::default, |mut a, mut b| {
+            if a.len() < b.len() {
+                std::mem::swap(&mut a, &mut b);
+            }
+            for (k, c) in b {
+                *a.entry(k).or_insert(0) += c;
+            }
+            a
+        })
+}
+
 /// Turns token lists into TF-IDF vectors over the n-grams seen in training.
 #[derive(Clone, Debug)]
 pub struct NgramFeaturizer {
@@ -224,22 +262,13 @@ impl NgramFeaturizer {
     /// `min_df`).
     pub fn fit<D: Tokens>(docs: &[D], config: NgramConfig) -> Result<NgramFeaturizer> {
         config.validate()?;
-        let mut df: HashMap<&str, (u32, u32)> = HashMap::new(); // token -> (df, first doc seen)
-        for (d, doc) in docs.iter().enumerate() {
-            for t in tokens_of(doc) {
-                let e = df.entry(t).or_insert((0, u32::MAX));
-                if e.1 != d as u32 {
-                    e.0 += 1;
-                    e.1 = d as u32;
-                }
-            }
-        }
+        let df = doc_freqs(docs, |doc, out| out.extend(tokens_of(doc)));
         // Ids in first-occurrence order, so the table does not depend on hashing.
         let mut token_list = Vec::new();
-        let mut tokens = HashMap::new();
+        let mut tokens = HashMap::default();
         for doc in docs {
             for t in tokens_of(doc) {
-                if df[t].0 as usize >= config.min_df && !tokens.contains_key(t) {
+                if df[t] as usize >= config.min_df && !tokens.contains_key(t) {
                     token_list.push(t.to_string());
                     tokens.insert(t.to_string(), token_list.len() as u32);
                 }
@@ -257,21 +286,11 @@ impl NgramFeaturizer {
             config,
             tokens,
             token_list,
-            columns: HashMap::new(),
+            columns: HashMap::default(),
             keys: Vec::new(),
             idf: Vec::new(),
         };
-        let mut key_df: HashMap<u64, u32> = HashMap::new();
-        let mut keys = Vec::new();
-        for doc in docs {
-            keys.clear();
-            f.keys_of(doc, &mut keys);
-            keys.sort_unstable();
-            keys.dedup();
-            for &k in &keys {
-                *key_df.entry(k).or_insert(0) += 1;
-            }
-        }
+        let key_df = doc_freqs(docs, |doc, out| f.keys_of(doc, out));
         let mut kept: Vec<(u64, u32)> = key_df
             .into_iter()
             .filter(|&(_, c)| c as usize >= f.config.min_df)
@@ -338,7 +357,7 @@ impl NgramFeaturizer {
                 bail!("n-gram key {key:#x} has {n} symbols, outside the configured orders");
             }
         }
-        let mut tokens = HashMap::with_capacity(token_list.len());
+        let mut tokens = HashMap::with_capacity_and_hasher(token_list.len(), Default::default());
         for (i, t) in token_list.iter().enumerate() {
             if tokens.insert(t.clone(), i as u32 + 1).is_some() {
                 bail!("the n-gram token {t:?} is listed twice");

@@ -295,3 +295,38 @@ pub(crate) fn token_lists(texts: &[&str]) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+#[test]
+fn document_frequencies_over_many_chunks_are_exact() {
+    // 5,001 documents (three chunks of `doc_freqs`): "x" in every document (twice in the even
+    // ones), "y" in every third, "z" only in the last, "x y" wherever "y" follows "x".
+    let docs: Vec<Vec<String>> = (0..5001)
+        .map(|i| {
+            let mut d = if i % 2 == 0 { "x x" } else { "x" }.to_string();
+            if i % 3 == 0 {
+                d.push_str(" y");
+            }
+            if i == 5000 {
+                d.push_str(" z");
+            }
+            doc(&d)
+        })
+        .collect();
+    let df = doc_freqs(&docs, |d, out| out.extend(tokens_of(d)));
+    assert_eq!((df["x"], df["y"], df["z"]), (5001, 1667, 1));
+    // min_df 2 drops "z" (and every n-gram with it); idf is ln((1 + n) / (1 + df)) + 1.
+    let f = NgramFeaturizer::fit(&docs, cfg(2, 0, 2)).unwrap();
+    let idf = |text: &str| {
+        let col = (0..f.num_features())
+            .find(|&c| f.ngram_text(c) == text)
+            .unwrap_or_else(|| panic!("no column {text}"));
+        f.parts().3[col] as f64
+    };
+    let expect = |df: f64| ((1.0 + 5001.0) / (1.0 + df)).ln() + 1.0;
+    assert!((idf("x") - expect(5001.0)).abs() < 1e-6);
+    assert!((idf("y") - expect(1667.0)).abs() < 1e-6);
+    assert!((idf("x y") - expect(1667.0)).abs() < 1e-6);
+    assert!((idf("x x") - expect(2501.0)).abs() < 1e-6);
+    assert_eq!(f.token_id("z"), 0);
+    assert_eq!(f.num_features(), 4);
+}
