@@ -128,6 +128,10 @@ pub struct LogRegFit<'a> {
     /// Set (by Ctrl-C) to end the fit at its next iteration: the weights are then unfinished,
     /// for a caller that drops them.
     pub stop: Option<&'a AtomicBool>,
+    /// The transpose of the fit's matrix `x` (`x.transpose()`, `[features, rows]`) when the
+    /// caller already has it: fits of one `C` path share it instead of each building its own.
+    /// Its shape is checked against `x`.
+    pub xt: Option<&'a Csr>,
 }
 
 impl Default for LogRegFit<'_> {
@@ -137,6 +141,7 @@ impl Default for LogRegFit<'_> {
             max_iter: 200,
             tol: 1e-5,
             stop: None,
+            xt: None,
         }
     }
 }
@@ -234,7 +239,7 @@ impl LogReg {
             "targets are not [rows, labels]"
         );
         let no_classes = vec![0usize; x.rows];
-        let xt = x.transpose();
+        let xt = transpose_of(x, settings.xt);
         let column = |m: &[f32], c: usize| -> Vec<f32> {
             m.iter().skip(c).step_by(labels).copied().collect()
         };
@@ -252,7 +257,7 @@ impl LogReg {
                 let scale_c = scale.map(|s| column(s, c));
                 let problem = Problem {
                     x,
-                    xt: Cow::Borrowed(&xt),
+                    xt: Cow::Borrowed(&*xt),
                     y: &no_classes,
                     k: 1,
                     c: settings.c,
@@ -301,7 +306,7 @@ impl LogReg {
         start: Option<&LogReg>,
         scale: Option<&[f32]>,
     ) -> (LogReg, usize) {
-        let mut problem = Problem::new(x, y, classes, settings.c);
+        let mut problem = Problem::new(x, y, classes, settings.c, settings.xt);
         problem.scale = scale;
         Self::solve(problem, settings, start)
     }
@@ -344,6 +349,23 @@ impl LogReg {
     }
 }
 
+/// `given` (the caller's transpose of `x`, see [`LogRegFit::xt`]) or a new one.
+///
+/// # Panics
+/// When `given` does not have the transposed shape of `x` (a caller's bug).
+fn transpose_of<'a>(x: &Csr, given: Option<&'a Csr>) -> Cow<'a, Csr> {
+    match given {
+        Some(t) => {
+            assert!(
+                t.rows == x.cols && t.cols == x.rows && t.indices.len() == x.indices.len(),
+                "LogRegFit::xt is not the transpose of x"
+            );
+            Cow::Borrowed(t)
+        }
+        None => Cow::Owned(x.transpose()),
+    }
+}
+
 /// The objective on one dataset; parameters are `[W (features × classes) ; b (classes)]`.
 struct Problem<'a> {
     x: &'a Csr,
@@ -360,10 +382,11 @@ struct Problem<'a> {
 }
 
 impl<'a> Problem<'a> {
-    fn new(x: &'a Csr, y: &'a [usize], k: usize, c: f64) -> Problem<'a> {
+    /// The softmax problem; `xt`: the caller's transpose of `x`, if any (see [`transpose_of`]).
+    fn new(x: &'a Csr, y: &'a [usize], k: usize, c: f64, xt: Option<&'a Csr>) -> Problem<'a> {
         Problem {
             x,
-            xt: Cow::Owned(x.transpose()),
+            xt: transpose_of(x, xt),
             y,
             k,
             c,
@@ -689,7 +712,7 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         let (x, y) = small();
-        let mut p = Problem::new(&x, &y, 3, 2.0);
+        let mut p = Problem::new(&x, &y, 3, 2.0, None);
         // A non-uniform weight scale, as the NB-weighted fit uses.
         let scale: Vec<f32> = (0..9).map(|i| 0.5 + 0.25 * i as f32).collect();
         p.scale = Some(&scale);
@@ -704,7 +727,7 @@ mod tests {
         // Multi-hot targets [5 rows, 2 labels]; row 4 has no label.
         let t = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0];
         let no = vec![0; 5];
-        let mut p = Problem::new(&x, &no, 2, 3.0);
+        let mut p = Problem::new(&x, &no, 2, 3.0, None);
         p.multi = Some(&t);
         let scale: Vec<f32> = (0..6).map(|i| 0.5 + 0.3 * i as f32).collect();
         p.scale = Some(&scale);
@@ -724,7 +747,7 @@ mod tests {
             c: 1.5,
             max_iter: 500,
             tol: 1e-9,
-            stop: None,
+            ..LogRegFit::default()
         };
         let (soft, _) = LogReg::fit(&x, &y2, 2, tight, None);
         let (ovr, _) =
@@ -759,6 +782,34 @@ mod tests {
     }
 
     #[test]
+    fn a_given_transpose_gives_the_same_fits() {
+        let (x, y) = small();
+        let xt = x.transpose();
+        let t = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let own = LogRegFit::default();
+        let shared = LogRegFit {
+            xt: Some(&xt),
+            ..own
+        };
+        let single = |s| LogReg::fit_scaled(&x, &y, 3, s, None, None);
+        assert_eq!(single(own), single(shared));
+        let multi = |s| LogReg::fit_multi_label(&x, &t, 2, s, None, None);
+        assert_eq!(multi(own), multi(shared));
+    }
+
+    #[test]
+    #[should_panic(expected = "not the transpose")]
+    fn a_transpose_of_another_shape_is_refused() {
+        let (x, y) = small();
+        let wrong = x.clone();
+        let s = LogRegFit {
+            xt: Some(&wrong),
+            ..LogRegFit::default()
+        };
+        LogReg::fit_scaled(&x, &y, 3, s, None, None);
+    }
+
+    #[test]
     fn nb_scale_multi_label_counts_a_text_for_each_of_its_labels() {
         let (x, y) = small();
         // One label = "class 1": the same ratios as the single-label scale of 2 classes.
@@ -781,7 +832,7 @@ mod tests {
             c: 1e9,
             max_iter: 200,
             tol: 1e-9,
-            stop: None,
+            ..LogRegFit::default()
         };
         let (m, _) = LogReg::fit(&x, &y, 2, settings, None);
         let p = m.probabilities(&x);

@@ -47,7 +47,7 @@ use anyhow::Result;
 use crate::bundle::NgramBranch;
 use crate::head::{BranchFit, Head, Targets};
 use crate::ngram::{
-    DocRef, LogReg, LogRegFit, MixWeights, NgramConfig, NgramFeaturizer, NgramModel, Tokens,
+    Csr, DocRef, LogReg, LogRegFit, MixWeights, NgramConfig, NgramFeaturizer, NgramModel, Tokens,
     han_share,
 };
 pub use crate::ngram::{NB_FLOOR, NB_SMOOTHING};
@@ -141,11 +141,13 @@ impl BranchData<'_> {
         self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
     }
 
-    /// The solver settings of one fit with `C` = `c` (and the stop flag).
-    fn settings(&self, c: f64) -> LogRegFit<'_> {
+    /// The solver settings of one fit with `C` = `c` (and the stop flag), on a matrix whose
+    /// transpose `xt` the caller may already have (see [`LogRegFit::xt`]).
+    fn settings<'s>(&'s self, c: f64, xt: Option<&'s Csr>) -> LogRegFit<'s> {
         LogRegFit {
             c,
             stop: self.stop,
+            xt,
             ..LogRegFit::default()
         }
     }
@@ -244,7 +246,7 @@ pub fn fit_branch_held_out(head: &dyn Head, data: &BranchData) -> Result<Option<
     let start = chosen.remap(&featurizer, &refit_featurizer);
     let scale = head.branch_scale(&x_all, &all);
     let fit = BranchFit {
-        settings: data.settings(c),
+        settings: data.settings(c, None),
         warm: Some(&start),
         scale: &scale,
     };
@@ -318,9 +320,11 @@ fn search(head: &dyn Head, data: &BranchData) -> Result<Option<Search>> {
         let mut warm: Option<LogReg> = None;
         let mut prev: Option<f64> = None;
         let scale = head.branch_scale(&x_train, data.train);
+        // Every fit of the path reads the same matrix: one transpose for all of them.
+        let xt = x_train.transpose();
         for c in C_PATH {
             let fit = BranchFit {
-                settings: data.settings(c),
+                settings: data.settings(c, Some(&xt)),
                 warm: warm.as_ref(),
                 scale: &scale,
             };
