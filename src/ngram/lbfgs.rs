@@ -16,12 +16,31 @@ const MEMORY: usize = 7;
 /// on the thread count).
 pub(super) const VCHUNK: usize = 1 << 14;
 
+/// `a · b` in f64 over one chunk, in order.
+fn dot<A: Copy + Into<f64>, B: Copy + Into<f64>>(a: &[A], b: &[B]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| x.into() * y.into()).sum()
+}
+
 /// `a · b` in f64, summed per fixed chunk in parallel, the chunks' sums added in order.
 fn pdot<A: Copy + Into<f64> + Sync, B: Copy + Into<f64> + Sync>(a: &[A], b: &[B]) -> f64 {
     let parts: Vec<f64> = a
         .par_chunks(VCHUNK)
         .zip(b.par_chunks(VCHUNK))
-        .map(|(x, y)| x.iter().zip(y).map(|(&x, &y)| x.into() * y.into()).sum())
+        .map(|(x, y)| dot(x, y))
+        .collect();
+    parts.iter().sum()
+}
+
+/// One pass over `d` in the fixed chunks of [`pdot`], in parallel: `f(range, chunk)` updates
+/// the chunk (at `range` of `d`) and returns a dot product over it, taken after the update;
+/// returns those dot products added in chunk order. A fused pass: a chunk is read from memory
+/// once for its update and its dot product, where [`pzip`] and then [`pdot`] read it twice, and
+/// every sum takes the same steps, so the results are the same bit for bit.
+fn pass(d: &mut [f64], f: impl Fn(std::ops::Range<usize>, &mut [f64]) -> f64 + Sync) -> f64 {
+    let parts: Vec<f64> = d
+        .par_chunks_mut(VCHUNK)
+        .enumerate()
+        .map(|(i, c)| f(i * VCHUNK..i * VCHUNK + c.len(), c))
         .collect();
     parts.iter().sum()
 }
@@ -37,15 +56,35 @@ fn pzip<O: Send, A: Copy + Sync>(out: &mut [O], a: &[A], f: impl Fn(&O, A) -> O 
         });
 }
 
-/// `out = (a - b)` rounded to f32, in parallel over fixed chunks.
-fn pdiff32(out: &mut [f32], a: &[f64], b: &[f64]) {
-    out.par_chunks_mut(VCHUNK)
-        .zip(a.par_chunks(VCHUNK).zip(b.par_chunks(VCHUNK)))
-        .for_each(|(o, (a, b))| {
-            for ((o, a), b) in o.iter_mut().zip(a).zip(b) {
+/// The accepted step, in one pass over fixed chunks in parallel: `s = new_theta - theta` and
+/// `y = new_grad - grad` rounded to f32, `theta = new_theta`; returns `s · y` (in f64, summed as
+/// [`pdot`] sums).
+fn step_pair(
+    s: &mut [f32],
+    y: &mut [f32],
+    theta: &mut [f64],
+    new_theta: &[f64],
+    grad: &[f64],
+    new_grad: &[f64],
+) -> f64 {
+    let parts: Vec<f64> = s
+        .par_chunks_mut(VCHUNK)
+        .zip(y.par_chunks_mut(VCHUNK))
+        .zip(theta.par_chunks_mut(VCHUNK))
+        .enumerate()
+        .map(|(i, ((s, y), t))| {
+            let r = i * VCHUNK..i * VCHUNK + s.len();
+            for ((o, a), b) in s.iter_mut().zip(&new_theta[r.clone()]).zip(&t[..]) {
                 *o = (a - b) as f32;
             }
-        });
+            for ((o, a), b) in y.iter_mut().zip(&new_grad[r.clone()]).zip(&grad[r.clone()]) {
+                *o = (a - b) as f32;
+            }
+            t.copy_from_slice(&new_theta[r]);
+            dot(s, y)
+        })
+        .collect();
+    parts.iter().sum()
 }
 
 /// The L-BFGS memory: the last [`MEMORY`] steps `s`, gradient changes `y` (in f32: they only
@@ -81,25 +120,57 @@ impl History {
         self.rho.push(rho);
     }
 
-    /// `d = -H g` by the two-loop recursion (Nocedal & Wright, Algorithm 7.4).
-    fn direction(&self, grad: &[f64], d: &mut [f64], alphas: &mut Vec<f64>) {
-        pzip(d, grad, |_, g: f64| -g);
+    /// `d = -H g` by the two-loop recursion (Nocedal & Wright, Algorithm 7.4); returns the
+    /// slope `g · d`. Each update of `d` is fused with the dot product the next step needs
+    /// ([`pass`]): `2m + 1` passes over `d` instead of `4m + 2`, the same arithmetic.
+    fn direction(&self, grad: &[f64], d: &mut [f64], alphas: &mut Vec<f64>) -> f64 {
+        let m = self.s.len();
         alphas.clear();
-        alphas.resize(self.s.len(), 0.0);
-        for i in (0..self.s.len()).rev() {
-            alphas[i] = self.rho[i] * pdot(&self.s[i], d);
-            let a = alphas[i];
-            pzip(d, &self.y[i], |dj, yj| dj - a * f64::from(yj));
-        }
+        alphas.resize(m, 0.0);
         let gamma = match (self.s.last(), self.y.last()) {
             (Some(s), Some(y)) => pdot(s, y) / pdot(y, y),
             _ => 1.0 / pdot(grad, grad).sqrt().max(1e-12),
         };
-        pzip(d, grad, |dj, _| dj * gamma);
-        for (((s, y), rho), alpha) in self.s.iter().zip(&self.y).zip(&self.rho).zip(alphas) {
-            let a = *alpha - rho * pdot(y, d);
-            pzip(d, s, |dj, sj| dj + a * f64::from(sj));
+        // `d = -g`, then the first loop from the newest pair: `alpha_i = rho_i s_i · d`,
+        // `d -= alpha_i y_i`.
+        let mut next = pass(d, |r, c| {
+            for (o, &g) in c.iter_mut().zip(&grad[r.clone()]) {
+                *o = -g;
+            }
+            m.checked_sub(1).map_or(0.0, |i| dot(&self.s[i][r], c))
+        });
+        for i in (0..m).rev() {
+            alphas[i] = self.rho[i] * next;
+            let a = alphas[i];
+            next = pass(d, |r, c| {
+                for (o, &yj) in c.iter_mut().zip(&self.y[i][r.clone()]) {
+                    *o -= a * f64::from(yj);
+                }
+                i.checked_sub(1).map_or(0.0, |j| dot(&self.s[j][r], c))
+            });
         }
+        // `d *= gamma`, then the second loop from the oldest pair: `beta = rho_i y_i · d`,
+        // `d += (alpha_i - beta) s_i`; the last pass takes the slope `g · d`.
+        let after = |i: usize, r: std::ops::Range<usize>, c: &[f64]| match self.y.get(i) {
+            Some(y) => dot(&y[r], c),
+            None => dot(&grad[r], c),
+        };
+        next = pass(d, |r, c| {
+            for o in c.iter_mut() {
+                *o *= gamma;
+            }
+            after(0, r, c)
+        });
+        for (i, alpha) in alphas.iter().enumerate() {
+            let a = *alpha - self.rho[i] * next;
+            next = pass(d, |r, c| {
+                for (o, &sj) in c.iter_mut().zip(&self.s[i][r.clone()]) {
+                    *o += a * f64::from(sj);
+                }
+                after(i + 1, r, c)
+            });
+        }
+        next
     }
 }
 
@@ -126,12 +197,14 @@ pub(super) fn lbfgs(
     let (mut s, mut yv) = (vec![0f32; dim], vec![0f32; dim]);
     let mut small_steps = 0;
     for iter in 0..max_iter {
-        let gmax = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        let gmax = grad
+            .par_chunks(VCHUNK)
+            .map(|c| c.iter().fold(0.0f64, |m, g| m.max(g.abs())))
+            .reduce(|| 0.0, f64::max);
         if gmax < tol || stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
             return iter;
         }
-        hist.direction(&grad, &mut d, &mut alphas);
-        let mut slope = pdot(&grad, &d);
+        let mut slope = hist.direction(&grad, &mut d, &mut alphas);
         if slope >= 0.0 {
             // Not a descent direction (curvature went wrong): restart from steepest descent.
             hist.clear();
@@ -144,8 +217,14 @@ pub(super) fn lbfgs(
         let mut new_f;
         let mut tries = 0;
         loop {
-            new_theta.copy_from_slice(theta);
-            pzip(&mut new_theta, &d, |t, dj| t + step * dj);
+            new_theta
+                .par_chunks_mut(VCHUNK)
+                .zip(theta.par_chunks(VCHUNK).zip(d.par_chunks(VCHUNK)))
+                .for_each(|(o, (t, d))| {
+                    for ((o, &t), &dj) in o.iter_mut().zip(t).zip(d) {
+                        *o = t + step * dj;
+                    }
+                });
             new_f = eval(&new_theta, &mut new_grad);
             if new_f <= f + 1e-4 * step * slope || tries >= 30 {
                 break;
@@ -156,10 +235,7 @@ pub(super) fn lbfgs(
         if new_f > f {
             return iter + 1;
         }
-        pdiff32(&mut s, &new_theta, theta);
-        pdiff32(&mut yv, &new_grad, &grad);
-        let sy = pdot(&s, &yv);
-        theta.copy_from_slice(&new_theta);
+        let sy = step_pair(&mut s, &mut yv, theta, &new_theta, &grad, &new_grad);
         std::mem::swap(&mut grad, &mut new_grad);
         let decrease = f - new_f;
         f = new_f;
