@@ -15,7 +15,8 @@ use std::borrow::Cow;
 use rayon::prelude::*;
 use std::sync::atomic::AtomicBool;
 
-use super::lbfgs::{VCHUNK, lbfgs};
+use super::lbfgs::{VCHUNK, dot, lbfgs};
+use crate::nn::simd::simd_fn;
 
 /// Documents per parallel chunk (fixed, so results do not depend on the thread count).
 const CHUNK: usize = 512;
@@ -486,7 +487,6 @@ impl<'a> Problem<'a> {
         gw.par_chunks_mut(CHUNK * k)
             .enumerate()
             .map(|(ci, block)| {
-                let mut pen = 0.0;
                 for (j, g) in block.chunks_mut(k).enumerate() {
                     let f = ci * CHUNK + j;
                     g.fill(0.0);
@@ -500,10 +500,11 @@ impl<'a> Problem<'a> {
                     let tf = &theta_w[f * k..(f + 1) * k];
                     for (gi, ti) in g.iter_mut().zip(tf) {
                         *gi += lambda * ti;
-                        pen += ti * ti;
                     }
                 }
-                pen
+                let first = ci * CHUNK * k;
+                let tw = &theta_w[first..first + block.len()];
+                dot(tw, tw)
             })
             .collect()
     }
@@ -522,12 +523,19 @@ fn add_rows(acc: &mut [f64], idx: &[u32], vals: &[f32], m: &[f64]) {
         2 => add_rows_k::<2>(acc, idx, vals, m),
         3 => add_rows_k::<3>(acc, idx, vals, m),
         4 => add_rows_k::<4>(acc, idx, vals, m),
-        k => {
-            for (&i, &v) in idx.iter().zip(vals) {
-                let row = &m[i as usize * k..(i as usize + 1) * k];
-                for (a, r) in acc.iter_mut().zip(row) {
-                    *a += v as f64 * r;
-                }
+        _ => add_rows_any(acc, idx, vals, m),
+    }
+}
+
+simd_fn! {
+    /// [`add_rows`] for any `k`: the row loop over `k` compiled for the CPU's vector
+    /// instructions (each entry on its own, so the same on every CPU).
+    fn add_rows_any(acc: &mut [f64], idx: &[u32], vals: &[f32], m: &[f64]) {
+        let k = acc.len();
+        for (&i, &v) in idx.iter().zip(vals) {
+            let row = &m[i as usize * k..(i as usize + 1) * k];
+            for (a, r) in acc.iter_mut().zip(row) {
+                *a += v as f64 * r;
             }
         }
     }
