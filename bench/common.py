@@ -1,5 +1,6 @@
 """Helpers shared by the accuracy scripts of bench/ (suite.py, suite_cv.py, paired.py, multilabel_suite.py)."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -115,3 +116,38 @@ def read_rows(path):
             raise SystemExit(f"{path}:{n}: a text of {len(text)} characters, above the {CSV_FIELD_LIMIT} that "
                              "../shared/bench/baselines_tsv.py's csv reader accepts")
     return lines[0], lines[1:]
+
+
+def timed(cmd, env=None):
+    """Runs `cmd` under GNU time (/usr/bin/time -v): (output, wall seconds, peak resident memory of the process
+    in MiB). Exits with its output if it fails."""
+    t0 = time.time()
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env=env)
+    wall = time.time() - t0
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout[-4000:] + p.stderr[-4000:])
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    return p.stdout + p.stderr, wall, int(m.group(1)) / 1024 if m else float("nan")
+
+
+BASELINE = """
+import sys
+sys.path.insert(0, {bench!r})
+import baselines_tsv as b
+Xtr, ytr = b.read({train!r}); Xte, yte = b.read({test!r})
+acc, t, extra = b.{fn}({name!r}, Xtr, ytr, Xte, yte)
+print(f"RESULT test_acc={{acc:.4f}} fit_s={{t:.1f}} {{extra}}")
+"""
+
+
+def baseline(shared, method, train, test, cjk=False):
+    """One baseline of ../shared/bench/baselines_tsv.py ("tfidf+lr" or "fasttext"; `cjk`: its --cjk variant) in a
+    Python process of its own under GNU time: (test accuracy, the method's own seconds as baselines_tsv.py times
+    them (fit and predict, not reading), the process's wall seconds, its peak resident memory in MiB)."""
+    fn = {"tfidf+lr": "tfidf", "fasttext": "ft"}[method]
+    code = BASELINE.format(bench=os.path.join(shared, "bench"), train=train, test=test, fn=fn,
+                           name="cjk" if cjk else "word")
+    log, wall, rss = timed([sys.executable, "-c", code])
+    m = re.search(r"RESULT test_acc=(\S+) fit_s=(\S+)", log)
+    return float(m.group(1)), float(m.group(2)), wall, rss

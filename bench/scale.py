@@ -27,24 +27,12 @@ import math
 import os
 import random
 import re
-import subprocess
 import sys
-import time
 
-from common import add_paths, check_baseline_modules, check_binary, fresh_output
+from common import add_paths, baseline, check_baseline_modules, check_binary, fresh_output, timed
 
 METHODS = ["default", "kim", "ngram", "tfidf+lr", "fasttext"]
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-BASELINE = """
-import sys
-sys.path.insert(0, {bench!r})
-import baselines_tsv as b
-Xtr, ytr = b.read({train!r}); Xte, yte = b.read({test!r})
-acc, t, extra = b.{fn}("word", Xtr, ytr, Xte, yte)
-print(f"RESULT test_acc={{acc:.4f}} fit_s={{t:.1f}} {{extra}}")
-"""
-
 
 def sentences(text):
     text = " ".join(text.replace("<br />", " ").split())
@@ -90,18 +78,6 @@ def build_data(shared, out, sizes, test_size, seed=13):
     return train_paths, test_path
 
 
-def timed(cmd):
-    """Runs `cmd` under /usr/bin/time -v: (output, wall seconds, peak RSS MiB). Exits if it fails."""
-    t0 = time.time()
-    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
-    wall = time.time() - t0
-    if p.returncode != 0:
-        sys.stderr.write(p.stdout[-4000:] + p.stderr[-4000:])
-        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
-    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
-    return p.stdout + p.stderr, wall, int(m.group(1)) / 1024 if m else float("nan")
-
-
 def run_method(args, method, n, train, test):
     if method in ("default", "kim", "ngram"):
         out = fresh_output(args.out, f"{method}_{n}", [train, test])
@@ -111,10 +87,7 @@ def run_method(args, method, n, train, test):
         with open(os.path.join(out, "report.json")) as f:
             acc = json.load(f)["report"]["accuracy"]
     else:
-        fn = {"tfidf+lr": "tfidf", "fasttext": "ft"}[method]
-        code = BASELINE.format(bench=os.path.join(args.shared, "bench"), train=train, test=test, fn=fn)
-        log, wall, rss = timed([sys.executable, "-c", code])
-        acc = float(re.search(r"RESULT test_acc=(\S+)", log).group(1))
+        acc, _, wall, rss = baseline(args.shared, method, train, test)
     return {"method": method, "n": n, "acc": acc, "wall_s": round(wall, 1), "peak_mib": round(rss)}
 
 

@@ -9,7 +9,14 @@ For each set it runs `textcnn train --train SET/train.tsv --test SET/test.tsv --
 no other flags unless given after `--`), the same with `--arch kim` (the CNN alone) and `--arch ngram` (the
 n-gram branch alone) into OUT/SET-kim and OUT/SET-ngram, and `../shared/bench/baselines_tsv.py` (`--cjk` for Chinese); for
 IMDB the README's main job and `tfidf_lr_imdb.py` / `fasttext_imdb.py` (bigram, 10 epochs row). Prints one
-markdown table: dataset, textcnn test accuracy and wall seconds, each baseline's accuracy and wall seconds.
+markdown table: dataset, then for each model its test accuracy, seconds and peak memory.
+
+Times and memory: every textcnn run and every baseline is a process of its own under GNU time
+(/usr/bin/time -v). textcnn's seconds are the whole process (reading, training, test, report, bundle); a
+suite baseline's are its own fit and predict as `baselines_tsv.py` times them (not Python's start or reading the
+files); IMDB's TF-IDF + LR is the whole `tfidf_lr_imdb.py` process (its C search included), fastText its bigram
+10-epoch row's training time. Memory is each process's peak resident set (for `fasttext_imdb.py`, the peak over
+all its rows). Run on a quiet machine: the times are only comparable within one session.
 Needs scikit-learn and fasttext-wheel in the Python running it (see ../shared/bench/README.md).
 """
 import argparse
@@ -18,8 +25,8 @@ import os
 import re
 import sys
 
-from common import (HAN_SHARE_FOR_CJK, add_paths, check_baseline_modules, check_binary, fresh_output, han_share,
-                    read_rows, run, suite_train_file)
+from common import (HAN_SHARE_FOR_CJK, add_paths, baseline, check_baseline_modules, check_binary, fresh_output,
+                    han_share, read_rows, suite_train_file, timed)
 
 SETS = ["sms", "finphrase", "snips", "germeval", "waimai", "news20"]
 
@@ -30,24 +37,24 @@ def textcnn(args, name, train, test, inputs, extra_env=None, arch=None):
     cmd = [args.textcnn, "train", "--train", train, "--test", test, "--output", out] + args.extra
     if arch is not None:
         cmd += ["--arch", arch]
-    log, wall = run(cmd, env)
+    log, wall, rss = timed(cmd, env)
     with open(os.path.join(out, "report.json")) as f:
         acc = json.load(f)["report"]["accuracy"]
     with open(os.path.join(out, "config.json")) as f:
         cfg = json.load(f)
     ngram = cfg.get("ngram") or {}
-    return acc, wall, dict(ngram.get("validation", {}), mix=ngram.get("mix"))
+    return acc, wall, rss, dict(ngram.get("validation", {}), mix=ngram.get("mix"))
 
 
 def textcnn_row(args, name, train, test, inputs, extra_env=None):
     """The default, and unless --default-only the CNN alone (`--arch kim`) and the n-gram branch alone
     (`--arch ngram`), each with its defaults."""
-    acc, wall, val = textcnn(args, name, train, test, inputs, extra_env)
-    row = {"set": name, "textcnn": acc, "textcnn_s": wall, "valid": val}
+    acc, wall, rss, val = textcnn(args, name, train, test, inputs, extra_env)
+    row = {"set": name, "textcnn": acc, "textcnn_s": wall, "textcnn_mib": rss, "valid": val}
     if not args.default_only:
         for arch in ["kim", "ngram"]:
-            acc, wall, _ = textcnn(args, name, train, test, inputs, extra_env, arch)
-            row[arch], row[arch + "_s"] = acc, wall
+            acc, wall, rss, _ = textcnn(args, name, train, test, inputs, extra_env, arch)
+            row[arch], row[arch + "_s"], row[arch + "_mib"] = acc, wall, rss
     return row
 
 
@@ -76,11 +83,9 @@ def main():
         row = textcnn_row(args, s, tr, te, [tr, te])
         if not args.no_baselines:
             cjk = han_share(read_rows(tr)[1]) > HAN_SHARE_FOR_CJK  # waimai
-            cmd = [sys.executable, os.path.join(bench, "baselines_tsv.py"), tr, te] + (["--cjk"] if cjk else [])
-            log, _ = run(cmd)
-            for m in re.finditer(r"RESULT baseline=(\S+) test_acc=(\S+) wall_s=(\S+)", log):
-                row[m.group(1)] = float(m.group(2))
-                row[m.group(1) + "_s"] = float(m.group(3))
+            for method in ["tfidf+lr", "fasttext"]:
+                acc, own_s, _, rss = baseline(args.shared, method, tr, te, cjk)
+                row[method], row[method + "_s"], row[method + "_mib"] = acc, own_s, rss
         rows.append(row)
         print(json.dumps(row), flush=True)
     if not args.no_imdb:
@@ -88,38 +93,40 @@ def main():
         row = textcnn_row(args, "imdb", "imdb:train", "imdb:test", [imdb], {"TEXTCNN_DATA_DIR": imdb})
         if not args.no_baselines:
             tar = os.path.join(imdb, "aclImdb_v1_labeled.tar.gz")
-            log, wall_lr = run([sys.executable, os.path.join(bench, "tfidf_lr_imdb.py"), tar])
+            log, wall_lr, rss = timed([sys.executable, os.path.join(bench, "tfidf_lr_imdb.py"), tar])
             m = re.search(r"RESULT tfidf12_logreg \S+ test_acc=(\S+)", log)
-            row["tfidf+lr"], row["tfidf+lr_s"] = float(m.group(1)), wall_lr
-            log, _ = run([sys.executable, os.path.join(bench, "fasttext_imdb.py"), tar])
+            row["tfidf+lr"], row["tfidf+lr_s"], row["tfidf+lr_mib"] = float(m.group(1)), wall_lr, rss
+            log, _, rss = timed([sys.executable, os.path.join(bench, "fasttext_imdb.py"), tar])
             m = re.search(r"RESULT.*ngram2_ep10_lr0.5 .*?acc=(\S+).*?(?:train_s|time_s|wall_s)=(\S+)", log)
             if m:
-                row["fasttext"], row["fasttext_s"] = float(m.group(1)), float(m.group(2))
+                row["fasttext"], row["fasttext_s"], row["fasttext_mib"] = float(m.group(1)), float(m.group(2)), rss
         rows.append(row)
         print(json.dumps(row), flush=True)
 
     def cell(r, k):
-        return f"{r[k]:.4f}" if k in r else "–"
-
-    def secs(r, k):
-        return f"{r[k]:.0f}" if k in r else "–"
+        """Accuracy, seconds and peak MiB of model `k` in row `r`."""
+        if k not in r:
+            return "–"
+        return f"{r[k]:.4f} · {r[k + '_s']:.1f} s · {r[k + '_mib']:.0f} MiB"
 
     # The baselines print four decimals: compare at that precision (685/697 is "0.9828" on both sides).
     def delta(r, k):
         return f"{100 * (round(r[k], 4) - r['tfidf+lr']):+.2f}" if k in r and "tfidf+lr" in r else "–"
 
+    def ratio(r, k, base):
+        return f"{r[k + '_s'] / r[base + '_s']:.2f}×" if k in r and base in r and r[base + "_s"] > 0 else "–"
+
     def mix(r):
         m = r["valid"].get("mix") or {}
         return f"{m['cnn']:g}/{m['ngram']:g}" if m else "–"
 
-    print("\n| dataset | CNN alone (kim) | s | n-gram alone | s | default (ngram-cnn) | s | mix CNN/n-gram "
-          "| TF-IDF + LR | s | fastText | s | Δ default vs TF-IDF | Δ CNN vs TF-IDF |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| dataset | CNN alone (kim) | n-gram alone | default (ngram-cnn) | mix CNN/n-gram | TF-IDF + LR | fastText "
+          "| Δ default vs TF-IDF | Δ CNN vs TF-IDF | default time / TF-IDF's | / fastText's |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['set']} | {cell(r, 'kim')} | {secs(r, 'kim_s')} | {cell(r, 'ngram')} | {secs(r, 'ngram_s')} "
-              f"| {r['textcnn']:.4f} | {r['textcnn_s']:.0f} | {mix(r)} | {cell(r, 'tfidf+lr')} | "
-              f"{secs(r, 'tfidf+lr_s')} | {cell(r, 'fasttext')} | {secs(r, 'fasttext_s')} | {delta(r, 'textcnn')} "
-              f"| {delta(r, 'kim')} |")
+        print(f"| {r['set']} | {cell(r, 'kim')} | {cell(r, 'ngram')} | {cell(r, 'textcnn')} | {mix(r)} "
+              f"| {cell(r, 'tfidf+lr')} | {cell(r, 'fasttext')} | {delta(r, 'textcnn')} | {delta(r, 'kim')} "
+              f"| {ratio(r, 'textcnn', 'tfidf+lr')} | {ratio(r, 'textcnn', 'fasttext')} |")
     both = [r for r in rows if "tfidf+lr" in r]
     for k, what in [("textcnn", "default"), ("kim", "CNN alone"), ("ngram", "n-gram alone")]:
         have = [r for r in both if k in r]
