@@ -11,9 +11,10 @@
 //! - Chinese (more than 30 % of the training characters Han): character 1–3-grams (over the
 //!   tokens joined by spaces) with word 1–2-grams, or with word unigrams when that is strictly
 //!   better on validation.
-//! - Other texts: word 1–2-grams; for texts of at most 100 tokens on average, also word 1–2-grams
-//!   plus character 1–3-grams, kept only when strictly better on validation (they help noisy
-//!   short texts — SMS spam, tweets — and tie or hurt on clean ones and on long texts).
+//! - Other texts: word 1–2-grams; for texts of at most 100 tokens on average and fewer than
+//!   100,000 training texts, also word 1–2-grams plus character 1–3-grams, kept only when
+//!   strictly better on validation (they help noisy short texts — SMS spam, tweets — and tie or
+//!   hurt on clean ones, on long texts and on large sets).
 //! - `min_df` 1 below 20,000 training texts, 2 above (keeps IMDB's bigram table at ~1.4M
 //!   columns instead of ~4M for no loss).
 //! - `C` from {1, 10, 100, 1000} for each feature set (in that order, stopping after the first
@@ -25,7 +26,12 @@
 //! Measured on validation splits when the rule was chosen (the suite's training files, 10 % held
 //! out): character n-grams raised the branch from 0.7780 to 0.8160 on germeval and from 0.9892 to
 //! 0.9957 on sms, tied on snips, and lowered finphrase (0.9310 → 0.9113) and news20 (0.9656 →
-//! 0.9631).
+//! 0.9631). On many short texts they stop paying for themselves: on `bench/scale.py`'s IMDB
+//! sentences (one label per review, so noisy) word 1–2-grams plus characters scored 0.7048
+//! against 0.7034 on validation at 50,000 texts, but 0.7344 against 0.7349 at 150,000 and
+//! 0.7554 against 0.7587 at 500,000, while their rows hold six times the entries of the word
+//! rows: at 150,000 texts their two fits took 47 of the branch's 77 s and doubled its peak
+//! memory. Hence no characters from 100,000 texts on (Chinese keeps them: they are its words).
 //!
 //! Tried and not adopted (5-fold cross-validation on training files only, `bench/suite_cv.py`
 //! and two Chinese sets from `SophonPlus/ChineseNlpCorpus`, hotel reviews and 10 product
@@ -73,11 +79,15 @@ const MIN_DF_2_FROM: usize = 20_000;
 /// Mean tokens per training text up to which character n-grams are also tried for non-Chinese
 /// text (longer texts: word n-grams carry the signal, and the character table grows with length).
 const CHARS_TRIED_UP_TO_MEAN_TOKENS: f64 = 100.0;
+/// Training texts from which character n-grams are no longer tried for non-Chinese text (word
+/// n-grams are then frequent enough; see the module documentation for the scale benchmark's
+/// figures).
+const CHARS_TRIED_BELOW_TEXTS: usize = 100_000;
 
 /// The n-gram feature sets tried for a training set, in order of preference (see the module
 /// documentation): for Chinese, word 1–2-grams plus character 1–3-grams, then word unigrams plus
-/// character 1–3-grams; otherwise word 1–2-grams, then (short texts only) word 1–2-grams plus
-/// character 1–3-grams.
+/// character 1–3-grams; otherwise word 1–2-grams, then (short texts, fewer than 100,000 of them,
+/// only) word 1–2-grams plus character 1–3-grams.
 pub fn ngram_configs<D: Tokens>(train_docs: &[D]) -> Vec<NgramConfig> {
     let min_df = if train_docs.len() >= MIN_DF_2_FROM {
         2
@@ -103,7 +113,7 @@ pub fn ngram_configs<D: Tokens>(train_docs: &[D]) -> Vec<NgramConfig> {
     };
     let tokens: usize = train_docs.iter().map(Tokens::count).sum();
     let mean = tokens as f64 / train_docs.len().max(1) as f64;
-    if mean <= CHARS_TRIED_UP_TO_MEAN_TOKENS {
+    if mean <= CHARS_TRIED_UP_TO_MEAN_TOKENS && train_docs.len() < CHARS_TRIED_BELOW_TEXTS {
         vec![words, with_chars]
     } else {
         vec![words]
@@ -527,6 +537,19 @@ mod tests {
         assert_eq!(
             orders(&ngram_configs(&docs("a b", MIN_DF_2_FROM))),
             vec![(2, 0, 2), (2, 3, 2)]
+        );
+        // 100,000 short texts or more: words only; Chinese keeps its characters.
+        assert_eq!(
+            orders(&ngram_configs(&docs("a b", CHARS_TRIED_BELOW_TEXTS - 1))),
+            vec![(2, 0, 2), (2, 3, 2)]
+        );
+        assert_eq!(
+            orders(&ngram_configs(&docs("a b", CHARS_TRIED_BELOW_TEXTS))),
+            vec![(2, 0, 2)]
+        );
+        assert_eq!(
+            orders(&ngram_configs(&docs("送餐 很 快", CHARS_TRIED_BELOW_TEXTS))),
+            vec![(2, 3, 2), (1, 3, 2)]
         );
     }
 }
