@@ -5,7 +5,9 @@
 //! Objective, for `n` documents `x_i` with classes `y_i` and weights `W [features, classes]`,
 //! bias `b [classes]` (not penalised):
 //! `f(W, b) = (1/n) * (sum_i CE(softmax(x_i W + b), y_i) + ||W||^2 / (2 C))`,
-//! the same minimiser as scikit-learn's `C * sum_i CE_i + ||W||^2 / 2`.
+//! the same minimiser as scikit-learn's `C * sum_i CE_i + ||W||^2 / 2`. Two classes are solved as
+//! one binary logistic regression with `2 C`, the same optimum at half the work
+//! ([`LogReg::fit_scaled`]).
 //!
 //! Every sum runs over fixed chunks in a fixed order, so a fit is bit-identical for any thread
 //! count.
@@ -304,7 +306,25 @@ impl LogReg {
     /// ([`nb_scale`]), this is the NB-weighted logistic regression of Wang & Manning (2012),
     /// §2.3 (there with an SVM), whose features are `r ∘ x`. The returned weights are `W`, so
     /// prediction is unchanged.
+    ///
+    /// Two classes are fitted as one binary logistic regression ([`LogReg::fit_binary`]): the
+    /// same optimum at half the work.
     pub fn fit_scaled(
+        x: &Csr,
+        y: &[usize],
+        classes: usize,
+        settings: LogRegFit,
+        start: Option<&LogReg>,
+        scale: Option<&[f32]>,
+    ) -> (LogReg, usize) {
+        if classes == 2 && scale.is_none_or(symmetric_pairs) {
+            return Self::fit_binary(x, y, settings, start, scale);
+        }
+        Self::fit_softmax(x, y, classes, settings, start, scale)
+    }
+
+    /// [`LogReg::fit_scaled`] by the softmax problem, for any number of classes.
+    fn fit_softmax(
         x: &Csr,
         y: &[usize],
         classes: usize,
@@ -315,6 +335,48 @@ impl LogReg {
         let mut problem = Problem::new(x, y, classes, settings.c, settings.xt);
         problem.scale = scale;
         Self::solve(problem, settings, start)
+    }
+
+    /// The two-class softmax problem of [`LogReg::fit_scaled`] solved as one binary logistic
+    /// regression on `v = w_1 - w_0` (and `b_1 - b_0`) with `C` doubled, whose scale is the
+    /// classes' shared one (`scale [features, 2]` holds equal columns). Only the difference of
+    /// the two logits enters the loss, and for a given difference `d` the penalty
+    /// `(θ_0² + θ_1²) / 2` is smallest at `θ_1 = -θ_0 = d / 2`, where it is `d² / 4`: the binary
+    /// problem's penalty with `2 C`. The objective values and gradient entries agree at those
+    /// points, so the stopping rule does too; each iteration does half the work (one logit per
+    /// document and one weight per feature). Returns `W = [-v / 2, v / 2]`, `b` likewise (the
+    /// softmax problem's own optimum), and the iterations run.
+    fn fit_binary(
+        x: &Csr,
+        y: &[usize],
+        settings: LogRegFit,
+        start: Option<&LogReg>,
+        scale: Option<&[f32]>,
+    ) -> (LogReg, usize) {
+        let targets: Vec<f32> = y.iter().map(|&c| f32::from(u8::from(c == 1))).collect();
+        let diff = |a: &[f32]| -> Vec<f32> { a.chunks(2).map(|p| p[1] - p[0]).collect() };
+        let start = start
+            .filter(|m| m.classes == 2 && m.features() == x.cols)
+            .map(|m| LogReg {
+                weights: diff(&m.weights),
+                bias: diff(&m.bias),
+                classes: 1,
+            });
+        let scale: Option<Vec<f32>> = scale.map(|s| s.chunks(2).map(|p| p[1]).collect());
+        let settings = LogRegFit {
+            c: 2.0 * settings.c,
+            ..settings
+        };
+        let (v, iters) =
+            Self::fit_multi_label(x, &targets, 1, settings, start.as_ref(), scale.as_deref());
+        let split =
+            |a: &[f32]| -> Vec<f32> { a.iter().flat_map(|&d| [-d / 2.0, d / 2.0]).collect() };
+        let model = LogReg {
+            weights: split(&v.weights),
+            bias: split(&v.bias),
+            classes: 2,
+        };
+        (model, iters)
     }
 
     /// Minimises `problem` (with its optional weight scale) from `start` or zero.
@@ -353,6 +415,15 @@ impl LogReg {
         };
         (model, iters)
     }
+}
+
+/// Whether a `[features, 2]` scale has equal columns, to rounding (as [`nb_scale`]'s two-class
+/// ratios do: `r_0 = -r_1`, computed as `ln(a / b)` and `ln(b / a)`), so a two-class fit with it
+/// is a binary one ([`LogReg::fit_binary`]).
+fn symmetric_pairs(scale: &[f32]) -> bool {
+    scale
+        .chunks(2)
+        .all(|p| p.len() == 2 && (p[0] - p[1]).abs() <= 1e-5 * p[0].abs().max(p[1].abs()))
 }
 
 /// `given` (the caller's transpose of `x`, see [`LogRegFit::xt`]) or a new one.
@@ -762,7 +833,7 @@ mod tests {
             tol: 1e-9,
             ..LogRegFit::default()
         };
-        let (soft, _) = LogReg::fit(&x, &y2, 2, tight, None);
+        let (soft, _) = LogReg::fit_softmax(&x, &y2, 2, tight, None, None);
         let (ovr, _) =
             LogReg::fit_multi_label(&x, &t, 1, LogRegFit { c: 3.0, ..tight }, None, None);
         let zs = soft.logits(&x);
@@ -832,6 +903,59 @@ mod tests {
         let multi = nb_scale_multi_label(&x, &t, 1, 1.0, 0.3);
         let class1: Vec<f32> = single.iter().skip(1).step_by(2).copied().collect();
         assert_eq!(multi, class1);
+    }
+
+    #[test]
+    fn two_classes_are_fitted_as_one_binary_regression_with_the_softmax_optimum() {
+        // With and without the NB scale (whose two columns agree), a two-class fit goes the
+        // binary way and lands on the softmax problem's optimum: W = [-v/2, v/2], the same
+        // logits as the softmax solver's to the solvers' tolerance.
+        let (x, y) = small();
+        let y2: Vec<usize> = y.iter().map(|&c| usize::from(c == 1)).collect();
+        let tight = LogRegFit {
+            c: 1.5,
+            max_iter: 500,
+            tol: 1e-9,
+            ..LogRegFit::default()
+        };
+        let scale = nb_scale(&x, &y2, 2, 1.0, 0.1);
+        assert!(symmetric_pairs(&scale), "{scale:?}");
+        for s in [None, Some(&scale[..])] {
+            let (soft, _) = LogReg::fit_softmax(&x, &y2, 2, tight, None, s);
+            let (bin, _) = LogReg::fit_scaled(&x, &y2, 2, tight, None, s);
+            for pair in bin.weights.chunks(2).chain([&bin.bias[..]]) {
+                assert_eq!(pair[0], -pair[1], "{pair:?}");
+            }
+            for (a, b) in soft.weights.iter().zip(&bin.weights) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            }
+            let (zs, zb) = (soft.logits(&x), bin.logits(&x));
+            for (a, b) in zs.iter().zip(&zb) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            }
+        }
+        // A warm start from a two-class model is read as its difference: started at the
+        // optimum (rounded to f32) shifted by 5 in both columns, the same difference, the
+        // binary fit has next to nothing left to do.
+        let (bin, cold) = LogReg::fit_scaled(&x, &y2, 2, tight, None, None);
+        let mut shifted = bin.clone();
+        shifted.weights.iter_mut().for_each(|w| *w += 5.0);
+        let (again, iters) = LogReg::fit_scaled(&x, &y2, 2, tight, Some(&shifted), None);
+        assert!(
+            iters <= 2 && iters < cold,
+            "{iters} from the optimum, {cold} from 0"
+        );
+        for (a, b) in bin.weights.iter().zip(&again.weights) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        // Unequal columns (not NB ratios): the softmax solver, whose optimum is not
+        // antisymmetric.
+        let lopsided: Vec<f32> = (0..6).map(|i| if i % 2 == 0 { 1.0 } else { 3.0 }).collect();
+        assert!(!symmetric_pairs(&lopsided));
+        let (m, _) = LogReg::fit_scaled(&x, &y2, 2, tight, None, Some(&lopsided));
+        let (soft, _) = LogReg::fit_softmax(&x, &y2, 2, tight, None, Some(&lopsided));
+        assert_eq!(m, soft);
+        assert!(m.weights.chunks(2).any(|p| (p[0] + p[1]).abs() > 1e-3));
     }
 
     #[test]
