@@ -76,6 +76,12 @@ def train_suite(tmp_path, name, **settings):
     return textcnn.train(train=str(train), output=str(tmp_path / name), **{**FAST, **settings})
 
 
+def char_input(clf):
+    """`["char_ids"]` when the model's n-gram branch chose character n-grams on its validation
+    split (a choice that may go either way on SMS), else `[]`."""
+    return ["char_ids"] if clf.config["ngram"]["features"]["char_n"] > 0 else []
+
+
 @pytest.fixture(scope="module")
 def sms(tmp_path_factory):
     """The default architecture (ngram-cnn) trained on the suite's SMS spam set."""
@@ -89,7 +95,7 @@ def test_default_model_matches_predict_on_sms_test_texts(sms, tmp_path):
     assert json.loads(meta.custom_metadata_map["labels"]) == sms.labels
     assert meta.custom_metadata_map["head"] == "single-label"
     assert meta.custom_metadata_map["architecture"] == "ngram-cnn"
-    assert list(sms.onnx_inputs(["hi"])) == ["input_ids", "ngram_ids"]
+    assert list(sms.onnx_inputs(["hi"])) == ["input_ids", "ngram_ids"] + char_input(sms)
 
 
 def test_mixture_of_both_branches_matches(sms, tmp_path):
@@ -121,7 +127,7 @@ def test_cnn_alone_and_ngram_alone(arch, tmp_path):
     clf = textcnn.train(train=str(SUITE / "sms" / "train.tsv"), output=str(tmp_path / arch),
                         **({**FAST, **settings} if arch == "kim" else settings))
     names = list(clf.onnx_inputs(["hi"]))
-    assert names == (["input_ids"] if arch == "kim" else ["ngram_ids"])
+    assert names == (["input_ids"] if arch == "kim" else ["ngram_ids"] + char_input(clf))
     check_same(clf, tmp_path, suite_texts("sms", "test"))
 
 

@@ -724,6 +724,22 @@ mod tests {
         (Csr::from_rows(&rows, 3), vec![0, 1, 1, 2, 0])
     }
 
+    /// [`small`] with class 1 against the rest.
+    fn small_binary() -> (Csr, Vec<usize>) {
+        let (x, y) = small();
+        (x, y.iter().map(|&c| usize::from(c == 1)).collect())
+    }
+
+    /// Settings that run a small fit to its optimum.
+    fn tight_fit(c: f64) -> LogRegFit<'static> {
+        LogRegFit {
+            c,
+            max_iter: 500,
+            tol: 1e-9,
+            ..LogRegFit::default()
+        }
+    }
+
     #[test]
     fn nb_scale_matches_hand_computed_ratios() {
         // Binarised features; class 0 rows 0 and 4, class 1 rows 1 and 2 (rows 3: class 2).
@@ -824,15 +840,9 @@ mod tests {
     fn one_vs_rest_equals_two_class_softmax_at_twice_c() {
         // A 2-class softmax with weights (w0, w1) penalised by C is a binary logistic
         // regression on w1 - w0 penalised by 2C (at the optimum w0 = -w1), so their logits agree.
-        let (x, y) = small();
-        let y2: Vec<usize> = y.iter().map(|&c| usize::from(c == 1)).collect();
+        let (x, y2) = small_binary();
         let t: Vec<f32> = y2.iter().map(|&c| c as f32).collect();
-        let tight = LogRegFit {
-            c: 1.5,
-            max_iter: 500,
-            tol: 1e-9,
-            ..LogRegFit::default()
-        };
+        let tight = tight_fit(1.5);
         let (soft, _) = LogReg::fit_softmax(&x, &y2, 2, tight, None, None);
         let (ovr, _) =
             LogReg::fit_multi_label(&x, &t, 1, LogRegFit { c: 3.0, ..tight }, None, None);
@@ -895,10 +905,9 @@ mod tests {
 
     #[test]
     fn nb_scale_multi_label_counts_a_text_for_each_of_its_labels() {
-        let (x, y) = small();
+        let (x, y2) = small_binary();
         // One label = "class 1": the same ratios as the single-label scale of 2 classes.
-        let t: Vec<f32> = y.iter().map(|&c| (c == 1) as u8 as f32).collect();
-        let y2: Vec<usize> = y.iter().map(|&c| usize::from(c == 1)).collect();
+        let t: Vec<f32> = y2.iter().map(|&c| c as f32).collect();
         let single = nb_scale(&x, &y2, 2, 1.0, 0.3);
         let multi = nb_scale_multi_label(&x, &t, 1, 1.0, 0.3);
         let class1: Vec<f32> = single.iter().skip(1).step_by(2).copied().collect();
@@ -910,14 +919,8 @@ mod tests {
         // With and without the NB scale (whose two columns agree), a two-class fit goes the
         // binary way and lands on the softmax problem's optimum: W = [-v/2, v/2], the same
         // logits as the softmax solver's to the solvers' tolerance.
-        let (x, y) = small();
-        let y2: Vec<usize> = y.iter().map(|&c| usize::from(c == 1)).collect();
-        let tight = LogRegFit {
-            c: 1.5,
-            max_iter: 500,
-            tol: 1e-9,
-            ..LogRegFit::default()
-        };
+        let (x, y2) = small_binary();
+        let tight = tight_fit(1.5);
         let scale = nb_scale(&x, &y2, 2, 1.0, 0.1);
         assert!(symmetric_pairs(&scale), "{scale:?}");
         for s in [None, Some(&scale[..])] {
@@ -965,12 +968,7 @@ mod tests {
         let rows = vec![vec![(0u32, 1.0f32)]; 4];
         let x = Csr::from_rows(&rows, 1);
         let y = vec![0, 0, 0, 1];
-        let settings = LogRegFit {
-            c: 1e9,
-            max_iter: 200,
-            tol: 1e-9,
-            ..LogRegFit::default()
-        };
+        let settings = tight_fit(1e9);
         let (m, _) = LogReg::fit(&x, &y, 2, settings, None);
         let p = m.probabilities(&x);
         assert!((p[0] - 0.75).abs() < 1e-4, "{p:?}");
