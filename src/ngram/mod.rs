@@ -45,6 +45,19 @@ pub struct NgramConfig {
 }
 
 impl NgramConfig {
+    /// The n-grams in words, for messages: `word 1–2-grams`, `word 1-grams + character
+    /// 1–3-grams`.
+    pub fn describe(&self) -> String {
+        let orders = |n: usize| match n {
+            1 => "1-grams".to_string(),
+            n => format!("1–{n}-grams"),
+        };
+        match self.char_n {
+            0 => format!("word {}", orders(self.word_n)),
+            c => format!("word {} + character {}", orders(self.word_n), orders(c)),
+        }
+    }
+
     /// Checks the orders (word n-grams 1..=3, character n-grams 0..=3) and `min_df >= 1`.
     pub fn validate(&self) -> Result<()> {
         if !(1..=3).contains(&self.word_n) {

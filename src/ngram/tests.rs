@@ -330,3 +330,21 @@ fn document_frequencies_over_many_chunks_are_exact() {
     assert_eq!(f.token_id("z"), 0);
     assert_eq!(f.num_features(), 4);
 }
+
+#[test]
+fn feature_sets_are_described_in_words() {
+    let config = |word_n, char_n| NgramConfig {
+        word_n,
+        char_n,
+        min_df: 1,
+    };
+    assert_eq!(config(2, 0).describe(), "word 1–2-grams");
+    assert_eq!(
+        config(2, 3).describe(),
+        "word 1–2-grams + character 1–3-grams"
+    );
+    assert_eq!(
+        config(1, 3).describe(),
+        "word 1-grams + character 1–3-grams"
+    );
+}

@@ -249,7 +249,8 @@ fn report_branch(
     let seconds = started.elapsed().as_secs_f64();
     let message = if v.get("cnn").is_some() {
         format!(
-            "n-gram branch: {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid {name} cnn {:.4}, n-gram {:.4}, mixed {:.4} ({seconds:.1} s)",
+            "n-gram branch: {}, {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid {name} cnn {:.4}, n-gram {:.4}, mixed {:.4} ({seconds:.1} s)",
+            branch.features.describe(),
             branch.num_features,
             branch.c,
             branch.mix.cnn,
@@ -260,7 +261,8 @@ fn report_branch(
         )
     } else {
         format!(
-            "n-gram branch: {} n-grams, C = {}; valid {name} {:.4} ({seconds:.1} s)",
+            "n-gram branch: {}, {} n-grams, C = {}; valid {name} {:.4} ({seconds:.1} s)",
+            branch.features.describe(),
             branch.num_features,
             branch.c,
             figure("ngram"),

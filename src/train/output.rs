@@ -42,16 +42,17 @@ pub fn check_new_output(output: &Path) -> Result<Vec<PathBuf>> {
             .join(bundle::CHECKPOINT_DIR)
             .join(bundle::CHECKPOINT_STATE)
             .is_file();
+        let d = output.display();
+        // A finished run has nothing to resume: it trains further by fine-tuning.
+        if resumable && unfinished_bundle(output) {
+            bail!(
+                "{d} already holds a model of a run that has not finished; choose another \
+                 output, delete it, or continue it with `textcnn train --resume {d}`"
+            );
+        }
         bail!(
-            "{} already holds a model{}; choose another output, delete it, or continue it with \
-             `textcnn train --resume {}`",
-            output.display(),
-            if resumable && unfinished_bundle(output) {
-                " of a run that has not finished"
-            } else {
-                ""
-            },
-            output.display()
+            "{d} already holds a model; choose another output, delete it, or train it further \
+             with `textcnn finetune --model {d} --train NEW_DATA --output NEW_DIR`"
         );
     }
     if !output.is_dir() {

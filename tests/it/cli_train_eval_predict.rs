@@ -286,6 +286,12 @@ fn commands_fail_with_clear_errors_on_bad_input() {
         "{}",
         stderr(&o)
     );
+    // The run finished: the way on is fine-tuning, not `--resume` (which has nothing to do).
+    assert!(
+        stderr(&o).contains("textcnn finetune --model") && !stderr(&o).contains("--resume"),
+        "{}",
+        stderr(&o)
+    );
     // Nor into a non-empty directory without a model, nor onto a file.
     let occupied = dir.path().join("occupied");
     std::fs::create_dir_all(&occupied).unwrap();
