@@ -224,8 +224,9 @@ fn test_stage(
     Ok(Some(scores))
 }
 
-/// Reports the fitted n-gram branch: the kept parent branch (fine-tuning), then its size,
-/// `C`, mixture and validation figures.
+/// Reports the fitted n-gram branch: the kept parent branch (fine-tuning), then its features,
+/// size, `C`, mixture and validation figures, and the seconds its fits took since `started`
+/// (the stage's own time, in `--verbose`, also counts tokenizing the texts).
 fn report_branch(
     head: &dyn Head,
     branch: &NgramBranch,
@@ -249,7 +250,7 @@ fn report_branch(
     let seconds = started.elapsed().as_secs_f64();
     let message = if v.get("cnn").is_some() {
         format!(
-            "n-gram branch: {}, {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid {name} cnn {:.4}, n-gram {:.4}, mixed {:.4} ({seconds:.1} s)",
+            "n-gram branch: {}, {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid {name} cnn {:.4}, n-gram {:.4}, mixed {:.4} (fitted in {seconds:.1} s)",
             branch.features.describe(),
             branch.num_features,
             branch.c,
@@ -261,7 +262,7 @@ fn report_branch(
         )
     } else {
         format!(
-            "n-gram branch: {}, {} n-grams, C = {}; valid {name} {:.4} ({seconds:.1} s)",
+            "n-gram branch: {}, {} n-grams, C = {}; valid {name} {:.4} (fitted in {seconds:.1} s)",
             branch.features.describe(),
             branch.num_features,
             branch.c,
