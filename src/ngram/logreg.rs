@@ -320,18 +320,6 @@ impl LogReg {
         if classes == 2 && scale.is_none_or(symmetric_pairs) {
             return Self::fit_binary(x, y, settings, start, scale);
         }
-        Self::fit_softmax(x, y, classes, settings, start, scale)
-    }
-
-    /// [`LogReg::fit_scaled`] by the softmax problem, for any number of classes.
-    fn fit_softmax(
-        x: &Csr,
-        y: &[usize],
-        classes: usize,
-        settings: LogRegFit,
-        start: Option<&LogReg>,
-        scale: Option<&[f32]>,
-    ) -> (LogReg, usize) {
         let mut problem = Problem::new(x, y, classes, settings.c, settings.xt);
         problem.scale = scale;
         Self::solve(problem, settings, start)
@@ -730,6 +718,19 @@ mod tests {
         (x, y.iter().map(|&c| usize::from(c == 1)).collect())
     }
 
+    /// The two-class problem by the softmax solver itself (what [`LogReg::fit_scaled`] does
+    /// for more classes), from zero: the reference for the binary path.
+    fn softmax_fit(
+        x: &Csr,
+        y: &[usize],
+        settings: LogRegFit,
+        scale: Option<&[f32]>,
+    ) -> (LogReg, usize) {
+        let mut problem = Problem::new(x, y, 2, settings.c, None);
+        problem.scale = scale;
+        LogReg::solve(problem, settings, None)
+    }
+
     /// Settings that run a small fit to its optimum.
     fn tight_fit(c: f64) -> LogRegFit<'static> {
         LogRegFit {
@@ -843,7 +844,7 @@ mod tests {
         let (x, y2) = small_binary();
         let t: Vec<f32> = y2.iter().map(|&c| c as f32).collect();
         let tight = tight_fit(1.5);
-        let (soft, _) = LogReg::fit_softmax(&x, &y2, 2, tight, None, None);
+        let (soft, _) = softmax_fit(&x, &y2, tight, None);
         let (ovr, _) =
             LogReg::fit_multi_label(&x, &t, 1, LogRegFit { c: 3.0, ..tight }, None, None);
         let zs = soft.logits(&x);
@@ -924,7 +925,7 @@ mod tests {
         let scale = nb_scale(&x, &y2, 2, 1.0, 0.1);
         assert!(symmetric_pairs(&scale), "{scale:?}");
         for s in [None, Some(&scale[..])] {
-            let (soft, _) = LogReg::fit_softmax(&x, &y2, 2, tight, None, s);
+            let (soft, _) = softmax_fit(&x, &y2, tight, s);
             let (bin, _) = LogReg::fit_scaled(&x, &y2, 2, tight, None, s);
             for pair in bin.weights.chunks(2).chain([&bin.bias[..]]) {
                 assert_eq!(pair[0], -pair[1], "{pair:?}");
@@ -956,7 +957,7 @@ mod tests {
         let lopsided: Vec<f32> = (0..6).map(|i| if i % 2 == 0 { 1.0 } else { 3.0 }).collect();
         assert!(!symmetric_pairs(&lopsided));
         let (m, _) = LogReg::fit_scaled(&x, &y2, 2, tight, None, Some(&lopsided));
-        let (soft, _) = LogReg::fit_softmax(&x, &y2, 2, tight, None, Some(&lopsided));
+        let (soft, _) = softmax_fit(&x, &y2, tight, Some(&lopsided));
         assert_eq!(m, soft);
         assert!(m.weights.chunks(2).any(|p| (p[0] + p[1]).abs() > 1e-3));
     }
