@@ -490,6 +490,9 @@ impl TrainObserver for TensorBoardWriter {
         let mut settings = run.hyperparameters.clone();
         if let Some(map) = settings.as_object_mut() {
             map.insert("num_params".into(), run.num_params.into());
+            // The epoch cap and patience in force, automatic or not.
+            map.insert("epochs".into(), run.max_epochs.into());
+            map.insert("patience".into(), run.patience.into());
             map.insert("train_examples".into(), run.train_examples.into());
             map.insert("classes".into(), run.labels.len().into());
         }

@@ -375,11 +375,13 @@ fn fit_loop(
     let train_lengths: Vec<usize> = run.prep.train_enc.iter().map(real_length).collect();
     let steps_per_epoch = run.prep.train_enc.len().div_ceil(run.batch);
     let max_epochs = config.max_epochs(steps_per_epoch);
+    let patience = config.patience_epochs(steps_per_epoch);
     let hyperparameters = serde_json::to_value(config)?;
     observer.run_started(&RunStart {
         hyperparameters: &hyperparameters,
         labels: &run.prep.labels,
         max_epochs,
+        patience,
         train_examples: run.prep.train_enc.len(),
         valid_examples: run.prep.valid_enc.len(),
         num_params: run.arch.num_params(),
@@ -388,7 +390,7 @@ fn fit_loop(
     let stage = StageTimer::start(observer, Stage::Fit);
     // A resumed run whose epochs were all done (stopped or killed in its final stages) goes
     // straight to them.
-    let mut stop = match epochs_done(config, &run.progress, max_epochs) {
+    let mut stop = match epochs_done(&run.progress, max_epochs, patience) {
         Some(done) => {
             stage.finish(observer);
             return Ok(done);
@@ -419,7 +421,7 @@ fn fit_loop(
         }
         end_epoch(run, &ctx, &setup, observer)?;
         let progress = &run.progress;
-        if progress.bad_epochs >= config.patience.max(1) && progress.epoch <= max_epochs {
+        if progress.bad_epochs >= patience && progress.epoch <= max_epochs {
             stop = StopReason::EarlyStopped;
             observer.early_stopped(config.metric, progress.bad_epochs);
             break;
@@ -434,15 +436,16 @@ fn fit_loop(
 }
 
 /// How the epochs of a run at `progress` ended, when they did: all `max_epochs` trained, or
-/// early stopping (the validation metric not improved for `patience` epochs).
+/// early stopping (the validation metric not improved for `patience` epochs, as
+/// [`TrainConfig::patience_epochs`] gives them).
 pub(crate) fn epochs_done(
-    config: &TrainConfig,
     progress: &EpochProgress,
     max_epochs: usize,
+    patience: usize,
 ) -> Option<StopReason> {
     if progress.step > 0 {
         None
-    } else if progress.bad_epochs >= config.patience.max(1) {
+    } else if progress.bad_epochs >= patience.max(1) {
         Some(StopReason::EarlyStopped)
     } else if progress.epoch > max_epochs {
         Some(StopReason::Completed)

@@ -61,6 +61,9 @@ pub struct RunStart<'a> {
     pub labels: &'a [String],
     /// Upper bound of epochs (early stopping usually ends the run sooner).
     pub max_epochs: usize,
+    /// Epochs without improvement before early stopping
+    /// ([`crate::train::TrainConfig::patience_epochs`]: the setting, or its automatic value).
+    pub patience: usize,
     /// Training examples (after the validation split).
     pub train_examples: usize,
     /// Validation examples.

@@ -82,7 +82,8 @@ pub fn finished_run(dir: &Path) -> Option<AlreadyFinished> {
     let examples = bundle.config.dataset["train"]["examples"].as_u64()? as usize;
     let steps = examples.div_ceil(ckpt.config.batch_size.min(examples).max(1));
     let max_epochs = ckpt.config.max_epochs(steps);
-    let how = match epochs_done(&ckpt.config, &ckpt.progress, max_epochs)? {
+    let patience = ckpt.config.patience_epochs(steps);
+    let how = match epochs_done(&ckpt.progress, max_epochs, patience)? {
         StopReason::EarlyStopped => format!(
             "early stopping after epoch {}",
             ckpt.progress.epoch.saturating_sub(1)

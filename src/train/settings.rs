@@ -124,7 +124,8 @@ macro_rules! settings_table {
             finetune {
                 /// Epochs without improvement of the validation metric before training stops
                 /// (early stopping)
-                patience: usize = 2, value [keep] only [Kim, NgramCnn, Conv2d]
+                patience: Option<usize> = None, option as usize [keep]
+                shown "automatic: 1 epoch from 300 batches an epoch on, 2 below" only [Kim, NgramCnn, Conv2d]
             }
             finetune {
                 /// Validation metric that selects the best epoch and drives early stopping

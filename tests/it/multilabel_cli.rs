@@ -613,7 +613,7 @@ fn an_interrupted_multi_label_run_resumes_to_the_same_model() {
     let config = TrainConfig {
         arch: ArchKind::NgramCnn,
         epochs: Some(4),
-        patience: 10,
+        patience: Some(10),
         batch_size: 16,
         emb_dim: 8,
         feature_maps: 4,

@@ -54,7 +54,7 @@ fn config() -> TrainConfig {
         emb_dim: 16,
         feature_maps: 8,
         region_sizes: vec![2, 3],
-        patience: 10,
+        patience: Some(10),
         threads: 2,
         lr: 3e-3,
         ..TrainConfig::default()

@@ -37,7 +37,7 @@ fn small_config() -> TrainConfig {
         emb_dim: 8,
         max_len: 16,
         dropout: 0.2,
-        patience: 10,
+        patience: Some(10),
         threads: 2,
         lr: 3e-3,
         ..TrainConfig::default()

@@ -19,7 +19,7 @@ fn small_config() -> TrainConfig {
         emb_dim: 16,
         feature_maps: 8,
         region_sizes: vec![2, 3],
-        patience: 10,
+        patience: Some(10),
         threads: 2,
         lr: 3e-3,
         ..TrainConfig::default()
@@ -87,7 +87,7 @@ fn interrupted_then_resumed_run_equals_an_uninterrupted_one() {
         test: None,
     };
     let config = TrainConfig {
-        patience: 10,
+        patience: Some(10),
         ..small_config()
     };
     let straight = tempfile::tempdir().unwrap();
@@ -142,7 +142,7 @@ fn resuming_an_early_stopped_run_is_refused() {
     };
     // Validation accuracy reaches its best (1.0) and cannot rise further: patience 1 stops.
     let config = TrainConfig {
-        patience: 1,
+        patience: Some(1),
         epochs: Some(30),
         ..small_config()
     };
@@ -185,6 +185,38 @@ fn resuming_an_early_stopped_run_is_refused() {
         err.contains("without its training checkpoint") && err.contains("textcnn finetune"),
         "{err}"
     );
+}
+
+/// The automatic patience (`patience` unset) waits about 300 optimizer steps, 1 or 2 epochs:
+/// 19 batches an epoch get 2 epochs after the best one, 300 batches of one text get 1.
+#[test]
+fn automatic_patience_counts_epochs_by_their_batches() {
+    let (tr, va) = (synthetic(300, 12), synthetic(40, 13));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    for (batch_size, patience) in [(16, 2), (1, 1)] {
+        let config = TrainConfig {
+            patience: None,
+            epochs: Some(30),
+            batch_size,
+            ..small_config()
+        };
+        assert_eq!(
+            config.patience_epochs(300usize.div_ceil(batch_size)),
+            patience
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let out = train(&config, &data, dir.path(), &TrainOptions::default()).unwrap();
+        assert_eq!(out.stop, StopReason::EarlyStopped, "batch {batch_size}");
+        let best = out.best.as_ref().unwrap().epoch;
+        assert_eq!(out.history.len(), best + patience, "batch {batch_size}");
+        // Every epoch after the best one failed to improve it (the stopping rule's premise).
+        let top = out.best.as_ref().unwrap().valid_acc;
+        assert!(out.history[best..].iter().all(|m| m.valid_acc <= top));
+    }
 }
 
 #[test]

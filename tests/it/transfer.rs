@@ -48,7 +48,7 @@ fn small_config() -> TrainConfig {
         emb_dim: 16,
         feature_maps: 8,
         region_sizes: vec![2, 3],
-        patience: 10,
+        patience: Some(10),
         threads: 2,
         lr: 3e-3,
         // These tests are about the CNN's embedding and filters, without the n-gram branch.
