@@ -258,6 +258,7 @@ impl RunRequest {
             }
         };
         let keep_checkpoint = self.keep_checkpoint;
+        let (new, explicit) = (self.start == Start::New, self.explicit.clone());
         let result = self.read_data(&config, head, sources, &mut info);
         let (train, valid, test, run_info, warnings) = match result {
             Ok(r) => r,
@@ -266,6 +267,28 @@ impl RunRequest {
                 return Err(e);
             }
         };
+        let mut config = config;
+        if new {
+            // Settings that depend on the training texts (after the validation split).
+            if config.apply_kim_small_data(train.len(), &explicit) {
+                let regions: Vec<String> =
+                    config.region_sizes.iter().map(|h| h.to_string()).collect();
+                info.push(format!(
+                    "kim on {} training texts (fewer than {}): emb {}, region sizes {}, patience \
+                     {} (its small-data settings; --emb-dim, --region-sizes and --patience change \
+                     them)",
+                    train.len(),
+                    super::config::KIM_SMALL_DATA_BELOW,
+                    config.emb_dim,
+                    regions.join(","),
+                    config.patience_epochs(1),
+                ));
+            }
+            if let Err(e) = config.validate() {
+                lock.discard_if_unused();
+                return Err(e);
+            }
+        }
         Ok(PreparedRun {
             config,
             head,
