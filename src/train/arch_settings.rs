@@ -34,9 +34,15 @@ impl FromSettings for KimConfig {
         // can load.
         let widest = s.region_sizes.iter().copied().max().unwrap_or(1);
         if s.max_len < widest {
+            // `--arch kim` on small data replaces the default sizes once the data is read.
+            let small = if s.arch == ArchKind::Kim && s.region_sizes == [3, 4, 5] {
+                ", or 1,2,3,4,5 for --arch kim below 20,000 training texts unless given"
+            } else {
+                ""
+            };
             bail!(
-                "--max-len {} is shorter than the widest region size {widest} (--region-sizes {}); \
-                 give --max-len {widest} or more, or smaller region sizes",
+                "--max-len {} is shorter than the widest region size {widest} (--region-sizes \
+                 {}{small}); give --max-len {widest} or more, or smaller region sizes",
                 s.max_len,
                 s.region_sizes
                     .iter()

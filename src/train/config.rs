@@ -358,7 +358,7 @@ impl TrainConfig {
         }
         let unit = 0.0..1.0;
         let threads = format!("must be at most {MAX_THREADS} (0 = all cores)");
-        let checks: [(bool, &'static str, &str, String); 7] = [
+        let checks: [(bool, &'static str, &str, String); 8] = [
             (
                 self.lr > 0.0 && self.lr.is_finite(),
                 "lr",
@@ -400,6 +400,12 @@ impl TrainConfig {
                 "region-sizes",
                 "must list one or more sizes >= 1",
                 format!("{:?}", self.region_sizes),
+            ),
+            (
+                self.patience != Some(0),
+                "patience",
+                "must be 1 or more (epochs without improvement before stopping)",
+                "0".to_string(),
             ),
         ];
         if let Some((_, name, req, got)) = checks.into_iter().find(|c| !c.0) {
@@ -508,28 +514,33 @@ impl TrainConfig {
     /// of 3.6 s: larger sets keep the paper's CNN. The `ngram-cnn` default keeps it too: its
     /// n-gram branch carries the accuracy, and its cost is what issue 30 measures.
     ///
-    /// Returns whether the training set counted as small (and the settings not given were set).
+    /// Returns the settings it set, as the user would read them (`emb 256`, ...), in that
+    /// order; empty when the rule does not apply or every one was given.
     pub fn apply_kim_small_data(
         &mut self,
         train_texts: usize,
         explicit: &std::collections::BTreeSet<String>,
-    ) -> bool {
+    ) -> Vec<String> {
+        let mut set = Vec::new();
         if self.arch != ArchKind::Kim
             || train_texts >= KIM_SMALL_DATA_BELOW
             || self.init_from.is_some()
         {
-            return false;
+            return set;
         }
         if !explicit.contains("emb_dim") && self.pretrained.is_none() {
             self.emb_dim = KIM_SMALL_EMB_DIM;
+            set.push(format!("emb {KIM_SMALL_EMB_DIM}"));
         }
         if !explicit.contains("region_sizes") {
             self.region_sizes = KIM_SMALL_REGION_SIZES.to_vec();
+            set.push("region sizes 1,2,3,4,5".to_string());
         }
         if !explicit.contains("patience") {
             self.patience = Some(KIM_SMALL_PATIENCE);
+            set.push(format!("patience {KIM_SMALL_PATIENCE}"));
         }
-        true
+        set
     }
 
     /// Encoding settings: texts are padded to at least the widest region size so that every
@@ -715,14 +726,17 @@ mod tests {
         let plain = (128, vec![3, 4, 5], None);
         let shape = |c: &TrainConfig| (c.emb_dim, c.region_sizes.clone(), c.patience);
         let mut c = kim.clone();
-        assert!(c.apply_kim_small_data(19_999, &none));
+        assert_eq!(
+            c.apply_kim_small_data(19_999, &none),
+            ["emb 256", "region sizes 1,2,3,4,5", "patience 4"]
+        );
         assert_eq!(shape(&c), (256, vec![1, 2, 3, 4, 5], Some(4)));
         let mut c = kim.clone();
-        assert!(!c.apply_kim_small_data(20_000, &none));
+        assert!(c.apply_kim_small_data(20_000, &none).is_empty());
         assert_eq!(shape(&c), plain);
         // Other architectures keep theirs, whatever the size.
         let mut c = TrainConfig::default();
-        assert!(!c.apply_kim_small_data(100, &none));
+        assert!(c.apply_kim_small_data(100, &none).is_empty());
         assert_eq!(shape(&c), plain);
         // Settings the caller named stay as given.
         let given: BTreeSet<String> = ["emb_dim", "patience"].map(String::from).into();
@@ -731,7 +745,10 @@ mod tests {
             patience: Some(1),
             ..kim.clone()
         };
-        assert!(c.apply_kim_small_data(100, &given));
+        assert_eq!(
+            c.apply_kim_small_data(100, &given),
+            ["region sizes 1,2,3,4,5"]
+        );
         assert_eq!(shape(&c), (64, vec![1, 2, 3, 4, 5], Some(1)));
         // Pretrained vectors give the width; a source bundle gives the whole shape.
         let mut c = TrainConfig {
@@ -739,13 +756,13 @@ mod tests {
             pretrained: Some("v.vec".into()),
             ..kim.clone()
         };
-        assert!(c.apply_kim_small_data(100, &none));
+        assert_eq!(c.apply_kim_small_data(100, &none).len(), 2);
         assert_eq!(shape(&c), (300, vec![1, 2, 3, 4, 5], Some(4)));
         let mut c = TrainConfig {
             init_from: Some("parent".into()),
             ..kim
         };
-        assert!(!c.apply_kim_small_data(100, &none));
+        assert!(c.apply_kim_small_data(100, &none).is_empty());
         assert_eq!(shape(&c), plain);
     }
 

@@ -710,6 +710,41 @@ fn write_metrics(output: &Path, history: &[EpochMetrics]) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A resumed run compares its epochs with the best one read back from the checkpoint's
+    /// JSON: every accuracy `a / n` of a validation split and every loss must come back bit for
+    /// bit, or a tie with the best can count as an improvement (the hostile-user pass saw a
+    /// resumed finphrase run keep another epoch than the uninterrupted one). Without
+    /// serde_json's `float_roundtrip` feature this fails (the first miss: the loss at 2/2).
+    #[test]
+    fn validation_metrics_read_back_from_json_bit_for_bit() {
+        let base = EpochMetrics {
+            epoch: 1,
+            train_loss: 0.5,
+            train_acc: 0.5,
+            valid_loss: 0.5,
+            valid_acc: 0.5,
+            valid_macro_f1: 0.5,
+            valid_micro_f1: None,
+            valid_jaccard: None,
+            lr: 1e-3,
+            seconds: 1.0,
+            examples_per_s: 1.0,
+        };
+        for n in (1..=600usize).chain([1_953, 2_500, 4_457, 22_500]) {
+            for a in (0..=n).step_by(n.div_ceil(600)) {
+                let m = EpochMetrics {
+                    valid_acc: a as f64 / n as f64,
+                    valid_loss: (a as f64 + 0.5).ln() / n as f64,
+                    ..base.clone()
+                };
+                let back: EpochMetrics =
+                    serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+                assert_eq!(back.valid_acc.to_bits(), m.valid_acc.to_bits(), "{a}/{n}");
+                assert_eq!(back.valid_loss.to_bits(), m.valid_loss.to_bits(), "{a}/{n}");
+            }
+        }
+    }
+
     #[test]
     fn step_seeds_differ_across_steps_and_epochs_and_repeat() {
         assert_eq!(step_seed(1, 2, 3), step_seed(1, 2, 3));

@@ -270,18 +270,16 @@ impl RunRequest {
         let mut config = config;
         if new {
             // Settings that depend on the training texts (after the validation split).
-            if config.apply_kim_small_data(train.len(), &explicit) {
-                let regions: Vec<String> =
-                    config.region_sizes.iter().map(|h| h.to_string()).collect();
+            let set = config.apply_kim_small_data(train.len(), &explicit);
+            if !set.is_empty() {
+                let below = super::config::KIM_SMALL_DATA_BELOW;
                 info.push(format!(
-                    "kim on {} training texts (fewer than {}): emb {}, region sizes {}, patience \
-                     {} (its small-data settings; --emb-dim, --region-sizes and --patience change \
-                     them)",
+                    "kim on {} training texts (fewer than {},{:03}): {} (its small-data settings; \
+                     give --emb-dim, --region-sizes or --patience to change them)",
                     train.len(),
-                    super::config::KIM_SMALL_DATA_BELOW,
-                    config.emb_dim,
-                    regions.join(","),
-                    config.patience_epochs(1),
+                    below / 1000,
+                    below % 1000,
+                    set.join(", "),
                 ));
             }
             if let Err(e) = config.validate() {
