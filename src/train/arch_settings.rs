@@ -9,6 +9,7 @@
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use super::config::{KIM_SMALL_REGION_SIZES, kim_small_data_bound, region_list};
 use super::settings::TrainConfig;
 use crate::model::ngram_only::NgramOnlyConfig;
 use crate::model::{Architecture, Conv2dConfig, KimConfig, NetworkConfig};
@@ -34,21 +35,24 @@ impl FromSettings for KimConfig {
         // can load.
         let widest = s.region_sizes.iter().copied().max().unwrap_or(1);
         if s.max_len < widest {
-            // `--arch kim` on small data replaces the default sizes once the data is read.
-            let small = if s.arch == ArchKind::Kim && s.region_sizes == [3, 4, 5] {
-                ", or 1,2,3,4,5 for --arch kim below 20,000 training texts unless given"
+            // `--arch kim` on small data replaces the default sizes once the data is read
+            // (`TrainConfig::apply_kim_small_data`), after this check.
+            let small = if s.arch == ArchKind::Kim
+                && s.region_sizes == TrainConfig::default().region_sizes
+            {
+                format!(
+                    ", or {} for --arch kim below {} training texts unless given",
+                    region_list(&KIM_SMALL_REGION_SIZES),
+                    kim_small_data_bound()
+                )
             } else {
-                ""
+                String::new()
             };
             bail!(
                 "--max-len {} is shorter than the widest region size {widest} (--region-sizes \
                  {}{small}); give --max-len {widest} or more, or smaller region sizes",
                 s.max_len,
-                s.region_sizes
-                    .iter()
-                    .map(|r| r.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
+                region_list(&s.region_sizes)
             );
         }
         Ok(KimConfig {

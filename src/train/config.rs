@@ -167,6 +167,24 @@ pub const AUTO_PATIENCE_EPOCHS: (usize, usize) = (1, 2);
 /// ([`TrainConfig::apply_kim_small_data`]); the n-gram branch's `min_df` rule uses the same
 /// bound.
 pub const KIM_SMALL_DATA_BELOW: usize = 20_000;
+/// [`KIM_SMALL_DATA_BELOW`] as the messages write it (`20,000`).
+pub(crate) fn kim_small_data_bound() -> String {
+    format!(
+        "{},{:03}",
+        KIM_SMALL_DATA_BELOW / 1000,
+        KIM_SMALL_DATA_BELOW % 1000
+    )
+}
+
+/// Region sizes as `--region-sizes` takes them (`1,2,3,4,5`).
+pub(crate) fn region_list(sizes: &[usize]) -> String {
+    sizes
+        .iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Embedding width of `--arch kim` on small data ([`TrainConfig::apply_kim_small_data`]).
 pub const KIM_SMALL_EMB_DIM: usize = 256;
 /// Region sizes of `--arch kim` on small data ([`TrainConfig::apply_kim_small_data`]).
@@ -534,7 +552,7 @@ impl TrainConfig {
         }
         if !explicit.contains("region_sizes") {
             self.region_sizes = KIM_SMALL_REGION_SIZES.to_vec();
-            set.push("region sizes 1,2,3,4,5".to_string());
+            set.push(format!("region sizes {}", region_list(&self.region_sizes)));
         }
         if !explicit.contains("patience") {
             self.patience = Some(KIM_SMALL_PATIENCE);

@@ -272,13 +272,11 @@ impl RunRequest {
             // Settings that depend on the training texts (after the validation split).
             let set = config.apply_kim_small_data(train.len(), &explicit);
             if !set.is_empty() {
-                let below = super::config::KIM_SMALL_DATA_BELOW;
                 info.push(format!(
-                    "kim on {} training texts (fewer than {},{:03}): {} (its small-data settings; \
-                     give --emb-dim, --region-sizes or --patience to change them)",
+                    "kim on {} training texts (fewer than {}): {} (its small-data settings; give \
+                     --emb-dim, --region-sizes or --patience to change them)",
                     train.len(),
-                    below / 1000,
-                    below % 1000,
+                    super::config::kim_small_data_bound(),
                     set.join(", "),
                 ));
             }
