@@ -35,13 +35,13 @@ impl FromSettings for KimConfig {
         // can load.
         let widest = s.region_sizes.iter().copied().max().unwrap_or(1);
         if s.max_len < widest {
-            // `--arch kim` on small data replaces the default sizes once the data is read
+            // The Kim CNN on small data replaces the default sizes once the data is read
             // (`TrainConfig::apply_kim_small_data`), after this check.
-            let small = if s.arch == ArchKind::Kim
+            let small = if matches!(s.arch, ArchKind::Kim | ArchKind::NgramCnn)
                 && s.region_sizes == TrainConfig::default().region_sizes
             {
                 format!(
-                    ", or {} for --arch kim below {} training texts unless given",
+                    ", or {} for kim and ngram-cnn below {} training texts unless given",
                     region_list(&KIM_SMALL_REGION_SIZES),
                     kim_small_data_bound()
                 )

@@ -273,8 +273,8 @@ impl RunRequest {
             let set = config.apply_kim_small_data(train.len(), &explicit);
             if !set.is_empty() {
                 info.push(format!(
-                    "kim on {} training texts (fewer than {}): {} (its small-data settings; give \
-                     --emb-dim, --region-sizes or --patience to change them)",
+                    "the CNN on {} training texts (fewer than {}): {} (its small-data settings; \
+                     give --emb-dim, --region-sizes or --patience to change them)",
                     train.len(),
                     super::config::kim_small_data_bound(),
                     set.join(", "),

@@ -121,6 +121,11 @@ fn train_stopped(
     stage: Option<Stage>,
 ) -> StopReason {
     let mut request = RunRequest::new(tiny_config(), out);
+    // The settings TINY gives on the command line, so that the small-data rule of the CNN
+    // leaves them as the CLI run does.
+    request.explicit = ["epochs", "threads", "emb_dim", "feature_maps", "batch_size"]
+        .map(String::from)
+        .into();
     request.train = Some(DataSource::Spec(f.train.to_str().unwrap().to_string()));
     request.test = Some(DataSource::Spec(f.test.to_str().unwrap().to_string()));
     request.head = Some(if multi {
