@@ -41,7 +41,7 @@ impl FromSettings for KimConfig {
                 && s.region_sizes == TrainConfig::default().region_sizes
             {
                 format!(
-                    ", or {} for kim and ngram-cnn below {} training texts unless given",
+                    ", or {} for kim, or multi-label ngram-cnn, below {} training texts unless given",
                     region_list(&KIM_SMALL_REGION_SIZES),
                     kim_small_data_bound()
                 )

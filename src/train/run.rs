@@ -270,7 +270,8 @@ impl RunRequest {
         let mut config = config;
         if new {
             // Settings that depend on the training texts (after the validation split).
-            let set = config.apply_kim_small_data(train.len(), &explicit);
+            let multi = head == HeadKind::MultiLabel;
+            let set = config.apply_kim_small_data(train.len(), multi, &explicit);
             if !set.is_empty() {
                 info.push(format!(
                     "the CNN on {} training texts (fewer than {}): {} (its small-data settings; \

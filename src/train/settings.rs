@@ -125,7 +125,7 @@ macro_rules! settings_table {
                 /// Epochs without improvement of the validation metric before training stops
                 /// (early stopping)
                 patience: Option<usize> = None, option as usize [keep]
-                shown "automatic: 1 epoch from 300 mini-batches an epoch on, 2 below; kim and ngram-cnn with fewer than 20,000 training texts: 4" only [Kim, NgramCnn, Conv2d]
+                shown "automatic: 1 epoch from 300 mini-batches an epoch on, 2 below; kim, or multi-label ngram-cnn, with fewer than 20,000 training texts: 4" only [Kim, NgramCnn, Conv2d]
             }
             finetune {
                 /// Validation metric that selects the best epoch and drives early stopping
@@ -134,12 +134,12 @@ macro_rules! settings_table {
             train {
                 /// Embedding dimension (with --pretrained or --init-from: their dimension)
                 emb_dim: usize = 128, value [keep]
-                shown "128; kim and ngram-cnn with fewer than 20,000 training texts after the validation split: 256" only [Kim, NgramCnn, Conv2d]
+                shown "128; kim, or multi-label ngram-cnn, with fewer than 20,000 training texts after the validation split: 256" only [Kim, NgramCnn, Conv2d]
             }
             train {
                 /// Region sizes (kernel heights in tokens), comma-separated
                 region_sizes: Vec<usize> = vec![3, 4, 5], value [keep]
-                shown "3,4,5; kim and ngram-cnn with fewer than 20,000 training texts after the validation split: 1,2,3,4,5" only [Kim, NgramCnn]
+                shown "3,4,5; kim, or multi-label ngram-cnn, with fewer than 20,000 training texts after the validation split: 1,2,3,4,5" only [Kim, NgramCnn]
             }
             train {
                 /// Feature maps per region size
@@ -842,11 +842,11 @@ mod tests {
         assert!(help("batch_size").ends_with("[default: 64; seed: 32]"));
         assert!(
             help("region_sizes")
-                .ends_with("[default: 3,4,5; kim and ngram-cnn with fewer than 20,000 training texts after the validation \
+                .ends_with("[default: 3,4,5; kim, or multi-label ngram-cnn, with fewer than 20,000 training texts after the validation \
              split: 1,2,3,4,5]")
         );
         assert!(help("emb_dim").ends_with(
-            "[default: 128; kim and ngram-cnn with fewer than 20,000 training texts after the validation \
+            "[default: 128; kim, or multi-label ngram-cnn, with fewer than 20,000 training texts after the validation \
              split: 256; seed: 100]"
         ));
         assert!(help("optimizer").ends_with("[default: adam]"));

@@ -481,7 +481,7 @@ fn max_len_below_the_widest_region_is_refused_before_reading_data() {
     fails_with(
         &[&base[..], &["--max-len", "4"]].concat(),
         "--max-len 4 is shorter than the widest region size 5 (--region-sizes 3,4,5, or \
-         1,2,3,4,5 for kim and ngram-cnn below 20,000 training texts unless given)",
+         1,2,3,4,5 for kim, or multi-label ngram-cnn, below 20,000 training texts unless given)",
     );
     fails_with(
         &[&base[..], &["--region-sizes", "60", "--max-len", "50"]].concat(),
