@@ -54,7 +54,7 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
     let mut config = finetune_config(&parent);
     drop(parent);
     args.settings.apply(&mut config);
-    let explicit = super::train::explicit_settings(&args.settings.given(), None)?;
+    let explicit = super::train::explicit_settings(&args.settings.given(), Default::default());
     let request = RunRequest {
         explicit,
         train: Some(DataSource::Spec(args.train)),

@@ -78,25 +78,18 @@ pub struct LogArgs {
     pub tensorboard_every: usize,
 }
 
-/// The settings named on the command line (flags) or in the `--config` file (already read
-/// and checked as settings), snake_case.
-pub(super) fn explicit_settings(given: &[&str], config: Option<&Path>) -> Result<BTreeSet<String>> {
-    let mut names: BTreeSet<String> = given.iter().map(|n| n.replace('-', "_")).collect();
-    if let Some(path) = config {
-        let bytes =
-            textcnn::fsutil::read_file(path, textcnn::fsutil::Source::RegularFile, Some(64 << 20))
-                .with_context(|| format!("cannot read --config {}", path.display()))?;
-        if let Ok(table) = String::from_utf8_lossy(&bytes).parse::<toml::Table>() {
-            names.extend(table.keys().cloned());
-        }
-    }
-    Ok(names)
+/// The settings named on the command line (flags) or in the `--config` file (its keys, as
+/// [`TrainConfig::from_toml_file_with_keys`] read them), snake_case.
+pub(super) fn explicit_settings(given: &[&str], file_keys: BTreeSet<String>) -> BTreeSet<String> {
+    let mut names = file_keys;
+    names.extend(given.iter().map(|n| n.replace('-', "_")));
+    names
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let request = match &args.resume {
         Some(dir) => RunRequest {
-            explicit: explicit_settings(&args.hyper.given(), None)?,
+            explicit: explicit_settings(&args.hyper.given(), BTreeSet::new()),
             start: Start::Resume,
             keep_checkpoint: args.keep_checkpoint,
             ..RunRequest::new(TrainConfig::default(), dir)
@@ -108,14 +101,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
             if args.hyper.wants_seed_preset() {
                 base.apply_seed_preset();
             }
-            let mut config = match &args.config {
-                Some(path) => TrainConfig::from_toml_file_over(path, &base)?,
-                None => base,
+            let (mut config, file_keys) = match &args.config {
+                Some(path) => TrainConfig::from_toml_file_with_keys(path, &base)?,
+                None => (base, BTreeSet::new()),
             };
             args.hyper.apply(&mut config);
             args.hyper.check_arch(config.arch)?;
             RunRequest {
-                explicit: explicit_settings(&args.hyper.given(), args.config.as_deref())?,
+                explicit: explicit_settings(&args.hyper.given(), file_keys),
                 head: args.head,
                 train: args.train.clone().map(DataSource::Spec),
                 valid: args.valid.clone().map(DataSource::Spec),

@@ -212,6 +212,16 @@ impl TrainConfig {
     /// As [`TrainConfig::from_toml_file`], with `base` in place of the defaults (keys the file
     /// does not set keep `base`'s values).
     pub fn from_toml_file_over(path: &Path, base: &TrainConfig) -> Result<TrainConfig> {
+        Ok(Self::from_toml_file_with_keys(path, base)?.0)
+    }
+
+    /// As [`TrainConfig::from_toml_file_over`], with the names of the keys the file sets
+    /// (snake_case, as [`crate::train::RunRequest::explicit`] takes them). The file is read
+    /// once, so a pipe (`--config <(...)`, `/dev/stdin`) gives its keys too.
+    pub fn from_toml_file_with_keys(
+        path: &Path,
+        base: &TrainConfig,
+    ) -> Result<(TrainConfig, std::collections::BTreeSet<String>)> {
         let bytes = crate::fsutil::read_file(
             path,
             crate::fsutil::Source::FileOrPipe,
@@ -220,8 +230,14 @@ impl TrainConfig {
         .with_context(|| format!("cannot read config {}", path.display()))?;
         let text = String::from_utf8(bytes)
             .with_context(|| format!("config {} is not UTF-8", path.display()))?;
-        Self::from_toml_str_over(&text, base)
-            .with_context(|| format!("invalid config {}", path.display()))
+        let config = Self::from_toml_str_over(&text, base)
+            .with_context(|| format!("invalid config {}", path.display()))?;
+        // The text parsed as settings above, so it is a TOML table.
+        let keys = text
+            .parse::<toml::Table>()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
+        Ok((config, keys))
     }
 
     /// As [`TrainConfig::from_toml_file`], from the file's text.

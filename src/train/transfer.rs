@@ -376,8 +376,15 @@ fn check_feature_layers(src: &Model, target: &Architecture) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let flags = shape_flags(&src.architecture(), target);
+        let hint = if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", flags.join(" "))
+        };
         bail!(
-            "its layers ({}: {}) differ from this run's ({}: {}); give the same architecture settings",
+            "its layers ({}: {}) differ from this run's ({}: {}); give the same architecture \
+             settings{hint}",
             src.architecture().describe(),
             show(&ours),
             target.describe(),
@@ -385,6 +392,45 @@ fn check_feature_layers(src: &Model, target: &Architecture) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The flags that give a run of `target`'s kind `src`'s feature layers: each shape setting of
+/// `src` that differs from `target`'s, as the command line writes it (`--region-sizes 1,2,3`).
+/// Empty when the two are of different kinds (the message names both).
+fn shape_flags(src: &Architecture, target: &Architecture) -> Vec<String> {
+    use super::arch_settings::architecture_to_settings;
+    if std::mem::discriminant(src) != std::mem::discriminant(target) {
+        return Vec::new();
+    }
+    let (mut a, mut b) = (TrainConfig::default(), TrainConfig::default());
+    architecture_to_settings(src, &mut a);
+    architecture_to_settings(target, &mut b);
+    let mut flags = Vec::new();
+    if a.region_sizes != b.region_sizes {
+        let sizes = super::config::region_list(&a.region_sizes);
+        flags.push(format!("--region-sizes {sizes}"));
+    }
+    if a.feature_maps != b.feature_maps {
+        flags.push(format!("--feature-maps {}", a.feature_maps));
+    }
+    if a.pooling != b.pooling
+        && let Some(v) = clap::ValueEnum::to_possible_value(&a.pooling)
+    {
+        flags.push(format!("--pooling {}", v.get_name()));
+    }
+    if a.conv2d_blocks != b.conv2d_blocks {
+        flags.push(format!("--conv2d-blocks {}", a.conv2d_blocks.join(",")));
+    }
+    if a.hidden != b.hidden {
+        let hidden: Vec<String> = a.hidden.iter().map(|h| h.to_string()).collect();
+        let hidden = if hidden.is_empty() {
+            "none".to_string()
+        } else {
+            hidden.join(",")
+        };
+        flags.push(format!("--hidden {hidden}"));
+    }
+    flags
 }
 
 /// The (trained-channel) embedding rows of bundle `b` for the words of `vocab`, as pretrained

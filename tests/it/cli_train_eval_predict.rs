@@ -1314,3 +1314,57 @@ fn ngram_architecture_refuses_network_training_flags() {
     );
     assert!(!out.exists());
 }
+
+/// Below 20,000 training texts `--arch kim` takes its small-data settings, except those given
+/// by a flag or by the `--config` file, a pipe included (read once: a second read found it
+/// empty, refused it, and the rule would have overridden its keys), and says what it set.
+#[test]
+fn kim_small_data_settings_keep_what_flags_and_a_piped_config_give() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.ft");
+    let lines: String = (0..20)
+        .map(|i| format!("__label__pos good film {i}\n__label__neg bad film {i}\n"))
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    let out = dir.path().join("m");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textcnn"))
+        .args(["train", "--train", data.to_str().unwrap()])
+        .args(["--output", out.to_str().unwrap(), "--arch", "kim"])
+        .args(["--epochs", "1", "--threads", "1", "--feature-maps", "4"])
+        .args(["--config", "/dev/stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"emb_dim = 16\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "training texts (fewer than 20,000): region sizes 1,2,3,4,5, patience 4 (its \
+             small-data settings"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    let arch = &config["architecture"];
+    assert_eq!(
+        (
+            &arch["emb_dim"],
+            &arch["feature_maps"],
+            &arch["region_sizes"]
+        ),
+        (&16.into(), &4.into(), &serde_json::json!([1, 2, 3, 4, 5]))
+    );
+    assert_eq!(config["training"]["config"]["patience"], 4);
+}

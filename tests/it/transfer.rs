@@ -249,16 +249,21 @@ fn init_from_copies_shared_rows_and_optionally_the_filters() {
             assert_eq!(*a, b, "{n}");
         }
     }
-    // A mismatching architecture is refused for --init-conv.
+    // A mismatching architecture is refused for --init-conv, naming the flags that match it.
     let bad = TrainConfig {
         feature_maps: 4,
+        region_sizes: vec![1, 2, 3],
         ..config
     };
     let err = EmbeddingInit::read(&bad, &mut vocab, &tokenizer, &[])
         .err()
-        .unwrap()
-        .to_string();
-    assert!(err.contains("--init-conv"), "{err}");
+        .unwrap();
+    assert!(err.to_string().contains("--init-conv"), "{err}");
+    assert!(
+        format!("{err:#}")
+            .ends_with("give the same architecture settings (--region-sizes 2,3 --feature-maps 8)"),
+        "{err:#}"
+    );
 }
 
 fn file_hashes(dir: &Path) -> BTreeMap<String, String> {
