@@ -1320,8 +1320,6 @@ fn ngram_architecture_refuses_network_training_flags() {
 /// empty, refused it, and the rule would have overridden its keys), and says what it set.
 #[test]
 fn kim_small_data_settings_keep_what_flags_and_a_piped_config_give() {
-    use std::io::Write;
-    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d.ft");
     let lines: String = (0..20)
@@ -1329,23 +1327,27 @@ fn kim_small_data_settings_keep_what_flags_and_a_piped_config_give() {
         .collect();
     std::fs::write(&data, lines).unwrap();
     let out = dir.path().join("m");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_textcnn"))
-        .args(["train", "--train", data.to_str().unwrap()])
-        .args(["--output", out.to_str().unwrap(), "--arch", "kim"])
-        .args(["--epochs", "1", "--threads", "1", "--feature-maps", "4"])
-        .args(["--config", "/dev/stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"emb_dim = 16\n")
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let (d, m) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let o = crate::common::textcnn_with_stdin(
+        &[
+            "train",
+            "--train",
+            d,
+            "--output",
+            m,
+            "--arch",
+            "kim",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--feature-maps",
+            "4",
+            "--config",
+            "/dev/stdin",
+        ],
+        "emb_dim = 16\n",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains(

@@ -238,3 +238,24 @@ pub fn run_output(dir: &std::path::Path, file: &str) -> Option<Vec<u8>> {
     report.as_object_mut()?.remove("cost");
     serde_json::to_vec_pretty(&report).ok()
 }
+
+/// Runs the textcnn binary with `args`, `input` written to its standard input (a pipe); its
+/// exit status and outputs.
+pub fn textcnn_with_stdin(args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_textcnn"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}

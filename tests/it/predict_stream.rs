@@ -10,20 +10,7 @@ use crate::serve_util::*;
 use textcnn::predict::Classifier;
 
 fn textcnn(args: &[&str], input: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_textcnn"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::common::textcnn_with_stdin(args, input);
     assert!(
         out.status.success(),
         "{args:?}: {}",
