@@ -1346,7 +1346,7 @@ fn kim_small_data_settings_keep_what_flags_and_a_piped_config_give() {
             "--config",
             "/dev/stdin",
         ],
-        "emb_dim = 16\n",
+        b"emb_dim = 16\n",
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(

@@ -239,9 +239,10 @@ pub fn run_output(dir: &std::path::Path, file: &str) -> Option<Vec<u8>> {
     serde_json::to_vec_pretty(&report).ok()
 }
 
-/// Runs the textcnn binary with `args`, `input` written to its standard input (a pipe); its
-/// exit status and outputs.
-pub fn textcnn_with_stdin(args: &[&str], input: &str) -> std::process::Output {
+/// Runs the textcnn binary with `args`, `input` written to its standard input (a pipe, from
+/// another thread: a large input must not wait for the output to be read); its exit status
+/// and outputs.
+pub fn textcnn_with_stdin(args: &[&str], input: &[u8]) -> std::process::Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_textcnn"))
@@ -251,11 +252,12 @@ pub fn textcnn_with_stdin(args: &[&str], input: &str) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
 }

@@ -10,7 +10,7 @@ use crate::serve_util::*;
 use textcnn::predict::Classifier;
 
 fn textcnn(args: &[&str], input: &str) -> String {
-    let out = crate::common::textcnn_with_stdin(args, input);
+    let out = crate::common::textcnn_with_stdin(args, input.as_bytes());
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -146,21 +146,7 @@ fn jsonl_input_carries_ids_and_reports_bad_lines_in_place() {
 
 /// Runs `textcnn ARGS` with `input` on standard input: (success, stdout, stderr).
 fn run_bytes(args: &[&str], input: &[u8]) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_textcnn"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    // Written from another thread: a large input must not wait for the output to be read.
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
+    let out = crate::common::textcnn_with_stdin(args, input);
     (
         out.status.success(),
         String::from_utf8(out.stdout).unwrap(),
