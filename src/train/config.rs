@@ -531,9 +531,9 @@ impl TrainConfig {
 
     /// The small-data settings of the Kim CNN (`--arch kim`, and the `ngram-cnn` default when
     /// `multi_label`, with fewer than [`KIM_SMALL_DATA_BELOW`] training texts), set on the
-    /// settings whose names (snake_case) are not in `explicit`: embedding width [`KIM_SMALL_EMB_DIM`] (not with `pretrained`
-    /// vectors, whose width it takes), region sizes [`KIM_SMALL_REGION_SIZES`] and patience
-    /// [`KIM_SMALL_PATIENCE`]. Nothing changes for other architectures, larger sets or runs
+    /// settings whose names (snake_case) are not in `explicit`: embedding width
+    /// [`KIM_SMALL_EMB_DIM`] (not with `pretrained` vectors, whose width it takes), region sizes
+    /// [`KIM_SMALL_REGION_SIZES`] and patience [`KIM_SMALL_PATIENCE`]. Nothing changes for other architectures, larger sets or runs
     /// from a source bundle (`init_from`, which gives the shape). [`crate::train::RunRequest`]
     /// applies it to new runs once the training texts are read (command line, config file,
     /// Python); a checkpoint and the bundle record the settings used.
