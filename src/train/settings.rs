@@ -125,7 +125,7 @@ macro_rules! settings_table {
                 /// Epochs without improvement of the validation metric before training stops
                 /// (early stopping)
                 patience: Option<usize> = None, option as usize [keep]
-                shown "automatic: 1 epoch from 300 mini-batches an epoch on, 2 below; kim, or multi-label ngram-cnn, with fewer than 20,000 training texts: 4" only [Kim, NgramCnn, Conv2d]
+                shown "automatic: 1 epoch when an epoch has 300 or more mini-batches, else 2; kim, or multi-label ngram-cnn, with fewer than 20,000 training texts after the validation split: 4" only [Kim, NgramCnn, Conv2d]
             }
             finetune {
                 /// Validation metric that selects the best epoch and drives early stopping
