@@ -400,7 +400,7 @@ impl RunRequest {
             }
             _ => None,
         };
-        let config = self.checked_config()?;
+        let config = self.checked_config(info)?;
         let head = self.head_kind(start_from.as_ref(), info)?;
         let config = with_head_metric(config, head, &self.explicit)?;
         check_new_output(output)?;
@@ -411,17 +411,41 @@ impl RunRequest {
         Ok((config, head, start_from, lock))
     }
 
-    /// The settings of a new or fine-tuning run, completed and checked.
-    fn checked_config(&self) -> Result<TrainConfig> {
+    /// The settings of a new or fine-tuning run, completed and checked (what a source bundle
+    /// gave said in `info`).
+    fn checked_config(&self, info: &mut Vec<String>) -> Result<TrainConfig> {
         let mut config = self.config.clone();
-        if self.start == Start::New && !self.explicit.contains("emb_dim") {
-            // The embedding width of pretrained vectors / a source bundle, unless given.
-            if let Some(p) = &config.pretrained {
-                config.emb_dim = crate::text::vectors::peek_dim(p, config.pretrained_format)?;
-            } else if let Some(dir) = &config.init_from {
-                let b = crate::bundle::Bundle::load(dir)
-                    .with_context(|| format!("--init-from {}", dir.display()))?;
-                config.emb_dim = b.model.embedding().ok_or_else(|| no_embedding(dir))?.1;
+        let width = !self.explicit.contains("emb_dim");
+        if self.start == Start::New
+            && width
+            && let Some(p) = &config.pretrained
+        {
+            // The embedding width of pretrained vectors, unless given.
+            config.emb_dim = crate::text::vectors::peek_dim(p, config.pretrained_format)?;
+        } else if self.start == Start::New
+            && (width || config.init_conv)
+            && let Some(dir) = config.init_from.clone()
+        {
+            // A source bundle's embedding width, and with --init-conv the shape of its feature
+            // layers, unless given.
+            let b = crate::bundle::Bundle::load(&dir)
+                .with_context(|| format!("--init-from {}", dir.display()))?;
+            if width {
+                config.emb_dim = b.model.embedding().ok_or_else(|| no_embedding(&dir))?.1;
+            }
+            if config.init_conv {
+                let set = super::transfer::take_feature_shape(
+                    &mut config,
+                    &b.model.architecture(),
+                    &self.explicit,
+                );
+                if !set.is_empty() {
+                    info.push(format!(
+                        "--init-conv: {} as {}'s feature layers (give them to change them)",
+                        set.join(" "),
+                        dir.display()
+                    ));
+                }
             }
         }
         // The settings' own checks (an architecture that cannot take --embedding, ...) before

@@ -227,9 +227,9 @@ macro_rules! settings_table {
                 init_from: Option<PathBuf> = None, option as PathBuf [keep]
             }
             train {
-                /// With --init-from: also copy its feature layers (kim: the convolution filters,
-                /// same region sizes and feature maps; conv2d: the blocks and hidden layers, same
-                /// shapes)
+                /// With --init-from: also copy its feature layers (kim: the convolution filters;
+                /// conv2d: the blocks and hidden layers), taking their shape (region sizes,
+                /// feature maps, pooling; blocks, hidden layers) unless given
                 init_conv: bool = false, switch [requires_init_from]
             }
         }

@@ -405,21 +405,68 @@ fn shape_flags(src: &Architecture, target: &Architecture) -> Vec<String> {
     let (mut a, mut b) = (TrainConfig::default(), TrainConfig::default());
     architecture_to_settings(src, &mut a);
     architecture_to_settings(target, &mut b);
-    let mut flags = Vec::new();
+    shape_differences(&a, &b)
+        .into_iter()
+        .map(|(_, flag)| flag)
+        .collect()
+}
+
+/// With `--init-conv`: sets on `config` the shape settings of the source architecture `src`'s
+/// feature layers (kim: region sizes, feature maps, pooling; conv2d: blocks, hidden layers)
+/// that the caller did not name in `explicit`, when `config` builds the same kind of
+/// architecture. Returns them as the command line writes them, in that order. Settings the
+/// caller named stay; a mismatch is then refused with the flags that match
+/// ([`EmbeddingInit::read`]).
+pub(crate) fn take_feature_shape(
+    config: &mut TrainConfig,
+    src: &Architecture,
+    explicit: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    let Ok(target) = config.try_architecture(2, 2) else {
+        return Vec::new();
+    };
+    if std::mem::discriminant(src) != std::mem::discriminant(&target) {
+        return Vec::new();
+    }
+    let mut from = config.clone();
+    super::arch_settings::architecture_to_settings(src, &mut from);
+    let mut set = Vec::new();
+    for (name, flag) in shape_differences(&from, config) {
+        if explicit.contains(name) {
+            continue;
+        }
+        match name {
+            "region_sizes" => config.region_sizes = from.region_sizes.clone(),
+            "feature_maps" => config.feature_maps = from.feature_maps,
+            "pooling" => config.pooling = from.pooling,
+            "conv2d_blocks" => config.conv2d_blocks = from.conv2d_blocks.clone(),
+            "hidden" => config.hidden = from.hidden.clone(),
+            _ => unreachable!("shape_differences names only these settings"),
+        }
+        set.push(flag);
+    }
+    set
+}
+
+/// The feature layers' shape settings where `a` and `b` differ: each setting's name
+/// (snake_case) and the flag that gives `a`'s value, as the command line writes it.
+fn shape_differences(a: &TrainConfig, b: &TrainConfig) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
     if a.region_sizes != b.region_sizes {
         let sizes = super::config::region_list(&a.region_sizes);
-        flags.push(format!("--region-sizes {sizes}"));
+        out.push(("region_sizes", format!("--region-sizes {sizes}")));
     }
     if a.feature_maps != b.feature_maps {
-        flags.push(format!("--feature-maps {}", a.feature_maps));
+        out.push(("feature_maps", format!("--feature-maps {}", a.feature_maps)));
     }
     if a.pooling != b.pooling
         && let Some(v) = clap::ValueEnum::to_possible_value(&a.pooling)
     {
-        flags.push(format!("--pooling {}", v.get_name()));
+        out.push(("pooling", format!("--pooling {}", v.get_name())));
     }
     if a.conv2d_blocks != b.conv2d_blocks {
-        flags.push(format!("--conv2d-blocks {}", a.conv2d_blocks.join(",")));
+        let blocks = a.conv2d_blocks.join(",");
+        out.push(("conv2d_blocks", format!("--conv2d-blocks {blocks}")));
     }
     if a.hidden != b.hidden {
         let hidden: Vec<String> = a.hidden.iter().map(|h| h.to_string()).collect();
@@ -428,9 +475,9 @@ fn shape_flags(src: &Architecture, target: &Architecture) -> Vec<String> {
         } else {
             hidden.join(",")
         };
-        flags.push(format!("--hidden {hidden}"));
+        out.push(("hidden", format!("--hidden {hidden}")));
     }
-    flags
+    out
 }
 
 /// The (trained-channel) embedding rows of bundle `b` for the words of `vocab`, as pretrained

@@ -1370,3 +1370,62 @@ fn kim_small_data_settings_keep_what_flags_and_a_piped_config_give() {
     );
     assert_eq!(config["training"]["config"]["patience"], 4);
 }
+
+/// `--init-conv` takes the source's feature layers' shape (region sizes, feature maps) when
+/// not given, and says so: a `--arch kim` bundle that took its small-data region sizes 1–5 was
+/// refused as a source for a run left at 3,4,5. Given settings stay, and a mismatch names the
+/// flags that match.
+#[test]
+fn init_conv_takes_the_sources_region_sizes_and_maps_unless_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = tiny_model(dir.path(), "src", ["good", "bad"], &["--arch", "kim"]);
+    let (data, s) = (dir.path().join("src.ft"), src.to_str().unwrap());
+    let out = dir.path().join("copy");
+    let base = [
+        "train",
+        "--train",
+        data.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--init-from",
+        s,
+        "--init-conv",
+    ];
+    let o = textcnn(&[&base[..], &["--output", out.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "--init-conv: --region-sizes 1,2,3,4,5 --feature-maps 4 as {s}'s feature layers"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let arch = |dir: &Path| -> serde_json::Value {
+        let c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        c["architecture"].clone()
+    };
+    let (a, b) = (arch(&src), arch(&out));
+    assert_eq!(b["region_sizes"], serde_json::json!([1, 2, 3, 4, 5]));
+    assert_eq!(
+        (&a["region_sizes"], &a["feature_maps"], &a["emb_dim"]),
+        (&b["region_sizes"], &b["feature_maps"], &b["emb_dim"])
+    );
+    // Given region sizes stay, and the mismatch is refused with the flags that match.
+    let other = dir.path().join("other");
+    fails_with(
+        &[
+            &base[..],
+            &[
+                "--output",
+                other.to_str().unwrap(),
+                "--region-sizes",
+                "3,4,5",
+            ],
+        ]
+        .concat(),
+        "give the same architecture settings (--region-sizes 1,2,3,4,5)",
+    );
+}
