@@ -5,10 +5,9 @@
 //! in chunk order, so a minimisation is bit-identical for any thread count. The history pairs
 //! are kept in f32 (see [`History`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use rayon::prelude::*;
 
+use super::logreg::StopFlags;
 use crate::nn::simd::simd_fn;
 
 /// L-BFGS history length.
@@ -270,7 +269,7 @@ pub(super) fn lbfgs(
     theta: &mut [f64],
     max_iter: usize,
     tol: f64,
-    stop: Option<&AtomicBool>,
+    stop: StopFlags,
 ) -> usize {
     let dim = theta.len();
     let mut grad = vec![0.0; dim];
@@ -287,7 +286,7 @@ pub(super) fn lbfgs(
             .par_chunks(VCHUNK)
             .map(|c| c.iter().fold(0.0f64, |m, g| m.max(g.abs())))
             .reduce(|| 0.0, f64::max);
-        if gmax < tol || stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+        if gmax < tol || stop.is_set() {
             return iter;
         }
         let mut slope = hist.direction(&grad, &mut d, &mut alphas);
@@ -393,7 +392,7 @@ mod tests {
             f
         };
         let mut x = vec![0.0; n];
-        let iters = lbfgs(eval, &mut x, 500, 1e-8, None);
+        let iters = lbfgs(eval, &mut x, 500, 1e-8, StopFlags::default());
         assert!(iters < 500, "converged");
         for (i, v) in x.iter().enumerate() {
             assert!((v - (i % 7) as f64).abs() < 1e-6, "x[{i}] = {v}");

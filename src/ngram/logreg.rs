@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 
 use rayon::prelude::*;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::lbfgs::{VCHUNK, dot, lbfgs};
 use crate::nn::simd::simd_fn;
@@ -119,6 +119,24 @@ pub struct LogReg {
     pub classes: usize,
 }
 
+/// Up to two flags that stop a fit at its next iteration when either is set: a run's Ctrl-C
+/// flag and the halt its caller raises (the n-gram branch is fitted beside the CNN, and stops
+/// when the CNN's epochs fail).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StopFlags<'a>([Option<&'a AtomicBool>; 2]);
+
+impl<'a> StopFlags<'a> {
+    /// The flags `first` and `second`, each optional.
+    pub fn new(first: Option<&'a AtomicBool>, second: Option<&'a AtomicBool>) -> StopFlags<'a> {
+        StopFlags([first, second])
+    }
+
+    /// Whether a flag is set.
+    pub fn is_set(&self) -> bool {
+        self.0.iter().flatten().any(|f| f.load(Ordering::SeqCst))
+    }
+}
+
 /// Settings of one fit.
 #[derive(Clone, Copy, Debug)]
 pub struct LogRegFit<'a> {
@@ -133,9 +151,9 @@ pub struct LogRegFit<'a> {
     pub max_iter: usize,
     /// Stop when the largest absolute gradient entry falls below this.
     pub tol: f64,
-    /// Set (by Ctrl-C) to end the fit at its next iteration: the weights are then unfinished,
-    /// for a caller that drops them.
-    pub stop: Option<&'a AtomicBool>,
+    /// Flags that end the fit at its next iteration when one is set (Ctrl-C; the failure of
+    /// the CNN trained beside it): the weights are then unfinished, for a caller that drops them.
+    pub stop: StopFlags<'a>,
     /// The transpose of the fit's matrix `x` (`x.transpose()`, `[features, rows]`) when the
     /// caller already has it: fits of one `C` path share it instead of each building its own.
     /// Its shape is checked against `x`.
@@ -148,7 +166,7 @@ impl Default for LogRegFit<'_> {
             c: 10.0,
             max_iter: 100,
             tol: 1e-5,
-            stop: None,
+            stop: StopFlags::default(),
             xt: None,
         }
     }
@@ -890,6 +908,37 @@ mod tests {
         assert_eq!(single(own), single(shared));
         let multi = |s| LogReg::fit_multi_label(&x, &t, 2, s, None, None);
         assert_eq!(multi(own), multi(shared));
+    }
+
+    #[test]
+    fn either_stop_flag_ends_a_fit_at_its_first_iteration() {
+        let (x, y) = small();
+        let (ctrl_c, halt) = (AtomicBool::new(false), AtomicBool::new(false));
+        let fit = |stop| {
+            LogReg::fit_scaled(
+                &x,
+                &y,
+                3,
+                LogRegFit {
+                    stop,
+                    ..LogRegFit::default()
+                },
+                None,
+                None,
+            )
+            .1
+        };
+        let both = StopFlags::new(Some(&ctrl_c), Some(&halt));
+        assert!(!both.is_set());
+        assert!(fit(both) > 0, "no flag set: the fit iterates");
+        halt.store(true, Ordering::SeqCst);
+        assert!(both.is_set());
+        assert_eq!(fit(both), 0);
+        assert_eq!(fit(StopFlags::new(None, Some(&halt))), 0);
+        assert!(fit(StopFlags::new(Some(&ctrl_c), None)) > 0);
+        ctrl_c.store(true, Ordering::SeqCst);
+        assert_eq!(fit(StopFlags::new(Some(&ctrl_c), None)), 0);
+        assert!(!StopFlags::default().is_set());
     }
 
     #[test]

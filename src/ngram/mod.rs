@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::quant::StoredDtype;
 
-pub use logreg::{Csr, LogReg, LogRegFit};
+pub use logreg::{Csr, LogReg, LogRegFit, StopFlags};
 
 /// Add-one smoothing of the naive-Bayes counts of the branch's weight scale
 /// ([`logreg::nb_scale`]).

@@ -442,7 +442,7 @@ fn write_evaluation(h: &mut String, run: &RunReport) {
             h,
             "<h2>Learning curves</h2>\n<p class=\"muted\">Per epoch; the CNN alone{}. The dashed line marks the best epoch (kept in the bundle).</p>\n<div class=\"figure\" id=\"curves\">{}</div>\n",
             if run.ngram.is_some() {
-                " (the n-gram branch is fitted once, after the CNN)"
+                " (the n-gram branch is fitted once, beside the CNN's epochs)"
             } else {
                 ""
             },

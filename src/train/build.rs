@@ -222,7 +222,7 @@ pub(super) fn build_model(
         &format!(
             "model: {}{}{}",
             if prep.wants_ngram && arch.num_params() > 0 {
-                "ngram-cnn = n-gram branch (fitted after the CNN) + "
+                "ngram-cnn = n-gram branch (fitted beside the CNN) + "
             } else {
                 ""
             },

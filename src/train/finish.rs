@@ -4,22 +4,24 @@
 //! complete.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 
 use super::build::Run;
 use super::fit::{TrainData, TrainOptions, Validation};
-use super::ngram_stage;
+use super::ngram_stage::{self, BranchAlone};
 use super::observer::{MessageKind, Stage, StageTimer, TrainObserver};
 use crate::bundle::{self, Bundle, NgramBranch};
 use crate::eval::Metric;
 use crate::eval::Scores;
 use crate::fsutil::write_atomic;
-use crate::head::{CalibrationData, Head};
-use crate::ngram::{InternedDocs, NgramModel};
+use crate::head::{CalibrationData, Head, Targets};
+use crate::ngram::{InternedDocs, NgramModel, StopFlags};
 use crate::predict::Classifier;
-use crate::text::tokenize_all;
+use crate::text::{Tokenizer, tokenize_all};
 
 /// Memory cap of the projection cache used for the test evaluation at the end of a run.
 const TEST_PROJ_CACHE_BYTES: usize = 64 << 20;
@@ -37,7 +39,7 @@ pub(super) struct Final {
 }
 
 /// Stage 4: reloads the best epoch's bundle (saved unfinished), fits the n-gram branch
-/// (`ngram-cnn`), calibrates the head on the validation probabilities (maximising the run's
+/// (`ngram-cnn`; or takes it from `prefit`, fitted beside the epochs), calibrates the head on the validation probabilities (maximising the run's
 /// validation `metric`), evaluates the test set (`report.json`) and saves the final bundle,
 /// complete, `config.json` last. `None` when the run was interrupted in the n-gram stage
 /// (nothing written: `--resume` runs this stage again).
@@ -46,6 +48,7 @@ pub(super) fn final_stages(
     run: &Run,
     output: &Path,
     (options, metric): (&TrainOptions, Metric),
+    prefit: Option<Prefit>,
     observer: &mut dyn TrainObserver,
 ) -> Result<Option<Final>> {
     let prep = &run.prep;
@@ -60,8 +63,8 @@ pub(super) fn final_stages(
     let mut ngram_valid = None;
     let mut cnn_note = None;
     if prep.wants_ngram {
-        let Some(fitted) = ngram_branch_stage(data, run, output, options, &mut best, observer)?
-        else {
+        let fit = ngram_branch_stage(data, run, (output, options), &mut best, prefit, observer)?;
+        let Some(fitted) = fit else {
             return Ok(None);
         };
         ngram_valid = fitted.ngram_valid;
@@ -125,67 +128,151 @@ struct FittedBranch {
     cnn_note: Option<String>,
 }
 
-/// The n-gram branch (`ngram-cnn`, `ngram`): fitted next to the best network (`best`, where it
-/// is put), reported; `None` when the run was interrupted in it (reported too).
+/// The n-gram branch's fit without the CNN ([`ngram_stage::fit_branch_alone`]: tokenizing the
+/// training and validation texts, the `C` path, the refit), owning or sharing everything it
+/// reads, so that the run can fit it in a rayon task beside the CNN's epochs: on 2 threads,
+/// IMDB's default took 33.7 s with the branch after the CNN, ... with it beside.
+pub(super) struct BranchJob<'a> {
+    head: Arc<dyn Head>,
+    tokenizer: Tokenizer,
+    train_t: Targets,
+    valid_t: Targets,
+    labels: usize,
+    data: &'a TrainData<'a>,
+    parent: Option<(&'a NgramModel, &'a NgramBranch)>,
+    stop: StopFlags<'a>,
+}
+
+/// What [`BranchJob::run`] gives: the branch and the seconds it took, `None` when stopped.
+pub(super) type JobResult = Result<Option<(BranchAlone, f64)>>;
+
+/// A branch fitted beside the CNN: the n-gram stage's timer, started when the epochs ended, and
+/// the job's result.
+pub(super) struct Prefit {
+    pub stage: StageTimer,
+    pub result: JobResult,
+}
+
+impl<'a> BranchJob<'a> {
+    /// The job of `run` on `data`; it stops at Ctrl-C (`options.interrupt`) and when `halt` is
+    /// set.
+    pub(super) fn new(
+        data: &'a TrainData<'a>,
+        run: &Run,
+        options: &'a TrainOptions,
+        halt: &'a AtomicBool,
+    ) -> BranchJob<'a> {
+        BranchJob {
+            head: run.head.clone(),
+            tokenizer: run.prep.pipeline.tokenizer.clone(),
+            train_t: run.prep.train_t.clone(),
+            valid_t: run.prep.valid_t.clone(),
+            labels: run.prep.labels.len(),
+            data,
+            parent: parent_branch(options),
+            stop: StopFlags::new(options.interrupt.as_deref(), Some(halt)),
+        }
+    }
+
+    /// Fits the branch (see [`ngram_stage::fit_branch_alone`]).
+    ///
+    /// # Errors
+    /// As [`ngram_stage::fit_branch_alone`].
+    pub(super) fn run(self) -> JobResult {
+        let started = Instant::now();
+        // Token lists live for this job only (see `prepare`), interned (one table of distinct
+        // tokens, a `u32` per token) as they are made, a chunk of texts at a time.
+        let mut interned = InternedDocs::default();
+        for texts in [self.data.train.texts(), self.data.valid.texts()] {
+            for chunk in texts.chunks(crate::predict::TOKENIZE_CHUNK) {
+                for doc in tokenize_all(&self.tokenizer, chunk) {
+                    interned.push(doc);
+                }
+            }
+        }
+        let docs = interned.docs();
+        let (train_docs, valid_docs) = docs.split_at(self.data.train.len());
+        let branch_data = ngram_stage::BranchData {
+            train_docs,
+            train: &self.train_t,
+            valid_docs,
+            valid: &self.valid_t,
+            cnn_valid_logits: None,
+            labels: self.labels,
+            parent: self.parent,
+            stop: self.stop,
+        };
+        let alone = ngram_stage::fit_branch_alone(self.head.as_ref(), &branch_data)?;
+        Ok(alone.map(|a| (a, started.elapsed().as_secs_f64())))
+    }
+}
+
+/// When fine-tuning a model with an n-gram branch: that branch and its record.
+fn parent_branch(options: &TrainOptions) -> Option<(&NgramModel, &NgramBranch)> {
+    options
+        .start_from
+        .as_ref()
+        .and_then(|s| s.bundle.ngram.as_ref().zip(s.bundle.config.ngram.as_ref()))
+}
+
+/// The n-gram branch (`ngram-cnn`, `ngram`), fitted next to the best network (`best`, where it
+/// is put) or beside its epochs (`prefit`), mixed with it and reported; `None` when the run was
+/// interrupted in it (reported too).
 fn ngram_branch_stage(
     data: &TrainData,
     run: &Run,
-    output: &Path,
-    options: &TrainOptions,
+    (output, options): (&Path, &TrainOptions),
     best: &mut Bundle,
+    prefit: Option<Prefit>,
     observer: &mut dyn TrainObserver,
 ) -> Result<Option<FittedBranch>> {
     let prep = &run.prep;
     let head = run.head.as_ref();
-    let stage = StageTimer::start(observer, Stage::NgramBranch);
-    // Token lists live for this stage only (see `prepare`), interned (one table of distinct
-    // tokens, a `u32` per token) as they are made, a chunk of texts at a time.
-    let mut interned = InternedDocs::default();
-    for texts in [data.train.texts(), data.valid.texts()] {
-        for chunk in texts.chunks(crate::predict::TOKENIZE_CHUNK) {
-            for doc in tokenize_all(&prep.pipeline.tokenizer, chunk) {
-                interned.push(doc);
-            }
+    let (stage, fitted, when) = match prefit {
+        Some(Prefit { stage, result }) => (stage, result?, " beside the CNN's epochs"),
+        None => {
+            let stage = StageTimer::start(observer, Stage::NgramBranch);
+            let halt = AtomicBool::new(false);
+            (stage, BranchJob::new(data, run, options, &halt).run()?, "")
         }
-    }
-    let docs = interned.docs();
-    let (train_tokens, valid_tokens) = docs.split_at(data.train.len());
-    // No network (`--arch ngram`): the branch alone.
-    let cnn_valid_logits = best.model.embedding().is_some().then(|| {
-        crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len)
-    });
-    // The projection cache (up to 256 MiB) is rebuilt for the test set after the branch's fit.
-    best.model.release_proj_cache();
-    let branch_data = ngram_stage::BranchData {
-        train_docs: train_tokens,
-        train: &prep.train_t,
-        valid_docs: valid_tokens,
-        valid: &prep.valid_t,
-        cnn_valid_logits: cnn_valid_logits.as_deref(),
-        labels: prep.labels.len(),
-        parent: options
-            .start_from
-            .as_ref()
-            .and_then(|s| s.bundle.ngram.as_ref().zip(s.bundle.config.ngram.as_ref())),
-        stop: options.interrupt.as_deref(),
     };
-    let started = Instant::now();
-    let Some((model, branch, probs)) = ngram_stage::fit_branch_held_out(head, &branch_data)? else {
+    // A Ctrl-C in this stage stops the run here even when the branch was fitted beside the
+    // epochs and is done.
+    let stopped = options
+        .interrupt
+        .as_ref()
+        .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
+    let Some((alone, seconds)) = fitted.filter(|_| !stopped) else {
         observer.interrupted();
         observer.message(
             MessageKind::Interrupted,
             &format!(
-                "interrupted in the n-gram stage after {:.1} s: every epoch is done and in the \
-                 checkpoint, the branch is not fitted, and {} is refused as unfinished; \
-                 `textcnn train --resume {}` fits the branch (no epoch is trained again)",
-                started.elapsed().as_secs_f64(),
+                "interrupted in the n-gram stage: every epoch is done and in the checkpoint, the \
+                 branch is not fitted, and {} is refused as unfinished; `textcnn train --resume \
+                 {}` fits the branch (no epoch is trained again)",
                 output.display(),
                 output.display()
             ),
         );
         return Ok(None);
     };
-    report_branch(head, &branch, started, observer);
+    // No network (`--arch ngram`): the branch alone. The validation split is scored with the
+    // test stage's smaller projection cache (64 MiB rather than 256 MiB: IMDB's run peaked
+    // 70 MiB higher with the full cache, its logits the same).
+    best.model.set_proj_cache_bytes(TEST_PROJ_CACHE_BYTES);
+    let cnn_valid_logits = best.model.embedding().is_some().then(|| {
+        crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len)
+    });
+    best.model.release_proj_cache();
+    let (model, branch, probs) = alone.mixed(
+        head,
+        ngram_stage::MixInputs {
+            valid: &prep.valid_t,
+            cnn_valid_logits: cnn_valid_logits.as_deref(),
+            labels: prep.labels.len(),
+        },
+    );
+    report_branch(head, &branch, (seconds, when), observer);
     let fitted = FittedBranch {
         valid_probs: probs,
         ngram_valid: branch.validation["mixed"].as_f64(),
@@ -225,12 +312,13 @@ fn test_stage(
 }
 
 /// Reports the fitted n-gram branch: the kept parent branch (fine-tuning), then its features,
-/// size, `C`, mixture and validation figures, and the seconds its fits took since `started`
-/// (the stage's own time, in `--verbose`, also counts tokenizing the texts).
+/// size, `C`, mixture and validation figures, and the `seconds` its job took (tokenizing and
+/// fitting) and `when` (` beside the CNN's epochs`, whose threads it shared, or empty; the
+/// `--verbose` stage time then counts only the wait after the epochs and the mixture).
 fn report_branch(
     head: &dyn Head,
     branch: &NgramBranch,
-    started: Instant,
+    (seconds, when): (f64, &str),
     observer: &mut dyn TrainObserver,
 ) {
     let v = &branch.validation;
@@ -247,10 +335,9 @@ fn report_branch(
             ),
         );
     }
-    let seconds = started.elapsed().as_secs_f64();
     let message = if v.get("cnn").is_some() {
         format!(
-            "n-gram branch: {}, {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid {name} cnn {:.4}, n-gram {:.4}, mixed {:.4} (fitted in {seconds:.1} s)",
+            "n-gram branch: {}, {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid {name} cnn {:.4}, n-gram {:.4}, mixed {:.4} (fitted in {seconds:.1} s{when})",
             branch.features.describe(),
             branch.num_features,
             branch.c,
@@ -262,7 +349,7 @@ fn report_branch(
         )
     } else {
         format!(
-            "n-gram branch: {}, {} n-grams, C = {}; valid {name} {:.4} (fitted in {seconds:.1} s)",
+            "n-gram branch: {}, {} n-grams, C = {}; valid {name} {:.4} (fitted in {seconds:.1} s{when})",
             branch.features.describe(),
             branch.num_features,
             branch.c,

@@ -46,15 +46,13 @@
 //! model (binary character 1–3- and word 1–2-grams) mixed with the LR, same screen: the validation
 //! split gave it weight 0 on all five waimai folds. All within noise.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use anyhow::Result;
 
 use crate::bundle::NgramBranch;
 use crate::head::{BranchFit, Head, Targets};
 use crate::ngram::{
-    Csr, DocRef, LogReg, LogRegFit, MixWeights, NgramConfig, NgramFeaturizer, NgramModel, Tokens,
-    han_share,
+    Csr, DocRef, LogReg, LogRegFit, MixWeights, NgramConfig, NgramFeaturizer, NgramModel,
+    StopFlags, Tokens, han_share,
 };
 pub use crate::ngram::{NB_FLOOR, NB_SMOOTHING};
 
@@ -140,15 +138,15 @@ pub struct BranchData<'a> {
     /// record, kept instead of the branch fitted on the new texts when it scores better on
     /// the validation split (the new texts alone may be too few to refit it).
     pub parent: Option<(&'a NgramModel, &'a NgramBranch)>,
-    /// Set (by Ctrl-C) to stop the stage: the running fit ends at its next iteration and
-    /// nothing is returned.
-    pub stop: Option<&'a AtomicBool>,
+    /// Flags that stop the stage (Ctrl-C; the failure of the CNN trained beside it): the
+    /// running fit ends at its next iteration and nothing is returned.
+    pub stop: StopFlags<'a>,
 }
 
 impl BranchData<'_> {
     /// Whether the stage was asked to stop.
     fn stopped(&self) -> bool {
-        self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+        self.stop.is_set()
     }
 
     /// The solver settings of one fit with `C` = `c` (and the stop flag), on a matrix whose
@@ -181,10 +179,33 @@ fn activated(head: &dyn Head, logits: &[f32], labels: usize) -> Vec<f32> {
     p
 }
 
+/// The validation split as the mixture reads it: the head's targets, the CNN's logits
+/// `[valid, labels]` (`None` without a CNN) and the number of labels.
+#[derive(Clone, Copy)]
+pub struct MixInputs<'a> {
+    /// The validation targets.
+    pub valid: &'a Targets,
+    /// The CNN's validation logits `[valid, labels]`; `None` for `--arch ngram`.
+    pub cnn_valid_logits: Option<&'a [f32]>,
+    /// Number of labels.
+    pub labels: usize,
+}
+
+impl<'a> BranchData<'a> {
+    /// What the mixture reads of these data.
+    fn mix_inputs(&self) -> MixInputs<'a> {
+        MixInputs {
+            valid: self.valid,
+            cnn_valid_logits: self.cnn_valid_logits,
+            labels: self.labels,
+        }
+    }
+}
+
 /// The mixture of the CNN's and the branch's validation logits `[valid, labels]`: its
 /// exponents, chosen on the validation split by the head, and the mixed probabilities. Without
 /// a CNN (`--arch ngram`) the exponents are 0 and 1: the branch alone.
-fn mixture(head: &dyn Head, data: &BranchData, ngram_logits: &[f32]) -> (MixWeights, Vec<f32>) {
+fn mixture(head: &dyn Head, data: MixInputs, ngram_logits: &[f32]) -> (MixWeights, Vec<f32>) {
     match data.cnn_valid_logits {
         Some(cnn) => {
             let mix = head.choose_mix(cnn, ngram_logits, data.valid);
@@ -215,7 +236,8 @@ pub type HeldOutBranch = (NgramModel, NgramBranch, Vec<f32>);
 
 /// [`fit_branch`], also returning the mixture's validation probabilities `[valid, labels]`
 /// from before the refit on all texts (the returned model has seen the validation texts, so
-/// its own validation predictions are not held out).
+/// its own validation predictions are not held out): [`fit_branch_alone`], then
+/// [`BranchAlone::mixed`] with [`BranchData::cnn_valid_logits`].
 ///
 /// The head supplies the regression (multinomial, or one-vs-rest), its naive-Bayes scale, the
 /// score that chooses `C`, the feature sets searched and the mixture. `None` when
@@ -224,6 +246,49 @@ pub type HeldOutBranch = (NgramModel, NgramBranch, Vec<f32>);
 /// # Errors
 /// Only from [`NgramFeaturizer::fit`] (more than 2^21 distinct tokens).
 pub fn fit_branch_held_out(head: &dyn Head, data: &BranchData) -> Result<Option<HeldOutBranch>> {
+    Ok(fit_branch_alone(head, data)?.map(|alone| alone.mixed(head, data.mix_inputs())))
+}
+
+/// The branch fitted without the CNN: the `C` path's choice (or, fine-tuning, the parent's
+/// branch when it is better), refitted on every labelled text. Nothing of it reads the CNN, so
+/// a training run fits it beside the CNN's epochs; [`BranchAlone::mixed`] then adds the mixture.
+pub struct BranchAlone {
+    /// The fitted featurizer and regression.
+    model: NgramModel,
+    /// Its record, whose `mix` and `validation` [`BranchAlone::mixed`] sets.
+    record: NgramBranch,
+    /// The branch's held-out validation logits `[valid, labels]`: the chosen fit's before the
+    /// refit, or the kept parent's.
+    logits: Vec<f32>,
+    /// Their probabilities.
+    probs: Vec<f32>,
+    /// The `C` path's record.
+    path: Vec<serde_json::Value>,
+    /// The kept parent branch's scores, when it was kept.
+    kept: Option<serde_json::Value>,
+}
+
+impl BranchAlone {
+    /// The branch with its mixture with the CNN, chosen on the validation split (see
+    /// [`HeldOutBranch`]).
+    pub fn mixed(self, head: &dyn Head, data: MixInputs) -> HeldOutBranch {
+        let (mix, mixed) = mixture(head, data, &self.logits);
+        let validation = branch_validation(head, data, &self.probs, &mixed, self.path, self.kept);
+        let branch = NgramBranch {
+            mix,
+            validation,
+            ..self.record
+        };
+        (self.model, branch, mixed)
+    }
+}
+
+/// The part of [`fit_branch_held_out`] that does not read the CNN (see [`BranchAlone`]);
+/// [`BranchData::cnn_valid_logits`] is not read. `None` when [`BranchData::stop`] was set.
+///
+/// # Errors
+/// Only from [`NgramFeaturizer::fit`] (more than 2^21 distinct tokens).
+pub fn fit_branch_alone(head: &dyn Head, data: &BranchData) -> Result<Option<BranchAlone>> {
     let Some((path, best)) = search(head, data)? else {
         return Ok(None);
     };
@@ -232,15 +297,13 @@ pub fn fit_branch_held_out(head: &dyn Head, data: &BranchData) -> Result<Option<
     }
     let Selected {
         c,
-        logits: ngram_logits,
-        probs: ngram_probs,
+        logits,
+        probs,
         model: chosen,
         config,
         featurizer,
         ..
     } = best.expect("at least one feature set and C");
-    let (mix, mixed) = mixture(head, data, &ngram_logits);
-    let validation = branch_validation(head, data, &ngram_probs, &mixed, path, None);
 
     // Refit on every labelled text with the chosen C, starting from the chosen model's
     // weights for the n-grams both tables share.
@@ -266,15 +329,25 @@ pub fn fit_branch_held_out(head: &dyn Head, data: &BranchData) -> Result<Option<
         return Ok(None);
     }
     let featurizer = refit_featurizer;
-    let branch = NgramBranch {
+    let record = NgramBranch {
         model: "ngram-cnn".to_string(),
         features: config,
         num_features: featurizer.num_features(),
         c,
-        mix,
-        validation,
+        mix: MixWeights {
+            cnn: 0.0,
+            ngram: 1.0,
+        },
+        validation: serde_json::Value::Null,
     };
-    Ok(Some((NgramModel { featurizer, logreg }, branch, mixed)))
+    Ok(Some(BranchAlone {
+        model: NgramModel { featurizer, logreg },
+        record,
+        logits,
+        probs,
+        path,
+        kept: None,
+    }))
 }
 
 /// The branch's validation record: the head's figure of the CNN, the branch and the mixture
@@ -282,7 +355,7 @@ pub fn fit_branch_held_out(head: &dyn Head, data: &BranchData) -> Result<Option<
 /// and the head's own fields.
 fn branch_validation(
     head: &dyn Head,
-    data: &BranchData,
+    data: MixInputs,
     ngram_probs: &[f32],
     mixed: &[f32],
     path: Vec<serde_json::Value>,
@@ -375,14 +448,15 @@ fn search(head: &dyn Head, data: &BranchData) -> Result<Option<Search>> {
     Ok(Some((path, best)))
 }
 
-/// Fine-tuning: the parent's branch (unchanged, with a new mixture) when it scores strictly
-/// better on the validation split than `refit_score`, the best branch fitted on the new texts.
+/// Fine-tuning: the parent's branch (unchanged; [`BranchAlone::mixed`] gives it a new
+/// mixture) when it scores strictly better on the validation split than `refit_score`, the best
+/// branch fitted on the new texts.
 fn keep_parent(
     head: &dyn Head,
     data: &BranchData,
     refit_score: f64,
     path: &[serde_json::Value],
-) -> Option<(NgramModel, NgramBranch, Vec<f32>)> {
+) -> Option<BranchAlone> {
     let (model, record) = data.parent?;
     let k = data.labels;
     if model.logreg.classes != k {
@@ -396,19 +470,18 @@ fn keep_parent(
     if score <= refit_score {
         return None;
     }
-    let (mix, mixed) = mixture(head, data, &logits);
     let name = head.branch_score_name();
     let mut kept = serde_json::Map::new();
     kept.insert(name.to_string(), score.into());
     kept.insert(format!("refit_{name}"), refit_score.into());
-    let kept = serde_json::Value::Object(kept);
-    let validation = branch_validation(head, data, &probs, &mixed, path.to_vec(), Some(kept));
-    let branch = NgramBranch {
-        mix,
-        validation,
-        ..record.clone()
-    };
-    Some((model.clone(), branch, mixed))
+    Some(BranchAlone {
+        model: model.clone(),
+        record: record.clone(),
+        logits,
+        probs,
+        path: path.to_vec(),
+        kept: Some(serde_json::Value::Object(kept)),
+    })
 }
 
 #[cfg(test)]
@@ -475,7 +548,7 @@ mod tests {
             cnn_valid_logits: Some(&flat),
             labels: 2,
             parent: None,
-            stop: None,
+            stop: StopFlags::default(),
         };
         let (parent, record) = fit_branch(&head, &data).unwrap().unwrap();
         assert_eq!(record.validation["ngram"], 1.0);

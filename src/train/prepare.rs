@@ -76,7 +76,7 @@ fn ngram_wanted(
     start: Option<&StartFrom>,
     observer: &mut dyn TrainObserver,
 ) -> bool {
-    // The n-gram branch of `ngram-cnn` reads the token lists again after the CNN is trained.
+    // The n-gram branch of `ngram-cnn` tokenizes the texts again (see `finish::BranchJob`).
     // Fine-tuning refits the branch on the new data alone, which would forget every label the
     // new data lacks: then the fine-tuned model is the CNN alone (the CNN keeps its old
     // weights as a starting point; the n-gram branch would start from nothing).

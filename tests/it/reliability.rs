@@ -120,7 +120,22 @@ fn train_stopped(
     epoch: Option<usize>,
     stage: Option<Stage>,
 ) -> StopReason {
-    let mut request = RunRequest::new(tiny_config(), out);
+    train_stopped_on(f, out, (multi, 1), epoch, stage)
+}
+
+/// [`train_stopped`] on `threads` threads.
+fn train_stopped_on(
+    f: &Files,
+    out: &Path,
+    (multi, threads): (bool, usize),
+    epoch: Option<usize>,
+    stage: Option<Stage>,
+) -> StopReason {
+    let config = TrainConfig {
+        threads,
+        ..tiny_config()
+    };
+    let mut request = RunRequest::new(config, out);
     // The settings TINY gives on the command line, so that the small-data rule of the CNN
     // leaves them as the CLI run does.
     request.explicit = ["epochs", "threads", "emb_dim", "feature_maps", "batch_size"]
@@ -623,4 +638,61 @@ fn an_indicator_column_without_a_positive_row_is_named() {
         .labels()
         .to_vec();
     assert_eq!(labels, ["money", "sport"]);
+}
+
+/// With more than one thread, the n-gram branch is fitted beside the CNN's epochs (a rayon task
+/// of the run's pool); with one, after them. The bundle, its branch and the report must be the
+/// same byte for byte either way, for both heads. A Ctrl-C in the first of two epochs on 2
+/// threads halts the branch with the CNN: the run ends interrupted, no branch is written, and
+/// `--resume` finishes it to the same model.
+#[test]
+fn the_branch_fitted_beside_the_epochs_gives_the_model_of_one_fitted_after_them() {
+    for multi in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = files(tmp.path(), multi);
+        let after = tmp.path().join("after");
+        train_cli(&f, &after, multi);
+        let beside = tmp.path().join("beside");
+        let d = beside.to_str().unwrap();
+        let mut args = train_args(&f, d);
+        let at = args.iter().position(|a| *a == "--threads").unwrap();
+        args[at + 1] = "2";
+        if multi {
+            args.push("--multi-label");
+        }
+        let o = succeeds(&args);
+        assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+        let files = ["model.safetensors", "ngram.safetensors", "report.json"];
+        for file in files {
+            assert_eq!(
+                crate::common::run_output(&after, file).unwrap(),
+                crate::common::run_output(&beside, file).unwrap(),
+                "{file}, multi-label {multi}"
+            );
+        }
+        let stopped = tmp.path().join("stopped");
+        let stop = train_stopped_on(&f, &stopped, (multi, 2), Some(1), None);
+        assert_eq!(stop, StopReason::Interrupted);
+        assert!(!stopped.join("ngram.safetensors").exists());
+        assert!(!stopped.join("report.json").exists());
+        let s = stopped.to_str().unwrap();
+        fails_with(
+            &[
+                "predict",
+                "--model",
+                s,
+                "--input",
+                f.texts.to_str().unwrap(),
+            ],
+            &format!("`textcnn train --resume {s}`"),
+        );
+        succeeds(&["train", "--resume", s, "--quiet"]);
+        for file in files {
+            assert_eq!(
+                crate::common::run_output(&after, file).unwrap(),
+                crate::common::run_output(&stopped, file).unwrap(),
+                "resumed {file}, multi-label {multi}"
+            );
+        }
+    }
 }
