@@ -180,21 +180,51 @@ impl Classifier {
     /// # Panics
     /// If the bundle has an n-gram branch and `docs` and `encoded` differ in length.
     pub fn probabilities_of(&self, docs: &[Vec<String>], encoded: &[Encoded]) -> Vec<f32> {
-        let k = self.labels().len();
-        if let (None, Some(ngram)) = (self.bundle.model.embedding(), &self.bundle.ngram) {
-            // No network (`--arch ngram`): the branch alone, activated by the head.
+        let read = self.bundle.model.embedding().is_none() || self.bundle.config.ngram.is_some();
+        let ngram_logits = self.bundle.ngram.as_ref().filter(|_| read).map(|ngram| {
             assert_eq!(docs.len(), encoded.len(), "one token list per encoded text");
-            let mut z = ngram.logreg.logits(&ngram.featurizer.transform_all(docs));
-            self.head.activate(&mut z, k);
-            return z;
+            ngram.logreg.logits(&ngram.featurizer.transform_all(docs))
+        });
+        self.mixed(encoded, ngram_logits)
+    }
+
+    /// [`Classifier::probabilities_of_encoded`] with the n-gram branch's logits `[texts,
+    /// labels]` of the same texts already computed by this bundle's branch (a training run
+    /// scores its test set that way beside the CNN's epochs). The CNN's part runs a chunk of
+    /// [`TOKENIZE_CHUNK`] texts at a time, as there, so the figures are the same.
+    ///
+    /// # Panics
+    /// If `ngram_logits` is not `[encoded, labels]`.
+    pub fn probabilities_with_ngram_logits(
+        &self,
+        encoded: &[Encoded],
+        ngram_logits: &[f32],
+    ) -> Vec<f32> {
+        let k = self.labels().len();
+        assert_eq!(ngram_logits.len(), encoded.len() * k, "[texts, labels]");
+        let mut probs = Vec::with_capacity(ngram_logits.len());
+        let chunks = ngram_logits.chunks(TOKENIZE_CHUNK * k);
+        for (e, z) in encoded.chunks(TOKENIZE_CHUNK).zip(chunks) {
+            probs.extend(self.mixed(e, Some(z.to_vec())));
         }
-        let mut cnn = logits(&self.bundle.model, encoded, self.pipeline.encode.min_len);
-        match (&self.bundle.ngram, &self.bundle.config.ngram) {
-            (Some(ngram), Some(branch)) => {
-                assert_eq!(docs.len(), encoded.len(), "one token list per encoded text");
-                let z = ngram.logreg.logits(&ngram.featurizer.transform_all(docs));
-                self.head.mix(&cnn, &z, branch.mix, k)
+        probs
+    }
+
+    /// The head's probabilities of the CNN's logits of `encoded`, mixed with the n-gram
+    /// branch's logits `[encoded, labels]` when given; without a network (`--arch ngram`), the
+    /// branch's alone.
+    fn mixed(&self, encoded: &[Encoded], ngram_logits: Option<Vec<f32>>) -> Vec<f32> {
+        let k = self.labels().len();
+        let ngram_logits = match (self.bundle.model.embedding(), ngram_logits) {
+            (None, Some(mut z)) => {
+                self.head.activate(&mut z, k);
+                return z;
             }
+            (_, z) => z,
+        };
+        let mut cnn = logits(&self.bundle.model, encoded, self.pipeline.encode.min_len);
+        match (ngram_logits, &self.bundle.config.ngram) {
+            (Some(z), Some(branch)) => self.head.mix(&cnn, &z, branch.mix, k),
             _ => {
                 self.head.activate(&mut cnn, k);
                 cnn

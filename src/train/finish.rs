@@ -60,6 +60,7 @@ pub(super) fn final_stages(
     // predictions of the saved ngram-cnn are not held out: the calibration and the report use
     // the mixture's from before the refit.
     let mut held_out = None;
+    let mut test_ngram_logits = None;
     let mut ngram_valid = None;
     let mut cnn_note = None;
     if prep.wants_ngram {
@@ -70,6 +71,7 @@ pub(super) fn final_stages(
         ngram_valid = fitted.ngram_valid;
         cnn_note = fitted.cnn_note;
         held_out = Some(fitted.valid_probs);
+        test_ngram_logits = fitted.test_logits;
     }
     let stage = StageTimer::start(observer, Stage::FinalReport);
     let valid_probs = match held_out {
@@ -101,7 +103,12 @@ pub(super) fn final_stages(
     best.model.set_proj_cache_bytes(TEST_PROJ_CACHE_BYTES);
     let classifier = Classifier::from_bundle(best)?;
     let final_head = classifier.head();
-    let test = test_stage(data, run, &classifier, cnn_note.as_deref(), output)?;
+    let test_report = TestReport {
+        ngram_logits: test_ngram_logits.as_deref(),
+        cnn_note: cnn_note.as_deref(),
+        output,
+    };
+    let test = test_stage(data, run, &classifier, test_report)?;
     // Last: the bundle says it is complete once every file of the run is written.
     classifier.bundle().save(output)?;
     let valid = Validation {
@@ -120,6 +127,8 @@ pub(super) fn final_stages(
 
 /// What the n-gram stage adds to the final stages.
 struct FittedBranch {
+    /// The branch's test logits `[test, labels]`, when a test set was given.
+    test_logits: Option<Vec<f32>>,
     /// The mixture's validation probabilities `[valid, labels]` from before the refit.
     valid_probs: Vec<f32>,
     /// The validation figure of the mixture.
@@ -145,8 +154,17 @@ pub(super) struct BranchJob<'a> {
     stop: StopFlags<'a>,
 }
 
-/// What [`BranchJob::run`] gives: the branch and the seconds it took, `None` when stopped.
-pub(super) type JobResult = Result<Option<(BranchAlone, f64)>>;
+/// What [`BranchJob::run`] gives (`None` when stopped).
+pub(super) type JobResult = Result<Option<JobOutput>>;
+
+/// The fitted branch, the seconds its fit took, and its logits `[test, labels]` of the test
+/// set when one was given (scored in the job too, so that beside the epochs the final stage
+/// only adds the CNN's part).
+pub(super) struct JobOutput {
+    alone: BranchAlone,
+    seconds: f64,
+    test_logits: Option<Vec<f32>>,
+}
 
 /// A branch fitted beside the CNN: the n-gram stage's timer, started when the epochs ended, and
 /// the job's result.
@@ -204,8 +222,26 @@ impl<'a> BranchJob<'a> {
             parent: self.parent,
             stop: self.stop,
         };
-        let alone = ngram_stage::fit_branch_alone(self.head.as_ref(), &branch_data)?;
-        Ok(alone.map(|a| (a, started.elapsed().as_secs_f64())))
+        let Some(alone) = ngram_stage::fit_branch_alone(self.head.as_ref(), &branch_data)? else {
+            return Ok(None);
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        drop(interned);
+        // The token lists of the test texts are made a chunk at a time, never all held.
+        let test_logits = self.data.test.map(|test| {
+            let model = alone.model();
+            let mut z = Vec::new();
+            for chunk in test.texts().chunks(crate::predict::TOKENIZE_CHUNK) {
+                let docs = tokenize_all(&self.tokenizer, chunk);
+                z.extend(model.logreg.logits(&model.featurizer.transform_all(&docs)));
+            }
+            z
+        });
+        Ok(Some(JobOutput {
+            alone,
+            seconds,
+            test_logits,
+        }))
     }
 }
 
@@ -244,7 +280,7 @@ fn ngram_branch_stage(
         .interrupt
         .as_ref()
         .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
-    let Some((alone, seconds)) = fitted.filter(|_| !stopped) else {
+    let Some(job) = fitted.filter(|_| !stopped) else {
         observer.interrupted();
         observer.message(
             MessageKind::Interrupted,
@@ -266,7 +302,7 @@ fn ngram_branch_stage(
         crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len)
     });
     best.model.release_proj_cache();
-    let (model, branch, probs) = alone.mixed(
+    let (model, branch, probs) = job.alone.mixed(
         head,
         ngram_stage::MixInputs {
             valid: &prep.valid_t,
@@ -274,8 +310,9 @@ fn ngram_branch_stage(
             labels: prep.labels.len(),
         },
     );
-    report_branch(head, &branch, (seconds, when), observer);
+    report_branch(head, &branch, (job.seconds, when), observer);
     let fitted = FittedBranch {
+        test_logits: job.test_logits,
         valid_probs: probs,
         ngram_valid: branch.validation["mixed"].as_f64(),
         cnn_note: branch.cnn_unused_note(),
@@ -285,21 +322,35 @@ fn ngram_branch_stage(
     Ok(Some(fitted))
 }
 
+/// What the test stage reads besides the model: the n-gram branch's test logits `[test,
+/// labels]` when its job scored them, the note when the CNN adds nothing, the run's folder.
+struct TestReport<'a> {
+    ngram_logits: Option<&'a [f32]>,
+    cnn_note: Option<&'a str>,
+    output: &'a Path,
+}
+
 /// The final model on the test set, when one was given: its scores, written to
 /// `output/report.json`.
 fn test_stage(
     data: &TrainData,
     run: &Run,
     classifier: &Classifier,
-    cnn_note: Option<&str>,
-    output: &Path,
+    TestReport {
+        ngram_logits,
+        cnn_note,
+        output,
+    }: TestReport,
 ) -> Result<Option<Box<dyn Scores>>> {
     let prep = &run.prep;
     let (Some(targets), Some(ds), Some(enc)) = (&prep.test_t, data.test, &prep.test_enc) else {
         return Ok(None);
     };
-    // The n-gram branch's token lists are made a chunk at a time, never all held.
-    let probs = classifier.probabilities_of_encoded(&ds.texts(), enc);
+    let probs = match ngram_logits {
+        Some(z) => classifier.probabilities_with_ngram_logits(enc, z),
+        // The n-gram branch's token lists are made a chunk at a time, never all held.
+        None => classifier.probabilities_of_encoded(&ds.texts(), enc),
+    };
     let final_head = classifier.head();
     let scores = final_head.evaluate(&prep.labels, targets, &probs);
     write_test_report(

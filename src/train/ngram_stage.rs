@@ -269,6 +269,11 @@ pub struct BranchAlone {
 }
 
 impl BranchAlone {
+    /// The fitted featurizer and regression.
+    pub fn model(&self) -> &NgramModel {
+        &self.model
+    }
+
     /// The branch with its mixture with the CNN, chosen on the validation split (see
     /// [`HeldOutBranch`]).
     pub fn mixed(self, head: &dyn Head, data: MixInputs) -> HeldOutBranch {

@@ -353,6 +353,8 @@ fn chunked_tokenizing_changes_no_probability() {
     assert_eq!(clf.probabilities_of_encoded(&refs, &encoded), whole);
     let ngram = &clf.bundle().ngram.as_ref().unwrap();
     let mut z = ngram.logreg.logits(&ngram.featurizer.transform_all(&docs));
+    // The branch's logits given (as a training run's test stage gives them): the same figures.
+    assert_eq!(clf.probabilities_with_ngram_logits(&encoded, &z), whole);
     clf.head().activate(&mut z, clf.labels().len());
     assert_eq!(clf.branch_probabilities(&refs, Branch::Ngram).unwrap(), z);
 }
