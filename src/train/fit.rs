@@ -319,7 +319,7 @@ fn train_in_pool(
 
 /// Hands the pages the allocator holds free back to the system (glibc's `malloc_trim`; nothing
 /// elsewhere). Preparing the data tokenizes every text into short-lived strings: IMDB's token
-/// lists left about 300 MiB free but resident in the main thread's heap, where the n-gram
+/// lists left about 380 MiB free but resident in the main thread's heap, where the n-gram
 /// branch, fitted beside the CNN on another thread (another heap), could not reuse them.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
