@@ -277,25 +277,26 @@ fn ctrl_c_in_the_ngram_stage_stops_it_and_resume_fits_the_branch() {
     let stopped = tmp.path().join("stopped");
     let stop = train_stopped(&f, &stopped, false, None, Some(Stage::NgramBranch));
     assert_eq!(stop, StopReason::Interrupted);
+    refused_until_resumed_to(&f, &stopped, &whole);
+}
+
+/// A run `stopped` (interrupted before its n-gram branch was written) is refused by `predict`
+/// naming `--resume`, and `--resume` finishes it to the bundle, branch and report of `whole`.
+fn refused_until_resumed_to(f: &Files, stopped: &Path, whole: &Path) {
     assert!(!stopped.join("ngram.safetensors").exists());
     assert!(!stopped.join("report.json").exists());
     let d = stopped.to_str().unwrap();
+    let texts = f.texts.to_str().unwrap();
     fails_with(
-        &[
-            "predict",
-            "--model",
-            d,
-            "--input",
-            f.texts.to_str().unwrap(),
-        ],
+        &["predict", "--model", d, "--input", texts],
         &format!("`textcnn train --resume {d}`"),
     );
     succeeds(&["train", "--resume", d, "--quiet"]);
     for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
         assert_eq!(
-            crate::common::run_output(&whole, file).unwrap(),
-            crate::common::run_output(&stopped, file).unwrap(),
-            "{file}"
+            crate::common::run_output(whole, file).unwrap(),
+            crate::common::run_output(stopped, file).unwrap(),
+            "resumed {file} of {d}"
         );
     }
 }
@@ -673,26 +674,6 @@ fn the_branch_fitted_beside_the_epochs_gives_the_model_of_one_fitted_after_them(
         let stopped = tmp.path().join("stopped");
         let stop = train_stopped_on(&f, &stopped, (multi, 2), Some(1), None);
         assert_eq!(stop, StopReason::Interrupted);
-        assert!(!stopped.join("ngram.safetensors").exists());
-        assert!(!stopped.join("report.json").exists());
-        let s = stopped.to_str().unwrap();
-        fails_with(
-            &[
-                "predict",
-                "--model",
-                s,
-                "--input",
-                f.texts.to_str().unwrap(),
-            ],
-            &format!("`textcnn train --resume {s}`"),
-        );
-        succeeds(&["train", "--resume", s, "--quiet"]);
-        for file in files {
-            assert_eq!(
-                crate::common::run_output(&after, file).unwrap(),
-                crate::common::run_output(&stopped, file).unwrap(),
-                "resumed {file}, multi-label {multi}"
-            );
-        }
+        refused_until_resumed_to(&f, &stopped, &after);
     }
 }
