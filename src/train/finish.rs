@@ -39,10 +39,11 @@ pub(super) struct Final {
 }
 
 /// Stage 4: reloads the best epoch's bundle (saved unfinished), fits the n-gram branch
-/// (`ngram-cnn`; or takes it from `prefit`, fitted beside the epochs), calibrates the head on the validation probabilities (maximising the run's
-/// validation `metric`), evaluates the test set (`report.json`) and saves the final bundle,
-/// complete, `config.json` last. `None` when the run was interrupted in the n-gram stage
-/// (nothing written: `--resume` runs this stage again).
+/// (`ngram-cnn`; or takes it from `prefit`, fitted beside the epochs), calibrates the head on
+/// the validation probabilities (maximising the run's validation `metric`), evaluates the test
+/// set (`report.json`) and saves the final bundle, complete, `config.json` last. `None` when
+/// the run was interrupted in the n-gram stage (nothing written: `--resume` runs this stage
+/// again).
 pub(super) fn final_stages(
     data: &TrainData,
     run: &Run,
@@ -295,8 +296,8 @@ fn ngram_branch_stage(
         return Ok(None);
     };
     // No network (`--arch ngram`): the branch alone. The validation split is scored with the
-    // test stage's smaller projection cache (64 MiB rather than 256 MiB: IMDB's run peaked
-    // 70 MiB higher with the full cache, its logits the same).
+    // test stage's smaller projection cache (64 MiB rather than up to 256 MiB, built while the
+    // branch's buffers may still be resident; the logits, and IMDB's bundle, are the same).
     best.model.set_proj_cache_bytes(TEST_PROJ_CACHE_BYTES);
     let cnn_valid_logits = best.model.embedding().is_some().then(|| {
         crate::predict::logits(&best.model, &prep.valid_enc, prep.pipeline.encode.min_len)
