@@ -403,6 +403,14 @@ fn read_config(dir: &Path) -> Result<(BundleConfig, HashMap<String, String>, Opt
         );
     }
     let config_path = dir.join(CONFIG_FILE);
+    if !config_path.exists() && dir.join(CHECKPOINT_DIR).join(CHECKPOINT_STATE).is_file() {
+        bail!(
+            "{} holds no model yet: its training run was stopped or killed before its first \
+             epoch ended, and left a checkpoint; finish the run with `textcnn train --resume {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
     if !config_path.exists() && dir.join(LOCK_FILE).is_file() {
         bail!(
             "{} holds no model: the training run there has not saved one (it is running, or it \

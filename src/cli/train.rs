@@ -181,8 +181,9 @@ pub(super) fn execute(request: RunRequest, log: &LogArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let interrupt = on_ctrl_c(
-        "stopping: an epoch ends after its current batch with a checkpoint; the n-gram stage \
-         stops at once, its epochs kept (Ctrl-C again to quit now)",
+        "stopping: an epoch ends after its current batch with a checkpoint, and the n-gram \
+         branch's fit stops at once, its epochs kept (a run already writing its final report \
+         finishes it); Ctrl-C again to quit now",
     );
     let output = run.output().to_path_buf();
     let mut printer = TerminalPrinter::new(quiet).verbose(log.verbose);

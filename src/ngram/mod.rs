@@ -290,7 +290,7 @@ impl NgramFeaturizer {
         if token_list.len() as u64 >= SYMBOL_MASK {
             bail!(
                 "the n-gram branch holds at most {} distinct tokens; the training data has {} \
-                 (raise min_df)",
+                 (`--arch kim` trains the CNN alone, without the branch)",
                 SYMBOL_MASK - 1,
                 token_list.len()
             );

@@ -221,10 +221,13 @@ pub(super) fn build_model(
         MessageKind::Info,
         &format!(
             "model: {}{}{}",
-            if prep.wants_ngram && arch.num_params() > 0 {
-                "ngram-cnn = n-gram branch (fitted beside the CNN) + "
-            } else {
-                ""
+            match (
+                prep.wants_ngram && arch.num_params() > 0,
+                rayon::current_num_threads()
+            ) {
+                (false, _) => "",
+                (true, 1) => "ngram-cnn = n-gram branch (fitted after the CNN) + ",
+                (true, _) => "ngram-cnn = n-gram branch (fitted beside the CNN) + ",
             },
             describe_architecture(&arch),
             match head.describe() {

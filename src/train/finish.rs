@@ -172,6 +172,8 @@ pub(super) struct JobOutput {
 pub(super) struct Prefit {
     pub stage: StageTimer,
     pub result: JobResult,
+    /// Whether epochs were trained beside it (not so in a resumed run whose epochs were done).
+    pub beside: bool,
 }
 
 impl<'a> BranchJob<'a> {
@@ -201,11 +203,17 @@ impl<'a> BranchJob<'a> {
     /// As [`ngram_stage::fit_branch_alone`].
     pub(super) fn run(self) -> JobResult {
         let started = Instant::now();
+        if self.stop.is_set() {
+            return Ok(None);
+        }
         // Token lists live for this job only (see `prepare`), interned (one table of distinct
         // tokens, a `u32` per token) as they are made, a chunk of texts at a time.
         let mut interned = InternedDocs::default();
         for texts in [self.data.train.texts(), self.data.valid.texts()] {
             for chunk in texts.chunks(crate::predict::TOKENIZE_CHUNK) {
+                if self.stop.is_set() {
+                    return Ok(None);
+                }
                 for doc in tokenize_all(&self.tokenizer, chunk) {
                     interned.push(doc);
                 }
@@ -268,7 +276,19 @@ fn ngram_branch_stage(
     let prep = &run.prep;
     let head = run.head.as_ref();
     let (stage, fitted, when) = match prefit {
-        Some(Prefit { stage, result }) => (stage, result?, " beside the CNN's epochs"),
+        Some(Prefit {
+            stage,
+            result,
+            beside,
+        }) => (
+            stage,
+            result?,
+            if beside {
+                " beside the CNN's epochs"
+            } else {
+                ""
+            },
+        ),
         None => {
             let stage = StageTimer::start(observer, Stage::NgramBranch);
             let halt = AtomicBool::new(false);

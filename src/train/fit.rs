@@ -331,8 +331,8 @@ fn release_freed_memory() {
 
 /// Stage 3 of an `ngram-cnn` run: [`fit_loop`], with the n-gram branch's fit (which does not
 /// read the CNN, see [`BranchJob`]) spawned beside it in the run's rayon pool, so that the
-/// threads the CNN's steps leave idle fit the branch (on 1 thread it runs after the epochs, as
-/// before). When the epochs end, the n-gram stage starts and waits for the branch; when they
+/// threads the CNN's steps leave idle fit the branch (on 1 thread it is not spawned: the final
+/// stages fit it after the epochs, as before). When the epochs end, the n-gram stage starts and waits for the branch; when they
 /// fail or are interrupted, the branch is halted and dropped (a resumed run fits it again).
 /// Both are deterministic for a seed, whatever the threads' timing.
 ///
@@ -345,8 +345,13 @@ fn fit_beside_branch(
     (output, options): (&Path, &TrainOptions),
     observer: &mut dyn TrainObserver,
 ) -> Result<(StopReason, Option<Prefit>)> {
+    if rayon::current_num_threads() == 1 {
+        // No idle thread to fit it on: the final stages fit it after the epochs.
+        return Ok((fit_loop(config, run, output, options, observer)?, None));
+    }
     let halt = AtomicBool::new(false);
     let job = BranchJob::new(data, run, options, &halt);
+    let first_epoch = run.progress.epoch;
     let mut result = None;
     let (stop, stage) = rayon::in_place_scope(|scope| {
         scope.spawn(|_| result = Some(job.run()));
@@ -362,9 +367,13 @@ fn fit_beside_branch(
         }
     });
     let stop = stop?;
-    let prefit = stage
-        .zip(result)
-        .map(|(stage, result)| Prefit { stage, result });
+    // A resumed run whose epochs were all done trained none beside the branch.
+    let beside = run.progress.epoch != first_epoch;
+    let prefit = stage.zip(result).map(|(stage, result)| Prefit {
+        stage,
+        result,
+        beside,
+    });
     Ok((stop, prefit))
 }
 
@@ -542,16 +551,20 @@ fn train_epoch(
     observer.message(
         MessageKind::Interrupted,
         &format!(
-            "interrupted at epoch {}, batch {}: the checkpoint is saved, and {} holds the best \
-             epoch so far{}, refused as unfinished until the run ends; continue with `textcnn \
-             train --resume {}`",
+            "interrupted at epoch {}, batch {}: the checkpoint is saved, and {}{}; continue with \
+             `textcnn train --resume {}`",
             ctx.epoch,
             progress.step,
             output.display(),
-            if prep.wants_ngram {
-                " (the CNN alone: the n-gram branch is fitted when training ends)"
-            } else {
-                ""
+            match (progress.best.is_some(), prep.wants_ngram) {
+                (false, _) => " holds no model yet (no epoch has ended)",
+                (true, true) => {
+                    " holds the best epoch so far (the CNN alone: the n-gram branch is fitted \
+                     when training ends), refused as unfinished until the run ends"
+                }
+                (true, false) => {
+                    " holds the best epoch so far, refused as unfinished until the run ends"
+                }
             },
             output.display()
         ),

@@ -319,7 +319,13 @@ pub fn fit_branch_alone(head: &dyn Head, data: &BranchData) -> Result<Option<Bra
         .copied()
         .collect();
     let all = data.train.concat(data.valid);
+    if data.stopped() {
+        return Ok(None);
+    }
     let refit_featurizer = NgramFeaturizer::fit(&all_docs, config.clone())?;
+    if data.stopped() {
+        return Ok(None);
+    }
     let x_all = refit_featurizer.transform_all(&all_docs);
     let start = chosen.remap(&featurizer, &refit_featurizer);
     let scale = head.branch_scale(&x_all, &all);
@@ -402,12 +408,23 @@ fn search(head: &dyn Head, data: &BranchData) -> Result<Option<Search>> {
     let mut path = Vec::new();
     let mut best: Option<Selected> = None;
     for config in head.branch_feature_sets(ngram_configs(data.train_docs)) {
+        // The steps before the solver's first iteration check the stop flags too: on long texts
+        // they take seconds, and a run whose epochs failed or were interrupted waits for them.
+        if data.stopped() {
+            return Ok(None);
+        }
         let featurizer = NgramFeaturizer::fit(data.train_docs, config.clone())?;
+        if data.stopped() {
+            return Ok(None);
+        }
         let x_train = featurizer.transform_all(data.train_docs);
         let x_valid = featurizer.transform_all(data.valid_docs);
         let mut warm: Option<LogReg> = None;
         let mut prev: Option<f64> = None;
         let scale = head.branch_scale(&x_train, data.train);
+        if data.stopped() {
+            return Ok(None);
+        }
         // Every fit of the path reads the same matrix: one transpose for all of them.
         let xt = x_train.transpose();
         for c in C_PATH {

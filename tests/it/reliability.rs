@@ -677,3 +677,34 @@ fn the_branch_fitted_beside_the_epochs_gives_the_model_of_one_fitted_after_them(
         refused_until_resumed_to(&f, &stopped, &after);
     }
 }
+
+/// A Ctrl-C in the first epoch, before any epoch ended, leaves only a checkpoint: the run says
+/// the folder holds no model yet, `predict` names `--resume` (it suggested a new
+/// `train --output`, which refuses the non-empty folder), and `--resume` finishes the run to
+/// the uninterrupted model. On 2 threads, so the n-gram branch spawned beside the epochs is
+/// halted.
+#[test]
+fn a_run_stopped_before_its_first_epoch_ended_names_resume_and_resumes_to_the_same_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = files(tmp.path(), false);
+    let whole = tmp.path().join("whole");
+    train_cli(&f, &whole, false);
+    let stopped = tmp.path().join("stopped");
+    let stop = train_stopped_on(&f, &stopped, (false, 2), None, Some(Stage::Fit));
+    assert_eq!(stop, StopReason::Interrupted);
+    assert!(stopped.join("checkpoint/state.json").is_file());
+    assert!(!stopped.join("config.json").exists());
+    let d = stopped.to_str().unwrap();
+    let err = fails_with(
+        &[
+            "predict",
+            "--model",
+            d,
+            "--input",
+            f.texts.to_str().unwrap(),
+        ],
+        &format!("finish the run with `textcnn train --resume {d}`"),
+    );
+    assert!(err.contains("holds no model yet"), "{err}");
+    refused_until_resumed_to(&f, &stopped, &whole);
+}
