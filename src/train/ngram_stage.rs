@@ -328,6 +328,9 @@ pub fn fit_branch_alone(head: &dyn Head, data: &BranchData) -> Result<Option<Bra
     }
     let x_all = refit_featurizer.transform_all(&all_docs);
     let start = chosen.remap(&featurizer, &refit_featurizer);
+    // The search's table and weights are not read again: freed before the refit allocates its
+    // matrix and solver buffers (beside the CNN's epochs, every resident byte counts).
+    drop((featurizer, chosen));
     let scale = head.branch_scale(&x_all, &all);
     let fit = BranchFit {
         settings: data.settings(c, None),
