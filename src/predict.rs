@@ -12,8 +12,9 @@ use crate::batch::{PaddedBatch, bucketed_batches, real_length};
 use crate::bundle::Bundle;
 use crate::head::{Head, MultiLabelConfig};
 use crate::model::Model;
+use crate::ngram::NgramModel;
 pub use crate::nn::{argmax, softmax_in_place};
-use crate::text::{Encoded, TextPipeline};
+use crate::text::{Encoded, TextPipeline, Tokenizer};
 
 /// Texts per forward pass at inference time.
 pub const INFERENCE_BATCH: usize = 256;
@@ -127,6 +128,17 @@ impl Classifier {
 /// [`Classifier::probabilities_of_encoded`]: their token lists (about 13 KB a review for IMDB)
 /// are dropped before the next chunk, so a large input is never held as tokens all at once.
 pub const TOKENIZE_CHUNK: usize = 4096;
+
+/// The n-gram branch's logits `[texts, labels]` of raw texts, tokenized by `tokenizer`
+/// [`TOKENIZE_CHUNK`] texts at a time (each text's logits do not depend on the others).
+pub fn ngram_logits(model: &NgramModel, tokenizer: &Tokenizer, texts: &[&str]) -> Vec<f32> {
+    let mut z = Vec::with_capacity(texts.len() * model.logreg.classes);
+    for chunk in texts.chunks(TOKENIZE_CHUNK) {
+        let docs = crate::text::tokenize_all(tokenizer, chunk);
+        z.extend(model.logreg.logits(&model.featurizer.transform_all(&docs)));
+    }
+    z
+}
 
 impl Classifier {
     /// The encoded texts and their probabilities `[texts, labels]` (label order; see
@@ -311,11 +323,7 @@ impl Classifier {
             }
             Branch::Ngram => {
                 let ngram = self.bundle.ngram.as_ref()?;
-                let mut z = Vec::with_capacity(texts.len() * k);
-                for chunk in texts.chunks(TOKENIZE_CHUNK) {
-                    let docs = crate::text::tokenize_all(&self.pipeline.tokenizer, chunk);
-                    z.extend(ngram.logreg.logits(&ngram.featurizer.transform_all(&docs)));
-                }
+                let mut z = ngram_logits(ngram, &self.pipeline.tokenizer, texts);
                 self.head.activate(&mut z, k);
                 Some(z)
             }

@@ -238,13 +238,7 @@ impl<'a> BranchJob<'a> {
         drop(interned);
         // The token lists of the test texts are made a chunk at a time, never all held.
         let test_logits = self.data.test.map(|test| {
-            let model = alone.model();
-            let mut z = Vec::new();
-            for chunk in test.texts().chunks(crate::predict::TOKENIZE_CHUNK) {
-                let docs = tokenize_all(&self.tokenizer, chunk);
-                z.extend(model.logreg.logits(&model.featurizer.transform_all(&docs)));
-            }
-            z
+            crate::predict::ngram_logits(alone.model(), &self.tokenizer, &test.texts())
         });
         Ok(Some(JobOutput {
             alone,
