@@ -693,7 +693,12 @@ pub fn save_tensors<D: AsRef<[f32]>>(
         .collect::<Result<Vec<_>>>()
         .with_context(|| format!("cannot serialize {}", path.display()))?;
     crate::fsutil::write_atomic_with(path, |tmp| {
-        safetensors::serialize_to_file(views, None, tmp).map_err(std::io::Error::other)
+        // The I/O error itself (safetensors' wrapper displays it and gives it as its source
+        // too: the message said "No space left on device" twice).
+        safetensors::serialize_to_file(views, None, tmp).map_err(|e| match e {
+            safetensors::SafeTensorError::IoError(io) => io,
+            other => std::io::Error::other(other),
+        })
     })
 }
 
@@ -810,6 +815,31 @@ pub fn check_output_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_tensor_write_names_the_file_and_its_os_error_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        // A directory where the temporary file goes: creating it fails.
+        let tmp = dir
+            .path()
+            .join(format!(".t.safetensors.{}.tmp", std::process::id()));
+        std::fs::create_dir(&tmp).unwrap();
+        let data = [1.0f32, 2.0];
+        let err = save_tensors(&path, &[("x".to_string(), vec![2], &data[..])]).unwrap_err();
+        let message = format!("{err:#}");
+        let os = std::fs::File::create(&tmp).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!("cannot write {}: {os}", path.display()),
+            "{message}"
+        );
+        assert!(!path.exists());
+        // Written once the way is clear, and read back.
+        std::fs::remove_dir(&tmp).unwrap();
+        save_tensors(&path, &[("x".to_string(), vec![2], &data[..])]).unwrap();
+        assert_eq!(load_tensors(&path).unwrap()["x"], (vec![2], data.to_vec()));
+    }
 
     #[test]
     fn a_zero_cnn_weight_is_noted_and_only_then() {

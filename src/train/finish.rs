@@ -36,6 +36,20 @@ pub(super) struct Final {
     pub ngram_valid: Option<f64>,
     /// [`crate::bundle::NgramBranch::cnn_unused_note`] of the fitted branch.
     pub cnn_note: Option<String>,
+    /// The n-gram branch's own fit, when fitted.
+    pub branch_fit: Option<BranchFitCost>,
+}
+
+/// The time of the n-gram branch's fit (tokenizing, the `C` path and the refit), which the
+/// stage times do not show when it ran beside the CNN's epochs (`report.json` → `cost` →
+/// `ngram_branch`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BranchFitCost {
+    /// Wall-clock seconds of the fit.
+    pub seconds: f64,
+    /// Whether it ran beside the CNN's epochs, on the threads they left idle (its seconds
+    /// then overlap the fit stage's); otherwise after them, in the n-gram stage.
+    pub beside_epochs: bool,
 }
 
 /// Stage 4: reloads the best epoch's bundle (saved unfinished), fits the n-gram branch
@@ -64,6 +78,7 @@ pub(super) fn final_stages(
     let mut test_ngram_logits = None;
     let mut ngram_valid = None;
     let mut cnn_note = None;
+    let mut branch_fit = None;
     if prep.wants_ngram {
         let fit = ngram_branch_stage(data, run, (output, options), &mut best, prefit, observer)?;
         let Some(fitted) = fit else {
@@ -71,6 +86,7 @@ pub(super) fn final_stages(
         };
         ngram_valid = fitted.ngram_valid;
         cnn_note = fitted.cnn_note;
+        branch_fit = Some(fitted.cost);
         held_out = Some(fitted.valid_probs);
         test_ngram_logits = fitted.test_logits;
     }
@@ -123,6 +139,7 @@ pub(super) fn final_stages(
         valid,
         ngram_valid,
         cnn_note,
+        branch_fit,
     }))
 }
 
@@ -136,6 +153,8 @@ struct FittedBranch {
     ngram_valid: Option<f64>,
     /// [`NgramBranch::cnn_unused_note`] of the fitted branch.
     cnn_note: Option<String>,
+    /// How long its fit took, and where.
+    cost: BranchFitCost,
 }
 
 /// The n-gram branch's fit without the CNN ([`ngram_stage::fit_branch_alone`]: tokenizing the
@@ -269,25 +288,26 @@ fn ngram_branch_stage(
 ) -> Result<Option<FittedBranch>> {
     let prep = &run.prep;
     let head = run.head.as_ref();
-    let (stage, fitted, when) = match prefit {
+    let (stage, fitted, beside) = match prefit {
         Some(Prefit {
             stage,
             result,
             beside,
-        }) => (
-            stage,
-            result?,
-            if beside {
-                " beside the CNN's epochs"
-            } else {
-                ""
-            },
-        ),
+        }) => (stage, result?, beside),
         None => {
             let stage = StageTimer::start(observer, Stage::NgramBranch);
             let halt = AtomicBool::new(false);
-            (stage, BranchJob::new(data, run, options, &halt).run()?, "")
+            (
+                stage,
+                BranchJob::new(data, run, options, &halt).run()?,
+                false,
+            )
         }
+    };
+    let when = if beside {
+        " beside the CNN's epochs"
+    } else {
+        ""
     };
     // A Ctrl-C in this stage stops the run here even when the branch was fitted beside the
     // epochs and is done.
@@ -331,6 +351,10 @@ fn ngram_branch_stage(
         valid_probs: probs,
         ngram_valid: branch.validation["mixed"].as_f64(),
         cnn_note: branch.cnn_unused_note(),
+        cost: BranchFitCost {
+            seconds: job.seconds,
+            beside_epochs: beside,
+        },
     };
     add_branch(best, model, branch);
     stage.finish(observer);

@@ -147,6 +147,9 @@ pub struct TrainOutcome {
     pub seconds: f64,
     /// Each stage's time and memory, in the order they ran (also in `report.json` → `cost`).
     pub stages: Vec<StageCost>,
+    /// The n-gram branch's own fit, when the run fitted one (also in `report.json` → `cost` →
+    /// `ngram_branch`).
+    pub branch_fit: Option<super::finish::BranchFitCost>,
 }
 
 /// The final model's view of the validation data ([`TrainOutcome::valid`]).
@@ -222,7 +225,9 @@ pub fn train_observed(
 }
 
 /// Adds the run's cost to `report.json` (written by the final stage, before that stage's
-/// own cost was known): `"cost": {"seconds", "peak_rss_mib", "stages": [...]}`.
+/// own cost was known): `"cost": {"seconds", "peak_rss_mib", "stages": [...]}`, and with an
+/// n-gram branch `"ngram_branch": {"seconds", "beside_epochs"}` (its fit, which overlaps the
+/// fit stage when it ran beside the epochs).
 ///
 /// # Errors
 /// When `report.json` cannot be read back or written.
@@ -237,6 +242,12 @@ fn add_cost_to_report(output: &Path, outcome: &TrainOutcome) -> Result<()> {
         "peak_rss_mib": super::observer::peak_rss_mib(),
         "stages": stages,
     });
+    if let Some(b) = outcome.branch_fit {
+        report["cost"]["ngram_branch"] = serde_json::json!({
+            "seconds": b.seconds,
+            "beside_epochs": b.beside_epochs,
+        });
+    }
     write_atomic(&path, &serde_json::to_vec_pretty(&report)?)
 }
 
@@ -293,15 +304,16 @@ fn train_in_pool(
             Checkpoint::remove(output)?;
         }
     }
-    let (test, test_unknown_labels, valid, ngram_valid, cnn_note) = match end {
+    let (test, test_unknown_labels, valid, ngram_valid, cnn_note, branch_fit) = match end {
         Some(e) => (
             e.test,
             run.prep.test_unknown.clone(),
             Some(e.valid),
             e.ngram_valid,
             e.cnn_note,
+            e.branch_fit,
         ),
-        None => (None, BTreeMap::new(), None, None, None),
+        None => (None, BTreeMap::new(), None, None, None, None),
     };
     Ok(TrainOutcome {
         stop,
@@ -314,6 +326,7 @@ fn train_in_pool(
         cnn_note,
         seconds: started.elapsed().as_secs_f64(),
         stages: Vec::new(),
+        branch_fit,
     })
 }
 
@@ -496,6 +509,12 @@ fn fit_loop(
             break;
         }
         if interrupted(options) {
+            // Ctrl-C during the epoch's validation or saves: the checkpoint is already written.
+            observer.interrupted();
+            let at = format!("after epoch {epoch}");
+            let best = run.progress.best.is_some();
+            let notice = interrupt_notice(&at, output, best, run.prep.wants_ngram);
+            observer.message(MessageKind::Interrupted, &notice);
             stop = StopReason::Interrupted;
             break;
         }
@@ -548,28 +567,30 @@ fn train_epoch(
     observer.interrupted();
     Checkpoint::save(output, config, &options.run_info, trainer, progress)?;
     observer.checkpoint_written(&output.join("checkpoint"), ctx.epoch, false);
-    observer.message(
-        MessageKind::Interrupted,
-        &format!(
-            "interrupted at epoch {}, batch {}: the checkpoint is saved, and {}{}; continue with \
-             `textcnn train --resume {}`",
-            ctx.epoch,
-            progress.step,
-            output.display(),
-            match (progress.best.is_some(), prep.wants_ngram) {
-                (false, _) => " holds no model yet (no epoch has ended)",
-                (true, true) => {
-                    " holds the best epoch so far (the CNN alone: the n-gram branch is fitted \
-                     when training ends), refused as unfinished until the run ends"
-                }
-                (true, false) => {
-                    " holds the best epoch so far, refused as unfinished until the run ends"
-                }
-            },
-            output.display()
-        ),
-    );
+    let at = format!("at epoch {}, batch {}", ctx.epoch, progress.step);
+    let notice = interrupt_notice(&at, output, progress.best.is_some(), prep.wants_ngram);
+    observer.message(MessageKind::Interrupted, &notice);
     Ok(false)
+}
+
+/// What an interrupted run says (`at`: where it stopped, e.g. `at epoch 2, batch 7`): the
+/// checkpoint is saved, what `output` holds meanwhile, and the command that continues it.
+fn interrupt_notice(at: &str, output: &Path, has_best: bool, wants_ngram: bool) -> String {
+    format!(
+        "interrupted {at}: the checkpoint is saved, and {}{}; continue with `textcnn train \
+         --resume {}`",
+        output.display(),
+        match (has_best, wants_ngram) {
+            (false, _) => " holds no model yet (no epoch has ended)",
+            (true, true) => {
+                " holds the best epoch so far (the CNN alone: the n-gram branch is fitted when \
+                 training ends), refused as unfinished until the run ends"
+            }
+            (true, false) =>
+                " holds the best epoch so far, refused as unfinished until the run ends",
+        },
+        output.display()
+    )
 }
 
 /// What [`train_batches`] trains on.

@@ -28,6 +28,7 @@ pub use config::{
     ArchKind, ClassWeight, MAX_THREADS, Metric, SEED_MAX_LEN, SEED_TRUNCATION, SettingError,
     check_training_memory,
 };
+pub use finish::BranchFitCost;
 pub use fit::{
     EpochMetrics, StopReason, TrainData, TrainOptions, TrainOutcome, Validation,
     describe_architecture, train, train_observed,

@@ -585,18 +585,25 @@ fn an_interrupted_multi_label_run_resumes_to_the_same_model() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use textcnn::head::HeadKind;
     use textcnn::train::{
-        ArchKind, EpochEnd, StopReason, TrainConfig, TrainData, TrainObserver, TrainOptions,
+        ArchKind, EpochEnd, MessageKind, StopReason, TrainConfig, TrainData, TrainObserver,
+        TrainOptions,
     };
 
-    /// Sets the flag when epoch `after` ends.
+    /// Sets the flag when epoch `after` ends; keeps the run's interruption notices.
     struct StopAfter {
         flag: Arc<AtomicBool>,
         after: usize,
+        notices: Vec<String>,
     }
     impl TrainObserver for StopAfter {
         fn epoch_finished(&mut self, e: &EpochEnd) {
             if e.metrics.epoch == self.after {
                 self.flag.store(true, Ordering::SeqCst);
+            }
+        }
+        fn message(&mut self, kind: MessageKind, text: &str) {
+            if kind == MessageKind::Interrupted {
+                self.notices.push(text.to_string());
             }
         }
     }
@@ -635,6 +642,7 @@ fn an_interrupted_multi_label_run_resumes_to_the_same_model() {
     let mut stop = StopAfter {
         flag: flag.clone(),
         after: 2,
+        notices: Vec::new(),
     };
     let first = textcnn::train::train_observed(
         &config,
@@ -647,6 +655,18 @@ fn an_interrupted_multi_label_run_resumes_to_the_same_model() {
     assert_eq!(first.stop, StopReason::Interrupted);
     assert_eq!(first.history.len(), 2);
     assert!(first.valid.is_none() && first.test.is_none());
+    // Stopped between epochs (the flag set as epoch 2 ended), the run says so once, with the
+    // command that continues it, as a stop within an epoch does.
+    assert_eq!(
+        stop.notices,
+        [format!(
+            "interrupted after epoch 2: the checkpoint is saved, and {} holds the best epoch so \
+             far (the CNN alone: the n-gram branch is fitted when training ends), refused as \
+             unfinished until the run ends; continue with `textcnn train --resume {}`",
+            stopped.display(),
+            stopped.display()
+        )]
+    );
     // The bundle holds the best epoch so far (the CNN, default thresholds), saved as
     // unfinished and refused (issue 29, H1) with the fix named.
     let partial: serde_json::Value =

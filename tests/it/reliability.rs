@@ -671,6 +671,17 @@ fn the_branch_fitted_beside_the_epochs_gives_the_model_of_one_fitted_after_them(
                 "{file}, multi-label {multi}"
             );
         }
+        // Only the cost differs: the branch's own fit time, and where it ran.
+        let branch_cost = |dir: &Path| -> serde_json::Value {
+            let report = std::fs::read(dir.join("report.json")).unwrap();
+            let report: serde_json::Value = serde_json::from_slice(&report).unwrap();
+            report["cost"]["ngram_branch"].clone()
+        };
+        for (dir, beside) in [(&after, false), (&beside, true)] {
+            let cost = branch_cost(dir);
+            assert_eq!(cost["beside_epochs"], beside, "{cost}");
+            assert!(cost["seconds"].as_f64().is_some_and(|s| s > 0.0), "{cost}");
+        }
         let stopped = tmp.path().join("stopped");
         let stop = train_stopped_on(&f, &stopped, (multi, 2), Some(1), None);
         assert_eq!(stop, StopReason::Interrupted);
