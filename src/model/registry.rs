@@ -272,7 +272,7 @@ macro_rules! define_wrappers {
             }
 
             /// Optimizer state as named tensors (see [`NetTrainer::optimizer_state`]).
-            pub fn optimizer_state(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+            pub fn optimizer_state(&self) -> Vec<(String, Vec<usize>, std::borrow::Cow<'_, [f32]>)> {
                 match self { $(Trainer::$v(t) => t.optimizer_state(),)+ }
             }
 

@@ -310,7 +310,7 @@ impl<N: Network> NetTrainer<N> {
     }
 
     /// Optimizer state as named tensors, for `--resume` (see [`crate::nn::optim::export_state`]).
-    pub fn optimizer_state(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    pub fn optimizer_state(&self) -> Vec<(String, Vec<usize>, std::borrow::Cow<'_, [f32]>)> {
         crate::nn::optim::export_state(self.optim.kind, self.step, &self.shapes(), &self.state)
     }
 

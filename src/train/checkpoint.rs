@@ -106,7 +106,7 @@ impl Checkpoint {
         tensors.extend(
             optim
                 .iter()
-                .map(|(n, s, d)| (format!("{OPTIM_PREFIX}{n}"), s.clone(), d.as_slice())),
+                .map(|(n, s, d)| (format!("{OPTIM_PREFIX}{n}"), s.clone(), d.as_ref())),
         );
         save_tensors(&dir.join(&name), &tensors)?;
         let state = Checkpoint {

@@ -221,7 +221,7 @@ fn params_and_optimizer_state_round_trip_through_the_generic_wrappers() {
         let state: HashMap<String, (Vec<usize>, Vec<f32>)> = a
             .optimizer_state()
             .into_iter()
-            .map(|(n, s, d)| (n, (s, d)))
+            .map(|(n, s, d)| (n, (s, d.into_owned())))
             .collect();
         let mut b = Trainer::new(Model::from_named_params(&arch, &tensors).unwrap(), opt);
         b.load_optimizer_state(&state).unwrap();

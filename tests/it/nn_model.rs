@@ -524,7 +524,7 @@ fn optimizer_state_round_trip_resumes_exactly() {
         let state: HashMap<String, (Vec<usize>, Vec<f32>)> = tr
             .optimizer_state()
             .into_iter()
-            .map(|(n, s, d)| (n, (s, d)))
+            .map(|(n, s, d)| (n, (s, d.into_owned())))
             .collect();
         assert_eq!(state["step"].1, vec![5.0]);
         let mut resumed = KimTrainer::new(tr.model.clone(), opt.clone());

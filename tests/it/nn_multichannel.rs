@@ -225,7 +225,7 @@ fn static_channel_never_moves_and_has_no_optimizer_state() {
     let st: HashMap<String, (Vec<usize>, Vec<f32>)> = tr
         .optimizer_state()
         .into_iter()
-        .map(|(n, s, d)| (n, (s, d)))
+        .map(|(n, s, d)| (n, (s, d.into_owned())))
         .collect();
     let mut tr2 = KimTrainer::new(back, OptimizerConfig::default());
     tr2.load_optimizer_state(&st).unwrap();
