@@ -443,6 +443,8 @@ struct EpochCtx<'a> {
     batches: &'a [Vec<usize>],
     /// The run's epoch cap.
     max_epochs: usize,
+    /// The run's word-dropout rate ([`TrainConfig::word_dropout_rate`]).
+    word_dropout: f32,
 }
 
 /// Stage 3: epochs of shuffled mini-batches, validation after each, the best epoch's bundle
@@ -455,6 +457,23 @@ fn fit_loop(
     observer: &mut dyn TrainObserver,
 ) -> Result<StopReason> {
     let train_lengths: Vec<usize> = run.prep.train_enc.iter().map(real_length).collect();
+    let mean_tokens =
+        train_lengths.iter().sum::<usize>() as f64 / train_lengths.len().max(1) as f64;
+    let multi_label = run.head.kind() == crate::head::HeadKind::MultiLabel;
+    let word_dropout = config.word_dropout_rate(mean_tokens, multi_label);
+    if config.word_dropout.is_none()
+        && word_dropout > 0.0
+        && run.progress.step == 0
+        && run.progress.epoch == 1
+    {
+        observer.message(
+            MessageKind::Info,
+            &format!(
+                "word dropout {word_dropout}: the training texts average {mean_tokens:.0} tokens (from {} on; --word-dropout sets it)",
+                super::config::WORD_DROPOUT_FROM_MEAN_TOKENS
+            ),
+        );
+    }
     let steps_per_epoch = run.prep.train_enc.len().div_ceil(run.batch);
     let max_epochs = config.max_epochs(steps_per_epoch);
     let patience = config.patience_epochs(steps_per_epoch);
@@ -492,6 +511,7 @@ fn fit_loop(
             started,
             batches: &batches,
             max_epochs,
+            word_dropout,
         };
         let setup = Setup {
             config,
@@ -559,6 +579,7 @@ fn train_epoch(
         min_len: prep.pipeline.encode.min_len,
         targets: &prep.train_t,
         weights: run.weights.as_deref(),
+        word_dropout: ctx.word_dropout,
     };
     let (trainer, progress) = (&mut run.trainer, &mut run.progress);
     if train_batches(config, trainer, &data, ctx, progress, &stop, observer)? {
@@ -605,6 +626,8 @@ struct EpochData<'a> {
     targets: &'a Targets,
     /// Weight of each label in the loss.
     weights: Option<&'a [f32]>,
+    /// The share of tokens dropped from each training text ([`drop_words`]).
+    word_dropout: f32,
 }
 
 /// Trains the batches of epoch `ctx.epoch` from `progress.step` on (one optimizer step each
@@ -628,8 +651,11 @@ fn train_batches(
     let mut seen_this_run = 0usize;
     for (step, rows) in batches.iter().enumerate().skip(progress.step) {
         let refs: Vec<&Encoded> = rows.iter().map(|&i| &data.train_enc[i]).collect();
-        let padded = PaddedBatch::new(&refs, data.min_len);
+        let mut padded = PaddedBatch::new(&refs, data.min_len);
         let seed = step_seed(config.seed, epoch, step);
+        if data.word_dropout > 0.0 {
+            drop_words(&mut padded, data.word_dropout, seed);
+        }
         let targets = data.targets.rows(rows);
         let stats = trainer.train_step_with(&padded.view(), seed, &mut |logits, dlogits| {
             data.head.loss(logits, &targets, data.weights, dlogits)
@@ -665,6 +691,26 @@ fn train_batches(
         }
     }
     Ok(true)
+}
+
+/// Word dropout: each real token of `batch` becomes padding (id 0, whose embedding row is zero)
+/// with probability `p`, drawn from `seed` (the step's dropout seed, so a resumed run drops the
+/// same words). The texts keep their lengths and positions (Gal & Ghahramani 2016, "A
+/// Theoretically Grounded Application of Dropout in Recurrent Neural Networks", §4.2, drop
+/// word embeddings; here per token rather than per word type).
+pub(crate) fn drop_words(batch: &mut PaddedBatch, p: f32, seed: u64) {
+    use rand_chacha::rand_core::{Rng, SeedableRng};
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_D407_0F00_D5A1);
+    // Compared on 24 bits: the draw is uniform on [0, 2^24).
+    let threshold = (p as f64 * (1u64 << 24) as f64) as u32;
+    let seq_len = batch.seq_len;
+    for (b, &len) in batch.lengths.iter().enumerate() {
+        for id in &mut batch.ids[b * seq_len..b * seq_len + len] {
+            if rng.next_u32() >> 8 < threshold {
+                *id = 0;
+            }
+        }
+    }
 }
 
 /// Whether `m` improves on `best` by `metric` (early stopping and the best epoch). With one
@@ -837,6 +883,48 @@ mod tests {
                 assert_eq!(back.valid_loss.to_bits(), m.valid_loss.to_bits(), "{a}/{n}");
             }
         }
+    }
+
+    #[test]
+    fn word_dropout_drops_a_seeded_share_of_real_tokens_and_never_padding() {
+        let seq_len = 1000;
+        let lengths = vec![1000, 600];
+        let ids: Vec<u32> = (0..2 * seq_len)
+            .map(|i| {
+                if i % seq_len < lengths[i / seq_len] {
+                    7
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let batch = PaddedBatch {
+            ids,
+            lengths,
+            seq_len,
+        };
+        let dropped = |p: f32, seed: u64| {
+            let mut b = batch.clone();
+            drop_words(&mut b, p, seed);
+            b
+        };
+        // p = 0 changes nothing; the same seed drops the same tokens, another seed others.
+        assert_eq!(dropped(0.0, 3).ids, batch.ids);
+        assert_eq!(dropped(0.25, 3).ids, dropped(0.25, 3).ids);
+        assert_ne!(dropped(0.25, 3).ids, dropped(0.25, 4).ids);
+        let b = dropped(0.25, 3);
+        assert_eq!(
+            (b.lengths.clone(), b.seq_len),
+            (batch.lengths.clone(), seq_len)
+        );
+        // Only real tokens become padding (id 0); the padding after the second text stays.
+        for (i, (&before, &after)) in batch.ids.iter().zip(&b.ids).enumerate() {
+            assert!(after == before || after == 0, "position {i}");
+        }
+        // About a quarter of the 1,600 real tokens: the count is Binomial(1600, 0.25), mean
+        // 400, standard deviation 17.3; 5 standard deviations either side.
+        let gone = b.ids.iter().filter(|&&id| id == 0).count() - 400;
+        assert!((313..=487).contains(&gone), "{gone} of 1,600 dropped");
     }
 
     #[test]

@@ -114,6 +114,13 @@ macro_rules! settings_table {
                 dropout: f32 = 0.5, value [keep] only [Kim, NgramCnn, Conv2d]
             }
             train {
+                /// Word dropout: the share of each training text's tokens dropped (read as
+                /// padding: a zero embedding row) at every step, drawn anew per step from the seed
+                /// (the embedding dropout of Gal & Ghahramani 2016, §4.2, per token); 0 = none
+                word_dropout: Option<f32> = None, option as f32 [keep]
+                shown "automatic: 0.4 for single-label kim when the training texts average 100 tokens or more (after --max-len), else 0" only [Kim, NgramCnn, Conv2d]
+            }
+            train {
                 /// Max L2 norm of each class's output weight vector (Kim 2014: 3)
                 max_norm: Option<f32> = None, option as f32 [keep] only [Kim, NgramCnn, Conv2d]
             }

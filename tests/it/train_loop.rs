@@ -132,6 +132,42 @@ fn interrupted_then_resumed_run_equals_an_uninterrupted_one() {
     assert!(err.err().unwrap().to_string().contains("other settings"));
 }
 
+/// Word dropout (`--word-dropout`) is drawn from each step's seed: two runs give the same model,
+/// a run interrupted after its first batch and resumed gives it too, and it is another model
+/// than the one trained without it.
+#[test]
+fn word_dropout_is_seeded_and_resumes_to_the_same_model() {
+    let (tr, va) = (synthetic(300, 4), synthetic(60, 5));
+    let data = TrainData {
+        train: &tr,
+        valid: &va,
+        test: None,
+    };
+    let config = TrainConfig {
+        word_dropout: Some(0.3),
+        ..small_config()
+    };
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let plain = TrainOptions::default();
+    train(&config, &data, dirs[0].path(), &plain).unwrap();
+    train(&config, &data, dirs[1].path(), &plain).unwrap();
+    assert_eq!(params(dirs[0].path()), params(dirs[1].path()));
+    let stop_now = TrainOptions {
+        interrupt: Some(Arc::new(AtomicBool::new(true))),
+        ..TrainOptions::default()
+    };
+    let first = train(&config, &data, dirs[2].path(), &stop_now).unwrap();
+    assert_eq!(first.stop, StopReason::Interrupted);
+    let resume = TrainOptions {
+        resume: true,
+        ..TrainOptions::default()
+    };
+    train(&config, &data, dirs[2].path(), &resume).unwrap();
+    assert_eq!(params(dirs[0].path()), params(dirs[2].path()));
+    train(&small_config(), &data, dirs[3].path(), &plain).unwrap();
+    assert_ne!(params(dirs[0].path()), params(dirs[3].path()));
+}
+
 #[test]
 fn resuming_an_early_stopped_run_is_refused() {
     let (tr, va) = (synthetic(200, 8), synthetic(40, 9));
