@@ -21,11 +21,13 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub threads: Vec<usize>,
     /// Timed training steps (and inference batches) per thread count, after 3 warm-up ones
-    /// (training steps: at least one pass over the workload's batches, so that the timed steps
-    /// are those of a later epoch; see `time_training_batches`).
+    /// (training steps: after at least one pass over the workload's batches, so that the first
+    /// updates of each word's optimizer state are not timed: the steps are those of a later
+    /// epoch).
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
-    /// Workload: `kim` (above), `seed` (the `--arch seed` conv2d preset at batch 32) or `b`
+    /// Workload: `kim` (random token ids, a shape check), `imdb` (real IMDB reviews: the figure
+    /// to compare with PyTorch's), `seed` (the `--arch seed` conv2d preset at batch 32) or `b`
     /// (torch_kim.py's workload B: conv2d emb 64, len 256, 32 maps 3x3, max 2x2, dense 64, batch 64).
     #[arg(long, value_enum, default_value = "kim")]
     pub workload: Workload,

@@ -180,11 +180,21 @@ pub(super) fn execute(request: RunRequest, log: &LogArgs) -> Result<()> {
     for w in run.warnings() {
         eprintln!("warning: {w}");
     }
-    let interrupt = on_ctrl_c(
-        "stopping: an epoch ends after its current batch with a checkpoint, and the n-gram \
-         branch's fit stops at once, its epochs kept (a run already writing its final report \
-         finishes it); Ctrl-C again to quit now",
-    );
+    let interrupt = on_ctrl_c(match run.config().arch {
+        textcnn::train::ArchKind::Ngram => {
+            "stopping: the n-gram branch's fit stops at once (a run already writing its final \
+             report finishes it); Ctrl-C again to quit now"
+        }
+        textcnn::train::ArchKind::NgramCnn => {
+            "stopping: an epoch ends after its current batch with a checkpoint, and the n-gram \
+             branch's fit stops at once, its epochs kept (a run already writing its final report \
+             finishes it); Ctrl-C again to quit now"
+        }
+        _ => {
+            "stopping: the epoch ends after its current batch with a checkpoint (a run already \
+             writing its final report finishes it); Ctrl-C again to quit now"
+        }
+    });
     let output = run.output().to_path_buf();
     let mut printer = TerminalPrinter::new(quiet).verbose(log.verbose);
     let outcome = {

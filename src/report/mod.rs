@@ -168,7 +168,7 @@ impl RunReport {
                     d => format!(", {d}"),
                 }
             ),
-            settings: bundle.config.training["config"].clone(),
+            settings: settings_in_force(&bundle.config.training),
             dataset: bundle.config.dataset.clone(),
             ngram: bundle
                 .config
@@ -348,6 +348,20 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .ok { color: var(--ok); } .bad { color: var(--bad); }
 details { margin: 0.5rem 0; }
 "#;
+
+/// The run's settings (`training.config`) with the word-dropout rate in force
+/// (`training.word_dropout`) in place of an automatic (null) `word_dropout`.
+fn settings_in_force(training: &serde_json::Value) -> serde_json::Value {
+    let mut settings = training["config"].clone();
+    if let Some(map) = settings.as_object_mut() {
+        let automatic = map.get("word_dropout").is_some_and(|v| v.is_null());
+        if automatic {
+            let rate = training.get("word_dropout").cloned().unwrap_or(0.0.into());
+            map.insert("word_dropout".into(), rate);
+        }
+    }
+    settings
+}
 
 /// A JSON value as page text: strings as they are, floats with at most 4 decimals (the f32
 /// settings' 0.4000000059604645 as 0.4).
@@ -657,6 +671,25 @@ fn write_epochs_and_settings(h: &mut String, run: &RunReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_automatic_word_dropout_shows_the_rate_in_force() {
+        let training = |config, rate: Option<f32>| {
+            let mut t = serde_json::json!({ "config": config });
+            if let Some(r) = rate {
+                t["word_dropout"] = serde_json::json!(r);
+            }
+            settings_in_force(&t)["word_dropout"].clone()
+        };
+        let automatic = serde_json::json!({"word_dropout": null, "lr": 0.001});
+        assert_eq!(num(&training(automatic.clone(), Some(0.4))), "0.4");
+        assert_eq!(num(&training(automatic, None)), "0");
+        // A given rate stays as given; settings without the key are left alone.
+        let given = serde_json::json!({"word_dropout": 0.2});
+        assert_eq!(num(&training(given, Some(0.2))), "0.2");
+        let old = serde_json::json!({"lr": 0.001});
+        assert_eq!(training(old, None), serde_json::Value::Null);
+    }
 
     #[test]
     fn cut_keeps_short_texts_and_marks_long_ones() {

@@ -493,6 +493,7 @@ impl TrainObserver for TensorBoardWriter {
             // The epoch cap and patience in force, automatic or not.
             map.insert("epochs".into(), run.max_epochs.into());
             map.insert("patience".into(), run.patience.into());
+            map.insert("word_dropout".into(), run.word_dropout.into());
             map.insert("train_examples".into(), run.train_examples.into());
             map.insert("classes".into(), run.labels.len().into());
         }

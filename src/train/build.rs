@@ -32,6 +32,9 @@ pub(super) struct Run {
     pub progress: EpochProgress,
     /// Real batch size (`batch_size`, at most the training examples).
     pub batch: usize,
+    /// The word-dropout rate in force ([`TrainConfig::word_dropout_rate`]), also in
+    /// `config.json` → `training.word_dropout`.
+    pub word_dropout: f32,
 }
 
 /// The architecture to train: the parent's grown to the new vocabulary and labels when
@@ -261,6 +264,27 @@ pub(super) fn build_model(
         dtype: Default::default(),
     };
     bundle_config.set_head_record(head.record(labels.len(), weights.as_deref()));
+    // The rate in force, automatic or not (the settings record an automatic one as null).
+    let word_dropout = {
+        let tokens: usize = prep.train_enc.iter().map(crate::batch::real_length).sum();
+        let mean = tokens as f64 / prep.train_enc.len().max(1) as f64;
+        let multi_label = head.kind() == crate::head::HeadKind::MultiLabel;
+        let rate = config.word_dropout_rate(mean, multi_label);
+        if config.word_dropout.is_none() && rate > 0.0 && !options.resume {
+            observer.message(
+                MessageKind::Info,
+                &format!(
+                    "word dropout {rate}: the training texts average {mean:.0} tokens (from {} \
+                     on; --word-dropout sets it)",
+                    super::config::WORD_DROPOUT_FROM_MEAN_TOKENS
+                ),
+            );
+        }
+        rate
+    };
+    if word_dropout > 0.0 {
+        bundle_config.training["word_dropout"] = serde_json::json!(word_dropout);
+    }
     if let Some(w) = &weights {
         bundle_config.training["class_weights"] = labels
             .iter()
@@ -284,5 +308,6 @@ pub(super) fn build_model(
         bundle_config,
         progress,
         batch,
+        word_dropout,
     })
 }

@@ -131,7 +131,7 @@ impl Checkpoint {
             crate::fsutil::Source::RegularFile,
             Some(MAX_STATE_BYTES),
         )
-        .with_context(|| format!("no checkpoint to resume: cannot read {}", path.display()))?;
+        .context("no checkpoint to resume")?;
         let text = String::from_utf8(bytes)
             .with_context(|| format!("{} is not a valid checkpoint", path.display()))?;
         serde_json::from_str(&text)

@@ -317,12 +317,21 @@ fn ngram_branch_stage(
         .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
     let Some(job) = fitted.filter(|_| !stopped) else {
         observer.interrupted();
+        let epochs = if run.arch.num_params() == 0 {
+            "" // `--arch ngram`: no network, no epochs
+        } else {
+            "every epoch is done and in the checkpoint, "
+        };
+        let again = if epochs.is_empty() {
+            ""
+        } else {
+            " (no epoch is trained again)"
+        };
         observer.message(
             MessageKind::Interrupted,
             &format!(
-                "interrupted in the n-gram stage: every epoch is done and in the checkpoint, the \
-                 branch is not fitted, and {} is refused as unfinished; `textcnn train --resume \
-                 {}` fits the branch (no epoch is trained again)",
+                "interrupted in the n-gram stage: {epochs}the branch is not fitted, and {} is \
+                 refused as unfinished; `textcnn train --resume {}` fits the branch{again}",
                 output.display(),
                 output.display()
             ),

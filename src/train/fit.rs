@@ -271,7 +271,7 @@ fn train_in_pool(
     let mut prefit = None;
     let mut stop = if run.arch.num_params() == 0 {
         // `--arch ngram`: no network to fit; the n-gram branch is the model.
-        no_network(&mut run, output)?
+        no_network(config, &mut run, output, options)?
     } else if run.prep.wants_ngram {
         let (stop, fitted) =
             fit_beside_branch(config, &mut run, data, (output, options), observer)?;
@@ -396,7 +396,12 @@ fn fit_beside_branch(
 /// # Errors
 /// When there is no n-gram branch to fit (fine-tuning on data that lacks some of the model's
 /// labels), or the bundle cannot be written.
-fn no_network(run: &mut Run, output: &Path) -> Result<StopReason> {
+fn no_network(
+    config: &TrainConfig,
+    run: &mut Run,
+    output: &Path,
+    options: &TrainOptions,
+) -> Result<StopReason> {
     if !run.prep.wants_ngram {
         bail!(
             "an n-gram model (--arch ngram) is its n-gram branch, which is refitted on the new \
@@ -412,6 +417,15 @@ fn no_network(run: &mut Run, output: &Path) -> Result<StopReason> {
         ngram: None,
     }
     .save_unfinished(output, true)?;
+    // A checkpoint without epochs, so that a run stopped in its n-gram stage resumes there
+    // (`--resume` fits the branch) like a network's run.
+    Checkpoint::save(
+        output,
+        config,
+        &options.run_info,
+        &run.trainer,
+        &run.progress,
+    )?;
     Ok(StopReason::Completed)
 }
 
@@ -457,23 +471,6 @@ fn fit_loop(
     observer: &mut dyn TrainObserver,
 ) -> Result<StopReason> {
     let train_lengths: Vec<usize> = run.prep.train_enc.iter().map(real_length).collect();
-    let mean_tokens =
-        train_lengths.iter().sum::<usize>() as f64 / train_lengths.len().max(1) as f64;
-    let multi_label = run.head.kind() == crate::head::HeadKind::MultiLabel;
-    let word_dropout = config.word_dropout_rate(mean_tokens, multi_label);
-    if config.word_dropout.is_none()
-        && word_dropout > 0.0
-        && run.progress.step == 0
-        && run.progress.epoch == 1
-    {
-        observer.message(
-            MessageKind::Info,
-            &format!(
-                "word dropout {word_dropout}: the training texts average {mean_tokens:.0} tokens (from {} on; --word-dropout sets it)",
-                super::config::WORD_DROPOUT_FROM_MEAN_TOKENS
-            ),
-        );
-    }
     let steps_per_epoch = run.prep.train_enc.len().div_ceil(run.batch);
     let max_epochs = config.max_epochs(steps_per_epoch);
     let patience = config.patience_epochs(steps_per_epoch);
@@ -487,6 +484,7 @@ fn fit_loop(
         valid_examples: run.prep.valid_enc.len(),
         num_params: run.arch.num_params(),
         first_epoch: run.progress.epoch,
+        word_dropout: run.word_dropout,
     });
     let stage = StageTimer::start(observer, Stage::Fit);
     // A resumed run whose epochs were all done (stopped or killed in its final stages) goes
@@ -511,7 +509,7 @@ fn fit_loop(
             started,
             batches: &batches,
             max_epochs,
-            word_dropout,
+            word_dropout: run.word_dropout,
         };
         let setup = Setup {
             config,

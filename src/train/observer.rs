@@ -72,6 +72,9 @@ pub struct RunStart<'a> {
     pub num_params: usize,
     /// The first epoch of this process (greater than 1 when resuming).
     pub first_epoch: usize,
+    /// The word-dropout rate in force
+    /// ([`crate::train::TrainConfig::word_dropout_rate`]: the setting, or its automatic value).
+    pub word_dropout: f32,
 }
 
 /// One optimizer step ([`TrainObserver::step`]).

@@ -113,7 +113,7 @@ macro_rules! settings_table {
                 /// layer (conv2d)
                 dropout: f32 = 0.5, value [keep] only [Kim, NgramCnn, Conv2d]
             }
-            train {
+            finetune {
                 /// Word dropout: the share of each training text's tokens dropped (read as
                 /// padding: a zero embedding row) at every step, drawn anew per step from the seed
                 /// (the embedding dropout of Gal & Ghahramani 2016, §4.2, per token); 0 = none

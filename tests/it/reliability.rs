@@ -280,6 +280,40 @@ fn ctrl_c_in_the_ngram_stage_stops_it_and_resume_fits_the_branch() {
     refused_until_resumed_to(&f, &stopped, &whole);
 }
 
+/// `--arch ngram` stopped in its n-gram stage: it said `--resume` fits the branch, but it had
+/// written no checkpoint, so `--resume` found nothing to resume. It now writes one (without
+/// epochs), and `--resume` fits the branch to the uninterrupted model.
+#[test]
+fn an_ngram_run_stopped_in_its_branch_resumes_to_the_same_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = files(tmp.path(), false);
+    let run_to = |out: &Path, stage: Option<Stage>| {
+        let config = TrainConfig {
+            arch: textcnn::train::ArchKind::Ngram,
+            threads: 1,
+            ..TrainConfig::default()
+        };
+        let mut request = RunRequest::new(config, out);
+        request.train = Some(DataSource::Spec(f.train.to_str().unwrap().to_string()));
+        request.test = Some(DataSource::Spec(f.test.to_str().unwrap().to_string()));
+        let flag = Arc::new(AtomicBool::new(false));
+        let mut observer = StopAt {
+            flag: flag.clone(),
+            epoch: None,
+            stage,
+        };
+        let mut run = request.prepare().unwrap();
+        run.train(&mut observer, Some(flag)).unwrap().stop
+    };
+    let whole = tmp.path().join("whole");
+    assert_eq!(run_to(&whole, None), StopReason::Completed);
+    let stopped = tmp.path().join("stopped");
+    let stop = run_to(&stopped, Some(Stage::NgramBranch));
+    assert_eq!(stop, StopReason::Interrupted);
+    assert!(stopped.join("checkpoint/state.json").is_file());
+    refused_until_resumed_to(&f, &stopped, &whole);
+}
+
 /// A run `stopped` (interrupted before its n-gram branch was written) is refused by `predict`
 /// naming `--resume`, and `--resume` finishes it to the bundle, branch and report of `whole`.
 fn refused_until_resumed_to(f: &Files, stopped: &Path, whole: &Path) {

@@ -168,6 +168,44 @@ fn word_dropout_is_seeded_and_resumes_to_the_same_model() {
     assert_ne!(params(dirs[0].path()), params(dirs[3].path()));
 }
 
+/// The automatic word dropout of `--arch kim` on long texts: `config.json` records the setting as
+/// automatic (null) and the rate in force under `training.word_dropout`. Short texts get none,
+/// and nothing is recorded.
+#[test]
+fn the_automatic_word_dropout_is_recorded_with_the_run() {
+    let long = |d: Dataset| Dataset {
+        examples: d
+            .examples
+            .iter()
+            .map(|e| Example::new([e.text.as_str(); 12].join(" "), e.label().to_string()))
+            .collect(),
+        ..d
+    };
+    let config = TrainConfig {
+        arch: textcnn::train::ArchKind::Kim,
+        epochs: Some(1),
+        ..small_config()
+    };
+    let training = |tr: &Dataset, va: &Dataset| -> serde_json::Value {
+        let data = TrainData {
+            train: tr,
+            valid: va,
+            test: Some(va),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        train(&config, &data, dir.path(), &TrainOptions::default()).unwrap();
+        let c = std::fs::read(dir.path().join(bundle::CONFIG_FILE)).unwrap();
+        let c: serde_json::Value = serde_json::from_slice(&c).unwrap();
+        c["training"].clone()
+    };
+    // 12 copies of 7 to 15 words: 84 to 180 tokens, about 130 on average.
+    let t = training(&long(synthetic(120, 4)), &long(synthetic(30, 5)));
+    assert_eq!(t["config"]["word_dropout"], serde_json::Value::Null);
+    assert_eq!(t["word_dropout"].as_f64(), Some(0.4f32 as f64));
+    let t = training(&synthetic(120, 4), &synthetic(30, 5));
+    assert!(t.get("word_dropout").is_none(), "{t}");
+}
+
 #[test]
 fn resuming_an_early_stopped_run_is_refused() {
     let (tr, va) = (synthetic(200, 8), synthetic(40, 9));
