@@ -167,15 +167,22 @@ fn is_tensorboard_log(path: &Path) -> bool {
         })
 }
 
-/// Whether `name` is one of textcnn's temporary files, `.NAME.PID.tmp` (see
-/// [`crate::fsutil::write_atomic`]); a hidden file of the user's is not.
+/// Whether `name` is one of textcnn's temporary files: `.NAME.PID.tmp` (see
+/// [`crate::fsutil::write_atomic`]), or `.tmpXXXXXX` (six letters or digits: the file
+/// `safetensors` streams a checkpoint's tensors into before renaming it to textcnn's, left by a
+/// process killed during that write); a hidden file of the user's is not.
 fn is_temp_name(name: &str) -> bool {
-    name.strip_prefix('.')
+    let ours = name
+        .strip_prefix('.')
         .and_then(|n| n.strip_suffix(".tmp"))
         .and_then(|n| n.rsplit_once('.'))
         .is_some_and(|(base, pid)| {
             !base.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
-        })
+        });
+    let streamed = name
+        .strip_prefix(".tmp")
+        .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()));
+    ours || streamed
 }
 
 /// Removes the leftovers found by [`check_new_output`]; returns a note naming them (none when
@@ -385,6 +392,12 @@ mod tests {
         assert!(!is_temp_name(".config.json.tmp"));
         assert!(!is_temp_name(".notes.tmp"));
         assert!(!is_temp_name("config.json.1234.tmp"));
+        // safetensors' own temporary file (tempfile's `.tmp` and six letters or digits).
+        assert!(is_temp_name(".tmpAIBFQO"));
+        assert!(is_temp_name(".tmp9x2Kq0"));
+        assert!(!is_temp_name(".tmpAIBFQ"));
+        assert!(!is_temp_name(".tmp-AIBFQ"));
+        assert!(!is_temp_name("tmpAIBFQO"));
     }
 
     #[test]
