@@ -26,6 +26,15 @@ fn small_config() -> TrainConfig {
     }
 }
 
+/// Options whose stop flag is already set: training stops after its first batch and writes a
+/// checkpoint.
+fn stopped_at_once() -> TrainOptions {
+    TrainOptions {
+        interrupt: Some(Arc::new(AtomicBool::new(true))),
+        ..TrainOptions::default()
+    }
+}
+
 fn params(dir: &Path) -> Vec<(String, Vec<f32>)> {
     let mut t: Vec<_> = load_tensors(&dir.join(bundle::MODEL_FILE))
         .unwrap()
@@ -94,12 +103,7 @@ fn interrupted_then_resumed_run_equals_an_uninterrupted_one() {
     train(&config, &data, straight.path(), &TrainOptions::default()).unwrap();
 
     let resumed = tempfile::tempdir().unwrap();
-    // The flag is already set: training stops after the first batch and writes a checkpoint.
-    let stop_now = TrainOptions {
-        interrupt: Some(Arc::new(AtomicBool::new(true))),
-        ..TrainOptions::default()
-    };
-    let first = train(&config, &data, resumed.path(), &stop_now).unwrap();
+    let first = train(&config, &data, resumed.path(), &stopped_at_once()).unwrap();
     assert_eq!(first.stop, StopReason::Interrupted);
     assert!(first.history.is_empty());
     let rest = train(
@@ -137,26 +141,22 @@ fn interrupted_then_resumed_run_equals_an_uninterrupted_one() {
 /// than the one trained without it.
 #[test]
 fn word_dropout_is_seeded_and_resumes_to_the_same_model() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let (tr, va) = (synthetic(300, 4), synthetic(60, 5));
+    let config = TrainConfig {
+        word_dropout: Some(0.3),
+        ..small_config()
+    };
     let data = TrainData {
         train: &tr,
         valid: &va,
         test: None,
     };
-    let config = TrainConfig {
-        word_dropout: Some(0.3),
-        ..small_config()
-    };
-    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let plain = TrainOptions::default();
     train(&config, &data, dirs[0].path(), &plain).unwrap();
     train(&config, &data, dirs[1].path(), &plain).unwrap();
     assert_eq!(params(dirs[0].path()), params(dirs[1].path()));
-    let stop_now = TrainOptions {
-        interrupt: Some(Arc::new(AtomicBool::new(true))),
-        ..TrainOptions::default()
-    };
-    let first = train(&config, &data, dirs[2].path(), &stop_now).unwrap();
+    let first = train(&config, &data, dirs[2].path(), &stopped_at_once()).unwrap();
     assert_eq!(first.stop, StopReason::Interrupted);
     let resume = TrainOptions {
         resume: true,
