@@ -438,7 +438,7 @@ fn report_branch(
     }
     let message = if v.get("cnn").is_some() {
         format!(
-            "n-gram branch: {}, {} n-grams, C = {}, mix cnn {:.1} n-gram {:.1}; valid {name} cnn {:.4}, n-gram {:.4}, mixed {:.4} (fitted in {seconds:.1} s{when})",
+            "n-gram branch: {}, {} n-grams, C = {}, mixture exponents cnn {:.1}, n-gram {:.1}; valid {name} cnn {:.4}, n-gram {:.4}, mixed {:.4} (fitted in {seconds:.1} s{when})",
             branch.features.describe(),
             branch.num_features,
             branch.c,
