@@ -141,13 +141,24 @@ fn train_stopped_on(
     request.explicit = ["epochs", "threads", "emb_dim", "feature_maps", "batch_size"]
         .map(String::from)
         .into();
-    request.train = Some(DataSource::Spec(f.train.to_str().unwrap().to_string()));
-    request.test = Some(DataSource::Spec(f.test.to_str().unwrap().to_string()));
     request.head = Some(if multi {
         HeadKind::MultiLabel
     } else {
         HeadKind::SingleLabel
     });
+    run_stopped(request, f, epoch, stage)
+}
+
+/// Runs `request` on `f`'s training and test files, setting the stop flag (as Ctrl-C does)
+/// when epoch `epoch` ends or stage `stage` starts; returns how the run ended.
+fn run_stopped(
+    mut request: RunRequest,
+    f: &Files,
+    epoch: Option<usize>,
+    stage: Option<Stage>,
+) -> StopReason {
+    request.train = Some(DataSource::Spec(f.train.to_str().unwrap().to_string()));
+    request.test = Some(DataSource::Spec(f.test.to_str().unwrap().to_string()));
     let mut run = request.prepare().unwrap();
     let flag = Arc::new(AtomicBool::new(false));
     let mut observer = StopAt {
@@ -293,17 +304,7 @@ fn an_ngram_run_stopped_in_its_branch_resumes_to_the_same_model() {
             threads: 1,
             ..TrainConfig::default()
         };
-        let mut request = RunRequest::new(config, out);
-        request.train = Some(DataSource::Spec(f.train.to_str().unwrap().to_string()));
-        request.test = Some(DataSource::Spec(f.test.to_str().unwrap().to_string()));
-        let flag = Arc::new(AtomicBool::new(false));
-        let mut observer = StopAt {
-            flag: flag.clone(),
-            epoch: None,
-            stage,
-        };
-        let mut run = request.prepare().unwrap();
-        run.train(&mut observer, Some(flag)).unwrap().stop
+        run_stopped(RunRequest::new(config, out), &f, None, stage)
     };
     let whole = tmp.path().join("whole");
     assert_eq!(run_to(&whole, None), StopReason::Completed);
