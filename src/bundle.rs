@@ -204,10 +204,10 @@ impl NgramBranch {
         let metric = self.validation["metric"].as_str().unwrap_or("acc");
         let ngram = self.validation["ngram"].as_f64().unwrap_or(f64::NAN);
         Some(format!(
-            "the CNN adds nothing on this data: the validation split chose mixture weight 0 for it \
-             (valid {metric} CNN {cnn:.4}, n-gram branch {ngram:.4}), so every prediction is the \
-             n-gram branch's and the CNN's settings change nothing; `--arch ngram` gives the same \
-             model without training the network"
+            "the CNN adds nothing on this data: the validation split chose mixture exponent 0 \
+             (weight 0) for it (valid {metric} CNN {cnn:.4}, n-gram branch {ngram:.4}), so every \
+             prediction is the n-gram branch's and the CNN's settings change nothing; `--arch \
+             ngram` gives the same model without training the network"
         ))
     }
 }
@@ -857,7 +857,7 @@ mod tests {
         };
         let both = serde_json::json!({"metric": "acc", "cnn": 0.8125, "ngram": 0.9, "mixed": 0.9});
         let note = branch(0.0, both.clone()).cnn_unused_note().unwrap();
-        assert!(note.contains("weight 0"), "{note}");
+        assert!(note.contains("mixture exponent 0 (weight 0)"), "{note}");
         assert!(
             note.contains("valid acc CNN 0.8125, n-gram branch 0.9000"),
             "{note}"

@@ -458,9 +458,6 @@ fn report_branch(
         )
     };
     observer.message(MessageKind::Info, &message);
-    if let Some(note) = branch.cnn_unused_note() {
-        observer.message(MessageKind::Warning, &note);
-    }
 }
 
 /// Puts the n-gram branch into the bundle.
