@@ -40,6 +40,10 @@ def test_params_clone_and_unfitted_errors():
     assert twin is not est and twin.get_params() == est.get_params()
     with pytest.raises(ValueError, match="Invalid parameter"):
         est.set_params(epochz=1)
+    # Every `textcnn train` setting the estimator names reaches the run's settings; None keeps
+    # the library's default (word dropout: automatic).
+    assert "word_dropout" not in est._settings()
+    assert est.set_params(word_dropout=0.25)._settings()["word_dropout"] == 0.25
     with pytest.raises(sklearn.exceptions.NotFittedError):
         est.predict(["text"])
     assert textcnn.TextCNNClassifier is TextCNNClassifier
@@ -47,8 +51,9 @@ def test_params_clone_and_unfitted_errors():
 
 def test_fit_predict_score_and_pickle(reviews):
     X, y, Xt, yt = reviews
-    est = TextCNNClassifier(**SMALL).fit(X, y)
+    est = TextCNNClassifier(**SMALL, word_dropout=0.1).fit(X, y)
     assert list(est.classes_) == ["neg", "pos"]
+    assert est.model_.config["training"]["config"]["word_dropout"] == pytest.approx(0.1)
     proba = est.predict_proba(Xt)
     assert proba.shape == (len(Xt), 2)
     pred = est.predict(Xt)

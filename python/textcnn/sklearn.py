@@ -41,8 +41,8 @@ __all__ = ["TextCNNClassifier", "TextCNNParameterWarning"]
 #: Parameters that shape the CNN branch only: they do nothing when the fitted model does not
 #: use the CNN (`arch="ngram"`, or an `ngram-cnn` mixture that gave the CNN weight 0).
 _CNN_PARAMETERS = (
-    "epochs", "batch_size", "lr", "dropout", "emb_dim", "region_sizes", "feature_maps", "max_len",
-    "vocab_size", "min_count", "patience",
+    "epochs", "batch_size", "lr", "dropout", "word_dropout", "emb_dim", "region_sizes",
+    "feature_maps", "max_len", "vocab_size", "min_count", "patience",
 )
 #: Parameters of the Kim CNN that the 2-D architectures (`conv2d`, `seed`) do not read.
 _KIM_ONLY_PARAMETERS = ("region_sizes", "feature_maps")
@@ -81,6 +81,7 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         batch_size: Optional[int] = None,
         lr: Optional[float] = None,
         dropout: Optional[float] = None,
+        word_dropout: Optional[float] = None,
         emb_dim: Optional[int] = None,
         region_sizes: Optional[Sequence[int]] = None,
         feature_maps: Optional[int] = None,
@@ -102,6 +103,7 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.dropout = dropout
+        self.word_dropout = word_dropout
         self.emb_dim = emb_dim
         self.region_sizes = region_sizes
         self.feature_maps = feature_maps
@@ -121,8 +123,9 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
     def _settings(self) -> dict:
         s = dict(self.settings or {})
         for name in (
-            "arch", "epochs", "batch_size", "lr", "dropout", "emb_dim", "feature_maps", "max_len",
-            "vocab_size", "min_count", "patience", "valid_fraction", "seed",
+            "arch", "epochs", "batch_size", "lr", "dropout", "word_dropout", "emb_dim",
+            "feature_maps", "max_len", "vocab_size", "min_count", "patience", "valid_fraction",
+            "seed",
         ):
             value = getattr(self, name)
             if value is not None:
