@@ -134,6 +134,25 @@ impl Dataset {
         self.examples.len()
     }
 
+    /// A fingerprint of the examples, in order: `"N examples, crc32c XXXXXXXX"`, the CRC-32C
+    /// (Castagnoli) of every text and its labels, each followed by a separator byte. It changes
+    /// when an example is added, removed, moved or edited (a CRC-32C misses one change in 2^32:
+    /// a check against mistakes, not against forgery); `--resume` compares it with the one
+    /// recorded at the run's start.
+    pub fn fingerprint(&self) -> String {
+        let mut crc = 0u32;
+        for e in &self.examples {
+            crc = crc32c::crc32c_append(crc, e.text.as_bytes());
+            crc = crc32c::crc32c_append(crc, &[0x1f]);
+            for l in &e.labels {
+                crc = crc32c::crc32c_append(crc, l.as_bytes());
+                crc = crc32c::crc32c_append(crc, &[0x1e]);
+            }
+            crc = crc32c::crc32c_append(crc, &[0x1d]);
+        }
+        format!("{} examples, crc32c {crc:08x}", self.examples.len())
+    }
+
     /// Whether there are no examples.
     pub fn is_empty(&self) -> bool {
         self.examples.is_empty()

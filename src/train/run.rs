@@ -190,9 +190,51 @@ pub struct RunSources {
     /// The head (left out for single-label runs).
     #[serde(default, skip_serializing_if = "HeadKind::is_single_label")]
     pub head: HeadKind,
+    /// Fingerprints ([`crate::data::Dataset::fingerprint`]) of the training and validation
+    /// examples the run trains on (after the validation split): `--resume` refuses data that
+    /// changed since. Left out by records made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprints: Option<DataFingerprints>,
     /// The caller's extra fields ([`RunRequest::tags`]).
     #[serde(flatten)]
     pub tags: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Fingerprints of a run's training and validation examples (see [`RunSources::fingerprints`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataFingerprints {
+    /// Of the training examples.
+    pub train: String,
+    /// Of the validation examples.
+    pub valid: String,
+}
+
+impl DataFingerprints {
+    /// The fingerprints of `train` and `valid`.
+    pub fn of(train: &Dataset, valid: &Dataset) -> DataFingerprints {
+        DataFingerprints {
+            train: train.fingerprint(),
+            valid: valid.fingerprint(),
+        }
+    }
+
+    /// The error of `--resume` when the data read now (`self`) differ from the data the
+    /// checkpoint was trained on (`recorded`); `train_spec` names the training data.
+    fn check_same(&self, recorded: &DataFingerprints, train_spec: &str) -> Result<()> {
+        for (what, now, then) in [
+            ("training", &self.train, &recorded.train),
+            ("validation", &self.valid, &recorded.valid),
+        ] {
+            if now != then {
+                bail!(
+                    "{train_spec}: the {what} data changed since the run started (then {then}, \
+                     now {now}); --resume continues a run on the data it started with: restore \
+                     them, or start a new run (textcnn train --output NEW_DIR)"
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 impl RunSources {
@@ -542,6 +584,7 @@ impl RunRequest {
             allow_new_labels,
             multi_label: sets.then(|| read.layout.clone()),
             head,
+            fingerprints: None,
             tags: self.tags,
         };
         (read, self.train, self.valid, self.test, sources)
@@ -623,6 +666,11 @@ impl RunRequest {
             }
         }
         sources.head = head;
+        let fingerprints = DataFingerprints::of(&train, &valid);
+        if let Some(recorded) = &sources.fingerprints {
+            fingerprints.check_same(recorded, &sources.train)?;
+        }
+        sources.fingerprints = Some(fingerprints);
         let run_info = serde_json::to_value(&sources)?;
         Ok((train, valid, test, run_info, warnings))
     }

@@ -336,6 +336,53 @@ fn refused_until_resumed_to(f: &Files, stopped: &Path, whole: &Path) {
     }
 }
 
+/// `--resume` after the training file was edited: the run went on with the new texts (unless
+/// the edit changed the vocabulary), mixing two datasets in one model without a word. It is
+/// refused, naming the file and both fingerprints, and continues once the file is restored.
+#[test]
+fn resume_refuses_training_data_changed_since_the_run_started() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = files(tmp.path(), false);
+    let whole = tmp.path().join("whole");
+    train_cli(&f, &whole, false);
+    let stopped = tmp.path().join("stopped");
+    let stop = train_stopped(&f, &stopped, false, Some(1), None);
+    assert_eq!(stop, StopReason::Interrupted);
+    let original = std::fs::read_to_string(&f.train).unwrap();
+    let lines = original.lines().count();
+    // One more example (a copy of the last line): every existing text unchanged.
+    let last = original.lines().last().unwrap();
+    std::fs::write(&f.train, format!("{original}{last}\n")).unwrap();
+    let d = stopped.to_str().unwrap();
+    let err = fails_with(
+        &["train", "--resume", d],
+        &format!(
+            "{}: the training data changed since the run started",
+            f.train.display()
+        ),
+    );
+    assert!(err.contains("crc32c"), "{err}");
+    assert!(err.contains("textcnn train --output NEW_DIR"), "{err}");
+    // The same number of examples, one text edited.
+    let edited = original.replacen(last, &last.replace(' ', "  x "), 1);
+    assert_eq!(edited.lines().count(), lines);
+    std::fs::write(&f.train, edited).unwrap();
+    fails_with(
+        &["train", "--resume", d],
+        "data changed since the run started",
+    );
+    // Restored: the refusals changed nothing, and the run finishes to the uninterrupted model.
+    std::fs::write(&f.train, original).unwrap();
+    succeeds(&["train", "--resume", d, "--quiet"]);
+    for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
+        assert_eq!(
+            crate::common::run_output(&whole, file).unwrap(),
+            crate::common::run_output(&stopped, file).unwrap(),
+            "resumed {file}"
+        );
+    }
+}
+
 /// Every file of `dir` (recursively) with its bytes and modification time.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
     let mut out = Vec::new();
