@@ -519,7 +519,7 @@ fn fit_loop(
         if !train_epoch(run, &ctx, &setup, observer)? {
             return Ok(StopReason::Interrupted);
         }
-        end_epoch(run, &ctx, &setup, observer)?;
+        end_epoch(run, &ctx, &setup, observer).map_err(|e| save_failed(e, output))?;
         let progress = &run.progress;
         if progress.bad_epochs >= patience && progress.epoch <= max_epochs {
             stop = StopReason::EarlyStopped;
@@ -726,6 +726,21 @@ pub(crate) fn improves(metric: Metric, m: &EpochMetrics, best: Option<&EpochMetr
         Metric::Loss => m.valid_loss < b.valid_loss,
         Metric::MacroF1 => m.valid_macro_f1 > b.valid_macro_f1,
     })
+}
+
+/// The error of an epoch's end that failed (`e`: a full disk, a folder made read-only), with
+/// the way on when the checkpoint of an earlier epoch is intact in `output` (a save replaces
+/// it only once the new one is whole, and the bundle is rewritten from it).
+fn save_failed(e: anyhow::Error, output: &Path) -> anyhow::Error {
+    match Checkpoint::load(output) {
+        Ok(ckpt) if ckpt.progress.step == 0 && ckpt.progress.epoch > 1 => anyhow::anyhow!(
+            "{e:#}\nthe checkpoint after epoch {} is intact: make room (or fix the folder) and \
+             continue with `textcnn train --resume {}`",
+            ckpt.progress.epoch - 1,
+            output.display()
+        ),
+        _ => e,
+    }
 }
 
 /// The end of an epoch: validation by the head, the epoch's line of `metrics.jsonl`, the

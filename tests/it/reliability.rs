@@ -383,6 +383,70 @@ fn resume_refuses_training_data_changed_since_the_run_started() {
     }
 }
 
+/// Makes `metrics.jsonl` a folder holding a file when epoch `at` ends, before its saves (as a
+/// full disk or a folder made read-only would fail them; a folder fails the rename for root too).
+struct BreakSavesAt {
+    output: PathBuf,
+    at: usize,
+}
+
+impl TrainObserver for BreakSavesAt {
+    fn epoch_finished(&mut self, e: &EpochEnd) {
+        if e.metrics.epoch == self.at {
+            let metrics = self.output.join("metrics.jsonl");
+            std::fs::remove_file(&metrics).unwrap();
+            std::fs::create_dir(&metrics).unwrap();
+            std::fs::write(metrics.join("x"), "x").unwrap();
+        }
+    }
+}
+
+/// A save that fails at the end of a later epoch (a full disk) said only what failed, not that
+/// the checkpoint of the epoch before is intact and `--resume` continues from it. It says so,
+/// and `--resume` then finishes the run to the model of a run that never failed.
+#[test]
+fn a_save_failing_after_the_first_epoch_names_the_intact_checkpoint_and_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = files(tmp.path(), false);
+    let whole = tmp.path().join("whole");
+    train_cli(&f, &whole, false);
+    let broken = tmp.path().join("broken");
+    let mut request = RunRequest::new(tiny_config(), &broken);
+    request.explicit = ["epochs", "threads", "emb_dim", "feature_maps", "batch_size"]
+        .map(String::from)
+        .into();
+    request.train = Some(DataSource::Spec(f.train.to_str().unwrap().to_string()));
+    request.test = Some(DataSource::Spec(f.test.to_str().unwrap().to_string()));
+    let mut run = request.prepare().unwrap();
+    let mut observer = BreakSavesAt {
+        output: broken.clone(),
+        at: 2,
+    };
+    let Err(err) = run.train(&mut observer, None) else {
+        panic!("the run succeeded with metrics.jsonl a folder")
+    };
+    drop(run);
+    let d = broken.to_str().unwrap();
+    let message = format!("{err:#}");
+    assert!(message.contains("metrics.jsonl"), "{message}");
+    assert!(
+        message.ends_with(&format!(
+            "the checkpoint after epoch 1 is intact: make room (or fix the folder) and continue \
+             with `textcnn train --resume {d}`"
+        )),
+        "{message}"
+    );
+    std::fs::remove_dir_all(broken.join("metrics.jsonl")).unwrap();
+    succeeds(&["train", "--resume", d, "--quiet"]);
+    for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
+        assert_eq!(
+            crate::common::run_output(&whole, file).unwrap(),
+            crate::common::run_output(&broken, file).unwrap(),
+            "resumed {file}"
+        );
+    }
+}
+
 /// Every file of `dir` (recursively) with its bytes and modification time.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
     let mut out = Vec::new();
