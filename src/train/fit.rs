@@ -289,7 +289,8 @@ fn train_in_pool(
             // is freed before the n-gram branch allocates (~170 MB for IMDB's model).
             run.trainer.release_training_state();
             let options = (options, config.metric);
-            super::finish::final_stages(data, &run, output, options, prefit, observer)?
+            super::finish::final_stages(data, &run, output, options, prefit, observer)
+                .map_err(|e| save_failed(e, output))?
         }
     };
     if end.is_none() {
@@ -728,19 +729,23 @@ pub(crate) fn improves(metric: Metric, m: &EpochMetrics, best: Option<&EpochMetr
     })
 }
 
-/// The error of an epoch's end that failed (`e`: a full disk, a folder made read-only), with
-/// the way on when the checkpoint of an earlier epoch is intact in `output` (a save replaces
-/// it only once the new one is whole, and the bundle is rewritten from it).
+/// The error of a save that failed at an epoch's end or in the final stages (`e`: a full disk,
+/// a folder made read-only), with the way on when a checkpoint is intact in `output` (a save
+/// replaces it only once the new one is whole, and the bundle is rewritten from it).
 fn save_failed(e: anyhow::Error, output: &Path) -> anyhow::Error {
-    match Checkpoint::load(output) {
-        Ok(ckpt) if ckpt.progress.step == 0 && ckpt.progress.epoch > 1 => anyhow::anyhow!(
-            "{e:#}\nthe checkpoint after epoch {} is intact: make room (or fix the folder) and \
-             continue with `textcnn train --resume {}`",
-            ckpt.progress.epoch - 1,
-            output.display()
-        ),
-        _ => e,
-    }
+    let Ok(ckpt) = Checkpoint::load(output) else {
+        return e;
+    };
+    let at = match (ckpt.progress.epoch, ckpt.progress.step) {
+        (epoch, 0) if epoch > 1 => format!("after epoch {}", epoch - 1),
+        (epoch, step) if step > 0 => format!("at epoch {epoch}, batch {step}"),
+        _ => "of the run".to_string(),
+    };
+    anyhow::anyhow!(
+        "{e:#}\nthe checkpoint {at} is intact: make room (or fix the folder) and continue with \
+         `textcnn train --resume {}`",
+        output.display()
+    )
 }
 
 /// The end of an epoch: validation by the head, the epoch's line of `metrics.jsonl`, the

@@ -219,17 +219,28 @@ impl DataFingerprints {
     }
 
     /// The error of `--resume` when the data read now (`self`) differ from the data the
-    /// checkpoint was trained on (`recorded`); `train_spec` names the training data.
-    fn check_same(&self, recorded: &DataFingerprints, train_spec: &str) -> Result<()> {
+    /// checkpoint was trained on (`recorded`); `sources` name the data.
+    fn check_same(&self, recorded: &DataFingerprints, sources: &RunSources) -> Result<()> {
+        let train = &sources.train;
+        let valid = match &sources.valid {
+            Some(v) => format!("{v}: the validation data"),
+            None => {
+                format!("{train}: the texts held out from it for validation (--valid-fraction)")
+            }
+        };
         for (what, now, then) in [
-            ("training", &self.train, &recorded.train),
-            ("validation", &self.valid, &recorded.valid),
+            (
+                format!("{train}: the training data"),
+                &self.train,
+                &recorded.train,
+            ),
+            (valid, &self.valid, &recorded.valid),
         ] {
             if now != then {
                 bail!(
-                    "{train_spec}: the {what} data changed since the run started (then {then}, \
-                     now {now}); --resume continues a run on the data it started with: restore \
-                     them, or start a new run (textcnn train --output NEW_DIR)"
+                    "{what} changed since the run started (then {then}, now {now}); --resume \
+                     continues a run on the data it started with: restore the file, or start a \
+                     new run (textcnn train --output NEW_DIR)"
                 );
             }
         }
@@ -668,7 +679,7 @@ impl RunRequest {
         sources.head = head;
         let fingerprints = DataFingerprints::of(&train, &valid);
         if let Some(recorded) = &sources.fingerprints {
-            fingerprints.check_same(recorded, &sources.train)?;
+            fingerprints.check_same(recorded, &sources)?;
         }
         sources.fingerprints = Some(fingerprints);
         let run_info = serde_json::to_value(&sources)?;

@@ -372,7 +372,7 @@ fn resume_refuses_training_data_changed_since_the_run_started() {
         "data changed since the run started",
     );
     // Restored: the refusals changed nothing, and the run finishes to the uninterrupted model.
-    std::fs::write(&f.train, original).unwrap();
+    std::fs::write(&f.train, &original).unwrap();
     succeeds(&["train", "--resume", d, "--quiet"]);
     for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
         assert_eq!(
@@ -381,6 +381,25 @@ fn resume_refuses_training_data_changed_since_the_run_started() {
             "resumed {file}"
         );
     }
+    // A validation file of its own: its change is named by its name.
+    // The test file's format and name, under another name (the format follows the extension).
+    let name = f.test.file_name().unwrap().to_str().unwrap();
+    let valid = tmp.path().join(format!("valid-{name}"));
+    std::fs::copy(&f.test, &valid).unwrap();
+    let with_valid = tmp.path().join("with_valid");
+    let mut request = RunRequest::new(tiny_config(), &with_valid);
+    request.valid = Some(DataSource::Spec(valid.to_str().unwrap().to_string()));
+    let stop = run_stopped(request, &f, Some(1), None);
+    assert_eq!(stop, StopReason::Interrupted);
+    let text = std::fs::read_to_string(&valid).unwrap();
+    std::fs::write(&valid, format!("{text}{}\n", text.lines().last().unwrap())).unwrap();
+    fails_with(
+        &["train", "--resume", with_valid.to_str().unwrap()],
+        &format!(
+            "{}: the validation data changed since the run started",
+            valid.display()
+        ),
+    );
 }
 
 /// Makes `metrics.jsonl` a folder holding a file when epoch `at` ends, before its saves (as a
