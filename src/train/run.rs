@@ -618,6 +618,7 @@ impl RunRequest {
         Vec<String>,
     )> {
         let sets = head.head().reads_label_sets();
+        let resumed = sources.is_some();
         let (read, train, valid, test, mut sources) = match sources {
             Some(s) => (
                 s.read_options(),
@@ -630,7 +631,26 @@ impl RunRequest {
         };
         let load = |d: DataSource| -> Result<Dataset> {
             match d {
-                DataSource::Spec(spec) => load_dataset(&spec, &read),
+                DataSource::Spec(spec) => load_dataset(&spec, &read).map_err(|e| {
+                    if !resumed {
+                        return e;
+                    }
+                    let relative = Path::new(&spec).is_relative() && !spec.contains(':');
+                    anyhow::anyhow!(
+                        "{e:#}\n--resume reads the data the run started with, as it named them{}: \
+                         restore them{}",
+                        if relative {
+                            " (a relative path is read from the current folder)"
+                        } else {
+                            ""
+                        },
+                        if relative {
+                            ", or run --resume from the folder the run started in"
+                        } else {
+                            ""
+                        },
+                    )
+                }),
                 DataSource::Dataset(ds) => Ok(ds),
             }
         };
@@ -678,8 +698,14 @@ impl RunRequest {
         }
         sources.head = head;
         let fingerprints = DataFingerprints::of(&train, &valid);
-        if let Some(recorded) = &sources.fingerprints {
-            fingerprints.check_same(recorded, &sources)?;
+        match &sources.fingerprints {
+            Some(recorded) => fingerprints.check_same(recorded, &sources)?,
+            None if resumed => info.push(
+                "the checkpoint records no fingerprint of its data (it was made before they \
+                 existed): --resume cannot check that the data are the ones the run started with"
+                    .to_string(),
+            ),
+            None => {}
         }
         sources.fingerprints = Some(fingerprints);
         let run_info = serde_json::to_value(&sources)?;

@@ -400,6 +400,33 @@ fn resume_refuses_training_data_changed_since_the_run_started() {
             valid.display()
         ),
     );
+    // Gone: the reader's error, and what --resume reads.
+    std::fs::remove_file(&valid).unwrap();
+    let err = fails_with(
+        &["train", "--resume", with_valid.to_str().unwrap()],
+        &valid.display().to_string(),
+    );
+    assert!(
+        err.contains(
+            "--resume reads the data the run started with, as it named them: restore them"
+        ),
+        "{err}"
+    );
+    // A checkpoint without fingerprints (made before they existed) resumes, saying it cannot
+    // check the data.
+    std::fs::write(&valid, &text).unwrap();
+    let state = with_valid.join("checkpoint/state.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(json["run"]["fingerprints"]["valid"].is_string());
+    json["run"].as_object_mut().unwrap().remove("fingerprints");
+    std::fs::write(&state, serde_json::to_string(&json).unwrap()).unwrap();
+    let o = succeeds(&["train", "--resume", with_valid.to_str().unwrap()]);
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        all.contains("the checkpoint records no fingerprint of its data"),
+        "{all}"
+    );
 }
 
 /// Makes `metrics.jsonl` a folder holding a file when epoch `at` ends, before its saves (as a
