@@ -261,13 +261,7 @@ fn a_run_stopped_before_its_ngram_branch_is_refused_everywhere_until_resumed() {
             "{}",
             stderr(&o)
         );
-        for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
-            assert_eq!(
-                crate::common::run_output(&whole, file).unwrap(),
-                crate::common::run_output(&stopped, file).unwrap(),
-                "{file}"
-            );
-        }
+        assert_same_model(&whole, &stopped);
         assert_eq!(
             stdout(&predict(&whole, &f.texts)),
             stdout(&predict(&stopped, &f.texts))
@@ -315,6 +309,19 @@ fn an_ngram_run_stopped_in_its_branch_resumes_to_the_same_model() {
     refused_until_resumed_to(&f, &stopped, &whole);
 }
 
+/// `other`'s bundle, n-gram branch and report are those of `whole`, byte for byte (the report's
+/// run-dependent fields aside, see [`crate::common::run_output`]).
+fn assert_same_model(whole: &Path, other: &Path) {
+    for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
+        assert_eq!(
+            crate::common::run_output(whole, file).unwrap(),
+            crate::common::run_output(other, file).unwrap(),
+            "{file} of {}",
+            other.display()
+        );
+    }
+}
+
 /// A run `stopped` (interrupted before its n-gram branch was written) is refused by `predict`
 /// naming `--resume`, and `--resume` finishes it to the bundle, branch and report of `whole`.
 fn refused_until_resumed_to(f: &Files, stopped: &Path, whole: &Path) {
@@ -327,13 +334,7 @@ fn refused_until_resumed_to(f: &Files, stopped: &Path, whole: &Path) {
         &format!("`textcnn train --resume {d}`"),
     );
     succeeds(&["train", "--resume", d, "--quiet"]);
-    for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
-        assert_eq!(
-            crate::common::run_output(whole, file).unwrap(),
-            crate::common::run_output(stopped, file).unwrap(),
-            "resumed {file} of {d}"
-        );
-    }
+    assert_same_model(whole, stopped);
 }
 
 /// `--resume` after the training file was edited: the run went on with the new texts (unless
@@ -374,13 +375,7 @@ fn resume_refuses_training_data_changed_since_the_run_started() {
     // Restored: the refusals changed nothing, and the run finishes to the uninterrupted model.
     std::fs::write(&f.train, &original).unwrap();
     succeeds(&["train", "--resume", d, "--quiet"]);
-    for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
-        assert_eq!(
-            crate::common::run_output(&whole, file).unwrap(),
-            crate::common::run_output(&stopped, file).unwrap(),
-            "resumed {file}"
-        );
-    }
+    assert_same_model(&whole, &stopped);
     // A validation file of its own: its change is named by its name.
     // The test file's format and name, under another name (the format follows the extension).
     let name = f.test.file_name().unwrap().to_str().unwrap();
@@ -484,13 +479,7 @@ fn a_save_failing_after_the_first_epoch_names_the_intact_checkpoint_and_resume()
     );
     std::fs::remove_dir_all(broken.join("metrics.jsonl")).unwrap();
     succeeds(&["train", "--resume", d, "--quiet"]);
-    for file in ["model.safetensors", "ngram.safetensors", "report.json"] {
-        assert_eq!(
-            crate::common::run_output(&whole, file).unwrap(),
-            crate::common::run_output(&broken, file).unwrap(),
-            "resumed {file}"
-        );
-    }
+    assert_same_model(&whole, &broken);
 }
 
 /// Every file of `dir` (recursively) with its bytes and modification time.
