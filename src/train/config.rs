@@ -397,6 +397,14 @@ impl TrainConfig {
             return Some(range(name, "must be at least 1", None));
         }
         let unit = 0.0..1.0;
+        // A value given within 3e-8 of 1 (`0.999999999`) is read as the 32-bit float 1.
+        let unit_got = |v: f32| {
+            if v == 1.0 {
+                "1 (as a 32-bit number: values this close to 1 round to 1)".to_string()
+            } else {
+                v.to_string()
+            }
+        };
         let threads = format!("must be at most {MAX_THREADS} (0 = all cores)");
         let checks: [(bool, &'static str, &str, String); 9] = [
             (
@@ -409,13 +417,13 @@ impl TrainConfig {
                 unit.contains(&self.dropout),
                 "dropout",
                 "must be in [0, 1)",
-                self.dropout.to_string(),
+                unit_got(self.dropout),
             ),
             (
                 self.word_dropout.is_none_or(|p| unit.contains(&p)),
                 "word-dropout",
                 "must be in [0, 1)",
-                self.word_dropout.unwrap_or(0.0).to_string(),
+                unit_got(self.word_dropout.unwrap_or(0.0)),
             ),
             (
                 (0.0..1.0).contains(&self.valid_fraction),
@@ -433,7 +441,7 @@ impl TrainConfig {
                 unit.contains(&self.momentum),
                 "momentum",
                 "must be in [0, 1)",
-                self.momentum.to_string(),
+                unit_got(self.momentum),
             ),
             (
                 self.threads <= MAX_THREADS,
@@ -828,15 +836,24 @@ mod tests {
             assert_eq!(c.word_dropout_rate(400.0, false), p);
             assert_eq!(c.word_dropout_rate(5.0, true), p);
         }
+        // `0.999999999` parses to the 32-bit 1: the message says why a value below 1 is 1.
+        let given: f32 = "0.999999999".parse().unwrap();
         let c = TrainConfig {
-            word_dropout: Some(1.0),
+            word_dropout: Some(given),
             ..kim.clone()
         };
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("--word-dropout")
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "--word-dropout must be in [0, 1), got 1 (as a 32-bit number: values this close to 1 \
+             round to 1)"
+        );
+        let c = TrainConfig {
+            word_dropout: Some(1.5),
+            ..kim.clone()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "--word-dropout must be in [0, 1), got 1.5"
         );
     }
 
