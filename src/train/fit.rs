@@ -734,7 +734,11 @@ pub(crate) fn improves(metric: Metric, m: &EpochMetrics, best: Option<&EpochMetr
 /// replaces it only once the new one is whole, and the bundle is rewritten from it).
 fn save_failed(e: anyhow::Error, output: &Path) -> anyhow::Error {
     let Ok(ckpt) = Checkpoint::load(output) else {
-        return e;
+        return anyhow::anyhow!(
+            "{e:#}\nno checkpoint was written yet, so there is nothing to resume: make room (or \
+             fix the folder) and start the run again with the same --output (what this one left \
+             there is cleared)"
+        );
     };
     let at = match (ckpt.progress.epoch, ckpt.progress.step) {
         (epoch, 0) if epoch > 1 => format!("after epoch {}", epoch - 1),

@@ -435,7 +435,8 @@ impl TrainObserver for BreakSavesAt {
     fn epoch_finished(&mut self, e: &EpochEnd) {
         if e.metrics.epoch == self.at {
             let metrics = self.output.join("metrics.jsonl");
-            std::fs::remove_file(&metrics).unwrap();
+            // Absent before the first epoch ends.
+            let _ = std::fs::remove_file(&metrics);
             std::fs::create_dir(&metrics).unwrap();
             std::fs::write(metrics.join("x"), "x").unwrap();
         }
@@ -480,6 +481,36 @@ fn a_save_failing_after_the_first_epoch_names_the_intact_checkpoint_and_resume()
     std::fs::remove_dir_all(broken.join("metrics.jsonl")).unwrap();
     succeeds(&["train", "--resume", d, "--quiet"]);
     assert_same_model(&whole, &broken);
+
+    // In the first epoch: no checkpoint yet; the same command again clears what the run left.
+    let first = tmp.path().join("first");
+    let mut request = RunRequest::new(tiny_config(), &first);
+    request.explicit = ["epochs", "threads", "emb_dim", "feature_maps", "batch_size"]
+        .map(String::from)
+        .into();
+    request.train = Some(DataSource::Spec(f.train.to_str().unwrap().to_string()));
+    request.test = Some(DataSource::Spec(f.test.to_str().unwrap().to_string()));
+    let mut run = request.prepare().unwrap();
+    let mut observer = BreakSavesAt {
+        output: first.clone(),
+        at: 1,
+    };
+    let Err(err) = run.train(&mut observer, None) else {
+        panic!("the run succeeded with metrics.jsonl a folder")
+    };
+    drop(run);
+    let message = format!("{err:#}");
+    assert!(
+        message.ends_with(
+            "no checkpoint was written yet, so there is nothing to resume: make room (or fix the \
+             folder) and start the run again with the same --output (what this one left there is \
+             cleared)"
+        ),
+        "{message}"
+    );
+    std::fs::remove_dir_all(first.join("metrics.jsonl")).unwrap();
+    train_cli(&f, &first, false);
+    assert_same_model(&whole, &first);
 }
 
 /// Every file of `dir` (recursively) with its bytes and modification time.
