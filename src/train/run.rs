@@ -248,6 +248,25 @@ impl DataFingerprints {
     }
 }
 
+/// The error `e` of reading data spec `spec` for `--resume`, with what `--resume` reads: the
+/// specs the run started with, a relative path from the current folder.
+fn resume_read_error(e: anyhow::Error, spec: &str) -> anyhow::Error {
+    // `imdb:train` and the like are not paths.
+    let relative = Path::new(spec).is_relative() && !spec.contains(':');
+    let (read_from, or) = if relative {
+        (
+            " (a relative path is read from the current folder)",
+            ", or run --resume from the folder the run started in",
+        )
+    } else {
+        ("", "")
+    };
+    anyhow::anyhow!(
+        "{e:#}\n--resume reads the data the run started with, as it named them{read_from}: \
+         restore them{or}"
+    )
+}
+
 impl RunSources {
     /// The recorded head (records of multi-label runs made before `head` existed name it by
     /// their label layout).
@@ -632,24 +651,11 @@ impl RunRequest {
         let load = |d: DataSource| -> Result<Dataset> {
             match d {
                 DataSource::Spec(spec) => load_dataset(&spec, &read).map_err(|e| {
-                    if !resumed {
-                        return e;
+                    if resumed {
+                        resume_read_error(e, &spec)
+                    } else {
+                        e
                     }
-                    let relative = Path::new(&spec).is_relative() && !spec.contains(':');
-                    anyhow::anyhow!(
-                        "{e:#}\n--resume reads the data the run started with, as it named them{}: \
-                         restore them{}",
-                        if relative {
-                            " (a relative path is read from the current folder)"
-                        } else {
-                            ""
-                        },
-                        if relative {
-                            ", or run --resume from the folder the run started in"
-                        } else {
-                            ""
-                        },
-                    )
                 }),
                 DataSource::Dataset(ds) => Ok(ds),
             }
@@ -815,4 +821,32 @@ pub(crate) fn no_embedding(dir: &std::path::Path) -> anyhow::Error {
         "{} is an n-gram model (--arch ngram): it has no word embedding to start from",
         dir.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_run_that_cannot_read_its_data_says_what_resume_reads() {
+        let err = |spec: &str| {
+            resume_read_error(anyhow::anyhow!("{spec}: no such file or directory"), spec)
+                .to_string()
+        };
+        assert_eq!(
+            err("data/train.tsv"),
+            "data/train.tsv: no such file or directory\n--resume reads the data the run started \
+             with, as it named them (a relative path is read from the current folder): restore \
+             them, or run --resume from the folder the run started in"
+        );
+        for spec in ["/srv/train.tsv", "imdb:train"] {
+            assert_eq!(
+                err(spec),
+                format!(
+                    "{spec}: no such file or directory\n--resume reads the data the run started \
+                     with, as it named them: restore them"
+                )
+            );
+        }
+    }
 }
