@@ -131,13 +131,18 @@ fn train_stopped_on(
     epoch: Option<usize>,
     stage: Option<Stage>,
 ) -> StopReason {
+    run_stopped(tiny_request(f, out, (multi, threads)), f, epoch, stage)
+}
+
+/// The run entry's request for `f`'s training and test files into `out`, [`tiny_config`] on
+/// `threads` threads; the settings TINY gives on the command line are marked as given, so that
+/// the small-data rule of the CNN leaves them as the CLI run does.
+fn tiny_request(f: &Files, out: &Path, (multi, threads): (bool, usize)) -> RunRequest {
     let config = TrainConfig {
         threads,
         ..tiny_config()
     };
     let mut request = RunRequest::new(config, out);
-    // The settings TINY gives on the command line, so that the small-data rule of the CNN
-    // leaves them as the CLI run does.
     request.explicit = ["epochs", "threads", "emb_dim", "feature_maps", "batch_size"]
         .map(String::from)
         .into();
@@ -146,7 +151,9 @@ fn train_stopped_on(
     } else {
         HeadKind::SingleLabel
     });
-    run_stopped(request, f, epoch, stage)
+    request.train = Some(DataSource::Spec(f.train.to_str().unwrap().to_string()));
+    request.test = Some(DataSource::Spec(f.test.to_str().unwrap().to_string()));
+    request
 }
 
 /// Runs `request` on `f`'s training and test files, setting the stop flag (as Ctrl-C does)
@@ -443,6 +450,20 @@ impl TrainObserver for BreakSavesAt {
     }
 }
 
+/// Trains `f` into `out` with the saves of epoch `at` failing ([`BreakSavesAt`]); returns the
+/// run's error, its causes included.
+fn failing_saves_at(f: &Files, out: &Path, at: usize) -> String {
+    let mut run = tiny_request(f, out, (false, 1)).prepare().unwrap();
+    let mut observer = BreakSavesAt {
+        output: out.to_path_buf(),
+        at,
+    };
+    let Err(err) = run.train(&mut observer, None) else {
+        panic!("the run succeeded with metrics.jsonl a folder")
+    };
+    format!("{err:#}")
+}
+
 /// A save that fails at the end of a later epoch (a full disk) said only what failed, not that
 /// the checkpoint of the epoch before is intact and `--resume` continues from it. It says so,
 /// and `--resume` then finishes the run to the model of a run that never failed.
@@ -453,23 +474,8 @@ fn a_save_failing_after_the_first_epoch_names_the_intact_checkpoint_and_resume()
     let whole = tmp.path().join("whole");
     train_cli(&f, &whole, false);
     let broken = tmp.path().join("broken");
-    let mut request = RunRequest::new(tiny_config(), &broken);
-    request.explicit = ["epochs", "threads", "emb_dim", "feature_maps", "batch_size"]
-        .map(String::from)
-        .into();
-    request.train = Some(DataSource::Spec(f.train.to_str().unwrap().to_string()));
-    request.test = Some(DataSource::Spec(f.test.to_str().unwrap().to_string()));
-    let mut run = request.prepare().unwrap();
-    let mut observer = BreakSavesAt {
-        output: broken.clone(),
-        at: 2,
-    };
-    let Err(err) = run.train(&mut observer, None) else {
-        panic!("the run succeeded with metrics.jsonl a folder")
-    };
-    drop(run);
+    let message = failing_saves_at(&f, &broken, 2);
     let d = broken.to_str().unwrap();
-    let message = format!("{err:#}");
     assert!(message.contains("metrics.jsonl"), "{message}");
     assert!(
         message.ends_with(&format!(
@@ -484,22 +490,7 @@ fn a_save_failing_after_the_first_epoch_names_the_intact_checkpoint_and_resume()
 
     // In the first epoch: no checkpoint yet; the same command again clears what the run left.
     let first = tmp.path().join("first");
-    let mut request = RunRequest::new(tiny_config(), &first);
-    request.explicit = ["epochs", "threads", "emb_dim", "feature_maps", "batch_size"]
-        .map(String::from)
-        .into();
-    request.train = Some(DataSource::Spec(f.train.to_str().unwrap().to_string()));
-    request.test = Some(DataSource::Spec(f.test.to_str().unwrap().to_string()));
-    let mut run = request.prepare().unwrap();
-    let mut observer = BreakSavesAt {
-        output: first.clone(),
-        at: 1,
-    };
-    let Err(err) = run.train(&mut observer, None) else {
-        panic!("the run succeeded with metrics.jsonl a folder")
-    };
-    drop(run);
-    let message = format!("{err:#}");
+    let message = failing_saves_at(&f, &first, 1);
     assert!(
         message.ends_with(
             "no checkpoint was written yet, so there is nothing to resume: make room (or fix the \
